@@ -1,0 +1,82 @@
+//! Commands from the control plane to the media plane, each with its reply channel.
+
+use moim_proto::signal::TrackSource;
+use tokio::sync::oneshot;
+
+use crate::error::MediaError;
+use crate::ids::{ParticipantId, RoomId, SessionId, TrackId};
+
+/// A reply the media plane sends back for one command.
+pub type Reply<T> = oneshot::Sender<Result<T, MediaError>>;
+
+/// Whom a play (WHEP) session follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Follow {
+    /// The participant of the room that most recently started publishing video.
+    LatestPublisher,
+    /// One participant.
+    Participant(ParticipantId),
+}
+
+/// The answer to a publisher offer.
+#[derive(Debug)]
+pub struct PublishAnswer {
+    pub session: SessionId,
+    pub sdp: String,
+    /// The track each sending m-line of the offer became.
+    pub tracks: Vec<(String, TrackId)>,
+}
+
+/// The answer to a play offer.
+#[derive(Debug)]
+pub struct PlayAnswer {
+    pub session: SessionId,
+    pub sdp: String,
+}
+
+/// What the control plane asks of the media plane.
+#[derive(Debug)]
+pub enum Command {
+    /// Accept an offer on the participant's publisher connection, creating it on the first
+    /// offer. `sources` names the source of each sending m-line by mid; a mid declared
+    /// earlier and missing now is unpublished.
+    Publish {
+        room: RoomId,
+        participant: ParticipantId,
+        offer: String,
+        sources: Option<Vec<(String, TrackSource)>>,
+        reply: Reply<PublishAnswer>,
+    },
+    /// Open the participant's subscriber connection; it receives every other participant's
+    /// tracks in the room, offered through [`crate::MediaEvent::SubscriberOffer`].
+    Subscribe {
+        room: RoomId,
+        participant: ParticipantId,
+    },
+    /// The client's answer to the latest subscriber offer.
+    SubscribeAnswer {
+        participant: ParticipantId,
+        answer: String,
+        reply: Reply<()>,
+    },
+    /// Accept a play (WHEP) offer: the offer's receiving m-lines carry the followed
+    /// participant's audio and video.
+    Play {
+        room: RoomId,
+        participant: ParticipantId,
+        follow: Follow,
+        offer: String,
+        reply: Reply<PlayAnswer>,
+    },
+    /// Stop or resume forwarding a track.
+    Mute { track: TrackId, muted: bool },
+    /// The size at which `participant` renders `track`; picks the simulcast layer.
+    VideoSize {
+        participant: ParticipantId,
+        track: TrackId,
+        width: u32,
+        height: u32,
+    },
+    /// Close every session of the participant and unpublish its tracks.
+    RemoveParticipant { participant: ParticipantId },
+}

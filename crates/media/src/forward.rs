@@ -1,0 +1,132 @@
+//! The hot path: a frame from a publisher to every subscription of its track, and keyframe
+//! requests from subscribers back to the publisher, merged.
+//!
+//! Frames are forwarded whole (str0m depacketizes and repacketizes), so one `Arc` of the
+//! frame is shared by every subscriber: no copy and no allocation per subscriber here.
+
+use std::time::Instant;
+
+use moim_proto::signal::TrackKind;
+use str0m::media::{KeyframeRequest, KeyframeRequestKind, MediaData};
+use tracing::debug;
+
+use crate::ids::SessionId;
+use crate::router::{Router, mark_dirty};
+use crate::track::vp8_keyframe_height;
+
+impl Router {
+    /// Forwards a frame that arrived on publisher session `id`.
+    pub(crate) fn forward(&mut self, now: Instant, id: SessionId, data: MediaData) {
+        let Some(track_id) = self
+            .sessions
+            .get(&id)
+            .and_then(|s| s.tracks_in.get(&data.mid))
+            .copied()
+        else {
+            return;
+        };
+        let Some(track) = self.tracks.get_mut(&track_id) else {
+            return;
+        };
+        let layer = track.layer_index(data.rid, now);
+        let video = track.kind == TrackKind::Video;
+        let keyframe = video && data.is_keyframe();
+        let height = if keyframe {
+            vp8_keyframe_height(&data.data)
+        } else {
+            None
+        };
+        track.saw_frame(layer, height, now);
+        if track.muted {
+            return;
+        }
+        // A gap the publisher's retransmissions did not fill: frames after it reference a
+        // picture the subscribers never got, so they wait for the next keyframe instead of
+        // decoding garbage.
+        let broken = video && !data.contiguous && !keyframe;
+        for sub in &track.subscribers {
+            let Some(session) = self.sessions.get_mut(&sub.session) else {
+                continue;
+            };
+            let Some(slot) = session.slots.get_mut(&sub.mid) else {
+                continue;
+            };
+            if broken && slot.layer == Some(layer) {
+                slot.layer = None;
+            }
+            let wanted = if video {
+                track.choose_layer(slot.target_height, now)
+            } else {
+                Some(layer)
+            };
+            let decision = slot.decide(layer, wanted, keyframe);
+            if let Some(want) = decision.request_keyframe {
+                self.keyframe_requests.push((track_id, want));
+            }
+            if !decision.forward {
+                continue;
+            }
+            let time = slot.out_time(data.time, data.network_time);
+            let Some(writer) = session.rtc.writer(sub.mid) else {
+                continue;
+            };
+            let Some(pt) = writer.match_params(data.params) else {
+                continue;
+            };
+            if let Err(e) = writer.write(pt, data.network_time, time, data.data.clone()) {
+                debug!(session = %sub.session, "write failed: {e}");
+                continue;
+            }
+            self.stats.frames_forwarded += 1;
+            mark_dirty(&mut self.dirty, session);
+        }
+    }
+
+    /// A subscriber's decoder asked for a keyframe (PLI/FIR) on one of its m-lines.
+    pub(crate) fn subscriber_wants_keyframe(
+        &mut self,
+        now: Instant,
+        id: SessionId,
+        request: KeyframeRequest,
+    ) {
+        let Some(slot) = self
+            .sessions
+            .get(&id)
+            .and_then(|s| s.slots.get(&request.mid))
+        else {
+            return;
+        };
+        let Some(track) = slot.track.and_then(|t| self.tracks.get(&t)) else {
+            return;
+        };
+        let layer = slot
+            .layer
+            .or_else(|| track.choose_layer(slot.target_height, now));
+        if let Some(layer) = layer {
+            self.keyframe_requests.push((track.id, layer));
+        }
+    }
+
+    /// Sends the queued keyframe requests to publishers, at most one per layer per
+    /// interval however many subscribers asked.
+    pub(crate) fn send_keyframe_requests(&mut self, now: Instant) {
+        while let Some((track_id, layer)) = self.keyframe_requests.pop() {
+            let Some(track) = self.tracks.get_mut(&track_id) else {
+                continue;
+            };
+            if layer >= track.layers.len() || !track.take_keyframe_request(layer, now) {
+                continue;
+            }
+            let rid = track.layers[layer].rid;
+            let Some(publisher) = self.sessions.get_mut(&track.session) else {
+                continue;
+            };
+            if let Some(mut writer) = publisher.rtc.writer(track.mid)
+                && let Err(e) = writer.request_keyframe(rid, KeyframeRequestKind::Pli)
+            {
+                debug!(track = %track_id, "keyframe request failed: {e}");
+            }
+            mark_dirty(&mut self.dirty, publisher);
+        }
+    }
+}

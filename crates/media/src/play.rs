@@ -1,0 +1,122 @@
+//! Player sessions (WHEP): a client's receive-only offer carries one followed participant's
+//! audio and video, switching when the followed publisher changes.
+
+use std::time::Instant;
+
+use moim_proto::signal::{TrackKind, TrackSource};
+use str0m::change::SdpOffer;
+use str0m::media::{MediaAdded, MediaKind};
+
+use crate::command::{Follow, PlayAnswer};
+use crate::error::MediaError;
+use crate::ids::{ParticipantId, RoomId, SessionId, TrackId};
+use crate::router::{Router, mark_dirty};
+use crate::session::SessionRole;
+use crate::subscription::Slot;
+use crate::track::Subscriber;
+
+impl Router {
+    /// Accepts a player's offer.
+    pub(crate) fn play(
+        &mut self,
+        now: Instant,
+        room: RoomId,
+        participant: ParticipantId,
+        follow: Follow,
+        offer: &str,
+    ) -> Result<PlayAnswer, MediaError> {
+        let offer =
+            SdpOffer::from_sdp_string(offer).map_err(|e| MediaError::InvalidSdp(e.to_string()))?;
+        let id = self.add_session(now, room, participant, SessionRole::Player);
+        let session = self.sessions.get_mut(&id).expect("just added");
+        let answer = match session.rtc.sdp_api().accept_offer(offer) {
+            Ok(answer) => answer,
+            Err(e) => {
+                self.close_session(id, false);
+                return Err(MediaError::Negotiation(e.to_string()));
+            }
+        };
+        mark_dirty(&mut self.dirty, session);
+        self.participants.entry(participant).or_default().player = Some(id);
+        self.rooms.entry(room).or_default().players.push(id);
+        self.follows.insert(id, follow);
+        Ok(PlayAnswer {
+            session: id,
+            sdp: answer.to_sdp_string(),
+        })
+    }
+
+    /// A sending m-line of a player was negotiated: it becomes a slot for the followed
+    /// participant's media of that kind.
+    pub(crate) fn player_media_added(&mut self, id: SessionId, added: MediaAdded) {
+        let Some(session) = self.sessions.get_mut(&id) else {
+            return;
+        };
+        if !added.direction.is_sending() {
+            return;
+        }
+        let video = added.kind == MediaKind::Video;
+        session
+            .slots
+            .insert(added.mid, Slot::new(None, video, true));
+        let room = session.room;
+        self.rebind_players(room);
+    }
+
+    /// Points every player of the room at its followed participant's current tracks.
+    pub(crate) fn rebind_players(&mut self, room: RoomId) {
+        let Some(room_media) = self.rooms.get(&room) else {
+            return;
+        };
+        let latest = room_media.video_order.last().copied();
+        for player in room_media.players.clone() {
+            let target = match self.follows.get(&player) {
+                Some(Follow::Participant(p)) => Some(*p),
+                Some(Follow::LatestPublisher) => latest,
+                None => None,
+            };
+            let audio = target.and_then(|p| self.pick_track(p, TrackKind::Audio));
+            let video = target.and_then(|p| self.pick_track(p, TrackKind::Video));
+            let Some(session) = self.sessions.get_mut(&player) else {
+                continue;
+            };
+            for (mid, slot) in session.slots.iter_mut() {
+                let wanted = if slot.is_video { video } else { audio };
+                if slot.track == wanted {
+                    continue;
+                }
+                if let Some(old) = slot.track.and_then(|t| self.tracks.get_mut(&t)) {
+                    old.subscribers
+                        .retain(|s| !(s.session == player && s.mid == *mid));
+                }
+                slot.rebind(wanted);
+                if let Some(new) = wanted.and_then(|t| self.tracks.get_mut(&t)) {
+                    new.subscribers.push(Subscriber {
+                        session: player,
+                        mid: *mid,
+                    });
+                }
+            }
+        }
+    }
+
+    /// The participant's track of `kind` a player shows: camera before screen,
+    /// microphone before screen audio.
+    fn pick_track(&self, participant: ParticipantId, kind: TrackKind) -> Option<TrackId> {
+        let tracks = &self.participants.get(&participant)?.tracks;
+        let preferred = match kind {
+            TrackKind::Audio => TrackSource::Microphone,
+            TrackKind::Video => TrackSource::Camera,
+        };
+        let of_kind = || {
+            tracks
+                .iter()
+                .filter_map(|t| self.tracks.get(t))
+                .filter(move |t| t.kind == kind)
+        };
+        of_kind()
+            .find(|t| t.source == preferred)
+            .or_else(|| of_kind().next())
+            .map(|t| t.id)
+    }
+}

@@ -1,0 +1,190 @@
+//! Publisher sessions: accepting a participant's offers and turning its m-lines into tracks.
+
+use std::time::Instant;
+
+use moim_proto::signal::{TrackKind, TrackSource};
+use str0m::change::SdpOffer;
+use str0m::media::{MediaAdded, MediaKind, Mid};
+
+use crate::command::PublishAnswer;
+use crate::error::MediaError;
+use crate::event::{MediaEvent, PublishedTrack};
+use crate::ids::{ParticipantId, RoomId, SessionId, TrackId};
+use crate::router::{Router, mark_dirty};
+use crate::session::SessionRole;
+use crate::track::Track;
+
+impl Router {
+    /// Accepts an offer on the participant's publisher session, creating it on the first.
+    pub(crate) fn publish(
+        &mut self,
+        now: Instant,
+        room: RoomId,
+        participant: ParticipantId,
+        offer: &str,
+        sources: Option<Vec<(String, TrackSource)>>,
+    ) -> Result<PublishAnswer, MediaError> {
+        let offer =
+            SdpOffer::from_sdp_string(offer).map_err(|e| MediaError::InvalidSdp(e.to_string()))?;
+        let existing = self
+            .participants
+            .get(&participant)
+            .and_then(|p| p.publisher);
+        let id = match existing {
+            Some(id) => id,
+            None => {
+                let id = self.add_session(now, room, participant, SessionRole::Publisher);
+                self.participants.entry(participant).or_default().publisher = Some(id);
+                id
+            }
+        };
+        let session = self
+            .sessions
+            .get_mut(&id)
+            .ok_or(MediaError::UnknownSession)?;
+        let answer = match session.rtc.sdp_api().accept_offer(offer) {
+            Ok(answer) => answer,
+            Err(e) => {
+                if existing.is_none() {
+                    self.close_session(id, false);
+                }
+                return Err(MediaError::Negotiation(e.to_string()));
+            }
+        };
+
+        let mut gone = Vec::new();
+        let mut tracks = Vec::new();
+        if let Some(sources) = sources {
+            let declared: Vec<Mid> = session.declared.keys().copied().collect();
+            for mid in declared {
+                if !sources.iter().any(|(m, _)| Mid::from(m.as_str()) == mid) {
+                    let (track, _) = session.declared.remove(&mid).expect("listed above");
+                    session.tracks_in.remove(&mid);
+                    gone.push(track);
+                }
+            }
+            for (mid, source) in sources {
+                let entry = session
+                    .declared
+                    .entry(Mid::from(mid.as_str()))
+                    .or_insert_with(|| (TrackId::next(), source));
+                tracks.push((mid, entry.0));
+            }
+        }
+        mark_dirty(&mut self.dirty, session);
+        for track in gone {
+            self.unpublish_track(track);
+        }
+        Ok(PublishAnswer {
+            session: id,
+            sdp: answer.to_sdp_string(),
+            tracks,
+        })
+    }
+
+    /// A receiving m-line was negotiated: it becomes a track everyone else subscribes to.
+    pub(crate) fn publisher_media_added(&mut self, id: SessionId, added: MediaAdded) {
+        if !added.direction.is_receiving() {
+            return;
+        }
+        let Some(session) = self.sessions.get_mut(&id) else {
+            return;
+        };
+        if session.tracks_in.contains_key(&added.mid) {
+            return;
+        }
+        let kind = match added.kind {
+            MediaKind::Audio => TrackKind::Audio,
+            MediaKind::Video => TrackKind::Video,
+        };
+        let default_source = match kind {
+            TrackKind::Audio => TrackSource::Microphone,
+            TrackKind::Video => TrackSource::Camera,
+        };
+        let (track_id, source) = *session
+            .declared
+            .entry(added.mid)
+            .or_insert_with(|| (TrackId::next(), default_source));
+        session.tracks_in.insert(added.mid, track_id);
+        let (room, participant) = (session.room, session.participant);
+        let track = Track {
+            id: track_id,
+            room,
+            participant,
+            session: id,
+            mid: added.mid,
+            kind,
+            source,
+            simulcast: added.simulcast.is_some(),
+            muted: false,
+            layers: Vec::new(),
+            subscribers: Vec::new(),
+        };
+        self.events.push_back(MediaEvent::TrackPublished {
+            room,
+            participant,
+            track: PublishedTrack {
+                id: track_id,
+                kind,
+                source,
+                simulcast: track.simulcast,
+                muted: false,
+            },
+        });
+        self.tracks.insert(track_id, track);
+        self.participants
+            .entry(participant)
+            .or_default()
+            .tracks
+            .push(track_id);
+        let room_media = self.rooms.entry(room).or_default();
+        room_media.tracks.push(track_id);
+        if kind == TrackKind::Video {
+            room_media.video_order.retain(|p| *p != participant);
+            room_media.video_order.push(participant);
+        }
+        let subscribers = room_media.subscribers.clone();
+        for sub in subscribers {
+            self.offer_track(sub, track_id);
+        }
+        self.rebind_players(room);
+    }
+
+    /// Removes a track: its subscribers stop receiving it and players follow someone else.
+    pub(crate) fn unpublish_track(&mut self, track_id: TrackId) {
+        let Some(track) = self.tracks.remove(&track_id) else {
+            return;
+        };
+        self.events.push_back(MediaEvent::TrackUnpublished {
+            room: track.room,
+            participant: track.participant,
+            track: track_id,
+        });
+        if let Some(p) = self.participants.get_mut(&track.participant) {
+            p.tracks.retain(|t| *t != track_id);
+        }
+        let still_has_video = self.participants.get(&track.participant).is_some_and(|p| {
+            p.tracks.iter().any(|t| {
+                self.tracks
+                    .get(t)
+                    .is_some_and(|t| t.kind == TrackKind::Video)
+            })
+        });
+        if let Some(room) = self.rooms.get_mut(&track.room) {
+            room.tracks.retain(|t| *t != track_id);
+            if !still_has_video {
+                room.video_order.retain(|p| *p != track.participant);
+            }
+            for sub in &room.subscribers {
+                if let Some(session) = self.sessions.get_mut(sub) {
+                    session.negotiation.to_open.retain(|t| *t != track_id);
+                }
+            }
+        }
+        for sub in &track.subscribers {
+            self.retract_slot(sub.session, sub.mid);
+        }
+        self.rebind_players(track.room);
+        self.forget_empty_room(track.room);
+    }
+}

@@ -1,0 +1,445 @@
+//! The sans-IO core of the SFU: sessions, tracks and rooms, driven by datagrams, commands
+//! and time, producing datagrams to send and events for the control plane.
+//!
+//! The IO loop ([`crate::worker`]) feeds it with [`Router::handle_datagram`],
+//! [`Router::handle_command`] and [`Router::handle_timeout`], then drains
+//! [`Router::poll_transmit`] and [`Router::poll_event`]. Tests drive it the same way with
+//! simulated time. The role-specific parts live in `publish.rs`, `subscribe.rs`,
+//! `play.rs` and `forward.rs`.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use str0m::net::{Protocol, Receive, Transmit};
+use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
+use tracing::{debug, info, warn};
+
+use crate::command::{Command, Follow};
+use crate::demux::Demux;
+use crate::event::MediaEvent;
+use crate::ids::{ParticipantId, RoomId, SessionId, TrackId};
+use crate::session::{Session, SessionRole};
+use crate::track::Track;
+
+/// A session that has not connected after this long is closed.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
+/// How often sessions are swept for [`CONNECT_TIMEOUT`].
+const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
+
+/// A participant's sessions.
+#[derive(Debug, Default)]
+pub(crate) struct ParticipantMedia {
+    pub publisher: Option<SessionId>,
+    pub subscriber: Option<SessionId>,
+    pub player: Option<SessionId>,
+    pub tracks: Vec<TrackId>,
+}
+
+/// What the media plane knows of a room.
+#[derive(Debug, Default)]
+pub(crate) struct RoomMedia {
+    pub tracks: Vec<TrackId>,
+    pub subscribers: Vec<SessionId>,
+    pub players: Vec<SessionId>,
+    /// Participants with video, in the order they started it (latest last).
+    pub video_order: Vec<ParticipantId>,
+}
+
+/// Counters of what the router dropped and why.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct RouterStats {
+    /// Datagrams from addresses no session claims.
+    pub unroutable_datagrams: u64,
+    /// Datagrams a session refused (malformed, wrong state).
+    pub rejected_datagrams: u64,
+    /// Frames forwarded to subscribers.
+    pub frames_forwarded: u64,
+}
+
+/// The SFU core. See the module docs.
+pub struct Router {
+    pub(crate) candidate: SocketAddr,
+    pub(crate) sessions: HashMap<SessionId, Session>,
+    pub(crate) participants: HashMap<ParticipantId, ParticipantMedia>,
+    pub(crate) tracks: HashMap<TrackId, Track>,
+    pub(crate) rooms: HashMap<RoomId, RoomMedia>,
+    pub(crate) follows: HashMap<SessionId, Follow>,
+    demux: Demux,
+    timers: BinaryHeap<Reverse<(Instant, SessionId)>>,
+    pub(crate) dirty: Vec<SessionId>,
+    session_events: VecDeque<(SessionId, Event)>,
+    pub(crate) keyframe_requests: Vec<(TrackId, usize)>,
+    pub(crate) to_negotiate: Vec<SessionId>,
+    closed: Vec<SessionId>,
+    transmits: VecDeque<Transmit>,
+    pub(crate) events: VecDeque<MediaEvent>,
+    next_sweep: Option<Instant>,
+    pub(crate) stats: RouterStats,
+}
+
+impl Router {
+    /// A router whose sessions all advertise the host candidate `candidate`.
+    pub fn new(candidate: SocketAddr) -> Router {
+        Router {
+            candidate,
+            sessions: HashMap::new(),
+            participants: HashMap::new(),
+            tracks: HashMap::new(),
+            rooms: HashMap::new(),
+            follows: HashMap::new(),
+            demux: Demux::default(),
+            timers: BinaryHeap::new(),
+            dirty: Vec::new(),
+            session_events: VecDeque::new(),
+            keyframe_requests: Vec::new(),
+            to_negotiate: Vec::new(),
+            closed: Vec::new(),
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            next_sweep: None,
+            stats: RouterStats::default(),
+        }
+    }
+
+    /// What the router dropped and forwarded so far.
+    pub fn stats(&self) -> RouterStats {
+        self.stats
+    }
+
+    /// The number of open sessions.
+    pub fn session_count(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// The next datagram to send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    /// The next event for the control plane.
+    pub fn poll_event(&mut self) -> Option<MediaEvent> {
+        self.events.pop_front()
+    }
+
+    /// When [`Router::handle_timeout`] should be called next.
+    pub fn next_timeout(&self) -> Option<Instant> {
+        let timer = self.timers.peek().map(|Reverse((t, _))| *t);
+        match (timer, self.next_sweep) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Carries out a command from the control plane.
+    pub fn handle_command(&mut self, now: Instant, command: Command) {
+        match command {
+            Command::Publish {
+                room,
+                participant,
+                offer,
+                sources,
+                reply,
+            } => {
+                let result = self.publish(now, room, participant, &offer, sources);
+                let _ = reply.send(result);
+            }
+            Command::Subscribe { room, participant } => self.subscribe(now, room, participant),
+            Command::SubscribeAnswer {
+                participant,
+                answer,
+                reply,
+            } => {
+                let _ = reply.send(self.subscribe_answer(participant, &answer));
+            }
+            Command::Play {
+                room,
+                participant,
+                follow,
+                offer,
+                reply,
+            } => {
+                let _ = reply.send(self.play(now, room, participant, follow, &offer));
+            }
+            Command::Mute { track, muted } => self.mute(track, muted),
+            Command::VideoSize {
+                participant,
+                track,
+                width: _,
+                height,
+            } => self.video_size(participant, track, height),
+            Command::RemoveParticipant { participant } => self.remove_participant(participant),
+        }
+        self.drive(now);
+    }
+
+    /// Feeds one datagram received on the shared port.
+    pub fn handle_datagram(&mut self, now: Instant, source: SocketAddr, datagram: &[u8]) {
+        let Some(id) = self.demux.route(source, datagram) else {
+            self.stats.unroutable_datagrams += 1;
+            return;
+        };
+        let Ok(contents) = datagram.try_into() else {
+            self.stats.rejected_datagrams += 1;
+            return;
+        };
+        let Some(session) = self.sessions.get_mut(&id) else {
+            return;
+        };
+        let input = Input::Receive(
+            now,
+            Receive {
+                proto: Protocol::Udp,
+                source,
+                destination: self.candidate,
+                contents,
+            },
+        );
+        if let Err(e) = session.rtc.handle_input(input) {
+            debug!(session = %id, "datagram refused: {e}");
+            self.stats.rejected_datagrams += 1;
+        }
+        mark_dirty(&mut self.dirty, session);
+        self.drive(now);
+    }
+
+    /// Advances time: runs every session whose timer is due.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some(Reverse((at, id))) = self.timers.peek().copied() {
+            if at > now {
+                break;
+            }
+            self.timers.pop();
+            let Some(session) = self.sessions.get_mut(&id) else {
+                continue;
+            };
+            if session.scheduled != Some(at) {
+                continue;
+            }
+            session.scheduled = None;
+            if let Err(e) = session.rtc.handle_input(Input::Timeout(now)) {
+                warn!(session = %id, "timeout handling failed: {e}");
+                session.rtc.disconnect();
+            }
+            mark_dirty(&mut self.dirty, session);
+        }
+        if self.next_sweep.is_some_and(|t| t <= now) {
+            self.sweep(now);
+        }
+        self.drive(now);
+    }
+
+    /// Closes sessions that never connected.
+    fn sweep(&mut self, now: Instant) {
+        self.next_sweep = (!self.sessions.is_empty()).then(|| now + SWEEP_INTERVAL);
+        for session in self.sessions.values_mut() {
+            if !session.rtc.is_connected()
+                && now.saturating_duration_since(session.created) > CONNECT_TIMEOUT
+            {
+                info!(session = %session.id, "never connected; closing");
+                session.rtc.disconnect();
+                mark_dirty(&mut self.dirty, session);
+            }
+        }
+    }
+
+    /// Builds an ICE-lite `Rtc` with the shared host candidate and registers a session for
+    /// it.
+    pub(crate) fn add_session(
+        &mut self,
+        now: Instant,
+        room: RoomId,
+        participant: ParticipantId,
+        role: SessionRole,
+    ) -> SessionId {
+        let mut rtc = Rtc::builder().set_ice_lite(true).build(now);
+        let candidate = Candidate::host(self.candidate, "udp").expect("a valid host address");
+        rtc.add_local_candidate(candidate);
+        let ufrag = rtc.direct_api().local_ice_credentials().ufrag;
+        let session = Session::new(room, participant, role, rtc, now);
+        let id = session.id;
+        self.demux.add_session(id, ufrag);
+        self.sessions.insert(id, session);
+        self.next_sweep.get_or_insert(now + SWEEP_INTERVAL);
+        id
+    }
+
+    /// Polls dirty sessions, routes what they emitted, negotiates and closes, until
+    /// nothing is left to do.
+    pub(crate) fn drive(&mut self, now: Instant) {
+        loop {
+            while let Some(id) = self.dirty.pop() {
+                self.poll_session(id);
+            }
+            while let Some((id, event)) = self.session_events.pop_front() {
+                self.handle_session_event(now, id, event);
+            }
+            self.send_keyframe_requests(now);
+            while let Some(id) = self.to_negotiate.pop() {
+                self.negotiate(id);
+            }
+            while let Some(id) = self.closed.pop() {
+                self.close_session(id, true);
+            }
+            if self.dirty.is_empty() && self.session_events.is_empty() {
+                break;
+            }
+        }
+    }
+
+    fn poll_session(&mut self, id: SessionId) {
+        let Some(session) = self.sessions.get_mut(&id) else {
+            return;
+        };
+        session.dirty = false;
+        loop {
+            if !session.rtc.is_alive() {
+                self.closed.push(id);
+                return;
+            }
+            match session.rtc.poll_output() {
+                Ok(Output::Transmit(t)) => self.transmits.push_back(t),
+                Ok(Output::Event(e)) => self.session_events.push_back((id, e)),
+                Ok(Output::Timeout(at)) => {
+                    if session.scheduled.is_none_or(|s| at < s) {
+                        session.scheduled = Some(at);
+                        self.timers.push(Reverse((at, id)));
+                    }
+                    return;
+                }
+                Err(e) => {
+                    warn!(session = %id, "session failed: {e}");
+                    session.rtc.disconnect();
+                    self.closed.push(id);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn handle_session_event(&mut self, now: Instant, id: SessionId, event: Event) {
+        let Some(role) = self.sessions.get(&id).map(|s| s.role) else {
+            return;
+        };
+        match event {
+            Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
+                if let Some(session) = self.sessions.get_mut(&id) {
+                    info!(session = %id, "ICE disconnected; closing");
+                    session.rtc.disconnect();
+                    self.closed.push(id);
+                }
+            }
+            Event::Connected => debug!(session = %id, "connected"),
+            Event::MediaAdded(added) => match role {
+                SessionRole::Publisher => self.publisher_media_added(id, added),
+                SessionRole::Player => self.player_media_added(id, added),
+                SessionRole::Subscriber => {}
+            },
+            Event::MediaData(data) => self.forward(now, id, data),
+            Event::KeyframeRequest(request) => self.subscriber_wants_keyframe(now, id, request),
+            _ => {}
+        }
+    }
+
+    /// Closes a session: unpublishes what it published, unsubscribes what it received.
+    pub(crate) fn close_session(&mut self, id: SessionId, report: bool) {
+        let Some(mut session) = self.sessions.remove(&id) else {
+            return;
+        };
+        session.rtc.disconnect();
+        self.demux.remove_session(id);
+        self.follows.remove(&id);
+        for track in session.tracks_in.values() {
+            self.unpublish_track(*track);
+        }
+        for (mid, slot) in &session.slots {
+            if let Some(track) = slot.track.and_then(|t| self.tracks.get_mut(&t)) {
+                track
+                    .subscribers
+                    .retain(|s| !(s.session == id && s.mid == *mid));
+            }
+        }
+        if let Some(room) = self.rooms.get_mut(&session.room) {
+            room.subscribers.retain(|s| *s != id);
+            room.players.retain(|s| *s != id);
+        }
+        if let Some(p) = self.participants.get_mut(&session.participant) {
+            for slot in [&mut p.publisher, &mut p.subscriber, &mut p.player] {
+                if *slot == Some(id) {
+                    *slot = None;
+                }
+            }
+        }
+        self.forget_empty_room(session.room);
+        if report {
+            self.events.push_back(MediaEvent::SessionClosed {
+                participant: session.participant,
+                session: id,
+            });
+        }
+    }
+
+    fn remove_participant(&mut self, participant: ParticipantId) {
+        let Some(p) = self.participants.remove(&participant) else {
+            return;
+        };
+        for id in [p.publisher, p.subscriber, p.player].into_iter().flatten() {
+            self.close_session(id, false);
+        }
+    }
+
+    pub(crate) fn forget_empty_room(&mut self, room: RoomId) {
+        if self.rooms.get(&room).is_some_and(|r| {
+            r.tracks.is_empty() && r.subscribers.is_empty() && r.players.is_empty()
+        }) {
+            self.rooms.remove(&room);
+        }
+    }
+
+    fn mute(&mut self, track: TrackId, muted: bool) {
+        let Some(t) = self.tracks.get_mut(&track) else {
+            return;
+        };
+        t.muted = muted;
+        if !muted {
+            // Subscribers restart on a keyframe.
+            for sub in &t.subscribers {
+                if let Some(slot) = self
+                    .sessions
+                    .get_mut(&sub.session)
+                    .and_then(|s| s.slots.get_mut(&sub.mid))
+                {
+                    slot.rebind(Some(track));
+                }
+            }
+        }
+    }
+
+    fn video_size(&mut self, participant: ParticipantId, track: TrackId, height: u32) {
+        let Some(id) = self
+            .participants
+            .get(&participant)
+            .and_then(|p| p.subscriber)
+        else {
+            return;
+        };
+        let Some(session) = self.sessions.get_mut(&id) else {
+            return;
+        };
+        for slot in session.slots.values_mut() {
+            if slot.track == Some(track) {
+                debug!(%participant, %track, height, "rendered size");
+                slot.target_height = height.max(1);
+            }
+        }
+    }
+}
+
+/// Queues a session to be polled once.
+pub(crate) fn mark_dirty(dirty: &mut Vec<SessionId>, session: &mut Session) {
+    if !session.dirty {
+        session.dirty = true;
+        dirty.push(session.id);
+    }
+}

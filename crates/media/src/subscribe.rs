@@ -1,0 +1,193 @@
+//! Subscriber sessions: the server offers every other participant's tracks and keeps the
+//! offer current as tracks come and go. The first offer is made at once, with a data channel,
+//! so the connection is up before the first track arrives.
+
+use std::time::Instant;
+
+use moim_proto::signal::TrackKind;
+use str0m::change::SdpAnswer;
+use str0m::media::{Direction, MediaKind, Mid};
+use tracing::debug;
+
+use crate::error::MediaError;
+use crate::event::MediaEvent;
+use crate::ids::{ParticipantId, RoomId, SessionId, TrackId};
+use crate::router::{Router, mark_dirty};
+use crate::session::SessionRole;
+use crate::subscription::Slot;
+use crate::track::Subscriber;
+
+/// Label of the data channel every subscriber connection carries.
+pub const SUBSCRIBER_CHANNEL: &str = "moim";
+
+impl Router {
+    /// Opens the participant's subscriber session and offers it the room's tracks.
+    pub(crate) fn subscribe(&mut self, now: Instant, room: RoomId, participant: ParticipantId) {
+        if self
+            .participants
+            .get(&participant)
+            .is_some_and(|p| p.subscriber.is_some())
+        {
+            return;
+        }
+        let id = self.add_session(now, room, participant, SessionRole::Subscriber);
+        self.participants.entry(participant).or_default().subscriber = Some(id);
+        let room_media = self.rooms.entry(room).or_default();
+        room_media.subscribers.push(id);
+        let tracks = room_media.tracks.clone();
+        self.to_negotiate.push(id);
+        for track in tracks {
+            self.offer_track(id, track);
+        }
+    }
+
+    /// Queues `track` for the subscriber session `id` unless it is its own.
+    pub(crate) fn offer_track(&mut self, id: SessionId, track: TrackId) {
+        let Some(publisher) = self.tracks.get(&track).map(|t| t.participant) else {
+            return;
+        };
+        let Some(session) = self.sessions.get_mut(&id) else {
+            return;
+        };
+        if session.participant == publisher {
+            return;
+        }
+        session.negotiation.to_open.push(track);
+        self.to_negotiate.push(id);
+    }
+
+    /// The track on `mid` of session `id` is gone: a subscriber stops the m-line, a player
+    /// waits for another source.
+    pub(crate) fn retract_slot(&mut self, id: SessionId, mid: Mid) {
+        let Some(session) = self.sessions.get_mut(&id) else {
+            return;
+        };
+        let Some(slot) = session.slots.get_mut(&mid) else {
+            return;
+        };
+        slot.rebind(None);
+        if session.role == SessionRole::Subscriber {
+            slot.open = false;
+            session.negotiation.to_stop.push(mid);
+            self.to_negotiate.push(id);
+        }
+    }
+
+    /// Sends a new offer if changes are queued and no offer is outstanding.
+    pub(crate) fn negotiate(&mut self, id: SessionId) {
+        let Some(session) = self.sessions.get_mut(&id) else {
+            return;
+        };
+        let n = &mut session.negotiation;
+        let changes = !n.to_open.is_empty() || !n.to_stop.is_empty() || !n.channel_offered;
+        if n.pending.is_some() || !changes {
+            return;
+        }
+        let mut api = session.rtc.sdp_api();
+        if !n.channel_offered {
+            // A data channel from the first offer on: the connection comes up before any
+            // track exists and stays up (bundled) when every track m-line is stopped.
+            api.add_channel(SUBSCRIBER_CHANNEL.into());
+            n.channel_offered = true;
+        }
+        for track_id in n.to_open.drain(..) {
+            let Some(track) = self.tracks.get(&track_id) else {
+                continue;
+            };
+            if n.opening.iter().any(|(_, t)| *t == track_id)
+                || session.slots.values().any(|s| s.track == Some(track_id))
+            {
+                continue;
+            }
+            let kind = match track.kind {
+                TrackKind::Audio => MediaKind::Audio,
+                TrackKind::Video => MediaKind::Video,
+            };
+            let mid = api.add_media(
+                kind,
+                Direction::SendOnly,
+                Some(track.participant.to_string()),
+                Some(track_id.to_string()),
+                None,
+            );
+            n.opening.push((mid, track_id));
+        }
+        for mid in n.to_stop.drain(..) {
+            api.stop_media(mid);
+            n.stopping.push(mid);
+        }
+        let Some((offer, pending)) = api.apply() else {
+            return;
+        };
+        n.pending = Some(pending);
+        let mut tracks = Vec::new();
+        let open = session
+            .slots
+            .iter()
+            .filter(|(mid, _)| !n.stopping.contains(mid))
+            .filter_map(|(mid, slot)| Some((*mid, slot.track?)));
+        for (mid, track_id) in open.chain(n.opening.iter().copied()) {
+            if let Some(track) = self.tracks.get(&track_id) {
+                tracks.push((mid.to_string(), track_id, track.participant));
+            }
+        }
+        self.events.push_back(MediaEvent::SubscriberOffer {
+            participant: session.participant,
+            sdp: offer.to_sdp_string(),
+            tracks,
+        });
+        mark_dirty(&mut self.dirty, session);
+    }
+
+    /// Applies the client's answer to the outstanding subscriber offer.
+    pub(crate) fn subscribe_answer(
+        &mut self,
+        participant: ParticipantId,
+        answer: &str,
+    ) -> Result<(), MediaError> {
+        let id = self
+            .participants
+            .get(&participant)
+            .and_then(|p| p.subscriber)
+            .ok_or(MediaError::UnknownSession)?;
+        let session = self
+            .sessions
+            .get_mut(&id)
+            .ok_or(MediaError::UnknownSession)?;
+        let answer = SdpAnswer::from_sdp_string(answer)
+            .map_err(|e| MediaError::InvalidSdp(e.to_string()))?;
+        let pending = session
+            .negotiation
+            .pending
+            .take()
+            .ok_or(MediaError::NoPendingOffer)?;
+        session
+            .rtc
+            .sdp_api()
+            .accept_answer(pending, answer)
+            .map_err(|e| MediaError::Negotiation(e.to_string()))?;
+        let n = &mut session.negotiation;
+        for mid in n.stopping.drain(..) {
+            session.slots.remove(&mid);
+        }
+        for (mid, track_id) in n.opening.drain(..) {
+            match self.tracks.get_mut(&track_id) {
+                Some(track) => {
+                    let video = track.kind == TrackKind::Video;
+                    session
+                        .slots
+                        .insert(mid, Slot::new(Some(track_id), video, true));
+                    track.subscribers.push(Subscriber { session: id, mid });
+                }
+                None => {
+                    debug!(session = %id, "track {track_id} left during negotiation");
+                    session.slots.insert(mid, Slot::new(None, false, false));
+                    n.to_stop.push(mid);
+                }
+            }
+        }
+        mark_dirty(&mut self.dirty, session);
+        self.to_negotiate.push(id);
+        Ok(())
+    }
+}

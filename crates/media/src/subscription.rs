@@ -1,0 +1,200 @@
+//! The sending side of one subscriber m-line: which track and layer it carries, and the
+//! timestamp rewriting that keeps its timeline continuous across layer and source switches.
+
+use std::time::Instant;
+
+use str0m::media::MediaTime;
+
+use crate::ids::TrackId;
+
+/// Height assumed until the subscriber says how large it renders the video.
+pub const DEFAULT_TARGET_HEIGHT: u32 = 360;
+
+/// What to do with one incoming frame for one subscription.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Decision {
+    /// Forward the frame.
+    pub forward: bool,
+    /// Ask the publisher for a keyframe of this layer.
+    pub request_keyframe: Option<usize>,
+}
+
+/// One sending m-line of a subscriber or player session.
+#[derive(Debug, Clone)]
+pub struct Slot {
+    /// The track bound to this m-line, if any.
+    pub track: Option<TrackId>,
+    /// Negotiated with the client (a subscriber slot is not until the answer arrives).
+    pub open: bool,
+    pub is_video: bool,
+    pub target_height: u32,
+    /// The layer being forwarded; `None` until a keyframe (video) or first frame (audio).
+    pub layer: Option<usize>,
+    rebase: bool,
+    /// Added to incoming RTP times (in the media clock) to make outgoing ones.
+    offset: i64,
+    last_out: Option<(u64, Instant)>,
+}
+
+impl Slot {
+    /// A slot of the given kind, bound to `track`.
+    pub fn new(track: Option<TrackId>, is_video: bool, open: bool) -> Slot {
+        Slot {
+            track,
+            open,
+            is_video,
+            target_height: DEFAULT_TARGET_HEIGHT,
+            layer: None,
+            rebase: true,
+            offset: 0,
+            last_out: None,
+        }
+    }
+
+    /// Binds another track (or none); forwarding resumes on its next keyframe.
+    pub fn rebind(&mut self, track: Option<TrackId>) {
+        self.track = track;
+        self.layer = None;
+    }
+
+    /// Decides for a frame from layer `layer`, given the layer wanted now.
+    pub fn decide(&mut self, layer: usize, wanted: Option<usize>, keyframe: bool) -> Decision {
+        if !self.open {
+            return Decision::default();
+        }
+        if !self.is_video {
+            if self.layer.is_none() {
+                self.switch_to(layer);
+            }
+            return Decision {
+                forward: self.layer == Some(layer),
+                request_keyframe: None,
+            };
+        }
+        let Some(wanted) = wanted else {
+            return Decision::default();
+        };
+        if layer == wanted && self.layer != Some(layer) {
+            if keyframe {
+                self.switch_to(layer);
+                return Decision {
+                    forward: true,
+                    request_keyframe: None,
+                };
+            }
+            return Decision {
+                forward: false,
+                request_keyframe: Some(wanted),
+            };
+        }
+        let on_current = self.layer == Some(layer);
+        // Keep the current layer flowing until the wanted one delivers a keyframe.
+        Decision {
+            forward: on_current,
+            request_keyframe: (on_current && wanted != layer).then_some(wanted),
+        }
+    }
+
+    fn switch_to(&mut self, layer: usize) {
+        self.layer = Some(layer);
+        self.rebase = true;
+    }
+
+    /// The outgoing RTP time of a frame; after a switch, the timeline continues from the
+    /// last frame sent, advanced by the wall-clock time since.
+    pub fn out_time(&mut self, time: MediaTime, wall: Instant) -> MediaTime {
+        let clock = u64::from(time.denom());
+        if self.rebase {
+            self.rebase = false;
+            self.offset = match self.last_out {
+                Some((last, last_wall)) => {
+                    let elapsed = wall.saturating_duration_since(last_wall);
+                    let advance = (elapsed.as_micros() as u64 * clock / 1_000_000).max(1);
+                    (last + advance) as i64 - time.numer() as i64
+                }
+                None => 0,
+            };
+        }
+        let out = (time.numer() as i64 + self.offset).max(0) as u64;
+        self.last_out = Some((out, wall));
+        MediaTime::new(out, time.frequency())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use str0m::media::Frequency;
+
+    use super::*;
+
+    fn video_slot() -> Slot {
+        Slot::new(Some(TrackId(1)), true, true)
+    }
+
+    #[test]
+    fn video_waits_for_a_keyframe_of_the_wanted_layer() {
+        let mut s = video_slot();
+        let d = s.decide(1, Some(1), false);
+        assert!(!d.forward);
+        assert_eq!(d.request_keyframe, Some(1));
+        assert!(s.decide(1, Some(1), true).forward);
+        assert!(s.decide(1, Some(1), false).forward);
+        assert!(
+            !s.decide(0, Some(1), true).forward,
+            "other layers are not sent"
+        );
+    }
+
+    #[test]
+    fn switch_keeps_old_layer_until_new_keyframe() {
+        let mut s = video_slot();
+        s.decide(0, Some(0), true);
+        let d = s.decide(0, Some(2), false);
+        assert!(d.forward, "old layer still flows");
+        assert_eq!(d.request_keyframe, Some(2));
+        assert!(!s.decide(2, Some(2), false).forward);
+        assert!(s.decide(2, Some(2), true).forward);
+        assert_eq!(s.layer, Some(2));
+        assert!(!s.decide(0, Some(2), false).forward);
+    }
+
+    #[test]
+    fn closed_slot_forwards_nothing() {
+        let mut s = Slot::new(Some(TrackId(1)), false, false);
+        assert!(!s.decide(0, Some(0), true).forward);
+    }
+
+    #[test]
+    fn audio_forwards_from_the_first_frame() {
+        let mut s = Slot::new(Some(TrackId(1)), false, true);
+        assert!(s.decide(0, Some(0), false).forward);
+    }
+
+    #[test]
+    fn timeline_is_continuous_across_a_switch() {
+        let mut s = video_slot();
+        let t0 = Instant::now();
+        let hz = Frequency::NINETY_KHZ;
+        s.decide(0, Some(0), true);
+        assert_eq!(s.out_time(MediaTime::new(1_000, hz), t0).numer(), 1_000);
+        assert_eq!(
+            s.out_time(MediaTime::new(4_000, hz), t0 + Duration::from_millis(33))
+                .numer(),
+            4_000
+        );
+        // Another layer with an unrelated timestamp base, 33 ms later.
+        s.decide(1, Some(1), true);
+        let switched = s.out_time(
+            MediaTime::new(9_000_000, hz),
+            t0 + Duration::from_millis(66),
+        );
+        assert_eq!(switched.numer(), 4_000 + 2_970);
+        let next = s.out_time(
+            MediaTime::new(9_003_000, hz),
+            t0 + Duration::from_millis(99),
+        );
+        assert_eq!(next.numer(), 4_000 + 2_970 + 3_000);
+    }
+}

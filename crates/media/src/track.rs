@@ -1,0 +1,229 @@
+//! A published track: its simulcast layers and the subscriptions that receive it.
+
+use std::time::{Duration, Instant};
+
+use moim_proto::signal::{TrackKind, TrackSource};
+use str0m::media::{Mid, Rid};
+
+use crate::ids::{ParticipantId, RoomId, SessionId, TrackId};
+
+/// A layer that sent nothing for this long is treated as stopped by the publisher.
+const LAYER_IDLE: Duration = Duration::from_millis(1500);
+
+/// Keyframe requests to one layer closer together than this are merged into one.
+pub const KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_millis(300);
+
+/// One simulcast layer (or the only stream of a non-simulcast track).
+#[derive(Debug, Clone)]
+pub struct Layer {
+    pub rid: Option<Rid>,
+    /// Picture height, learnt from keyframes; until then guessed from the rid.
+    pub height: u32,
+    pub height_known: bool,
+    pub last_seen: Instant,
+    pub last_keyframe_request: Option<Instant>,
+}
+
+impl Layer {
+    fn new(rid: Option<Rid>, now: Instant) -> Layer {
+        Layer {
+            rid,
+            height: guessed_height(rid),
+            height_known: false,
+            last_seen: now,
+            last_keyframe_request: None,
+        }
+    }
+
+    fn is_active(&self, now: Instant) -> bool {
+        now.saturating_duration_since(self.last_seen) < LAYER_IDLE
+    }
+}
+
+/// A height guess from the common rid names (`q`/`h`/`f`, `l`/`m`/`h`, `0`/`1`/`2`).
+fn guessed_height(rid: Option<Rid>) -> u32 {
+    match rid.as_deref() {
+        Some("q" | "l" | "low" | "0") => 180,
+        Some("h" | "m" | "mid" | "1") => 360,
+        _ => 720,
+    }
+}
+
+/// A subscription of one track: the subscriber session and its sending m-line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Subscriber {
+    pub session: SessionId,
+    pub mid: Mid,
+}
+
+/// A published track.
+#[derive(Debug)]
+pub struct Track {
+    pub id: TrackId,
+    pub room: RoomId,
+    pub participant: ParticipantId,
+    /// The publisher session and the m-line the media arrives on.
+    pub session: SessionId,
+    pub mid: Mid,
+    pub kind: TrackKind,
+    pub source: TrackSource,
+    pub simulcast: bool,
+    pub muted: bool,
+    pub layers: Vec<Layer>,
+    pub subscribers: Vec<Subscriber>,
+}
+
+impl Track {
+    /// The index of the layer with `rid`, adding it when first seen.
+    pub fn layer_index(&mut self, rid: Option<Rid>, now: Instant) -> usize {
+        if let Some(i) = self.layers.iter().position(|l| l.rid == rid) {
+            return i;
+        }
+        self.layers.push(Layer::new(rid, now));
+        self.layers.len() - 1
+    }
+
+    /// Notes a frame on layer `index`; a VP8 keyframe tells the layer's real height.
+    pub fn saw_frame(&mut self, index: usize, keyframe_height: Option<u32>, now: Instant) {
+        let layer = &mut self.layers[index];
+        layer.last_seen = now;
+        if let Some(h) = keyframe_height {
+            layer.height = h;
+            layer.height_known = true;
+        }
+    }
+
+    /// The layer a subscriber rendering at `target_height` should receive: the smallest
+    /// active layer at least ~90 % as tall, else the tallest active one.
+    pub fn choose_layer(&self, target_height: u32, now: Instant) -> Option<usize> {
+        let mut best_fit: Option<usize> = None;
+        let mut tallest: Option<usize> = None;
+        for (i, layer) in self.layers.iter().enumerate() {
+            if !layer.is_active(now) {
+                continue;
+            }
+            if tallest.is_none_or(|t| self.layers[t].height < layer.height) {
+                tallest = Some(i);
+            }
+            let fits = layer.height * 10 >= target_height * 9;
+            if fits && best_fit.is_none_or(|b| self.layers[b].height > layer.height) {
+                best_fit = Some(i);
+            }
+        }
+        best_fit.or(tallest)
+    }
+
+    /// Whether a keyframe request to layer `index` should go out now (merging requests
+    /// from many subscribers into one); records it if so.
+    pub fn take_keyframe_request(&mut self, index: usize, now: Instant) -> bool {
+        let layer = &mut self.layers[index];
+        if layer
+            .last_keyframe_request
+            .is_some_and(|t| now.saturating_duration_since(t) < KEYFRAME_REQUEST_INTERVAL)
+        {
+            return false;
+        }
+        layer.last_keyframe_request = Some(now);
+        true
+    }
+}
+
+/// The picture height of a VP8 keyframe (RFC 6386 §9.1), or `None` for other frames.
+pub fn vp8_keyframe_height(frame: &[u8]) -> Option<u32> {
+    if frame.len() < 10 || frame[0] & 1 != 0 || frame[3..6] != [0x9d, 0x01, 0x2a] {
+        return None;
+    }
+    Some(u32::from(u16::from_le_bytes([frame[8], frame[9]]) & 0x3fff))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn track(now: Instant) -> Track {
+        Track {
+            id: TrackId(1),
+            room: RoomId(1),
+            participant: ParticipantId(1),
+            session: SessionId(1),
+            mid: Mid::from("1"),
+            kind: TrackKind::Video,
+            source: TrackSource::Camera,
+            simulcast: true,
+            muted: false,
+            layers: Vec::new(),
+            subscribers: Vec::new(),
+        }
+        .with_layers(now)
+    }
+
+    impl Track {
+        fn with_layers(mut self, now: Instant) -> Track {
+            for rid in ["q", "h", "f"] {
+                self.layer_index(Some(Rid::from(rid)), now);
+            }
+            self
+        }
+    }
+
+    #[test]
+    fn layer_follows_rendered_height() {
+        let now = Instant::now();
+        let t = track(now);
+        let rid = |i: Option<usize>| i.and_then(|i| t.layers[i].rid);
+        assert_eq!(rid(t.choose_layer(120, now)), Some(Rid::from("q")));
+        assert_eq!(rid(t.choose_layer(180, now)), Some(Rid::from("q")));
+        assert_eq!(rid(t.choose_layer(300, now)), Some(Rid::from("h")));
+        assert_eq!(rid(t.choose_layer(700, now)), Some(Rid::from("f")));
+        assert_eq!(rid(t.choose_layer(2000, now)), Some(Rid::from("f")));
+    }
+
+    #[test]
+    fn learnt_heights_replace_guesses() {
+        let now = Instant::now();
+        let mut t = track(now);
+        t.saw_frame(2, Some(480), now);
+        t.saw_frame(1, Some(240), now);
+        t.saw_frame(0, Some(120), now);
+        assert_eq!(t.choose_layer(360, now), Some(2));
+        assert_eq!(t.choose_layer(240, now), Some(1));
+    }
+
+    #[test]
+    fn idle_layers_are_skipped() {
+        let start = Instant::now();
+        let mut t = track(start);
+        let later = start + Duration::from_secs(3);
+        t.saw_frame(0, None, later);
+        t.saw_frame(1, None, later);
+        assert_eq!(
+            t.choose_layer(720, later),
+            Some(1),
+            "f stopped, h is tallest"
+        );
+        assert_eq!(
+            track(start).choose_layer(720, later),
+            None,
+            "nothing active, nothing chosen"
+        );
+    }
+
+    #[test]
+    fn keyframe_requests_are_coalesced() {
+        let now = Instant::now();
+        let mut t = track(now);
+        assert!(t.take_keyframe_request(1, now));
+        assert!(!t.take_keyframe_request(1, now + Duration::from_millis(100)));
+        assert!(t.take_keyframe_request(0, now), "other layers are separate");
+        assert!(t.take_keyframe_request(1, now + KEYFRAME_REQUEST_INTERVAL));
+    }
+
+    #[test]
+    fn vp8_keyframe_header_gives_height() {
+        let mut kf = vec![0x10, 0x02, 0x00, 0x9d, 0x01, 0x2a, 0x80, 0x02, 0xe0, 0x01];
+        assert_eq!(vp8_keyframe_height(&kf), Some(480));
+        kf[0] |= 1;
+        assert_eq!(vp8_keyframe_height(&kf), None, "interframe");
+        assert_eq!(vp8_keyframe_height(&[0; 4]), None);
+    }
+}

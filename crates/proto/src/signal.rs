@@ -1,0 +1,396 @@
+//! The signaling protocol, version 1: JSON objects over one WebSocket (`docs/protocol.md`).
+//!
+//! [`ClientMessage`] is what a browser or SDK sends, [`ServerMessage`] what Moim answers.
+//! Both travel inside an envelope whose optional `id` lets a client match replies to requests.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error::{ApiError, ErrorCode};
+
+/// The protocol version this crate speaks.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Largest frame the server accepts, in bytes.
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+
+/// Where a track's media comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TrackSource {
+    Camera,
+    Microphone,
+    Screen,
+    ScreenAudio,
+}
+
+/// Audio or video.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TrackKind {
+    Audio,
+    Video,
+}
+
+/// What a participant may do in the room, as shown to others.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Host,
+    Guest,
+    Viewer,
+}
+
+/// A published track as announced to the room.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrackInfo {
+    pub sid: String,
+    pub kind: TrackKind,
+    pub source: TrackSource,
+    pub muted: bool,
+    pub simulcast: bool,
+}
+
+/// A participant as announced to the room.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ParticipantInfo {
+    pub sid: String,
+    pub identity: String,
+    pub name: String,
+    pub role: Role,
+    pub tracks: Vec<TrackInfo>,
+}
+
+/// One sending m-line of a publisher offer and the source behind it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublishedMid {
+    pub mid: String,
+    pub source: TrackSource,
+    #[serde(default)]
+    pub muted: bool,
+}
+
+/// Which track sid the server gave a publisher m-line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MidTrack {
+    pub mid: String,
+    pub sid: String,
+}
+
+/// What one m-line of the subscriber connection carries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubscribedMid {
+    pub mid: String,
+    pub track: String,
+    pub participant: String,
+}
+
+/// Which of the two peer connections a candidate belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PeerTarget {
+    Publisher,
+    Subscriber,
+}
+
+/// A message from a client.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientMessage {
+    Join {
+        v: u32,
+        token: String,
+    },
+    PublishOffer {
+        sdp: String,
+        tracks: Vec<PublishedMid>,
+    },
+    SubscribeAnswer {
+        sdp: String,
+    },
+    Candidate {
+        target: PeerTarget,
+        candidate: Value,
+    },
+    Mute {
+        track: String,
+        muted: bool,
+    },
+    VideoSize {
+        track: String,
+        width: u32,
+        height: u32,
+    },
+    Leave,
+    Ping,
+}
+
+/// The `type` names [`ClientMessage`] knows, to tell unknown messages from malformed ones.
+const CLIENT_TYPES: &[&str] = &[
+    "join",
+    "publish_offer",
+    "subscribe_answer",
+    "candidate",
+    "mute",
+    "video_size",
+    "leave",
+    "ping",
+];
+
+/// A client message with its optional request id.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClientRequest {
+    pub id: Option<Value>,
+    pub message: ClientMessage,
+}
+
+/// Why a frame could not be read as a [`ClientRequest`]; carries the request id when it
+/// could be recovered so that the error reply can echo it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DecodeError {
+    pub id: Option<Value>,
+    pub error: ApiError,
+}
+
+impl ClientRequest {
+    /// Parses one text frame, telling oversized, malformed and unknown messages apart.
+    pub fn decode(text: &str) -> Result<ClientRequest, DecodeError> {
+        if text.len() > MAX_MESSAGE_BYTES {
+            return Err(DecodeError {
+                id: None,
+                error: ApiError::new(
+                    ErrorCode::MessageTooLarge,
+                    format!(
+                        "The message is {} bytes; the limit is {MAX_MESSAGE_BYTES}.",
+                        text.len()
+                    ),
+                ),
+            });
+        }
+        let value: Value = serde_json::from_str(text).map_err(|e| DecodeError {
+            id: None,
+            error: ApiError::new(
+                ErrorCode::MalformedMessage,
+                format!("The message is not valid JSON: {e}."),
+            ),
+        })?;
+        let Value::Object(object) = &value else {
+            return Err(DecodeError {
+                id: None,
+                error: ApiError::new(
+                    ErrorCode::MalformedMessage,
+                    "The message must be a JSON object with a \"type\" field.",
+                ),
+            });
+        };
+        let id = object.get("id").cloned();
+        let Some(kind) = object
+            .get("type")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+        else {
+            return Err(DecodeError {
+                id,
+                error: ApiError::new(
+                    ErrorCode::MalformedMessage,
+                    "The message has no \"type\" string.",
+                ),
+            });
+        };
+        if !CLIENT_TYPES.contains(&kind.as_str()) {
+            return Err(DecodeError {
+                id,
+                error: ApiError::new(
+                    ErrorCode::UnknownMessage,
+                    format!(
+                        "Unknown message type \"{kind}\" for protocol version {PROTOCOL_VERSION}."
+                    ),
+                ),
+            });
+        }
+        match serde_json::from_value::<ClientMessage>(value) {
+            Ok(message) => Ok(ClientRequest { id, message }),
+            Err(e) => Err(DecodeError {
+                id,
+                error: ApiError::new(
+                    ErrorCode::MalformedMessage,
+                    format!("The \"{kind}\" message is malformed: {e}."),
+                ),
+            }),
+        }
+    }
+}
+
+/// A message from the server.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerMessage {
+    Joined {
+        v: u32,
+        room: String,
+        participant: ParticipantInfo,
+        participants: Vec<ParticipantInfo>,
+    },
+    ParticipantJoined {
+        participant: ParticipantInfo,
+    },
+    ParticipantLeft {
+        sid: String,
+        identity: String,
+    },
+    TrackPublished {
+        participant: String,
+        track: TrackInfo,
+    },
+    TrackUnpublished {
+        participant: String,
+        track: String,
+    },
+    TrackMuted {
+        participant: String,
+        track: String,
+        muted: bool,
+    },
+    PublishAnswer {
+        sdp: String,
+        tracks: Vec<MidTrack>,
+    },
+    SubscribeOffer {
+        sdp: String,
+        tracks: Vec<SubscribedMid>,
+    },
+    Pong,
+    Error {
+        code: ErrorCode,
+        message: String,
+    },
+}
+
+/// A server message with the request id it answers, if any.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServerReply {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<Value>,
+    #[serde(flatten)]
+    pub message: ServerMessage,
+}
+
+impl ServerReply {
+    /// An unsolicited message (an event).
+    pub fn event(message: ServerMessage) -> Self {
+        ServerReply { id: None, message }
+    }
+
+    /// An error reply echoing the request id.
+    pub fn error(id: Option<Value>, error: ApiError) -> Self {
+        ServerReply {
+            id,
+            message: ServerMessage::Error {
+                code: error.code,
+                message: error.message,
+            },
+        }
+    }
+
+    /// The JSON text of this reply.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("server messages always serialize")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn join_round_trips_with_request_id() {
+        let req = ClientRequest::decode(r#"{"type":"join","id":7,"v":1,"token":"abc"}"#).unwrap();
+        assert_eq!(req.id, Some(json!(7)));
+        assert_eq!(
+            req.message,
+            ClientMessage::Join {
+                v: 1,
+                token: "abc".into()
+            }
+        );
+    }
+
+    #[test]
+    fn publish_offer_decodes_sources() {
+        let text = json!({"type":"publish_offer","sdp":"v=0","tracks":[
+            {"mid":"0","source":"microphone"},{"mid":"1","source":"camera","muted":true}]})
+        .to_string();
+        let ClientMessage::PublishOffer { tracks, .. } =
+            ClientRequest::decode(&text).unwrap().message
+        else {
+            panic!("wrong variant");
+        };
+        assert_eq!(tracks[1].source, TrackSource::Camera);
+        assert!(tracks[1].muted);
+        assert!(!tracks[0].muted);
+    }
+
+    #[test]
+    fn unit_messages_decode() {
+        let req = ClientRequest::decode(r#"{"type":"leave"}"#).unwrap();
+        assert_eq!(req.message, ClientMessage::Leave);
+    }
+
+    #[test]
+    fn not_json_is_malformed() {
+        let err = ClientRequest::decode("{nope").unwrap_err();
+        assert_eq!(err.error.code, ErrorCode::MalformedMessage);
+    }
+
+    #[test]
+    fn non_object_is_malformed() {
+        let err = ClientRequest::decode("[1,2]").unwrap_err();
+        assert_eq!(err.error.code, ErrorCode::MalformedMessage);
+    }
+
+    #[test]
+    fn unknown_type_is_named() {
+        let err = ClientRequest::decode(r#"{"type":"teleport","id":"x"}"#).unwrap_err();
+        assert_eq!(err.error.code, ErrorCode::UnknownMessage);
+        assert_eq!(err.id, Some(json!("x")));
+        assert!(err.error.message.contains("teleport"));
+    }
+
+    #[test]
+    fn known_type_with_bad_fields_is_malformed() {
+        let err = ClientRequest::decode(r#"{"type":"mute","track":5}"#).unwrap_err();
+        assert_eq!(err.error.code, ErrorCode::MalformedMessage);
+    }
+
+    #[test]
+    fn oversized_frame_is_refused_before_parsing() {
+        let big = format!(
+            r#"{{"type":"ping","pad":"{}"}}"#,
+            "a".repeat(MAX_MESSAGE_BYTES)
+        );
+        let err = ClientRequest::decode(&big).unwrap_err();
+        assert_eq!(err.error.code, ErrorCode::MessageTooLarge);
+    }
+
+    #[test]
+    fn replies_are_flat_objects() {
+        let reply = ServerReply::error(
+            Some(json!(3)),
+            ApiError::new(ErrorCode::PermissionDenied, "No."),
+        );
+        let value: Value = serde_json::from_str(&reply.to_json()).unwrap();
+        assert_eq!(
+            value,
+            json!({"id":3,"type":"error","code":"permission_denied","message":"No."})
+        );
+        let back: ServerReply = serde_json::from_value(value).unwrap();
+        assert_eq!(back, reply);
+    }
+
+    #[test]
+    fn events_have_no_id() {
+        let text = ServerReply::event(ServerMessage::Pong).to_json();
+        assert_eq!(text, r#"{"type":"pong"}"#);
+    }
+}

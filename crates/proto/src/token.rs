@@ -1,0 +1,295 @@
+//! Access tokens: JWTs signed with HS256 that say who a participant is and what it may do.
+//!
+//! The claim names follow the conventions of other SFUs' tokens (`video.roomJoin`, …) so that
+//! existing token tooling reads them. A token is minted with [`Claims::sign`] and checked
+//! with [`Keys::verify`].
+
+use std::collections::HashMap;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+
+use crate::error::{ApiError, ErrorCode};
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// What a token allows in its room.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Grants {
+    /// The only room this token may enter.
+    #[serde(default)]
+    pub room: String,
+    #[serde(default)]
+    pub room_join: bool,
+    #[serde(default)]
+    pub can_publish: bool,
+    #[serde(default)]
+    pub can_subscribe: bool,
+    #[serde(default)]
+    pub can_publish_data: bool,
+    #[serde(default)]
+    pub room_admin: bool,
+    #[serde(default)]
+    pub room_record: bool,
+}
+
+/// The preset grant sets of `moim token`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GrantPreset {
+    /// Join, subscribe only.
+    Viewer,
+    /// Join, publish, subscribe, data.
+    Guest,
+    /// Everything, including admin and record.
+    Host,
+}
+
+impl Grants {
+    /// The grants of `preset` for `room`.
+    pub fn preset(room: &str, preset: GrantPreset) -> Grants {
+        let publish = preset != GrantPreset::Viewer;
+        let host = preset == GrantPreset::Host;
+        Grants {
+            room: room.to_owned(),
+            room_join: true,
+            can_publish: publish,
+            can_subscribe: true,
+            can_publish_data: publish,
+            room_admin: host,
+            room_record: host,
+        }
+    }
+}
+
+/// The claims of an access token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    /// The API key the token was signed for.
+    pub iss: String,
+    /// The participant's identity.
+    pub sub: String,
+    /// Display name; the identity when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub nbf: u64,
+    pub exp: u64,
+    pub video: Grants,
+}
+
+impl Claims {
+    /// The display name, falling back to the identity.
+    pub fn display_name(&self) -> &str {
+        self.name.as_deref().unwrap_or(&self.sub)
+    }
+
+    /// Encodes and signs the claims with `secret`.
+    pub fn sign(&self, secret: &str) -> String {
+        let header = B64.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
+        let payload = B64.encode(serde_json::to_vec(self).expect("claims serialize"));
+        let signing_input = format!("{header}.{payload}");
+        let mut mac = HmacSha256::new_from_slice(secret.as_bytes()).expect("any key length");
+        mac.update(signing_input.as_bytes());
+        let signature = B64.encode(mac.finalize().into_bytes());
+        format!("{signing_input}.{signature}")
+    }
+}
+
+/// API keys and their secrets; verifies tokens.
+#[derive(Debug, Clone, Default)]
+pub struct Keys {
+    secrets: HashMap<String, String>,
+}
+
+impl Keys {
+    /// A key set with one key.
+    pub fn single(api_key: &str, secret: &str) -> Keys {
+        let mut secrets = HashMap::new();
+        secrets.insert(api_key.to_owned(), secret.to_owned());
+        Keys { secrets }
+    }
+
+    /// The secret of `api_key`, if known.
+    pub fn secret(&self, api_key: &str) -> Option<&str> {
+        self.secrets.get(api_key).map(String::as_str)
+    }
+
+    /// Checks the token's shape, algorithm, issuer, signature and lifetime at `now`
+    /// (seconds since the Unix epoch) and returns its claims.
+    pub fn verify(&self, token: &str, now: u64) -> Result<Claims, ApiError> {
+        let invalid = |why: &str| {
+            ApiError::new(
+                ErrorCode::InvalidToken,
+                format!("The access token is invalid: {why}."),
+            )
+        };
+        let mut parts = token.split('.');
+        let (Some(header), Some(payload), Some(signature), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(invalid("it is not a JWT of three dot-separated parts"));
+        };
+        let header: serde_json::Value = B64
+            .decode(header)
+            .ok()
+            .and_then(|h| serde_json::from_slice(&h).ok())
+            .ok_or_else(|| invalid("its header is not base64url JSON"))?;
+        if header.get("alg").and_then(|a| a.as_str()) != Some("HS256") {
+            return Err(invalid("only HS256 is accepted"));
+        }
+        let payload_bytes = B64
+            .decode(payload)
+            .map_err(|_| invalid("its payload is not base64url"))?;
+        let claims: Claims = serde_json::from_slice(&payload_bytes)
+            .map_err(|e| invalid(&format!("its claims are incomplete ({e})")))?;
+        let secret = self
+            .secret(&claims.iss)
+            .ok_or_else(|| invalid(&format!("the API key \"{}\" is unknown", claims.iss)))?;
+        let signature = B64
+            .decode(signature)
+            .map_err(|_| invalid("its signature is not base64url"))?;
+        let mut mac = HmacSha256::new_from_slice(secret.as_bytes()).expect("any key length");
+        mac.update(header_and_payload(token).as_bytes());
+        mac.verify_slice(&signature)
+            .map_err(|_| invalid("the signature does not match the API secret"))?;
+        if claims.exp <= now {
+            return Err(ApiError::new(
+                ErrorCode::TokenExpired,
+                "The access token has expired; ask for a new one.",
+            ));
+        }
+        if claims.nbf > now + 60 {
+            return Err(invalid("it is not valid yet (nbf is in the future)"));
+        }
+        if !claims.video.room_join || claims.video.room.is_empty() {
+            return Err(ApiError::new(
+                ErrorCode::PermissionDenied,
+                "The access token does not grant joining a room.",
+            ));
+        }
+        Ok(claims)
+    }
+}
+
+fn header_and_payload(token: &str) -> &str {
+    let end = token.rfind('.').unwrap_or(token.len());
+    &token[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: u64 = 1_800_000_000;
+
+    fn claims(preset: GrantPreset) -> Claims {
+        Claims {
+            iss: "devkey".into(),
+            sub: "alice".into(),
+            name: Some("Alice".into()),
+            nbf: NOW - 10,
+            exp: NOW + 3600,
+            video: Grants::preset("standup", preset),
+        }
+    }
+
+    fn keys() -> Keys {
+        Keys::single("devkey", "secret")
+    }
+
+    #[test]
+    fn signed_token_verifies_with_its_claims() {
+        let c = claims(GrantPreset::Guest);
+        let verified = keys().verify(&c.sign("secret"), NOW).unwrap();
+        assert_eq!(verified, c);
+        assert!(verified.video.can_publish && !verified.video.room_admin);
+    }
+
+    #[test]
+    fn presets_grant_what_they_say() {
+        let viewer = Grants::preset("r", GrantPreset::Viewer);
+        assert!(viewer.room_join && viewer.can_subscribe);
+        assert!(!viewer.can_publish && !viewer.can_publish_data && !viewer.room_admin);
+        let host = Grants::preset("r", GrantPreset::Host);
+        assert!(host.can_publish && host.room_admin && host.room_record);
+    }
+
+    #[test]
+    fn wrong_secret_is_invalid() {
+        let err = keys()
+            .verify(&claims(GrantPreset::Guest).sign("other"), NOW)
+            .unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidToken);
+        assert!(err.message.contains("signature"));
+    }
+
+    #[test]
+    fn tampered_payload_is_invalid() {
+        let token = claims(GrantPreset::Viewer).sign("secret");
+        let mut forged = claims(GrantPreset::Host);
+        forged.video.room_admin = true;
+        let forged_payload = forged.sign("secret");
+        let mixed = format!(
+            "{}.{}.{}",
+            token.split('.').next().unwrap(),
+            forged_payload.split('.').nth(1).unwrap(),
+            token.split('.').nth(2).unwrap()
+        );
+        assert_eq!(
+            keys().verify(&mixed, NOW).unwrap_err().code,
+            ErrorCode::InvalidToken
+        );
+    }
+
+    #[test]
+    fn expired_token_is_refused() {
+        let mut c = claims(GrantPreset::Guest);
+        c.exp = NOW - 1;
+        let err = keys().verify(&c.sign("secret"), NOW).unwrap_err();
+        assert_eq!(err.code, ErrorCode::TokenExpired);
+    }
+
+    #[test]
+    fn garbage_is_invalid() {
+        for bad in ["", "abc", "a.b.c", "a.b.c.d", "e30.e30.e30"] {
+            assert_eq!(
+                keys().verify(bad, NOW).unwrap_err().code,
+                ErrorCode::InvalidToken,
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_api_key_is_invalid() {
+        let mut c = claims(GrantPreset::Guest);
+        c.iss = "stranger".into();
+        let err = keys().verify(&c.sign("secret"), NOW).unwrap_err();
+        assert!(err.message.contains("stranger"));
+    }
+
+    #[test]
+    fn alg_none_is_refused() {
+        let c = claims(GrantPreset::Host);
+        let payload = B64.encode(serde_json::to_vec(&c).unwrap());
+        let token = format!("{}.{payload}.", B64.encode(br#"{"alg":"none"}"#));
+        assert_eq!(
+            keys().verify(&token, NOW).unwrap_err().code,
+            ErrorCode::InvalidToken
+        );
+    }
+
+    #[test]
+    fn token_without_join_grant_is_denied() {
+        let mut c = claims(GrantPreset::Guest);
+        c.video.room_join = false;
+        assert_eq!(
+            keys().verify(&c.sign("secret"), NOW).unwrap_err().code,
+            ErrorCode::PermissionDenied
+        );
+    }
+}

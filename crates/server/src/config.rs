@@ -1,0 +1,176 @@
+//! Server configuration: embedded development defaults, a TOML file, `MOIM_*` variables.
+//!
+//! Precedence, lowest first: defaults, the file given with `--config`, environment
+//! variables, command-line flags. Without a file and without `MOIM_API_SECRET` the server
+//! runs in development mode: localhost only, key `devkey`, secret `secret`, and the
+//! meeting app may mint its own tokens.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
+
+/// The development API key.
+pub const DEV_API_KEY: &str = "devkey";
+/// The development API secret.
+pub const DEV_API_SECRET: &str = "secret";
+
+/// Everything the server needs to start.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where the HTTP server (app, signaling, API, WHIP/WHEP) listens.
+    pub http_addr: SocketAddr,
+    /// The UDP address all media sessions share.
+    pub udp_addr: SocketAddr,
+    /// The IP put in ICE candidates when `udp_addr` is a wildcard (e.g. the public IP).
+    pub advertise_ip: Option<IpAddr>,
+    pub api_key: String,
+    pub api_secret: String,
+    /// Development mode: the app mints tokens itself through `/api/dev/token`.
+    pub dev_mode: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            http_addr: SocketAddr::from(([127, 0, 0, 1], 7880)),
+            udp_addr: SocketAddr::from(([127, 0, 0, 1], 7882)),
+            advertise_ip: None,
+            api_key: DEV_API_KEY.into(),
+            api_secret: DEV_API_SECRET.into(),
+            dev_mode: true,
+        }
+    }
+}
+
+impl Config {
+    /// Reads the optional file, then applies `MOIM_*` variables from `env`.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> anyhow::Result<Config> {
+        let mut config = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read config file {}", path.display()))?;
+                let mut config: Config = toml::from_str(&text)
+                    .with_context(|| format!("config file {} is not valid", path.display()))?;
+                if !text.contains("dev_mode") {
+                    config.dev_mode = false;
+                }
+                config
+            }
+            None => Config::default(),
+        };
+        if let Some(v) = env("MOIM_HTTP_ADDR") {
+            config.http_addr = v.parse().context("MOIM_HTTP_ADDR must be IP:PORT")?;
+        }
+        if let Some(v) = env("MOIM_UDP_ADDR") {
+            config.udp_addr = v.parse().context("MOIM_UDP_ADDR must be IP:PORT")?;
+        }
+        if let Some(v) = env("MOIM_ADVERTISE_IP") {
+            config.advertise_ip = Some(v.parse().context("MOIM_ADVERTISE_IP must be an IP")?);
+        }
+        if let Some(v) = env("MOIM_API_KEY") {
+            config.api_key = v;
+        }
+        if let Some(v) = env("MOIM_API_SECRET") {
+            config.api_secret = v;
+            config.dev_mode = false;
+        }
+        if let Some(v) = env("MOIM_DEV_MODE") {
+            config.dev_mode = matches!(v.as_str(), "1" | "true" | "yes");
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        if self.api_key.is_empty() || self.api_secret.is_empty() {
+            bail!("api_key and api_secret must not be empty");
+        }
+        if !self.dev_mode && self.api_secret == DEV_API_SECRET {
+            bail!(
+                "the development secret \"{DEV_API_SECRET}\" is only allowed in development mode; \
+                 set api_secret in the config file or MOIM_API_SECRET"
+            );
+        }
+        if self.udp_addr.ip().is_unspecified() && self.advertise_ip.is_none() {
+            bail!(
+                "udp_addr {} listens on all interfaces; set advertise_ip (or MOIM_ADVERTISE_IP) \
+                 to the address browsers reach this server at",
+                self.udp_addr
+            );
+        }
+        Ok(())
+    }
+
+    /// The address put in ICE candidates.
+    pub fn advertised_udp(&self) -> SocketAddr {
+        SocketAddr::new(
+            self.advertise_ip.unwrap_or(self.udp_addr.ip()),
+            self.udp_addr.port(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn no_file_is_development_mode_on_localhost() {
+        let c = Config::load(None, no_env).unwrap();
+        assert!(c.dev_mode);
+        assert_eq!(c.http_addr.to_string(), "127.0.0.1:7880");
+        assert_eq!(c.udp_addr.port(), 7882);
+        assert_eq!(
+            (c.api_key.as_str(), c.api_secret.as_str()),
+            ("devkey", "secret")
+        );
+    }
+
+    #[test]
+    fn secret_from_env_leaves_development_mode() {
+        let c = Config::load(None, |k| (k == "MOIM_API_SECRET").then(|| "s3cr3t".into())).unwrap();
+        assert!(!c.dev_mode);
+        assert_eq!(c.api_secret, "s3cr3t");
+    }
+
+    #[test]
+    fn file_overrides_defaults_and_is_not_dev() {
+        let dir = std::env::temp_dir().join(format!("moim-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("moim.toml");
+        std::fs::write(
+            &path,
+            "http_addr = \"0.0.0.0:8080\"\nudp_addr = \"0.0.0.0:9000\"\nadvertise_ip = \"10.1.2.3\"\napi_key = \"k\"\napi_secret = \"long-secret\"\n",
+        )
+        .unwrap();
+        let c = Config::load(Some(&path), no_env).unwrap();
+        assert!(!c.dev_mode);
+        assert_eq!(c.advertised_udp().to_string(), "10.1.2.3:9000");
+    }
+
+    #[test]
+    fn wildcard_udp_needs_an_advertised_ip() {
+        let err = Config::load(None, |k| {
+            (k == "MOIM_UDP_ADDR").then(|| "0.0.0.0:7882".into())
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("advertise_ip"));
+    }
+
+    #[test]
+    fn dev_secret_outside_dev_mode_is_refused() {
+        let err =
+            Config::load(None, |k| (k == "MOIM_DEV_MODE").then(|| "false".into())).unwrap_err();
+        assert!(err.to_string().contains("development secret"));
+    }
+}

@@ -1,0 +1,99 @@
+//! The HTTP surface: routes, CORS for browser clients of WHIP/WHEP and the API, and error
+//! bodies.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, options, post};
+use moim_proto::ErrorCode;
+use moim_proto::error::ApiError;
+
+use crate::state::AppState;
+use crate::{api, assets, signal, whip};
+
+/// Every route of the server.
+pub fn router(state: Arc<AppState>) -> Router {
+    let cross_origin = Router::new()
+        .route("/whip/{room}", post(whip::publish).options(preflight))
+        .route(
+            "/whip/{room}/{resource}",
+            options(preflight).delete(whip::stop).patch(whip::trickle),
+        )
+        .route("/whep/{room}", post(whip::play_latest).options(preflight))
+        .route(
+            "/whep/{room}/{target}",
+            post(whip::play_identity)
+                .options(preflight)
+                .delete(whip::stop)
+                .patch(whip::trickle),
+        )
+        .route("/api/info", get(api::info).options(preflight))
+        .route("/api/dev/token", post(api::dev_token).options(preflight))
+        .layer(middleware::from_fn(allow_any_origin));
+    Router::new()
+        .route("/", get(assets::app))
+        .route("/r/{room}", get(assets::app))
+        .route("/app/{*path}", get(assets::app_file))
+        .route("/sdk/{*path}", get(assets::sdk_file))
+        .route("/examples/{*path}", get(assets::example_file))
+        .route("/rtc", get(signal::upgrade))
+        .route("/healthz", get(|| async { "ok" }))
+        .merge(cross_origin)
+        .with_state(state)
+}
+
+/// Answers a CORS preflight.
+async fn preflight() -> Response {
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    let h = response.headers_mut();
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static("GET, POST, PATCH, DELETE, OPTIONS"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static("Authorization, Content-Type, If-Match"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_MAX_AGE,
+        HeaderValue::from_static("86400"),
+    );
+    h.insert("accept-post", HeaderValue::from_static("application/sdp"));
+    response
+}
+
+/// Lets pages of any origin call WHIP/WHEP and the API (they authenticate with bearer
+/// tokens, not cookies) and read the `Location` of what they created.
+async fn allow_any_origin(request: axum::extract::Request, next: Next) -> Response {
+    let preflight = request.method() == Method::OPTIONS;
+    let mut response = next.run(request).await;
+    let h = response.headers_mut();
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    if !preflight {
+        h.insert(
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static("Location, Link, ETag"),
+        );
+    }
+    response
+}
+
+/// An error as a JSON body with the matching HTTP status.
+pub fn error_response(error: ApiError) -> Response {
+    let status = match error.code {
+        ErrorCode::InvalidToken | ErrorCode::TokenExpired => StatusCode::UNAUTHORIZED,
+        ErrorCode::PermissionDenied | ErrorCode::WrongRoom => StatusCode::FORBIDDEN,
+        ErrorCode::NotFound | ErrorCode::UnknownTrack => StatusCode::NOT_FOUND,
+        ErrorCode::ServerBusy => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        ErrorCode::MessageTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        _ => StatusCode::BAD_REQUEST,
+    };
+    (status, axum::Json(error)).into_response()
+}

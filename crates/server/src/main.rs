@@ -1,0 +1,107 @@
+//! `moim`: the server binary. `moim serve` (the default) runs the server; `moim token`
+//! prints an access token.
+
+mod api;
+mod assets;
+mod cli;
+mod config;
+mod http;
+mod media_events;
+mod rooms;
+mod signal;
+mod state;
+mod whip;
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Parser;
+use moim_media::{MediaConfig, MediaPlane};
+use tracing::info;
+use tracing_subscriber::EnvFilter;
+
+use crate::cli::{Cli, Cmd, ServeArgs};
+use crate::config::Config;
+use crate::state::AppState;
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Cmd::Token(args)) => {
+            println!("{}", args.mint()?);
+            Ok(())
+        }
+        Some(Cmd::Serve(args)) => serve(args),
+        None => serve(cli.serve),
+    }
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_env("MOIM_LOG")
+                .unwrap_or_else(|_| EnvFilter::new("info,str0m=warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let mut config = Config::load(args.config.as_deref(), |k| std::env::var(k).ok())?;
+    if let Some(port) = args.http_port {
+        config.http_addr.set_port(port);
+    }
+    if let Some(port) = args.udp_port {
+        config.udp_addr.set_port(port);
+    }
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(run(config))
+}
+
+async fn run(config: Config) -> anyhow::Result<()> {
+    let (media, media_events) = MediaPlane::start(MediaConfig {
+        bind: config.udp_addr,
+        advertise: config.advertised_udp(),
+    })
+    .with_context(|| format!("cannot bind media UDP {}", config.udp_addr))?;
+    let listener = tokio::net::TcpListener::bind(config.http_addr)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.http_addr))?;
+    let http_addr = listener.local_addr()?;
+    let dev_mode = config.dev_mode;
+    let state = Arc::new(AppState::new(config, media.clone()));
+    tokio::spawn(media_events::run(state.clone(), media_events));
+    info!(http = %http_addr, media = %media.local_addr(), "Moim is running");
+    if dev_mode {
+        eprintln!(
+            "\n  Moim is running in development mode (API key \"devkey\", secret \"secret\").\n  \
+             Open http://localhost:{}/ to start a meeting.\n",
+            http_addr.port()
+        );
+    }
+    axum::serve(listener, http::router(state.clone()))
+        .with_graceful_shutdown(async move {
+            shutdown_signal().await;
+            state.rooms().disconnect_all();
+        })
+        .await?;
+    info!("stopped");
+    Ok(())
+}
+
+/// Waits for SIGTERM or Ctrl-C; the server then stops accepting connections and closes the
+/// signaling connections it has.
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("a SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    info!("shutting down");
+}

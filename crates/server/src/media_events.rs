@@ -1,0 +1,102 @@
+//! Turns media-plane events into room state and signaling messages.
+
+use std::sync::Arc;
+
+use moim_media::MediaEvent;
+use moim_proto::signal::{ServerMessage, SubscribedMid, TrackInfo};
+use tokio::sync::mpsc;
+use tracing::debug;
+
+use crate::rooms::Link;
+use crate::state::AppState;
+
+/// Consumes media events until the media plane stops.
+pub async fn run(state: Arc<AppState>, mut events: mpsc::Receiver<MediaEvent>) {
+    while let Some(event) = events.recv().await {
+        handle(&state, event);
+    }
+}
+
+fn handle(state: &AppState, event: MediaEvent) {
+    match event {
+        MediaEvent::TrackPublished {
+            participant, track, ..
+        } => {
+            let mut rooms = state.rooms();
+            let Some(room) = rooms.room_of_mut(participant) else {
+                return;
+            };
+            let Some(p) = room.participants.get_mut(&participant) else {
+                return;
+            };
+            let muted = p.muted_on_publish.contains(&track.id);
+            let info = TrackInfo {
+                sid: track.id.to_string(),
+                kind: track.kind,
+                source: track.source,
+                muted,
+                simulcast: track.simulcast,
+            };
+            p.tracks.push(info.clone());
+            if !p.hidden {
+                room.broadcast(
+                    None,
+                    ServerMessage::TrackPublished {
+                        participant: participant.to_string(),
+                        track: info,
+                    },
+                );
+            }
+        }
+        MediaEvent::TrackUnpublished {
+            participant, track, ..
+        } => {
+            let mut rooms = state.rooms();
+            let Some(room) = rooms.room_of_mut(participant) else {
+                return;
+            };
+            let sid = track.to_string();
+            let Some(p) = room.participants.get_mut(&participant) else {
+                return;
+            };
+            p.tracks.retain(|t| t.sid != sid);
+            room.broadcast(
+                None,
+                ServerMessage::TrackUnpublished {
+                    participant: participant.to_string(),
+                    track: sid,
+                },
+            );
+        }
+        MediaEvent::SubscriberOffer {
+            participant,
+            sdp,
+            tracks,
+        } => {
+            let tracks = tracks
+                .into_iter()
+                .map(|(mid, track, publisher)| SubscribedMid {
+                    mid,
+                    track: track.to_string(),
+                    participant: publisher.to_string(),
+                })
+                .collect();
+            state
+                .rooms()
+                .send_to(participant, ServerMessage::SubscribeOffer { sdp, tracks });
+        }
+        MediaEvent::SessionClosed {
+            participant,
+            session,
+        } => {
+            debug!(%participant, %session, "media session closed");
+            let is_http = state
+                .rooms()
+                .participant(participant)
+                .is_some_and(|p| matches!(p.link, Link::Http { .. }));
+            if is_http {
+                state.remove_participant(participant);
+            }
+        }
+    }
+}

@@ -1,0 +1,276 @@
+//! The control plane's picture of rooms and participants, and how to reach each one.
+//!
+//! Rooms exist while someone is in them. Every change that others must hear about
+//! (join, leave, tracks) is broadcast from here, so the announcements and the state never
+//! disagree. The lock around [`Rooms`] is never held across an await.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use moim_media::{ParticipantId, RoomId, TrackId};
+use moim_proto::ErrorCode;
+use moim_proto::error::ApiError;
+use moim_proto::signal::{ParticipantInfo, Role, ServerMessage, ServerReply, TrackInfo};
+use moim_proto::token::Grants;
+use tokio::sync::{Notify, mpsc};
+use tracing::warn;
+
+/// Capacity of a participant's outgoing message queue; a client this far behind is
+/// disconnected rather than buffered without bound.
+pub const OUTBOX_CAPACITY: usize = 256;
+
+/// How the server reaches a participant.
+#[derive(Debug, Clone)]
+pub enum Link {
+    /// A signaling WebSocket: messages go to its outbox; `kick` closes it.
+    Socket {
+        outbox: mpsc::Sender<Arc<str>>,
+        kick: Arc<Notify>,
+    },
+    /// A WHIP or WHEP session, addressed by its resource id.
+    Http { resource: String },
+}
+
+/// One participant of a room.
+#[derive(Debug)]
+pub struct Participant {
+    pub id: ParticipantId,
+    pub identity: String,
+    pub name: String,
+    pub grants: Grants,
+    pub tracks: Vec<TrackInfo>,
+    /// Tracks the client declared muted before the media plane announced them.
+    pub muted_on_publish: Vec<TrackId>,
+    pub link: Link,
+    /// Not announced to the room (WHEP players).
+    pub hidden: bool,
+}
+
+impl Participant {
+    /// A participant with no tracks yet.
+    pub fn new(identity: String, name: String, grants: Grants, link: Link, hidden: bool) -> Self {
+        Participant {
+            id: ParticipantId::next(),
+            identity,
+            name,
+            grants,
+            tracks: Vec::new(),
+            muted_on_publish: Vec::new(),
+            link,
+            hidden,
+        }
+    }
+
+    /// Host with the admin grant, viewer without publish, guest otherwise.
+    pub fn role(&self) -> Role {
+        if self.grants.room_admin {
+            Role::Host
+        } else if self.grants.can_publish {
+            Role::Guest
+        } else {
+            Role::Viewer
+        }
+    }
+
+    /// The participant as announced to others.
+    pub fn info(&self) -> ParticipantInfo {
+        ParticipantInfo {
+            sid: self.id.to_string(),
+            identity: self.identity.clone(),
+            name: self.name.clone(),
+            role: self.role(),
+            tracks: self.tracks.clone(),
+        }
+    }
+
+    /// Queues a message; a full queue disconnects the client.
+    pub fn send(&self, text: &Arc<str>) {
+        if let Link::Socket { outbox, kick } = &self.link
+            && let Err(mpsc::error::TrySendError::Full(_)) = outbox.try_send(text.clone())
+        {
+            warn!(participant = %self.id, "client is not reading its messages; disconnecting it");
+            kick.notify_one();
+        }
+    }
+}
+
+/// A room and the participants in it.
+#[derive(Debug)]
+pub struct Room {
+    pub id: RoomId,
+    pub participants: HashMap<ParticipantId, Participant>,
+}
+
+impl Room {
+    /// Sends `message` to every participant but `except`.
+    pub fn broadcast(&self, except: Option<ParticipantId>, message: ServerMessage) {
+        let text: Arc<str> = ServerReply::event(message).to_json().into();
+        for p in self.participants.values() {
+            if Some(p.id) != except {
+                p.send(&text);
+            }
+        }
+    }
+
+    /// The visible participants other than `except`.
+    pub fn snapshot(&self, except: ParticipantId) -> Vec<ParticipantInfo> {
+        let mut list: Vec<_> = self
+            .participants
+            .values()
+            .filter(|p| p.id != except && !p.hidden)
+            .map(Participant::info)
+            .collect();
+        list.sort_by(|a, b| a.sid.cmp(&b.sid));
+        list
+    }
+
+    /// The participant with `identity`, if present.
+    pub fn find_identity(&self, identity: &str) -> Option<&Participant> {
+        self.participants.values().find(|p| p.identity == identity)
+    }
+}
+
+/// The result of a join.
+#[derive(Debug)]
+pub struct Joined {
+    pub room: RoomId,
+    pub others: Vec<ParticipantInfo>,
+    /// The participant with the same identity that the newcomer replaced.
+    pub replaced: Option<Participant>,
+}
+
+/// All rooms of this node.
+#[derive(Debug, Default)]
+pub struct Rooms {
+    rooms: HashMap<String, Room>,
+    room_of: HashMap<ParticipantId, String>,
+}
+
+impl Rooms {
+    /// Adds `participant` to `room_name`, replacing any participant with the same identity,
+    /// and announces it.
+    pub fn join(&mut self, room_name: &str, participant: Participant) -> Joined {
+        let room = self
+            .rooms
+            .entry(room_name.to_owned())
+            .or_insert_with(|| Room {
+                id: RoomId::next(),
+                participants: HashMap::new(),
+            });
+        let previous = room
+            .participants
+            .values()
+            .find(|p| p.identity == participant.identity)
+            .map(|p| p.id);
+        let replaced = previous.and_then(|id| room.participants.remove(&id));
+        if let Some(old) = &replaced {
+            self.room_of.remove(&old.id);
+            if !old.hidden {
+                room.broadcast(
+                    None,
+                    ServerMessage::ParticipantLeft {
+                        sid: old.id.to_string(),
+                        identity: old.identity.clone(),
+                    },
+                );
+            }
+            let error = ApiError::new(
+                ErrorCode::Replaced,
+                "The same identity joined this room from another connection.",
+            );
+            old.send(&ServerReply::error(None, error).to_json().into());
+            if let Link::Socket { kick, .. } = &old.link {
+                kick.notify_one();
+            }
+        }
+        if !participant.hidden {
+            room.broadcast(
+                None,
+                ServerMessage::ParticipantJoined {
+                    participant: participant.info(),
+                },
+            );
+        }
+        let others = room.snapshot(participant.id);
+        self.room_of.insert(participant.id, room_name.to_owned());
+        room.participants.insert(participant.id, participant);
+        Joined {
+            room: room.id,
+            others,
+            replaced,
+        }
+    }
+
+    /// Removes a participant, announces it and drops the room when it empties.
+    pub fn leave(&mut self, id: ParticipantId) -> Option<Participant> {
+        let name = self.room_of.remove(&id)?;
+        let room = self.rooms.get_mut(&name)?;
+        let participant = room.participants.remove(&id)?;
+        if !participant.hidden {
+            room.broadcast(
+                None,
+                ServerMessage::ParticipantLeft {
+                    sid: id.to_string(),
+                    identity: participant.identity.clone(),
+                },
+            );
+        }
+        if room.participants.is_empty() {
+            self.rooms.remove(&name);
+        }
+        Some(participant)
+    }
+
+    /// The room a participant is in.
+    pub fn room_of(&self, id: ParticipantId) -> Option<&Room> {
+        self.rooms.get(self.room_of.get(&id)?)
+    }
+
+    /// The room a participant is in, mutably.
+    pub fn room_of_mut(&mut self, id: ParticipantId) -> Option<&mut Room> {
+        self.rooms.get_mut(self.room_of.get(&id)?)
+    }
+
+    /// A room by name.
+    pub fn room(&self, name: &str) -> Option<&Room> {
+        self.rooms.get(name)
+    }
+
+    /// A participant.
+    pub fn participant(&self, id: ParticipantId) -> Option<&Participant> {
+        self.room_of(id)?.participants.get(&id)
+    }
+
+    /// A participant, mutably.
+    pub fn participant_mut(&mut self, id: ParticipantId) -> Option<&mut Participant> {
+        self.room_of_mut(id)?.participants.get_mut(&id)
+    }
+
+    /// Sends one message to one participant.
+    pub fn send_to(&self, id: ParticipantId, message: ServerMessage) {
+        if let Some(p) = self.participant(id) {
+            p.send(&ServerReply::event(message).to_json().into());
+        }
+    }
+
+    /// The participant behind a WHIP/WHEP resource id in `room`.
+    pub fn find_resource(&self, room: &str, resource: &str) -> Option<ParticipantId> {
+        self.rooms
+            .get(room)?
+            .participants
+            .values()
+            .find(|p| matches!(&p.link, Link::Http { resource: r } if r == resource))
+            .map(|p| p.id)
+    }
+
+    /// Closes every signaling connection (the server is shutting down).
+    pub fn disconnect_all(&self) {
+        for room in self.rooms.values() {
+            for p in room.participants.values() {
+                if let Link::Socket { kick, .. } = &p.link {
+                    kick.notify_one();
+                }
+            }
+        }
+    }
+}

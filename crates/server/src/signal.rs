@@ -1,0 +1,365 @@
+//! The signaling WebSocket (`/rtc`, `docs/protocol.md`): one task per connection reads
+//! requests, answers them and writes the events queued for its participant.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::State;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::response::Response;
+use moim_media::{Command, ParticipantId, TrackId};
+use moim_proto::ErrorCode;
+use moim_proto::error::ApiError;
+use moim_proto::signal::{
+    ClientMessage, ClientRequest, MidTrack, PROTOCOL_VERSION, ServerMessage, ServerReply,
+    TrackSource,
+};
+use tokio::sync::{Notify, mpsc};
+use tracing::{debug, info};
+
+use crate::rooms::{Link, OUTBOX_CAPACITY, Participant};
+use crate::state::{AppState, media_error};
+
+/// Frames up to this size are read and refused with `message_too_large`; larger ones
+/// close the connection at the WebSocket layer.
+const MAX_FRAME_BYTES: usize = 4 * 1024 * 1024;
+/// How often the server pings; a client silent for [`IDLE_TIMEOUT`] is dropped.
+const PING_INTERVAL: Duration = Duration::from_secs(5);
+const IDLE_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Upgrades `/rtc` to the signaling protocol.
+pub async fn upgrade(State(state): State<Arc<AppState>>, ws: WebSocketUpgrade) -> Response {
+    ws.max_message_size(MAX_FRAME_BYTES)
+        .max_frame_size(MAX_FRAME_BYTES)
+        .on_upgrade(move |socket| Connection::new(state).run(socket))
+}
+
+/// What one signaling connection knows about itself.
+struct Connection {
+    state: Arc<AppState>,
+    participant: Option<ParticipantId>,
+    outbox: mpsc::Sender<Arc<str>>,
+    inbox: Option<mpsc::Receiver<Arc<str>>>,
+    kick: Arc<Notify>,
+    closing: bool,
+}
+
+impl Connection {
+    fn new(state: Arc<AppState>) -> Connection {
+        let (outbox, inbox) = mpsc::channel(OUTBOX_CAPACITY);
+        Connection {
+            state,
+            participant: None,
+            outbox,
+            inbox: Some(inbox),
+            kick: Arc::new(Notify::new()),
+            closing: false,
+        }
+    }
+
+    async fn run(mut self, mut socket: WebSocket) {
+        let mut inbox = self.inbox.take().expect("run once");
+        let mut ping = tokio::time::interval(PING_INTERVAL);
+        let mut last_heard = Instant::now();
+        let kick = self.kick.clone();
+        loop {
+            tokio::select! {
+                frame = socket.recv() => {
+                    let Some(Ok(frame)) = frame else { break };
+                    last_heard = Instant::now();
+                    let reply = match frame {
+                        Message::Text(text) => self.handle_text(text.as_str()).await,
+                        Message::Binary(_) => Some(ServerReply::error(None, ApiError::new(
+                            ErrorCode::MalformedMessage,
+                            "Binary frames are not part of the protocol; send JSON text.",
+                        ))),
+                        Message::Close(_) => break,
+                        Message::Ping(_) | Message::Pong(_) => None,
+                    };
+                    if let Some(reply) = reply
+                        && socket.send(Message::Text(reply.to_json().into())).await.is_err()
+                    {
+                        break;
+                    }
+                    if self.closing {
+                        let _ = socket.send(Message::Close(None)).await;
+                        break;
+                    }
+                }
+                Some(text) = inbox.recv() => {
+                    if socket.send(Message::Text(text.as_ref().into())).await.is_err() {
+                        break;
+                    }
+                }
+                () = kick.notified() => {
+                    // Deliver what was queued before the kick (e.g. the `replaced` error).
+                    while let Ok(text) = inbox.try_recv() {
+                        let _ = socket.send(Message::Text(text.as_ref().into())).await;
+                    }
+                    let _ = socket.send(Message::Close(None)).await;
+                    break;
+                }
+                _ = ping.tick() => {
+                    if last_heard.elapsed() > IDLE_TIMEOUT {
+                        info!("signaling client went silent; dropping it");
+                        break;
+                    }
+                    if socket.send(Message::Ping(Vec::new().into())).await.is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+        if let Some(id) = self.participant {
+            self.state.remove_participant(id);
+            debug!(participant = %id, "signaling connection closed");
+        }
+    }
+
+    /// Answers one text frame; `None` when the request needs no reply.
+    async fn handle_text(&mut self, text: &str) -> Option<ServerReply> {
+        let request = match ClientRequest::decode(text) {
+            Ok(request) => request,
+            Err(e) => return Some(ServerReply::error(e.id, e.error)),
+        };
+        let id = request.id.clone();
+        match self.handle(request.message).await {
+            Ok(Some(message)) => Some(ServerReply { id, message }),
+            Ok(None) => None,
+            Err(error) => Some(ServerReply::error(id, error)),
+        }
+    }
+
+    async fn handle(&mut self, message: ClientMessage) -> Result<Option<ServerMessage>, ApiError> {
+        if let ClientMessage::Join { v, token } = message {
+            return self.join(v, &token).map(Some);
+        }
+        if message == ClientMessage::Ping {
+            return Ok(Some(ServerMessage::Pong));
+        }
+        let participant = self.participant.ok_or_else(|| {
+            ApiError::new(ErrorCode::NotJoined, "Send \"join\" with a token first.")
+        })?;
+        match message {
+            ClientMessage::Join { .. } | ClientMessage::Ping => unreachable!("handled above"),
+            ClientMessage::PublishOffer { sdp, tracks } => {
+                self.publish(participant, sdp, tracks).await.map(Some)
+            }
+            ClientMessage::SubscribeAnswer { sdp } => {
+                let state = &self.state;
+                state
+                    .media
+                    .request(|reply| Command::SubscribeAnswer {
+                        participant,
+                        answer: sdp,
+                        reply,
+                    })
+                    .await
+                    .map_err(media_error)?;
+                Ok(None)
+            }
+            // The server is ICE-lite and learns client addresses from connectivity checks.
+            ClientMessage::Candidate { .. } => Ok(None),
+            ClientMessage::Mute { track, muted } => self.mute(participant, &track, muted),
+            ClientMessage::VideoSize {
+                track,
+                width,
+                height,
+            } => self.video_size(participant, &track, width, height),
+            ClientMessage::Leave => {
+                self.closing = true;
+                Ok(None)
+            }
+        }
+    }
+
+    fn join(&mut self, v: u32, token: &str) -> Result<ServerMessage, ApiError> {
+        if self.participant.is_some() {
+            return Err(ApiError::new(
+                ErrorCode::AlreadyJoined,
+                "This connection already joined a room.",
+            ));
+        }
+        if v != PROTOCOL_VERSION {
+            return Err(ApiError::new(
+                ErrorCode::UnsupportedVersion,
+                format!(
+                    "Protocol version {v} is not supported; this server speaks {PROTOCOL_VERSION}."
+                ),
+            ));
+        }
+        let claims = self.state.verify(token)?;
+        let room_name = claims.video.room.clone();
+        let link = Link::Socket {
+            outbox: self.outbox.clone(),
+            kick: self.kick.clone(),
+        };
+        let participant = Participant::new(
+            claims.sub.clone(),
+            claims.display_name().to_owned(),
+            claims.video.clone(),
+            link,
+            false,
+        );
+        let me = participant.info();
+        let id = participant.id;
+        let joined = self.state.rooms().join(&room_name, participant);
+        if let Some(old) = joined.replaced {
+            self.state.release_media(old.id);
+        }
+        self.participant = Some(id);
+        info!(participant = %id, identity = %claims.sub, room = %room_name, "joined");
+        if claims.video.can_subscribe {
+            self.state
+                .media
+                .send(Command::Subscribe {
+                    room: joined.room,
+                    participant: id,
+                })
+                .map_err(media_error)?;
+        }
+        Ok(ServerMessage::Joined {
+            v: PROTOCOL_VERSION,
+            room: room_name,
+            participant: me,
+            participants: joined.others,
+        })
+    }
+
+    async fn publish(
+        &mut self,
+        participant: ParticipantId,
+        sdp: String,
+        tracks: Vec<moim_proto::signal::PublishedMid>,
+    ) -> Result<ServerMessage, ApiError> {
+        let room = {
+            let rooms = self.state.rooms();
+            let p = rooms
+                .participant(participant)
+                .ok_or_else(|| ApiError::new(ErrorCode::NotJoined, "You are not in a room."))?;
+            if !p.grants.can_publish {
+                return Err(ApiError::new(
+                    ErrorCode::PermissionDenied,
+                    "Your access token does not allow publishing.",
+                ));
+            }
+            rooms
+                .room_of(participant)
+                .map(|r| r.id)
+                .expect("participant has a room")
+        };
+        let sources: Vec<(String, TrackSource)> =
+            tracks.iter().map(|t| (t.mid.clone(), t.source)).collect();
+        let answer = self
+            .state
+            .media
+            .request(|reply| Command::Publish {
+                room,
+                participant,
+                offer: sdp,
+                sources: Some(sources),
+                reply,
+            })
+            .await
+            .map_err(media_error)?;
+        let muted: Vec<TrackId> = answer
+            .tracks
+            .iter()
+            .filter(|(mid, _)| tracks.iter().any(|t| t.mid == *mid && t.muted))
+            .map(|(_, track)| *track)
+            .collect();
+        for track in &muted {
+            let _ = self.state.media.send(Command::Mute {
+                track: *track,
+                muted: true,
+            });
+        }
+        if let Some(p) = self.state.rooms().participant_mut(participant) {
+            p.muted_on_publish = muted;
+        }
+        Ok(ServerMessage::PublishAnswer {
+            sdp: answer.sdp,
+            tracks: answer
+                .tracks
+                .into_iter()
+                .map(|(mid, track)| MidTrack {
+                    mid,
+                    sid: track.to_string(),
+                })
+                .collect(),
+        })
+    }
+
+    fn mute(
+        &self,
+        participant: ParticipantId,
+        track: &str,
+        muted: bool,
+    ) -> Result<Option<ServerMessage>, ApiError> {
+        let mut rooms = self.state.rooms();
+        let unknown = || {
+            ApiError::new(
+                ErrorCode::UnknownTrack,
+                format!("You have no published track \"{track}\"."),
+            )
+        };
+        let room = rooms.room_of_mut(participant).ok_or_else(unknown)?;
+        let p = room
+            .participants
+            .get_mut(&participant)
+            .ok_or_else(unknown)?;
+        let info = p
+            .tracks
+            .iter_mut()
+            .find(|t| t.sid == track)
+            .ok_or_else(unknown)?;
+        let track_id = TrackId::parse(track).ok_or_else(unknown)?;
+        info.muted = muted;
+        room.broadcast(
+            None,
+            ServerMessage::TrackMuted {
+                participant: participant.to_string(),
+                track: track.to_owned(),
+                muted,
+            },
+        );
+        self.state
+            .media
+            .send(Command::Mute {
+                track: track_id,
+                muted,
+            })
+            .map_err(media_error)?;
+        Ok(None)
+    }
+
+    fn video_size(
+        &self,
+        participant: ParticipantId,
+        track: &str,
+        width: u32,
+        height: u32,
+    ) -> Result<Option<ServerMessage>, ApiError> {
+        let exists = self.state.rooms().room_of(participant).is_some_and(|room| {
+            room.participants
+                .values()
+                .any(|p| p.tracks.iter().any(|t| t.sid == track))
+        });
+        let track_id = TrackId::parse(track).filter(|_| exists).ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::UnknownTrack,
+                format!("There is no track \"{track}\" in this room."),
+            )
+        })?;
+        self.state
+            .media
+            .send(Command::VideoSize {
+                participant,
+                track: track_id,
+                width,
+                height,
+            })
+            .map_err(media_error)?;
+        Ok(None)
+    }
+}

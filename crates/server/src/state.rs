@@ -1,0 +1,81 @@
+//! Shared server state: configuration, keys, the media plane handle and the rooms.
+
+use std::sync::{Mutex, MutexGuard};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use moim_media::{Command, MediaError, MediaPlane, ParticipantId};
+use moim_proto::ErrorCode;
+use moim_proto::error::ApiError;
+use moim_proto::token::{Claims, Keys};
+
+use crate::config::Config;
+use crate::rooms::{Participant, Rooms};
+
+/// What every request handler shares.
+#[derive(Debug)]
+pub struct AppState {
+    pub config: Config,
+    pub keys: Keys,
+    pub media: MediaPlane,
+    rooms: Mutex<Rooms>,
+}
+
+impl AppState {
+    /// State around a started media plane.
+    pub fn new(config: Config, media: MediaPlane) -> AppState {
+        let keys = Keys::single(&config.api_key, &config.api_secret);
+        AppState {
+            config,
+            keys,
+            media,
+            rooms: Mutex::new(Rooms::default()),
+        }
+    }
+
+    /// The rooms, locked. Never hold the guard across an await.
+    pub fn rooms(&self) -> MutexGuard<'_, Rooms> {
+        self.rooms.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Verifies an access token now.
+    pub fn verify(&self, token: &str) -> Result<Claims, ApiError> {
+        self.keys.verify(token, unix_now())
+    }
+
+    /// Removes a participant from its room and the media plane.
+    pub fn remove_participant(&self, id: ParticipantId) -> Option<Participant> {
+        let removed = self.rooms().leave(id);
+        self.release_media(id);
+        removed
+    }
+
+    /// Closes a participant's media sessions (after it left or was replaced).
+    pub fn release_media(&self, participant: ParticipantId) {
+        if let Err(e) = self.media.send(Command::RemoveParticipant { participant }) {
+            tracing::error!(%participant, "could not release media: {e}");
+        }
+    }
+}
+
+/// Seconds since the Unix epoch.
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// The client-facing form of a media-plane failure.
+pub fn media_error(e: MediaError) -> ApiError {
+    let code = match e {
+        MediaError::InvalidSdp(_) | MediaError::Negotiation(_) => ErrorCode::InvalidSdp,
+        MediaError::NoPendingOffer | MediaError::UnknownSession => ErrorCode::MalformedMessage,
+        MediaError::NothingToPlay => ErrorCode::NotFound,
+        MediaError::Busy | MediaError::Closed => ErrorCode::ServerBusy,
+    };
+    let mut message = e.to_string();
+    if let Some(first) = message.get_mut(0..1) {
+        first.make_ascii_uppercase();
+    }
+    ApiError::new(code, format!("{message}."))
+}

@@ -1,0 +1,59 @@
+//! Two str0m clients meet through a real server over loopback.
+
+mod support;
+
+use std::time::Duration;
+
+use support::peer::Peer;
+use support::{Server, Signal};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_participants_receive_each_others_audio_and_video() {
+    let server = Server::start();
+    let alice = Peer::join(&server.ws_url(), &server.token("r1", "alice", &[]), true).await;
+    let bob = Peer::join(&server.ws_url(), &server.token("r1", "bob", &[]), true).await;
+
+    for (who, peer) in [("alice", &alice), ("bob", &bob)] {
+        peer.wait_for(
+            Duration::from_secs(10),
+            &format!("{who} receiving media"),
+            |s| s.audio_frames > 20 && s.video_frames > 20 && s.video_keyframes > 0,
+        )
+        .await;
+    }
+    let joined = &alice.seen().messages[0];
+    assert_eq!(joined["type"], "joined");
+    assert_eq!(joined["participant"]["identity"], "alice");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vanished_participants_tracks_disappear_for_others() {
+    let server = Server::start();
+    let alice = Peer::join(&server.ws_url(), &server.token("r2", "alice", &[]), true).await;
+    let bob = Peer::join(&server.ws_url(), &server.token("r2", "bob", &[]), false).await;
+    bob.wait_for(Duration::from_secs(10), "media", |s| s.video_frames > 10)
+        .await;
+    alice.vanish();
+    bob.wait_for(Duration::from_secs(5), "alice leaving", |s| {
+        let left = s.messages.iter().any(|m| m["type"] == "participant_left");
+        let last_offer = s
+            .messages
+            .iter()
+            .rev()
+            .find(|m| m["type"] == "subscribe_offer");
+        left && last_offer.is_some_and(|o| o["tracks"].as_array().unwrap().is_empty())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_closes_signaling_connections_and_exits() {
+    let mut server = Server::start();
+    let mut signal = Signal::connect(&server.ws_url()).await;
+    assert_eq!(
+        signal.join(&server.token("t", "ann", &[])).await["type"],
+        "joined"
+    );
+    assert!(server.terminate(Duration::from_secs(5)), "the server exits");
+    assert!(signal.recv().await.is_none(), "the connection was closed");
+}

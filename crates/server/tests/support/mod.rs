@@ -1,0 +1,178 @@
+//! Test support: a real `moim` server process on free loopback ports, signaling clients,
+//! and WebRTC clients built on str0m that publish synthetic Opus/VP8 frames and count what
+//! they receive.
+
+#![allow(dead_code)]
+
+pub mod peer;
+
+use std::net::{TcpListener, UdpSocket};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// A running server, killed on drop.
+pub struct Server {
+    child: Child,
+    pub http_port: u16,
+}
+
+impl Server {
+    /// Starts the binary in development mode on free ports and waits until it answers.
+    pub fn start() -> Server {
+        let http_port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let udp_port = UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(env!("CARGO_BIN_EXE_moim"))
+            .args(["serve", "--http-port", &http_port.to_string()])
+            .args(["--udp-port", &udp_port.to_string()])
+            .env("MOIM_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("the moim binary starts");
+        let server = Server { child, http_port };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", http_port)).is_err() {
+            assert!(Instant::now() < deadline, "server did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        server
+    }
+
+    pub fn ws_url(&self) -> String {
+        format!("ws://127.0.0.1:{}/rtc", self.http_port)
+    }
+
+    /// A token from `moim token`, as a user would mint it.
+    pub fn token(&self, room: &str, identity: &str, extra: &[&str]) -> String {
+        let out = Command::new(env!("CARGO_BIN_EXE_moim"))
+            .args(["token", "--room", room, "--identity", identity])
+            .args(extra)
+            .output()
+            .expect("moim token runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    }
+
+    /// Sends one HTTP/1.1 request and returns (status, headers+body text).
+    pub fn http(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> (u16, String) {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.http_port)).unwrap();
+        let mut req = format!(
+            "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: {}\r\n",
+            body.len()
+        );
+        for (k, v) in headers {
+            req.push_str(&format!("{k}: {v}\r\n"));
+        }
+        req.push_str("\r\n");
+        req.push_str(body);
+        s.write_all(req.as_bytes()).unwrap();
+        let mut text = String::new();
+        s.read_to_string(&mut text).unwrap();
+        let status = text[9..12].parse().unwrap();
+        (status, text)
+    }
+}
+
+impl Server {
+    /// Sends SIGTERM and waits up to `within` for the process to exit.
+    pub fn terminate(&mut self, within: Duration) -> bool {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if self.child.try_wait().unwrap().is_some() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A bare signaling connection for protocol-level tests.
+pub struct Signal {
+    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+}
+
+impl Signal {
+    pub async fn connect(url: &str) -> Signal {
+        let (ws, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .expect("ws connects");
+        Signal { ws }
+    }
+
+    pub async fn send_text(&mut self, text: String) {
+        self.ws.send(Message::text(text)).await.expect("ws send");
+    }
+
+    pub async fn send(&mut self, value: Value) {
+        self.send_text(value.to_string()).await;
+    }
+
+    /// The next JSON message, skipping control frames; `None` when closed.
+    pub async fn recv(&mut self) -> Option<Value> {
+        let next = tokio::time::timeout(Duration::from_secs(10), async {
+            while let Some(frame) = self.ws.next().await {
+                match frame {
+                    Ok(Message::Text(t)) => return Some(serde_json::from_str(&t).unwrap()),
+                    Ok(Message::Close(_)) | Err(_) => return None,
+                    _ => {}
+                }
+            }
+            None
+        });
+        next.await.expect("a message within 10 s")
+    }
+
+    /// Waits for a message of `kind`, skipping others.
+    pub async fn recv_type(&mut self, kind: &str) -> Value {
+        loop {
+            let msg = self
+                .recv()
+                .await
+                .unwrap_or_else(|| panic!("closed before {kind}"));
+            if msg["type"] == kind {
+                return msg;
+            }
+        }
+    }
+
+    pub async fn join(&mut self, token: &str) -> Value {
+        self.send(json!({"type": "join", "v": 1, "token": token, "id": "join"}))
+            .await;
+        self.recv().await.expect("a reply to join")
+    }
+}

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs what the tests need on a fresh Debian machine, then runs every test:
+# formatting, lints, Rust unit and integration tests, JS type checks, browser end-to-end tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+missing=()
+command -v chromium >/dev/null || missing+=(chromium)
+command -v node >/dev/null || missing+=(nodejs npm)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "== installing ${missing[*]}"
+  as_root apt-get update -q
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -q "${missing[@]}"
+fi
+
+echo "== npm packages"
+npm ci --no-audit --no-fund --loglevel=error
+
+echo "== rustfmt and clippy"
+cargo fmt --all -- --check
+cargo clippy --release --all-targets --locked -- -D warnings
+
+echo "== Rust tests"
+cargo build --release --locked
+cargo test --release --locked
+
+echo "== JS type check"
+npm run --silent typecheck
+
+echo "== browser end-to-end tests"
+MOIM_BIN="$PWD/target/release/moim" npm run --silent test:e2e

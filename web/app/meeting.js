@@ -1,0 +1,477 @@
+// The meeting screen: the video grid, the controls, the participant list and the connection
+// indicator. Everything it knows about the room comes from the client library's events.
+
+import { MoimError, Room } from '/sdk/moim.js';
+import { h, icon } from './dom.js';
+import { Tile } from './tile.js';
+
+/** @typedef {import('/sdk/moim.js').RemoteParticipant} RemoteParticipant */
+/** @typedef {import('/sdk/moim.js').TrackInfo} TrackInfo */
+/** @typedef {import('/sdk/moim.js').ConnectionState} ConnectionState */
+/** @typedef {import('./prejoin.js').JoinChoice} JoinChoice */
+
+/**
+ * Why the meeting screen closed: the user left, or the session ended without them.
+ * @typedef {{ kind: 'left' } | { kind: 'ended', error: MoimError | null }} MeetingEnd
+ */
+
+/**
+ * @typedef {object} MeetingOptions
+ * @property {string} room
+ * @property {JoinChoice} choice
+ * @property {(end: MeetingEnd) => void} onEnd
+ */
+
+/** @type {Record<ConnectionState, string>} */
+const STATE_TEXT = {
+  connecting: 'Connecting…',
+  connected: 'Connected',
+  reconnecting: 'Reconnecting…',
+  disconnected: 'Disconnected',
+};
+
+/**
+ * Joins the room and, once joined, shows the meeting in `root`. Rejects (leaving `root` as
+ * it was) when the join fails.
+ * @param {HTMLElement} root
+ * @param {MeetingOptions} options
+ */
+export async function enterMeeting(root, options) {
+  const meeting = new Meeting(options);
+  await meeting.connect();
+  root.replaceChildren(meeting.el);
+  meeting.layout();
+}
+
+class Meeting {
+  /** @param {MeetingOptions} options */
+  constructor(options) {
+    this.options = options;
+    this.room = new Room();
+    // For diagnostics and tests: the page's one Room.
+    /** @type {any} */ (window).moimRoom = this.room;
+    /** @type {MediaStreamTrack | null} */
+    this.camera = options.choice.camera;
+    /** @type {MediaStreamTrack | null} */
+    this.microphone = options.choice.microphone;
+    /** @type {MediaStreamTrack | null} */
+    this.screen = null;
+    this.cameraOff = options.choice.cameraOff || !this.camera;
+    this.micOff = options.choice.microphoneOff || !this.microphone;
+    this.ended = false;
+
+    /** Remote camera tiles by participant sid. @type {Map<string, Tile>} */
+    this.cameraTiles = new Map();
+    /** Screen tiles by track sid (the local one by `local`). @type {Map<string, Tile>} */
+    this.screenTiles = new Map();
+    /** @type {Map<string, HTMLAudioElement>} */
+    this.audios = new Map();
+    /** @type {Map<Element, string>} video element → track sid, for size reports */
+    this.observed = new Map();
+    this.resizeObserver = new ResizeObserver((entries) => {
+      for (const entry of entries) this.reportSize(entry.target);
+    });
+    this.layoutObserver = new ResizeObserver(() => this.layout());
+
+    /** @type {MoimError | null} */
+    this.lastError = null;
+    /** @type {ReturnType<typeof setTimeout> | undefined} */
+    this.toastTimer = undefined;
+
+    const { choice, room } = this.options;
+    this.stateEl = h('div', { class: 'conn', id: 'connection-state', role: 'status', 'data-state': 'connecting' },
+      h('span', { class: 'dot' }), h('span', { class: 'conn-text' }, STATE_TEXT.connecting));
+    this.screensEl = h('div', { class: 'screens' });
+    this.camerasEl = h('div', { class: 'cameras' });
+    this.stageEl = h('section', { class: 'stage', 'aria-label': 'Participants’ video' }, this.screensEl, this.camerasEl);
+    this.audioEl = h('div', { class: 'audio-sinks', hidden: true });
+    this.listEl = h('ul', { class: 'people' });
+    this.countEl = h('span', { class: 'count' }, '1');
+    this.panelEl = h('aside', { class: 'panel', id: 'participants-panel', hidden: true, 'aria-label': 'Participants' },
+      h('h2', {}, 'People'), this.listEl);
+
+    this.micButton = controlButton('mic', 'Mute microphone', () => this.toggleMic());
+    this.cameraButton = controlButton('camera', 'Turn off camera', () => this.toggleCamera());
+    this.screenButton = controlButton('screen', 'Share screen', () => this.toggleScreen());
+    this.peopleButton = controlButton('people', 'Participants', () => this.togglePanel());
+    this.peopleButton.append(this.countEl);
+    const leaveButton = controlButton('leave', 'Leave', () => this.leave());
+    leaveButton.classList.add('danger');
+    this.toastEl = h('div', { class: 'toast', role: 'alert', hidden: true });
+
+    this.layoutObserver.observe(this.camerasEl);
+    this.localTile = new Tile({ participantSid: '', identity: '', name: choice.name, source: 'camera', local: true });
+    this.localTile.setTrack(this.camera, null);
+    this.camerasEl.append(this.localTile.el);
+
+    this.el = h(
+      'div',
+      { class: 'meeting' },
+      h('header', { class: 'topbar' },
+        h('div', { class: 'brand small' }, h('div', { class: 'logo', 'aria-hidden': 'true' }, 'M'), h('span', { class: 'room-title' }, room)),
+        this.stateEl),
+      h('div', { class: 'body' }, this.stageEl, this.panelEl),
+      h('footer', { class: 'controls' }, this.micButton, this.cameraButton, this.screenButton, this.peopleButton, leaveButton),
+      this.audioEl,
+      this.toastEl,
+    );
+    this.syncControls();
+    this.wireRoom();
+  }
+
+  wireRoom() {
+    const room = this.room;
+    room.on('connectionState', (state) => this.onState(state));
+    room.on('participantJoined', (p) => {
+      const tile = new Tile({ participantSid: p.sid, identity: p.identity, name: p.name, source: 'camera', local: false });
+      this.cameraTiles.set(p.sid, tile);
+      this.camerasEl.append(tile.el);
+      this.syncParticipant(p);
+      this.layout();
+    });
+    room.on('participantLeft', (p) => {
+      this.cameraTiles.get(p.sid)?.remove();
+      this.cameraTiles.delete(p.sid);
+      for (const [sid, tile] of this.screenTiles) {
+        if (tile.el.dataset.participantSid === p.sid) this.removeScreenTile(sid);
+      }
+      this.renderPeople();
+      this.layout();
+    });
+    room.on('trackPublished', (_info, p) => this.syncParticipant(p));
+    room.on('trackUnpublished', (info, p) => {
+      if (info.source === 'screen') this.removeScreenTile(info.sid);
+      this.syncParticipant(p);
+    });
+    room.on('trackMuted', (_info, p) => this.syncParticipant(p));
+    room.on('trackSubscribed', (track, p, info) => this.onSubscribed(track, p, info));
+    room.on('trackUnsubscribed', (_track, p, info) => this.onUnsubscribed(p, info));
+    room.on('error', (err) => {
+      this.lastError = err;
+      if (err.code !== 'replaced') this.toast(err.message);
+    });
+  }
+
+  async connect() {
+    const { choice } = this.options;
+    await this.room.connect(choice.token);
+    this.localTile.el.dataset.participantSid = this.room.localParticipant.sid;
+    this.localTile.el.dataset.identity = this.room.localParticipant.identity;
+    Object.assign(this.localTile.video.dataset, this.localTile.el.dataset);
+    this.localTile.setName(this.room.localParticipant.name || choice.name);
+    this.renderPeople();
+    if (this.camera) this.publish(this.camera, 'camera', this.cameraOff);
+    if (this.microphone) this.publish(this.microphone, 'microphone', this.micOff);
+  }
+
+  /**
+   * @param {MediaStreamTrack} track
+   * @param {import('/sdk/moim.js').TrackSource} source
+   * @param {boolean} muted
+   */
+  publish(track, source, muted) {
+    this.room.publishTrack(track, { source, muted }).catch((err) => {
+      this.toast(`Could not send your ${source}: ${err.message}`);
+    });
+  }
+
+  /**
+   * @param {MediaStreamTrack} track
+   * @param {RemoteParticipant} p
+   * @param {TrackInfo} info
+   */
+  onSubscribed(track, p, info) {
+    if (info.kind === 'audio') {
+      const audio = h('audio', { autoplay: true, 'data-track-sid': info.sid, 'data-participant-sid': p.sid, 'data-source': info.source });
+      audio.srcObject = new MediaStream([track]);
+      audio.play().catch(() => {});
+      this.audios.set(info.sid, audio);
+      this.audioEl.append(audio);
+      return;
+    }
+    /** @type {Tile | undefined} */
+    let tile;
+    if (info.source === 'screen') {
+      tile = new Tile({ participantSid: p.sid, identity: p.identity, name: p.name, source: 'screen', local: false });
+      this.screenTiles.set(info.sid, tile);
+      this.screensEl.append(tile.el);
+    } else {
+      tile = this.cameraTiles.get(p.sid);
+    }
+    if (!tile) return;
+    tile.setTrack(track, info.sid);
+    tile.setVideoMuted(info.muted);
+    this.observed.set(tile.video, info.sid);
+    this.resizeObserver.observe(tile.video);
+    this.layout();
+  }
+
+  /**
+   * @param {RemoteParticipant} p
+   * @param {TrackInfo} info
+   */
+  onUnsubscribed(p, info) {
+    if (info.kind === 'audio') {
+      this.audios.get(info.sid)?.remove();
+      this.audios.delete(info.sid);
+      return;
+    }
+    if (info.source === 'screen') {
+      this.removeScreenTile(info.sid);
+      return;
+    }
+    const tile = this.cameraTiles.get(p.sid);
+    if (tile && tile.trackSid === info.sid) {
+      this.unobserve(tile.video);
+      tile.setTrack(null, null);
+    }
+  }
+
+  /** @param {string} key */
+  removeScreenTile(key) {
+    const tile = this.screenTiles.get(key);
+    if (!tile) return;
+    this.unobserve(tile.video);
+    tile.remove();
+    this.screenTiles.delete(key);
+    this.layout();
+  }
+
+  /** @param {Element} video */
+  unobserve(video) {
+    this.resizeObserver.unobserve(video);
+    this.observed.delete(video);
+  }
+
+  /** @param {Element} video */
+  reportSize(video) {
+    const trackSid = this.observed.get(video);
+    if (!trackSid) return;
+    const scale = Math.min(devicePixelRatio || 1, 2);
+    this.room.setVideoSize(trackSid, video.clientWidth * scale, video.clientHeight * scale);
+  }
+
+  /** Brings a participant's camera tile and list entry in line with their tracks. @param {RemoteParticipant} p */
+  syncParticipant(p) {
+    const tile = this.cameraTiles.get(p.sid);
+    if (tile) {
+      tile.setName(p.name);
+      const camera = p.trackBySource('camera');
+      tile.setVideoMuted(!camera || camera.muted);
+      const mic = p.trackBySource('microphone');
+      tile.setMicMuted(!mic || mic.muted);
+    }
+    this.renderPeople();
+  }
+
+  renderPeople() {
+    const local = this.room.localParticipant;
+    const rows = [
+      personRow(local.name || this.options.choice.name, true, local.role === 'host', this.micOff || !this.microphone, this.cameraOff),
+      ...[...this.room.participants.values()].map((p) => {
+        const mic = p.trackBySource('microphone');
+        const cam = p.trackBySource('camera');
+        return personRow(p.name, false, p.role === 'host', !mic || mic.muted, !cam || cam.muted);
+      }),
+    ];
+    this.listEl.replaceChildren(...rows);
+    this.countEl.textContent = String(rows.length);
+  }
+
+  /** Sizes the camera grid so that tiles stay close to 16:9 whatever their number. */
+  layout() {
+    const presenting = this.screenTiles.size > 0;
+    this.stageEl.classList.toggle('presenting', presenting);
+    const n = this.camerasEl.childElementCount;
+    const { clientWidth: w, clientHeight: h } = this.camerasEl;
+    let best = 1;
+    let bestArea = 0;
+    for (let cols = 1; cols <= n; cols++) {
+      const rows = Math.ceil(n / cols);
+      const tileW = Math.min(w / cols, ((h / rows) * 16) / 9);
+      if (tileW > bestArea) {
+        bestArea = tileW;
+        best = cols;
+      }
+    }
+    const cols = presenting ? 1 : best;
+    this.camerasEl.style.setProperty('--cols', String(cols));
+    this.camerasEl.style.setProperty('--rows', String(Math.ceil(n / cols)));
+  }
+
+  /** @param {ConnectionState} state */
+  onState(state) {
+    this.stateEl.dataset.state = state;
+    const text = this.stateEl.querySelector('.conn-text');
+    if (text) text.textContent = STATE_TEXT[state];
+    this.el.classList.toggle('reconnecting', state === 'reconnecting');
+    if (state === 'disconnected' && !this.ended) {
+      this.finish({ kind: 'ended', error: this.lastError });
+    }
+  }
+
+  async toggleMic() {
+    if (!this.microphone) {
+      this.microphone = await this.openDevice('audio');
+      if (!this.microphone) return;
+      this.micOff = false;
+      this.publish(this.microphone, 'microphone', false);
+    } else {
+      this.micOff = !this.micOff;
+      this.room.setMuted('microphone', this.micOff);
+    }
+    this.syncControls();
+  }
+
+  async toggleCamera() {
+    if (!this.camera) {
+      this.camera = await this.openDevice('video');
+      if (!this.camera) return;
+      this.cameraOff = false;
+      this.localTile.setTrack(this.camera, null);
+      this.publish(this.camera, 'camera', false);
+    } else {
+      this.cameraOff = !this.cameraOff;
+      this.room.setMuted('camera', this.cameraOff);
+    }
+    this.syncControls();
+  }
+
+  /** @param {'audio' | 'video'} kind */
+  async openDevice(kind) {
+    try {
+      const stream = await navigator.mediaDevices.getUserMedia({ [kind]: true });
+      return stream.getTracks()[0] ?? null;
+    } catch (err) {
+      this.toast(`Could not open your ${kind === 'audio' ? 'microphone' : 'camera'}: ${err instanceof Error ? err.message : err}`);
+      return null;
+    }
+  }
+
+  async toggleScreen() {
+    if (this.screen) {
+      await this.stopScreen();
+      return;
+    }
+    /** @type {MediaStream} */
+    let stream;
+    try {
+      stream = await navigator.mediaDevices.getDisplayMedia({ video: { frameRate: { ideal: 15 } }, audio: false });
+    } catch (err) {
+      if (!(err instanceof DOMException && err.name === 'NotAllowedError')) {
+        this.toast(`Could not share your screen: ${err instanceof Error ? err.message : err}`);
+      }
+      return;
+    }
+    const [track] = stream.getVideoTracks();
+    if (!track) return;
+    track.contentHint = 'detail';
+    track.addEventListener('ended', () => {
+      if (this.screen === track) this.stopScreen();
+    });
+    this.screen = track;
+    const local = this.room.localParticipant;
+    const tile = new Tile({ participantSid: local.sid, identity: local.identity, name: local.name, source: 'screen', local: true });
+    tile.setTrack(track, null);
+    this.screenTiles.set('local', tile);
+    this.screensEl.prepend(tile.el);
+    this.layout();
+    this.syncControls();
+    this.publish(track, 'screen', false);
+  }
+
+  async stopScreen() {
+    const track = this.screen;
+    if (!track) return;
+    this.screen = null;
+    this.removeScreenTile('local');
+    this.syncControls();
+    track.stop();
+    await this.room.unpublishTrack(track).catch(() => {});
+  }
+
+  togglePanel() {
+    this.panelEl.hidden = !this.panelEl.hidden;
+    this.peopleButton.setAttribute('aria-pressed', String(!this.panelEl.hidden));
+  }
+
+  syncControls() {
+    setControl(this.micButton, this.micOff ? 'micOff' : 'mic', this.micOff ? 'Unmute microphone' : 'Mute microphone', this.micOff);
+    setControl(this.cameraButton, this.cameraOff ? 'cameraOff' : 'camera', this.cameraOff ? 'Turn on camera' : 'Turn off camera', this.cameraOff);
+    setControl(this.screenButton, 'screen', this.screen ? 'Stop sharing' : 'Share screen', false);
+    this.screenButton.classList.toggle('active', this.screen !== null);
+    this.localTile.setVideoMuted(this.cameraOff);
+    this.localTile.setMicMuted(this.micOff);
+    this.renderPeople();
+  }
+
+  async leave() {
+    if (this.ended) return;
+    this.ended = true;
+    await this.room.leave();
+    this.finish({ kind: 'left' });
+  }
+
+  /** @param {MeetingEnd} end */
+  finish(end) {
+    this.ended = true;
+    this.resizeObserver.disconnect();
+    this.layoutObserver.disconnect();
+    for (const track of [this.camera, this.microphone, this.screen]) track?.stop();
+    this.options.onEnd(end);
+  }
+
+  /** @param {string} message */
+  toast(message) {
+    this.toastEl.textContent = message;
+    this.toastEl.hidden = false;
+    clearTimeout(this.toastTimer);
+    this.toastTimer = setTimeout(() => {
+      this.toastEl.hidden = true;
+    }, 5000);
+  }
+}
+
+/**
+ * @param {import('./dom.js').IconName} iconName
+ * @param {string} label
+ * @param {() => void} onClick
+ */
+function controlButton(iconName, label, onClick) {
+  const button = h('button', { class: 'control', type: 'button', onclick: onClick });
+  setControl(button, iconName, label, false);
+  return button;
+}
+
+/**
+ * @param {HTMLButtonElement} button
+ * @param {import('./dom.js').IconName} iconName
+ * @param {string} label
+ * @param {boolean} off shown in the "off" colour
+ */
+function setControl(button, iconName, label, off) {
+  button.setAttribute('aria-label', label);
+  button.title = label;
+  button.classList.toggle('off', off);
+  const old = button.querySelector('svg');
+  if (old) old.replaceWith(icon(iconName));
+  else button.prepend(icon(iconName));
+}
+
+/**
+ * @param {string} name
+ * @param {boolean} you
+ * @param {boolean} host
+ * @param {boolean} micOff
+ * @param {boolean} cameraOff
+ */
+function personRow(name, you, host, micOff, cameraOff) {
+  return h(
+    'li',
+    { class: 'person' },
+    h('span', { class: 'person-name' }, name, you ? h('span', { class: 'muted-text' }, ' (you)') : null),
+    host ? h('span', { class: 'badge' }, 'Host') : null,
+    h('span', { class: `state${cameraOff ? ' off' : ''}`, title: cameraOff ? 'Camera off' : 'Camera on' }, icon(cameraOff ? 'cameraOff' : 'camera')),
+    h('span', { class: `state${micOff ? ' off' : ''}`, title: micOff ? 'Microphone off' : 'Microphone on' }, icon(micOff ? 'micOff' : 'mic')),
+  );
+}

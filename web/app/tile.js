@@ -1,0 +1,93 @@
+// One video tile: a participant's camera (or avatar when it is off) or a screen share.
+// Tiles carry data attributes naming what they show, for styling and for tests.
+
+import { h, icon, initials } from './dom.js';
+
+/**
+ * @typedef {object} TileOptions
+ * @property {string} participantSid
+ * @property {string} identity
+ * @property {string} name
+ * @property {'camera' | 'screen'} source
+ * @property {boolean} local
+ */
+
+export class Tile {
+  /** @param {TileOptions} options */
+  constructor(options) {
+    this.source = options.source;
+    this.video = h('video', { autoplay: true, playsinline: true, 'data-source': options.source });
+    // Remote audio plays through separate <audio> elements; a tile never plays sound.
+    this.video.muted = true;
+    this.avatar = h('div', { class: 'avatar' });
+    this.nameLabel = h('span', { class: 'name' });
+    this.micIcon = h('span', { class: 'mic-state', title: 'Microphone off', hidden: true }, icon('micOff'));
+    this.el = h(
+      'div',
+      {
+        class: `tile ${options.source}`,
+        'data-participant-sid': options.participantSid,
+        'data-identity': options.identity,
+        'data-source': options.source,
+        'data-local': options.local ? 'true' : undefined,
+      },
+      this.video,
+      this.avatar,
+      h('div', { class: 'tile-label' }, this.micIcon, this.nameLabel),
+    );
+    for (const [key, value] of Object.entries(this.el.dataset)) {
+      if (value !== undefined) this.video.dataset[key] = value;
+    }
+    if (options.local && options.source === 'camera') this.video.classList.add('mirror');
+    this.setName(options.name, options.local);
+    this.setTrack(null, null);
+  }
+
+  /**
+   * @param {string} name
+   * @param {boolean} [local]
+   */
+  setName(name, local = this.el.dataset.local === 'true') {
+    const suffix = this.source === 'screen' ? '’s screen' : '';
+    this.nameLabel.textContent = `${name}${suffix}${local ? ' (you)' : ''}`;
+    this.avatar.textContent = initials(name);
+  }
+
+  /**
+   * Shows a track, or the avatar when `track` is null.
+   * @param {MediaStreamTrack | null} track
+   * @param {string | null} trackSid
+   */
+  setTrack(track, trackSid) {
+    const current = /** @type {MediaStream | null} */ (this.video.srcObject)?.getTracks()[0] ?? null;
+    if (current !== track) {
+      this.video.srcObject = track ? new MediaStream([track]) : null;
+      if (track) this.video.play().catch(() => {});
+    }
+    for (const el of [this.el, this.video]) {
+      if (trackSid) el.dataset.trackSid = trackSid;
+      else delete el.dataset.trackSid;
+    }
+    this.el.classList.toggle('no-video', track === null);
+  }
+
+  /** @param {boolean} off the camera is muted: show the avatar */
+  setVideoMuted(off) {
+    this.el.classList.toggle('video-muted', off);
+  }
+
+  /** @param {boolean} muted */
+  setMicMuted(muted) {
+    this.micIcon.hidden = !muted;
+  }
+
+  /** The track sid shown, if any. */
+  get trackSid() {
+    return this.el.dataset.trackSid ?? null;
+  }
+
+  remove() {
+    this.video.srcObject = null;
+    this.el.remove();
+  }
+}

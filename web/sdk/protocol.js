@@ -1,0 +1,79 @@
+// Shapes of the signaling protocol, version 1 (docs/protocol.md). This file holds types and
+// constants only; it sends and receives nothing.
+
+/** The protocol version sent in `join.v`. */
+export const PROTOCOL_VERSION = 1;
+
+/** @typedef {'camera' | 'microphone' | 'screen' | 'screen_audio'} TrackSource */
+/** @typedef {'host' | 'guest' | 'viewer'} ParticipantRole */
+
+/**
+ * A published track as the server describes it.
+ * @typedef {object} TrackInfo
+ * @property {string} sid
+ * @property {'audio' | 'video'} kind
+ * @property {TrackSource} source
+ * @property {boolean} muted
+ * @property {boolean} [simulcast]
+ * @property {string} [codec]
+ */
+
+/**
+ * A participant as the server describes it.
+ * @typedef {object} ParticipantInfo
+ * @property {string} sid
+ * @property {string} identity
+ * @property {string} name
+ * @property {ParticipantRole} role
+ * @property {TrackInfo[]} tracks
+ */
+
+/**
+ * One sending m-line of a `publish_offer`.
+ * @typedef {{ mid: string, source: TrackSource, muted?: boolean }} PublishedMid
+ */
+
+/**
+ * One m-line of a `subscribe_offer`: which track of which participant it carries.
+ * @typedef {{ mid: string, track: string, participant: string }} SubscribedMid
+ */
+
+/**
+ * @typedef {{ type: 'join', v: number, token: string }
+ *   | { type: 'publish_offer', sdp: string, tracks: PublishedMid[] }
+ *   | { type: 'subscribe_answer', sdp: string }
+ *   | { type: 'candidate', target: 'publisher' | 'subscriber', candidate: RTCIceCandidateInit }
+ *   | { type: 'mute', track: string, muted: boolean }
+ *   | { type: 'video_size', track: string, width: number, height: number }
+ *   | { type: 'leave' }
+ *   | { type: 'ping' }} ClientMessage
+ */
+
+/**
+ * @typedef {{ type: 'joined', v: number, room: string, participant: ParticipantInfo, participants: ParticipantInfo[] }} JoinedMessage
+ * @typedef {{ type: 'participant_joined', participant: ParticipantInfo }} ParticipantJoinedMessage
+ * @typedef {{ type: 'participant_left', sid: string, identity: string }} ParticipantLeftMessage
+ * @typedef {{ type: 'track_published', participant: string, track: TrackInfo }} TrackPublishedMessage
+ * @typedef {{ type: 'track_unpublished', participant: string, track: string }} TrackUnpublishedMessage
+ * @typedef {{ type: 'track_muted', participant: string, track: string, muted: boolean }} TrackMutedMessage
+ * @typedef {{ type: 'publish_answer', sdp: string, tracks: { mid: string, sid: string }[] }} PublishAnswerMessage
+ * @typedef {{ type: 'subscribe_offer', sdp: string, tracks: SubscribedMid[] }} SubscribeOfferMessage
+ * @typedef {{ type: 'pong' }} PongMessage
+ * @typedef {{ type: 'error', code: string, message: string }} ErrorMessage
+ */
+
+/**
+ * @typedef {(JoinedMessage | ParticipantJoinedMessage | ParticipantLeftMessage
+ *   | TrackPublishedMessage | TrackUnpublishedMessage | TrackMutedMessage
+ *   | PublishAnswerMessage | SubscribeOfferMessage | PongMessage | ErrorMessage)
+ *   & { id?: string | number }} ServerMessage
+ */
+
+/** Error codes after which retrying the same join cannot succeed. */
+export const FATAL_JOIN_CODES = new Set([
+  'unsupported_version',
+  'invalid_token',
+  'token_expired',
+  'permission_denied',
+  'wrong_room',
+]);

@@ -1,0 +1,166 @@
+// The publisher peer connection: carries the local participant's tracks to the server. The
+// client makes every offer on it, one negotiation at a time.
+
+/** @typedef {import('./protocol.js').TrackSource} TrackSource */
+/** @typedef {import('./protocol.js').PublishedMid} PublishedMid */
+/** @typedef {import('./protocol.js').PublishAnswerMessage} PublishAnswerMessage */
+
+/** Simulcast layers for cameras: quarter, half and full resolution. */
+export const CAMERA_SIMULCAST = Object.freeze([
+  { rid: 'q', scaleResolutionDownBy: 4, maxBitrate: 150_000 },
+  { rid: 'h', scaleResolutionDownBy: 2, maxBitrate: 500_000 },
+  { rid: 'f', maxBitrate: 1_700_000 },
+]);
+
+/** A local track and what the server knows of it. */
+export class LocalTrackPublication {
+  /**
+   * @param {MediaStreamTrack} track
+   * @param {TrackSource} source
+   * @param {boolean} muted
+   */
+  constructor(track, source, muted) {
+    /** @readonly */
+    this.track = track;
+    /** @readonly */
+    this.source = source;
+    /** @readonly */
+    this.kind = /** @type {'audio' | 'video'} */ (track.kind);
+    this.muted = muted;
+    /** The sid the server gave the track; empty until a `publish_answer` names it. */
+    this.sid = '';
+    /** The muted state the server was last told, to know whether a `mute` must follow. */
+    this.serverMuted = muted;
+    /** @type {RTCRtpTransceiver | null} */
+    this.transceiver = null;
+  }
+
+  /** The m-line the track is sent on, once negotiated. */
+  get mid() {
+    return this.transceiver?.mid ?? null;
+  }
+}
+
+/**
+ * @typedef {object} PublisherOptions
+ * @property {RTCConfiguration} rtcConfig
+ * @property {(sdp: string, tracks: PublishedMid[]) => Promise<PublishAnswerMessage>} sendOffer
+ * @property {(candidate: RTCIceCandidateInit) => void} onCandidate
+ * @property {() => void} onFailed called when the connection fails for good
+ */
+
+export class Publisher {
+  /** @type {LocalTrackPublication[]} */
+  #publications = [];
+  /** @type {Promise<void> | null} */
+  #running = null;
+  /** @type {Promise<void> | null} */
+  #queued = null;
+  #closed = false;
+
+  /** @param {PublisherOptions} options */
+  constructor(options) {
+    this.options = options;
+    /** @readonly */
+    this.pc = new RTCPeerConnection(options.rtcConfig);
+    this.pc.onicecandidate = (ev) => {
+      if (ev.candidate) options.onCandidate(ev.candidate.toJSON());
+    };
+    this.pc.onconnectionstatechange = () => {
+      if (this.pc.connectionState === 'failed' && !this.#closed) options.onFailed();
+    };
+  }
+
+  /** The publications currently sent on this connection. */
+  get publications() {
+    return [...this.#publications];
+  }
+
+  /**
+   * Adds transceivers for publications without negotiating; call {@link negotiate} after.
+   * @param {LocalTrackPublication[]} publications
+   */
+  add(publications) {
+    for (const pub of publications) {
+      /** @type {RTCRtpTransceiverInit} */
+      const init = { direction: 'sendonly' };
+      if (pub.source === 'camera') init.sendEncodings = CAMERA_SIMULCAST.map((e) => ({ ...e }));
+      pub.sid = '';
+      pub.transceiver = this.pc.addTransceiver(pub.track, init);
+      this.#publications.push(pub);
+    }
+  }
+
+  /**
+   * Stops sending a publication; call {@link negotiate} after so its m-line goes away.
+   * @param {LocalTrackPublication} pub
+   */
+  remove(pub) {
+    const index = this.#publications.indexOf(pub);
+    if (index < 0) return;
+    this.#publications.splice(index, 1);
+    pub.transceiver?.stop();
+    pub.transceiver = null;
+  }
+
+  /**
+   * Runs an offer/answer round with the server. Negotiations never overlap: a request made
+   * while one runs is served by a single follow-up round, which also covers the changes of
+   * every other request made meanwhile.
+   * @returns {Promise<void>}
+   */
+  negotiate() {
+    if (!this.#running) {
+      this.#running = this.#negotiateOnce().finally(() => {
+        this.#running = null;
+      });
+      return this.#running;
+    }
+    if (!this.#queued) {
+      this.#queued = this.#running
+        .catch(() => {})
+        .then(() => {
+          this.#queued = null;
+          return this.negotiate();
+        });
+    }
+    return this.#queued;
+  }
+
+  close() {
+    this.#closed = true;
+    this.pc.close();
+  }
+
+  async #negotiateOnce() {
+    if (this.#closed) return;
+    const pc = this.pc;
+    const offer = await pc.createOffer();
+    await pc.setLocalDescription(offer);
+    /** @type {PublishedMid[]} */
+    const tracks = [];
+    for (const pub of this.#publications) {
+      const mid = pub.mid;
+      if (mid === null) continue;
+      tracks.push({ mid, source: pub.source, muted: pub.muted });
+      pub.serverMuted = pub.muted;
+    }
+    /** @type {PublishAnswerMessage} */
+    let answer;
+    try {
+      answer = await this.options.sendOffer(pc.localDescription?.sdp ?? offer.sdp ?? '', tracks);
+    } catch (err) {
+      if (!this.#closed && pc.signalingState === 'have-local-offer') {
+        await pc.setLocalDescription({ type: 'rollback' });
+      }
+      throw err;
+    }
+    if (this.#closed) return;
+    await pc.setRemoteDescription({ type: 'answer', sdp: answer.sdp });
+    const sids = new Map((answer.tracks ?? []).map((t) => [t.mid, t.sid]));
+    for (const pub of this.#publications) {
+      const sid = pub.mid === null ? undefined : sids.get(pub.mid);
+      if (sid) pub.sid = sid;
+    }
+  }
+}

@@ -1,0 +1,575 @@
+// A Room is one client's session in a meeting: it joins over signaling, keeps the list of
+// participants and their tracks, publishes local tracks, reports received ones, and rejoins
+// on its own when the connection drops.
+
+import { Emitter } from './events.js';
+import { MoimError } from './errors.js';
+import { LocalParticipant, RemoteParticipant } from './participant.js';
+import { FATAL_JOIN_CODES, PROTOCOL_VERSION } from './protocol.js';
+import { LocalTrackPublication, Publisher } from './publisher.js';
+import { SignalClient, signalUrl } from './signal.js';
+import { Subscriber } from './subscriber.js';
+
+/** @typedef {import('./protocol.js').TrackInfo} TrackInfo */
+/** @typedef {import('./protocol.js').TrackSource} TrackSource */
+/** @typedef {import('./protocol.js').ParticipantInfo} ParticipantInfo */
+/** @typedef {import('./protocol.js').JoinedMessage} JoinedMessage */
+/** @typedef {import('./protocol.js').ServerMessage} ServerMessage */
+/** @typedef {import('./subscriber.js').Subscription} Subscription */
+
+/** @typedef {'connecting' | 'connected' | 'reconnecting' | 'disconnected'} ConnectionState */
+
+/**
+ * @typedef {object} RoomEvents
+ * @property {[ConnectionState]} connectionState
+ * @property {[RemoteParticipant]} participantJoined
+ * @property {[RemoteParticipant]} participantLeft
+ * @property {[TrackInfo, RemoteParticipant]} trackPublished
+ * @property {[TrackInfo, RemoteParticipant]} trackUnpublished
+ * @property {[TrackInfo, RemoteParticipant]} trackMuted `TrackInfo.muted` holds the new state
+ * @property {[MediaStreamTrack, RemoteParticipant, TrackInfo]} trackSubscribed
+ * @property {[MediaStreamTrack, RemoteParticipant, TrackInfo]} trackUnsubscribed
+ * @property {[MoimError]} error
+ */
+
+/**
+ * @typedef {object} RoomOptions
+ * @property {string} [url] http(s) base URL of the server; defaults to the page's origin
+ * @property {RTCConfiguration} [rtcConfig] extra peer connection settings
+ * @property {boolean} [reconnect] rejoin automatically after a lost connection (default true)
+ */
+
+/**
+ * @typedef {object} PublishOptions
+ * @property {TrackSource} source
+ * @property {boolean} [muted] publish muted (the track is disabled and the server told so)
+ */
+
+/**
+ * @typedef {object} Timings `performance.now()` marks of the latest (re)join
+ * @property {number} [signalStart] the WebSocket was created
+ * @property {number} [signalOpen] the WebSocket opened
+ * @property {number} [joined] `joined` arrived
+ */
+
+/** @typedef {{ width: number, height: number, sent: string, timer?: ReturnType<typeof setTimeout> }} VideoSize */
+
+const VIDEO_SIZE_DEBOUNCE_MS = 200;
+
+/** @extends {Emitter<RoomEvents>} */
+export class Room extends Emitter {
+  /** @type {ConnectionState} */
+  #state = 'disconnected';
+  #token = '';
+  /** @type {SignalClient} */
+  #signal;
+  /** @type {Publisher | null} */
+  #publisher = null;
+  /** @type {Subscriber | null} */
+  #subscriber = null;
+  /** True once `joined` arrived on the current session and its media connections are in use. */
+  #live = false;
+  /** @type {LocalTrackPublication[]} */
+  #publications = [];
+  /** @type {Map<string, RemoteParticipant>} */
+  #participants = new Map();
+  /** Bound m-lines whose track or participant was not announced yet. @type {Map<string, Subscription>} */
+  #awaiting = new Map();
+  /**
+   * Subscriptions reported through `trackSubscribed`, by track sid.
+   * @type {Map<string, { sub: Subscription, participant: RemoteParticipant, info: TrackInfo }>}
+   */
+  #subscribed = new Map();
+  /** @type {Map<string, VideoSize>} */
+  #videoSizes = new Map();
+  /** @type {AbortController | null} */
+  #reconnecting = null;
+  /** @type {Timings} */
+  #timings = {};
+
+  /** @param {RoomOptions} [options] */
+  constructor(options = {}) {
+    super();
+    const base = options.url ?? globalThis.location?.origin;
+    if (!base) throw new MoimError('invalid_argument', 'Room needs a server URL.');
+    this.options = {
+      reconnect: options.reconnect ?? true,
+      // Not max-bundle: an offer whose m-lines are all rejected carries no BUNDLE group, and
+      // max-bundle refuses such an offer.
+      /** @type {RTCConfiguration} */
+      rtcConfig: { ...options.rtcConfig },
+    };
+    /** The room's name, known once joined. */
+    this.name = '';
+    /** @readonly */
+    this.localParticipant = new LocalParticipant();
+    this.#signal = new SignalClient(signalUrl(base));
+    this.#signal.on('message', (msg) => this.#onMessage(msg));
+    this.#signal.on('lost', () => this.#onConnectionLost());
+  }
+
+  /** @returns {ConnectionState} */
+  get state() {
+    return this.#state;
+  }
+
+  /** Everyone else in the room, by participant sid. @returns {ReadonlyMap<string, RemoteParticipant>} */
+  get participants() {
+    return this.#participants;
+  }
+
+  /** The local tracks being published (also kept while reconnecting). */
+  get publications() {
+    return [...this.#publications];
+  }
+
+  /** The publisher peer connection of the current session, for diagnostics. */
+  get publisherPc() {
+    return this.#publisher?.pc ?? null;
+  }
+
+  /** The subscriber peer connection of the current session, for diagnostics. */
+  get subscriberPc() {
+    return this.#subscriber?.pc ?? null;
+  }
+
+  /** The signaling client, for diagnostics (e.g. closing its socket to test reconnection). */
+  get signal() {
+    return this.#signal;
+  }
+
+  /** @returns {Timings} */
+  get timings() {
+    return { ...this.#timings };
+  }
+
+  /**
+   * Joins the room. Rejects with a {@link MoimError} whose `code` is the server's error code
+   * (e.g. `invalid_token`) or `connection_failed` when the server cannot be reached.
+   * @param {string} token an access token for this room
+   * @returns {Promise<JoinedMessage>}
+   */
+  async connect(token) {
+    if (this.#state !== 'disconnected') {
+      throw new MoimError('invalid_state', 'The room is already connected or connecting.');
+    }
+    this.#token = token;
+    this.#setState('connecting');
+    try {
+      await this.#signal.open();
+      const joined = await this.#join();
+      this.#setState('connected');
+      return joined;
+    } catch (err) {
+      this.#end(null);
+      throw asMoimError(err);
+    }
+  }
+
+  /**
+   * Publishes a local track. Cameras are sent in three simulcast layers. Resolves once the
+   * server answered (the publication's `sid` is then set); while reconnecting, resolves at
+   * once and the track goes out with the rejoin.
+   * @param {MediaStreamTrack} track
+   * @param {PublishOptions} options
+   * @returns {Promise<LocalTrackPublication>}
+   */
+  async publishTrack(track, options) {
+    if (this.#publications.some((p) => p.track === track)) {
+      throw new MoimError('invalid_argument', 'This track is already published.');
+    }
+    const muted = options.muted ?? false;
+    const pub = new LocalTrackPublication(track, options.source, muted);
+    track.enabled = !muted;
+    this.#publications.push(pub);
+    if (!this.#live || !this.#publisher) return pub;
+    this.#publisher.add([pub]);
+    try {
+      await this.#negotiate();
+    } catch (err) {
+      if (this.#publications.includes(pub)) await this.unpublishTrack(pub).catch(() => {});
+      throw asMoimError(err);
+    }
+    return pub;
+  }
+
+  /**
+   * Stops publishing a track; the server unpublishes it for everyone. The track itself is
+   * not stopped.
+   * @param {MediaStreamTrack | LocalTrackPublication} trackOrPublication
+   */
+  async unpublishTrack(trackOrPublication) {
+    const pub = this.#publications.find(
+      (p) => p === trackOrPublication || p.track === trackOrPublication,
+    );
+    if (!pub) return;
+    this.#publications.splice(this.#publications.indexOf(pub), 1);
+    if (!this.#live || !this.#publisher) return;
+    this.#publisher.remove(pub);
+    await this.#negotiate();
+  }
+
+  /**
+   * Mutes or unmutes the local tracks of a source: the track is disabled and the server stops
+   * forwarding it.
+   * @param {TrackSource} source
+   * @param {boolean} muted
+   */
+  setMuted(source, muted) {
+    for (const pub of this.#publications) {
+      if (pub.source !== source) continue;
+      pub.muted = muted;
+      pub.track.enabled = !muted;
+      if (this.#live && pub.sid && pub.serverMuted !== muted) this.#sendMute(pub);
+    }
+  }
+
+  /**
+   * Tells the server how large a remote video is shown, so it can pick the simulcast layer.
+   * The first size of a track goes out at once, later changes after a short pause.
+   * @param {string} trackSid
+   * @param {number} width pixels; 0 with height 0 means not shown
+   * @param {number} height
+   */
+  setVideoSize(trackSid, width, height) {
+    let size = this.#videoSizes.get(trackSid);
+    if (!size) {
+      size = { width: 0, height: 0, sent: '' };
+      this.#videoSizes.set(trackSid, size);
+    }
+    size.width = Math.max(0, Math.round(width));
+    size.height = Math.max(0, Math.round(height));
+    clearTimeout(size.timer);
+    if (size.sent === '') {
+      this.#flushVideoSize(trackSid);
+    } else {
+      size.timer = setTimeout(() => this.#flushVideoSize(trackSid), VIDEO_SIZE_DEBOUNCE_MS);
+    }
+  }
+
+  /** Leaves the room. Local tracks are kept; the caller stops them if it wants. */
+  async leave() {
+    if (this.#state === 'disconnected') return;
+    this.#signal.send({ type: 'leave' });
+    this.#end(null);
+  }
+
+  /** Opens fresh peer connections and sends `join` on the open socket. */
+  async #join() {
+    this.#closeMedia();
+    this.#openMedia();
+    const joined = await this.#signal.request(
+      { type: 'join', v: PROTOCOL_VERSION, token: this.#token },
+      'joined',
+    );
+    this.#timings = {
+      signalStart: this.#signal.timings.start,
+      signalOpen: this.#signal.timings.open,
+      joined: performance.now(),
+    };
+    this.#signal.resetBackoff();
+    this.name = joined.room;
+    this.localParticipant.update(joined.participant);
+    this.#syncParticipants(joined.participants ?? []);
+    this.#live = true;
+    const publisher = /** @type {Publisher} */ (this.#publisher);
+    if (this.#publications.length > 0) {
+      publisher.add(this.#publications);
+      this.#negotiate().catch((err) => this.#reportError(err));
+    }
+    for (const [trackSid, size] of this.#videoSizes) {
+      size.sent = '';
+      this.#flushVideoSize(trackSid);
+    }
+    return joined;
+  }
+
+  #openMedia() {
+    const signal = this.#signal;
+    const onFailed = () => this.#onConnectionLost();
+    this.#publisher = new Publisher({
+      rtcConfig: this.options.rtcConfig,
+      sendOffer: (sdp, tracks) =>
+        signal.request({ type: 'publish_offer', sdp, tracks }, 'publish_answer'),
+      onCandidate: (candidate) => signal.send({ type: 'candidate', target: 'publisher', candidate }),
+      onFailed,
+    });
+    const subscriber = new Subscriber({
+      rtcConfig: this.options.rtcConfig,
+      sendAnswer: (sdp) => signal.send({ type: 'subscribe_answer', sdp }),
+      onCandidate: (candidate) => signal.send({ type: 'candidate', target: 'subscriber', candidate }),
+      onFailed,
+      onError: (err) => this.#reportError(err),
+    });
+    subscriber.on('subscribed', (sub) => {
+      this.#awaiting.set(sub.trackSid, sub);
+      this.#announceSubscriptions();
+    });
+    subscriber.on('unsubscribed', (sub) => this.#onUnsubscribed(sub));
+    this.#subscriber = subscriber;
+  }
+
+  /** Closes both peer connections; every received track is reported unsubscribed. */
+  #closeMedia() {
+    this.#live = false;
+    this.#subscriber?.close();
+    this.#subscriber = null;
+    this.#publisher?.close();
+    this.#publisher = null;
+    for (const pub of this.#publications) {
+      pub.transceiver = null;
+      pub.sid = '';
+    }
+    this.#awaiting.clear();
+  }
+
+  async #negotiate() {
+    const publisher = this.#publisher;
+    if (!publisher) return;
+    await publisher.negotiate();
+    // A mute toggled while the offer was in flight has not reached the server yet.
+    for (const pub of publisher.publications) {
+      if (pub.sid && pub.muted !== pub.serverMuted) this.#sendMute(pub);
+    }
+  }
+
+  /** @param {LocalTrackPublication} pub */
+  #sendMute(pub) {
+    if (this.#signal.send({ type: 'mute', track: pub.sid, muted: pub.muted })) {
+      pub.serverMuted = pub.muted;
+    }
+  }
+
+  /** @param {string} trackSid */
+  #flushVideoSize(trackSid) {
+    const size = this.#videoSizes.get(trackSid);
+    if (!size || !this.#live) return;
+    const key = `${size.width}x${size.height}`;
+    if (key === size.sent) return;
+    if (this.#signal.send({ type: 'video_size', track: trackSid, width: size.width, height: size.height })) {
+      size.sent = key;
+    }
+  }
+
+  /** @param {ServerMessage} msg */
+  #onMessage(msg) {
+    if (this.#state === 'disconnected') return;
+    switch (msg.type) {
+      case 'participant_joined':
+        if (msg.participant.sid !== this.localParticipant.sid) this.#upsertParticipant(msg.participant);
+        break;
+      case 'participant_left': {
+        const participant = this.#participants.get(msg.sid);
+        if (participant) this.#removeParticipant(participant);
+        break;
+      }
+      case 'track_published': {
+        const participant = this.#participants.get(msg.participant);
+        if (!participant) break;
+        const info = { ...msg.track };
+        participant.tracks.set(info.sid, info);
+        this.emit('trackPublished', info, participant);
+        this.#announceSubscriptions();
+        break;
+      }
+      case 'track_unpublished': {
+        const participant = this.#participants.get(msg.participant);
+        const info = participant?.tracks.get(msg.track);
+        if (participant && info) this.#removeTrack(participant, info);
+        break;
+      }
+      case 'track_muted': {
+        const info = this.#participants.get(msg.participant)?.tracks.get(msg.track);
+        const participant = this.#participants.get(msg.participant);
+        if (!participant || !info || info.muted === msg.muted) break;
+        info.muted = msg.muted;
+        this.emit('trackMuted', info, participant);
+        break;
+      }
+      case 'subscribe_offer':
+        this.#subscriber?.handleOffer(msg);
+        break;
+      case 'error': {
+        const error = new MoimError(msg.code, msg.message);
+        if (msg.code === 'replaced') {
+          this.#end(error);
+        } else if (msg.code !== 'unknown_track') {
+          // `unknown_track` answers a `mute` or `video_size` that crossed the track's removal
+          // on the wire; the `track_unpublished` around it already tells what happened.
+          this.emit('error', error);
+        }
+        break;
+      }
+      default:
+        break;
+    }
+  }
+
+  /**
+   * Brings the participant list in line with a `joined` message: after a rejoin, people who
+   * left meanwhile are removed and tracks that changed are reported.
+   * @param {ParticipantInfo[]} infos
+   */
+  #syncParticipants(infos) {
+    const present = new Set(infos.map((p) => p.sid));
+    for (const participant of [...this.#participants.values()]) {
+      if (!present.has(participant.sid)) this.#removeParticipant(participant);
+    }
+    for (const info of infos) this.#upsertParticipant(info);
+  }
+
+  /** @param {ParticipantInfo} info */
+  #upsertParticipant(info) {
+    let participant = this.#participants.get(info.sid);
+    if (!participant) {
+      // The same identity under a new sid is a reconnection that replaced the old session.
+      for (const other of [...this.#participants.values()]) {
+        if (other.identity === info.identity) this.#removeParticipant(other);
+      }
+      participant = new RemoteParticipant({ ...info, tracks: [] });
+      this.#participants.set(participant.sid, participant);
+      this.emit('participantJoined', participant);
+    } else {
+      participant.name = info.name || info.identity;
+      participant.role = info.role;
+    }
+    const tracks = info.tracks ?? [];
+    const current = new Set(tracks.map((t) => t.sid));
+    for (const old of [...participant.tracks.values()]) {
+      if (!current.has(old.sid)) this.#removeTrack(participant, old);
+    }
+    for (const track of tracks) {
+      const known = participant.tracks.get(track.sid);
+      if (!known) {
+        const info = { ...track };
+        participant.tracks.set(info.sid, info);
+        this.emit('trackPublished', info, participant);
+      } else if (known.muted !== track.muted) {
+        known.muted = track.muted;
+        this.emit('trackMuted', known, participant);
+      }
+    }
+    this.#announceSubscriptions();
+  }
+
+  /** @param {RemoteParticipant} participant */
+  #removeParticipant(participant) {
+    for (const info of [...participant.tracks.values()]) this.#removeTrack(participant, info);
+    this.#participants.delete(participant.sid);
+    this.emit('participantLeft', participant);
+  }
+
+  /**
+   * @param {RemoteParticipant} participant
+   * @param {TrackInfo} info
+   */
+  #removeTrack(participant, info) {
+    this.#subscriber?.forget(info.sid);
+    this.#awaiting.delete(info.sid);
+    const size = this.#videoSizes.get(info.sid);
+    clearTimeout(size?.timer);
+    this.#videoSizes.delete(info.sid);
+    participant.tracks.delete(info.sid);
+    this.emit('trackUnpublished', info, participant);
+  }
+
+  /** Reports bound m-lines whose participant and track are both known. */
+  #announceSubscriptions() {
+    for (const [trackSid, sub] of [...this.#awaiting]) {
+      const participant = this.#participants.get(sub.participantSid);
+      const info = participant?.tracks.get(trackSid);
+      if (!participant || !info) continue;
+      this.#awaiting.delete(trackSid);
+      this.#subscribed.set(trackSid, { sub, participant, info });
+      this.emit('trackSubscribed', sub.track, participant, info);
+    }
+  }
+
+  /** @param {Subscription} sub */
+  #onUnsubscribed(sub) {
+    if (this.#awaiting.get(sub.trackSid) === sub) this.#awaiting.delete(sub.trackSid);
+    const entry = this.#subscribed.get(sub.trackSid);
+    if (!entry || entry.sub !== sub) return;
+    this.#subscribed.delete(sub.trackSid);
+    this.emit('trackUnsubscribed', sub.track, entry.participant, entry.info);
+  }
+
+  /** The socket closed or a peer connection failed while the session was up. */
+  #onConnectionLost() {
+    if (this.#state !== 'connected') return;
+    if (!this.options.reconnect) {
+      this.#end(new MoimError('connection_closed', 'The connection to the server was lost.'));
+      return;
+    }
+    this.#reconnect();
+  }
+
+  async #reconnect() {
+    this.#setState('reconnecting');
+    this.#signal.close();
+    this.#closeMedia();
+    const abort = new AbortController();
+    this.#reconnecting = abort;
+    while (await this.#signal.reopen(abort.signal)) {
+      try {
+        await this.#join();
+      } catch (err) {
+        if (abort.signal.aborted) return;
+        const error = asMoimError(err);
+        if (FATAL_JOIN_CODES.has(error.code) || error.code === 'replaced') {
+          this.#end(error);
+          return;
+        }
+        this.#signal.close();
+        this.#closeMedia();
+        continue;
+      }
+      if (abort.signal.aborted) return;
+      this.#reconnecting = null;
+      this.#setState('connected');
+      return;
+    }
+  }
+
+  /**
+   * Ends the session for good.
+   * @param {MoimError | null} error reported through `error` when not null
+   */
+  #end(error) {
+    this.#reconnecting?.abort();
+    this.#reconnecting = null;
+    this.#signal.close();
+    this.#closeMedia();
+    for (const size of this.#videoSizes.values()) clearTimeout(size.timer);
+    this.#videoSizes.clear();
+    this.#participants.clear();
+    this.#subscribed.clear();
+    if (error) this.emit('error', error);
+    this.#setState('disconnected');
+  }
+
+  /** @param {unknown} err */
+  #reportError(err) {
+    const error = asMoimError(err);
+    // Requests cut short by a lost connection are redone by the rejoin.
+    if (error.code === 'connection_closed' || this.#state !== 'connected') return;
+    this.emit('error', error);
+  }
+
+  /** @param {ConnectionState} state */
+  #setState(state) {
+    if (this.#state === state) return;
+    this.#state = state;
+    this.emit('connectionState', state);
+  }
+}
+
+/**
+ * @param {unknown} err
+ * @returns {MoimError}
+ */
+function asMoimError(err) {
+  if (err instanceof MoimError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new MoimError('client_error', message);
+}

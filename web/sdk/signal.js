@@ -1,0 +1,272 @@
+// The signaling WebSocket: one socket at a time, request/reply matching by `id`, keepalive
+// pings, and reopening with backoff after the socket is lost.
+
+import { Emitter } from './events.js';
+import { MoimError } from './errors.js';
+
+const PING_INTERVAL_MS = 10_000;
+// A socket that has not delivered anything (not even a `pong`) for this long is treated as
+// lost; browsers can take minutes to notice a dead TCP connection on their own.
+const SILENCE_LIMIT_MS = 25_000;
+const BACKOFF_FIRST_MS = 250;
+const BACKOFF_MAX_MS = 5_000;
+
+/** @typedef {import('./protocol.js').ClientMessage} ClientMessage */
+/** @typedef {import('./protocol.js').ServerMessage} ServerMessage */
+
+/**
+ * @typedef {object} SignalEvents
+ * @property {[ServerMessage]} message a server message that is not the reply to a request
+ * @property {[{ code: number, reason: string }]} lost the socket closed without `close()`
+ */
+
+/**
+ * @typedef {object} PendingRequest
+ * @property {string} id
+ * @property {string} replyType
+ * @property {(msg: ServerMessage) => void} resolve
+ * @property {(err: Error) => void} reject
+ */
+
+/**
+ * Turns an http(s) base URL into the signaling WebSocket URL.
+ * @param {string} base e.g. `https://meet.example.org`
+ * @returns {string} e.g. `wss://meet.example.org/rtc`
+ */
+export function signalUrl(base) {
+  const url = new URL(base);
+  url.protocol = url.protocol === 'https:' || url.protocol === 'wss:' ? 'wss:' : 'ws:';
+  url.pathname = `${url.pathname.replace(/\/+$/, '')}/rtc`;
+  url.search = '';
+  url.hash = '';
+  return url.toString();
+}
+
+/** @extends {Emitter<SignalEvents>} */
+export class SignalClient extends Emitter {
+  /** @type {WebSocket | null} */
+  #ws = null;
+  /** @type {PendingRequest[]} */
+  #pending = [];
+  #nextId = 1;
+  /** @type {ReturnType<typeof setInterval> | undefined} */
+  #pingTimer;
+  #lastHeard = 0;
+  #backoff = BACKOFF_FIRST_MS;
+
+  /** @param {string} url the WebSocket URL, see {@link signalUrl} */
+  constructor(url) {
+    super();
+    /** @readonly */
+    this.url = url;
+    /**
+     * `performance.now()` when the latest socket was created and when it opened.
+     * @type {{ start?: number, open?: number }}
+     */
+    this.timings = {};
+  }
+
+  /** The current socket, for diagnostics; `null` when none is open. */
+  get socket() {
+    return this.#ws;
+  }
+
+  /**
+   * Opens a new socket, closing any previous one.
+   * @returns {Promise<void>} resolves once open; rejects with code `connection_failed`
+   */
+  open() {
+    this.close();
+    return new Promise((resolve, reject) => {
+      this.timings = { start: performance.now() };
+      const ws = new WebSocket(this.url);
+      this.#ws = ws;
+      let opened = false;
+      ws.onopen = () => {
+        opened = true;
+        this.timings.open = performance.now();
+        this.#lastHeard = Date.now();
+        this.#startPings();
+        resolve();
+      };
+      ws.onmessage = (ev) => {
+        this.#lastHeard = Date.now();
+        this.#receive(ev.data);
+      };
+      ws.onclose = (ev) => {
+        if (this.#ws !== ws) return;
+        this.#detach();
+        this.#failPending(new MoimError('connection_closed', 'The signaling connection closed.'));
+        if (opened) {
+          this.emit('lost', { code: ev.code, reason: ev.reason });
+        } else {
+          reject(new MoimError('connection_failed', `Could not connect to ${this.url}.`));
+        }
+      };
+    });
+  }
+
+  /**
+   * Keeps trying to open a socket. The wait before each try starts at 250 ms and doubles up to
+   * 5 s; it keeps growing across calls until {@link resetBackoff}, so that a server which
+   * accepts sockets but fails joins is not hammered either.
+   * @param {AbortSignal} abort stops the attempts
+   * @returns {Promise<boolean>} true once a socket is open, false if aborted
+   */
+  async reopen(abort) {
+    for (;;) {
+      await sleep(this.#backoff, abort);
+      this.#backoff = Math.min(this.#backoff * 2, BACKOFF_MAX_MS);
+      if (abort.aborted) return false;
+      try {
+        await this.open();
+      } catch {
+        continue;
+      }
+      if (!abort.aborted) return true;
+      this.close();
+      return false;
+    }
+  }
+
+  /** Call once a session is established again: the next {@link reopen} starts quickly. */
+  resetBackoff() {
+    this.#backoff = BACKOFF_FIRST_MS;
+  }
+
+  /** Closes the socket on purpose: no `lost` event follows. */
+  close() {
+    const ws = this.#ws;
+    if (!ws) return;
+    this.#detach();
+    ws.onopen = ws.onmessage = ws.onclose = null;
+    ws.close(1000);
+    this.#failPending(new MoimError('connection_closed', 'The signaling connection closed.'));
+  }
+
+  /**
+   * Sends a message that expects no reply. Returns false if no socket is open.
+   * @param {ClientMessage} msg
+   */
+  send(msg) {
+    const ws = this.#ws;
+    if (!ws || ws.readyState !== WebSocket.OPEN) return false;
+    ws.send(JSON.stringify(msg));
+    return true;
+  }
+
+  /**
+   * Sends a request and waits for its reply: the message of type `replyType` or the `error`
+   * that echoes the request's `id`.
+   * @template {ServerMessage['type']} T
+   * @param {ClientMessage} msg
+   * @param {T} replyType
+   * @returns {Promise<Extract<ServerMessage, { type: T }>>}
+   */
+  request(msg, replyType) {
+    return new Promise((resolve, reject) => {
+      const id = `r${this.#nextId++}`;
+      const ws = this.#ws;
+      if (!ws || ws.readyState !== WebSocket.OPEN) {
+        reject(new MoimError('connection_closed', 'The signaling connection is not open.'));
+        return;
+      }
+      this.#pending.push({
+        id,
+        replyType,
+        resolve: /** @type {(msg: ServerMessage) => void} */ (resolve),
+        reject,
+      });
+      ws.send(JSON.stringify({ ...msg, id }));
+    });
+  }
+
+  /** @param {unknown} data */
+  #receive(data) {
+    if (typeof data !== 'string') return;
+    /** @type {ServerMessage} */
+    let msg;
+    try {
+      msg = JSON.parse(data);
+    } catch {
+      return;
+    }
+    if (!msg || typeof msg.type !== 'string') return;
+    const index = this.#pendingIndexFor(msg);
+    if (index < 0) {
+      this.emit('message', msg);
+      return;
+    }
+    const [req] = this.#pending.splice(index, 1);
+    if (msg.type === 'error') {
+      req.reject(new MoimError(msg.code, msg.message));
+    } else {
+      req.resolve(msg);
+    }
+  }
+
+  /**
+   * Finds the request a message answers: by echoed `id`, or, for a reply that carries no
+   * `id`, the oldest request waiting for that type.
+   * @param {ServerMessage} msg
+   */
+  #pendingIndexFor(msg) {
+    if (msg.id !== undefined) {
+      return this.#pending.findIndex((req) => req.id === String(msg.id));
+    }
+    if (msg.type === 'error') return -1;
+    return this.#pending.findIndex((req) => req.replyType === msg.type);
+  }
+
+  #startPings() {
+    this.#pingTimer = setInterval(() => {
+      if (Date.now() - this.#lastHeard > SILENCE_LIMIT_MS) {
+        this.#drop();
+        return;
+      }
+      this.send({ type: 'ping' });
+    }, PING_INTERVAL_MS);
+  }
+
+  /** Gives up on a silent socket without waiting for a closing handshake that may never come. */
+  #drop() {
+    const ws = this.#ws;
+    if (!ws) return;
+    this.#detach();
+    ws.onopen = ws.onmessage = ws.onclose = null;
+    ws.close(4000, 'no reply from server');
+    this.#failPending(new MoimError('connection_closed', 'The server stopped answering.'));
+    this.emit('lost', { code: 4000, reason: 'no reply from server' });
+  }
+
+  #detach() {
+    clearInterval(this.#pingTimer);
+    this.#pingTimer = undefined;
+    this.#ws = null;
+  }
+
+  /** @param {Error} err */
+  #failPending(err) {
+    const pending = this.#pending;
+    this.#pending = [];
+    for (const req of pending) req.reject(err);
+  }
+}
+
+/**
+ * @param {number} ms
+ * @param {AbortSignal} abort
+ * @returns {Promise<void>}
+ */
+function sleep(ms, abort) {
+  return new Promise((resolve) => {
+    if (abort.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    abort.addEventListener('abort', done, { once: true });
+    function done() {
+      clearTimeout(timer);
+      abort.removeEventListener('abort', done);
+      resolve();
+    }
+  });
+}
