@@ -22,16 +22,10 @@ pub async fn publish(
     headers: HeaderMap,
     offer: String,
 ) -> Response {
-    let claims = match authorize(&state, &headers, &room) {
+    let claims = match authorize(&state, &headers, &room, Needs::Publish) {
         Ok(c) => c,
         Err(e) => return error_response(e),
     };
-    if !claims.video.can_publish {
-        return error_response(ApiError::new(
-            ErrorCode::PermissionDenied,
-            "The access token does not allow publishing.",
-        ));
-    }
     let identity = claims.sub.clone();
     open_session(
         &state,
@@ -81,16 +75,10 @@ async fn play(
     headers: HeaderMap,
     offer: String,
 ) -> Response {
-    let claims = match authorize(&state, &headers, &room) {
+    let claims = match authorize(&state, &headers, &room, Needs::Subscribe) {
         Ok(c) => c,
         Err(e) => return error_response(e),
     };
-    if !claims.video.can_subscribe {
-        return error_response(ApiError::new(
-            ErrorCode::PermissionDenied,
-            "The access token does not allow subscribing.",
-        ));
-    }
     let follow = match &identity {
         None => Follow::LatestPublisher,
         Some(identity) => {
@@ -203,8 +191,20 @@ pub async fn trickle(
     }
 }
 
-/// Checks the bearer token and that it is for `room`.
-fn authorize(state: &AppState, headers: &HeaderMap, room: &str) -> Result<Claims, ApiError> {
+/// The grant a request needs.
+#[derive(Debug, Clone, Copy)]
+enum Needs {
+    Publish,
+    Subscribe,
+}
+
+/// Checks the bearer token, that it is for `room` and that it has the grant needed.
+fn authorize(
+    state: &AppState,
+    headers: &HeaderMap,
+    room: &str,
+    needs: Needs,
+) -> Result<Claims, ApiError> {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -223,6 +223,16 @@ fn authorize(state: &AppState, headers: &HeaderMap, room: &str) -> Result<Claims
                 "The access token is for room \"{}\", not \"{room}\".",
                 claims.video.room
             ),
+        ));
+    }
+    let (granted, what) = match needs {
+        Needs::Publish => (claims.video.can_publish, "publishing"),
+        Needs::Subscribe => (claims.video.can_subscribe, "subscribing"),
+    };
+    if !granted {
+        return Err(ApiError::new(
+            ErrorCode::PermissionDenied,
+            format!("The access token does not allow {what}."),
         ));
     }
     Ok(claims)
