@@ -48,6 +48,11 @@ impl Router {
             let Some(session) = self.sessions.get_mut(&sub.session) else {
                 continue;
             };
+            // Before DTLS is up nothing can be sent, and a keyframe asked for now would be
+            // lost; the first frame after connecting asks for it.
+            if !session.rtc.is_connected() {
+                continue;
+            }
             let Some(slot) = session.slots.get_mut(&sub.mid) else {
                 continue;
             };
@@ -104,6 +109,22 @@ impl Router {
             .or_else(|| track.choose_layer(slot.target_height, now));
         if let Some(layer) = layer {
             self.keyframe_requests.push((track.id, layer));
+        }
+    }
+
+    /// Asks for a keyframe of every video a session that just connected receives, so that
+    /// its first picture does not wait for the next frame to notice it has none.
+    pub(crate) fn request_keyframes_for(&mut self, now: Instant, id: SessionId) {
+        let Some(session) = self.sessions.get(&id) else {
+            return;
+        };
+        for slot in session.slots.values().filter(|s| s.is_video) {
+            let Some(track) = slot.track.and_then(|t| self.tracks.get(&t)) else {
+                continue;
+            };
+            if let Some(layer) = track.choose_layer(slot.target_height, now) {
+                self.keyframe_requests.push((track.id, layer));
+            }
         }
     }
 

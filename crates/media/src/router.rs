@@ -330,7 +330,10 @@ impl Router {
                     self.closed.push(id);
                 }
             }
-            Event::Connected => debug!(session = %id, "connected"),
+            Event::Connected => {
+                debug!(session = %id, "connected");
+                self.request_keyframes_for(now, id);
+            }
             Event::MediaAdded(added) => match role {
                 SessionRole::Publisher => self.publisher_media_added(id, added),
                 SessionRole::Player => self.player_media_added(id, added),
