@@ -67,3 +67,45 @@ describe('WHIP publishing and WHEP playback', () => {
     assert.equal((await deleted).status(), 200);
   });
 });
+
+describe('a publisher that offers only H.264', () => {
+  /** @type {import('./harness.mjs').Server} */
+  let server;
+  /** @type {import('./harness.mjs').Browser} */
+  let browser;
+
+  before(async () => {
+    server = await startServer('whip-h264');
+    browser = await launchBrowser();
+  });
+
+  after(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
+
+  test('is forwarded as H.264 and decoded by a WHEP viewer', async () => {
+    const room = uniqueRoom('h264');
+    const token = await mintToken({ room, identity: 'encoder', name: 'Encoder' });
+    const publisher = await newPage(browser, 'whip-h264-publisher');
+    const query = new URLSearchParams({ room, token, codec: 'H264', autostart: '1' });
+    await publisher.goto(`${server.url}/examples/whip.html?${query}`);
+
+    const viewerToken = await mintToken({ room, identity: 'h264-viewer', role: 'viewer' });
+    const viewer = await newPage(browser, 'whep-h264');
+    const viewerQuery = new URLSearchParams({ room, token: viewerToken, autostart: '1' });
+    await viewer.goto(`${server.url}/examples/whep.html?${viewerQuery}`);
+    await waitForFramesDecodedRising(viewer, '#video');
+
+    const codecs = await viewer.evaluate(async () => {
+      const stats = await /** @type {any} */ (window).pc.getStats();
+      /** @type {string[]} */
+      const found = [];
+      stats.forEach((/** @type {any} */ s) => {
+        if (s.type === 'inbound-rtp' && s.kind === 'video') found.push(stats.get(s.codecId)?.mimeType);
+      });
+      return found;
+    });
+    assert.deepEqual(codecs, ['video/H264']);
+  });
+});
