@@ -1,0 +1,445 @@
+//! One simulated participant of a Moim room: a signaling WebSocket, a publisher connection
+//! sending the looped clips (str0m packetizes), and a subscriber connection in RTP mode that
+//! counts packets without depacketizing or decoding.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
+use str0m::format::Codec;
+use str0m::media::{Direction, MediaKind, Mid, Rid, Simulcast, SimulcastLayer};
+use str0m::net::{Protocol, Receive};
+use str0m::rtp::RtpPacket;
+use str0m::{Candidate, Event, Input, Output, Rtc};
+use tokio::net::{TcpStream, UdpSocket};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use crate::clips::Clips;
+use crate::metrics::{Shared, StreamReceive};
+use crate::source::Source;
+
+/// What a participant does.
+#[derive(Debug, Clone, Copy)]
+pub struct Role {
+    pub video: bool,
+    pub audio: bool,
+    pub subscribe: bool,
+    /// Rendered height announced for every received video (picks the simulcast layer).
+    pub render_height: u32,
+}
+
+/// A peer connection and its socket.
+struct Conn {
+    rtc: Rtc,
+    socket: UdpSocket,
+    local: SocketAddr,
+}
+
+impl Conn {
+    async fn new(rtp_mode: bool) -> anyhow::Result<Conn> {
+        let socket = UdpSocket::bind("127.0.0.1:0").await?;
+        let local = socket.local_addr()?;
+        let mut rtc = Rtc::builder().set_rtp_mode(rtp_mode).build(Instant::now());
+        rtc.add_local_candidate(Candidate::host(local, "udp")?);
+        Ok(Conn { rtc, socket, local })
+    }
+
+    fn receive(&mut self, datagram: &[u8], source: SocketAddr) {
+        let Ok(contents) = datagram.try_into() else {
+            return;
+        };
+        let input = Input::Receive(
+            Instant::now(),
+            Receive {
+                proto: Protocol::Udp,
+                source,
+                destination: self.local,
+                contents,
+            },
+        );
+        let _ = self.rtc.handle_input(input);
+    }
+
+    /// Sends what is due, collects events, returns the next timeout.
+    fn poll(&mut self, events: &mut Vec<Event>) -> anyhow::Result<Instant> {
+        loop {
+            match self.rtc.poll_output()? {
+                Output::Transmit(t) => {
+                    let _ = self.socket.try_send_to(&t.contents, t.destination);
+                }
+                Output::Timeout(t) => return Ok(t),
+                Output::Event(e) => events.push(e),
+            }
+        }
+    }
+}
+
+/// Receive state of the subscriber connection.
+#[derive(Default)]
+struct Received {
+    streams: HashMap<u32, StreamReceive>,
+    /// RTP clock rate by payload type, from the negotiated codecs.
+    clocks: HashMap<u8, f64>,
+    video_mids: Vec<Mid>,
+    connected: bool,
+}
+
+/// Runs one participant until `stop_at`; failures are recorded in the metrics.
+pub async fn run(
+    url: String,
+    token: String,
+    role: Role,
+    clips: Arc<Clips>,
+    metrics: Shared,
+    stop_at: Instant,
+) {
+    if let Err(e) = Participant::join(&url, &token, role, clips, metrics.clone(), stop_at).await {
+        metrics.lock().unwrap().failures.push(format!("{e:#}"));
+    }
+}
+
+struct Participant {
+    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    role: Role,
+    metrics: Shared,
+    publisher: Option<Conn>,
+    pending: Option<SdpPendingOffer>,
+    mids: Vec<(Mid, MediaKind)>,
+    source: Option<Source>,
+    subscriber: Option<Conn>,
+    received: Received,
+    start: Instant,
+}
+
+impl Participant {
+    async fn join(
+        url: &str,
+        token: &str,
+        role: Role,
+        clips: Arc<Clips>,
+        metrics: Shared,
+        stop_at: Instant,
+    ) -> anyhow::Result<()> {
+        let (ws, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .with_context(|| format!("cannot open {url}"))?;
+        let start = Instant::now();
+        let mut p = Participant {
+            ws,
+            role,
+            metrics,
+            publisher: None,
+            pending: None,
+            mids: Vec::new(),
+            source: (role.video || role.audio).then(|| Source::new(clips, start)),
+            subscriber: None,
+            received: Received::default(),
+            start,
+        };
+        p.send(json!({"type": "join", "v": 1, "token": token}))
+            .await?;
+        if role.video || role.audio {
+            p.offer_publish().await?;
+        }
+        p.run(stop_at).await
+    }
+
+    async fn send(&mut self, message: Value) -> anyhow::Result<()> {
+        self.ws.send(Message::text(message.to_string())).await?;
+        Ok(())
+    }
+
+    async fn offer_publish(&mut self) -> anyhow::Result<()> {
+        let mut conn = Conn::new(false).await?;
+        let mut api = conn.rtc.sdp_api();
+        let mut mids = Vec::new();
+        let mut tracks = Vec::new();
+        if self.role.audio {
+            let mid = api.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None);
+            mids.push((mid, MediaKind::Audio));
+            tracks.push(json!({"mid": mid.to_string(), "source": "microphone"}));
+        }
+        if self.role.video {
+            let simulcast = Simulcast {
+                send: ["q", "h", "f"]
+                    .iter()
+                    .map(|r| SimulcastLayer::new(r))
+                    .collect(),
+                recv: Vec::new(),
+            };
+            let mid = api.add_media(
+                MediaKind::Video,
+                Direction::SendOnly,
+                None,
+                None,
+                Some(simulcast),
+            );
+            mids.push((mid, MediaKind::Video));
+            tracks.push(json!({"mid": mid.to_string(), "source": "camera"}));
+        }
+        let (offer, pending) = api.apply().context("nothing to offer")?;
+        self.pending = Some(pending);
+        self.mids = mids;
+        self.publisher = Some(conn);
+        self.send(json!({"type": "publish_offer", "sdp": offer.to_sdp_string(), "tracks": tracks}))
+            .await
+    }
+
+    async fn run(&mut self, stop_at: Instant) -> anyhow::Result<()> {
+        let mut pub_buf = vec![0u8; 2048];
+        let mut sub_buf = vec![0u8; 2048];
+        let mut events = Vec::new();
+        loop {
+            let now = Instant::now();
+            if now >= stop_at {
+                let _ = self.send(json!({"type": "leave"})).await;
+                return Ok(());
+            }
+            let mut deadline = stop_at;
+            if let Some(conn) = &mut self.publisher {
+                deadline = deadline.min(conn.poll(&mut events)?);
+                if conn.rtc.is_connected()
+                    && let Some(source) = &self.source
+                {
+                    if self.role.video {
+                        deadline = deadline.min(source.next_video);
+                    }
+                    if self.role.audio {
+                        deadline = deadline.min(source.next_audio);
+                    }
+                }
+            }
+            self.on_publisher_events(&mut events);
+            if let Some(conn) = &mut self.subscriber {
+                deadline = deadline.min(conn.poll(&mut events)?);
+            }
+            self.on_subscriber_events(&mut events);
+
+            let pub_socket = self.publisher.as_ref().map(|c| &c.socket);
+            let sub_socket = self.subscriber.as_ref().map(|c| &c.socket);
+            tokio::select! {
+                message = self.ws.next() => match message {
+                    Some(Ok(Message::Text(text))) => self.on_signal(serde_json::from_str(&text)?).await?,
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => bail!("signaling failed: {e}"),
+                    None => bail!("the server closed the signaling connection"),
+                },
+                r = recv(pub_socket, &mut pub_buf) => if let Some((n, from)) = r {
+                    self.publisher.as_mut().expect("socket exists").receive(&pub_buf[..n], from);
+                },
+                r = recv(sub_socket, &mut sub_buf) => if let Some((n, from)) = r {
+                    self.subscriber.as_mut().expect("socket exists").receive(&sub_buf[..n], from);
+                },
+                _ = tokio::time::sleep_until(deadline.into()) => self.on_timeout(),
+            }
+        }
+    }
+
+    fn on_timeout(&mut self) {
+        let now = Instant::now();
+        for conn in [&mut self.publisher, &mut self.subscriber]
+            .into_iter()
+            .flatten()
+        {
+            let _ = conn.rtc.handle_input(Input::Timeout(now));
+        }
+        let (Some(conn), Some(source)) = (&mut self.publisher, &mut self.source) else {
+            return;
+        };
+        if !conn.rtc.is_connected() {
+            return;
+        }
+        let metrics = &self.metrics;
+        for (mid, kind) in &self.mids {
+            let due = match kind {
+                MediaKind::Video => source.next_video <= now,
+                MediaKind::Audio => source.next_audio <= now,
+            };
+            if !due {
+                continue;
+            }
+            let codec = if *kind == MediaKind::Video {
+                Codec::Vp8
+            } else {
+                Codec::Opus
+            };
+            let Some(pt) = conn.rtc.writer(*mid).and_then(|w| {
+                w.payload_params()
+                    .find(|p| p.spec().codec == codec)
+                    .map(|p| p.pt())
+            }) else {
+                continue;
+            };
+            let mut write = |frame: crate::source::Frame<'_>| {
+                let serial = metrics.lock().unwrap().frame_sent(now);
+                let mut data = Vec::with_capacity(frame.data.len() + 8);
+                data.extend_from_slice(frame.data);
+                data.extend_from_slice(&serial.to_le_bytes());
+                let Some(mut writer) = conn.rtc.writer(*mid) else {
+                    return;
+                };
+                if let Some(rid) = frame.rid {
+                    writer = writer.rid(Rid::from(rid));
+                }
+                let _ = writer.write(pt, now, frame.time, data);
+            };
+            match kind {
+                MediaKind::Video => source.video(&mut write),
+                MediaKind::Audio => source.audio(&mut write),
+            }
+        }
+    }
+
+    fn on_publisher_events(&mut self, events: &mut Vec<Event>) {
+        for event in events.drain(..) {
+            match event {
+                Event::KeyframeRequest(_) => {
+                    if let Some(source) = &mut self.source {
+                        source.request_keyframe();
+                    }
+                    self.metrics.lock().unwrap().keyframe_requested();
+                }
+                Event::Connected => {
+                    self.metrics.lock().unwrap().publishers_connected += 1;
+                    if let Some(source) = &mut self.source {
+                        source.restart_at(Instant::now());
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn on_subscriber_events(&mut self, events: &mut Vec<Event>) {
+        if events.is_empty() {
+            return;
+        }
+        let mut metrics = self.metrics.lock().unwrap();
+        for event in events.drain(..) {
+            match event {
+                Event::RtpPacket(packet) => {
+                    self.received.on_packet(&packet, self.start, &mut metrics);
+                }
+                Event::Connected if !self.received.connected => {
+                    self.received.connected = true;
+                    metrics.subscribers_connected += 1;
+                }
+                _ => {}
+            }
+        }
+    }
+
+    async fn on_signal(&mut self, message: Value) -> anyhow::Result<()> {
+        match message["type"].as_str() {
+            Some("error") => bail!("server error {}: {}", message["code"], message["message"]),
+            Some("publish_answer") => {
+                let answer =
+                    SdpAnswer::from_sdp_string(message["sdp"].as_str().unwrap_or_default())?;
+                let pending = self.pending.take().context("an answer without an offer")?;
+                let conn = self.publisher.as_mut().context("no publisher connection")?;
+                conn.rtc.sdp_api().accept_answer(pending, answer)?;
+            }
+            Some("subscribe_offer") if self.role.subscribe => {
+                if self.subscriber.is_none() {
+                    self.subscriber = Some(Conn::new(true).await?);
+                }
+                let offer = SdpOffer::from_sdp_string(message["sdp"].as_str().unwrap_or_default())?;
+                let conn = self.subscriber.as_mut().expect("created above");
+                let answer = conn.rtc.sdp_api().accept_offer(offer)?;
+                for params in conn.rtc.codec_config().params() {
+                    let clock = f64::from(params.spec().clock_rate.get());
+                    self.received.clocks.insert(*params.pt(), clock);
+                }
+                self.send(json!({"type": "subscribe_answer", "sdp": answer.to_sdp_string()}))
+                    .await?;
+                self.announce_sizes(&message).await?;
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Tells the server the rendered height of every newly offered video.
+    async fn announce_sizes(&mut self, offer: &Value) -> anyhow::Result<()> {
+        let Some(tracks) = offer["tracks"].as_array() else {
+            return Ok(());
+        };
+        let height = self.role.render_height;
+        let mut new = Vec::new();
+        for t in tracks {
+            let (Some(mid), Some(track)) = (t["mid"].as_str(), t["track"].as_str()) else {
+                continue;
+            };
+            let mid = Mid::from(mid);
+            let is_video = self
+                .subscriber
+                .as_ref()
+                .and_then(|c| c.rtc.media(mid))
+                .is_some_and(|m| m.kind() == MediaKind::Video);
+            if is_video && !self.received.video_mids.contains(&mid) {
+                self.received.video_mids.push(mid);
+                new.push(track.to_owned());
+            }
+        }
+        for track in new {
+            let width = height * 16 / 9;
+            self.send(
+                json!({"type": "video_size", "track": track, "width": width, "height": height}),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+}
+
+impl Received {
+    fn on_packet(
+        &mut self,
+        packet: &RtpPacket,
+        start: Instant,
+        metrics: &mut crate::metrics::Metrics,
+    ) {
+        let Some(&clock) = self.clocks.get(&*packet.header.payload_type) else {
+            return;
+        };
+        let stream = self.streams.entry(*packet.header.ssrc).or_default();
+        let arrival = packet
+            .timestamp
+            .saturating_duration_since(start)
+            .as_secs_f64();
+        let newly_expected = stream.on_packet(
+            *packet.seq_no,
+            u64::from(packet.header.timestamp),
+            clock,
+            arrival,
+        );
+        // Audio packets are whole frames; a video frame ends with the marker bit.
+        let last_of_frame = packet.header.marker || clock != 90_000.0;
+        let serial = (last_of_frame && packet.payload.len() >= 8).then(|| {
+            let tail = &packet.payload[packet.payload.len() - 8..];
+            u64::from_le_bytes(tail.try_into().expect("8 bytes"))
+        });
+        metrics.packet_received(
+            packet.payload.len() + 12,
+            newly_expected,
+            serial,
+            packet.timestamp,
+        );
+        if newly_expected > 0 && (*packet.seq_no).is_multiple_of(50) {
+            metrics.jitter_sample(stream.jitter_ms());
+        }
+    }
+}
+
+async fn recv(socket: Option<&UdpSocket>, buf: &mut [u8]) -> Option<(usize, SocketAddr)> {
+    match socket {
+        Some(s) => s.recv_from(buf).await.ok(),
+        None => std::future::pending().await,
+    }
+}

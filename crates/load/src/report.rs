@@ -1,0 +1,129 @@
+//! The live progress line, the summary table and the JSON form of a run.
+
+use serde::Serialize;
+
+use crate::metrics::Window;
+
+/// One second of a run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Sample {
+    pub t: f64,
+    pub subscribers: u64,
+    pub packets_per_s: f64,
+    pub mbit_per_s: f64,
+    pub loss_pct: f64,
+    pub p50_delay_ms: Option<f64>,
+    pub p99_delay_ms: Option<f64>,
+    pub jitter_ms: f64,
+    /// Server CPU over this second, % of one core (with `--server-pid`).
+    pub server_cpu_pct: Option<f64>,
+}
+
+impl Sample {
+    /// A sample from the counters of `seconds` of running.
+    pub fn new(
+        t: f64,
+        seconds: f64,
+        subscribers: u64,
+        w: &Window,
+        server_cpu_pct: Option<f64>,
+    ) -> Sample {
+        Sample {
+            t,
+            subscribers,
+            packets_per_s: w.packets as f64 / seconds,
+            mbit_per_s: w.bytes as f64 * 8.0 / seconds / 1e6,
+            loss_pct: w.loss() * 100.0,
+            p50_delay_ms: w.delays.quantile(0.5),
+            p99_delay_ms: w.delays.quantile(0.99),
+            jitter_ms: w.jitter_ms(),
+            server_cpu_pct,
+        }
+    }
+
+    /// The progress line.
+    pub fn line(&self) -> String {
+        let ms = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.0}"));
+        let cpu = self
+            .server_cpu_pct
+            .map_or(String::new(), |c| format!("  server {c:5.1}% cpu"));
+        format!(
+            "{:6.1}s  {:5} subs  {:9.0} pkt/s  {:7.1} Mbit/s  loss {:5.2}%  delay p50 {:>4} p99 {:>4} ms  jitter {:5.1} ms{cpu}",
+            self.t,
+            self.subscribers,
+            self.packets_per_s,
+            self.mbit_per_s,
+            self.loss_pct,
+            ms(self.p50_delay_ms),
+            ms(self.p99_delay_ms),
+            self.jitter_ms,
+        )
+    }
+}
+
+/// The steady part of a run, after every client joined.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub scenario: String,
+    pub clients: usize,
+    pub subscribers_connected: u64,
+    pub publishers_connected: u64,
+    pub failures: usize,
+    pub seconds: f64,
+    pub packets_per_s: f64,
+    pub mbit_per_s: f64,
+    pub loss_pct: f64,
+    pub p50_delay_ms: Option<f64>,
+    pub p99_delay_ms: Option<f64>,
+    pub jitter_ms: f64,
+    pub keyframe_requests: u64,
+    pub server_cpu_s: Option<f64>,
+    /// Server CPU-seconds per million packets received by the subscribers.
+    pub server_cpu_s_per_mpkt: Option<f64>,
+    pub server_peak_rss_mib: Option<f64>,
+}
+
+impl Summary {
+    /// The summary table.
+    pub fn table(&self) -> String {
+        let opt = |v: Option<f64>, unit: &str| v.map_or("-".into(), |v| format!("{v:.2}{unit}"));
+        let rows = [
+            ("scenario", self.scenario.clone()),
+            ("clients", self.clients.to_string()),
+            (
+                "connected",
+                format!(
+                    "{} subscribers, {} publishers, {} failures",
+                    self.subscribers_connected, self.publishers_connected, self.failures
+                ),
+            ),
+            ("measured", format!("{:.1} s", self.seconds)),
+            (
+                "received",
+                format!(
+                    "{:.0} pkt/s, {:.1} Mbit/s",
+                    self.packets_per_s, self.mbit_per_s
+                ),
+            ),
+            ("loss", format!("{:.3} %", self.loss_pct)),
+            (
+                "delay",
+                format!(
+                    "p50 {} / p99 {}",
+                    opt(self.p50_delay_ms, " ms"),
+                    opt(self.p99_delay_ms, " ms")
+                ),
+            ),
+            ("jitter", format!("{:.2} ms", self.jitter_ms)),
+            ("keyframe requests", self.keyframe_requests.to_string()),
+            ("server CPU", opt(self.server_cpu_s, " s")),
+            ("server CPU / Mpkt", opt(self.server_cpu_s_per_mpkt, " s")),
+            ("server peak RSS", opt(self.server_peak_rss_mib, " MiB")),
+        ];
+        let mut out = String::new();
+        for (k, v) in rows {
+            out.push_str(&format!("  {k:<18} {v}\n"));
+        }
+        out
+    }
+}
