@@ -24,6 +24,7 @@ pub mod session;
 mod subscribe;
 pub mod subscription;
 pub mod track;
+mod udp;
 mod worker;
 
 use std::net::SocketAddr;

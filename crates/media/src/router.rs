@@ -25,6 +25,8 @@ use crate::track::Track;
 
 /// A session that has not connected after this long is closed.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
+/// Immediate timeouts handled in one poll of a session before it goes back to the heap.
+const MAX_IMMEDIATE_TIMEOUTS: u32 = 8;
 /// How often sessions are swept for [`CONNECT_TIMEOUT`].
 const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -270,7 +272,7 @@ impl Router {
     pub(crate) fn drive(&mut self, now: Instant) {
         loop {
             while let Some(id) = self.dirty.pop() {
-                self.poll_session(id);
+                self.poll_session(now, id);
             }
             while let Some((id, event)) = self.session_events.pop_front() {
                 self.handle_session_event(now, id, event);
@@ -288,11 +290,14 @@ impl Router {
         }
     }
 
-    fn poll_session(&mut self, id: SessionId) {
+    fn poll_session(&mut self, now: Instant, id: SessionId) {
         let Some(session) = self.sessions.get_mut(&id) else {
             return;
         };
         session.dirty = false;
+        // str0m asks for an immediate timeout when work is queued (e.g. a written frame to
+        // packetize); doing it here saves a trip through the timer heap and the IO loop.
+        let mut immediate = 0;
         loop {
             if !session.rtc.is_alive() {
                 self.closed.push(id);
@@ -302,6 +307,14 @@ impl Router {
                 Ok(Output::Transmit(t)) => self.transmits.push_back(t),
                 Ok(Output::Event(e)) => self.session_events.push_back((id, e)),
                 Ok(Output::Timeout(at)) => {
+                    if at <= now && immediate < MAX_IMMEDIATE_TIMEOUTS {
+                        immediate += 1;
+                        if let Err(e) = session.rtc.handle_input(Input::Timeout(now)) {
+                            warn!(session = %id, "timeout handling failed: {e}");
+                            session.rtc.disconnect();
+                        }
+                        continue;
+                    }
                     if session.scheduled.is_none_or(|s| at < s) {
                         session.scheduled = Some(at);
                         self.timers.push(Reverse((at, id)));

@@ -1,0 +1,135 @@
+//! Batched socket IO for the shared media port: datagrams are read many per system call
+//! (`recvmmsg`, GRO), and consecutive datagrams to one destination are sent as one GSO
+//! batch (one `sendmsg` the kernel splits), since a video frame to a subscriber is several
+//! packets of the same size in a row.
+
+use std::io::{self, IoSliceMut};
+use std::net::SocketAddr;
+
+use quinn_udp::{RecvMeta, Transmit, UdpSocketState};
+use tokio::io::Interest;
+use tokio::net::UdpSocket;
+
+/// Datagrams read per receive call (buffers of `RECV_BUFFER` each).
+const RECV_BATCH: usize = 32;
+/// Room for one datagram, or for a GRO batch of them.
+const RECV_BUFFER: usize = 64 * 1024;
+/// Receive calls per [`MediaSocket::read_all`], so that sending is not starved by a busy
+/// socket.
+const RECV_ROUNDS: usize = 8;
+
+/// The media socket with its batching state.
+pub struct MediaSocket {
+    socket: UdpSocket,
+    state: UdpSocketState,
+    recv_buffers: Vec<Vec<u8>>,
+    recv_meta: Vec<RecvMeta>,
+    batch: Vec<u8>,
+    batch_to: Option<SocketAddr>,
+    segment: usize,
+    segments: usize,
+    /// The batch ends with a short datagram; nothing more may join it.
+    closed: bool,
+    /// Datagrams dropped because the socket's send buffer was full.
+    pub send_drops: u64,
+}
+
+impl MediaSocket {
+    /// Wraps a bound, non-blocking socket.
+    pub fn new(socket: UdpSocket) -> io::Result<MediaSocket> {
+        let state = UdpSocketState::new((&socket).into())?;
+        Ok(MediaSocket {
+            socket,
+            state,
+            recv_buffers: (0..RECV_BATCH).map(|_| vec![0; RECV_BUFFER]).collect(),
+            recv_meta: vec![RecvMeta::default(); RECV_BATCH],
+            batch: Vec::with_capacity(64 * 1024),
+            batch_to: None,
+            segment: 0,
+            segments: 0,
+            closed: false,
+            send_drops: 0,
+        })
+    }
+
+    /// Waits until datagrams can be read.
+    pub async fn readable(&self) -> io::Result<()> {
+        self.socket.readable().await
+    }
+
+    /// Reads what is queued, calling `on_datagram(source, bytes)` for each datagram, until
+    /// the socket would block or [`RECV_ROUNDS`] batches were read.
+    pub fn read_all(&mut self, mut on_datagram: impl FnMut(SocketAddr, &[u8])) -> io::Result<()> {
+        for _ in 0..RECV_ROUNDS {
+            let mut slices: Vec<IoSliceMut<'_>> = self
+                .recv_buffers
+                .iter_mut()
+                .map(|b| IoSliceMut::new(b))
+                .collect();
+            let state = &self.state;
+            let meta = &mut self.recv_meta;
+            let socket = &self.socket;
+            let read = socket.try_io(Interest::READABLE, || {
+                state.recv(socket.into(), &mut slices, meta)
+            });
+            let count = match read {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                Err(e) => return Err(e),
+            };
+            drop(slices);
+            for (meta, buffer) in self.recv_meta.iter().zip(&self.recv_buffers).take(count) {
+                let stride = meta.stride.max(1);
+                for datagram in buffer[..meta.len].chunks(stride) {
+                    on_datagram(meta.addr, datagram);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Queues a datagram; it goes out with the next ones to the same destination.
+    pub fn send(&mut self, to: SocketAddr, datagram: &[u8]) {
+        let joins = self.batch_to == Some(to)
+            && !self.closed
+            && datagram.len() <= self.segment
+            && self.segments < self.state.max_gso_segments();
+        if !joins {
+            self.flush();
+            self.batch_to = Some(to);
+            self.segment = datagram.len();
+        }
+        self.batch.extend_from_slice(datagram);
+        self.segments += 1;
+        self.closed = datagram.len() < self.segment;
+    }
+
+    /// Sends the pending batch. A full send buffer drops it, as the network would.
+    pub fn flush(&mut self) {
+        let Some(to) = self.batch_to.take() else {
+            return;
+        };
+        let transmit = Transmit {
+            destination: to,
+            ecn: None,
+            contents: &self.batch,
+            segment_size: (self.segments > 1).then_some(self.segment),
+            src_ip: None,
+        };
+        let state = &self.state;
+        let socket = &self.socket;
+        let sent = socket.try_io(Interest::WRITABLE, || {
+            state.try_send(socket.into(), &transmit)
+        });
+        if let Err(e) = sent {
+            if e.kind() == io::ErrorKind::WouldBlock {
+                self.send_drops += self.segments as u64;
+            } else {
+                tracing::warn!(%to, "UDP send failed: {e}");
+            }
+        }
+        self.batch.clear();
+        self.segments = 0;
+        self.closed = false;
+    }
+}
