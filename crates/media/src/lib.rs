@@ -28,6 +28,7 @@ mod udp;
 mod worker;
 
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 use std::thread;
 
 use tokio::sync::{mpsc, oneshot};
@@ -54,11 +55,22 @@ pub struct MediaConfig {
     pub advertise: SocketAddr,
 }
 
+/// A snapshot of the media plane's counters, refreshed by the worker a few times a second.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct MediaStats {
+    pub router: RouterStats,
+    /// Datagrams handed to the kernel.
+    pub datagrams_sent: u64,
+    /// Datagrams dropped because the socket's send buffer was full.
+    pub send_drops: u64,
+}
+
 /// The control plane's handle on the media plane.
 #[derive(Debug, Clone)]
 pub struct MediaPlane {
     commands: mpsc::Sender<Command>,
     local_addr: SocketAddr,
+    stats: Arc<Mutex<MediaStats>>,
 }
 
 impl MediaPlane {
@@ -74,6 +86,8 @@ impl MediaPlane {
         }
         let (command_tx, command_rx) = mpsc::channel(CHANNEL_CAPACITY);
         let (event_tx, event_rx) = mpsc::channel(CHANNEL_CAPACITY);
+        let stats = Arc::new(Mutex::new(MediaStats::default()));
+        let worker_stats = stats.clone();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
@@ -83,16 +97,22 @@ impl MediaPlane {
                 runtime.block_on(async move {
                     let socket = tokio::net::UdpSocket::from_std(socket)
                         .expect("a non-blocking socket inside a runtime");
-                    worker::run(socket, advertise, command_rx, event_tx).await;
+                    worker::run(socket, advertise, command_rx, event_tx, worker_stats).await;
                 });
             })?;
         Ok((
             MediaPlane {
                 commands: command_tx,
                 local_addr,
+                stats,
             },
             event_rx,
         ))
+    }
+
+    /// The latest counters.
+    pub fn stats(&self) -> MediaStats {
+        *self.stats.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The UDP address the media plane is bound to.

@@ -49,9 +49,15 @@ pub(crate) struct RoomMedia {
     pub video_order: Vec<ParticipantId>,
 }
 
-/// Counters of what the router dropped and why.
+/// Counters of what the router forwarded and dropped, and what it holds now.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct RouterStats {
+    /// Open sessions (peer connections).
+    pub sessions: u64,
+    /// Published tracks.
+    pub tracks: u64,
+    /// Datagrams handed to the router.
+    pub datagrams_received: u64,
     /// Datagrams from addresses no session claims.
     pub unroutable_datagrams: u64,
     /// Datagrams a session refused (malformed, wrong state).
@@ -107,7 +113,11 @@ impl Router {
 
     /// What the router dropped and forwarded so far.
     pub fn stats(&self) -> RouterStats {
-        self.stats
+        RouterStats {
+            sessions: self.sessions.len() as u64,
+            tracks: self.tracks.len() as u64,
+            ..self.stats
+        }
     }
 
     /// The number of open sessions.
@@ -178,6 +188,7 @@ impl Router {
 
     /// Feeds one datagram received on the shared port.
     pub fn handle_datagram(&mut self, now: Instant, source: SocketAddr, datagram: &[u8]) {
+        self.stats.datagrams_received += 1;
         let Some(id) = self.demux.route(source, datagram) else {
             self.stats.unroutable_datagrams += 1;
             return;

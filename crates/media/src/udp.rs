@@ -32,6 +32,8 @@ pub struct MediaSocket {
     closed: bool,
     /// Datagrams dropped because the socket's send buffer was full.
     pub send_drops: u64,
+    /// Datagrams handed to the kernel.
+    pub sent: u64,
 }
 
 impl MediaSocket {
@@ -49,6 +51,7 @@ impl MediaSocket {
             segments: 0,
             closed: false,
             send_drops: 0,
+            sent: 0,
         })
     }
 
@@ -121,12 +124,12 @@ impl MediaSocket {
         let sent = socket.try_io(Interest::WRITABLE, || {
             state.try_send(socket.into(), &transmit)
         });
-        if let Err(e) = sent {
-            if e.kind() == io::ErrorKind::WouldBlock {
+        match sent {
+            Ok(()) => self.sent += self.segments as u64,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 self.send_drops += self.segments as u64;
-            } else {
-                tracing::warn!(%to, "UDP send failed: {e}");
             }
+            Err(e) => tracing::warn!(%to, "UDP send failed: {e}"),
         }
         self.batch.clear();
         self.segments = 0;

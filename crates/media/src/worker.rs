@@ -4,12 +4,14 @@
 //! then sends what the router wants sent and passes its events to the control plane.
 
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tracing::{error, info, warn};
 
+use crate::MediaStats;
 use crate::command::Command;
 use crate::event::MediaEvent;
 use crate::router::Router;
@@ -17,6 +19,8 @@ use crate::udp::MediaSocket;
 
 /// Longest sleep when the router has no timer.
 const IDLE_WAKE: Duration = Duration::from_millis(500);
+/// How often the shared counters are refreshed.
+const STATS_INTERVAL: Duration = Duration::from_millis(250);
 
 /// Runs the IO loop until the command channel closes.
 pub(crate) async fn run(
@@ -24,6 +28,7 @@ pub(crate) async fn run(
     candidate: SocketAddr,
     mut commands: mpsc::Receiver<Command>,
     events: mpsc::Sender<MediaEvent>,
+    stats: Arc<Mutex<MediaStats>>,
 ) {
     let mut router = Router::new(candidate);
     let mut socket = match MediaSocket::new(socket) {
@@ -34,6 +39,7 @@ pub(crate) async fn run(
         }
     };
     info!(%candidate, "media worker running");
+    let mut next_stats = Instant::now();
     loop {
         let deadline = router
             .next_timeout()
@@ -61,6 +67,14 @@ pub(crate) async fn run(
             socket.send(transmit.destination, &transmit.contents);
         }
         socket.flush();
+        if Instant::now() >= next_stats {
+            next_stats = Instant::now() + STATS_INTERVAL;
+            *stats.lock().unwrap_or_else(|e| e.into_inner()) = MediaStats {
+                router: router.stats(),
+                datagrams_sent: socket.sent,
+                send_drops: socket.send_drops,
+            };
+        }
         while let Some(event) = router.poll_event() {
             if let Err(e) = events.try_send(event) {
                 error!("control plane is not keeping up; media event dropped: {e}");

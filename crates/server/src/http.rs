@@ -12,7 +12,7 @@ use moim_proto::ErrorCode;
 use moim_proto::error::ApiError;
 
 use crate::state::AppState;
-use crate::{api, assets, signal, whip};
+use crate::{api, assets, metrics, signal, whip};
 
 /// Every route of the server.
 pub fn router(state: Arc<AppState>) -> Router {
@@ -41,6 +41,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/examples/{*path}", get(assets::example_file))
         .route("/rtc", get(signal::upgrade))
         .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", get(metrics::metrics))
         .merge(cross_origin)
         .with_state(state)
 }

@@ -7,6 +7,7 @@ mod cli;
 mod config;
 mod http;
 mod media_events;
+mod metrics;
 mod rooms;
 mod signal;
 mod state;

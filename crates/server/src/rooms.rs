@@ -273,4 +273,9 @@ impl Rooms {
             }
         }
     }
+
+    /// Number of rooms and of participants in them.
+    pub fn counts(&self) -> (usize, usize) {
+        (self.rooms.len(), self.room_of.len())
+    }
 }

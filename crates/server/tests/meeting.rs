@@ -24,6 +24,18 @@ async fn two_participants_receive_each_others_audio_and_video() {
     let joined = &alice.seen().messages[0];
     assert_eq!(joined["type"], "joined");
     assert_eq!(joined["participant"]["identity"], "alice");
+
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let (status, metrics) = server.http("GET", "/metrics", &[], "");
+    assert_eq!(status, 200);
+    let value = |name: &str| -> u64 {
+        let line = metrics.lines().find(|l| l.starts_with(&format!("{name} "))).unwrap();
+        line.rsplit(' ').next().unwrap().parse().unwrap()
+    };
+    assert_eq!(value("moim_participants"), 2, "{metrics}");
+    assert_eq!(value("moim_tracks"), 4, "{metrics}");
+    assert_eq!(value("moim_sessions"), 4, "publisher and subscriber each");
+    assert!(value("moim_frames_forwarded_total") > 40, "{metrics}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,0 +1,78 @@
+//! `GET /metrics`: Prometheus text exposition of rooms, participants and media counters.
+
+use std::fmt::Write;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+
+use crate::state::AppState;
+
+/// Renders the current counters.
+pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
+    let (rooms, participants) = state.rooms().counts();
+    let media = state.media.stats();
+    let r = media.router;
+    let mut out = String::new();
+    let mut metric = |name: &str, kind: &str, help: &str, values: &[(&str, u64)]| {
+        let _ = writeln!(out, "# HELP {name} {help}");
+        let _ = writeln!(out, "# TYPE {name} {kind}");
+        for (labels, value) in values {
+            let _ = writeln!(out, "{name}{labels} {value}");
+        }
+    };
+    metric(
+        "moim_rooms",
+        "gauge",
+        "Rooms with at least one participant.",
+        &[("", rooms as u64)],
+    );
+    metric(
+        "moim_participants",
+        "gauge",
+        "Participants in all rooms.",
+        &[("", participants as u64)],
+    );
+    metric(
+        "moim_sessions",
+        "gauge",
+        "Open WebRTC peer connections.",
+        &[("", r.sessions)],
+    );
+    metric(
+        "moim_tracks",
+        "gauge",
+        "Published tracks.",
+        &[("", r.tracks)],
+    );
+    metric(
+        "moim_frames_forwarded_total",
+        "counter",
+        "Media frames written to subscribers.",
+        &[("", r.frames_forwarded)],
+    );
+    metric(
+        "moim_datagrams_received_total",
+        "counter",
+        "UDP datagrams received on the media port.",
+        &[("", r.datagrams_received)],
+    );
+    metric(
+        "moim_datagrams_sent_total",
+        "counter",
+        "UDP datagrams sent from the media port.",
+        &[("", media.datagrams_sent)],
+    );
+    metric(
+        "moim_datagrams_dropped_total",
+        "counter",
+        "UDP datagrams dropped, by reason.",
+        &[
+            ("{reason=\"unroutable\"}", r.unroutable_datagrams),
+            ("{reason=\"rejected\"}", r.rejected_datagrams),
+            ("{reason=\"send_buffer_full\"}", media.send_drops),
+        ],
+    );
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
+}
