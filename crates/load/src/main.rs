@@ -1,4 +1,5 @@
-//! `moim-load`: many WebRTC clients in one process against a Moim server.
+//! `moim-load`: many WebRTC clients in one process against a Moim server, or against a Janus
+//! videoroom for comparison (`--target janus`).
 //!
 //! Publishers send real VP8 (three simulcast layers) and Opus encoded once with ffmpeg;
 //! subscribers receive in RTP mode without decoding and measure packets, loss, jitter and
@@ -6,25 +7,35 @@
 //! the end (`--json` for machines).
 
 mod clips;
+mod http;
 mod ivf;
+mod janus_api;
+mod janus_signal;
 mod metrics;
+mod moim_signal;
 mod ogg;
 mod peer;
 mod process;
 mod report;
+mod signal;
 mod source;
 
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use anyhow::Context;
 use clap::{Parser, ValueEnum};
 use moim_proto::token::{Claims, GrantPreset, Grants};
 
 use crate::clips::Clips;
+use crate::janus_signal::JanusSignal;
 use crate::metrics::Metrics;
+use crate::moim_signal::MoimSignal;
 use crate::peer::Role;
 use crate::report::{Sample, Summary};
+use crate::signal::Signaling;
 
 /// Time after the last join before the steady measurement starts.
 const SETTLE: Duration = Duration::from_secs(3);
@@ -39,7 +50,25 @@ enum Scenario {
     AudioRoom,
 }
 
-/// Load-test a Moim server with simulated WebRTC clients.
+/// The kind of server under test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Target {
+    /// Moim, through its WebSocket signaling.
+    Moim,
+    /// A Janus videoroom, through the Janus HTTP API (a room is created for the run).
+    Janus,
+}
+
+impl Target {
+    fn default_url(self) -> &'static str {
+        match self {
+            Target::Moim => "http://127.0.0.1:7880",
+            Target::Janus => "http://127.0.0.1:8088/janus",
+        }
+    }
+}
+
+/// Load-test a Moim server (or Janus, for comparison) with simulated WebRTC clients.
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Args {
@@ -48,9 +77,13 @@ struct Args {
     /// Subscribers (livestream), participants (meeting) or listeners (audio-room).
     #[arg(long, short = 'n', default_value_t = 10)]
     clients: usize,
-    /// The server's HTTP base URL.
-    #[arg(long, default_value = "http://127.0.0.1:7880")]
-    url: String,
+    #[arg(long, value_enum, default_value = "moim")]
+    target: Target,
+    /// Moim's HTTP base URL (default http://127.0.0.1:7880), or the Janus API's
+    /// (default http://127.0.0.1:8088/janus).
+    #[arg(long)]
+    url: Option<String>,
+    /// Room name (Moim) or description of the room created for the run (Janus).
     #[arg(long, default_value = "load")]
     room: String,
     /// Joins per second.
@@ -66,6 +99,9 @@ struct Args {
     api_key: String,
     #[arg(long, default_value = "secret")]
     api_secret: String,
+    /// Local address of the clients' WebRTC sockets.
+    #[arg(long, default_value = "127.0.0.1")]
+    local_ip: IpAddr,
     /// The server's process id, to measure its CPU time and memory.
     #[arg(long)]
     server_pid: Option<u32>,
@@ -112,9 +148,64 @@ fn roles(args: &Args) -> Vec<(String, Role)> {
     }
 }
 
+/// How each participant reaches the server under test.
+enum Server {
+    Moim { ws_url: String },
+    Janus { base: String, room: u64 },
+}
+
+impl Server {
+    /// Prepares the server for a run: Janus gets a fresh room.
+    async fn prepare(args: &Args, roles: &[(String, Role)]) -> anyhow::Result<Server> {
+        let url = args
+            .url
+            .clone()
+            .unwrap_or_else(|| args.target.default_url().to_owned());
+        Ok(match args.target {
+            Target::Moim => Server::Moim {
+                ws_url: format!("{}/rtc", url.replacen("http", "ws", 1)),
+            },
+            Target::Janus => {
+                let publishers = roles.iter().filter(|(_, r)| r.video || r.audio).count();
+                let room = janus_api::create_room(&url, &args.room, publishers)
+                    .await
+                    .with_context(|| format!("cannot create a videoroom through {url}"))?;
+                Server::Janus { base: url, room }
+            }
+        })
+    }
+
+    fn signaling(&self, args: &Args, identity: &str, role: Role) -> Signaling {
+        match self {
+            Server::Moim { ws_url } => Signaling::Moim(MoimSignal {
+                url: ws_url.clone(),
+                token: mint(&args.api_key, &args.api_secret, &args.room, identity),
+                render_height: role.render_height,
+            }),
+            Server::Janus { base, room } => Signaling::Janus(JanusSignal {
+                base: base.clone(),
+                room: *room,
+                display: identity.to_owned(),
+                subscribe: role.subscribe,
+                substream: JanusSignal::substream_for(role.render_height),
+            }),
+        }
+    }
+
+    /// Cleans up after a run: the Janus room goes, with everyone still in it.
+    async fn finish(&self) {
+        if let Server::Janus { base, room } = self
+            && let Err(e) = janus_api::destroy_room(base, *room).await
+        {
+            eprintln!("could not destroy Janus room {room}: {e:#}");
+        }
+    }
+}
+
 async fn run(args: Args, clips: Arc<Clips>) -> anyhow::Result<()> {
     let roles = roles(&args);
-    let ws_url = format!("{}/rtc", args.url.replacen("http", "ws", 1));
+    let server = Arc::new(Server::prepare(&args, &roles).await?);
+    let args = Arc::new(args);
     let join_interval = Duration::from_secs_f64(1.0 / args.join_rate.max(0.01));
     let start = Instant::now();
     let steady_at = start + join_interval * roles.len() as u32 + SETTLE;
@@ -123,17 +214,16 @@ async fn run(args: Args, clips: Arc<Clips>) -> anyhow::Result<()> {
 
     let spawner = {
         let metrics = metrics.clone();
-        let args_room = args.room.clone();
-        let (key, secret) = (args.api_key.clone(), args.api_secret.clone());
+        let (args, server) = (args.clone(), server.clone());
         async move {
             let mut next = Instant::now();
             for (identity, role) in roles {
-                let token = mint(&key, &secret, &args_room, &identity);
+                let signaling = server.signaling(&args, &identity, role);
                 // Clients outlive the measurement a little so that its last second is whole.
                 let leave_at = stop_at + Duration::from_secs(1);
                 tokio::spawn(peer::run(
-                    ws_url.clone(),
-                    token,
+                    signaling,
+                    args.local_ip,
                     role,
                     clips.clone(),
                     metrics.clone(),
@@ -151,8 +241,8 @@ async fn run(args: Args, clips: Arc<Clips>) -> anyhow::Result<()> {
     tick.tick().await;
     let mut last = Instant::now();
     let mut last_cpu = args.server_pid.and_then(process::cpu_time);
-    let mut steady_cpu = None;
-    let mut steady = false;
+    // When the steady totals started, and the server's and this process's CPU time then.
+    let mut steady: Option<(Instant, Option<Duration>, Option<Duration>)> = None;
     while Instant::now() < stop_at {
         tick.tick().await;
         let now = Instant::now();
@@ -163,12 +253,14 @@ async fn run(args: Args, clips: Arc<Clips>) -> anyhow::Result<()> {
         };
         let (window, subscribers) = {
             let mut m = metrics.lock().unwrap();
-            if !steady && now >= steady_at {
-                steady = true;
+            let window = m.take_window();
+            // The totals start on a tick, so that packets, seconds and CPU time span the same
+            // interval.
+            if steady.is_none() && now >= steady_at {
                 m.start_steady();
-                steady_cpu = cpu;
+                steady = Some((now, cpu, process::cpu_time(std::process::id())));
             }
-            (m.take_window(), m.subscribers_connected)
+            (window, m.subscribers_connected)
         };
         let sample = Sample::new(
             (now - start).as_secs_f64(),
@@ -183,26 +275,39 @@ async fn run(args: Args, clips: Arc<Clips>) -> anyhow::Result<()> {
         last_cpu = cpu;
     }
 
-    let m = metrics.lock().unwrap();
-    let w = m.steady.clone().unwrap_or_default();
+    let (w, subscribers_connected, publishers_connected, failures) = {
+        let m = metrics.lock().unwrap();
+        let w = m.steady.clone().unwrap_or_default();
+        let failures = m.failures.clone();
+        (w, m.subscribers_connected, m.publishers_connected, failures)
+    };
+    let (steady_since, steady_cpu, steady_own_cpu) = steady.unwrap_or((last, None, None));
     let seconds = last
-        .saturating_duration_since(steady_at)
+        .saturating_duration_since(steady_since)
         .as_secs_f64()
         .max(1.0);
-    let end_cpu = args.server_pid.and_then(process::cpu_time);
-    let server_cpu_s = match (end_cpu, steady_cpu) {
+    let server_cpu_s = match (last_cpu, steady_cpu) {
         (Some(e), Some(s)) => Some((e - s).as_secs_f64()),
         _ => None,
     };
+    // Near 100 % the tester, not the server, limits what is measured.
+    let tester_cpu_pct = match (process::cpu_time(std::process::id()), steady_own_cpu) {
+        (Some(e), Some(s)) => Some((e - s).as_secs_f64() / seconds * 100.0),
+        _ => None,
+    };
     let summary = Summary {
+        target: args
+            .target
+            .to_possible_value()
+            .map_or_else(String::new, |v| v.get_name().to_owned()),
         scenario: args
             .scenario
             .to_possible_value()
             .map_or_else(String::new, |v| v.get_name().to_owned()),
         clients: args.clients,
-        subscribers_connected: m.subscribers_connected,
-        publishers_connected: m.publishers_connected,
-        failures: m.failures.len(),
+        subscribers_connected,
+        publishers_connected,
+        failures: failures.len(),
         seconds,
         packets_per_s: w.packets as f64 / seconds,
         mbit_per_s: w.bytes as f64 * 8.0 / seconds / 1e6,
@@ -219,8 +324,9 @@ async fn run(args: Args, clips: Arc<Clips>) -> anyhow::Result<()> {
             .server_pid
             .and_then(process::peak_rss)
             .map(|b| b as f64 / (1024.0 * 1024.0)),
+        tester_cpu_pct,
     };
-    for failure in m.failures.iter().take(5) {
+    for failure in failures.iter().take(5) {
         eprintln!("failure: {failure}");
     }
     eprintln!("\n{}", summary.table());
@@ -228,6 +334,7 @@ async fn run(args: Args, clips: Arc<Clips>) -> anyhow::Result<()> {
         let out = serde_json::json!({ "summary": summary, "samples": samples });
         println!("{}", serde_json::to_string_pretty(&out)?);
     }
+    server.finish().await;
     Ok(())
 }
 

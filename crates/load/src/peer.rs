@@ -1,27 +1,26 @@
-//! One simulated participant of a Moim room: a signaling WebSocket, a publisher connection
-//! sending the looped clips (str0m packetizes), and a subscriber connection in RTP mode that
-//! counts packets without depacketizing or decoding.
+//! One simulated participant's media: a publisher connection sending the looped clips
+//! (str0m packetizes) and a subscriber connection in RTP mode that counts packets without
+//! depacketizing or decoding. Offers and answers go through the participant's signaling
+//! (`signal.rs`), which runs next to it.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::{Context, bail};
-use futures_util::{SinkExt, StreamExt};
-use serde_json::{Value, json};
+use anyhow::Context;
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::format::Codec;
 use str0m::media::{Direction, MediaKind, Mid, Rid, Simulcast, SimulcastLayer};
 use str0m::net::{Protocol, Receive};
 use str0m::rtp::RtpPacket;
 use str0m::{Candidate, Event, Input, Output, Rtc};
-use tokio::net::{TcpStream, UdpSocket};
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc::{self, Receiver, Sender};
 
 use crate::clips::Clips;
 use crate::metrics::{Shared, StreamReceive};
+use crate::signal::{CHANNEL, Signaling, ToMedia, ToSignaling};
 use crate::source::Source;
 
 /// What a participant does.
@@ -42,8 +41,8 @@ struct Conn {
 }
 
 impl Conn {
-    async fn new(rtp_mode: bool) -> anyhow::Result<Conn> {
-        let socket = UdpSocket::bind("127.0.0.1:0").await?;
+    async fn new(ip: IpAddr, rtp_mode: bool) -> anyhow::Result<Conn> {
+        let socket = UdpSocket::bind((ip, 0)).await?;
         let local = socket.local_addr()?;
         let mut rtc = Rtc::builder().set_rtp_mode(rtp_mode).build(Instant::now());
         rtc.add_local_candidate(Candidate::host(local, "udp")?);
@@ -86,28 +85,37 @@ struct Received {
     streams: HashMap<u32, StreamReceive>,
     /// RTP clock rate by payload type, from the negotiated codecs.
     clocks: HashMap<u8, f64>,
-    video_mids: Vec<Mid>,
     connected: bool,
 }
 
 /// Runs one participant until `stop_at`; failures are recorded in the metrics.
 pub async fn run(
-    url: String,
-    token: String,
+    signaling: Signaling,
+    local_ip: IpAddr,
     role: Role,
     clips: Arc<Clips>,
     metrics: Shared,
     stop_at: Instant,
 ) {
-    if let Err(e) = Participant::join(&url, &token, role, clips, metrics.clone(), stop_at).await {
+    let (to_media, from_signaling) = mpsc::channel(CHANNEL);
+    let (to_signaling, from_media) = mpsc::channel(CHANNEL);
+    let peer = Participant::new(local_ip, role, clips, metrics.clone(), to_signaling);
+    let (media, signaling) = tokio::join!(
+        peer.run(from_signaling, stop_at),
+        signaling.run(to_media, from_media)
+    );
+    // Either side stops when the other does; the signaling's error, if any, is the cause.
+    if let Err(e) = signaling.and(media) {
         metrics.lock().unwrap().failures.push(format!("{e:#}"));
     }
 }
 
 struct Participant {
-    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    /// Address of the connections' sockets.
+    local_ip: IpAddr,
     role: Role,
     metrics: Shared,
+    signaling: Sender<ToSignaling>,
     publisher: Option<Conn>,
     pending: Option<SdpPendingOffer>,
     mids: Vec<(Mid, MediaKind)>,
@@ -118,22 +126,19 @@ struct Participant {
 }
 
 impl Participant {
-    async fn join(
-        url: &str,
-        token: &str,
+    fn new(
+        local_ip: IpAddr,
         role: Role,
         clips: Arc<Clips>,
         metrics: Shared,
-        stop_at: Instant,
-    ) -> anyhow::Result<()> {
-        let (ws, _) = tokio_tungstenite::connect_async(url)
-            .await
-            .with_context(|| format!("cannot open {url}"))?;
+        signaling: Sender<ToSignaling>,
+    ) -> Participant {
         let start = Instant::now();
-        let mut p = Participant {
-            ws,
+        Participant {
+            local_ip,
             role,
             metrics,
+            signaling,
             publisher: None,
             pending: None,
             mids: Vec::new(),
@@ -141,29 +146,23 @@ impl Participant {
             subscriber: None,
             received: Received::default(),
             start,
-        };
-        p.send(json!({"type": "join", "v": 1, "token": token}))
-            .await?;
-        if role.video || role.audio {
-            p.offer_publish().await?;
         }
-        p.run(stop_at).await
     }
 
-    async fn send(&mut self, message: Value) -> anyhow::Result<()> {
-        self.ws.send(Message::text(message.to_string())).await?;
-        Ok(())
+    async fn send(&mut self, message: ToSignaling) -> anyhow::Result<()> {
+        self.signaling
+            .send(message)
+            .await
+            .context("the signaling stopped")
     }
 
     async fn offer_publish(&mut self) -> anyhow::Result<()> {
-        let mut conn = Conn::new(false).await?;
+        let mut conn = Conn::new(self.local_ip, false).await?;
         let mut api = conn.rtc.sdp_api();
         let mut mids = Vec::new();
-        let mut tracks = Vec::new();
         if self.role.audio {
             let mid = api.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None);
             mids.push((mid, MediaKind::Audio));
-            tracks.push(json!({"mid": mid.to_string(), "source": "microphone"}));
         }
         if self.role.video {
             let simulcast = Simulcast {
@@ -181,24 +180,30 @@ impl Participant {
                 Some(simulcast),
             );
             mids.push((mid, MediaKind::Video));
-            tracks.push(json!({"mid": mid.to_string(), "source": "camera"}));
         }
         let (offer, pending) = api.apply().context("nothing to offer")?;
         self.pending = Some(pending);
-        self.mids = mids;
+        self.mids = mids.clone();
         self.publisher = Some(conn);
-        self.send(json!({"type": "publish_offer", "sdp": offer.to_sdp_string(), "tracks": tracks}))
-            .await
+        self.send(ToSignaling::PublishOffer {
+            sdp: offer.to_sdp_string(),
+            tracks: mids,
+        })
+        .await
     }
 
-    async fn run(&mut self, stop_at: Instant) -> anyhow::Result<()> {
+    /// Runs the connections until `stop_at`, or until the signaling stops.
+    async fn run(mut self, mut signals: Receiver<ToMedia>, stop_at: Instant) -> anyhow::Result<()> {
+        if self.role.video || self.role.audio {
+            self.offer_publish().await?;
+        }
         let mut pub_buf = vec![0u8; 2048];
         let mut sub_buf = vec![0u8; 2048];
         let mut events = Vec::new();
         loop {
             let now = Instant::now();
             if now >= stop_at {
-                let _ = self.send(json!({"type": "leave"})).await;
+                let _ = self.signaling.send(ToSignaling::Leave).await;
                 return Ok(());
             }
             let mut deadline = stop_at;
@@ -224,11 +229,10 @@ impl Participant {
             let pub_socket = self.publisher.as_ref().map(|c| &c.socket);
             let sub_socket = self.subscriber.as_ref().map(|c| &c.socket);
             tokio::select! {
-                message = self.ws.next() => match message {
-                    Some(Ok(Message::Text(text))) => self.on_signal(serde_json::from_str(&text)?).await?,
-                    Some(Ok(_)) => {}
-                    Some(Err(e)) => bail!("signaling failed: {e}"),
-                    None => bail!("the server closed the signaling connection"),
+                signal = signals.recv() => match signal {
+                    Some(signal) => self.on_signal(signal).await?,
+                    // The signaling failed (and says why) or left.
+                    None => return Ok(()),
                 },
                 r = recv(pub_socket, &mut pub_buf) => if let Some((n, from)) = r {
                     self.publisher.as_mut().expect("socket exists").receive(&pub_buf[..n], from);
@@ -335,67 +339,49 @@ impl Participant {
         }
     }
 
-    async fn on_signal(&mut self, message: Value) -> anyhow::Result<()> {
-        match message["type"].as_str() {
-            Some("error") => bail!("server error {}: {}", message["code"], message["message"]),
-            Some("publish_answer") => {
-                let answer =
-                    SdpAnswer::from_sdp_string(message["sdp"].as_str().unwrap_or_default())?;
+    async fn on_signal(&mut self, signal: ToMedia) -> anyhow::Result<()> {
+        match signal {
+            ToMedia::PublishAnswer(sdp) => {
+                let answer = SdpAnswer::from_sdp_string(&sdp)?;
                 let pending = self.pending.take().context("an answer without an offer")?;
                 let conn = self.publisher.as_mut().context("no publisher connection")?;
                 conn.rtc.sdp_api().accept_answer(pending, answer)?;
             }
-            Some("subscribe_offer") if self.role.subscribe => {
+            ToMedia::SubscribeOffer(sdp) if self.role.subscribe => {
                 if self.subscriber.is_none() {
-                    self.subscriber = Some(Conn::new(true).await?);
+                    self.subscriber = Some(Conn::new(self.local_ip, true).await?);
                 }
-                let offer = SdpOffer::from_sdp_string(message["sdp"].as_str().unwrap_or_default())?;
+                let offer = SdpOffer::from_sdp_string(&sdp)?;
                 let conn = self.subscriber.as_mut().expect("created above");
                 let answer = conn.rtc.sdp_api().accept_offer(offer)?;
                 for params in conn.rtc.codec_config().params() {
                     let clock = f64::from(params.spec().clock_rate.get());
                     self.received.clocks.insert(*params.pt(), clock);
                 }
-                self.send(json!({"type": "subscribe_answer", "sdp": answer.to_sdp_string()}))
-                    .await?;
-                self.announce_sizes(&message).await?;
+                let video = mids(&sdp)
+                    .filter(|mid| {
+                        conn.rtc
+                            .media(*mid)
+                            .is_some_and(|m| m.kind() == MediaKind::Video)
+                    })
+                    .collect();
+                self.send(ToSignaling::SubscribeAnswer {
+                    sdp: answer.to_sdp_string(),
+                    video,
+                })
+                .await?;
             }
-            _ => {}
+            ToMedia::SubscribeOffer(_) => {}
         }
         Ok(())
     }
+}
 
-    /// Tells the server the rendered height of every newly offered video.
-    async fn announce_sizes(&mut self, offer: &Value) -> anyhow::Result<()> {
-        let Some(tracks) = offer["tracks"].as_array() else {
-            return Ok(());
-        };
-        let height = self.role.render_height;
-        let mut new = Vec::new();
-        for t in tracks {
-            let (Some(mid), Some(track)) = (t["mid"].as_str(), t["track"].as_str()) else {
-                continue;
-            };
-            let mid = Mid::from(mid);
-            let is_video = self
-                .subscriber
-                .as_ref()
-                .and_then(|c| c.rtc.media(mid))
-                .is_some_and(|m| m.kind() == MediaKind::Video);
-            if is_video && !self.received.video_mids.contains(&mid) {
-                self.received.video_mids.push(mid);
-                new.push(track.to_owned());
-            }
-        }
-        for track in new {
-            let width = height * 16 / 9;
-            self.send(
-                json!({"type": "video_size", "track": track, "width": width, "height": height}),
-            )
-            .await?;
-        }
-        Ok(())
-    }
+/// The mids of an SDP's m-lines, in order (str0m does not list a session's media).
+fn mids(sdp: &str) -> impl Iterator<Item = Mid> + '_ {
+    sdp.lines()
+        .filter_map(|line| line.strip_prefix("a=mid:"))
+        .map(|mid| Mid::from(mid.trim()))
 }
 
 impl Received {
@@ -441,5 +427,18 @@ async fn recv(socket: Option<&UdpSocket>, buf: &mut [u8]) -> Option<(usize, Sock
     match socket {
         Some(s) => s.recv_from(buf).await.ok(),
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lists_the_mids_of_an_sdp() {
+        let sdp = "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=mid:a0\r\n\
+                   m=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:v1\r\n";
+        let mids: Vec<Mid> = mids(sdp).collect();
+        assert_eq!(mids, vec![Mid::from("a0"), Mid::from("v1")]);
     }
 }

@@ -64,6 +64,8 @@ impl Sample {
 /// The steady part of a run, after every client joined.
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
+    /// The kind of server: `moim` or `janus`.
+    pub target: String,
     pub scenario: String,
     pub clients: usize,
     pub subscribers_connected: u64,
@@ -81,6 +83,8 @@ pub struct Summary {
     /// Server CPU-seconds per million packets received by the subscribers.
     pub server_cpu_s_per_mpkt: Option<f64>,
     pub server_peak_rss_mib: Option<f64>,
+    /// The load tester's own CPU over the measurement, % of one core.
+    pub tester_cpu_pct: Option<f64>,
 }
 
 impl Summary {
@@ -88,6 +92,7 @@ impl Summary {
     pub fn table(&self) -> String {
         let opt = |v: Option<f64>, unit: &str| v.map_or("-".into(), |v| format!("{v:.2}{unit}"));
         let rows = [
+            ("target", self.target.clone()),
             ("scenario", self.scenario.clone()),
             ("clients", self.clients.to_string()),
             (
@@ -119,6 +124,7 @@ impl Summary {
             ("server CPU", opt(self.server_cpu_s, " s")),
             ("server CPU / Mpkt", opt(self.server_cpu_s_per_mpkt, " s")),
             ("server peak RSS", opt(self.server_peak_rss_mib, " MiB")),
+            ("load tester CPU", opt(self.tester_cpu_pct, " %")),
         ];
         let mut out = String::new();
         for (k, v) in rows {

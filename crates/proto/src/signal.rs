@@ -11,8 +11,9 @@ use crate::error::{ApiError, ErrorCode};
 /// The protocol version this crate speaks.
 pub const PROTOCOL_VERSION: u32 = 1;
 
-/// Largest frame the server accepts, in bytes.
-pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+/// Largest frame the server accepts, in bytes. An SDP answer grows by about 5 KB per
+/// received track, so this leaves room for rooms of a hundred publishers.
+pub const MAX_MESSAGE_BYTES: usize = 512 * 1024;
 
 /// Where a track's media comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -371,6 +372,14 @@ mod tests {
         );
         let err = ClientRequest::decode(&big).unwrap_err();
         assert_eq!(err.error.code, ErrorCode::MessageTooLarge);
+    }
+
+    #[test]
+    fn large_sdp_of_a_big_meeting_is_accepted() {
+        let sdp = "a=candidate:x\r\n".repeat(8 * 1024);
+        let text = json!({"type": "subscribe_answer", "sdp": sdp}).to_string();
+        assert!(text.len() > 100 * 1024);
+        assert!(ClientRequest::decode(&text).is_ok());
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use moim_media::{ParticipantId, RoomId, TrackId};
 use moim_proto::ErrorCode;
@@ -44,6 +45,8 @@ pub struct Participant {
     pub link: Link,
     /// Not announced to the room (WHEP players).
     pub hidden: bool,
+    /// Already told to disconnect for not reading its messages.
+    kicked: AtomicBool,
 }
 
 impl Participant {
@@ -58,6 +61,7 @@ impl Participant {
             muted_on_publish: Vec::new(),
             link,
             hidden,
+            kicked: AtomicBool::new(false),
         }
     }
 
@@ -87,6 +91,7 @@ impl Participant {
     pub fn send(&self, text: &Arc<str>) {
         if let Link::Socket { outbox, kick } = &self.link
             && let Err(mpsc::error::TrySendError::Full(_)) = outbox.try_send(text.clone())
+            && !self.kicked.swap(true, Ordering::Relaxed)
         {
             warn!(participant = %self.id, "client is not reading its messages; disconnecting it");
             kick.notify_one();

@@ -29,7 +29,10 @@ async fn two_participants_receive_each_others_audio_and_video() {
     let (status, metrics) = server.http("GET", "/metrics", &[], "");
     assert_eq!(status, 200);
     let value = |name: &str| -> u64 {
-        let line = metrics.lines().find(|l| l.starts_with(&format!("{name} "))).unwrap();
+        let line = metrics
+            .lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .unwrap();
         line.rsplit(' ').next().unwrap().parse().unwrap()
     };
     assert_eq!(value("moim_participants"), 2, "{metrics}");

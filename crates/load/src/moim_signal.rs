@@ -1,0 +1,153 @@
+//! A participant's signaling with Moim: the `/rtc` WebSocket (`docs/protocol.md`). Joins with
+//! a token, sends the publisher connection's offer, relays the server's answers and offers,
+//! and tells the server the rendered height of every video it starts receiving.
+
+use anyhow::{Context, bail};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use str0m::media::{MediaKind, Mid};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc::{Receiver, Sender};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use crate::signal::{ToMedia, ToSignaling};
+
+type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// Where and as whom a participant joins a Moim room.
+pub struct MoimSignal {
+    /// The `/rtc` WebSocket URL.
+    pub url: String,
+    pub token: String,
+    /// Rendered height announced for every received video (picks the simulcast layer).
+    pub render_height: u32,
+}
+
+impl MoimSignal {
+    /// Joins and relays until the media side leaves.
+    pub async fn run(
+        self,
+        to_media: Sender<ToMedia>,
+        mut from_media: Receiver<ToSignaling>,
+    ) -> anyhow::Result<()> {
+        let (ws, _) = tokio_tungstenite::connect_async(&self.url)
+            .await
+            .with_context(|| format!("cannot open {}", self.url))?;
+        let mut link = Link {
+            ws,
+            render_height: self.render_height,
+            offered: Vec::new(),
+            announced: Vec::new(),
+        };
+        link.send(json!({"type": "join", "v": 1, "token": self.token}))
+            .await?;
+        loop {
+            tokio::select! {
+                message = from_media.recv() => match message {
+                    Some(ToSignaling::Leave) => {
+                        let _ = link.send(json!({"type": "leave"})).await;
+                        return Ok(());
+                    }
+                    Some(message) => link.on_media_message(message).await?,
+                    None => return Ok(()),
+                },
+                message = link.ws.next() => match message {
+                    Some(Ok(Message::Text(text))) => {
+                        if let Some(message) = link.on_server_message(serde_json::from_str(&text)?)? {
+                            // The media side is gone: it has recorded why.
+                            if to_media.send(message).await.is_err() {
+                                return Ok(());
+                            }
+                        }
+                    }
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => bail!("signaling failed: {e}"),
+                    None => bail!("the server closed the signaling connection"),
+                },
+            }
+        }
+    }
+}
+
+/// The open signaling connection.
+struct Link {
+    ws: Socket,
+    render_height: u32,
+    /// (mid, track sid) of the last subscribe offer.
+    offered: Vec<(Mid, String)>,
+    /// Video m-lines whose size was announced.
+    announced: Vec<Mid>,
+}
+
+impl Link {
+    async fn send(&mut self, message: Value) -> anyhow::Result<()> {
+        self.ws.send(Message::text(message.to_string())).await?;
+        Ok(())
+    }
+
+    async fn on_media_message(&mut self, message: ToSignaling) -> anyhow::Result<()> {
+        match message {
+            ToSignaling::PublishOffer { sdp, tracks } => {
+                let tracks: Vec<Value> = tracks
+                    .iter()
+                    .map(|(mid, kind)| {
+                        let source = match kind {
+                            MediaKind::Audio => "microphone",
+                            MediaKind::Video => "camera",
+                        };
+                        json!({"mid": mid.to_string(), "source": source})
+                    })
+                    .collect();
+                self.send(json!({"type": "publish_offer", "sdp": sdp, "tracks": tracks}))
+                    .await
+            }
+            ToSignaling::SubscribeAnswer { sdp, video } => {
+                self.send(json!({"type": "subscribe_answer", "sdp": sdp}))
+                    .await?;
+                self.announce_sizes(&video).await
+            }
+            ToSignaling::Leave => Ok(()),
+        }
+    }
+
+    /// What of a server message concerns the media side.
+    fn on_server_message(&mut self, message: Value) -> anyhow::Result<Option<ToMedia>> {
+        let sdp = || message["sdp"].as_str().unwrap_or_default().to_owned();
+        Ok(match message["type"].as_str() {
+            Some("error") => bail!("server error {}: {}", message["code"], message["message"]),
+            Some("publish_answer") => Some(ToMedia::PublishAnswer(sdp())),
+            Some("subscribe_offer") => {
+                self.offered = message["tracks"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|t| Some((Mid::from(t["mid"].as_str()?), t["track"].as_str()?)))
+                    .map(|(mid, track)| (mid, track.to_owned()))
+                    .collect();
+                Some(ToMedia::SubscribeOffer(sdp()))
+            }
+            _ => None,
+        })
+    }
+
+    /// Tells the server the rendered height of every newly offered video.
+    async fn announce_sizes(&mut self, video: &[Mid]) -> anyhow::Result<()> {
+        let mut new = Vec::new();
+        for (mid, track) in &self.offered {
+            if video.contains(mid) && !self.announced.contains(mid) {
+                self.announced.push(*mid);
+                new.push(track.clone());
+            }
+        }
+        let height = self.render_height;
+        for track in new {
+            let width = height * 16 / 9;
+            self.send(
+                json!({"type": "video_size", "track": track, "width": width, "height": height}),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+}
