@@ -15,6 +15,7 @@ mod metrics;
 mod moim_signal;
 mod ogg;
 mod peer;
+mod plot;
 mod process;
 mod report;
 mod signal;
@@ -111,6 +112,9 @@ struct Args {
     /// Print the samples and the summary as JSON on stdout.
     #[arg(long)]
     json: bool,
+    /// Write an SVG chart of server CPU, packets/s, loss and p99 delay against subscribers.
+    #[arg(long)]
+    plot: Option<PathBuf>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -330,6 +334,14 @@ async fn run(args: Args, clips: Arc<Clips>) -> anyhow::Result<()> {
         eprintln!("failure: {failure}");
     }
     eprintln!("\n{}", summary.table());
+    if let Some(path) = &args.plot {
+        let title = format!(
+            "{} · {} clients · {:?}",
+            summary.scenario, args.clients, args.target
+        );
+        std::fs::write(path, plot::svg(&title, &samples))?;
+        eprintln!("chart written to {}", path.display());
+    }
     if args.json {
         let out = serde_json::json!({ "summary": summary, "samples": samples });
         println!("{}", serde_json::to_string_pretty(&out)?);
