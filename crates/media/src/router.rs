@@ -25,6 +25,9 @@ use crate::track::Track;
 
 /// A session that has not connected after this long is closed.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
+/// Video packets a session keeps for retransmission: about 2 s of a 720p layer, far more
+/// than a NACK round trip needs (str0m's default of 1000 held ~1.5 MiB per subscriber).
+const SEND_BUFFER_VIDEO: usize = 300;
 /// Immediate timeouts handled in one poll of a session before it goes back to the heap.
 const MAX_IMMEDIATE_TIMEOUTS: u32 = 8;
 /// How often sessions are swept for [`CONNECT_TIMEOUT`].
@@ -266,7 +269,10 @@ impl Router {
         participant: ParticipantId,
         role: SessionRole,
     ) -> SessionId {
-        let mut rtc = Rtc::builder().set_ice_lite(true).build(now);
+        let mut rtc = Rtc::builder()
+            .set_ice_lite(true)
+            .set_send_buffer_video(SEND_BUFFER_VIDEO)
+            .build(now);
         let candidate = Candidate::host(self.candidate, "udp").expect("a valid host address");
         rtc.add_local_candidate(candidate);
         let ufrag = rtc.direct_api().local_ice_credentials().ufrag;
