@@ -35,7 +35,7 @@ use crate::janus_signal::JanusSignal;
 use crate::metrics::Metrics;
 use crate::moim_signal::MoimSignal;
 use crate::peer::Role;
-use crate::report::{Sample, Summary};
+use crate::report::{Rates, Sample, Summary};
 use crate::signal::Signaling;
 
 /// Time after the last join before the steady measurement starts.
@@ -313,12 +313,7 @@ async fn run(args: Args, clips: Arc<Clips>) -> anyhow::Result<()> {
         publishers_connected,
         failures: failures.len(),
         seconds,
-        packets_per_s: w.packets as f64 / seconds,
-        mbit_per_s: w.bytes as f64 * 8.0 / seconds / 1e6,
-        loss_pct: w.loss() * 100.0,
-        p50_delay_ms: w.delays.quantile(0.5),
-        p99_delay_ms: w.delays.quantile(0.99),
-        jitter_ms: w.jitter_ms(),
+        rates: Rates::of(&w, seconds),
         keyframe_requests: w.keyframe_requests,
         server_cpu_s,
         server_cpu_s_per_mpkt: server_cpu_s

@@ -25,15 +25,15 @@ const PANELS: [Panel<'static>; 4] = [
     },
     Panel {
         title: "packets/s out",
-        value: |s| Some(s.packets_per_s),
+        value: |s| Some(s.rates.packets_per_s),
     },
     Panel {
         title: "loss (%)",
-        value: |s| Some(s.loss_pct),
+        value: |s| Some(s.rates.loss_pct),
     },
     Panel {
         title: "p99 delay (ms)",
-        value: |s| s.p99_delay_ms,
+        value: |s| s.rates.p99_delay_ms,
     },
 ];
 
@@ -139,17 +139,20 @@ fn escape(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::Rates;
 
     fn sample(subscribers: u64, cpu: f64) -> Sample {
         Sample {
             t: subscribers as f64,
             subscribers,
-            packets_per_s: subscribers as f64 * 240.0,
-            mbit_per_s: 0.0,
-            loss_pct: 0.0,
-            p50_delay_ms: Some(2.0),
-            p99_delay_ms: Some(5.0),
-            jitter_ms: 0.5,
+            rates: Rates {
+                packets_per_s: subscribers as f64 * 240.0,
+                mbit_per_s: 0.0,
+                loss_pct: 0.0,
+                p50_delay_ms: Some(2.0),
+                p99_delay_ms: Some(5.0),
+                jitter_ms: 0.5,
+            },
             server_cpu_pct: Some(cpu),
         }
     }

@@ -4,17 +4,38 @@ use serde::Serialize;
 
 use crate::metrics::Window;
 
-/// One second of a run.
+/// What the subscribers received over a span of time, as rates and quantiles.
 #[derive(Debug, Clone, Serialize)]
-pub struct Sample {
-    pub t: f64,
-    pub subscribers: u64,
+pub struct Rates {
     pub packets_per_s: f64,
     pub mbit_per_s: f64,
     pub loss_pct: f64,
     pub p50_delay_ms: Option<f64>,
     pub p99_delay_ms: Option<f64>,
     pub jitter_ms: f64,
+}
+
+impl Rates {
+    /// The rates of the counters `w` gathered over `seconds`.
+    pub fn of(w: &Window, seconds: f64) -> Rates {
+        Rates {
+            packets_per_s: w.packets as f64 / seconds,
+            mbit_per_s: w.bytes as f64 * 8.0 / seconds / 1e6,
+            loss_pct: w.loss() * 100.0,
+            p50_delay_ms: w.delays.quantile(0.5),
+            p99_delay_ms: w.delays.quantile(0.99),
+            jitter_ms: w.jitter_ms(),
+        }
+    }
+}
+
+/// One second of a run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Sample {
+    pub t: f64,
+    pub subscribers: u64,
+    #[serde(flatten)]
+    pub rates: Rates,
     /// Server CPU over this second, % of one core (with `--server-pid`).
     pub server_cpu_pct: Option<f64>,
 }
@@ -31,12 +52,7 @@ impl Sample {
         Sample {
             t,
             subscribers,
-            packets_per_s: w.packets as f64 / seconds,
-            mbit_per_s: w.bytes as f64 * 8.0 / seconds / 1e6,
-            loss_pct: w.loss() * 100.0,
-            p50_delay_ms: w.delays.quantile(0.5),
-            p99_delay_ms: w.delays.quantile(0.99),
-            jitter_ms: w.jitter_ms(),
+            rates: Rates::of(w, seconds),
             server_cpu_pct,
         }
     }
@@ -51,12 +67,12 @@ impl Sample {
             "{:6.1}s  {:5} subs  {:9.0} pkt/s  {:7.1} Mbit/s  loss {:5.2}%  delay p50 {:>4} p99 {:>4} ms  jitter {:5.1} ms{cpu}",
             self.t,
             self.subscribers,
-            self.packets_per_s,
-            self.mbit_per_s,
-            self.loss_pct,
-            ms(self.p50_delay_ms),
-            ms(self.p99_delay_ms),
-            self.jitter_ms,
+            self.rates.packets_per_s,
+            self.rates.mbit_per_s,
+            self.rates.loss_pct,
+            ms(self.rates.p50_delay_ms),
+            ms(self.rates.p99_delay_ms),
+            self.rates.jitter_ms,
         )
     }
 }
@@ -72,12 +88,8 @@ pub struct Summary {
     pub publishers_connected: u64,
     pub failures: usize,
     pub seconds: f64,
-    pub packets_per_s: f64,
-    pub mbit_per_s: f64,
-    pub loss_pct: f64,
-    pub p50_delay_ms: Option<f64>,
-    pub p99_delay_ms: Option<f64>,
-    pub jitter_ms: f64,
+    #[serde(flatten)]
+    pub rates: Rates,
     pub keyframe_requests: u64,
     pub server_cpu_s: Option<f64>,
     /// Server CPU-seconds per million packets received by the subscribers.
@@ -107,19 +119,19 @@ impl Summary {
                 "received",
                 format!(
                     "{:.0} pkt/s, {:.1} Mbit/s",
-                    self.packets_per_s, self.mbit_per_s
+                    self.rates.packets_per_s, self.rates.mbit_per_s
                 ),
             ),
-            ("loss", format!("{:.3} %", self.loss_pct)),
+            ("loss", format!("{:.3} %", self.rates.loss_pct)),
             (
                 "delay",
                 format!(
                     "p50 {} / p99 {}",
-                    opt(self.p50_delay_ms, " ms"),
-                    opt(self.p99_delay_ms, " ms")
+                    opt(self.rates.p50_delay_ms, " ms"),
+                    opt(self.rates.p99_delay_ms, " ms")
                 ),
             ),
-            ("jitter", format!("{:.2} ms", self.jitter_ms)),
+            ("jitter", format!("{:.2} ms", self.rates.jitter_ms)),
             ("keyframe requests", self.keyframe_requests.to_string()),
             ("server CPU", opt(self.server_cpu_s, " s")),
             ("server CPU / Mpkt", opt(self.server_cpu_s_per_mpkt, " s")),
