@@ -117,6 +117,10 @@ struct Args {
     plot: Option<PathBuf>,
 }
 
+/// Hundreds of str0m clients allocate per packet; mimalloc keeps the tester's own core free.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     str0m::crypto::from_feature_flags().install_process_default();
