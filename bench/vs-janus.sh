@@ -99,8 +99,9 @@ wait_http() {
 start_server() {
     case "$1" in
     moim)
-        # `ip netns exec` replaces itself with its command, so $! is the server's pid.
-        MOIM_LOG=warn taskset -c 0 ip netns exec "$ns" "$moim" serve \
+        # `ip netns exec` replaces itself with its command, so $! is the server's pid. One
+        # media worker, as Janus runs one event loop: both get one core.
+        MOIM_LOG=warn MOIM_WORKERS=1 taskset -c 0 ip netns exec "$ns" "$moim" serve \
             </dev/null >"$2.server.log" 2>&1 &
         server_pid=$!
         wait_http http://127.0.0.1:7880/healthz

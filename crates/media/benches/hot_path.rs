@@ -9,7 +9,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use moim_media::demux::Demux;
 use moim_media::ids::{ParticipantId, RoomId, SessionId, TrackId};
 use moim_media::subscription::Slot;
-use moim_media::track::{Track, vp8_keyframe_height};
+use moim_media::track::{Origin, Track, vp8_keyframe_height};
 use moim_proto::signal::{TrackKind, TrackSource};
 use str0m::media::{Frequency, MediaTime, Mid, Rid};
 
@@ -18,8 +18,10 @@ fn simulcast_track(now: Instant) -> Track {
         id: TrackId(1),
         room: RoomId(1),
         participant: ParticipantId(1),
-        session: SessionId(1),
-        mid: Mid::from("1"),
+        origin: Origin::Local {
+            session: SessionId(1),
+            mid: Mid::from("1"),
+        },
         kind: TrackKind::Video,
         source: TrackSource::Camera,
         simulcast: true,
@@ -69,6 +71,7 @@ fn layers(c: &mut Criterion) {
 
 fn demux(c: &mut Criterion) {
     let mut demux = Demux::default();
+    let now = Instant::now();
     let mut binding = vec![0x00, 0x01, 0x00, 0x10, 0x21, 0x12, 0xa4, 0x42];
     binding.extend_from_slice(&[7; 12]);
     for i in 0..1000u16 {
@@ -79,12 +82,12 @@ fn demux(c: &mut Criterion) {
         stun.extend_from_slice(&[0x00, 0x06, 0x00, 0x0a]);
         stun.extend_from_slice(format!("{ufrag}:peer").as_bytes());
         stun.extend_from_slice(&[0, 0]);
-        demux.route(addr, &stun);
+        demux.route(now, addr, &stun);
     }
     let media = [0x80u8; 200];
     let from = SocketAddr::from(([127, 0, 0, 1], 20_500));
     c.bench_function("demux: route a datagram among 1000 sessions", |b| {
-        b.iter(|| black_box(demux.route(black_box(from), black_box(&media))))
+        b.iter(|| black_box(demux.route(now, black_box(from), black_box(&media))))
     });
 }
 

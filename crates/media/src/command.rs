@@ -80,3 +80,36 @@ pub enum Command {
     /// Close every session of the participant and unpublish its tracks.
     RemoveParticipant { participant: ParticipantId },
 }
+
+impl Command {
+    /// A copy of a command that carries no reply channel (one for each worker).
+    pub fn duplicate(&self) -> Option<Command> {
+        Some(match self {
+            Command::Subscribe { room, participant } => Command::Subscribe {
+                room: *room,
+                participant: *participant,
+            },
+            Command::Mute { track, muted } => Command::Mute {
+                track: *track,
+                muted: *muted,
+            },
+            Command::VideoSize {
+                participant,
+                track,
+                width,
+                height,
+            } => Command::VideoSize {
+                participant: *participant,
+                track: *track,
+                width: *width,
+                height: *height,
+            },
+            Command::RemoveParticipant { participant } => Command::RemoveParticipant {
+                participant: *participant,
+            },
+            Command::Publish { .. } | Command::SubscribeAnswer { .. } | Command::Play { .. } => {
+                return None;
+            }
+        })
+    }
+}

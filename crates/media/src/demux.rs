@@ -3,25 +3,73 @@
 //! A datagram from a known remote address goes straight to its session. The first datagram
 //! from a new address is a STUN binding request whose USERNAME (`local:remote` ufrags) names
 //! the session; the address is then learnt. Nothing scans the sessions.
+//!
+//! Every local ufrag starts with its worker's number in two hex digits, so a worker that
+//! reads a datagram for another worker's session knows where to hand it (and remembers the
+//! address for a while, since the kernel keeps delivering that address to the same socket).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::time::{Duration, Instant};
 
 use crate::ids::SessionId;
+use crate::relay::WorkerId;
 
 const STUN_HEADER: usize = 20;
 const STUN_MAGIC: [u8; 4] = [0x21, 0x12, 0xa4, 0x42];
 const ATTR_USERNAME: u16 = 0x0006;
 
+/// An address that sent nothing to another worker's session for this long is forgotten
+/// (ICE consent checks refresh a live one every few seconds).
+const FOREIGN_ADDRESS_TTL: Duration = Duration::from_secs(30);
+
+/// Where a datagram goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// To a session of this worker.
+    Session(SessionId),
+    /// To another worker, which owns the session.
+    Worker(WorkerId),
+    /// Nowhere: no session claims it.
+    Unknown,
+}
+
 /// Maps remote addresses and local ICE ufrags to sessions.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Demux {
+    worker: WorkerId,
+    workers: usize,
     by_addr: HashMap<SocketAddr, SessionId>,
     by_ufrag: HashMap<String, SessionId>,
     addrs_of: HashMap<SessionId, Vec<SocketAddr>>,
+    /// Addresses of other workers' sessions, with when they last sent.
+    foreign: HashMap<SocketAddr, (WorkerId, Instant)>,
+}
+
+impl Default for Demux {
+    fn default() -> Demux {
+        Demux::new(WorkerId(0), 1)
+    }
+}
+
+/// The local ICE ufrag of a session of `worker`: the worker's number, then `random`.
+pub fn worker_ufrag(worker: WorkerId, random: &str) -> String {
+    format!("{:02x}{random}", worker.0)
 }
 
 impl Demux {
+    /// The demultiplexer of `worker`, one of `workers`.
+    pub fn new(worker: WorkerId, workers: usize) -> Demux {
+        Demux {
+            worker,
+            workers,
+            by_addr: HashMap::new(),
+            by_ufrag: HashMap::new(),
+            addrs_of: HashMap::new(),
+            foreign: HashMap::new(),
+        }
+    }
+
     /// Registers a session by the local ufrag it put in its SDP.
     pub fn add_session(&mut self, session: SessionId, local_ufrag: String) {
         self.by_ufrag.insert(local_ufrag, session);
@@ -35,18 +83,56 @@ impl Demux {
         }
     }
 
-    /// The session a datagram from `source` belongs to, learning the address from a STUN
-    /// USERNAME when it is new.
-    pub fn route(&mut self, source: SocketAddr, datagram: &[u8]) -> Option<SessionId> {
+    /// Where a datagram from `source` goes, learning the address from a STUN USERNAME when
+    /// it is new. A STUN USERNAME wins over a remembered foreign address, so an address that
+    /// moved to a session of this worker is not handed away.
+    pub fn route(&mut self, now: Instant, source: SocketAddr, datagram: &[u8]) -> Route {
         if let Some(session) = self.by_addr.get(&source) {
-            return Some(*session);
+            return Route::Session(*session);
         }
-        let username = stun_username(datagram)?;
-        let local = username.split(':').next()?;
-        let session = *self.by_ufrag.get(local)?;
-        self.by_addr.insert(source, session);
-        self.addrs_of.entry(session).or_default().push(source);
-        Some(session)
+        let Some(local) = stun_username(datagram).and_then(|u| u.split(':').next()) else {
+            return match self.foreign.get_mut(&source) {
+                Some((worker, seen)) => {
+                    *seen = now;
+                    Route::Worker(*worker)
+                }
+                None => Route::Unknown,
+            };
+        };
+        if let Some(session) = self.by_ufrag.get(local).copied() {
+            self.foreign.remove(&source);
+            self.by_addr.insert(source, session);
+            self.addrs_of.entry(session).or_default().push(source);
+            return Route::Session(session);
+        }
+        match self.worker_of(local) {
+            Some(worker) if worker != self.worker => {
+                self.foreign.insert(source, (worker, now));
+                Route::Worker(worker)
+            }
+            _ => Route::Unknown,
+        }
+    }
+
+    /// The session of this worker a datagram handed over by another worker belongs to
+    /// (never handed on again).
+    pub fn route_local(&mut self, now: Instant, source: SocketAddr, datagram: &[u8]) -> Route {
+        match self.route(now, source, datagram) {
+            Route::Worker(_) => Route::Unknown,
+            route => route,
+        }
+    }
+
+    /// Forgets foreign addresses that went quiet.
+    pub fn expire(&mut self, now: Instant) {
+        self.foreign
+            .retain(|_, (_, seen)| now.saturating_duration_since(*seen) < FOREIGN_ADDRESS_TTL);
+    }
+
+    /// The worker whose sessions use ufrags like `ufrag`, if it is one of ours.
+    fn worker_of(&self, ufrag: &str) -> Option<WorkerId> {
+        let worker = usize::from_str_radix(ufrag.get(..2)?, 16).ok()?;
+        (worker < self.workers).then_some(WorkerId(worker))
     }
 }
 
@@ -114,18 +200,55 @@ mod tests {
     #[test]
     fn address_is_learnt_from_stun_then_used_for_media() {
         let mut demux = Demux::default();
+        let now = Instant::now();
         let s = SessionId(9);
         demux.add_session(s, "abcd".into());
         let from: SocketAddr = "127.0.0.1:5000".parse().unwrap();
         assert_eq!(
-            demux.route(from, &[0x80; 40]),
-            None,
+            demux.route(now, from, &[0x80; 40]),
+            Route::Unknown,
             "unknown media is dropped"
         );
-        assert_eq!(demux.route(from, &binding_request("abcd:peer")), Some(s));
-        assert_eq!(demux.route(from, &[0x80; 40]), Some(s));
+        let stun = binding_request("abcd:peer");
+        assert_eq!(demux.route(now, from, &stun), Route::Session(s));
+        assert_eq!(demux.route(now, from, &[0x80; 40]), Route::Session(s));
         demux.remove_session(s);
-        assert_eq!(demux.route(from, &[0x80; 40]), None);
-        assert_eq!(demux.route(from, &binding_request("abcd:peer")), None);
+        assert_eq!(demux.route(now, from, &[0x80; 40]), Route::Unknown);
+        assert_eq!(demux.route(now, from, &stun), Route::Unknown);
+    }
+
+    #[test]
+    fn datagrams_for_another_worker_are_handed_over_until_quiet() {
+        let mut demux = Demux::new(WorkerId(0), 2);
+        let now = Instant::now();
+        let from: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+        let other = worker_ufrag(WorkerId(1), "abcd");
+        let stun = binding_request(&format!("{other}:peer"));
+        assert_eq!(demux.route(now, from, &stun), Route::Worker(WorkerId(1)));
+        assert_eq!(
+            demux.route(now, from, &[0x80; 40]),
+            Route::Worker(WorkerId(1))
+        );
+        assert_eq!(
+            demux.route_local(now, from, &[0x80; 40]),
+            Route::Unknown,
+            "a handed-over datagram is never handed on"
+        );
+        let unknown_worker = binding_request(&format!("{}:peer", worker_ufrag(WorkerId(7), "x")));
+        let elsewhere: SocketAddr = "127.0.0.1:6000".parse().unwrap();
+        assert_eq!(demux.route(now, elsewhere, &unknown_worker), Route::Unknown);
+
+        // The address moves to a session of this worker: its STUN wins.
+        let mine = worker_ufrag(WorkerId(0), "efgh");
+        demux.add_session(SessionId(3), mine.clone());
+        let stun = binding_request(&format!("{mine}:peer"));
+        assert_eq!(demux.route(now, from, &stun), Route::Session(SessionId(3)));
+
+        let later = now + FOREIGN_ADDRESS_TTL;
+        let quiet: SocketAddr = "127.0.0.1:7000".parse().unwrap();
+        let stun = binding_request(&format!("{other}:peer"));
+        assert_eq!(demux.route(now, quiet, &stun), Route::Worker(WorkerId(1)));
+        demux.expire(later);
+        assert_eq!(demux.route(later, quiet, &[0x80; 40]), Route::Unknown);
     }
 }

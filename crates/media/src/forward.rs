@@ -2,7 +2,9 @@
 //! requests from subscribers back to the publisher, merged.
 //!
 //! Frames are forwarded whole (str0m depacketizes and repacketizes), so one `Arc` of the
-//! frame is shared by every subscriber: no copy and no allocation per subscriber here.
+//! frame is shared by every subscriber and worker: no copy and no allocation per subscriber
+//! here. A frame of a local track also goes to every other worker with receivers in the
+//! room; their mirrors of the track fan it out the same way.
 
 use std::time::Instant;
 
@@ -10,9 +12,10 @@ use moim_proto::signal::TrackKind;
 use str0m::media::{KeyframeRequest, KeyframeRequestKind, MediaData};
 use tracing::debug;
 
-use crate::ids::SessionId;
+use crate::ids::{SessionId, TrackId};
+use crate::relay::{Frame, Relay, WorkerId};
 use crate::router::{Router, mark_dirty};
-use crate::track::vp8_keyframe_height;
+use crate::track::{Origin, vp8_keyframe_height};
 
 impl Router {
     /// Forwards a frame that arrived on publisher session `id`.
@@ -25,25 +28,48 @@ impl Router {
         else {
             return;
         };
-        let Some(track) = self.tracks.get_mut(&track_id) else {
+        let Some(track) = self.tracks.get(&track_id) else {
             return;
         };
-        let layer = track.layer_index(data.rid, now);
+        let room = track.room;
+        let frame = Frame::from_media(data, track.kind == TrackKind::Video);
+        if !self.fan_out(now, track_id, &frame) {
+            return;
+        }
+        let mut receivers = self.rooms.get(&room).map_or(0, |r| r.remote_receivers);
+        while receivers != 0 {
+            let worker = receivers.trailing_zeros() as usize;
+            receivers &= receivers - 1;
+            let relay = Relay::Frame {
+                track: track_id,
+                frame: frame.clone(),
+            };
+            self.relays.push_back((WorkerId(worker), relay));
+        }
+    }
+
+    /// Forwards a frame of `track_id` to this worker's subscriptions of it; false when the
+    /// track is unknown or muted.
+    pub(crate) fn fan_out(&mut self, now: Instant, track_id: TrackId, frame: &Frame) -> bool {
+        let Some(track) = self.tracks.get_mut(&track_id) else {
+            return false;
+        };
+        let layer = track.layer_index(frame.rid, now);
         let video = track.kind == TrackKind::Video;
-        let keyframe = video && data.is_keyframe();
+        let keyframe = frame.keyframe;
         let height = if keyframe {
-            vp8_keyframe_height(&data.data)
+            vp8_keyframe_height(&frame.data)
         } else {
             None
         };
         track.saw_frame(layer, height, now);
         if track.muted {
-            return;
+            return false;
         }
         // A gap the publisher's retransmissions did not fill: frames after it reference a
         // picture the subscribers never got, so they wait for the next keyframe instead of
         // decoding garbage.
-        let broken = video && !data.contiguous && !keyframe;
+        let broken = video && !frame.contiguous && !keyframe;
         for sub in &track.subscribers {
             let Some(session) = self.sessions.get_mut(&sub.session) else {
                 continue;
@@ -71,20 +97,21 @@ impl Router {
             if !decision.forward {
                 continue;
             }
-            let time = slot.out_time(data.time, data.network_time);
+            let time = slot.out_time(frame.time, frame.network_time);
             let Some(writer) = session.rtc.writer(sub.mid) else {
                 continue;
             };
-            let Some(pt) = writer.match_params(data.params) else {
+            let Some(pt) = writer.match_params(frame.params) else {
                 continue;
             };
-            if let Err(e) = writer.write(pt, data.network_time, time, data.data.clone()) {
+            if let Err(e) = writer.write(pt, frame.network_time, time, frame.data.clone()) {
                 debug!(session = %sub.session, "write failed: {e}");
                 continue;
             }
             self.stats.frames_forwarded += 1;
             mark_dirty(&mut self.dirty, session);
         }
+        true
     }
 
     /// A subscriber's decoder asked for a keyframe (PLI/FIR) on one of its m-lines.
@@ -139,10 +166,21 @@ impl Router {
                 continue;
             }
             let rid = track.layers[layer].rid;
-            let Some(publisher) = self.sessions.get_mut(&track.session) else {
+            let (session, mid) = match track.origin {
+                Origin::Local { session, mid } => (session, mid),
+                Origin::Remote(worker) => {
+                    let relay = Relay::KeyframeRequest {
+                        track: track_id,
+                        rid,
+                    };
+                    self.relays.push_back((worker, relay));
+                    continue;
+                }
+            };
+            let Some(publisher) = self.sessions.get_mut(&session) else {
                 continue;
             };
-            if let Some(mut writer) = publisher.rtc.writer(track.mid)
+            if let Some(mut writer) = publisher.rtc.writer(mid)
                 && let Err(e) = writer.request_keyframe(rid, KeyframeRequestKind::Pli)
             {
                 debug!(track = %track_id, "keyframe request failed: {e}");

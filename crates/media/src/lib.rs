@@ -5,11 +5,13 @@
 //! receives [`MediaEvent`]s (track published/unpublished, subscriber offer, session closed).
 //! Both directions are bounded channels, so neither side can grow the other's memory.
 //!
-//! Inside, a worker thread owns one UDP socket shared by every session and drives the
-//! [`Router`], a sans-IO state machine built on `str0m::Rtc`: datagrams are routed to
-//! sessions in O(1) ([`demux`]), frames fan out to subscriptions ([`subscription`]) with a
-//! simulcast layer chosen per subscriber, and keyframe requests are merged per layer
-//! ([`track`]).
+//! Inside, worker threads (one per core by default) each own a socket of the one shared UDP
+//! port (`SO_REUSEPORT`) and drive a [`Router`], a sans-IO state machine built on
+//! `str0m::Rtc`: datagrams are routed to sessions in O(1) ([`demux`]), frames fan out to
+//! subscriptions ([`subscription`]) with a simulcast layer chosen per subscriber, and
+//! keyframe requests are merged per layer ([`track`]). A participant's sessions live on one
+//! worker ([`placement`]); a room spans workers, its tracks' frames crossing between them
+//! through bounded queues ([`relay`]).
 
 pub mod command;
 pub mod demux;
@@ -17,8 +19,10 @@ pub mod error;
 pub mod event;
 mod forward;
 pub mod ids;
+pub mod placement;
 mod play;
 mod publish;
+pub mod relay;
 pub mod router;
 pub mod session;
 mod subscribe;
@@ -33,6 +37,10 @@ use std::thread;
 
 use tokio::sync::{mpsc, oneshot};
 
+use crate::placement::Placement;
+use crate::relay::WorkerId;
+use crate::worker::WorkerLinks;
+
 pub use command::{Command, Follow, PlayAnswer, PublishAnswer};
 pub use error::MediaError;
 pub use event::{MediaEvent, PublishedTrack};
@@ -46,6 +54,10 @@ const SOCKET_BUFFER_BYTES: usize = 4 * 1024 * 1024;
 /// Capacity of the command and event channels.
 const CHANNEL_CAPACITY: usize = 4096;
 
+/// Capacity of each worker's inbox of messages from the other workers: about a second of
+/// frames of a few dozen tracks.
+const RELAY_CAPACITY: usize = 8192;
+
 /// Where the media plane listens and what it advertises.
 #[derive(Debug, Clone, Copy)]
 pub struct MediaConfig {
@@ -53,6 +65,8 @@ pub struct MediaConfig {
     pub bind: SocketAddr,
     /// The address put in ICE candidates; the bind address unless it is unspecified.
     pub advertise: SocketAddr,
+    /// Worker threads; 0 means one per core.
+    pub workers: usize,
 }
 
 /// A snapshot of the media plane's counters, refreshed by the worker a few times a second.
@@ -63,46 +77,84 @@ pub struct MediaStats {
     pub datagrams_sent: u64,
     /// Datagrams dropped because the socket's send buffer was full.
     pub send_drops: u64,
+    /// Messages to other workers dropped because their inbox was full.
+    pub relay_drops: u64,
+}
+
+impl std::ops::AddAssign for MediaStats {
+    fn add_assign(&mut self, other: MediaStats) {
+        self.router += other.router;
+        self.datagrams_sent += other.datagrams_sent;
+        self.send_drops += other.send_drops;
+        self.relay_drops += other.relay_drops;
+    }
 }
 
 /// The control plane's handle on the media plane.
 #[derive(Debug, Clone)]
 pub struct MediaPlane {
-    commands: mpsc::Sender<Command>,
+    /// Each worker's command inbox, by worker index.
+    commands: Vec<mpsc::Sender<Command>>,
+    placement: Arc<Mutex<Placement>>,
     local_addr: SocketAddr,
-    stats: Arc<Mutex<MediaStats>>,
+    stats: Vec<Arc<Mutex<MediaStats>>>,
 }
 
 impl MediaPlane {
-    /// Binds the UDP socket and starts the worker thread. Returns the handle and the
-    /// stream of events.
+    /// Binds the UDP port (a socket per worker) and starts the worker threads. Returns the
+    /// handle and the stream of events.
     pub fn start(config: MediaConfig) -> std::io::Result<(MediaPlane, mpsc::Receiver<MediaEvent>)> {
         str0m::crypto::from_feature_flags().install_process_default();
-        let socket = bind_udp(config.bind)?;
-        let local_addr = socket.local_addr()?;
+        let workers = match config.workers {
+            0 => thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        }
+        .min(WorkerId::MAX);
+        let first = bind_udp(config.bind, workers > 1)?;
+        let local_addr = first.local_addr()?;
+        let mut sockets = vec![first];
+        for _ in 1..workers {
+            sockets.push(bind_udp(local_addr, true)?);
+        }
         let mut advertise = config.advertise;
         if advertise.port() == 0 {
             advertise.set_port(local_addr.port());
         }
-        let (command_tx, command_rx) = mpsc::channel(CHANNEL_CAPACITY);
         let (event_tx, event_rx) = mpsc::channel(CHANNEL_CAPACITY);
-        let stats = Arc::new(Mutex::new(MediaStats::default()));
-        let worker_stats = stats.clone();
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
-        thread::Builder::new()
-            .name("moim-media".into())
-            .spawn(move || {
-                runtime.block_on(async move {
-                    let socket = tokio::net::UdpSocket::from_std(socket)
-                        .expect("a non-blocking socket inside a runtime");
-                    worker::run(socket, advertise, command_rx, event_tx, worker_stats).await;
-                });
-            })?;
+        let (relay_txs, relay_rxs): (Vec<_>, Vec<_>) =
+            (0..workers).map(|_| mpsc::channel(RELAY_CAPACITY)).unzip();
+        let mut commands = Vec::new();
+        let mut stats = Vec::new();
+        for (index, (socket, relays_in)) in sockets.into_iter().zip(relay_rxs).enumerate() {
+            let (command_tx, command_rx) = mpsc::channel(CHANNEL_CAPACITY);
+            let worker_stats = Arc::new(Mutex::new(MediaStats::default()));
+            let links = WorkerLinks {
+                me: WorkerId(index),
+                commands: command_rx,
+                events: event_tx.clone(),
+                relays_in,
+                relays_out: relay_txs.clone(),
+                stats: worker_stats.clone(),
+            };
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            thread::Builder::new()
+                .name(format!("moim-media-{index}"))
+                .spawn(move || {
+                    runtime.block_on(async move {
+                        let socket = tokio::net::UdpSocket::from_std(socket)
+                            .expect("a non-blocking socket inside a runtime");
+                        worker::run(socket, advertise, links).await;
+                    });
+                })?;
+            commands.push(command_tx);
+            stats.push(worker_stats);
+        }
         Ok((
             MediaPlane {
-                commands: command_tx,
+                commands,
+                placement: Arc::new(Mutex::new(Placement::new(workers))),
                 local_addr,
                 stats,
             },
@@ -110,9 +162,18 @@ impl MediaPlane {
         ))
     }
 
-    /// The latest counters.
+    /// The number of worker threads.
+    pub fn workers(&self) -> usize {
+        self.commands.len()
+    }
+
+    /// The latest counters, summed over the workers.
     pub fn stats(&self) -> MediaStats {
-        *self.stats.lock().unwrap_or_else(|e| e.into_inner())
+        let mut total = MediaStats::default();
+        for stats in &self.stats {
+            total += *stats.lock().unwrap_or_else(|e| e.into_inner());
+        }
+        total
     }
 
     /// The UDP address the media plane is bound to.
@@ -120,12 +181,26 @@ impl MediaPlane {
         self.local_addr
     }
 
-    /// Sends a command without waiting; fails when the media plane is overloaded or gone.
+    /// Sends a command without waiting to the worker of its participant (placing a new
+    /// participant), or to every worker for a track's mute; fails when the media plane is
+    /// overloaded or gone.
     pub fn send(&self, command: Command) -> Result<(), MediaError> {
-        self.commands.try_send(command).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => MediaError::Busy,
-            mpsc::error::TrySendError::Closed(_) => MediaError::Closed,
-        })
+        let worker = self
+            .placement
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .route(&command);
+        match worker {
+            Some(worker) => try_send(&self.commands[worker.0], command),
+            None => {
+                for commands in &self.commands {
+                    if let Some(copy) = command.duplicate() {
+                        try_send(commands, copy)?;
+                    }
+                }
+                Ok(())
+            }
+        }
     }
 
     /// Sends a command built around a reply channel and waits for the reply.
@@ -139,12 +214,24 @@ impl MediaPlane {
     }
 }
 
-/// A non-blocking UDP socket with large kernel buffers (the kernel may cap them).
-fn bind_udp(addr: SocketAddr) -> std::io::Result<std::net::UdpSocket> {
+fn try_send(commands: &mpsc::Sender<Command>, command: Command) -> Result<(), MediaError> {
+    commands.try_send(command).map_err(|e| match e {
+        mpsc::error::TrySendError::Full(_) => MediaError::Busy,
+        mpsc::error::TrySendError::Closed(_) => MediaError::Closed,
+    })
+}
+
+/// A non-blocking UDP socket with large kernel buffers (the kernel may cap them); with
+/// `shared`, one of a group of sockets on the same port, the kernel spreading remote
+/// addresses over them.
+fn bind_udp(addr: SocketAddr, shared: bool) -> std::io::Result<std::net::UdpSocket> {
     use socket2::{Domain, Protocol, Socket, Type};
     let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
     let _ = socket.set_recv_buffer_size(SOCKET_BUFFER_BYTES);
     let _ = socket.set_send_buffer_size(SOCKET_BUFFER_BYTES);
+    if shared {
+        socket.set_reuse_port(true)?;
+    }
     socket.set_nonblocking(true)?;
     socket.bind(&addr.into())?;
     Ok(socket.into())

@@ -39,6 +39,7 @@ impl Router {
         mark_dirty(&mut self.dirty, session);
         self.participants.entry(participant).or_default().player = Some(id);
         self.rooms.entry(room).or_default().players.push(id);
+        self.announce_interest(room);
         self.follows.insert(id, follow);
         Ok(PlayAnswer {
             session: id,

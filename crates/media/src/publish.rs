@@ -10,9 +10,10 @@ use crate::command::PublishAnswer;
 use crate::error::MediaError;
 use crate::event::{MediaEvent, PublishedTrack};
 use crate::ids::{ParticipantId, RoomId, SessionId, TrackId};
+use crate::relay::Relay;
 use crate::router::{Router, mark_dirty};
 use crate::session::SessionRole;
-use crate::track::Track;
+use crate::track::{Origin, Track};
 
 impl Router {
     /// Accepts an offer on the participant's publisher session, creating it on the first.
@@ -111,8 +112,10 @@ impl Router {
             id: track_id,
             room,
             participant,
-            session: id,
-            mid: added.mid,
+            origin: Origin::Local {
+                session: id,
+                mid: added.mid,
+            },
             kind,
             source,
             simulcast: added.simulcast.is_some(),
@@ -131,6 +134,16 @@ impl Router {
                 muted: false,
             },
         });
+        let info = track.info();
+        self.broadcast(|| Relay::TrackPublished(info));
+        self.add_track(track);
+    }
+
+    /// Makes a track (this worker's or another's mirror) known to the room: offered to
+    /// its subscribers, followed by its players.
+    pub(crate) fn add_track(&mut self, track: Track) {
+        let (track_id, room, participant, kind) =
+            (track.id, track.room, track.participant, track.kind);
         self.tracks.insert(track_id, track);
         self.participants
             .entry(participant)
@@ -155,11 +168,14 @@ impl Router {
         let Some(track) = self.tracks.remove(&track_id) else {
             return;
         };
-        self.events.push_back(MediaEvent::TrackUnpublished {
-            room: track.room,
-            participant: track.participant,
-            track: track_id,
-        });
+        if track.is_local() {
+            self.events.push_back(MediaEvent::TrackUnpublished {
+                room: track.room,
+                participant: track.participant,
+                track: track_id,
+            });
+            self.broadcast(|| Relay::TrackUnpublished(track_id));
+        }
         if let Some(p) = self.participants.get_mut(&track.participant) {
             p.tracks.retain(|t| *t != track_id);
         }
@@ -186,5 +202,6 @@ impl Router {
         }
         self.rebind_players(track.room);
         self.forget_empty_room(track.room);
+        self.forget_empty_participant(track.participant);
     }
 }

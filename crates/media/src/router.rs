@@ -6,6 +6,10 @@
 //! [`Router::poll_transmit`] and [`Router::poll_event`]. Tests drive it the same way with
 //! simulated time. The role-specific parts live in `publish.rs`, `subscribe.rs`,
 //! `play.rs` and `forward.rs`.
+//!
+//! Each media worker has its own router. Routers of one media plane exchange [`Relay`]
+//! messages ([`Router::poll_relay`], [`Router::handle_relay`]; see `relay.rs`), so that a
+//! room's participants may sit on different workers.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
@@ -13,13 +17,14 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use str0m::net::{Protocol, Receive, Transmit};
-use str0m::{Candidate, Event, IceConnectionState, Input, Output, Rtc};
+use str0m::{Candidate, Event, IceConnectionState, IceCreds, Input, Output, Rtc};
 use tracing::{debug, info, warn};
 
 use crate::command::{Command, Follow};
-use crate::demux::Demux;
+use crate::demux::{Demux, Route, worker_ufrag};
 use crate::event::MediaEvent;
 use crate::ids::{ParticipantId, RoomId, SessionId, TrackId};
+use crate::relay::{DatagramBatch, Relay, WorkerId};
 use crate::session::{Session, SessionRole};
 use crate::track::Track;
 
@@ -42,6 +47,16 @@ pub(crate) struct ParticipantMedia {
     pub tracks: Vec<TrackId>,
 }
 
+impl ParticipantMedia {
+    /// Nothing of the participant is left on this worker.
+    pub fn is_empty(&self) -> bool {
+        self.publisher.is_none()
+            && self.subscriber.is_none()
+            && self.player.is_none()
+            && self.tracks.is_empty()
+    }
+}
+
 /// What the media plane knows of a room.
 #[derive(Debug, Default)]
 pub(crate) struct RoomMedia {
@@ -50,6 +65,22 @@ pub(crate) struct RoomMedia {
     pub players: Vec<SessionId>,
     /// Participants with video, in the order they started it (latest last).
     pub video_order: Vec<ParticipantId>,
+    /// Other workers with subscribers or players in the room, one bit per worker: they
+    /// get the frames of this worker's tracks.
+    pub remote_receivers: u64,
+    /// Whether the other workers were told that this one has receivers here.
+    pub announced: bool,
+}
+
+impl RoomMedia {
+    /// Nothing on this worker and no other worker needs the room here.
+    fn is_unused(&self) -> bool {
+        self.tracks.is_empty()
+            && self.subscribers.is_empty()
+            && self.players.is_empty()
+            && self.remote_receivers == 0
+            && !self.announced
+    }
 }
 
 /// Counters of what the router forwarded and dropped, and what it holds now.
@@ -57,7 +88,7 @@ pub(crate) struct RoomMedia {
 pub struct RouterStats {
     /// Open sessions (peer connections).
     pub sessions: u64,
-    /// Published tracks.
+    /// Tracks published on this worker (mirrors of other workers' tracks not counted).
     pub tracks: u64,
     /// Datagrams handed to the router.
     pub datagrams_received: u64,
@@ -67,10 +98,26 @@ pub struct RouterStats {
     pub rejected_datagrams: u64,
     /// Frames forwarded to subscribers.
     pub frames_forwarded: u64,
+    /// Datagrams handed to the worker that owns their session.
+    pub datagrams_handed_over: u64,
+}
+
+impl std::ops::AddAssign for RouterStats {
+    fn add_assign(&mut self, other: RouterStats) {
+        self.sessions += other.sessions;
+        self.tracks += other.tracks;
+        self.datagrams_received += other.datagrams_received;
+        self.unroutable_datagrams += other.unroutable_datagrams;
+        self.rejected_datagrams += other.rejected_datagrams;
+        self.frames_forwarded += other.frames_forwarded;
+        self.datagrams_handed_over += other.datagrams_handed_over;
+    }
 }
 
 /// The SFU core. See the module docs.
 pub struct Router {
+    pub(crate) worker: WorkerId,
+    pub(crate) workers: usize,
     pub(crate) candidate: SocketAddr,
     pub(crate) sessions: HashMap<SessionId, Session>,
     pub(crate) participants: HashMap<ParticipantId, ParticipantMedia>,
@@ -86,21 +133,33 @@ pub struct Router {
     closed: Vec<SessionId>,
     transmits: VecDeque<Transmit>,
     pub(crate) events: VecDeque<MediaEvent>,
+    pub(crate) relays: VecDeque<(WorkerId, Relay)>,
+    /// Datagrams for other workers, one batch per worker.
+    handovers: Vec<DatagramBatch>,
     next_sweep: Option<Instant>,
     pub(crate) stats: RouterStats,
 }
 
 impl Router {
-    /// A router whose sessions all advertise the host candidate `candidate`.
+    /// The router of a media plane with one worker, whose sessions all advertise the host
+    /// candidate `candidate`.
     pub fn new(candidate: SocketAddr) -> Router {
+        Router::for_worker(candidate, WorkerId(0), 1)
+    }
+
+    /// The router of `worker`, one of `workers` ([`WorkerId::MAX`] at most).
+    pub fn for_worker(candidate: SocketAddr, worker: WorkerId, workers: usize) -> Router {
+        assert!(worker.0 < workers && workers <= WorkerId::MAX);
         Router {
+            worker,
+            workers,
             candidate,
             sessions: HashMap::new(),
             participants: HashMap::new(),
             tracks: HashMap::new(),
             rooms: HashMap::new(),
             follows: HashMap::new(),
-            demux: Demux::default(),
+            demux: Demux::new(worker, workers),
             timers: BinaryHeap::new(),
             dirty: Vec::new(),
             session_events: VecDeque::new(),
@@ -109,6 +168,8 @@ impl Router {
             closed: Vec::new(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
+            relays: VecDeque::new(),
+            handovers: (0..workers).map(|_| DatagramBatch::default()).collect(),
             next_sweep: None,
             stats: RouterStats::default(),
         }
@@ -118,7 +179,7 @@ impl Router {
     pub fn stats(&self) -> RouterStats {
         RouterStats {
             sessions: self.sessions.len() as u64,
-            tracks: self.tracks.len() as u64,
+            tracks: self.tracks.values().filter(|t| t.is_local()).count() as u64,
             ..self.stats
         }
     }
@@ -136,6 +197,26 @@ impl Router {
     /// The next event for the control plane.
     pub fn poll_event(&mut self) -> Option<MediaEvent> {
         self.events.pop_front()
+    }
+
+    /// The next message for another worker.
+    pub fn poll_relay(&mut self) -> Option<(WorkerId, Relay)> {
+        if let Some(relay) = self.relays.pop_front() {
+            return Some(relay);
+        }
+        let (worker, batch) = self
+            .handovers
+            .iter_mut()
+            .enumerate()
+            .find(|(_, b)| !b.is_empty())?;
+        Some((WorkerId(worker), Relay::Datagrams(std::mem::take(batch))))
+    }
+
+    /// Queues `make()` for every other worker.
+    pub(crate) fn broadcast(&mut self, make: impl Fn() -> Relay) {
+        for worker in (0..self.workers).filter(|w| *w != self.worker.0) {
+            self.relays.push_back((WorkerId(worker), make()));
+        }
     }
 
     /// When [`Router::handle_timeout`] should be called next.
@@ -192,9 +273,28 @@ impl Router {
     /// Feeds one datagram received on the shared port.
     pub fn handle_datagram(&mut self, now: Instant, source: SocketAddr, datagram: &[u8]) {
         self.stats.datagrams_received += 1;
-        let Some(id) = self.demux.route(source, datagram) else {
-            self.stats.unroutable_datagrams += 1;
-            return;
+        let route = self.demux.route(now, source, datagram);
+        self.deliver(now, route, source, datagram);
+    }
+
+    /// Feeds a datagram another worker received for a session of this one.
+    pub(crate) fn handle_handed_over(&mut self, now: Instant, source: SocketAddr, datagram: &[u8]) {
+        let route = self.demux.route_local(now, source, datagram);
+        self.deliver(now, route, source, datagram);
+    }
+
+    fn deliver(&mut self, now: Instant, route: Route, source: SocketAddr, datagram: &[u8]) {
+        let id = match route {
+            Route::Session(id) => id,
+            Route::Worker(worker) => {
+                self.stats.datagrams_handed_over += 1;
+                self.handovers[worker.0].push(source, datagram);
+                return;
+            }
+            Route::Unknown => {
+                self.stats.unroutable_datagrams += 1;
+                return;
+            }
         };
         let Ok(contents) = datagram.try_into() else {
             self.stats.rejected_datagrams += 1;
@@ -249,6 +349,7 @@ impl Router {
     /// Closes sessions that never connected.
     fn sweep(&mut self, now: Instant) {
         self.next_sweep = (!self.sessions.is_empty()).then(|| now + SWEEP_INTERVAL);
+        self.demux.expire(now);
         for session in self.sessions.values_mut() {
             if !session.rtc.is_connected()
                 && now.saturating_duration_since(session.created) > CONNECT_TIMEOUT
@@ -269,13 +370,16 @@ impl Router {
         participant: ParticipantId,
         role: SessionRole,
     ) -> SessionId {
+        let mut credentials = IceCreds::new();
+        credentials.ufrag = worker_ufrag(self.worker, &credentials.ufrag);
+        let ufrag = credentials.ufrag.clone();
         let mut rtc = Rtc::builder()
             .set_ice_lite(true)
             .set_send_buffer_video(SEND_BUFFER_VIDEO)
+            .set_local_ice_credentials(credentials)
             .build(now);
         let candidate = Candidate::host(self.candidate, "udp").expect("a valid host address");
         rtc.add_local_candidate(candidate);
-        let ufrag = rtc.direct_api().local_ice_credentials().ufrag;
         let session = Session::new(room, participant, role, rtc, now);
         let id = session.id;
         self.demux.add_session(id, ufrag);
@@ -397,6 +501,7 @@ impl Router {
             room.subscribers.retain(|s| *s != id);
             room.players.retain(|s| *s != id);
         }
+        self.announce_interest(session.room);
         if let Some(p) = self.participants.get_mut(&session.participant) {
             for slot in [&mut p.publisher, &mut p.subscriber, &mut p.player] {
                 if *slot == Some(id) {
@@ -405,6 +510,7 @@ impl Router {
             }
         }
         self.forget_empty_room(session.room);
+        self.forget_empty_participant(session.participant);
         if report {
             self.events.push_back(MediaEvent::SessionClosed {
                 participant: session.participant,
@@ -423,11 +529,38 @@ impl Router {
     }
 
     pub(crate) fn forget_empty_room(&mut self, room: RoomId) {
-        if self.rooms.get(&room).is_some_and(|r| {
-            r.tracks.is_empty() && r.subscribers.is_empty() && r.players.is_empty()
-        }) {
+        if self.rooms.get(&room).is_some_and(RoomMedia::is_unused) {
             self.rooms.remove(&room);
         }
+    }
+
+    /// Forgets a participant that has nothing left on this worker.
+    pub(crate) fn forget_empty_participant(&mut self, participant: ParticipantId) {
+        if self
+            .participants
+            .get(&participant)
+            .is_some_and(ParticipantMedia::is_empty)
+        {
+            self.participants.remove(&participant);
+        }
+    }
+
+    /// Tells the other workers when this one starts or stops having receivers in `room`.
+    pub(crate) fn announce_interest(&mut self, room: RoomId) {
+        let Some(r) = self.rooms.get_mut(&room) else {
+            return;
+        };
+        let wanted = !r.subscribers.is_empty() || !r.players.is_empty();
+        if self.workers == 1 || wanted == r.announced {
+            return;
+        }
+        r.announced = wanted;
+        let worker = self.worker;
+        self.broadcast(|| Relay::Interest {
+            room,
+            worker,
+            wanted,
+        });
     }
 
     fn mute(&mut self, track: TrackId, muted: bool) {

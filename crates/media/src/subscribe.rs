@@ -39,6 +39,7 @@ impl Router {
         for track in tracks {
             self.offer_track(id, track);
         }
+        self.announce_interest(room);
     }
 
     /// Queues `track` for the subscriber session `id` unless it is its own.

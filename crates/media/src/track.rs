@@ -6,6 +6,7 @@ use moim_proto::signal::{TrackKind, TrackSource};
 use str0m::media::{Mid, Rid};
 
 use crate::ids::{ParticipantId, RoomId, SessionId, TrackId};
+use crate::relay::{TrackInfo, WorkerId};
 
 /// A layer that sent nothing for this long is treated as stopped by the publisher.
 const LAYER_IDLE: Duration = Duration::from_millis(1500);
@@ -56,15 +57,22 @@ pub struct Subscriber {
     pub mid: Mid,
 }
 
+/// Where a track's media comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// A publisher session of this worker, on this m-line.
+    Local { session: SessionId, mid: Mid },
+    /// Another worker, which relays the frames (this track is its mirror).
+    Remote(WorkerId),
+}
+
 /// A published track.
 #[derive(Debug)]
 pub struct Track {
     pub id: TrackId,
     pub room: RoomId,
     pub participant: ParticipantId,
-    /// The publisher session and the m-line the media arrives on.
-    pub session: SessionId,
-    pub mid: Mid,
+    pub origin: Origin,
     pub kind: TrackKind,
     pub source: TrackSource,
     pub simulcast: bool,
@@ -74,9 +82,48 @@ pub struct Track {
 }
 
 impl Track {
+    /// The mirror of another worker's track.
+    pub fn mirror(info: TrackInfo, worker: WorkerId) -> Track {
+        Track {
+            id: info.id,
+            room: info.room,
+            participant: info.participant,
+            origin: Origin::Remote(worker),
+            kind: info.kind,
+            source: info.source,
+            simulcast: info.simulcast,
+            muted: info.muted,
+            layers: Vec::new(),
+            subscribers: Vec::new(),
+        }
+    }
+
+    /// What other workers need to mirror this track.
+    pub fn info(&self) -> TrackInfo {
+        TrackInfo {
+            id: self.id,
+            room: self.room,
+            participant: self.participant,
+            kind: self.kind,
+            source: self.source,
+            simulcast: self.simulcast,
+            muted: self.muted,
+        }
+    }
+
+    /// Published on this worker, not a mirror.
+    pub fn is_local(&self) -> bool {
+        matches!(self.origin, Origin::Local { .. })
+    }
+
+    /// The index of the layer with `rid`, if it has been seen.
+    pub fn find_layer(&self, rid: Option<Rid>) -> Option<usize> {
+        self.layers.iter().position(|l| l.rid == rid)
+    }
+
     /// The index of the layer with `rid`, adding it when first seen.
     pub fn layer_index(&mut self, rid: Option<Rid>, now: Instant) -> usize {
-        if let Some(i) = self.layers.iter().position(|l| l.rid == rid) {
+        if let Some(i) = self.find_layer(rid) {
             return i;
         }
         self.layers.push(Layer::new(rid, now));
@@ -145,8 +192,10 @@ mod tests {
             id: TrackId(1),
             room: RoomId(1),
             participant: ParticipantId(1),
-            session: SessionId(1),
-            mid: Mid::from("1"),
+            origin: Origin::Local {
+                session: SessionId(1),
+                mid: Mid::from("1"),
+            },
             kind: TrackKind::Video,
             source: TrackSource::Camera,
             simulcast: true,

@@ -1,10 +1,14 @@
 //! The router driven without sockets, in simulated time: str0m peers exchange datagrams
-//! with it in memory, so every run is the same.
+//! with it in memory, so every run is the same. With several workers, one router each,
+//! datagrams land on a worker chosen by the peer's port (as the kernel spreads addresses
+//! over the sockets of the port) and the routers' relays are carried between them.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use moim_media::{Command, MediaEvent, ParticipantId, RoomId, Router, TrackId};
+use moim_media::placement::Placement;
+use moim_media::relay::WorkerId;
+use moim_media::{Command, MediaEvent, ParticipantId, RoomId, Router, RouterStats, TrackId};
 use moim_proto::signal::{TrackKind, TrackSource};
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::format::Codec;
@@ -161,7 +165,8 @@ impl Peer {
 }
 
 struct Sim {
-    router: Router,
+    routers: Vec<Router>,
+    placement: Placement,
     peers: Vec<Peer>,
     now: Instant,
     start: Instant,
@@ -170,21 +175,82 @@ struct Sim {
     drop_every: Option<usize>,
     /// Video tracks announced, by publisher.
     videos: Vec<(ParticipantId, TrackId)>,
+    /// Tracks unpublished so far.
+    unpublished: usize,
+    /// The number of tracks in the latest subscriber offer.
+    last_offer_tracks: Option<usize>,
 }
 
 impl Sim {
     fn new() -> Sim {
+        Sim::with_workers(1)
+    }
+
+    fn with_workers(workers: usize) -> Sim {
         str0m::crypto::from_feature_flags().install_process_default();
         let now = Instant::now();
+        let server = SERVER.parse().unwrap();
         Sim {
-            router: Router::new(SERVER.parse().unwrap()),
+            routers: (0..workers)
+                .map(|w| Router::for_worker(server, WorkerId(w), workers))
+                .collect(),
+            placement: Placement::new(workers),
             peers: Vec::new(),
             now,
             start: now,
             room: RoomId::next(),
             drop_every: None,
             videos: Vec::new(),
+            unpublished: 0,
+            last_offer_tracks: None,
         }
+    }
+
+    /// Hands a command to its worker(s), as the media plane's handle does.
+    fn command(&mut self, command: Command) {
+        match self.placement.route(&command) {
+            Some(worker) => self.routers[worker.0].handle_command(self.now, command),
+            None => {
+                for router in &mut self.routers {
+                    router.handle_command(self.now, command.duplicate().unwrap());
+                }
+            }
+        }
+        self.carry_relays();
+    }
+
+    /// Delivers messages between workers until none is left.
+    fn carry_relays(&mut self) {
+        loop {
+            let mut carried = false;
+            for from in 0..self.routers.len() {
+                while let Some((to, relay)) = self.routers[from].poll_relay() {
+                    carried = true;
+                    self.routers[to.0].handle_relay(self.now, WorkerId(from), relay);
+                }
+            }
+            if !carried {
+                return;
+            }
+        }
+    }
+
+    fn stats(&self) -> RouterStats {
+        let mut total = RouterStats::default();
+        for router in &self.routers {
+            total += router.stats();
+        }
+        total
+    }
+
+    fn events(&mut self) -> Vec<MediaEvent> {
+        let mut events = Vec::new();
+        for router in &mut self.routers {
+            while let Some(event) = router.poll_event() {
+                events.push(event);
+            }
+        }
+        events
     }
 
     fn add_publisher(&mut self, port: u16) -> usize {
@@ -195,16 +261,13 @@ impl Sim {
         let mut peer = Peer::new(port, self.now);
         let (offer, sources) = peer.offer_tracks(rids);
         let (tx, mut rx) = oneshot::channel();
-        self.router.handle_command(
-            self.now,
-            Command::Publish {
-                room: self.room,
-                participant: peer.id,
-                offer,
-                sources: Some(sources),
-                reply: tx,
-            },
-        );
+        self.command(Command::Publish {
+            room: self.room,
+            participant: peer.id,
+            offer,
+            sources: Some(sources),
+            reply: tx,
+        });
         let answer = rx.try_recv().unwrap().unwrap();
         let answer = SdpAnswer::from_sdp_string(&answer.sdp).unwrap();
         let pending = peer.pending.take().unwrap();
@@ -215,13 +278,10 @@ impl Sim {
 
     fn add_subscriber(&mut self, port: u16) -> usize {
         let peer = Peer::new(port, self.now);
-        self.router.handle_command(
-            self.now,
-            Command::Subscribe {
-                room: self.room,
-                participant: peer.id,
-            },
-        );
+        self.command(Command::Subscribe {
+            room: self.room,
+            participant: peer.id,
+        });
         self.peers.push(peer);
         self.peers.len() - 1
     }
@@ -233,7 +293,10 @@ impl Sim {
 
     /// Answers subscriber offers the router emitted.
     fn handle_events(&mut self) {
-        while let Some(event) = self.router.poll_event() {
+        for event in self.events() {
+            if let MediaEvent::TrackUnpublished { .. } = event {
+                self.unpublished += 1;
+            }
             if let MediaEvent::TrackPublished {
                 participant, track, ..
             } = &event
@@ -242,21 +305,21 @@ impl Sim {
                 self.videos.push((*participant, track.id));
             }
             if let MediaEvent::SubscriberOffer {
-                participant, sdp, ..
+                participant,
+                sdp,
+                tracks,
             } = event
             {
+                self.last_offer_tracks = Some(tracks.len());
                 let peer = self.peers.iter_mut().find(|p| p.id == participant).unwrap();
                 let offer = SdpOffer::from_sdp_string(&sdp).unwrap();
                 let answer = peer.rtc.sdp_api().accept_offer(offer).unwrap();
                 let (tx, mut rx) = oneshot::channel();
-                self.router.handle_command(
-                    self.now,
-                    Command::SubscribeAnswer {
-                        participant,
-                        answer: answer.to_sdp_string(),
-                        reply: tx,
-                    },
-                );
+                self.command(Command::SubscribeAnswer {
+                    participant,
+                    answer: answer.to_sdp_string(),
+                    reply: tx,
+                });
                 rx.try_recv().unwrap().unwrap();
             }
         }
@@ -281,11 +344,23 @@ impl Sim {
             if self.now >= next_frame {
                 next_frame += Duration::from_millis(33);
             }
+            let workers = self.routers.len();
             for (from, data) in to_server {
-                self.router.handle_datagram(self.now, from, &data);
+                let worker = usize::from(from.port()) % workers;
+                self.routers[worker].handle_datagram(self.now, from, &data);
             }
-            self.router.handle_timeout(self.now);
-            while let Some(t) = self.router.poll_transmit() {
+            self.carry_relays();
+            for router in &mut self.routers {
+                router.handle_timeout(self.now);
+            }
+            self.carry_relays();
+            let mut transmits = Vec::new();
+            for router in &mut self.routers {
+                while let Some(t) = router.poll_transmit() {
+                    transmits.push(t);
+                }
+            }
+            for t in transmits {
                 sent += 1;
                 if self.drop_every.is_some_and(|n| sent.is_multiple_of(n)) {
                     continue;
@@ -320,7 +395,7 @@ fn subscriber_receives_publisher_media() {
     assert!(b.audio_frames > 50, "audio frames: {}", b.audio_frames);
     assert!(b.keyframes >= 1);
     assert_eq!(a.video_frames, 0, "nobody sends to a lone publisher");
-    assert!(sim.router.stats().frames_forwarded > 100);
+    assert!(sim.stats().frames_forwarded > 100);
 }
 
 #[test]
@@ -340,7 +415,16 @@ fn late_subscriber_gets_a_keyframe_by_asking_the_publisher() {
 
 #[test]
 fn keyframe_requests_of_many_subscribers_are_merged() {
-    let mut sim = Sim::new();
+    keyframe_requests_are_merged(1);
+}
+
+#[test]
+fn keyframe_requests_from_subscribers_on_two_workers_are_merged() {
+    keyframe_requests_are_merged(2);
+}
+
+fn keyframe_requests_are_merged(workers: usize) {
+    let mut sim = Sim::with_workers(workers);
     let alice = sim.add_publisher(10001);
     sim.run(Duration::from_secs(1));
     let before = sim.peers[alice].keyframe_requests;
@@ -361,24 +445,32 @@ fn keyframe_requests_of_many_subscribers_are_merged() {
 
 #[test]
 fn publisher_leaving_renegotiates_its_tracks_away() {
-    let mut sim = Sim::new();
+    publisher_leaving_renegotiates(1);
+}
+
+#[test]
+fn publisher_leaving_renegotiates_subscribers_on_another_worker() {
+    publisher_leaving_renegotiates(2);
+}
+
+fn publisher_leaving_renegotiates(workers: usize) {
+    let mut sim = Sim::with_workers(workers);
     let alice = sim.add_publisher(10001);
     let _bob = sim.add_subscriber(10002);
     sim.run(Duration::from_secs(1));
     let id = sim.peers[alice].id;
-    sim.router
-        .handle_command(sim.now, Command::RemoveParticipant { participant: id });
-    let mut unpublished = 0;
-    let mut offered_empty = false;
-    while let Some(event) = sim.router.poll_event() {
-        match event {
-            MediaEvent::TrackUnpublished { .. } => unpublished += 1,
-            MediaEvent::SubscriberOffer { tracks, .. } => offered_empty = tracks.is_empty(),
-            _ => {}
-        }
-    }
-    assert_eq!(unpublished, 2);
-    assert!(offered_empty, "the subscriber is offered no tracks");
+    sim.command(Command::RemoveParticipant { participant: id });
+    sim.run(Duration::from_millis(100));
+    assert_eq!(
+        sim.unpublished, 2,
+        "reported once, by the publisher's worker"
+    );
+    assert_eq!(
+        sim.last_offer_tracks,
+        Some(0),
+        "the subscriber is offered no tracks"
+    );
+    assert_eq!(sim.stats().tracks, 0);
 }
 
 #[test]
@@ -401,7 +493,16 @@ fn lost_packets_are_retransmitted_so_frames_arrive_whole() {
 
 #[test]
 fn simulcast_layer_follows_the_rendered_size() {
-    let mut sim = Sim::new();
+    simulcast_layer_follows(1);
+}
+
+#[test]
+fn simulcast_layer_follows_the_rendered_size_across_workers() {
+    simulcast_layer_follows(2);
+}
+
+fn simulcast_layer_follows(workers: usize) {
+    let mut sim = Sim::with_workers(workers);
     let alice = sim.add_simulcast_publisher(10001, &["q", "h", "f"]);
     let bob = sim.add_subscriber(10002);
     sim.run(Duration::from_secs(2));
@@ -413,15 +514,12 @@ fn simulcast_layer_follows_the_rendered_size() {
     let track = sim.video_track_of(alice);
     for (height, expected) in [(700, 720), (120, 180), (400, 360), (500, 720)] {
         let participant = sim.peers[bob].id;
-        sim.router.handle_command(
-            sim.now,
-            Command::VideoSize {
-                participant,
-                track,
-                width: height * 16 / 9,
-                height,
-            },
-        );
+        sim.command(Command::VideoSize {
+            participant,
+            track,
+            width: height * 16 / 9,
+            height,
+        });
         sim.run(Duration::from_millis(800));
         assert_eq!(
             sim.peers[bob].last_keyframe_height,
@@ -430,4 +528,30 @@ fn simulcast_layer_follows_the_rendered_size() {
         );
     }
     assert!(sim.peers[bob].gaps == 0);
+}
+
+#[test]
+fn room_spans_workers_and_frames_cross_to_the_other_worker() {
+    let mut sim = Sim::with_workers(2);
+    // Placement alternates: alice on worker 0, bob on worker 1. Their ports land their
+    // datagrams on the other worker, so every datagram is handed over too.
+    let alice = sim.add_publisher(10001);
+    sim.run(Duration::from_secs(1));
+    let bob = sim.add_subscriber(10002);
+    sim.run(Duration::from_secs(3));
+    let (a, b) = (&sim.peers[alice], &sim.peers[bob]);
+    assert!(b.video_frames > 50, "video frames: {}", b.video_frames);
+    assert!(b.audio_frames > 80, "audio frames: {}", b.audio_frames);
+    assert!(b.keyframes >= 1, "bob's keyframe request reached alice");
+    assert!(a.keyframe_requests >= 1);
+    assert_eq!(b.gaps, 0);
+    let stats = sim.stats();
+    assert_eq!(stats.tracks, 2, "mirrors are not counted as tracks");
+    assert!(stats.datagrams_handed_over > 100);
+    assert_eq!(
+        sim.routers[0].stats().frames_forwarded,
+        0,
+        "alice's worker has no subscriber"
+    );
+    assert!(sim.routers[1].stats().frames_forwarded > 100);
 }

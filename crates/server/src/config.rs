@@ -26,6 +26,8 @@ pub struct Config {
     pub udp_addr: SocketAddr,
     /// The IP put in ICE candidates when `udp_addr` is a wildcard (e.g. the public IP).
     pub advertise_ip: Option<IpAddr>,
+    /// Media worker threads; 0 means one per core.
+    pub workers: usize,
     pub api_key: String,
     pub api_secret: String,
     /// Development mode: the app mints tokens itself through `/api/dev/token`.
@@ -38,6 +40,7 @@ impl Default for Config {
             http_addr: SocketAddr::from(([127, 0, 0, 1], 7880)),
             udp_addr: SocketAddr::from(([127, 0, 0, 1], 7882)),
             advertise_ip: None,
+            workers: 0,
             api_key: DEV_API_KEY.into(),
             api_secret: DEV_API_SECRET.into(),
             dev_mode: true,
@@ -73,6 +76,11 @@ impl Config {
         if let Some(v) = env("MOIM_ADVERTISE_IP") {
             config.advertise_ip = Some(v.parse().context("MOIM_ADVERTISE_IP must be an IP")?);
         }
+        if let Some(v) = env("MOIM_WORKERS") {
+            config.workers = v
+                .parse()
+                .context("MOIM_WORKERS must be a number of threads (0: one per core)")?;
+        }
         if let Some(v) = env("MOIM_API_KEY") {
             config.api_key = v;
         }
@@ -88,6 +96,13 @@ impl Config {
     }
 
     fn validate(&self) -> anyhow::Result<()> {
+        let max_workers = moim_media::relay::WorkerId::MAX;
+        if self.workers > max_workers {
+            bail!(
+                "workers = {} is more than the {max_workers} media workers Moim runs; use 0 for one per core",
+                self.workers
+            );
+        }
         if self.api_key.is_empty() || self.api_secret.is_empty() {
             bail!("api_key and api_secret must not be empty");
         }
@@ -150,12 +165,23 @@ mod tests {
         let path = dir.join("moim.toml");
         std::fs::write(
             &path,
-            "http_addr = \"0.0.0.0:8080\"\nudp_addr = \"0.0.0.0:9000\"\nadvertise_ip = \"10.1.2.3\"\napi_key = \"k\"\napi_secret = \"long-secret\"\n",
+            "http_addr = \"0.0.0.0:8080\"\nudp_addr = \"0.0.0.0:9000\"\nadvertise_ip = \"10.1.2.3\"\nworkers = 4\napi_key = \"k\"\napi_secret = \"long-secret\"\n",
         )
         .unwrap();
         let c = Config::load(Some(&path), no_env).unwrap();
         assert!(!c.dev_mode);
         assert_eq!(c.advertised_udp().to_string(), "10.1.2.3:9000");
+        assert_eq!(c.workers, 4);
+    }
+
+    #[test]
+    fn workers_from_env_and_a_clear_error_for_nonsense() {
+        let c = Config::load(None, |k| (k == "MOIM_WORKERS").then(|| "3".into())).unwrap();
+        assert_eq!(c.workers, 3);
+        let err = Config::load(None, |k| (k == "MOIM_WORKERS").then(|| "many".into())).unwrap_err();
+        assert!(err.to_string().contains("MOIM_WORKERS"));
+        let err = Config::load(None, |k| (k == "MOIM_WORKERS").then(|| "1000".into())).unwrap_err();
+        assert!(err.to_string().contains("at most") || err.to_string().contains("more than"));
     }
 
     #[test]

@@ -67,6 +67,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let (media, media_events) = MediaPlane::start(MediaConfig {
         bind: config.udp_addr,
         advertise: config.advertised_udp(),
+        workers: config.workers,
     })
     .with_context(|| format!("cannot bind media UDP {}", config.udp_addr))?;
     let listener = tokio::net::TcpListener::bind(config.http_addr)
@@ -76,7 +77,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let dev_mode = config.dev_mode;
     let state = Arc::new(AppState::new(config, media.clone()));
     tokio::spawn(media_events::run(state.clone(), media_events));
-    info!(http = %http_addr, media = %media.local_addr(), "Moim is running");
+    info!(http = %http_addr, media = %media.local_addr(), workers = media.workers(), "Moim is running");
     if dev_mode {
         eprintln!(
             "\n  Moim is running in development mode (API key \"devkey\", secret \"secret\").\n  \

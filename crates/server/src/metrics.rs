@@ -65,6 +65,24 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
         &[("", media.datagrams_sent)],
     );
     metric(
+        "moim_media_workers",
+        "gauge",
+        "Media worker threads.",
+        &[("", state.media.workers() as u64)],
+    );
+    metric(
+        "moim_datagrams_handed_over_total",
+        "counter",
+        "Datagrams a media worker read for another worker's session and handed to it.",
+        &[("", r.datagrams_handed_over)],
+    );
+    metric(
+        "moim_relays_dropped_total",
+        "counter",
+        "Messages between media workers (mostly frames) dropped because the receiving worker was behind.",
+        &[("", media.relay_drops)],
+    );
+    metric(
         "moim_datagrams_dropped_total",
         "counter",
         "UDP datagrams dropped, by reason.",
