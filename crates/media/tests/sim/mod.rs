@@ -1,0 +1,424 @@
+//! A simulated media plane for tests and benchmarks: str0m peers exchange datagrams with
+//! one or more routers in memory, in simulated time, so every run is the same. With several
+//! workers, one router each, datagrams land on a worker chosen by the peer's port (as the
+//! kernel spreads addresses over the sockets of the port) and the routers' relays are
+//! carried between them.
+
+// Shared by the simulation tests and the fan-out benchmark; each uses a part.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use moim_media::placement::Placement;
+use moim_media::relay::WorkerId;
+use moim_media::{Command, MediaEvent, ParticipantId, RoomId, Router, RouterStats, TrackId};
+use moim_proto::signal::{TrackKind, TrackSource};
+use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
+use str0m::format::Codec;
+use str0m::media::{
+    Direction, Frequency, MediaKind, MediaTime, Mid, Rid, Simulcast, SimulcastLayer,
+};
+use str0m::net::{Protocol, Receive, Transmit};
+use str0m::{Candidate, Event, Input, Output, Rtc};
+use tokio::sync::oneshot;
+
+pub const SERVER: &str = "127.0.0.1:7882";
+pub const STEP: Duration = Duration::from_millis(5);
+
+pub struct Peer {
+    pub id: ParticipantId,
+    pub rtc: Rtc,
+    pub addr: SocketAddr,
+    pub pending: Option<SdpPendingOffer>,
+    pub mids: Vec<(Mid, MediaKind)>,
+    pub video_frames: u32,
+    pub keyframes: u32,
+    pub audio_frames: u32,
+    pub keyframe_requests: u32,
+    /// Simulcast rids sent (`[None]` without simulcast) and whether each owes a keyframe.
+    pub rids: Vec<Option<Rid>>,
+    pub keyframe_wanted: Vec<bool>,
+    pub gaps: u32,
+    /// Height of the last keyframe received.
+    pub last_keyframe_height: Option<u32>,
+    /// Size of the interframes sent.
+    pub interframe_bytes: usize,
+}
+
+impl Peer {
+    pub fn new(port: u16, now: Instant) -> Peer {
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let mut rtc = Rtc::builder().build(now);
+        rtc.add_local_candidate(Candidate::host(addr, "udp").unwrap());
+        Peer {
+            id: ParticipantId::next(),
+            rtc,
+            addr,
+            pending: None,
+            mids: Vec::new(),
+            video_frames: 0,
+            keyframes: 0,
+            audio_frames: 0,
+            keyframe_requests: 0,
+            rids: vec![None],
+            keyframe_wanted: vec![true],
+            gaps: 0,
+            last_keyframe_height: None,
+            interframe_bytes: 6,
+        }
+    }
+
+    /// Offers one audio and one video track, the video in the given simulcast layers.
+    pub fn offer_tracks(&mut self, rids: &[&str]) -> (String, Vec<(String, TrackSource)>) {
+        let simulcast = (!rids.is_empty()).then(|| Simulcast {
+            send: rids.iter().map(|r| SimulcastLayer::new(r)).collect(),
+            recv: Vec::new(),
+        });
+        if !rids.is_empty() {
+            self.rids = rids.iter().map(|r| Some(Rid::from(*r))).collect();
+            self.keyframe_wanted = vec![true; rids.len()];
+        }
+        let mut api = self.rtc.sdp_api();
+        let a = api.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None);
+        let v = api.add_media(MediaKind::Video, Direction::SendOnly, None, None, simulcast);
+        let (offer, pending) = api.apply().unwrap();
+        self.pending = Some(pending);
+        self.mids = vec![(a, MediaKind::Audio), (v, MediaKind::Video)];
+        let sources = vec![
+            (a.to_string(), TrackSource::Microphone),
+            (v.to_string(), TrackSource::Camera),
+        ];
+        (offer.to_sdp_string(), sources)
+    }
+
+    /// Sends one audio frame and one video frame per layer (layer i is 180·2^i pixels
+    /// tall); a keyframe first and then only when asked.
+    pub fn send_frames(&mut self, now: Instant, start: Instant) {
+        let micros = (now - start).as_micros() as u64;
+        for (mid, kind) in self.mids.clone() {
+            let codec = if kind == MediaKind::Audio {
+                Codec::Opus
+            } else {
+                Codec::Vp8
+            };
+            let pt = {
+                let Some(w) = self.rtc.writer(mid) else {
+                    continue;
+                };
+                w.payload_params()
+                    .find(|p| p.spec().codec == codec)
+                    .unwrap()
+                    .pt()
+            };
+            if kind == MediaKind::Audio {
+                let time = MediaTime::from_micros(micros).rebase(Frequency::FORTY_EIGHT_KHZ);
+                let w = self.rtc.writer(mid).unwrap();
+                w.write(pt, now, time, vec![0xfc; 40]).unwrap();
+                continue;
+            }
+            let time = MediaTime::from_micros(micros).rebase(Frequency::NINETY_KHZ);
+            for (i, rid) in self.rids.clone().into_iter().enumerate() {
+                let keyframe = std::mem::take(&mut self.keyframe_wanted[i]);
+                let data = if keyframe {
+                    let height = (180u16 << i).to_le_bytes();
+                    let mut f = vec![0x10, 0x02, 0x00, 0x9d, 0x01, 0x2a, 0x40, 0x01];
+                    f.extend_from_slice(&height);
+                    f.resize(2500, 7);
+                    f
+                } else {
+                    let mut f = vec![0x11, 0, 0, 1, 2, 3];
+                    f.resize(self.interframe_bytes.max(f.len()), 7);
+                    f
+                };
+                let mut w = self.rtc.writer(mid).unwrap();
+                if let Some(rid) = rid {
+                    w = w.rid(rid);
+                }
+                w.write(pt, now, time, data).unwrap();
+            }
+        }
+    }
+
+    /// Drains the peer's output into `to_server`, counting what it received.
+    pub fn poll(&mut self, to_server: &mut Vec<(SocketAddr, Vec<u8>)>) {
+        loop {
+            match self.rtc.poll_output().unwrap() {
+                Output::Transmit(t) => to_server.push((t.source, t.contents.to_vec())),
+                Output::Timeout(_) => return,
+                Output::Event(Event::MediaData(d)) => {
+                    if d.params.spec().codec == Codec::Opus {
+                        self.audio_frames += 1;
+                    } else {
+                        self.video_frames += 1;
+                        self.keyframes += u32::from(d.is_keyframe());
+                        if d.is_keyframe() && d.data.len() >= 10 {
+                            let h = u16::from_le_bytes([d.data[8], d.data[9]]) & 0x3fff;
+                            self.last_keyframe_height = Some(u32::from(h));
+                        }
+                        self.gaps += u32::from(!d.contiguous);
+                    }
+                }
+                Output::Event(Event::KeyframeRequest(r)) => {
+                    self.keyframe_requests += 1;
+                    for (i, rid) in self.rids.iter().enumerate() {
+                        if r.rid.is_none() || r.rid == *rid {
+                            self.keyframe_wanted[i] = true;
+                        }
+                    }
+                }
+                Output::Event(_) => {}
+            }
+        }
+    }
+}
+
+pub struct Sim {
+    pub routers: Vec<Router>,
+    pub placement: Placement,
+    pub peers: Vec<Peer>,
+    pub now: Instant,
+    pub start: Instant,
+    pub room: RoomId,
+    /// Every n-th datagram from the server is lost, if set.
+    pub drop_every: Option<usize>,
+    /// Video tracks announced, by publisher.
+    pub videos: Vec<(ParticipantId, TrackId)>,
+    /// Tracks unpublished so far.
+    pub unpublished: usize,
+    /// The number of tracks in the latest subscriber offer.
+    pub last_offer_tracks: Option<usize>,
+    /// Datagrams the routers sent to peers.
+    pub sent: usize,
+}
+
+impl Sim {
+    pub fn new() -> Sim {
+        Sim::with_workers(1)
+    }
+
+    pub fn with_workers(workers: usize) -> Sim {
+        str0m::crypto::from_feature_flags().install_process_default();
+        let now = Instant::now();
+        let server = SERVER.parse().unwrap();
+        Sim {
+            routers: (0..workers)
+                .map(|w| Router::for_worker(server, WorkerId(w), workers))
+                .collect(),
+            placement: Placement::new(workers),
+            peers: Vec::new(),
+            now,
+            start: now,
+            room: RoomId::next(),
+            drop_every: None,
+            videos: Vec::new(),
+            unpublished: 0,
+            last_offer_tracks: None,
+            sent: 0,
+        }
+    }
+
+    /// Hands a command to its worker(s), as the media plane's handle does.
+    pub fn command(&mut self, command: Command) {
+        match self.placement.route(&command) {
+            Some(worker) => self.routers[worker.0].handle_command(self.now, command),
+            None => {
+                for router in &mut self.routers {
+                    router.handle_command(self.now, command.duplicate().unwrap());
+                }
+            }
+        }
+        self.carry_relays();
+    }
+
+    /// Delivers messages between workers until none is left.
+    pub fn carry_relays(&mut self) {
+        loop {
+            let mut carried = false;
+            for from in 0..self.routers.len() {
+                while let Some((to, relay)) = self.routers[from].poll_relay() {
+                    carried = true;
+                    self.routers[to.0].handle_relay(self.now, WorkerId(from), relay);
+                }
+            }
+            if !carried {
+                return;
+            }
+        }
+    }
+
+    pub fn stats(&self) -> RouterStats {
+        let mut total = RouterStats::default();
+        for router in &self.routers {
+            total += router.stats();
+        }
+        total
+    }
+
+    pub fn events(&mut self) -> Vec<MediaEvent> {
+        let mut events = Vec::new();
+        for router in &mut self.routers {
+            while let Some(event) = router.poll_event() {
+                events.push(event);
+            }
+        }
+        events
+    }
+
+    pub fn add_publisher(&mut self, port: u16) -> usize {
+        self.add_simulcast_publisher(port, &[])
+    }
+
+    pub fn add_simulcast_publisher(&mut self, port: u16, rids: &[&str]) -> usize {
+        let mut peer = Peer::new(port, self.now);
+        let (offer, sources) = peer.offer_tracks(rids);
+        let (tx, mut rx) = oneshot::channel();
+        self.command(Command::Publish {
+            room: self.room,
+            participant: peer.id,
+            offer,
+            sources: Some(sources),
+            reply: tx,
+        });
+        let answer = rx.try_recv().unwrap().unwrap();
+        let answer = SdpAnswer::from_sdp_string(&answer.sdp).unwrap();
+        let pending = peer.pending.take().unwrap();
+        peer.rtc.sdp_api().accept_answer(pending, answer).unwrap();
+        self.peers.push(peer);
+        self.peers.len() - 1
+    }
+
+    pub fn add_subscriber(&mut self, port: u16) -> usize {
+        let peer = Peer::new(port, self.now);
+        self.command(Command::Subscribe {
+            room: self.room,
+            participant: peer.id,
+        });
+        self.peers.push(peer);
+        self.peers.len() - 1
+    }
+
+    pub fn video_track_of(&self, peer: usize) -> TrackId {
+        let id = self.peers[peer].id;
+        self.videos.iter().find(|(p, _)| *p == id).unwrap().1
+    }
+
+    /// Answers subscriber offers the router emitted.
+    pub fn handle_events(&mut self) {
+        for event in self.events() {
+            if let MediaEvent::TrackUnpublished { .. } = event {
+                self.unpublished += 1;
+            }
+            if let MediaEvent::TrackPublished {
+                participant, track, ..
+            } = &event
+                && track.kind == TrackKind::Video
+            {
+                self.videos.push((*participant, track.id));
+            }
+            if let MediaEvent::SubscriberOffer {
+                participant,
+                sdp,
+                tracks,
+            } = event
+            {
+                self.last_offer_tracks = Some(tracks.len());
+                let peer = self.peers.iter_mut().find(|p| p.id == participant).unwrap();
+                let offer = SdpOffer::from_sdp_string(&sdp).unwrap();
+                let answer = peer.rtc.sdp_api().accept_offer(offer).unwrap();
+                let (tx, mut rx) = oneshot::channel();
+                self.command(Command::SubscribeAnswer {
+                    participant,
+                    answer: answer.to_sdp_string(),
+                    reply: tx,
+                });
+                rx.try_recv().unwrap().unwrap();
+            }
+        }
+    }
+
+    /// Runs for `duration`; publishers send 30 fps video, answering keyframe requests.
+    pub fn run(&mut self, duration: Duration) {
+        let end = self.now + duration;
+        let mut next_frame = self.now;
+        while self.now < end {
+            let send = self.now >= next_frame;
+            if send {
+                next_frame += Duration::from_millis(33);
+            }
+            self.step(send);
+        }
+    }
+
+    /// One step of simulated time: peers and routers exchange what they have; with
+    /// `send_frames`, connected publishers first send a frame of each track.
+    pub fn step(&mut self, send_frames: bool) {
+        self.handle_events();
+        let mut to_server = Vec::new();
+        for peer in &mut self.peers {
+            peer.rtc.handle_input(Input::Timeout(self.now)).unwrap();
+            peer.poll(&mut to_server);
+            if send_frames && !peer.mids.is_empty() && peer.rtc.is_connected() {
+                peer.send_frames(self.now, self.start);
+                peer.poll(&mut to_server);
+            }
+        }
+        let workers = self.routers.len();
+        for (from, data) in to_server {
+            let worker = usize::from(from.port()) % workers;
+            self.routers[worker].handle_datagram(self.now, from, &data);
+        }
+        self.carry_relays();
+        for router in &mut self.routers {
+            router.handle_timeout(self.now);
+        }
+        self.carry_relays();
+        let mut transmits = Vec::new();
+        for router in &mut self.routers {
+            while let Some(t) = router.poll_transmit() {
+                transmits.push(t);
+            }
+        }
+        self.deliver(transmits);
+        self.now += STEP;
+    }
+
+    /// The datagrams of one frame of each of `peer`'s tracks, not yet sent.
+    pub fn frame_datagrams(&mut self, peer: usize) -> Vec<(SocketAddr, Vec<u8>)> {
+        let mut datagrams = Vec::new();
+        let (now, start) = (self.now, self.start);
+        let peer = &mut self.peers[peer];
+        peer.send_frames(now, start);
+        // str0m packetizes a written frame on its next (immediate) timeout.
+        for _ in 0..4 {
+            peer.poll(&mut datagrams);
+            peer.rtc.handle_input(Input::Timeout(now)).unwrap();
+        }
+        peer.poll(&mut datagrams);
+        datagrams
+    }
+
+    /// Hands the routers' datagrams to the peers they are for (dropping every
+    /// `drop_every`-th).
+    pub fn deliver(&mut self, transmits: Vec<Transmit>) {
+        for t in transmits {
+            self.sent += 1;
+            if self.drop_every.is_some_and(|n| self.sent.is_multiple_of(n)) {
+                continue;
+            }
+            let Some(peer) = self.peers.iter_mut().find(|p| p.addr == t.destination) else {
+                continue;
+            };
+            let input = Input::Receive(
+                self.now,
+                Receive {
+                    proto: Protocol::Udp,
+                    source: t.source,
+                    destination: t.destination,
+                    contents: (&*t.contents).try_into().unwrap(),
+                },
+            );
+            peer.rtc.handle_input(input).unwrap();
+        }
+    }
+}
