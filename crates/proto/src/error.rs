@@ -21,6 +21,7 @@ pub enum ErrorCode {
     NotFound,
     Replaced,
     ServerBusy,
+    RateLimited,
     Internal,
 }
 
@@ -43,6 +44,7 @@ impl ErrorCode {
             ErrorCode::NotFound => "not_found",
             ErrorCode::Replaced => "replaced",
             ErrorCode::ServerBusy => "server_busy",
+            ErrorCode::RateLimited => "rate_limited",
             ErrorCode::Internal => "internal",
         }
     }
@@ -83,6 +85,7 @@ mod tests {
             ErrorCode::InvalidToken,
             ErrorCode::PermissionDenied,
             ErrorCode::MessageTooLarge,
+            ErrorCode::RateLimited,
         ] {
             let json = serde_json::to_string(&code).unwrap();
             assert_eq!(json, format!("\"{}\"", code.as_str()));

@@ -86,6 +86,28 @@ pub struct SubscribedMid {
     pub participant: String,
 }
 
+/// Who sent a chat or data message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sender {
+    pub sid: String,
+    pub identity: String,
+    pub name: String,
+}
+
+/// A chat message as the room keeps and delivers it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatMessage {
+    /// Increasing within the room.
+    pub id: u64,
+    /// Milliseconds since the Unix epoch, by the server's clock.
+    pub ts: u64,
+    pub from: Sender,
+    pub text: String,
+    /// For a direct message, the identities it went to (empty: the whole room).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub to: Vec<String>,
+}
+
 /// Which of the two peer connections a candidate belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -122,8 +144,29 @@ pub enum ClientMessage {
         width: u32,
         height: u32,
     },
+    /// A chat message to the room, or to the participants with the identities in `to`.
+    Chat {
+        text: String,
+        #[serde(default)]
+        to: Vec<String>,
+    },
+    /// An application message: any text (e.g. JSON) under an optional topic, to the room or
+    /// to the identities in `to`. `reliable: false` allows loss for lower delay.
+    Data {
+        payload: String,
+        #[serde(default)]
+        topic: Option<String>,
+        #[serde(default)]
+        to: Vec<String>,
+        #[serde(default = "reliable_by_default")]
+        reliable: bool,
+    },
     Leave,
     Ping,
+}
+
+fn reliable_by_default() -> bool {
+    true
 }
 
 /// The `type` names [`ClientMessage`] knows, to tell unknown messages from malformed ones.
@@ -134,6 +177,8 @@ const CLIENT_TYPES: &[&str] = &[
     "candidate",
     "mute",
     "video_size",
+    "chat",
+    "data",
     "leave",
     "ping",
 ];
@@ -231,6 +276,9 @@ pub enum ServerMessage {
         room: String,
         participant: ParticipantInfo,
         participants: Vec<ParticipantInfo>,
+        /// The room's recent chat messages, oldest first.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        chat: Vec<ChatMessage>,
     },
     ParticipantJoined {
         participant: ParticipantInfo,
@@ -259,6 +307,17 @@ pub enum ServerMessage {
     SubscribeOffer {
         sdp: String,
         tracks: Vec<SubscribedMid>,
+    },
+    Chat {
+        message: ChatMessage,
+    },
+    /// An application message; `from` is absent when the server API sent it.
+    Data {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        from: Option<Sender>,
+        payload: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        topic: Option<String>,
     },
     Pong,
     Error {
@@ -330,6 +389,28 @@ mod tests {
         assert_eq!(tracks[1].source, TrackSource::Camera);
         assert!(tracks[1].muted);
         assert!(!tracks[0].muted);
+    }
+
+    #[test]
+    fn chat_and_data_decode_with_defaults() {
+        let req = ClientRequest::decode(r#"{"type":"chat","text":"hi"}"#).unwrap();
+        assert_eq!(
+            req.message,
+            ClientMessage::Chat {
+                text: "hi".into(),
+                to: vec![]
+            }
+        );
+        let req = ClientRequest::decode(r#"{"type":"data","payload":"{}","to":["ada"]}"#).unwrap();
+        assert_eq!(
+            req.message,
+            ClientMessage::Data {
+                payload: "{}".into(),
+                topic: None,
+                to: vec!["ada".into()],
+                reliable: true
+            }
+        );
     }
 
     #[test]

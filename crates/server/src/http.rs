@@ -12,7 +12,7 @@ use moim_proto::ErrorCode;
 use moim_proto::error::ApiError;
 
 use crate::state::AppState;
-use crate::{api, assets, metrics, signal, whip};
+use crate::{api, assets, metrics, room_api, signal, whip};
 
 /// Every route of the server.
 pub fn router(state: Arc<AppState>) -> Router {
@@ -32,6 +32,14 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route("/api/info", get(api::info).options(preflight))
         .route("/api/dev/token", post(api::dev_token).options(preflight))
+        .route(
+            "/api/rooms/{room}/data",
+            post(room_api::send_data).options(preflight),
+        )
+        .route(
+            "/api/rooms/{room}/transcript",
+            get(room_api::transcript).options(preflight),
+        )
         .layer(middleware::from_fn(allow_any_origin));
     Router::new()
         .route("/", get(assets::app))
@@ -94,6 +102,7 @@ pub fn error_response(error: ApiError) -> Response {
         ErrorCode::ServerBusy => StatusCode::SERVICE_UNAVAILABLE,
         ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         ErrorCode::MessageTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
         _ => StatusCode::BAD_REQUEST,
     };
     (status, axum::Json(error)).into_response()

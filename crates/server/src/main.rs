@@ -3,11 +3,14 @@
 
 mod api;
 mod assets;
+mod auth;
+mod chat;
 mod cli;
 mod config;
 mod http;
 mod media_events;
 mod metrics;
+mod room_api;
 mod rooms;
 mod signal;
 mod state;

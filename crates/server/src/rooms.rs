@@ -7,14 +7,19 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
 
 use moim_media::{ParticipantId, RoomId, TrackId};
 use moim_proto::ErrorCode;
 use moim_proto::error::ApiError;
-use moim_proto::signal::{ParticipantInfo, Role, ServerMessage, ServerReply, TrackInfo};
+use moim_proto::signal::{
+    ChatMessage, ParticipantInfo, Role, ServerMessage, ServerReply, TrackInfo,
+};
 use moim_proto::token::Grants;
 use tokio::sync::{Notify, mpsc};
 use tracing::warn;
+
+use crate::chat::{ChatLog, RateLimit};
 
 /// Capacity of a participant's outgoing message queue; a client this far behind is
 /// disconnected rather than buffered without bound.
@@ -47,11 +52,14 @@ pub struct Participant {
     pub hidden: bool,
     /// Already told to disconnect for not reading its messages.
     kicked: AtomicBool,
+    pub chat_limit: RateLimit,
+    pub data_limit: RateLimit,
 }
 
 impl Participant {
     /// A participant with no tracks yet.
     pub fn new(identity: String, name: String, grants: Grants, link: Link, hidden: bool) -> Self {
+        let now = Instant::now();
         Participant {
             id: ParticipantId::next(),
             identity,
@@ -62,6 +70,8 @@ impl Participant {
             link,
             hidden,
             kicked: AtomicBool::new(false),
+            chat_limit: RateLimit::chat(now),
+            data_limit: RateLimit::data(now),
         }
     }
 
@@ -104,6 +114,7 @@ impl Participant {
 pub struct Room {
     pub id: RoomId,
     pub participants: HashMap<ParticipantId, Participant>,
+    pub chat: ChatLog,
 }
 
 impl Room {
@@ -142,6 +153,8 @@ pub struct Joined {
     pub others: Vec<ParticipantInfo>,
     /// The participant with the same identity that the newcomer replaced.
     pub replaced: Option<Participant>,
+    /// The room's recent chat.
+    pub chat: Vec<ChatMessage>,
 }
 
 /// All rooms of this node.
@@ -161,6 +174,7 @@ impl Rooms {
             .or_insert_with(|| Room {
                 id: RoomId::next(),
                 participants: HashMap::new(),
+                chat: ChatLog::default(),
             });
         let previous = room
             .participants
@@ -203,6 +217,7 @@ impl Rooms {
             room: room.id,
             others,
             replaced,
+            chat: room.chat.recent(),
         }
     }
 
@@ -239,6 +254,11 @@ impl Rooms {
     /// A room by name.
     pub fn room(&self, name: &str) -> Option<&Room> {
         self.rooms.get(name)
+    }
+
+    /// A room by name, mutably.
+    pub fn room_mut(&mut self, name: &str) -> Option<&mut Room> {
+        self.rooms.get_mut(name)
     }
 
     /// A participant.

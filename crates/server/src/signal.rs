@@ -11,14 +11,15 @@ use moim_media::{Command, ParticipantId, TrackId};
 use moim_proto::ErrorCode;
 use moim_proto::error::ApiError;
 use moim_proto::signal::{
-    ClientMessage, ClientRequest, MidTrack, PROTOCOL_VERSION, ServerMessage, ServerReply,
-    TrackSource,
+    ChatMessage, ClientMessage, ClientRequest, MidTrack, PROTOCOL_VERSION, ServerMessage,
+    ServerReply, TrackSource,
 };
 use tokio::sync::{Notify, mpsc};
 use tracing::{debug, info};
 
+use crate::chat::{self, Outgoing};
 use crate::rooms::{Link, OUTBOX_CAPACITY, Participant};
-use crate::state::{AppState, media_error};
+use crate::state::{AppState, media_error, unix_millis};
 
 /// Frames up to this size are read and refused with `message_too_large`; larger ones
 /// close the connection at the WebSocket layer.
@@ -166,11 +167,44 @@ impl Connection {
                 width,
                 height,
             } => self.video_size(participant, &track, width, height),
+            ClientMessage::Chat { text, to } => self
+                .send_chat_or_data(participant, Outgoing::Chat { text }, to)
+                .map(|m| m.map(|message| ServerMessage::Chat { message })),
+            ClientMessage::Data {
+                payload,
+                topic,
+                to,
+                reliable: _,
+            } => self
+                .send_chat_or_data(participant, Outgoing::Data { payload, topic }, to)
+                .map(|_| None),
             ClientMessage::Leave => {
                 self.closing = true;
                 Ok(None)
             }
         }
+    }
+
+    /// Delivers a chat or data message to the sender's room (over signaling, every message
+    /// is reliable).
+    fn send_chat_or_data(
+        &self,
+        participant: ParticipantId,
+        outgoing: Outgoing,
+        to: Vec<String>,
+    ) -> Result<Option<ChatMessage>, ApiError> {
+        let mut rooms = self.state.rooms();
+        let room = rooms
+            .room_of_mut(participant)
+            .ok_or_else(|| ApiError::new(ErrorCode::NotJoined, "You are not in a room."))?;
+        chat::send(
+            room,
+            Some(participant),
+            outgoing,
+            to,
+            Instant::now(),
+            unix_millis(),
+        )
     }
 
     fn join(&mut self, v: u32, token: &str) -> Result<ServerMessage, ApiError> {
@@ -223,6 +257,7 @@ impl Connection {
             room: room_name,
             participant: me,
             participants: joined.others,
+            chat: joined.chat,
         })
     }
 

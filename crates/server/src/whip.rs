@@ -11,6 +11,7 @@ use moim_proto::ErrorCode;
 use moim_proto::error::ApiError;
 use moim_proto::token::Claims;
 
+use crate::auth::{Needs, authorize};
 use crate::http::error_response;
 use crate::rooms::{Link, Participant};
 use crate::state::{AppState, media_error};
@@ -189,53 +190,6 @@ pub async fn trickle(
     } else {
         error_response(ApiError::new(ErrorCode::NotFound, "No such session."))
     }
-}
-
-/// The grant a request needs.
-#[derive(Debug, Clone, Copy)]
-enum Needs {
-    Publish,
-    Subscribe,
-}
-
-/// Checks the bearer token, that it is for `room` and that it has the grant needed.
-fn authorize(
-    state: &AppState,
-    headers: &HeaderMap,
-    room: &str,
-    needs: Needs,
-) -> Result<Claims, ApiError> {
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::InvalidToken,
-                "Send the access token as \"Authorization: Bearer <token>\".",
-            )
-        })?;
-    let claims = state.verify(token.trim())?;
-    if claims.video.room != room {
-        return Err(ApiError::new(
-            ErrorCode::WrongRoom,
-            format!(
-                "The access token is for room \"{}\", not \"{room}\".",
-                claims.video.room
-            ),
-        ));
-    }
-    let (granted, what) = match needs {
-        Needs::Publish => (claims.video.can_publish, "publishing"),
-        Needs::Subscribe => (claims.video.can_subscribe, "subscribing"),
-    };
-    if !granted {
-        return Err(ApiError::new(
-            ErrorCode::PermissionDenied,
-            format!("The access token does not allow {what}."),
-        ));
-    }
-    Ok(claims)
 }
 
 fn new_resource() -> String {

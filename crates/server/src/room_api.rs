@@ -1,0 +1,121 @@
+//! The room REST API (`/api/rooms/{room}/…`) for application servers and hosts, with an
+//! admin token for the room: send data messages into the room, download the chat
+//! transcript.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use moim_proto::ErrorCode;
+use moim_proto::error::ApiError;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::auth::{Needs, authorize};
+use crate::chat::{self, Outgoing};
+use crate::http::error_response;
+use crate::state::{AppState, unix_millis};
+
+/// The body of `POST /api/rooms/{room}/data` (a `reliable` field is accepted and needs
+/// no handling: delivery over signaling is always reliable).
+#[derive(Debug, Deserialize)]
+pub struct DataRequest {
+    payload: String,
+    #[serde(default)]
+    topic: Option<String>,
+    #[serde(default)]
+    to: Vec<String>,
+}
+
+/// `POST /api/rooms/{room}/data`: a data message from the server to the room, or to the
+/// identities in `to`. 204 when delivered.
+pub async fn send_data(
+    State(state): State<Arc<AppState>>,
+    Path(room): Path<String>,
+    headers: HeaderMap,
+    body: Result<Json<DataRequest>, JsonRejection>,
+) -> Response {
+    if let Err(e) = authorize(&state, &headers, &room, Needs::Admin) {
+        return error_response(e);
+    }
+    let Json(request) = match body {
+        Ok(body) => body,
+        Err(e) => {
+            return error_response(ApiError::new(
+                ErrorCode::MalformedMessage,
+                format!("Expected JSON {{payload, topic?, to?, reliable?}}: {e}"),
+            ));
+        }
+    };
+    let mut rooms = state.rooms();
+    let Some(r) = rooms.room_mut(&room) else {
+        return error_response(no_one_in(&room));
+    };
+    let outgoing = Outgoing::Data {
+        payload: request.payload,
+        topic: request.topic,
+    };
+    match chat::send(r, None, outgoing, request.to, Instant::now(), unix_millis()) {
+        Ok(_) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => error_response(e),
+    }
+}
+
+/// The query of `GET /api/rooms/{room}/transcript`.
+#[derive(Debug, Deserialize)]
+pub struct TranscriptQuery {
+    #[serde(default)]
+    format: Option<String>,
+}
+
+/// `GET /api/rooms/{room}/transcript[?format=txt]`: the room's chat (messages to
+/// everyone) as JSON, or as plain text to save.
+pub async fn transcript(
+    State(state): State<Arc<AppState>>,
+    Path(room): Path<String>,
+    Query(query): Query<TranscriptQuery>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(e) = authorize(&state, &headers, &room, Needs::Admin) {
+        return error_response(e);
+    }
+    let rooms = state.rooms();
+    let Some(r) = rooms.room(&room) else {
+        return error_response(no_one_in(&room));
+    };
+    match query.format.as_deref() {
+        None | Some("json") => {
+            let messages: Vec<_> = r.chat.all().collect();
+            Json(json!({ "room": room, "messages": messages })).into_response()
+        }
+        Some("txt") => {
+            let mut response = chat::transcript_text(&room, &r.chat).into_response();
+            let h = response.headers_mut();
+            h.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; charset=utf-8"),
+            );
+            if let Ok(v) =
+                HeaderValue::from_str(&format!("attachment; filename=\"{room}-chat.txt\""))
+            {
+                h.insert(header::CONTENT_DISPOSITION, v);
+            }
+            response
+        }
+        Some(other) => error_response(ApiError::new(
+            ErrorCode::MalformedMessage,
+            format!("Unknown transcript format \"{other}\"; use json or txt."),
+        )),
+    }
+}
+
+fn no_one_in(room: &str) -> ApiError {
+    ApiError::new(
+        ErrorCode::NotFound,
+        format!("Room \"{room}\" has no participants."),
+    )
+}
