@@ -2,6 +2,7 @@
 // indicator. Everything it knows about the room comes from the client library's events.
 
 import { MoimError, Room } from '/sdk/moim.js';
+import { ChatPanel } from './chat.js';
 import { h, icon } from './dom.js';
 import { Tile } from './tile.js';
 
@@ -95,6 +96,18 @@ class Meeting {
     this.screenButton = controlButton('screen', 'Share screen', () => this.toggleScreen());
     this.peopleButton = controlButton('people', 'Participants', () => this.togglePanel());
     this.peopleButton.append(this.countEl);
+    this.unreadEl = h('span', { class: 'count unread', id: 'chat-unread', hidden: true });
+    this.chatButton = controlButton('chat', 'Chat', () => this.toggleChat());
+    this.chatButton.append(this.unreadEl);
+    this.chat = new ChatPanel({
+      room: this.room,
+      token: choice.token,
+      onError: (message) => this.toast(message),
+      onUnread: (n) => {
+        this.unreadEl.hidden = n === 0;
+        this.unreadEl.textContent = String(n);
+      },
+    });
     const leaveButton = controlButton('leave', 'Leave', () => this.leave());
     leaveButton.classList.add('danger');
     this.toastEl = h('div', { class: 'toast', role: 'alert', hidden: true });
@@ -110,8 +123,8 @@ class Meeting {
       h('header', { class: 'topbar' },
         h('div', { class: 'brand small' }, h('div', { class: 'logo', 'aria-hidden': 'true' }, 'M'), h('span', { class: 'room-title' }, room)),
         this.stateEl),
-      h('div', { class: 'body' }, this.stageEl, this.panelEl),
-      h('footer', { class: 'controls' }, this.micButton, this.cameraButton, this.screenButton, this.peopleButton, leaveButton),
+      h('div', { class: 'body' }, this.stageEl, this.panelEl, this.chat.el),
+      h('footer', { class: 'controls' }, this.micButton, this.cameraButton, this.screenButton, this.peopleButton, this.chatButton, leaveButton),
       this.audioEl,
       this.toastEl,
     );
@@ -276,6 +289,8 @@ class Meeting {
     ];
     this.listEl.replaceChildren(...rows);
     this.countEl.textContent = String(rows.length);
+    this.chat.setPeople([...this.room.participants.values()]);
+    this.chat.setHost(local.role === 'host');
   }
 
   /** Sizes the camera grid so that tiles stay close to 16:9 whatever their number. */
@@ -393,6 +408,13 @@ class Meeting {
   togglePanel() {
     this.panelEl.hidden = !this.panelEl.hidden;
     this.peopleButton.setAttribute('aria-pressed', String(!this.panelEl.hidden));
+    if (!this.panelEl.hidden && !this.chat.el.hidden) this.toggleChat();
+  }
+
+  toggleChat() {
+    const shown = this.chat.toggle();
+    this.chatButton.setAttribute('aria-pressed', String(shown));
+    if (shown && !this.panelEl.hidden) this.togglePanel();
   }
 
   syncControls() {

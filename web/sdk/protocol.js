@@ -29,6 +29,21 @@ export const PROTOCOL_VERSION = 1;
  */
 
 /**
+ * Who sent a chat or data message.
+ * @typedef {{ sid: string, identity: string, name: string }} Sender
+ */
+
+/**
+ * A chat message as the room keeps it; `to` is set on direct messages.
+ * @typedef {object} ChatMessage
+ * @property {number} id increasing within the room
+ * @property {number} ts milliseconds since the Unix epoch (server clock)
+ * @property {Sender} from
+ * @property {string} text
+ * @property {string[]} [to]
+ */
+
+/**
  * One sending m-line of a `publish_offer`.
  * @typedef {{ mid: string, source: TrackSource, muted?: boolean }} PublishedMid
  */
@@ -45,12 +60,14 @@ export const PROTOCOL_VERSION = 1;
  *   | { type: 'candidate', target: 'publisher' | 'subscriber', candidate: RTCIceCandidateInit }
  *   | { type: 'mute', track: string, muted: boolean }
  *   | { type: 'video_size', track: string, width: number, height: number }
+ *   | { type: 'chat', text: string, to?: string[] }
+ *   | { type: 'data', payload: string, topic?: string, to?: string[], reliable?: boolean, id?: string }
  *   | { type: 'leave' }
  *   | { type: 'ping' }} ClientMessage
  */
 
 /**
- * @typedef {{ type: 'joined', v: number, room: string, participant: ParticipantInfo, participants: ParticipantInfo[] }} JoinedMessage
+ * @typedef {{ type: 'joined', v: number, room: string, participant: ParticipantInfo, participants: ParticipantInfo[], chat?: ChatMessage[] }} JoinedMessage
  * @typedef {{ type: 'participant_joined', participant: ParticipantInfo }} ParticipantJoinedMessage
  * @typedef {{ type: 'participant_left', sid: string, identity: string }} ParticipantLeftMessage
  * @typedef {{ type: 'track_published', participant: string, track: TrackInfo }} TrackPublishedMessage
@@ -58,6 +75,8 @@ export const PROTOCOL_VERSION = 1;
  * @typedef {{ type: 'track_muted', participant: string, track: string, muted: boolean }} TrackMutedMessage
  * @typedef {{ type: 'publish_answer', sdp: string, tracks: { mid: string, sid: string }[] }} PublishAnswerMessage
  * @typedef {{ type: 'subscribe_offer', sdp: string, tracks: SubscribedMid[] }} SubscribeOfferMessage
+ * @typedef {{ type: 'chat', message: ChatMessage }} ChatReceivedMessage
+ * @typedef {{ type: 'data', from?: Sender, payload: string, topic?: string }} DataReceivedMessage
  * @typedef {{ type: 'pong' }} PongMessage
  * @typedef {{ type: 'error', code: string, message: string }} ErrorMessage
  */
@@ -65,7 +84,8 @@ export const PROTOCOL_VERSION = 1;
 /**
  * @typedef {(JoinedMessage | ParticipantJoinedMessage | ParticipantLeftMessage
  *   | TrackPublishedMessage | TrackUnpublishedMessage | TrackMutedMessage
- *   | PublishAnswerMessage | SubscribeOfferMessage | PongMessage | ErrorMessage)
+ *   | PublishAnswerMessage | SubscribeOfferMessage | ChatReceivedMessage | DataReceivedMessage
+ *   | PongMessage | ErrorMessage)
  *   & { id?: string | number }} ServerMessage
  */
 

@@ -15,6 +15,8 @@ import { Subscriber } from './subscriber.js';
 /** @typedef {import('./protocol.js').ParticipantInfo} ParticipantInfo */
 /** @typedef {import('./protocol.js').JoinedMessage} JoinedMessage */
 /** @typedef {import('./protocol.js').ServerMessage} ServerMessage */
+/** @typedef {import('./protocol.js').ChatMessage} ChatMessage */
+/** @typedef {import('./protocol.js').Sender} Sender */
 /** @typedef {import('./subscriber.js').Subscription} Subscription */
 
 /** @typedef {'connecting' | 'connected' | 'reconnecting' | 'disconnected'} ConnectionState */
@@ -29,7 +31,22 @@ import { Subscriber } from './subscriber.js';
  * @property {[TrackInfo, RemoteParticipant]} trackMuted `TrackInfo.muted` holds the new state
  * @property {[MediaStreamTrack, RemoteParticipant, TrackInfo]} trackSubscribed
  * @property {[MediaStreamTrack, RemoteParticipant, TrackInfo]} trackUnsubscribed
+ * @property {[ChatMessage]} chat a chat message, including your own once the server took it
+ * @property {[string, DataInfo]} data an application message: its payload, and where from
  * @property {[MoimError]} error
+ */
+
+/**
+ * @typedef {object} DataInfo
+ * @property {Sender} [from] absent when the application server sent it
+ * @property {string} [topic]
+ */
+
+/**
+ * @typedef {object} SendDataOptions
+ * @property {string} [topic] lets receivers tell streams of messages apart
+ * @property {string[]} [to] identities to send to; everyone else in the room when absent
+ * @property {boolean} [reliable] false allows loss for lower delay (default true)
  */
 
 /**
@@ -55,6 +72,8 @@ import { Subscriber } from './subscriber.js';
 /** @typedef {{ width: number, height: number, sent: string, timer?: ReturnType<typeof setTimeout> }} VideoSize */
 
 const VIDEO_SIZE_DEBOUNCE_MS = 200;
+/** Chat messages kept in `chatHistory`. */
+const CHAT_HISTORY_LIMIT = 500;
 
 /** @extends {Emitter<RoomEvents>} */
 export class Room extends Emitter {
@@ -86,6 +105,9 @@ export class Room extends Emitter {
   #reconnecting = null;
   /** @type {Timings} */
   #timings = {};
+  /** @type {ChatMessage[]} */
+  #chat = [];
+  #nextDataId = 1;
 
   /** @param {RoomOptions} [options] */
   constructor(options = {}) {
@@ -136,6 +158,42 @@ export class Room extends Emitter {
   /** The signaling client, for diagnostics (e.g. closing its socket to test reconnection). */
   get signal() {
     return this.#signal;
+  }
+
+  /** The room's chat messages seen so far (with the history `joined` brought), oldest first. */
+  get chatHistory() {
+    return [...this.#chat];
+  }
+
+  /**
+   * Sends a chat message to the room, or as a direct message to the identities in `to`.
+   * Resolves with the message as the server delivered it (also emitted as `chat`); rejects
+   * with a `MoimError` (`rate_limited`, `message_too_large`, `not_found`, …).
+   * @param {string} text
+   * @param {{ to?: string[] }} [options]
+   * @returns {Promise<ChatMessage>}
+   */
+  async sendChat(text, options = {}) {
+    const reply = await this.#signal.request({ type: 'chat', text, to: options.to ?? [] }, 'chat');
+    this.#addChat(reply.message);
+    return reply.message;
+  }
+
+  /**
+   * Sends an application message (any text, e.g. JSON). Returns false when not connected;
+   * a refusal (`rate_limited`, `message_too_large`, `not_found`) arrives as an `error` event.
+   * @param {string} payload
+   * @param {SendDataOptions} [options]
+   */
+  sendData(payload, options = {}) {
+    return this.#signal.send({
+      type: 'data',
+      id: `d${this.#nextDataId++}`,
+      payload,
+      ...(options.topic !== undefined ? { topic: options.topic } : {}),
+      ...(options.to ? { to: options.to } : {}),
+      reliable: options.reliable ?? true,
+    });
   }
 
   /** @returns {Timings} */
@@ -271,6 +329,7 @@ export class Room extends Emitter {
     this.name = joined.room;
     this.localParticipant.update(joined.participant);
     this.#syncParticipants(joined.participants ?? []);
+    for (const message of joined.chat ?? []) this.#addChat(message);
     this.#live = true;
     const publisher = /** @type {Publisher} */ (this.#publisher);
     if (this.#publications.length > 0) {
@@ -389,6 +448,15 @@ export class Room extends Emitter {
       case 'subscribe_offer':
         this.#subscriber?.handleOffer(msg);
         break;
+      case 'chat':
+        this.#addChat(msg.message);
+        break;
+      case 'data':
+        this.emit('data', msg.payload, {
+          ...(msg.from ? { from: msg.from } : {}),
+          ...(msg.topic !== undefined ? { topic: msg.topic } : {}),
+        });
+        break;
       case 'error': {
         const error = new MoimError(msg.code, msg.message);
         if (msg.code === 'replaced') {
@@ -403,6 +471,18 @@ export class Room extends Emitter {
       default:
         break;
     }
+  }
+
+  /**
+   * Keeps a chat message once (a rejoin brings the history again) and reports it.
+   * @param {ChatMessage} message
+   */
+  #addChat(message) {
+    if (this.#chat.some((m) => m.id === message.id)) return;
+    this.#chat.push(message);
+    this.#chat.sort((a, b) => a.id - b.id);
+    if (this.#chat.length > CHAT_HISTORY_LIMIT) this.#chat.shift();
+    this.emit('chat', message);
   }
 
   /**
