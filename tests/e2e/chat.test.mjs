@@ -73,6 +73,33 @@ describe('chat in the web app', () => {
     assert.equal(await grace.locator('#chat-unread').isHidden(), true);
   });
 
+  test('chat travels on the data channel relayed by the server', async () => {
+    for (const page of [ada, grace]) {
+      await page.waitForFunction(() => /** @type {any} */ (window).moimRoom.dataChannelOpen, null, { timeout: 10_000 });
+    }
+    /** @param {Page} page */
+    const channelStats = (page) =>
+      page.evaluate(async () => {
+        const stats = await /** @type {any} */ (window).moimRoom.subscriberPc.getStats();
+        /** @type {{ sent: number, received: number }} */
+        const total = { sent: 0, received: 0 };
+        stats.forEach((/** @type {any} */ s) => {
+          if (s.type === 'data-channel' && s.label === 'moim') {
+            total.sent += s.messagesSent;
+            total.received += s.messagesReceived;
+          }
+        });
+        return total;
+      });
+    const [adaBefore, graceBefore] = [await channelStats(ada), await channelStats(grace)];
+    await sendChat(ada, 'over the channel');
+    await grace.locator('#chat-messages .chat-text', { hasText: 'over the channel' }).waitFor({ timeout: 5_000 });
+    const [adaAfter, graceAfter] = [await channelStats(ada), await channelStats(grace)];
+    assert.ok(adaAfter.sent > adaBefore.sent, 'Ada sent on her data channel');
+    assert.ok(adaAfter.received > adaBefore.received, 'the reply came back on it');
+    assert.ok(graceAfter.received > graceBefore.received, 'Grace received on hers');
+  });
+
   test('a direct message reaches only its recipient and a late joiner gets the history without it', async () => {
     await sendChat(grace, 'just for you', 'Ada');
     const direct = ada.locator('#chat-messages .chat-message.direct', { hasText: 'just for you' });
@@ -82,7 +109,7 @@ describe('chat in the web app', () => {
     await joinWithApp(linus, server, room, 'Linus');
     await openChat(linus);
     await linus.locator('#chat-messages .chat-text', { hasText: 'Hello everyone' }).waitFor({ timeout: 5_000 });
-    assert.deepEqual(await chatTexts(linus), ['Hello everyone']);
+    assert.deepEqual(await chatTexts(linus), ['Hello everyone', 'over the channel']);
     await linus.close();
   });
 

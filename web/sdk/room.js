@@ -174,7 +174,8 @@ export class Room extends Emitter {
    * @returns {Promise<ChatMessage>}
    */
   async sendChat(text, options = {}) {
-    const reply = await this.#signal.request({ type: 'chat', text, to: options.to ?? [] }, 'chat');
+    const via = this.#channelSender(true);
+    const reply = await this.#signal.request({ type: 'chat', text, to: options.to ?? [] }, 'chat', via);
     this.#addChat(reply.message);
     return reply.message;
   }
@@ -186,14 +187,35 @@ export class Room extends Emitter {
    * @param {SendDataOptions} [options]
    */
   sendData(payload, options = {}) {
-    return this.#signal.send({
+    const reliable = options.reliable ?? true;
+    /** @type {import('./protocol.js').ClientMessage} */
+    const msg = {
       type: 'data',
       id: `d${this.#nextDataId++}`,
       payload,
       ...(options.topic !== undefined ? { topic: options.topic } : {}),
       ...(options.to ? { to: options.to } : {}),
-      reliable: options.reliable ?? true,
-    });
+      reliable,
+    };
+    const via = this.#channelSender(reliable);
+    if (!via) return this.#signal.send(msg);
+    via(JSON.stringify(msg));
+    return true;
+  }
+
+  /** Whether chat and data travel on the data channel (else on the signaling socket). */
+  get dataChannelOpen() {
+    return this.#subscriber?.channel(true) != null;
+  }
+
+  /**
+   * How to send a chat or data message on the data channel, or null to use signaling.
+   * @param {boolean} reliable
+   * @returns {((text: string) => void) | null}
+   */
+  #channelSender(reliable) {
+    const channel = this.#subscriber?.channel(reliable);
+    return channel ? (text) => channel.send(text) : null;
   }
 
   /** @returns {Timings} */
@@ -359,6 +381,7 @@ export class Room extends Emitter {
       onCandidate: (candidate) => signal.send({ type: 'candidate', target: 'subscriber', candidate }),
       onFailed,
       onError: (err) => this.#reportError(err),
+      onChannelMessage: (text) => signal.deliver(text),
     });
     subscriber.on('subscribed', (sub) => {
       this.#awaiting.set(sub.trackSid, sub);

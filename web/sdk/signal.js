@@ -157,17 +157,19 @@ export class SignalClient extends Emitter {
 
   /**
    * Sends a request and waits for its reply: the message of type `replyType` or the `error`
-   * that echoes the request's `id`.
+   * that echoes the request's `id`. With `via`, the request goes out that way (a data
+   * channel) and its reply may come back either way ({@link deliver}).
    * @template {ServerMessage['type']} T
    * @param {ClientMessage} msg
    * @param {T} replyType
+   * @param {((text: string) => void) | null} [via]
    * @returns {Promise<Extract<ServerMessage, { type: T }>>}
    */
-  request(msg, replyType) {
+  request(msg, replyType, via = null) {
     return new Promise((resolve, reject) => {
       const id = `r${this.#nextId++}`;
       const ws = this.#ws;
-      if (!ws || ws.readyState !== WebSocket.OPEN) {
+      if (!via && (!ws || ws.readyState !== WebSocket.OPEN)) {
         reject(new MoimError('connection_closed', 'The signaling connection is not open.'));
         return;
       }
@@ -177,8 +179,19 @@ export class SignalClient extends Emitter {
         resolve: /** @type {(msg: ServerMessage) => void} */ (resolve),
         reject,
       });
-      ws.send(JSON.stringify({ ...msg, id }));
+      const text = JSON.stringify({ ...msg, id });
+      if (via) via(text);
+      else ws?.send(text);
     });
+  }
+
+  /**
+   * Handles a server message that arrived another way (a data channel) like one from the
+   * socket: replies settle their requests, the rest is emitted as `message`.
+   * @param {string} text
+   */
+  deliver(text) {
+    this.#receive(text);
   }
 
   /** @param {unknown} data */

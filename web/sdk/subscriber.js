@@ -1,5 +1,7 @@
 // The subscriber peer connection: carries everyone else's tracks from the server. The server
 // makes every offer on it; each offer says which track and participant every m-line carries.
+// It also carries the server's two data channels for chat and data messages: `moim`
+// (reliable, ordered) and `moim-lossy`.
 
 import { Emitter } from './events.js';
 
@@ -28,7 +30,11 @@ import { Emitter } from './events.js';
  * @property {(candidate: RTCIceCandidateInit) => void} onCandidate
  * @property {() => void} onFailed called when the connection fails for good
  * @property {(err: unknown) => void} onError an offer could not be applied
+ * @property {(text: string) => void} onChannelMessage a message arrived on a data channel
  */
+
+const RELIABLE_CHANNEL = 'moim';
+const LOSSY_CHANNEL = 'moim-lossy';
 
 /** @extends {Emitter<SubscriberEvents>} */
 export class Subscriber extends Emitter {
@@ -39,6 +45,8 @@ export class Subscriber extends Emitter {
   /** Tracks announced unpublished; an offer sent before that news must not bind them again. */
   #gone = new Set();
   #closed = false;
+  /** The server's data channels by label. @type {Map<string, RTCDataChannel>} */
+  #channels = new Map();
 
   /** @param {SubscriberOptions} options */
   constructor(options) {
@@ -52,6 +60,27 @@ export class Subscriber extends Emitter {
     this.pc.onconnectionstatechange = () => {
       if (this.pc.connectionState === 'failed' && !this.#closed) options.onFailed();
     };
+    this.pc.ondatachannel = (ev) => {
+      const channel = ev.channel;
+      if (channel.label !== RELIABLE_CHANNEL && channel.label !== LOSSY_CHANNEL) return;
+      this.#channels.set(channel.label, channel);
+      channel.onmessage = (msg) => {
+        if (typeof msg.data === 'string') options.onChannelMessage(msg.data);
+      };
+    };
+  }
+
+  /**
+   * The open data channel to send on: the lossy one when `reliable` is false and it is open,
+   * else the reliable one; null while neither is open.
+   * @param {boolean} reliable
+   * @returns {RTCDataChannel | null}
+   */
+  channel(reliable) {
+    const lossy = this.#channels.get(LOSSY_CHANNEL);
+    if (!reliable && lossy?.readyState === 'open') return lossy;
+    const channel = this.#channels.get(RELIABLE_CHANNEL);
+    return channel?.readyState === 'open' ? channel : null;
   }
 
   /** The subscriptions currently bound, one per active m-line. */

@@ -1,5 +1,7 @@
 //! Commands from the control plane to the media plane, each with its reply channel.
 
+use std::sync::Arc;
+
 use moim_proto::signal::TrackSource;
 use tokio::sync::oneshot;
 
@@ -79,6 +81,13 @@ pub enum Command {
     },
     /// Close every session of the participant and unpublish its tracks.
     RemoveParticipant { participant: ParticipantId },
+    /// Write `text` on the subscriber data channel of each of `participants` (every worker
+    /// gets the command and writes to the ones it holds).
+    SendData {
+        participants: Arc<[ParticipantId]>,
+        reliable: bool,
+        text: Arc<str>,
+    },
 }
 
 impl Command {
@@ -106,6 +115,15 @@ impl Command {
             },
             Command::RemoveParticipant { participant } => Command::RemoveParticipant {
                 participant: *participant,
+            },
+            Command::SendData {
+                participants,
+                reliable,
+                text,
+            } => Command::SendData {
+                participants: participants.clone(),
+                reliable: *reliable,
+                text: text.clone(),
             },
             Command::Publish { .. } | Command::SubscribeAnswer { .. } | Command::Play { .. } => {
                 return None;

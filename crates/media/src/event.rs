@@ -36,6 +36,17 @@ pub enum MediaEvent {
         /// mid → (track, its publisher) for every active m-line.
         tracks: Vec<(String, TrackId, ParticipantId)>,
     },
+    /// The participant's reliable data channel opened (it can be sent messages over it) or
+    /// closed.
+    DataChannel {
+        participant: ParticipantId,
+        open: bool,
+    },
+    /// A text message the participant wrote on one of its data channels.
+    DataReceived {
+        participant: ParticipantId,
+        text: String,
+    },
     /// A session ended on its own (ICE timeout, DTLS failure, remote close).
     SessionClosed {
         participant: ParticipantId,

@@ -14,6 +14,7 @@
 //! through bounded queues ([`relay`]).
 
 pub mod command;
+pub mod data;
 pub mod demux;
 pub mod error;
 pub mod event;

@@ -266,6 +266,11 @@ impl Router {
                 height,
             } => self.video_size(participant, track, height),
             Command::RemoveParticipant { participant } => self.remove_participant(participant),
+            Command::SendData {
+                participants,
+                reliable,
+                text,
+            } => self.send_data(&participants, reliable, &text),
         }
         self.drive(now);
     }
@@ -474,6 +479,9 @@ impl Router {
                 SessionRole::Subscriber => {}
             },
             Event::MediaData(data) => self.forward(now, id, data),
+            Event::ChannelOpen(channel, label) => self.channel_opened(id, channel, &label),
+            Event::ChannelData(data) => self.channel_data(now, id, data),
+            Event::ChannelClose(channel) => self.channel_closed(id, channel),
             Event::KeyframeRequest(request) => self.subscriber_wants_keyframe(now, id, request),
             _ => {}
         }

@@ -8,6 +8,7 @@ use str0m::Rtc;
 use str0m::change::SdpPendingOffer;
 use str0m::media::Mid;
 
+use crate::data::DataChannels;
 use crate::ids::{ParticipantId, RoomId, SessionId, TrackId};
 use crate::subscription::Slot;
 
@@ -58,6 +59,8 @@ pub struct Session {
     /// Subscriber and player: what each sending mid carries.
     pub slots: HashMap<Mid, Slot>,
     pub negotiation: Negotiation,
+    /// Subscriber: its open data channels.
+    pub channels: DataChannels,
 }
 
 impl Session {
@@ -82,6 +85,7 @@ impl Session {
             tracks_in: HashMap::new(),
             slots: HashMap::new(),
             negotiation: Negotiation::default(),
+            channels: DataChannels::default(),
         }
     }
 }

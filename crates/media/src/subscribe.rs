@@ -9,6 +9,7 @@ use str0m::change::SdpAnswer;
 use str0m::media::{Direction, MediaKind, Mid};
 use tracing::debug;
 
+use crate::data::offer_channels;
 use crate::error::MediaError;
 use crate::event::MediaEvent;
 use crate::ids::{ParticipantId, RoomId, SessionId, TrackId};
@@ -16,9 +17,6 @@ use crate::router::{Router, mark_dirty};
 use crate::session::SessionRole;
 use crate::subscription::Slot;
 use crate::track::Subscriber;
-
-/// Label of the data channel every subscriber connection carries.
-pub const SUBSCRIBER_CHANNEL: &str = "moim";
 
 impl Router {
     /// Opens the participant's subscriber session and offers it the room's tracks.
@@ -88,7 +86,7 @@ impl Router {
         if !n.channel_offered {
             // A data channel from the first offer on: the connection comes up before any
             // track exists and stays up (bundled) when every track m-line is stopped.
-            api.add_channel(SUBSCRIBER_CHANNEL.into());
+            offer_channels(&mut api);
             n.channel_offered = true;
         }
         for track_id in n.to_open.drain(..) {

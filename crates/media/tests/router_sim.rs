@@ -5,7 +5,9 @@ mod sim;
 
 use std::time::Duration;
 
-use moim_media::Command;
+use std::sync::Arc;
+
+use moim_media::{Command, MediaEvent};
 
 use sim::Sim;
 
@@ -179,4 +181,61 @@ fn room_spans_workers_and_frames_cross_to_the_other_worker() {
         "alice's worker has no subscriber"
     );
     assert!(sim.routers[1].stats().frames_forwarded > 100);
+}
+
+#[test]
+fn subscriber_data_channels_carry_messages_both_ways_across_workers() {
+    let mut sim = Sim::with_workers(2);
+    let ada = sim.add_subscriber(10001);
+    let bob = sim.add_subscriber(10002);
+    sim.run(Duration::from_secs(2));
+    let labels: Vec<&str> = sim.peers[ada]
+        .channels
+        .iter()
+        .map(|(_, l)| l.as_str())
+        .collect();
+    assert_eq!(labels.len(), 2, "{labels:?}");
+    assert!(labels.contains(&"moim") && labels.contains(&"moim-lossy"));
+    let opened = sim
+        .data_events
+        .iter()
+        .filter(|e| matches!(e, MediaEvent::DataChannel { open: true, .. }))
+        .count();
+    assert_eq!(opened, 2, "each participant reported open once");
+
+    // Ada writes on her reliable channel: the control plane gets the text.
+    let (channel, _) = *sim.peers[ada]
+        .channels
+        .iter()
+        .find(|(_, l)| l == "moim")
+        .unwrap();
+    let ada_id = sim.peers[ada].id;
+    sim.peers[ada]
+        .rtc
+        .channel(channel)
+        .unwrap()
+        .write(false, br#"{"type":"chat","text":"hi"}"#)
+        .unwrap();
+    sim.run(Duration::from_millis(200));
+    let received: Vec<_> = sim
+        .data_events
+        .iter()
+        .filter_map(|e| match e {
+            MediaEvent::DataReceived { participant, text } => Some((*participant, text.as_str())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(received, [(ada_id, r#"{"type":"chat","text":"hi"}"#)]);
+
+    // The control plane's message for both, sent to every worker, reaches each once.
+    let participants: Arc<[_]> = [ada_id, sim.peers[bob].id].into();
+    sim.command(Command::SendData {
+        participants,
+        reliable: true,
+        text: r#"{"type":"chat"}"#.into(),
+    });
+    sim.run(Duration::from_millis(200));
+    for peer in [ada, bob] {
+        assert_eq!(sim.peers[peer].channel_messages, [r#"{"type":"chat"}"#]);
+    }
 }

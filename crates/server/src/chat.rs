@@ -2,6 +2,9 @@
 //! room's chat log (recent messages for newcomers, the transcript for the host) and
 //! delivery to the whole room or to chosen identities.
 //!
+//! Messages travel over each participant's data channel (relayed by the media plane) once
+//! it is open, over the signaling WebSocket otherwise; clients may send them either way.
+//!
 //! Direct messages reach only their recipients and the sender; they are kept out of the
 //! history newcomers receive and out of the transcript.
 
@@ -10,12 +13,15 @@ use std::fmt::Write;
 use std::sync::Arc;
 use std::time::Instant;
 
-use moim_media::ParticipantId;
+use moim_media::{Command, MediaPlane, ParticipantId};
 use moim_proto::ErrorCode;
 use moim_proto::error::ApiError;
-use moim_proto::signal::{ChatMessage, Sender, ServerMessage, ServerReply};
+use moim_proto::signal::{
+    ChatMessage, ClientMessage, ClientRequest, Sender, ServerMessage, ServerReply,
+};
 
 use crate::rooms::{Participant, Room};
+use crate::state::{AppState, unix_millis};
 
 /// Longest chat message, in characters.
 pub const MAX_CHAT_CHARS: usize = 4000;
@@ -118,6 +124,8 @@ pub enum Outgoing {
     Data {
         payload: String,
         topic: Option<String>,
+        /// May travel on the lossy data channel.
+        reliable: bool,
     },
 }
 
@@ -141,7 +149,7 @@ impl Outgoing {
                     ));
                 }
             }
-            Outgoing::Data { payload, topic } => {
+            Outgoing::Data { payload, topic, .. } => {
                 if payload.len() > MAX_DATA_BYTES {
                     return Err(ApiError::new(
                         ErrorCode::MessageTooLarge,
@@ -168,6 +176,7 @@ impl Outgoing {
 /// message as delivered (for the sender's reply), `None` for data.
 pub fn send(
     room: &mut Room,
+    media: &MediaPlane,
     from: Option<ParticipantId>,
     outgoing: Outgoing,
     to: Vec<String>,
@@ -205,7 +214,7 @@ pub fn send(
         }
         None => None,
     };
-    let (message, chat) = match outgoing {
+    let (message, chat, reliable) = match outgoing {
         Outgoing::Chat { text } => {
             let Some(from) = sender else {
                 return Err(ApiError::new(
@@ -228,24 +237,126 @@ pub fn send(
                     message: chat.clone(),
                 },
                 Some(chat),
+                true,
             )
         }
-        Outgoing::Data { payload, topic } => (
+        Outgoing::Data {
+            payload,
+            topic,
+            reliable,
+        } => (
             ServerMessage::Data {
                 from: sender,
                 payload,
                 topic,
             },
             None,
+            reliable,
         ),
     };
-    let text: Arc<str> = ServerReply::event(message).to_json().into();
-    for id in recipients {
-        if let Some(p) = room.participants.get(&id) {
+    deliver(
+        room,
+        media,
+        &recipients,
+        ServerReply::event(message),
+        reliable,
+    );
+    Ok(chat)
+}
+
+/// Sends `reply` to `recipients`: on their data channels where open, else on signaling.
+pub fn deliver(
+    room: &Room,
+    media: &MediaPlane,
+    recipients: &[ParticipantId],
+    reply: ServerReply,
+    reliable: bool,
+) {
+    let text: Arc<str> = reply.to_json().into();
+    let mut on_channel = Vec::new();
+    for p in recipients.iter().filter_map(|id| room.participants.get(id)) {
+        if p.data_channel {
+            on_channel.push(p.id);
+        } else {
             p.send(&text);
         }
     }
-    Ok(chat)
+    if on_channel.is_empty() {
+        return;
+    }
+    let command = Command::SendData {
+        participants: on_channel.clone().into(),
+        reliable,
+        text: text.clone(),
+    };
+    if media.send(command).is_err() {
+        for p in on_channel.iter().filter_map(|id| room.participants.get(id)) {
+            p.send(&text);
+        }
+    }
+}
+
+/// A request a participant wrote on its data channel: chat and data are carried out, the
+/// reply (the delivered chat message, or an error) goes back the same way.
+pub fn from_channel(state: &AppState, participant: ParticipantId, text: &str) {
+    let (id, result) = match ClientRequest::decode(text) {
+        Err(e) => (e.id, Err(e.error)),
+        Ok(ClientRequest { id, message }) => (id, channel_request(state, participant, message)),
+    };
+    let reply = match result {
+        Ok(None) => return,
+        Ok(Some(message)) => ServerReply {
+            id,
+            message: ServerMessage::Chat { message },
+        },
+        Err(error) => ServerReply::error(id, error),
+    };
+    let rooms = state.rooms();
+    if let Some(room) = rooms.room_of(participant) {
+        deliver(room, &state.media, &[participant], reply, true);
+    }
+}
+
+fn channel_request(
+    state: &AppState,
+    participant: ParticipantId,
+    message: ClientMessage,
+) -> Result<Option<ChatMessage>, ApiError> {
+    let (outgoing, to) = match message {
+        ClientMessage::Chat { text, to } => (Outgoing::Chat { text }, to),
+        ClientMessage::Data {
+            payload,
+            topic,
+            to,
+            reliable,
+        } => (
+            Outgoing::Data {
+                payload,
+                topic,
+                reliable,
+            },
+            to,
+        ),
+        _ => {
+            return Err(ApiError::new(
+                ErrorCode::UnknownMessage,
+                "Only chat and data messages travel on the data channel; send the others on the signaling WebSocket.",
+            ));
+        }
+    };
+    let mut rooms = state.rooms();
+    let room = rooms
+        .room_of_mut(participant)
+        .ok_or_else(|| ApiError::new(ErrorCode::NotJoined, "You are not in a room."))?;
+    send(
+        room,
+        &state.media,
+        Some(participant),
+        outgoing,
+        to,
+        Instant::now(),
+        unix_millis(),
+    )
 }
 
 fn sender_of(p: &Participant) -> Sender {

@@ -7,6 +7,7 @@ use moim_proto::signal::{ServerMessage, SubscribedMid, TrackInfo};
 use tokio::sync::mpsc;
 use tracing::debug;
 
+use crate::chat;
 use crate::rooms::Link;
 use crate::state::AppState;
 
@@ -84,6 +85,14 @@ fn handle(state: &AppState, event: MediaEvent) {
             state
                 .rooms()
                 .send_to(participant, ServerMessage::SubscribeOffer { sdp, tracks });
+        }
+        MediaEvent::DataChannel { participant, open } => {
+            if let Some(p) = state.rooms().participant_mut(participant) {
+                p.data_channel = open;
+            }
+        }
+        MediaEvent::DataReceived { participant, text } => {
+            chat::from_channel(state, participant, &text);
         }
         MediaEvent::SessionClosed {
             participant,

@@ -20,8 +20,7 @@ use crate::chat::{self, Outgoing};
 use crate::http::error_response;
 use crate::state::{AppState, unix_millis};
 
-/// The body of `POST /api/rooms/{room}/data` (a `reliable` field is accepted and needs
-/// no handling: delivery over signaling is always reliable).
+/// The body of `POST /api/rooms/{room}/data`.
 #[derive(Debug, Deserialize)]
 pub struct DataRequest {
     payload: String,
@@ -29,6 +28,9 @@ pub struct DataRequest {
     topic: Option<String>,
     #[serde(default)]
     to: Vec<String>,
+    /// `false` lets the message travel on the lossy data channel.
+    #[serde(default)]
+    reliable: Option<bool>,
 }
 
 /// `POST /api/rooms/{room}/data`: a data message from the server to the room, or to the
@@ -58,8 +60,18 @@ pub async fn send_data(
     let outgoing = Outgoing::Data {
         payload: request.payload,
         topic: request.topic,
+        reliable: request.reliable.unwrap_or(true),
     };
-    match chat::send(r, None, outgoing, request.to, Instant::now(), unix_millis()) {
+    let now = Instant::now();
+    match chat::send(
+        r,
+        &state.media,
+        None,
+        outgoing,
+        request.to,
+        now,
+        unix_millis(),
+    ) {
         Ok(_) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => error_response(e),
     }

@@ -54,6 +54,9 @@ pub struct Participant {
     kicked: AtomicBool,
     pub chat_limit: RateLimit,
     pub data_limit: RateLimit,
+    /// The reliable data channel of its subscriber connection is open: messages for it go
+    /// there rather than on signaling.
+    pub data_channel: bool,
 }
 
 impl Participant {
@@ -72,6 +75,7 @@ impl Participant {
             kicked: AtomicBool::new(false),
             chat_limit: RateLimit::chat(now),
             data_limit: RateLimit::data(now),
+            data_channel: false,
         }
     }
 

@@ -174,10 +174,16 @@ impl Connection {
                 payload,
                 topic,
                 to,
-                reliable: _,
-            } => self
-                .send_chat_or_data(participant, Outgoing::Data { payload, topic }, to)
-                .map(|_| None),
+                reliable,
+            } => {
+                let outgoing = Outgoing::Data {
+                    payload,
+                    topic,
+                    reliable,
+                };
+                self.send_chat_or_data(participant, outgoing, to)
+                    .map(|_| None)
+            }
             ClientMessage::Leave => {
                 self.closing = true;
                 Ok(None)
@@ -185,8 +191,7 @@ impl Connection {
         }
     }
 
-    /// Delivers a chat or data message to the sender's room (over signaling, every message
-    /// is reliable).
+    /// Delivers a chat or data message to the sender's room.
     fn send_chat_or_data(
         &self,
         participant: ParticipantId,
@@ -199,6 +204,7 @@ impl Connection {
             .ok_or_else(|| ApiError::new(ErrorCode::NotJoined, "You are not in a room."))?;
         chat::send(
             room,
+            &self.state.media,
             Some(participant),
             outgoing,
             to,

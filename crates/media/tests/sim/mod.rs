@@ -15,6 +15,7 @@ use moim_media::relay::WorkerId;
 use moim_media::{Command, MediaEvent, ParticipantId, RoomId, Router, RouterStats, TrackId};
 use moim_proto::signal::{TrackKind, TrackSource};
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
+use str0m::channel::ChannelId;
 use str0m::format::Codec;
 use str0m::media::{
     Direction, Frequency, MediaKind, MediaTime, Mid, Rid, Simulcast, SimulcastLayer,
@@ -44,6 +45,10 @@ pub struct Peer {
     pub last_keyframe_height: Option<u32>,
     /// Size of the interframes sent.
     pub interframe_bytes: usize,
+    /// Data channels the server opened, with their labels.
+    pub channels: Vec<(ChannelId, String)>,
+    /// Text messages received on data channels.
+    pub channel_messages: Vec<String>,
 }
 
 impl Peer {
@@ -66,6 +71,8 @@ impl Peer {
             gaps: 0,
             last_keyframe_height: None,
             interframe_bytes: 6,
+            channels: Vec::new(),
+            channel_messages: Vec::new(),
         }
     }
 
@@ -167,6 +174,11 @@ impl Peer {
                         }
                     }
                 }
+                Output::Event(Event::ChannelOpen(id, label)) => self.channels.push((id, label)),
+                Output::Event(Event::ChannelData(d)) => {
+                    self.channel_messages
+                        .push(String::from_utf8_lossy(&d.data).into_owned());
+                }
                 Output::Event(_) => {}
             }
         }
@@ -190,6 +202,8 @@ pub struct Sim {
     pub last_offer_tracks: Option<usize>,
     /// Datagrams the routers sent to peers.
     pub sent: usize,
+    /// Data-channel events the routers emitted.
+    pub data_events: Vec<MediaEvent>,
 }
 
 impl Sim {
@@ -215,6 +229,7 @@ impl Sim {
             unpublished: 0,
             last_offer_tracks: None,
             sent: 0,
+            data_events: Vec::new(),
         }
     }
 
@@ -308,6 +323,10 @@ impl Sim {
         for event in self.events() {
             if let MediaEvent::TrackUnpublished { .. } = event {
                 self.unpublished += 1;
+            }
+            if let MediaEvent::DataChannel { .. } | MediaEvent::DataReceived { .. } = event {
+                self.data_events.push(event);
+                continue;
             }
             if let MediaEvent::TrackPublished {
                 participant, track, ..
