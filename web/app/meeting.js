@@ -157,6 +157,7 @@ class Meeting {
       this.syncParticipant(p);
     });
     room.on('trackMuted', (_info, p) => this.syncParticipant(p));
+    room.on('activeSpeakers', (sids) => this.markSpeakers(sids));
     room.on('trackSubscribed', (track, p, info) => this.onSubscribed(track, p, info));
     room.on('trackUnsubscribed', (_track, p, info) => this.onUnsubscribed(p, info));
     room.on('error', (err) => {
@@ -403,6 +404,14 @@ class Meeting {
     this.syncControls();
     track.stop();
     await this.room.unpublishTrack(track).catch(() => {});
+  }
+
+  /** Marks the tiles of the people speaking now. @param {string[]} sids */
+  markSpeakers(sids) {
+    const speaking = new Set(sids);
+    for (const tile of [this.localTile, ...this.cameraTiles.values()]) {
+      tile.el.classList.toggle('speaking', speaking.has(tile.el.dataset.participantSid ?? ''));
+    }
   }
 
   togglePanel() {

@@ -76,6 +76,7 @@ export const PROTOCOL_VERSION = 1;
  * @typedef {{ type: 'publish_answer', sdp: string, tracks: { mid: string, sid: string }[] }} PublishAnswerMessage
  * @typedef {{ type: 'subscribe_offer', sdp: string, tracks: SubscribedMid[] }} SubscribeOfferMessage
  * @typedef {{ type: 'chat', message: ChatMessage }} ChatReceivedMessage
+ * @typedef {{ type: 'active_speakers', speakers: string[] }} ActiveSpeakersMessage
  * @typedef {{ type: 'data', from?: Sender, payload: string, topic?: string }} DataReceivedMessage
  * @typedef {{ type: 'pong' }} PongMessage
  * @typedef {{ type: 'error', code: string, message: string }} ErrorMessage
@@ -85,6 +86,7 @@ export const PROTOCOL_VERSION = 1;
  * @typedef {(JoinedMessage | ParticipantJoinedMessage | ParticipantLeftMessage
  *   | TrackPublishedMessage | TrackUnpublishedMessage | TrackMutedMessage
  *   | PublishAnswerMessage | SubscribeOfferMessage | ChatReceivedMessage | DataReceivedMessage
+ *   | ActiveSpeakersMessage
  *   | PongMessage | ErrorMessage)
  *   & { id?: string | number }} ServerMessage
  */

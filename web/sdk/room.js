@@ -31,6 +31,8 @@ import { Subscriber } from './subscriber.js';
  * @property {[TrackInfo, RemoteParticipant]} trackMuted `TrackInfo.muted` holds the new state
  * @property {[MediaStreamTrack, RemoteParticipant, TrackInfo]} trackSubscribed
  * @property {[MediaStreamTrack, RemoteParticipant, TrackInfo]} trackUnsubscribed
+ * @property {[string[]]} activeSpeakers sids of the participants speaking now (yours too), the
+ *   most recent to start first
  * @property {[ChatMessage]} chat a chat message, including your own once the server took it
  * @property {[string, DataInfo]} data an application message: its payload, and where from
  * @property {[MoimError]} error
@@ -107,6 +109,8 @@ export class Room extends Emitter {
   #timings = {};
   /** @type {ChatMessage[]} */
   #chat = [];
+  /** @type {string[]} */
+  #speakers = [];
   #nextDataId = 1;
 
   /** @param {RoomOptions} [options] */
@@ -158,6 +162,11 @@ export class Room extends Emitter {
   /** The signaling client, for diagnostics (e.g. closing its socket to test reconnection). */
   get signal() {
     return this.#signal;
+  }
+
+  /** Sids of the participants speaking now, the most recent to start first. */
+  get activeSpeakers() {
+    return [...this.#speakers];
   }
 
   /** The room's chat messages seen so far (with the history `joined` brought), oldest first. */
@@ -443,6 +452,7 @@ export class Room extends Emitter {
       case 'participant_left': {
         const participant = this.#participants.get(msg.sid);
         if (participant) this.#removeParticipant(participant);
+        if (this.#speakers.includes(msg.sid)) this.#setSpeakers(this.#speakers.filter((s) => s !== msg.sid));
         break;
       }
       case 'track_published': {
@@ -474,6 +484,9 @@ export class Room extends Emitter {
       case 'chat':
         this.#addChat(msg.message);
         break;
+      case 'active_speakers':
+        this.#setSpeakers(msg.speakers);
+        break;
       case 'data':
         this.emit('data', msg.payload, {
           ...(msg.from ? { from: msg.from } : {}),
@@ -494,6 +507,12 @@ export class Room extends Emitter {
       default:
         break;
     }
+  }
+
+  /** @param {string[]} speakers */
+  #setSpeakers(speakers) {
+    this.#speakers = speakers;
+    this.emit('activeSpeakers', [...speakers]);
   }
 
   /**

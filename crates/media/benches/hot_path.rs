@@ -28,6 +28,7 @@ fn simulcast_track(now: Instant) -> Track {
         muted: false,
         layers: Vec::new(),
         subscribers: Vec::new(),
+        speech: Default::default(),
     };
     for rid in ["q", "h", "f"] {
         track.layer_index(Some(Rid::from(rid)), now);

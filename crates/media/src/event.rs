@@ -36,6 +36,13 @@ pub enum MediaEvent {
         /// mid → (track, its publisher) for every active m-line.
         tracks: Vec<(String, TrackId, ParticipantId)>,
     },
+    /// A published audio track started or stopped carrying speech (from the audio levels
+    /// its frames carry).
+    Speaking {
+        participant: ParticipantId,
+        track: TrackId,
+        speaking: bool,
+    },
     /// The participant's reliable data channel opened (it can be sent messages over it) or
     /// closed.
     DataChannel {

@@ -12,6 +12,7 @@ use moim_proto::signal::TrackKind;
 use str0m::media::{KeyframeRequest, KeyframeRequestKind, MediaData};
 use tracing::debug;
 
+use crate::event::MediaEvent;
 use crate::ids::{SessionId, TrackId};
 use crate::relay::{Frame, Relay, WorkerId};
 use crate::router::{Router, mark_dirty};
@@ -28,10 +29,20 @@ impl Router {
         else {
             return;
         };
-        let Some(track) = self.tracks.get(&track_id) else {
+        let Some(track) = self.tracks.get_mut(&track_id) else {
             return;
         };
         let room = track.room;
+        if track.kind == TrackKind::Audio
+            && !track.muted
+            && let Some(speaking) = track.speech.frame(data.ext_vals.audio_level, now)
+        {
+            self.events.push_back(MediaEvent::Speaking {
+                participant: track.participant,
+                track: track_id,
+                speaking,
+            });
+        }
         let frame = Frame::from_media(data, track.kind == TrackKind::Video);
         if !self.fan_out(now, track_id, &frame) {
             return;

@@ -26,6 +26,7 @@ mod publish;
 pub mod relay;
 pub mod router;
 pub mod session;
+pub mod speech;
 mod subscribe;
 pub mod subscription;
 pub mod track;

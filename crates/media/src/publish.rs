@@ -13,6 +13,7 @@ use crate::ids::{ParticipantId, RoomId, SessionId, TrackId};
 use crate::relay::Relay;
 use crate::router::{Router, mark_dirty};
 use crate::session::SessionRole;
+use crate::speech::Speech;
 use crate::track::{Origin, Track};
 
 impl Router {
@@ -122,6 +123,7 @@ impl Router {
             muted: false,
             layers: Vec::new(),
             subscribers: Vec::new(),
+            speech: Speech::default(),
         };
         self.events.push_back(MediaEvent::TrackPublished {
             room,

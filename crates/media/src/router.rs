@@ -355,6 +355,15 @@ impl Router {
     fn sweep(&mut self, now: Instant) {
         self.next_sweep = (!self.sessions.is_empty()).then(|| now + SWEEP_INTERVAL);
         self.demux.expire(now);
+        for track in self.tracks.values_mut().filter(|t| t.is_local()) {
+            if let Some(speaking) = track.speech.expire(now) {
+                self.events.push_back(MediaEvent::Speaking {
+                    participant: track.participant,
+                    track: track.id,
+                    speaking,
+                });
+            }
+        }
         for session in self.sessions.values_mut() {
             if !session.rtc.is_connected()
                 && now.saturating_duration_since(session.created) > CONNECT_TIMEOUT

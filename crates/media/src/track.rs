@@ -7,6 +7,7 @@ use str0m::media::{Mid, Rid};
 
 use crate::ids::{ParticipantId, RoomId, SessionId, TrackId};
 use crate::relay::{TrackInfo, WorkerId};
+use crate::speech::Speech;
 
 /// A layer that sent nothing for this long is treated as stopped by the publisher.
 const LAYER_IDLE: Duration = Duration::from_millis(1500);
@@ -79,6 +80,8 @@ pub struct Track {
     pub muted: bool,
     pub layers: Vec<Layer>,
     pub subscribers: Vec<Subscriber>,
+    /// Audio tracks of this worker: whether the publisher is speaking.
+    pub speech: Speech,
 }
 
 impl Track {
@@ -95,6 +98,7 @@ impl Track {
             muted: info.muted,
             layers: Vec::new(),
             subscribers: Vec::new(),
+            speech: Speech::default(),
         }
     }
 
@@ -202,6 +206,7 @@ mod tests {
             muted: false,
             layers: Vec::new(),
             subscribers: Vec::new(),
+            speech: Default::default(),
         }
         .with_layers(now)
     }

@@ -311,6 +311,10 @@ pub enum ServerMessage {
     Chat {
         message: ChatMessage,
     },
+    /// The participants speaking now (sids), the one who started most recently first.
+    ActiveSpeakers {
+        speakers: Vec<String>,
+    },
     /// An application message; `from` is absent when the server API sent it.
     Data {
         #[serde(default, skip_serializing_if = "Option::is_none")]

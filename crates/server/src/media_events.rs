@@ -57,6 +57,7 @@ fn handle(state: &AppState, event: MediaEvent) {
                 return;
             };
             let sid = track.to_string();
+            room.set_speaking(participant, track, false);
             let Some(p) = room.participants.get_mut(&participant) else {
                 return;
             };
@@ -85,6 +86,15 @@ fn handle(state: &AppState, event: MediaEvent) {
             state
                 .rooms()
                 .send_to(participant, ServerMessage::SubscribeOffer { sdp, tracks });
+        }
+        MediaEvent::Speaking {
+            participant,
+            track,
+            speaking,
+        } => {
+            if let Some(room) = state.rooms().room_of_mut(participant) {
+                room.set_speaking(participant, track, speaking);
+            }
         }
         MediaEvent::DataChannel { participant, open } => {
             if let Some(p) = state.rooms().participant_mut(participant) {

@@ -57,6 +57,8 @@ pub struct Participant {
     /// The reliable data channel of its subscriber connection is open: messages for it go
     /// there rather than on signaling.
     pub data_channel: bool,
+    /// Its audio tracks that carry speech now.
+    pub speaking: Vec<TrackId>,
 }
 
 impl Participant {
@@ -76,6 +78,7 @@ impl Participant {
             chat_limit: RateLimit::chat(now),
             data_limit: RateLimit::data(now),
             data_channel: false,
+            speaking: Vec::new(),
         }
     }
 
@@ -119,6 +122,8 @@ pub struct Room {
     pub id: RoomId,
     pub participants: HashMap<ParticipantId, Participant>,
     pub chat: ChatLog,
+    /// Participants speaking now, the one who started most recently first.
+    pub speakers: Vec<ParticipantId>,
 }
 
 impl Room {
@@ -130,6 +135,33 @@ impl Room {
                 p.send(&text);
             }
         }
+    }
+
+    /// Notes that `track` of `participant` started or stopped carrying speech, and tells
+    /// the room when that changes who is speaking.
+    pub fn set_speaking(&mut self, participant: ParticipantId, track: TrackId, speaking: bool) {
+        let Some(p) = self.participants.get_mut(&participant) else {
+            return;
+        };
+        let was = !p.speaking.is_empty();
+        p.speaking.retain(|t| *t != track);
+        if speaking {
+            p.speaking.push(track);
+        }
+        let is = !p.speaking.is_empty();
+        if was == is {
+            return;
+        }
+        self.speakers.retain(|s| *s != participant);
+        if is {
+            self.speakers.insert(0, participant);
+        }
+        self.broadcast(
+            None,
+            ServerMessage::ActiveSpeakers {
+                speakers: self.speakers.iter().map(ToString::to_string).collect(),
+            },
+        );
     }
 
     /// The visible participants other than `except`.
@@ -179,6 +211,7 @@ impl Rooms {
                 id: RoomId::next(),
                 participants: HashMap::new(),
                 chat: ChatLog::default(),
+                speakers: Vec::new(),
             });
         let previous = room
             .participants
@@ -186,6 +219,7 @@ impl Rooms {
             .find(|p| p.identity == participant.identity)
             .map(|p| p.id);
         let replaced = previous.and_then(|id| room.participants.remove(&id));
+        room.speakers.retain(|s| Some(*s) != previous);
         if let Some(old) = &replaced {
             self.room_of.remove(&old.id);
             if !old.hidden {
@@ -230,6 +264,7 @@ impl Rooms {
         let name = self.room_of.remove(&id)?;
         let room = self.rooms.get_mut(&name)?;
         let participant = room.participants.remove(&id)?;
+        room.speakers.retain(|s| *s != id);
         if !participant.hidden {
             room.broadcast(
                 None,
