@@ -1,6 +1,6 @@
 // Active speaker: the server detects who talks from the audio levels in their RTP packets
-// (Chromium's fake microphone beeps) and the app marks their tile; a muted microphone
-// stops counting.
+// (Chromium's fake microphone beeps) and the app marks their tile and can show them large
+// (speaker view); a muted microphone stops counting.
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -38,6 +38,18 @@ describe('active speaker in the web app', () => {
     const graceSid = await grace.evaluate(() => /** @type {any} */ (window).moimRoom.localParticipant.sid);
     const speakers = await ada.evaluate(() => /** @type {any} */ (window).moimRoom.activeSpeakers);
     assert.ok(speakers.includes(graceSid), `speakers: ${speakers}`);
+  });
+
+  test('speaker view shows the latest speaker large and the grid comes back', async () => {
+    const tile = `.tile[data-source="camera"][data-identity="${graceIdentity}"]`;
+    await ada.getByRole('button', { name: 'Speaker view' }).click();
+    await ada.locator(`.stage.presenting .screens ${tile}`).waitFor({ timeout: 5_000 });
+    const big = await ada.locator(`.screens ${tile}`).boundingBox();
+    const small = await ada.locator('.cameras .tile[data-local]').boundingBox();
+    assert.ok(big && small && big.width > small.width * 1.5, `featured ${big?.width}px, strip ${small?.width}px`);
+    await ada.getByRole('button', { name: 'Grid view' }).click();
+    await ada.locator(`.cameras ${tile}`).waitFor({ timeout: 5_000 });
+    assert.equal(await ada.locator('.stage.presenting').count(), 0);
   });
 
   test('muting the microphone ends it', async () => {

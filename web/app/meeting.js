@@ -98,6 +98,13 @@ class Meeting {
     this.peopleButton.append(this.countEl);
     this.unreadEl = h('span', { class: 'count unread', id: 'chat-unread', hidden: true });
     this.chatButton = controlButton('chat', 'Chat', () => this.toggleChat());
+    /** Speaker view: the latest remote speaker large, everyone else in a strip. */
+    this.speakerView = false;
+    /** The remote participant shown large in speaker view. @type {string | null} */
+    this.lastSpeaker = null;
+    /** @type {Tile | null} */
+    this.featured = null;
+    this.viewButton = controlButton('speakerView', 'Speaker view', () => this.toggleSpeakerView());
     this.chatButton.append(this.unreadEl);
     this.chat = new ChatPanel({
       room: this.room,
@@ -124,7 +131,7 @@ class Meeting {
         h('div', { class: 'brand small' }, h('div', { class: 'logo', 'aria-hidden': 'true' }, 'M'), h('span', { class: 'room-title' }, room)),
         this.stateEl),
       h('div', { class: 'body' }, this.stageEl, this.panelEl, this.chat.el),
-      h('footer', { class: 'controls' }, this.micButton, this.cameraButton, this.screenButton, this.peopleButton, this.chatButton, leaveButton),
+      h('footer', { class: 'controls' }, this.micButton, this.cameraButton, this.screenButton, this.peopleButton, this.chatButton, this.viewButton, leaveButton),
       this.audioEl,
       this.toastEl,
     );
@@ -296,7 +303,8 @@ class Meeting {
 
   /** Sizes the camera grid so that tiles stay close to 16:9 whatever their number. */
   layout() {
-    const presenting = this.screenTiles.size > 0;
+    this.placeFeatured();
+    const presenting = this.screenTiles.size > 0 || this.featured !== null;
     this.stageEl.classList.toggle('presenting', presenting);
     const n = this.camerasEl.childElementCount;
     const { clientWidth: w, clientHeight: h } = this.camerasEl;
@@ -412,6 +420,33 @@ class Meeting {
     for (const tile of [this.localTile, ...this.cameraTiles.values()]) {
       tile.el.classList.toggle('speaking', speaking.has(tile.el.dataset.participantSid ?? ''));
     }
+    const remote = sids.find((sid) => this.cameraTiles.has(sid));
+    if (remote) {
+      this.lastSpeaker = remote;
+      this.layout();
+    }
+  }
+
+  toggleSpeakerView() {
+    this.speakerView = !this.speakerView;
+    setControl(this.viewButton, 'speakerView', this.speakerView ? 'Grid view' : 'Speaker view', false);
+    this.viewButton.classList.toggle('active', this.speakerView);
+    this.layout();
+  }
+
+  /**
+   * In speaker view (and while no screen is shared) moves the latest remote speaker's tile
+   * (or the first remote tile) into the large area; otherwise puts it back in the grid.
+   */
+  placeFeatured() {
+    const lastSpeaker = this.lastSpeaker ? this.cameraTiles.get(this.lastSpeaker) : undefined;
+    const wanted = this.speakerView && this.screenTiles.size === 0
+      ? lastSpeaker ?? this.cameraTiles.values().next().value ?? null
+      : null;
+    if (wanted === this.featured) return;
+    if (this.featured && this.featured.el.isConnected) this.camerasEl.append(this.featured.el);
+    this.featured = wanted;
+    if (wanted) this.screensEl.append(wanted.el);
   }
 
   togglePanel() {
