@@ -126,6 +126,30 @@ describe('chat in the web app', () => {
     assert.equal(await grace.locator('#chat-download-txt').isVisible(), false);
   });
 
+  test('the host asks a poll, a guest votes once, both see the count, the transcript has it', async () => {
+    await openChat(ada);
+    await ada.locator('#poll-new').click();
+    await ada.locator('#poll-question').fill('Lunch?');
+    await ada.locator('#poll-options').fill('Pizza\nSushi');
+    await ada.locator('#poll-ask').click();
+    await openChat(grace);
+    const sushi = grace.locator('.chat-poll', { hasText: 'Lunch?' }).locator('.poll-option[data-option="1"]');
+    await sushi.click();
+    await ada.locator('.chat-poll', { hasText: 'Lunch?' }).locator('.poll-option[data-option="1"] .poll-votes', { hasText: '1' })
+      .waitFor({ timeout: 5_000 });
+    await grace.locator('.chat-poll .poll-option.chosen[data-option="1"]').waitFor({ timeout: 5_000 });
+    assert.equal(await sushi.isDisabled(), true, 'one vote per person');
+    assert.equal(await grace.locator('.poll-close').count(), 0, 'guests cannot close polls');
+    await ada.locator('.chat-poll', { hasText: 'Lunch?' }).locator('.poll-close').click();
+    await grace.locator('.chat-poll', { hasText: 'Lunch?' }).locator('.badge', { hasText: 'Closed' }).waitFor({ timeout: 5_000 });
+    const [download] = await Promise.all([
+      ada.waitForEvent('download', { timeout: 10_000 }),
+      ada.locator('#chat-download-txt').click(),
+    ]);
+    const text = await readFile(/** @type {string} */ (await download.path()), 'utf8');
+    assert.match(text, /Poll by Ada: Lunch\? \(Pizza: 0, Sushi: 1\), closed/);
+  });
+
   test('application data arrives with its topic; a burst over the limit is refused while others carry on', async () => {
     await ada.evaluate(() => {
       const w = /** @type {any} */ (window);

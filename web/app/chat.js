@@ -1,10 +1,12 @@
 // The meeting's chat panel: the room's messages (with the history a late joiner receives),
-// a box to write to everyone or to one person, and for hosts the transcript download.
+// a box to write to everyone or to one person, polls (hosts ask and close them, everyone
+// votes once, counts update live), and for hosts the transcript download.
 
 import { h } from './dom.js';
 
 /** @typedef {import('/sdk/moim.js').Room} Room */
 /** @typedef {import('/sdk/protocol.js').ChatMessage} ChatMessage */
+/** @typedef {import('/sdk/protocol.js').PollInfo} PollInfo */
 
 /**
  * @typedef {object} ChatPanelOptions
@@ -19,6 +21,7 @@ export class ChatPanel {
   constructor(options) {
     this.options = options;
     this.unread = 0;
+    this.host = false;
     this.listEl = h('ol', { class: 'chat-list', id: 'chat-messages', 'aria-live': 'polite' });
     this.toEl = h('select', { class: 'chat-to', id: 'chat-to', 'aria-label': 'Send to' },
       h('option', { value: '' }, 'Everyone'));
@@ -28,13 +31,21 @@ export class ChatPanel {
     });
     const form = h('form', { class: 'chat-form', onsubmit: (/** @type {Event} */ e) => { e.preventDefault(); this.send(); } },
       this.toEl, this.inputEl, h('button', { class: 'btn', type: 'submit', id: 'chat-send' }, 'Send'));
+    this.questionEl = h('input', { id: 'poll-question', type: 'text', maxlength: 500, placeholder: 'Question', 'aria-label': 'Poll question' });
+    this.answersEl = h('textarea', { id: 'poll-options', rows: 3, placeholder: 'One answer per line', 'aria-label': 'Poll answers' });
+    this.pollForm = h('form', { class: 'poll-form', hidden: true, onsubmit: (/** @type {Event} */ e) => { e.preventDefault(); this.askPoll(); } },
+      this.questionEl, this.answersEl, h('button', { class: 'btn', type: 'submit', id: 'poll-ask' }, 'Ask'));
+    /** Poll cards by poll id. @type {Map<number, HTMLLIElement>} */
+    this.pollCards = new Map();
     this.downloadsEl = h('div', { class: 'chat-downloads', hidden: true },
+      h('button', { class: 'link', type: 'button', id: 'poll-new', onclick: () => { this.pollForm.hidden = !this.pollForm.hidden; } }, 'New poll'),
       h('button', { class: 'link', type: 'button', id: 'chat-download-txt', onclick: () => this.download('txt') }, 'Download chat (.txt)'),
       h('button', { class: 'link', type: 'button', id: 'chat-download-json', onclick: () => this.download('json') }, 'JSON'));
     this.el = h('aside', { class: 'panel chat', id: 'chat-panel', hidden: true, 'aria-label': 'Chat' },
-      h('h2', {}, 'Chat'), this.listEl, form, this.downloadsEl);
+      h('h2', {}, 'Chat'), this.listEl, form, this.downloadsEl, this.pollForm);
     for (const message of options.room.chatHistory) this.render(message);
     options.room.on('chat', (message) => this.onMessage(message));
+    options.room.on('poll', (poll) => this.renderPoll(poll));
   }
 
   /** Shows or hides the panel; showing it clears the unread count. */
@@ -49,9 +60,62 @@ export class ChatPanel {
     return !this.el.hidden;
   }
 
-  /** Hosts may download the transcript. @param {boolean} host */
+  /** Hosts may download the transcript and ask polls. @param {boolean} host */
   setHost(host) {
+    this.host = host;
     this.downloadsEl.hidden = !host;
+  }
+
+  async askPoll() {
+    const question = this.questionEl.value.trim();
+    const answers = this.answersEl.value.split('\n').map((a) => a.trim()).filter(Boolean);
+    try {
+      await this.options.room.createPoll(question, answers);
+      this.questionEl.value = '';
+      this.answersEl.value = '';
+      this.pollForm.hidden = true;
+    } catch (err) {
+      this.options.onError(err instanceof Error ? err.message : String(err));
+    }
+  }
+
+  /** Shows a poll's current state, in place if it is already shown. @param {PollInfo} poll */
+  renderPoll(poll) {
+    const room = this.options.room;
+    const mine = room.myVote(poll.id);
+    const total = poll.options.reduce((n, o) => n + o.votes, 0);
+    const answers = poll.options.map((option, i) => {
+      const share = total ? Math.round((option.votes / total) * 100) : 0;
+      return h('li', {},
+        h('button', {
+          class: `poll-option${mine === i ? ' chosen' : ''}`, type: 'button', 'data-option': i,
+          disabled: poll.closed || mine !== undefined,
+          onclick: () => room.vote(poll.id, i).catch((err) => this.options.onError(err.message)),
+        },
+        h('span', { class: 'poll-bar', style: `width: ${share}%` }),
+        h('span', { class: 'poll-text' }, option.text),
+        h('span', { class: 'poll-votes' }, String(option.votes))));
+    });
+    const card = h('li', { class: 'chat-poll', 'data-poll-id': poll.id },
+      h('div', { class: 'chat-meta' },
+        h('span', { class: 'chat-from' }, `Poll by ${poll.from.name}`),
+        poll.closed ? h('span', { class: 'badge' }, 'Closed') : null),
+      h('div', { class: 'chat-text' }, poll.question),
+      h('ol', { class: 'poll-options' }, ...answers),
+      this.host && !poll.closed
+        ? h('button', { class: 'link poll-close', type: 'button', onclick: () => room.closePoll(poll.id).catch((err) => this.options.onError(err.message)) }, 'Close poll')
+        : null);
+    const old = this.pollCards.get(poll.id);
+    if (old) {
+      old.replaceWith(card);
+    } else {
+      this.listEl.append(card);
+      if (this.el.hidden) {
+        this.unread += 1;
+        this.options.onUnread(this.unread);
+      }
+    }
+    this.pollCards.set(poll.id, card);
   }
 
   /**

@@ -44,6 +44,17 @@ export const PROTOCOL_VERSION = 1;
  */
 
 /**
+ * A poll as the room announces it.
+ * @typedef {object} PollInfo
+ * @property {number} id increasing within the room
+ * @property {number} ts when it was asked (milliseconds since the Unix epoch)
+ * @property {Sender} from
+ * @property {string} question
+ * @property {{ text: string, votes: number }[]} options
+ * @property {boolean} closed
+ */
+
+/**
  * One sending m-line of a `publish_offer`.
  * @typedef {{ mid: string, source: TrackSource, muted?: boolean }} PublishedMid
  */
@@ -62,12 +73,15 @@ export const PROTOCOL_VERSION = 1;
  *   | { type: 'video_size', track: string, width: number, height: number }
  *   | { type: 'chat', text: string, to?: string[] }
  *   | { type: 'data', payload: string, topic?: string, to?: string[], reliable?: boolean, id?: string }
+ *   | { type: 'poll_create', question: string, options: string[] }
+ *   | { type: 'poll_vote', poll: number, option: number }
+ *   | { type: 'poll_close', poll: number }
  *   | { type: 'leave' }
  *   | { type: 'ping' }} ClientMessage
  */
 
 /**
- * @typedef {{ type: 'joined', v: number, room: string, participant: ParticipantInfo, participants: ParticipantInfo[], chat?: ChatMessage[] }} JoinedMessage
+ * @typedef {{ type: 'joined', v: number, room: string, participant: ParticipantInfo, participants: ParticipantInfo[], chat?: ChatMessage[], polls?: PollInfo[] }} JoinedMessage
  * @typedef {{ type: 'participant_joined', participant: ParticipantInfo }} ParticipantJoinedMessage
  * @typedef {{ type: 'participant_left', sid: string, identity: string }} ParticipantLeftMessage
  * @typedef {{ type: 'track_published', participant: string, track: TrackInfo }} TrackPublishedMessage
@@ -77,6 +91,7 @@ export const PROTOCOL_VERSION = 1;
  * @typedef {{ type: 'subscribe_offer', sdp: string, tracks: SubscribedMid[] }} SubscribeOfferMessage
  * @typedef {{ type: 'chat', message: ChatMessage }} ChatReceivedMessage
  * @typedef {{ type: 'active_speakers', speakers: string[] }} ActiveSpeakersMessage
+ * @typedef {{ type: 'poll', poll: PollInfo }} PollMessage
  * @typedef {{ type: 'data', from?: Sender, payload: string, topic?: string }} DataReceivedMessage
  * @typedef {{ type: 'pong' }} PongMessage
  * @typedef {{ type: 'error', code: string, message: string }} ErrorMessage
@@ -86,7 +101,7 @@ export const PROTOCOL_VERSION = 1;
  * @typedef {(JoinedMessage | ParticipantJoinedMessage | ParticipantLeftMessage
  *   | TrackPublishedMessage | TrackUnpublishedMessage | TrackMutedMessage
  *   | PublishAnswerMessage | SubscribeOfferMessage | ChatReceivedMessage | DataReceivedMessage
- *   | ActiveSpeakersMessage
+ *   | ActiveSpeakersMessage | PollMessage
  *   | PongMessage | ErrorMessage)
  *   & { id?: string | number }} ServerMessage
  */

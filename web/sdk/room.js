@@ -17,6 +17,7 @@ import { Subscriber } from './subscriber.js';
 /** @typedef {import('./protocol.js').ServerMessage} ServerMessage */
 /** @typedef {import('./protocol.js').ChatMessage} ChatMessage */
 /** @typedef {import('./protocol.js').Sender} Sender */
+/** @typedef {import('./protocol.js').PollInfo} PollInfo */
 /** @typedef {import('./subscriber.js').Subscription} Subscription */
 
 /** @typedef {'connecting' | 'connected' | 'reconnecting' | 'disconnected'} ConnectionState */
@@ -33,6 +34,7 @@ import { Subscriber } from './subscriber.js';
  * @property {[MediaStreamTrack, RemoteParticipant, TrackInfo]} trackUnsubscribed
  * @property {[string[]]} activeSpeakers sids of the participants speaking now (yours too), the
  *   most recent to start first
+ * @property {[PollInfo]} poll a poll was asked, voted in or closed (its current state)
  * @property {[ChatMessage]} chat a chat message, including your own once the server took it
  * @property {[string, DataInfo]} data an application message: its payload, and where from
  * @property {[MoimError]} error
@@ -111,6 +113,10 @@ export class Room extends Emitter {
   #chat = [];
   /** @type {string[]} */
   #speakers = [];
+  /** @type {Map<number, PollInfo>} */
+  #polls = new Map();
+  /** Your vote (answer index) in each poll you voted in. @type {Map<number, number>} */
+  #votes = new Map();
   #nextDataId = 1;
 
   /** @param {RoomOptions} [options] */
@@ -162,6 +168,53 @@ export class Room extends Emitter {
   /** The signaling client, for diagnostics (e.g. closing its socket to test reconnection). */
   get signal() {
     return this.#signal;
+  }
+
+  /** The room's polls, oldest first. */
+  get polls() {
+    return [...this.#polls.values()].sort((a, b) => a.id - b.id);
+  }
+
+  /**
+   * The answer you voted for in a poll, if you did (in this session).
+   * @param {number} pollId
+   */
+  myVote(pollId) {
+    return this.#votes.get(pollId);
+  }
+
+  /**
+   * Asks the room a question (hosts only). Resolves with the new poll.
+   * @param {string} question
+   * @param {string[]} options 2 to 10 answers
+   */
+  async createPoll(question, options) {
+    const reply = await this.#signal.request({ type: 'poll_create', question, options }, 'poll');
+    this.#setPoll(reply.poll);
+    return reply.poll;
+  }
+
+  /**
+   * Votes for answer `option` (its index) of a poll; once per poll. Rejects with
+   * `conflict` for a second vote or a closed poll.
+   * @param {number} pollId
+   * @param {number} option
+   */
+  async vote(pollId, option) {
+    const reply = await this.#signal.request({ type: 'poll_vote', poll: pollId, option }, 'poll');
+    this.#votes.set(pollId, option);
+    this.#setPoll(reply.poll);
+    return reply.poll;
+  }
+
+  /**
+   * Ends a poll (hosts only).
+   * @param {number} pollId
+   */
+  async closePoll(pollId) {
+    const reply = await this.#signal.request({ type: 'poll_close', poll: pollId }, 'poll');
+    this.#setPoll(reply.poll);
+    return reply.poll;
   }
 
   /** Sids of the participants speaking now, the most recent to start first. */
@@ -361,6 +414,7 @@ export class Room extends Emitter {
     this.localParticipant.update(joined.participant);
     this.#syncParticipants(joined.participants ?? []);
     for (const message of joined.chat ?? []) this.#addChat(message);
+    for (const poll of joined.polls ?? []) this.#setPoll(poll);
     this.#live = true;
     const publisher = /** @type {Publisher} */ (this.#publisher);
     if (this.#publications.length > 0) {
@@ -487,6 +541,9 @@ export class Room extends Emitter {
       case 'active_speakers':
         this.#setSpeakers(msg.speakers);
         break;
+      case 'poll':
+        this.#setPoll(msg.poll);
+        break;
       case 'data':
         this.emit('data', msg.payload, {
           ...(msg.from ? { from: msg.from } : {}),
@@ -507,6 +564,12 @@ export class Room extends Emitter {
       default:
         break;
     }
+  }
+
+  /** @param {PollInfo} poll */
+  #setPoll(poll) {
+    this.#polls.set(poll.id, poll);
+    this.emit('poll', poll);
   }
 
   /** @param {string[]} speakers */

@@ -227,7 +227,9 @@ export class SignalClient extends Emitter {
     if (msg.id !== undefined) {
       return this.#pending.findIndex((req) => req.id === String(msg.id));
     }
-    if (msg.type === 'error') return -1;
+    // Messages of these types also arrive as events from others; only an echoed `id`
+    // makes one a reply.
+    if (msg.type === 'error' || msg.type === 'chat' || msg.type === 'poll') return -1;
     return this.#pending.findIndex((req) => req.replyType === msg.type);
   }
 

@@ -22,6 +22,7 @@ pub enum ErrorCode {
     Replaced,
     ServerBusy,
     RateLimited,
+    Conflict,
     Internal,
 }
 
@@ -45,6 +46,7 @@ impl ErrorCode {
             ErrorCode::Replaced => "replaced",
             ErrorCode::ServerBusy => "server_busy",
             ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::Conflict => "conflict",
             ErrorCode::Internal => "internal",
         }
     }

@@ -108,6 +108,27 @@ pub struct ChatMessage {
     pub to: Vec<String>,
 }
 
+/// One answer of a poll and its votes so far.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PollOption {
+    pub text: String,
+    pub votes: u32,
+}
+
+/// A poll as the room keeps and announces it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PollInfo {
+    /// Increasing within the room.
+    pub id: u64,
+    /// When it was asked, milliseconds since the Unix epoch.
+    pub ts: u64,
+    pub from: Sender,
+    pub question: String,
+    pub options: Vec<PollOption>,
+    /// No more votes are taken.
+    pub closed: bool,
+}
+
 /// Which of the two peer connections a candidate belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -161,6 +182,20 @@ pub enum ClientMessage {
         #[serde(default = "reliable_by_default")]
         reliable: bool,
     },
+    /// A host asks the room a question with 2 to 10 answers.
+    PollCreate {
+        question: String,
+        options: Vec<String>,
+    },
+    /// A vote for answer `option` (its index) of poll `poll`; one per identity.
+    PollVote {
+        poll: u64,
+        option: usize,
+    },
+    /// A host ends a poll.
+    PollClose {
+        poll: u64,
+    },
     Leave,
     Ping,
 }
@@ -179,6 +214,9 @@ const CLIENT_TYPES: &[&str] = &[
     "video_size",
     "chat",
     "data",
+    "poll_create",
+    "poll_vote",
+    "poll_close",
     "leave",
     "ping",
 ];
@@ -279,6 +317,9 @@ pub enum ServerMessage {
         /// The room's recent chat messages, oldest first.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         chat: Vec<ChatMessage>,
+        /// The room's polls, oldest first.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        polls: Vec<PollInfo>,
     },
     ParticipantJoined {
         participant: ParticipantInfo,
@@ -310,6 +351,10 @@ pub enum ServerMessage {
     },
     Chat {
         message: ChatMessage,
+    },
+    /// A poll was asked, voted in or closed (also the reply to those requests).
+    Poll {
+        poll: PollInfo,
     },
     /// The participants speaking now (sids), the one who started most recently first.
     ActiveSpeakers {

@@ -17,9 +17,10 @@ use moim_media::{Command, MediaPlane, ParticipantId};
 use moim_proto::ErrorCode;
 use moim_proto::error::ApiError;
 use moim_proto::signal::{
-    ChatMessage, ClientMessage, ClientRequest, Sender, ServerMessage, ServerReply,
+    ChatMessage, ClientMessage, ClientRequest, PollInfo, Sender, ServerMessage, ServerReply,
 };
 
+use crate::polls;
 use crate::rooms::{Participant, Room};
 use crate::state::{AppState, unix_millis};
 
@@ -359,7 +360,8 @@ fn channel_request(
     )
 }
 
-fn sender_of(p: &Participant) -> Sender {
+/// How a participant appears as the author of a message or poll.
+pub fn sender_of(p: &Participant) -> Sender {
     Sender {
         sid: p.id.to_string(),
         identity: p.identity.clone(),
@@ -397,17 +399,21 @@ fn recipients(
         .collect()
 }
 
-/// The transcript as plain text: one line per message, `[YYYY-MM-DD HH:MM:SS UTC] name: text`.
-pub fn transcript_text(room_name: &str, log: &ChatLog) -> String {
+/// The transcript as plain text: one line per message, `[YYYY-MM-DD HH:MM:SS UTC] name:
+/// text`, and one per poll (with its results) at the time it was asked.
+pub fn transcript_text(room_name: &str, log: &ChatLog, polls: &[PollInfo]) -> String {
+    let mut lines: Vec<(u64, String)> = log
+        .all()
+        .map(|m| {
+            let text = format!("{}: {}", m.from.name, m.text.replace('\n', "\n    "));
+            (m.ts, text)
+        })
+        .chain(polls.iter().map(|p| (p.ts, polls::summary(p))))
+        .collect();
+    lines.sort_by_key(|(ts, _)| *ts);
     let mut out = format!("Chat of room {room_name}\n");
-    for m in log.all() {
-        let _ = writeln!(
-            out,
-            "[{}] {}: {}",
-            utc_time(m.ts),
-            m.from.name,
-            m.text.replace('\n', "\n    ")
-        );
+    for (ts, text) in lines {
+        let _ = writeln!(out, "[{}] {text}", utc_time(ts));
     }
     out
 }
@@ -483,7 +489,7 @@ mod tests {
         assert_eq!(recent.len(), HISTORY_FOR_NEWCOMERS);
         assert_eq!(recent[0].text, "m50");
         assert_eq!(log.all().count(), 150);
-        let text = transcript_text("r", &log);
+        let text = transcript_text("r", &log, &[]);
         assert!(text.starts_with("Chat of room r\n[1970-01-01 00:00:00 UTC] Ada: m0\n"));
     }
 }

@@ -102,10 +102,12 @@ pub async fn transcript(
     match query.format.as_deref() {
         None | Some("json") => {
             let messages: Vec<_> = r.chat.all().collect();
-            Json(json!({ "room": room, "messages": messages })).into_response()
+            let polls = r.polls.all();
+            Json(json!({ "room": room, "messages": messages, "polls": polls })).into_response()
         }
         Some("txt") => {
-            let mut response = chat::transcript_text(&room, &r.chat).into_response();
+            let text = chat::transcript_text(&room, &r.chat, &r.polls.all());
+            let mut response = text.into_response();
             let h = response.headers_mut();
             h.insert(
                 header::CONTENT_TYPE,

@@ -13,13 +13,14 @@ use moim_media::{ParticipantId, RoomId, TrackId};
 use moim_proto::ErrorCode;
 use moim_proto::error::ApiError;
 use moim_proto::signal::{
-    ChatMessage, ParticipantInfo, Role, ServerMessage, ServerReply, TrackInfo,
+    ChatMessage, ParticipantInfo, PollInfo, Role, ServerMessage, ServerReply, TrackInfo,
 };
 use moim_proto::token::Grants;
 use tokio::sync::{Notify, mpsc};
 use tracing::warn;
 
 use crate::chat::{ChatLog, RateLimit};
+use crate::polls::Polls;
 
 /// Capacity of a participant's outgoing message queue; a client this far behind is
 /// disconnected rather than buffered without bound.
@@ -122,6 +123,7 @@ pub struct Room {
     pub id: RoomId,
     pub participants: HashMap<ParticipantId, Participant>,
     pub chat: ChatLog,
+    pub polls: Polls,
     /// Participants speaking now, the one who started most recently first.
     pub speakers: Vec<ParticipantId>,
 }
@@ -191,6 +193,7 @@ pub struct Joined {
     pub replaced: Option<Participant>,
     /// The room's recent chat.
     pub chat: Vec<ChatMessage>,
+    pub polls: Vec<PollInfo>,
 }
 
 /// All rooms of this node.
@@ -211,6 +214,7 @@ impl Rooms {
                 id: RoomId::next(),
                 participants: HashMap::new(),
                 chat: ChatLog::default(),
+                polls: Polls::default(),
                 speakers: Vec::new(),
             });
         let previous = room
@@ -256,6 +260,7 @@ impl Rooms {
             others,
             replaced,
             chat: room.chat.recent(),
+            polls: room.polls.all(),
         }
     }
 

@@ -11,14 +11,15 @@ use moim_media::{Command, ParticipantId, TrackId};
 use moim_proto::ErrorCode;
 use moim_proto::error::ApiError;
 use moim_proto::signal::{
-    ChatMessage, ClientMessage, ClientRequest, MidTrack, PROTOCOL_VERSION, ServerMessage,
+    ChatMessage, ClientMessage, ClientRequest, MidTrack, PROTOCOL_VERSION, PollInfo, ServerMessage,
     ServerReply, TrackSource,
 };
 use tokio::sync::{Notify, mpsc};
 use tracing::{debug, info};
 
 use crate::chat::{self, Outgoing};
-use crate::rooms::{Link, OUTBOX_CAPACITY, Participant};
+use crate::polls::Polls;
+use crate::rooms::{Link, OUTBOX_CAPACITY, Participant, Room};
 use crate::state::{AppState, media_error, unix_millis};
 
 /// Frames up to this size are read and refused with `message_too_large`; larger ones
@@ -184,11 +185,67 @@ impl Connection {
                 self.send_chat_or_data(participant, outgoing, to)
                     .map(|_| None)
             }
+            ClientMessage::PollCreate { question, options } => {
+                self.poll(participant, |polls, p| {
+                    if !p.grants.room_admin {
+                        return Err(ApiError::new(
+                            ErrorCode::PermissionDenied,
+                            "Only hosts ask polls.",
+                        ));
+                    }
+                    polls.create(chat::sender_of(p), question, options, unix_millis())
+                })
+            }
+            ClientMessage::PollVote { poll, option } => self.poll(participant, |polls, p| {
+                if !p.grants.can_publish_data {
+                    return Err(ApiError::new(
+                        ErrorCode::PermissionDenied,
+                        "Your access token does not allow voting (data grant).",
+                    ));
+                }
+                polls.vote(poll, option, &p.identity)
+            }),
+            ClientMessage::PollClose { poll } => self.poll(participant, |polls, p| {
+                if !p.grants.room_admin {
+                    return Err(ApiError::new(
+                        ErrorCode::PermissionDenied,
+                        "Only hosts close polls.",
+                    ));
+                }
+                polls.close(poll)
+            }),
             ClientMessage::Leave => {
                 self.closing = true;
                 Ok(None)
             }
         }
+    }
+
+    /// Changes a poll of the participant's room with `change`, tells everyone else the new
+    /// state and replies with it.
+    fn poll(
+        &self,
+        participant: ParticipantId,
+        change: impl FnOnce(&mut Polls, &Participant) -> Result<PollInfo, ApiError>,
+    ) -> Result<Option<ServerMessage>, ApiError> {
+        let mut rooms = self.state.rooms();
+        let room = rooms
+            .room_of_mut(participant)
+            .ok_or_else(|| ApiError::new(ErrorCode::NotJoined, "You are not in a room."))?;
+        let Room {
+            participants,
+            polls,
+            ..
+        } = &mut *room;
+        let p = participants
+            .get(&participant)
+            .ok_or_else(|| ApiError::new(ErrorCode::NotJoined, "You are not in a room."))?;
+        let poll = change(polls, p)?;
+        room.broadcast(
+            Some(participant),
+            ServerMessage::Poll { poll: poll.clone() },
+        );
+        Ok(Some(ServerMessage::Poll { poll }))
     }
 
     /// Delivers a chat or data message to the sender's room.
@@ -264,6 +321,7 @@ impl Connection {
             participant: me,
             participants: joined.others,
             chat: joined.chat,
+            polls: joined.polls,
         })
     }
 

@@ -191,3 +191,67 @@ async fn room_api_sends_data_and_gives_hosts_the_transcript() {
     let (status, _) = server.http("GET", "/api/rooms/api/transcript", &[], "");
     assert_eq!(status, 401);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hosts_ask_polls_everyone_votes_once_and_sees_the_counts() {
+    let server = Server::start();
+    let (mut host, _) = joined(&server, "p", "ada", &["--name", "Ada", "--host"]).await;
+    let (mut bob, _) = joined(&server, "p", "bob", &[]).await;
+    let (mut viewer, _) = joined(&server, "p", "vic", &["--viewer"]).await;
+
+    bob.send(json!({"type": "poll_create", "question": "Q?", "options": ["a", "b"]}))
+        .await;
+    expect_error(&mut bob, "permission_denied").await;
+    host.send(json!({"type": "poll_create", "question": "Q?", "options": ["a"]}))
+        .await;
+    expect_error(&mut host, "malformed_message").await;
+
+    host.send(json!({"type": "poll_create", "id": 5, "question": "Lunch?", "options": ["Pizza", "Sushi"]}))
+        .await;
+    let created = host.recv_type("poll").await;
+    assert_eq!(created["id"], 5);
+    let poll = created["poll"]["id"].as_u64().unwrap();
+    assert_eq!(bob.recv_type("poll").await["poll"]["question"], "Lunch?");
+
+    bob.send(json!({"type": "poll_vote", "poll": poll, "option": 1}))
+        .await;
+    assert_eq!(
+        bob.recv_type("poll").await["poll"]["options"][1]["votes"],
+        1
+    );
+    let seen = host.recv_type("poll").await;
+    assert_eq!(seen["poll"]["options"][1]["votes"], 1, "counts update live");
+    bob.send(json!({"type": "poll_vote", "poll": poll, "option": 0}))
+        .await;
+    expect_error(&mut bob, "conflict").await;
+    bob.send(json!({"type": "poll_vote", "poll": poll, "option": 9}))
+        .await;
+    expect_error(&mut bob, "not_found").await;
+    viewer
+        .send(json!({"type": "poll_vote", "poll": poll, "option": 0}))
+        .await;
+    expect_error(&mut viewer, "permission_denied").await;
+
+    host.send(json!({"type": "poll_close", "poll": poll})).await;
+    assert_eq!(host.recv_type("poll").await["poll"]["closed"], true);
+    host.send(json!({"type": "poll_vote", "poll": poll, "option": 0}))
+        .await;
+    expect_error(&mut host, "conflict").await;
+
+    let (_late, reply) = joined(&server, "p", "cay", &[]).await;
+    assert_eq!(reply["polls"][0]["options"][1]["votes"], 1, "{reply}");
+    assert_eq!(reply["polls"][0]["closed"], true);
+
+    let auth = format!("Bearer {}", server.token("p", "app", &["--host"]));
+    let (status, text) = server.http(
+        "GET",
+        "/api/rooms/p/transcript?format=txt",
+        &[("Authorization", &auth)],
+        "",
+    );
+    assert_eq!(status, 200);
+    assert!(
+        text.contains("UTC] Poll by Ada: Lunch? (Pizza: 0, Sushi: 1), closed"),
+        "{text}"
+    );
+}
