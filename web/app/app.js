@@ -16,6 +16,9 @@ const ERROR_TEXT = /** @type {Record<string, string>} */ ({
   token_expired: 'The invitation link has expired. Ask the host for a new one.',
   permission_denied: 'Your invitation does not allow joining this meeting.',
   replaced: 'You joined this meeting from another window or device.',
+  removed: 'A host removed you from the meeting.',
+  banned: 'A host removed you from this meeting; you cannot join it again.',
+  meeting_ended: 'A host ended the meeting for everyone.',
   connection_failed: 'Could not reach the meeting server. Check your connection and try again.',
   server_busy: 'The server is busy right now. Try again in a moment.',
 });

@@ -60,6 +60,7 @@ class Meeting {
     this.cameraOff = options.choice.cameraOff || !this.camera;
     this.micOff = options.choice.microphoneOff || !this.microphone;
     this.ended = false;
+    this.joined = false;
 
     /** Remote camera tiles by participant sid. @type {Map<string, Tile>} */
     this.cameraTiles = new Map();
@@ -88,8 +89,10 @@ class Meeting {
     this.audioEl = h('div', { class: 'audio-sinks', hidden: true });
     this.listEl = h('ul', { class: 'people' });
     this.countEl = h('span', { class: 'count' }, '1');
+    this.endButton = h('button', { class: 'btn danger', type: 'button', id: 'end-meeting', hidden: true,
+      onclick: () => { if (confirm('End the meeting for everyone?')) this.room.endMeeting(); } }, 'End meeting for all');
     this.panelEl = h('aside', { class: 'panel', id: 'participants-panel', hidden: true, 'aria-label': 'Participants' },
-      h('h2', {}, 'People'), this.listEl);
+      h('h2', {}, 'People'), this.listEl, this.endButton);
 
     this.micButton = controlButton('mic', 'Mute microphone', () => this.toggleMic());
     this.cameraButton = controlButton('camera', 'Turn off camera', () => this.toggleCamera());
@@ -165,6 +168,17 @@ class Meeting {
     });
     room.on('trackMuted', (_info, p) => this.syncParticipant(p));
     room.on('activeSpeakers', (sids) => this.markSpeakers(sids));
+    room.on('mutedByHost', ({ source, muted, locked }) => {
+      const what = source === 'camera' ? 'camera' : 'microphone';
+      if (muted) {
+        if (source === 'microphone') this.micOff = true;
+        if (source === 'camera') this.cameraOff = true;
+        this.syncControls();
+        this.toast(`A host turned off your ${what}${locked ? '; you can turn it on once they allow it' : ''}.`);
+      } else {
+        this.toast(`A host allows you to turn your ${what} on again.`);
+      }
+    });
     room.on('trackSubscribed', (track, p, info) => this.onSubscribed(track, p, info));
     room.on('trackUnsubscribed', (_track, p, info) => this.onUnsubscribed(p, info));
     room.on('error', (err) => {
@@ -176,6 +190,7 @@ class Meeting {
   async connect() {
     const { choice } = this.options;
     await this.room.connect(choice.token);
+    this.joined = true;
     this.localTile.el.dataset.participantSid = this.room.localParticipant.sid;
     this.localTile.el.dataset.identity = this.room.localParticipant.identity;
     Object.assign(this.localTile.video.dataset, this.localTile.el.dataset);
@@ -287,14 +302,26 @@ class Meeting {
 
   renderPeople() {
     const local = this.room.localParticipant;
+    const host = local.role === 'host';
     const rows = [
-      personRow(local.name || this.options.choice.name, true, local.role === 'host', this.micOff || !this.microphone, this.cameraOff),
+      personRow(local.name || this.options.choice.name, true, host, this.micOff || !this.microphone, this.cameraOff),
       ...[...this.room.participants.values()].map((p) => {
         const mic = p.trackBySource('microphone');
         const cam = p.trackBySource('camera');
-        return personRow(p.name, false, p.role === 'host', !mic || mic.muted, !cam || cam.muted);
+        const row = personRow(p.name, false, p.role === 'host', !mic || mic.muted, !cam || cam.muted);
+        row.dataset.identity = p.identity;
+        if (host) {
+          if (mic && !mic.muted) {
+            row.append(h('button', { class: 'link', type: 'button', 'data-action': 'mute',
+              onclick: () => this.room.muteParticipant(p.sid, mic.sid, { lock: true }) }, 'Mute'));
+          }
+          row.append(h('button', { class: 'link danger-text', type: 'button', 'data-action': 'remove',
+            onclick: () => { if (confirm(`Remove ${p.name} from the meeting? They cannot rejoin.`)) this.room.removeParticipant(p.sid, { ban: true }); } }, 'Remove'));
+        }
+        return row;
       }),
     ];
+    this.endButton.hidden = !host;
     this.listEl.replaceChildren(...rows);
     this.countEl.textContent = String(rows.length);
     this.chat.setPeople([...this.room.participants.values()]);
@@ -329,7 +356,9 @@ class Meeting {
     const text = this.stateEl.querySelector('.conn-text');
     if (text) text.textContent = STATE_TEXT[state];
     this.el.classList.toggle('reconnecting', state === 'reconnecting');
-    if (state === 'disconnected' && !this.ended) {
+    // A join that fails is reported by `connect()` to whoever entered the meeting; only a
+    // meeting that was joined ends here.
+    if (state === 'disconnected' && this.joined && !this.ended) {
       this.finish({ kind: 'ended', error: this.lastError });
     }
   }
@@ -341,8 +370,12 @@ class Meeting {
       this.micOff = false;
       this.publish(this.microphone, 'microphone', false);
     } else {
-      this.micOff = !this.micOff;
-      this.room.setMuted('microphone', this.micOff);
+      try {
+        this.room.setMuted('microphone', !this.micOff);
+        this.micOff = !this.micOff;
+      } catch (err) {
+        this.toast(err instanceof Error ? err.message : String(err));
+      }
     }
     this.syncControls();
   }
@@ -355,8 +388,12 @@ class Meeting {
       this.localTile.setTrack(this.camera, null);
       this.publish(this.camera, 'camera', false);
     } else {
-      this.cameraOff = !this.cameraOff;
-      this.room.setMuted('camera', this.cameraOff);
+      try {
+        this.room.setMuted('camera', !this.cameraOff);
+        this.cameraOff = !this.cameraOff;
+      } catch (err) {
+        this.toast(err instanceof Error ? err.message : String(err));
+      }
     }
     this.syncControls();
   }

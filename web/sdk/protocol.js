@@ -76,6 +76,9 @@ export const PROTOCOL_VERSION = 1;
  *   | { type: 'poll_create', question: string, options: string[] }
  *   | { type: 'poll_vote', poll: number, option: number }
  *   | { type: 'poll_close', poll: number }
+ *   | { type: 'mute_participant', participant: string, track: string, muted: boolean, lock?: boolean }
+ *   | { type: 'remove_participant', participant: string, ban?: boolean }
+ *   | { type: 'end_meeting' }
  *   | { type: 'leave' }
  *   | { type: 'ping' }} ClientMessage
  */
@@ -92,6 +95,7 @@ export const PROTOCOL_VERSION = 1;
  * @typedef {{ type: 'chat', message: ChatMessage }} ChatReceivedMessage
  * @typedef {{ type: 'active_speakers', speakers: string[] }} ActiveSpeakersMessage
  * @typedef {{ type: 'poll', poll: PollInfo }} PollMessage
+ * @typedef {{ type: 'muted_by_host', track: string, muted: boolean, locked: boolean }} MutedByHostMessage
  * @typedef {{ type: 'data', from?: Sender, payload: string, topic?: string }} DataReceivedMessage
  * @typedef {{ type: 'pong' }} PongMessage
  * @typedef {{ type: 'error', code: string, message: string }} ErrorMessage
@@ -101,7 +105,7 @@ export const PROTOCOL_VERSION = 1;
  * @typedef {(JoinedMessage | ParticipantJoinedMessage | ParticipantLeftMessage
  *   | TrackPublishedMessage | TrackUnpublishedMessage | TrackMutedMessage
  *   | PublishAnswerMessage | SubscribeOfferMessage | ChatReceivedMessage | DataReceivedMessage
- *   | ActiveSpeakersMessage | PollMessage
+ *   | ActiveSpeakersMessage | PollMessage | MutedByHostMessage
  *   | PongMessage | ErrorMessage)
  *   & { id?: string | number }} ServerMessage
  */
@@ -113,4 +117,5 @@ export const FATAL_JOIN_CODES = new Set([
   'token_expired',
   'permission_denied',
   'wrong_room',
+  'banned',
 ]);

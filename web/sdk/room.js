@@ -34,6 +34,9 @@ import { Subscriber } from './subscriber.js';
  * @property {[MediaStreamTrack, RemoteParticipant, TrackInfo]} trackUnsubscribed
  * @property {[string[]]} activeSpeakers sids of the participants speaking now (yours too), the
  *   most recent to start first
+ * @property {[{ source: TrackSource, muted: boolean, locked: boolean }]} mutedByHost a host
+ *   muted one of your tracks (`locked`: you cannot unmute it until allowed), or allowed you
+ *   to unmute it (`muted: false`)
  * @property {[PollInfo]} poll a poll was asked, voted in or closed (its current state)
  * @property {[ChatMessage]} chat a chat message, including your own once the server took it
  * @property {[string, DataInfo]} data an application message: its payload, and where from
@@ -117,6 +120,8 @@ export class Room extends Emitter {
   #polls = new Map();
   /** Your vote (answer index) in each poll you voted in. @type {Map<number, number>} */
   #votes = new Map();
+  /** Sids of your tracks a host muted and locked. @type {Set<string>} */
+  #locked = new Set();
   #nextDataId = 1;
 
   /** @param {RoomOptions} [options] */
@@ -215,6 +220,39 @@ export class Room extends Emitter {
     const reply = await this.#signal.request({ type: 'poll_close', poll: pollId }, 'poll');
     this.#setPoll(reply.poll);
     return reply.poll;
+  }
+
+  /**
+   * Hosts: mutes another participant's track (the server stops forwarding it at once);
+   * `lock` keeps them from unmuting until you call this again with `muted: false`, which
+   * allows them to unmute (it never turns their microphone or camera on). Refusals arrive
+   * as `error` events.
+   * @param {string} participantSid
+   * @param {string} trackSid
+   * @param {{ muted?: boolean, lock?: boolean }} [options]
+   */
+  muteParticipant(participantSid, trackSid, options = {}) {
+    return this.#signal.send({
+      type: 'mute_participant',
+      participant: participantSid,
+      track: trackSid,
+      muted: options.muted ?? true,
+      lock: options.lock ?? false,
+    });
+  }
+
+  /**
+   * Hosts: removes a participant; with `ban` their identity cannot join again.
+   * @param {string} participantSid
+   * @param {{ ban?: boolean }} [options]
+   */
+  removeParticipant(participantSid, options = {}) {
+    return this.#signal.send({ type: 'remove_participant', participant: participantSid, ban: options.ban ?? false });
+  }
+
+  /** Hosts: ends the meeting for everyone. */
+  endMeeting() {
+    return this.#signal.send({ type: 'end_meeting' });
   }
 
   /** Sids of the participants speaking now, the most recent to start first. */
@@ -358,6 +396,9 @@ export class Room extends Emitter {
    * @param {boolean} muted
    */
   setMuted(source, muted) {
+    if (!muted && this.#publications.some((pub) => pub.source === source && this.#locked.has(pub.sid ?? ''))) {
+      throw new MoimError('permission_denied', 'A host muted this; you can unmute it once the host allows it.');
+    }
     for (const pub of this.#publications) {
       if (pub.source !== source) continue;
       pub.muted = muted;
@@ -544,6 +585,19 @@ export class Room extends Emitter {
       case 'poll':
         this.#setPoll(msg.poll);
         break;
+      case 'muted_by_host': {
+        const pub = this.#publications.find((p) => p.sid === msg.track);
+        if (!pub) break;
+        if (msg.muted) {
+          pub.muted = true;
+          pub.serverMuted = true;
+          pub.track.enabled = false;
+        }
+        if (msg.locked) this.#locked.add(msg.track);
+        else this.#locked.delete(msg.track);
+        this.emit('mutedByHost', { source: pub.source, muted: msg.muted, locked: msg.locked });
+        break;
+      }
       case 'data':
         this.emit('data', msg.payload, {
           ...(msg.from ? { from: msg.from } : {}),
@@ -552,7 +606,7 @@ export class Room extends Emitter {
         break;
       case 'error': {
         const error = new MoimError(msg.code, msg.message);
-        if (msg.code === 'replaced') {
+        if (msg.code === 'replaced' || msg.code === 'removed' || msg.code === 'meeting_ended') {
           this.#end(error);
         } else if (msg.code !== 'unknown_track') {
           // `unknown_track` answers a `mute` or `video_size` that crossed the track's removal

@@ -196,6 +196,23 @@ pub enum ClientMessage {
     PollClose {
         poll: u64,
     },
+    /// A host mutes (or, with `muted: false`, allows unmuting) another participant's track;
+    /// `lock` keeps the participant from unmuting it until the host allows it.
+    MuteParticipant {
+        participant: String,
+        track: String,
+        muted: bool,
+        #[serde(default)]
+        lock: bool,
+    },
+    /// A host removes a participant; `ban` keeps its identity out of the room.
+    RemoveParticipant {
+        participant: String,
+        #[serde(default)]
+        ban: bool,
+    },
+    /// A host ends the meeting for everyone.
+    EndMeeting,
     Leave,
     Ping,
 }
@@ -217,6 +234,9 @@ const CLIENT_TYPES: &[&str] = &[
     "poll_create",
     "poll_vote",
     "poll_close",
+    "mute_participant",
+    "remove_participant",
+    "end_meeting",
     "leave",
     "ping",
 ];
@@ -351,6 +371,13 @@ pub enum ServerMessage {
     },
     Chat {
         message: ChatMessage,
+    },
+    /// A host muted one of your tracks (`locked`: you cannot unmute it until allowed), or
+    /// allowed you to unmute it (`muted: false`).
+    MutedByHost {
+        track: String,
+        muted: bool,
+        locked: bool,
     },
     /// A poll was asked, voted in or closed (also the reply to those requests).
     Poll {

@@ -7,7 +7,7 @@ use axum::Router;
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, options, post};
+use axum::routing::{delete, get, options, post};
 use moim_proto::ErrorCode;
 use moim_proto::error::ApiError;
 
@@ -39,6 +39,18 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route(
             "/api/rooms/{room}/transcript",
             get(room_api::transcript).options(preflight),
+        )
+        .route(
+            "/api/rooms/{room}/participants/{identity}/mute",
+            post(room_api::mute_participant).options(preflight),
+        )
+        .route(
+            "/api/rooms/{room}/participants/{identity}",
+            delete(room_api::remove_participant).options(preflight),
+        )
+        .route(
+            "/api/rooms/{room}",
+            delete(room_api::end_meeting).options(preflight),
         )
         .layer(middleware::from_fn(allow_any_origin));
     Router::new()

@@ -10,6 +10,7 @@ mod config;
 mod http;
 mod media_events;
 mod metrics;
+mod moderation;
 mod polls;
 mod room_api;
 mod rooms;

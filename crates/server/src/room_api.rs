@@ -1,6 +1,6 @@
 //! The room REST API (`/api/rooms/{room}/…`) for application servers and hosts, with an
 //! admin token for the room: send data messages into the room, download the chat
-//! transcript.
+//! transcript, moderate (mute, remove, end the meeting).
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -18,6 +18,7 @@ use serde_json::json;
 use crate::auth::{Needs, authorize};
 use crate::chat::{self, Outgoing};
 use crate::http::error_response;
+use crate::moderation;
 use crate::state::{AppState, unix_millis};
 
 /// The body of `POST /api/rooms/{room}/data`.
@@ -41,17 +42,15 @@ pub async fn send_data(
     headers: HeaderMap,
     body: Result<Json<DataRequest>, JsonRejection>,
 ) -> Response {
-    if let Err(e) = authorize(&state, &headers, &room, Needs::Admin) {
-        return error_response(e);
-    }
-    let Json(request) = match body {
-        Ok(body) => body,
-        Err(e) => {
-            return error_response(ApiError::new(
-                ErrorCode::MalformedMessage,
-                format!("Expected JSON {{payload, topic?, to?, reliable?}}: {e}"),
-            ));
-        }
+    let request = match admin_request(
+        &state,
+        &headers,
+        &room,
+        body,
+        "{payload, topic?, to?, reliable?}",
+    ) {
+        Ok(request) => request,
+        Err(e) => return error_response(e),
     };
     let mut rooms = state.rooms();
     let Some(r) = rooms.room_mut(&room) else {
@@ -127,9 +126,122 @@ pub async fn transcript(
     }
 }
 
+/// Checks the admin token for `room`, then the JSON body (`shape` names its fields for the
+/// error).
+fn admin_request<T>(
+    state: &AppState,
+    headers: &HeaderMap,
+    room: &str,
+    body: Result<Json<T>, JsonRejection>,
+    shape: &str,
+) -> Result<T, ApiError> {
+    authorize(state, headers, room, Needs::Admin)?;
+    body.map(|Json(request)| request).map_err(|e| {
+        ApiError::new(
+            ErrorCode::MalformedMessage,
+            format!("Expected JSON {shape}: {e}"),
+        )
+    })
+}
+
 fn no_one_in(room: &str) -> ApiError {
     ApiError::new(
         ErrorCode::NotFound,
         format!("Room \"{room}\" has no participants."),
+    )
+}
+
+/// The body of `POST /api/rooms/{room}/participants/{identity}/mute`.
+#[derive(Debug, Deserialize)]
+pub struct MuteRequest {
+    track: String,
+    muted: bool,
+    #[serde(default)]
+    lock: bool,
+}
+
+/// `POST /api/rooms/{room}/participants/{identity}/mute`: mutes (and optionally locks) a
+/// participant's track, or with `muted: false` allows unmuting it. 204 when done.
+pub async fn mute_participant(
+    State(state): State<Arc<AppState>>,
+    Path((room, identity)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Result<Json<MuteRequest>, JsonRejection>,
+) -> Response {
+    let request = match admin_request(&state, &headers, &room, body, "{track, muted, lock?}") {
+        Ok(request) => request,
+        Err(e) => return error_response(e),
+    };
+    let mut rooms = state.rooms();
+    let Some(r) = rooms.room_mut(&room) else {
+        return error_response(no_one_in(&room));
+    };
+    let Some(target) = r.find_identity(&identity).map(|p| p.id) else {
+        return error_response(no_such(&identity));
+    };
+    let done = moderation::mute_track(
+        &state,
+        r,
+        target,
+        &request.track,
+        request.muted,
+        request.lock,
+    );
+    match done {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => error_response(e),
+    }
+}
+
+/// The query of `DELETE /api/rooms/{room}/participants/{identity}`.
+#[derive(Debug, Deserialize)]
+pub struct RemoveQuery {
+    #[serde(default)]
+    ban: bool,
+}
+
+/// `DELETE /api/rooms/{room}/participants/{identity}[?ban=true]`: removes a participant.
+pub async fn remove_participant(
+    State(state): State<Arc<AppState>>,
+    Path((room, identity)): Path<(String, String)>,
+    Query(query): Query<RemoveQuery>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(e) = authorize(&state, &headers, &room, Needs::Admin) {
+        return error_response(e);
+    }
+    let target = state
+        .rooms()
+        .room(&room)
+        .and_then(|r| r.find_identity(&identity))
+        .map(|p| p.id);
+    let Some(target) = target else {
+        return error_response(no_such(&identity));
+    };
+    match moderation::remove(&state, &room, target, query.ban) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => error_response(e),
+    }
+}
+
+/// `DELETE /api/rooms/{room}`: ends the meeting for everyone.
+pub async fn end_meeting(
+    State(state): State<Arc<AppState>>,
+    Path(room): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(e) = authorize(&state, &headers, &room, Needs::Admin) {
+        return error_response(e);
+    }
+    match moderation::end_meeting(&state, &room) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(_) => error_response(no_one_in(&room)),
+    }
+}
+
+fn no_such(identity: &str) -> ApiError {
+    ApiError::new(
+        ErrorCode::NotFound,
+        format!("No participant \"{identity}\" in this room."),
     )
 }

@@ -4,7 +4,7 @@
 //! (join, leave, tracks) is broadcast from here, so the announcements and the state never
 //! disagree. The lock around [`Rooms`] is never held across an await.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -60,6 +60,8 @@ pub struct Participant {
     pub data_channel: bool,
     /// Its audio tracks that carry speech now.
     pub speaking: Vec<TrackId>,
+    /// Tracks a host muted and locked: it may not unmute them.
+    pub locked_tracks: Vec<TrackId>,
 }
 
 impl Participant {
@@ -80,6 +82,7 @@ impl Participant {
             data_limit: RateLimit::data(now),
             data_channel: false,
             speaking: Vec::new(),
+            locked_tracks: Vec::new(),
         }
     }
 
@@ -126,6 +129,8 @@ pub struct Room {
     pub polls: Polls,
     /// Participants speaking now, the one who started most recently first.
     pub speakers: Vec<ParticipantId>,
+    /// Identities a host banned.
+    pub banned: HashSet<String>,
 }
 
 impl Room {
@@ -137,6 +142,26 @@ impl Room {
                 p.send(&text);
             }
         }
+    }
+
+    /// Records a track's mute state and tells the room.
+    pub fn set_track_muted(&mut self, participant: ParticipantId, track: TrackId, muted: bool) {
+        let sid = track.to_string();
+        if let Some(info) = self
+            .participants
+            .get_mut(&participant)
+            .and_then(|p| p.tracks.iter_mut().find(|t| t.sid == sid))
+        {
+            info.muted = muted;
+        }
+        self.broadcast(
+            None,
+            ServerMessage::TrackMuted {
+                participant: participant.to_string(),
+                track: sid,
+                muted,
+            },
+        );
     }
 
     /// Notes that `track` of `participant` started or stopped carrying speech, and tells
@@ -216,6 +241,7 @@ impl Rooms {
                 chat: ChatLog::default(),
                 polls: Polls::default(),
                 speakers: Vec::new(),
+                banned: HashSet::new(),
             });
         let previous = room
             .participants
@@ -288,6 +314,11 @@ impl Rooms {
     /// The room a participant is in.
     pub fn room_of(&self, id: ParticipantId) -> Option<&Room> {
         self.rooms.get(self.room_of.get(&id)?)
+    }
+
+    /// The name of the room a participant is in.
+    pub fn room_name_of(&self, id: ParticipantId) -> Option<&str> {
+        self.room_of.get(&id).map(String::as_str)
     }
 
     /// The room a participant is in, mutably.

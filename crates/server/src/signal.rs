@@ -18,8 +18,9 @@ use tokio::sync::{Notify, mpsc};
 use tracing::{debug, info};
 
 use crate::chat::{self, Outgoing};
+use crate::moderation;
 use crate::polls::Polls;
-use crate::rooms::{Link, OUTBOX_CAPACITY, Participant, Room};
+use crate::rooms::{Link, OUTBOX_CAPACITY, Participant, Room, Rooms};
 use crate::state::{AppState, media_error, unix_millis};
 
 /// Frames up to this size are read and refused with `message_too_large`; larger ones
@@ -214,11 +215,82 @@ impl Connection {
                 }
                 polls.close(poll)
             }),
+            ClientMessage::MuteParticipant {
+                participant: target,
+                track,
+                muted,
+                lock,
+            } => {
+                let mut rooms = self.state.rooms();
+                let (room, target) = self.hosted_room(&mut rooms, participant, &target)?;
+                moderation::mute_track(&self.state, room, target, &track, muted, lock)?;
+                Ok(None)
+            }
+            ClientMessage::RemoveParticipant {
+                participant: target,
+                ban,
+            } => {
+                let (name, target) = {
+                    let mut rooms = self.state.rooms();
+                    let target = self.hosted_room(&mut rooms, participant, &target)?.1;
+                    let name = rooms.room_name_of(participant).unwrap_or_default();
+                    (name.to_owned(), target)
+                };
+                moderation::remove(&self.state, &name, target, ban)?;
+                Ok(None)
+            }
+            ClientMessage::EndMeeting => {
+                let name = {
+                    let mut rooms = self.state.rooms();
+                    self.hosted_room(&mut rooms, participant, "")?;
+                    rooms
+                        .room_name_of(participant)
+                        .unwrap_or_default()
+                        .to_owned()
+                };
+                moderation::end_meeting(&self.state, &name)?;
+                Ok(None)
+            }
             ClientMessage::Leave => {
                 self.closing = true;
                 Ok(None)
             }
         }
+    }
+
+    /// The host's room and, unless `target` is empty, the participant with sid `target` in
+    /// it; refuses participants without the admin grant.
+    fn hosted_room<'r>(
+        &self,
+        rooms: &'r mut Rooms,
+        host: ParticipantId,
+        target: &str,
+    ) -> Result<(&'r mut Room, ParticipantId), ApiError> {
+        let room = rooms
+            .room_of_mut(host)
+            .ok_or_else(|| ApiError::new(ErrorCode::NotJoined, "You are not in a room."))?;
+        let admin = room
+            .participants
+            .get(&host)
+            .is_some_and(|p| p.grants.room_admin);
+        if !admin {
+            return Err(ApiError::new(
+                ErrorCode::PermissionDenied,
+                "Only hosts (admin grant) moderate the meeting.",
+            ));
+        }
+        if target.is_empty() {
+            return Ok((room, host));
+        }
+        let target = ParticipantId::parse(target)
+            .filter(|t| room.participants.contains_key(t))
+            .ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::NotFound,
+                    format!("No participant \"{target}\" in this room."),
+                )
+            })?;
+        Ok((room, target))
     }
 
     /// Changes a poll of the participant's room with `change`, tells everyone else the new
@@ -300,7 +372,19 @@ impl Connection {
         );
         let me = participant.info();
         let id = participant.id;
-        let joined = self.state.rooms().join(&room_name, participant);
+        let joined = {
+            let mut rooms = self.state.rooms();
+            if rooms
+                .room(&room_name)
+                .is_some_and(|r| r.banned.contains(&claims.sub))
+            {
+                return Err(ApiError::new(
+                    ErrorCode::Banned,
+                    "A host removed this identity from the meeting; it cannot join again.",
+                ));
+            }
+            rooms.join(&room_name, participant)
+        };
         if let Some(old) = joined.replaced {
             self.state.release_media(old.id);
         }
@@ -403,25 +487,18 @@ impl Connection {
             )
         };
         let room = rooms.room_of_mut(participant).ok_or_else(unknown)?;
-        let p = room
-            .participants
-            .get_mut(&participant)
-            .ok_or_else(unknown)?;
-        let info = p
-            .tracks
-            .iter_mut()
-            .find(|t| t.sid == track)
-            .ok_or_else(unknown)?;
+        let p = room.participants.get(&participant).ok_or_else(unknown)?;
+        if !p.tracks.iter().any(|t| t.sid == track) {
+            return Err(unknown());
+        }
         let track_id = TrackId::parse(track).ok_or_else(unknown)?;
-        info.muted = muted;
-        room.broadcast(
-            None,
-            ServerMessage::TrackMuted {
-                participant: participant.to_string(),
-                track: track.to_owned(),
-                muted,
-            },
-        );
+        if !muted && p.locked_tracks.contains(&track_id) {
+            return Err(ApiError::new(
+                ErrorCode::PermissionDenied,
+                "A host muted this track; you can unmute it once the host allows it.",
+            ));
+        }
+        room.set_track_muted(participant, track_id, muted);
         self.state
             .media
             .send(Command::Mute {

@@ -4,19 +4,9 @@ mod support;
 
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::json;
 use support::peer::Peer;
-use support::{Server, Signal};
-
-async fn expect_error(signal: &mut Signal, code: &str) -> Value {
-    let reply = signal.recv_type("error").await;
-    assert_eq!(reply["code"], code, "{reply}");
-    assert!(
-        reply["message"].as_str().is_some_and(|m| m.len() > 10),
-        "a human sentence: {reply}"
-    );
-    reply
-}
+use support::{Server, Signal, expect_error};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_signaling_input_is_refused_while_media_keeps_flowing() {

@@ -4,21 +4,7 @@
 mod support;
 
 use serde_json::{Value, json};
-use support::{Server, Signal};
-
-async fn joined(server: &Server, room: &str, identity: &str, extra: &[&str]) -> (Signal, Value) {
-    let mut signal = Signal::connect(&server.ws_url()).await;
-    let reply = signal.join(&server.token(room, identity, extra)).await;
-    assert_eq!(reply["type"], "joined", "{reply}");
-    (signal, reply)
-}
-
-async fn expect_error(signal: &mut Signal, code: &str) -> Value {
-    let reply = signal.recv_type("error").await;
-    assert_eq!(reply["code"], code, "{reply}");
-    assert!(reply["message"].as_str().is_some_and(|m| m.len() > 10));
-    reply
-}
+use support::{Server, expect_error, joined};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chat_reaches_the_room_direct_messages_only_their_recipient() {

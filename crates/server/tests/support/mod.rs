@@ -170,9 +170,46 @@ impl Signal {
         }
     }
 
+    /// Whether the server closes the connection within 10 s (messages before it skipped).
+    pub async fn recv_closed(&mut self) -> bool {
+        let closed = tokio::time::timeout(Duration::from_secs(10), async {
+            while let Some(frame) = self.ws.next().await {
+                if matches!(frame, Ok(Message::Close(_)) | Err(_)) {
+                    return;
+                }
+            }
+        });
+        closed.await.is_ok()
+    }
+
     pub async fn join(&mut self, token: &str) -> Value {
         self.send(json!({"type": "join", "v": 1, "token": token, "id": "join"}))
             .await;
         self.recv().await.expect("a reply to join")
     }
+}
+
+/// A fresh signaling connection joined to `room` as `identity` (`extra`: `moim token` flags);
+/// returns it with the `joined` reply.
+pub async fn joined(
+    server: &Server,
+    room: &str,
+    identity: &str,
+    extra: &[&str],
+) -> (Signal, Value) {
+    let mut signal = Signal::connect(&server.ws_url()).await;
+    let reply = signal.join(&server.token(room, identity, extra)).await;
+    assert_eq!(reply["type"], "joined", "{reply}");
+    (signal, reply)
+}
+
+/// Waits for the next `error` and checks its code and that it has a human sentence.
+pub async fn expect_error(signal: &mut Signal, code: &str) -> Value {
+    let reply = signal.recv_type("error").await;
+    assert_eq!(reply["code"], code, "{reply}");
+    assert!(
+        reply["message"].as_str().is_some_and(|m| m.len() > 10),
+        "a human sentence: {reply}"
+    );
+    reply
 }

@@ -1,0 +1,123 @@
+//! Host moderation: muting another participant's track (the server stops forwarding it at
+//! once; a lock keeps its owner from unmuting until the host allows it), removing a
+//! participant (a ban keeps the identity out while the room exists) and ending the meeting.
+//! The host's signaling requests and the room API share these operations.
+
+use moim_media::{Command, ParticipantId, TrackId};
+use moim_proto::ErrorCode;
+use moim_proto::error::ApiError;
+use moim_proto::signal::{ServerMessage, ServerReply};
+
+use crate::rooms::{Link, Participant, Room};
+use crate::state::{AppState, media_error};
+
+/// Mutes `track` of `target` in `room`, or with `muted: false` lifts a lock so the owner
+/// may unmute (a host never turns someone's microphone or camera on).
+pub fn mute_track(
+    state: &AppState,
+    room: &mut Room,
+    target: ParticipantId,
+    track: &str,
+    muted: bool,
+    lock: bool,
+) -> Result<(), ApiError> {
+    let unknown = || {
+        ApiError::new(
+            ErrorCode::UnknownTrack,
+            format!("The participant has no published track \"{track}\"."),
+        )
+    };
+    let track_id = TrackId::parse(track).ok_or_else(unknown)?;
+    let p = room
+        .participants
+        .get_mut(&target)
+        .ok_or_else(no_participant)?;
+    if !p.tracks.iter().any(|t| t.sid == track) {
+        return Err(unknown());
+    }
+    p.locked_tracks.retain(|t| *t != track_id);
+    if muted && lock {
+        p.locked_tracks.push(track_id);
+    }
+    let locked = muted && lock;
+    let already = p.tracks.iter().any(|t| t.sid == track && t.muted);
+    p.send(
+        &ServerReply::event(ServerMessage::MutedByHost {
+            track: track.to_owned(),
+            muted,
+            locked,
+        })
+        .to_json()
+        .into(),
+    );
+    if !muted || already {
+        return Ok(());
+    }
+    room.set_track_muted(target, track_id, true);
+    state
+        .media
+        .send(Command::Mute {
+            track: track_id,
+            muted: true,
+        })
+        .map_err(media_error)
+}
+
+/// Removes `target` from room `room_name`, telling it why; with `ban` its identity cannot
+/// join again while the room exists.
+pub fn remove(
+    state: &AppState,
+    room_name: &str,
+    target: ParticipantId,
+    ban: bool,
+) -> Result<(), ApiError> {
+    {
+        let mut rooms = state.rooms();
+        let room = rooms.room_mut(room_name).ok_or_else(no_participant)?;
+        let p = room.participants.get(&target).ok_or_else(no_participant)?;
+        if ban {
+            let identity = p.identity.clone();
+            room.banned.insert(identity);
+        }
+        let sentence = if ban {
+            "A host removed you from the meeting and you cannot join it again."
+        } else {
+            "A host removed you from the meeting."
+        };
+        disconnect(p, ErrorCode::Removed, sentence);
+    }
+    state.remove_participant(target);
+    Ok(())
+}
+
+/// Ends the meeting in `room_name`: everyone is told and disconnected.
+pub fn end_meeting(state: &AppState, room_name: &str) -> Result<(), ApiError> {
+    let everyone: Vec<ParticipantId> = {
+        let rooms = state.rooms();
+        let room = rooms.room(room_name).ok_or_else(no_participant)?;
+        for p in room.participants.values() {
+            disconnect(p, ErrorCode::MeetingEnded, "A host ended the meeting.");
+        }
+        room.participants.keys().copied().collect()
+    };
+    for id in everyone {
+        state.remove_participant(id);
+    }
+    Ok(())
+}
+
+/// Sends `code` as the participant's last message and closes its signaling connection.
+fn disconnect(p: &Participant, code: ErrorCode, sentence: &str) {
+    p.send(
+        &ServerReply::error(None, ApiError::new(code, sentence))
+            .to_json()
+            .into(),
+    );
+    if let Link::Socket { kick, .. } = &p.link {
+        kick.notify_one();
+    }
+}
+
+fn no_participant() -> ApiError {
+    ApiError::new(ErrorCode::NotFound, "No such participant in this room.")
+}

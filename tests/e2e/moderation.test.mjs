@@ -1,0 +1,69 @@
+// Host moderation in the web app: muting someone's microphone (locked), removing and
+// banning a participant, ending the meeting for everyone.
+
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { joinWithApp, launchBrowser, mintToken, newPage, startServer, uniqueRoom } from './harness.mjs';
+
+describe('moderation in the web app', () => {
+  /** @type {import('./harness.mjs').Server} */
+  let server;
+  /** @type {import('./harness.mjs').Browser} */
+  let browser;
+  /** @type {import('./harness.mjs').Page} */
+  let ada;
+  /** @type {import('./harness.mjs').Page} */
+  let grace;
+  /** @type {import('./harness.mjs').Page} */
+  let linus;
+  let graceIdentity = '';
+
+  before(async () => {
+    server = await startServer('moderation');
+    browser = await launchBrowser();
+    const room = uniqueRoom('mod');
+    ada = await newPage(browser, 'mod-ada');
+    ada.on('dialog', (dialog) => dialog.accept());
+    const token = await mintToken({ room, identity: 'ada', name: 'Ada', role: 'host' });
+    await ada.goto(`${server.url}/r/${room}?token=${encodeURIComponent(token)}`);
+    await ada.getByRole('button', { name: 'Join', exact: true }).click();
+    await ada.locator('#connection-state[data-state="connected"]').waitFor({ timeout: 20_000 });
+    grace = await newPage(browser, 'mod-grace');
+    graceIdentity = await joinWithApp(grace, server, room, 'Grace');
+    linus = await newPage(browser, 'mod-linus');
+    await joinWithApp(linus, server, room, 'Linus');
+  });
+
+  after(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
+
+  test('the host mutes a microphone; its owner cannot turn it back on', async () => {
+    await ada.getByRole('button', { name: 'Participants' }).click();
+    const row = ada.locator(`.person[data-identity="${graceIdentity}"]`);
+    await row.locator('[data-action="mute"]').click();
+    await grace.getByRole('button', { name: 'Unmute microphone' }).waitFor({ timeout: 5_000 });
+    await grace.locator('.toast', { hasText: 'A host turned off your microphone' }).waitFor({ timeout: 5_000 });
+    const tile = `.tile[data-source="camera"][data-identity="${graceIdentity}"] .mic-state`;
+    await linus.locator(tile).waitFor({ state: 'visible', timeout: 5_000 });
+
+    await grace.getByRole('button', { name: 'Unmute microphone' }).click();
+    await grace.locator('.toast', { hasText: 'once the host allows it' }).waitFor({ timeout: 5_000 });
+    assert.equal(await grace.getByRole('button', { name: 'Unmute microphone' }).count(), 1, 'still muted');
+    assert.equal(await grace.locator('[data-action="mute"]').count(), 0, 'guests have no moderation buttons');
+  });
+
+  test('the host removes a participant, who cannot rejoin', async () => {
+    await ada.locator(`.person[data-identity="${graceIdentity}"] [data-action="remove"]`).click();
+    await grace.getByText('A host removed you from the meeting.').waitFor({ timeout: 5_000 });
+    await ada.locator(`.person[data-identity="${graceIdentity}"]`).waitFor({ state: 'detached', timeout: 5_000 });
+    await grace.getByRole('button', { name: 'Rejoin' }).click();
+    await grace.getByText(/cannot join (it )?again/).waitFor({ timeout: 10_000 });
+  });
+
+  test('the host ends the meeting for everyone', async () => {
+    await ada.locator('#end-meeting').click();
+    await linus.getByText('A host ended the meeting for everyone.').waitFor({ timeout: 5_000 });
+  });
+});
