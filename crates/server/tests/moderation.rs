@@ -71,6 +71,17 @@ async fn a_host_mutes_a_microphone_and_its_audio_stops_within_a_second() {
         .expect("alice was told");
     assert_eq!(told["locked"], true);
 
+    // Alice's own unmute is refused while the lock holds.
+    let unmute = json!({"type": "mute", "id": "unmute", "track": track, "muted": false});
+    alice.send(unmute.clone()).await;
+    alice
+        .wait_for(Duration::from_secs(5), "the refusal", |s| {
+            s.messages
+                .iter()
+                .any(|m| m["id"] == "unmute" && m["code"] == "permission_denied")
+        })
+        .await;
+
     // The room API lifts the lock (it never unmutes on its own).
     let auth = format!("Bearer {}", server.token("m", "app", &["--host"]));
     let body = json!({"track": track, "muted": false}).to_string();
@@ -92,6 +103,9 @@ async fn a_host_mutes_a_microphone_and_its_audio_stops_within_a_second() {
         .rfind(|m| m["type"] == "muted_by_host")
         .unwrap();
     assert_eq!(allowed["muted"], false);
+    alice.send(unmute).await;
+    let unmuted = host.recv_type("track_muted").await;
+    assert_eq!(unmuted["muted"], false, "allowed, alice unmutes herself");
 
     host.send(json!({"type": "mute_participant", "participant": "PA_ffffff", "track": track, "muted": true}))
         .await;

@@ -13,7 +13,7 @@ use str0m::media::{Direction, MediaKind, MediaTime, Mid};
 use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, Input, Output, Rtc};
 use tokio::net::UdpSocket;
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Message;
 
 /// What a peer has seen so far.
@@ -29,6 +29,7 @@ pub struct Seen {
 pub struct Peer {
     pub seen: Arc<Mutex<Seen>>,
     stop: Option<oneshot::Sender<()>>,
+    say: mpsc::Sender<Value>,
 }
 
 impl Peer {
@@ -39,8 +40,10 @@ impl Peer {
             .expect("ws connects");
         let seen = Arc::new(Mutex::new(Seen::default()));
         let (stop_tx, stop_rx) = oneshot::channel();
+        let (say, said) = mpsc::channel(16);
         let task = Task {
             ws,
+            said,
             publisher: None,
             subscriber: None,
             pending: None,
@@ -52,7 +55,13 @@ impl Peer {
         Peer {
             seen,
             stop: Some(stop_tx),
+            say,
         }
+    }
+
+    /// Sends a signaling message of the test's own (its replies land in `seen().messages`).
+    pub async fn send(&self, message: Value) {
+        self.say.send(message).await.expect("the peer runs");
     }
 
     pub fn seen(&self) -> Seen {
@@ -135,6 +144,7 @@ struct Task {
     ws: tokio_tungstenite::WebSocketStream<
         tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
     >,
+    said: mpsc::Receiver<Value>,
     publisher: Option<Conn>,
     subscriber: Option<Conn>,
     pending: Option<SdpPendingOffer>,
@@ -204,6 +214,9 @@ impl Task {
             let sub_sock = self.subscriber.as_ref().map(|c| &c.socket);
             tokio::select! {
                 _ = &mut stop => return,
+                Some(message) = self.said.recv() => {
+                    let _ = self.ws.send(Message::text(message.to_string())).await;
+                },
                 msg = self.ws.next() => match msg {
                     Some(Ok(Message::Text(t))) => self.on_message(serde_json::from_str(&t).unwrap()).await,
                     Some(Ok(_)) => {}
