@@ -43,9 +43,9 @@ export class ChatPanel {
       h('button', { class: 'link', type: 'button', id: 'chat-download-json', onclick: () => this.download('json') }, 'JSON'));
     this.el = h('aside', { class: 'panel chat', id: 'chat-panel', hidden: true, 'aria-label': 'Chat' },
       h('h2', {}, 'Chat'), this.listEl, form, this.downloadsEl, this.pollForm);
-    for (const message of options.room.chatHistory) this.render(message);
-    options.room.on('chat', (message) => this.onMessage(message));
-    options.room.on('poll', (poll) => this.renderPoll(poll));
+    for (const message of options.room.chat.history) this.render(message);
+    options.room.chat.on('message', (message) => this.onMessage(message));
+    options.room.polls.on('poll', (poll) => this.renderPoll(poll));
   }
 
   /** Shows or hides the panel; showing it clears the unread count. */
@@ -70,7 +70,7 @@ export class ChatPanel {
     const question = this.questionEl.value.trim();
     const answers = this.answersEl.value.split('\n').map((a) => a.trim()).filter(Boolean);
     try {
-      await this.options.room.createPoll(question, answers);
+      await this.options.room.polls.create(question, answers);
       this.questionEl.value = '';
       this.answersEl.value = '';
       this.pollForm.hidden = true;
@@ -82,7 +82,7 @@ export class ChatPanel {
   /** Shows a poll's current state, in place if it is already shown. @param {PollInfo} poll */
   renderPoll(poll) {
     const room = this.options.room;
-    const mine = room.myVote(poll.id);
+    const mine = room.polls.myVote(poll.id);
     const total = poll.options.reduce((n, o) => n + o.votes, 0);
     const answers = poll.options.map((option, i) => {
       const share = total ? Math.round((option.votes / total) * 100) : 0;
@@ -90,7 +90,7 @@ export class ChatPanel {
         h('button', {
           class: `poll-option${mine === i ? ' chosen' : ''}`, type: 'button', 'data-option': i,
           disabled: poll.closed || mine !== undefined,
-          onclick: () => room.vote(poll.id, i).catch((err) => this.options.onError(err.message)),
+          onclick: () => room.polls.vote(poll.id, i).catch((err) => this.options.onError(err.message)),
         },
         h('span', { class: 'poll-bar', style: `width: ${share}%` }),
         h('span', { class: 'poll-text' }, option.text),
@@ -103,7 +103,7 @@ export class ChatPanel {
       h('div', { class: 'chat-text' }, poll.question),
       h('ol', { class: 'poll-options' }, ...answers),
       this.host && !poll.closed
-        ? h('button', { class: 'link poll-close', type: 'button', onclick: () => room.closePoll(poll.id).catch((err) => this.options.onError(err.message)) }, 'Close poll')
+        ? h('button', { class: 'link poll-close', type: 'button', onclick: () => room.polls.close(poll.id).catch((err) => this.options.onError(err.message)) }, 'Close poll')
         : null);
     const old = this.pollCards.get(poll.id);
     if (old) {
@@ -134,7 +134,7 @@ export class ChatPanel {
     if (!text) return;
     const to = this.toEl.value ? [this.toEl.value] : [];
     try {
-      await this.options.room.sendChat(text, { to });
+      await this.options.room.chat.send(text, { to });
       this.inputEl.value = '';
     } catch (err) {
       this.options.onError(err instanceof Error ? err.message : String(err));

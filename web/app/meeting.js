@@ -90,7 +90,7 @@ class Meeting {
     this.listEl = h('ul', { class: 'people' });
     this.countEl = h('span', { class: 'count' }, '1');
     this.endButton = h('button', { class: 'btn danger', type: 'button', id: 'end-meeting', hidden: true,
-      onclick: () => { if (confirm('End the meeting for everyone?')) this.room.endMeeting(); } }, 'End meeting for all');
+      onclick: () => { if (confirm('End the meeting for everyone?')) this.room.moderation.endMeeting(); } }, 'End meeting for all');
     this.panelEl = h('aside', { class: 'panel', id: 'participants-panel', hidden: true, 'aria-label': 'Participants' },
       h('h2', {}, 'People'), this.listEl, this.endButton);
 
@@ -313,10 +313,10 @@ class Meeting {
         if (host) {
           if (mic && !mic.muted) {
             row.append(h('button', { class: 'link', type: 'button', 'data-action': 'mute',
-              onclick: () => this.room.muteParticipant(p.sid, mic.sid, { lock: true }) }, 'Mute'));
+              onclick: () => this.room.moderation.mute(p.sid, mic.sid, { lock: true }) }, 'Mute'));
           }
           row.append(h('button', { class: 'link danger-text', type: 'button', 'data-action': 'remove',
-            onclick: () => { if (confirm(`Remove ${p.name} from the meeting? They cannot rejoin.`)) this.room.removeParticipant(p.sid, { ban: true }); } }, 'Remove'));
+            onclick: () => { if (confirm(`Remove ${p.name} from the meeting? They cannot rejoin.`)) this.room.moderation.remove(p.sid, { ban: true }); } }, 'Remove'));
         }
         return row;
       }),

@@ -9,6 +9,9 @@
 //   await room.publishTrack(camera, { source: 'camera' });
 
 export { Room } from './room.js';
+export { Chat } from './chat.js';
+export { Polls } from './polls.js';
+export { Moderation } from './moderation.js';
 export { MoimError } from './errors.js';
 export { Emitter } from './events.js';
 export { LocalParticipant, RemoteParticipant } from './participant.js';

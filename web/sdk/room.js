@@ -4,7 +4,10 @@
 
 import { Emitter } from './events.js';
 import { MoimError } from './errors.js';
+import { Chat } from './chat.js';
+import { Moderation } from './moderation.js';
 import { LocalParticipant, RemoteParticipant } from './participant.js';
+import { Polls } from './polls.js';
 import { FATAL_JOIN_CODES, PROTOCOL_VERSION } from './protocol.js';
 import { LocalTrackPublication, Publisher } from './publisher.js';
 import { SignalClient, signalUrl } from './signal.js';
@@ -15,9 +18,7 @@ import { Subscriber } from './subscriber.js';
 /** @typedef {import('./protocol.js').ParticipantInfo} ParticipantInfo */
 /** @typedef {import('./protocol.js').JoinedMessage} JoinedMessage */
 /** @typedef {import('./protocol.js').ServerMessage} ServerMessage */
-/** @typedef {import('./protocol.js').ChatMessage} ChatMessage */
 /** @typedef {import('./protocol.js').Sender} Sender */
-/** @typedef {import('./protocol.js').PollInfo} PollInfo */
 /** @typedef {import('./subscriber.js').Subscription} Subscription */
 
 /** @typedef {'connecting' | 'connected' | 'reconnecting' | 'disconnected'} ConnectionState */
@@ -37,8 +38,6 @@ import { Subscriber } from './subscriber.js';
  * @property {[{ source: TrackSource, muted: boolean, locked: boolean }]} mutedByHost a host
  *   muted one of your tracks (`locked`: you cannot unmute it until allowed), or allowed you
  *   to unmute it (`muted: false`)
- * @property {[PollInfo]} poll a poll was asked, voted in or closed (its current state)
- * @property {[ChatMessage]} chat a chat message, including your own once the server took it
  * @property {[string, DataInfo]} data an application message: its payload, and where from
  * @property {[MoimError]} error
  */
@@ -79,8 +78,6 @@ import { Subscriber } from './subscriber.js';
 /** @typedef {{ width: number, height: number, sent: string, timer?: ReturnType<typeof setTimeout> }} VideoSize */
 
 const VIDEO_SIZE_DEBOUNCE_MS = 200;
-/** Chat messages kept in `chatHistory`. */
-const CHAT_HISTORY_LIMIT = 500;
 
 /** @extends {Emitter<RoomEvents>} */
 export class Room extends Emitter {
@@ -112,14 +109,8 @@ export class Room extends Emitter {
   #reconnecting = null;
   /** @type {Timings} */
   #timings = {};
-  /** @type {ChatMessage[]} */
-  #chat = [];
   /** @type {string[]} */
   #speakers = [];
-  /** @type {Map<number, PollInfo>} */
-  #polls = new Map();
-  /** Your vote (answer index) in each poll you voted in. @type {Map<number, number>} */
-  #votes = new Map();
   /** Sids of your tracks a host muted and locked. @type {Set<string>} */
   #locked = new Set();
   #nextDataId = 1;
@@ -143,6 +134,12 @@ export class Room extends Emitter {
     this.#signal = new SignalClient(signalUrl(base));
     this.#signal.on('message', (msg) => this.#onMessage(msg));
     this.#signal.on('lost', () => this.#onConnectionLost());
+    /** The room's chat. @readonly */
+    this.chat = new Chat(this.#signal, () => this.#channelSender(true));
+    /** The room's polls. @readonly */
+    this.polls = new Polls(this.#signal);
+    /** What hosts do to the meeting. @readonly */
+    this.moderation = new Moderation(this.#signal);
   }
 
   /** @returns {ConnectionState} */
@@ -175,109 +172,9 @@ export class Room extends Emitter {
     return this.#signal;
   }
 
-  /** The room's polls, oldest first. */
-  get polls() {
-    return [...this.#polls.values()].sort((a, b) => a.id - b.id);
-  }
-
-  /**
-   * The answer you voted for in a poll, if you did (in this session).
-   * @param {number} pollId
-   */
-  myVote(pollId) {
-    return this.#votes.get(pollId);
-  }
-
-  /**
-   * Asks the room a question (hosts only). Resolves with the new poll.
-   * @param {string} question
-   * @param {string[]} options 2 to 10 answers
-   */
-  async createPoll(question, options) {
-    const reply = await this.#signal.request({ type: 'poll_create', question, options }, 'poll');
-    this.#setPoll(reply.poll);
-    return reply.poll;
-  }
-
-  /**
-   * Votes for answer `option` (its index) of a poll; once per poll. Rejects with
-   * `conflict` for a second vote or a closed poll.
-   * @param {number} pollId
-   * @param {number} option
-   */
-  async vote(pollId, option) {
-    const reply = await this.#signal.request({ type: 'poll_vote', poll: pollId, option }, 'poll');
-    this.#votes.set(pollId, option);
-    this.#setPoll(reply.poll);
-    return reply.poll;
-  }
-
-  /**
-   * Ends a poll (hosts only).
-   * @param {number} pollId
-   */
-  async closePoll(pollId) {
-    const reply = await this.#signal.request({ type: 'poll_close', poll: pollId }, 'poll');
-    this.#setPoll(reply.poll);
-    return reply.poll;
-  }
-
-  /**
-   * Hosts: mutes another participant's track (the server stops forwarding it at once);
-   * `lock` keeps them from unmuting until you call this again with `muted: false`, which
-   * allows them to unmute (it never turns their microphone or camera on). Refusals arrive
-   * as `error` events.
-   * @param {string} participantSid
-   * @param {string} trackSid
-   * @param {{ muted?: boolean, lock?: boolean }} [options]
-   */
-  muteParticipant(participantSid, trackSid, options = {}) {
-    return this.#signal.send({
-      type: 'mute_participant',
-      participant: participantSid,
-      track: trackSid,
-      muted: options.muted ?? true,
-      lock: options.lock ?? false,
-    });
-  }
-
-  /**
-   * Hosts: removes a participant; with `ban` their identity cannot join again.
-   * @param {string} participantSid
-   * @param {{ ban?: boolean }} [options]
-   */
-  removeParticipant(participantSid, options = {}) {
-    return this.#signal.send({ type: 'remove_participant', participant: participantSid, ban: options.ban ?? false });
-  }
-
-  /** Hosts: ends the meeting for everyone. */
-  endMeeting() {
-    return this.#signal.send({ type: 'end_meeting' });
-  }
-
   /** Sids of the participants speaking now, the most recent to start first. */
   get activeSpeakers() {
     return [...this.#speakers];
-  }
-
-  /** The room's chat messages seen so far (with the history `joined` brought), oldest first. */
-  get chatHistory() {
-    return [...this.#chat];
-  }
-
-  /**
-   * Sends a chat message to the room, or as a direct message to the identities in `to`.
-   * Resolves with the message as the server delivered it (also emitted as `chat`); rejects
-   * with a `MoimError` (`rate_limited`, `message_too_large`, `not_found`, …).
-   * @param {string} text
-   * @param {{ to?: string[] }} [options]
-   * @returns {Promise<ChatMessage>}
-   */
-  async sendChat(text, options = {}) {
-    const via = this.#channelSender(true);
-    const reply = await this.#signal.request({ type: 'chat', text, to: options.to ?? [] }, 'chat', via);
-    this.#addChat(reply.message);
-    return reply.message;
   }
 
   /**
@@ -454,8 +351,8 @@ export class Room extends Emitter {
     this.name = joined.room;
     this.localParticipant.update(joined.participant);
     this.#syncParticipants(joined.participants ?? []);
-    for (const message of joined.chat ?? []) this.#addChat(message);
-    for (const poll of joined.polls ?? []) this.#setPoll(poll);
+    for (const message of joined.chat ?? []) this.chat.add(message);
+    for (const poll of joined.polls ?? []) this.polls.update(poll);
     this.#live = true;
     const publisher = /** @type {Publisher} */ (this.#publisher);
     if (this.#publications.length > 0) {
@@ -577,13 +474,13 @@ export class Room extends Emitter {
         this.#subscriber?.handleOffer(msg);
         break;
       case 'chat':
-        this.#addChat(msg.message);
+        this.chat.add(msg.message);
         break;
       case 'active_speakers':
         this.#setSpeakers(msg.speakers);
         break;
       case 'poll':
-        this.#setPoll(msg.poll);
+        this.polls.update(msg.poll);
         break;
       case 'muted_by_host': {
         const pub = this.#publications.find((p) => p.sid === msg.track);
@@ -620,28 +517,10 @@ export class Room extends Emitter {
     }
   }
 
-  /** @param {PollInfo} poll */
-  #setPoll(poll) {
-    this.#polls.set(poll.id, poll);
-    this.emit('poll', poll);
-  }
-
   /** @param {string[]} speakers */
   #setSpeakers(speakers) {
     this.#speakers = speakers;
     this.emit('activeSpeakers', [...speakers]);
-  }
-
-  /**
-   * Keeps a chat message once (a rejoin brings the history again) and reports it.
-   * @param {ChatMessage} message
-   */
-  #addChat(message) {
-    if (this.#chat.some((m) => m.id === message.id)) return;
-    this.#chat.push(message);
-    this.#chat.sort((a, b) => a.id - b.id);
-    if (this.#chat.length > CHAT_HISTORY_LIMIT) this.#chat.shift();
-    this.emit('chat', message);
   }
 
   /**
