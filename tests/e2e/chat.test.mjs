@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
-import { joinWithApp, launchBrowser, mintToken, newPage, startServer, uniqueRoom } from './harness.mjs';
+import { joinAsHost, joinWithApp, launchBrowser, newPage, startServer, uniqueRoom } from './harness.mjs';
 
 /** @typedef {import('./harness.mjs').Page} Page */
 
@@ -50,10 +50,7 @@ describe('chat in the web app', () => {
     server = await startServer('chat');
     browser = await launchBrowser();
     ada = await newPage(browser, 'chat-ada');
-    const token = await mintToken({ room, identity: 'ada', name: 'Ada', role: 'host' });
-    await ada.goto(`${server.url}/r/${room}?token=${encodeURIComponent(token)}`);
-    await ada.getByRole('button', { name: 'Join', exact: true }).click();
-    await ada.locator('#connection-state[data-state="connected"]').waitFor({ timeout: 20_000 });
+    await joinAsHost(ada, server, room, 'ada', 'Ada');
     grace = await newPage(browser, 'chat-grace');
     await joinWithApp(grace, server, room, 'Grace');
   });

@@ -188,6 +188,22 @@ export async function joinWithApp(page, server, room, name) {
 }
 
 /**
+ * Opens the meeting app as a host (a minted host token in the link), clicks "Join" and
+ * waits until connected.
+ * @param {Page} page
+ * @param {Server} server
+ * @param {string} room
+ * @param {string} identity
+ * @param {string} name
+ */
+export async function joinAsHost(page, server, room, identity, name) {
+  const token = await mintToken({ room, identity, name, role: 'host' });
+  await page.goto(`${server.url}/r/${room}?token=${encodeURIComponent(token)}`);
+  await page.getByRole('button', { name: 'Join', exact: true }).click();
+  await page.locator('#connection-state[data-state="connected"]').waitFor({ timeout: 20_000 });
+}
+
+/**
  * Waits until `selector` matches `count` media elements and the inbound RTP stream behind
  * each one is advancing: `framesDecoded` (video) or `packetsReceived` (audio) larger in a
  * second sample taken about one second after the first. The stream is looked up on the

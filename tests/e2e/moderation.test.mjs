@@ -1,9 +1,9 @@
-// Host moderation in the web app: muting someone's microphone (locked), removing and
-// banning a participant, ending the meeting for everyone.
+// Host moderation in the web app: muting someone's microphone (locked), stopping a camera,
+// removing and banning a participant, ending the meeting for everyone.
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { joinWithApp, launchBrowser, mintToken, newPage, startServer, uniqueRoom } from './harness.mjs';
+import { joinAsHost, joinWithApp, launchBrowser, newPage, startServer, uniqueRoom } from './harness.mjs';
 
 describe('moderation in the web app', () => {
   /** @type {import('./harness.mjs').Server} */
@@ -24,10 +24,7 @@ describe('moderation in the web app', () => {
     const room = uniqueRoom('mod');
     ada = await newPage(browser, 'mod-ada');
     ada.on('dialog', (dialog) => dialog.accept());
-    const token = await mintToken({ room, identity: 'ada', name: 'Ada', role: 'host' });
-    await ada.goto(`${server.url}/r/${room}?token=${encodeURIComponent(token)}`);
-    await ada.getByRole('button', { name: 'Join', exact: true }).click();
-    await ada.locator('#connection-state[data-state="connected"]').waitFor({ timeout: 20_000 });
+    await joinAsHost(ada, server, room, 'ada', 'Ada');
     grace = await newPage(browser, 'mod-grace');
     graceIdentity = await joinWithApp(grace, server, room, 'Grace');
     linus = await newPage(browser, 'mod-linus');
@@ -52,6 +49,13 @@ describe('moderation in the web app', () => {
     await grace.locator('.toast', { hasText: 'once the host allows it' }).waitFor({ timeout: 5_000 });
     assert.equal(await grace.getByRole('button', { name: 'Unmute microphone' }).count(), 1, 'still muted');
     assert.equal(await grace.locator('[data-action="mute"]').count(), 0, 'guests have no moderation buttons');
+  });
+
+  test('the host stops a camera from the participant list', async () => {
+    const linusIdentity = await linus.evaluate(() => /** @type {any} */ (window).moimRoom.localParticipant.identity);
+    await ada.locator(`.person[data-identity="${linusIdentity}"] [data-action="stop-video"]`).click();
+    await linus.getByRole('button', { name: 'Turn on camera' }).waitFor({ timeout: 5_000 });
+    await linus.locator('.toast', { hasText: 'A host turned off your camera' }).waitFor({ timeout: 5_000 });
   });
 
   test('the host removes a participant, who cannot rejoin', async () => {

@@ -21,6 +21,8 @@ const ERROR_TEXT = /** @type {Record<string, string>} */ ({
   meeting_ended: 'A host ended the meeting for everyone.',
   connection_failed: 'Could not reach the meeting server. Check your connection and try again.',
   server_busy: 'The server is busy right now. Try again in a moment.',
+  room_locked: 'The meeting is locked. Ask a host to unlock it.',
+  rejected: 'A host did not let you into the meeting.',
 });
 
 const root = /** @type {HTMLElement} */ (document.getElementById('app'));

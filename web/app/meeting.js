@@ -4,6 +4,7 @@
 import { MoimError, Room } from '/sdk/moim.js';
 import { ChatPanel } from './chat.js';
 import { h, icon } from './dom.js';
+import { PeoplePanel } from './people.js';
 import { Tile } from './tile.js';
 
 /** @typedef {import('/sdk/moim.js').RemoteParticipant} RemoteParticipant */
@@ -39,7 +40,17 @@ const STATE_TEXT = {
  */
 export async function enterMeeting(root, options) {
   const meeting = new Meeting(options);
-  await meeting.connect();
+  const notice = h('div', { class: 'waiting-notice', id: 'waiting-notice', role: 'status' },
+    h('div', { class: 'card' }, h('h2', {}, 'Waiting to be let in'),
+      h('p', {}, 'A host will let you into the meeting soon.'),
+      h('button', { class: 'button', type: 'button', onclick: () => meeting.room.leave() }, 'Cancel')));
+  const stopWaiting = meeting.room.on('waiting', () => document.body.append(notice));
+  try {
+    await meeting.connect();
+  } finally {
+    stopWaiting();
+    notice.remove();
+  }
   root.replaceChildren(meeting.el);
   meeting.layout();
 }
@@ -61,6 +72,8 @@ class Meeting {
     this.micOff = options.choice.microphoneOff || !this.microphone;
     this.ended = false;
     this.joined = false;
+    /** Whether you may publish (false for a listener of an audio room). */
+    this.canPublish = true;
 
     /** Remote camera tiles by participant sid. @type {Map<string, Tile>} */
     this.cameraTiles = new Map();
@@ -87,18 +100,21 @@ class Meeting {
     this.camerasEl = h('div', { class: 'cameras' });
     this.stageEl = h('section', { class: 'stage', 'aria-label': 'Participants’ video' }, this.screensEl, this.camerasEl);
     this.audioEl = h('div', { class: 'audio-sinks', hidden: true });
-    this.listEl = h('ul', { class: 'people' });
     this.countEl = h('span', { class: 'count' }, '1');
-    this.endButton = h('button', { class: 'btn danger', type: 'button', id: 'end-meeting', hidden: true,
-      onclick: () => { if (confirm('End the meeting for everyone?')) this.room.moderation.endMeeting(); } }, 'End meeting for all');
-    this.panelEl = h('aside', { class: 'panel', id: 'participants-panel', hidden: true, 'aria-label': 'Participants' },
-      h('h2', {}, 'People'), this.listEl, this.endButton);
+    this.people = new PeoplePanel({
+      room: this.room,
+      local: () => ({ name: this.room.localParticipant.name || choice.name, micOff: this.micOff || !this.microphone, cameraOff: this.cameraOff }),
+      onCount: (n) => { this.countEl.textContent = String(n); },
+    });
+    this.panelEl = this.people.el;
 
     this.micButton = controlButton('mic', 'Mute microphone', () => this.toggleMic());
     this.cameraButton = controlButton('camera', 'Turn off camera', () => this.toggleCamera());
     this.screenButton = controlButton('screen', 'Share screen', () => this.toggleScreen());
     this.peopleButton = controlButton('people', 'Participants', () => this.togglePanel());
     this.peopleButton.append(this.countEl);
+    this.handButton = controlButton('hand', 'Raise hand', () => this.room.raiseHand(!this.room.localParticipant.handRaised));
+    this.handButton.id = 'raise-hand';
     this.unreadEl = h('span', { class: 'count unread', id: 'chat-unread', hidden: true });
     this.chatButton = controlButton('chat', 'Chat', () => this.toggleChat());
     /** Speaker view: the latest remote speaker large, everyone else in a strip. */
@@ -134,7 +150,7 @@ class Meeting {
         h('div', { class: 'brand small' }, h('div', { class: 'logo', 'aria-hidden': 'true' }, 'M'), h('span', { class: 'room-title' }, room)),
         this.stateEl),
       h('div', { class: 'body' }, this.stageEl, this.panelEl, this.chat.el),
-      h('footer', { class: 'controls' }, this.micButton, this.cameraButton, this.screenButton, this.peopleButton, this.chatButton, this.viewButton, leaveButton),
+      h('footer', { class: 'controls' }, this.micButton, this.cameraButton, this.screenButton, this.handButton, this.peopleButton, this.chatButton, this.viewButton, leaveButton),
       this.audioEl,
       this.toastEl,
     );
@@ -179,6 +195,12 @@ class Meeting {
         this.toast(`A host allows you to turn your ${what} on again.`);
       }
     });
+    room.on('participantUpdated', (p) => {
+      if (p === room.localParticipant) this.onLocalUpdated();
+      else this.syncParticipant(/** @type {RemoteParticipant} */ (p));
+      this.layout();
+    });
+    room.on('settings', () => this.syncControls());
     room.on('trackSubscribed', (track, p, info) => this.onSubscribed(track, p, info));
     room.on('trackUnsubscribed', (_track, p, info) => this.onUnsubscribed(p, info));
     room.on('error', (err) => {
@@ -195,9 +217,30 @@ class Meeting {
     this.localTile.el.dataset.identity = this.room.localParticipant.identity;
     Object.assign(this.localTile.video.dataset, this.localTile.el.dataset);
     this.localTile.setName(this.room.localParticipant.name || choice.name);
-    this.renderPeople();
+    this.canPublish = this.room.localParticipant.canPublish;
+    this.syncControls();
+    if (!this.canPublish) return;
     if (this.camera) this.publish(this.camera, 'camera', this.cameraOff);
     if (this.microphone) this.publish(this.microphone, 'microphone', this.micOff);
+  }
+
+  /** A host made you a speaker (publish your microphone, muted) or a listener again. */
+  onLocalUpdated() {
+    const can = this.room.localParticipant.canPublish;
+    if (can !== this.canPublish) {
+      this.canPublish = can;
+      if (can) {
+        this.micOff = true;
+        if (this.microphone) this.publish(this.microphone, 'microphone', true);
+        this.toast('A host made you a speaker. Unmute your microphone to talk.');
+      } else {
+        this.micOff = true;
+        this.cameraOff = true;
+        if (this.screen) this.stopScreen();
+        this.toast('A host made you a listener.');
+      }
+    }
+    this.syncControls();
   }
 
   /**
@@ -291,6 +334,7 @@ class Meeting {
   syncParticipant(p) {
     const tile = this.cameraTiles.get(p.sid);
     if (tile) {
+      tile.el.dataset.role = p.role;
       tile.setName(p.name);
       const camera = p.trackBySource('camera');
       tile.setVideoMuted(!camera || camera.muted);
@@ -301,31 +345,9 @@ class Meeting {
   }
 
   renderPeople() {
-    const local = this.room.localParticipant;
-    const host = local.role === 'host';
-    const rows = [
-      personRow(local.name || this.options.choice.name, true, host, this.micOff || !this.microphone, this.cameraOff),
-      ...[...this.room.participants.values()].map((p) => {
-        const mic = p.trackBySource('microphone');
-        const cam = p.trackBySource('camera');
-        const row = personRow(p.name, false, p.role === 'host', !mic || mic.muted, !cam || cam.muted);
-        row.dataset.identity = p.identity;
-        if (host) {
-          if (mic && !mic.muted) {
-            row.append(h('button', { class: 'link', type: 'button', 'data-action': 'mute',
-              onclick: () => this.room.moderation.mute(p.sid, mic.sid, { lock: true }) }, 'Mute'));
-          }
-          row.append(h('button', { class: 'link danger-text', type: 'button', 'data-action': 'remove',
-            onclick: () => { if (confirm(`Remove ${p.name} from the meeting? They cannot rejoin.`)) this.room.moderation.remove(p.sid, { ban: true }); } }, 'Remove'));
-        }
-        return row;
-      }),
-    ];
-    this.endButton.hidden = !host;
-    this.listEl.replaceChildren(...rows);
-    this.countEl.textContent = String(rows.length);
+    this.people.render();
     this.chat.setPeople([...this.room.participants.values()]);
-    this.chat.setHost(local.role === 'host');
+    this.chat.setHost(this.room.localParticipant.role === 'host');
   }
 
   /** Sizes the camera grid so that tiles stay close to 16:9 whatever their number. */
@@ -333,7 +355,8 @@ class Meeting {
     this.placeFeatured();
     const presenting = this.screenTiles.size > 0 || this.featured !== null;
     this.stageEl.classList.toggle('presenting', presenting);
-    const n = this.camerasEl.childElementCount;
+    const onStage = this.room.settings.mode === 'audio' ? ':scope > :not([data-role="viewer"])' : ':scope > *';
+    const n = this.camerasEl.querySelectorAll(onStage).length;
     const { clientWidth: w, clientHeight: h } = this.camerasEl;
     let best = 1;
     let bestArea = 0;
@@ -368,7 +391,7 @@ class Meeting {
       this.microphone = await this.openDevice('audio');
       if (!this.microphone) return;
       this.micOff = false;
-      this.publish(this.microphone, 'microphone', false);
+      if (this.canPublish) this.publish(this.microphone, 'microphone', false);
     } else {
       try {
         this.room.setMuted('microphone', !this.micOff);
@@ -505,6 +528,16 @@ class Meeting {
     this.screenButton.classList.toggle('active', this.screen !== null);
     this.localTile.setVideoMuted(this.cameraOff);
     this.localTile.setMicMuted(this.micOff);
+    const local = this.room.localParticipant;
+    const audioRoom = this.room.settings.mode === 'audio';
+    // Listeners have nothing to send; in an audio room only hosts and speakers take the floor.
+    for (const button of [this.micButton, this.cameraButton, this.screenButton]) button.hidden = !this.canPublish;
+    this.cameraButton.hidden ||= audioRoom;
+    this.handButton.hidden = !audioRoom || local.role === 'host' || this.canPublish;
+    this.handButton.classList.toggle('active', local.handRaised);
+    setControl(this.handButton, 'hand', local.handRaised ? 'Lower hand' : 'Raise hand', false);
+    this.el?.classList.toggle('audio-room', audioRoom);
+    this.localTile.el.dataset.role = local.role;
     this.renderPeople();
   }
 
@@ -559,22 +592,4 @@ function setControl(button, iconName, label, off) {
   const old = button.querySelector('svg');
   if (old) old.replaceWith(icon(iconName));
   else button.prepend(icon(iconName));
-}
-
-/**
- * @param {string} name
- * @param {boolean} you
- * @param {boolean} host
- * @param {boolean} micOff
- * @param {boolean} cameraOff
- */
-function personRow(name, you, host, micOff, cameraOff) {
-  return h(
-    'li',
-    { class: 'person' },
-    h('span', { class: 'person-name' }, name, you ? h('span', { class: 'muted-text' }, ' (you)') : null),
-    host ? h('span', { class: 'badge' }, 'Host') : null,
-    h('span', { class: `state${cameraOff ? ' off' : ''}`, title: cameraOff ? 'Camera off' : 'Camera on' }, icon(cameraOff ? 'cameraOff' : 'camera')),
-    h('span', { class: `state${micOff ? ' off' : ''}`, title: micOff ? 'Microphone off' : 'Microphone on' }, icon(micOff ? 'micOff' : 'mic')),
-  );
 }

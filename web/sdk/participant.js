@@ -19,6 +19,8 @@ export class RemoteParticipant {
     this.role = info.role;
     /** Published tracks by track sid. @type {Map<string, TrackInfo>} */
     this.tracks = new Map(info.tracks.map((t) => [t.sid, { ...t }]));
+    /** Asks to speak (audio rooms). */
+    this.handRaised = info.hand_raised ?? false;
   }
 
   /**
@@ -40,6 +42,12 @@ export class LocalParticipant {
     this.name = '';
     /** @type {ParticipantRole} */
     this.role = 'guest';
+    this.handRaised = false;
+  }
+
+  /** Whether it may publish now (a listener of an audio room may not until promoted). */
+  get canPublish() {
+    return this.role !== 'viewer';
   }
 
   /** @param {ParticipantInfo} info */
@@ -48,5 +56,6 @@ export class LocalParticipant {
     this.identity = info.identity;
     this.name = info.name || info.identity;
     this.role = info.role;
+    this.handRaised = info.hand_raised ?? false;
   }
 }

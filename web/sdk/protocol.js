@@ -8,6 +8,14 @@ export const PROTOCOL_VERSION = 1;
 /** @typedef {'host' | 'guest' | 'viewer'} ParticipantRole */
 
 /**
+ * How hosts set the room up.
+ * @typedef {object} RoomSettings
+ * @property {boolean} locked no one new may join
+ * @property {boolean} waiting_room newcomers wait until a host admits them
+ * @property {'meeting' | 'audio'} mode in an audio room only hosts and promoted speakers publish
+ */
+
+/**
  * A published track as the server describes it.
  * @typedef {object} TrackInfo
  * @property {string} sid
@@ -24,8 +32,9 @@ export const PROTOCOL_VERSION = 1;
  * @property {string} sid
  * @property {string} identity
  * @property {string} name
- * @property {ParticipantRole} role
+ * @property {ParticipantRole} role `viewer`: may not publish (a listener in an audio room)
  * @property {TrackInfo[]} tracks
+ * @property {boolean} [hand_raised] asks to speak
  */
 
 /**
@@ -79,12 +88,21 @@ export const PROTOCOL_VERSION = 1;
  *   | { type: 'mute_participant', participant: string, track: string, muted: boolean, lock?: boolean }
  *   | { type: 'remove_participant', participant: string, ban?: boolean }
  *   | { type: 'end_meeting' }
+ *   | { type: 'room_settings', locked?: boolean, waiting_room?: boolean, mode?: 'meeting' | 'audio' }
+ *   | { type: 'admit', participant: string }
+ *   | { type: 'reject', participant: string }
+ *   | { type: 'raise_hand', raised: boolean }
+ *   | { type: 'set_speaker', participant: string, speaker: boolean }
  *   | { type: 'leave' }
  *   | { type: 'ping' }} ClientMessage
  */
 
 /**
- * @typedef {{ type: 'joined', v: number, room: string, participant: ParticipantInfo, participants: ParticipantInfo[], chat?: ChatMessage[], polls?: PollInfo[] }} JoinedMessage
+ * @typedef {{ type: 'joined', v: number, room: string, participant: ParticipantInfo, participants: ParticipantInfo[], chat?: ChatMessage[], polls?: PollInfo[], settings: RoomSettings, waiting?: Sender[] }} JoinedMessage
+ * @typedef {{ type: 'waiting', room: string, participant: ParticipantInfo }} WaitingMessage
+ * @typedef {{ type: 'waiting_list', waiting: Sender[] }} WaitingListMessage
+ * @typedef {{ type: 'room_settings', settings: RoomSettings }} RoomSettingsMessage
+ * @typedef {{ type: 'participant_updated', participant: ParticipantInfo }} ParticipantUpdatedMessage
  * @typedef {{ type: 'participant_joined', participant: ParticipantInfo }} ParticipantJoinedMessage
  * @typedef {{ type: 'participant_left', sid: string, identity: string }} ParticipantLeftMessage
  * @typedef {{ type: 'track_published', participant: string, track: TrackInfo }} TrackPublishedMessage
@@ -105,7 +123,8 @@ export const PROTOCOL_VERSION = 1;
  * @typedef {(JoinedMessage | ParticipantJoinedMessage | ParticipantLeftMessage
  *   | TrackPublishedMessage | TrackUnpublishedMessage | TrackMutedMessage
  *   | PublishAnswerMessage | SubscribeOfferMessage | ChatReceivedMessage | DataReceivedMessage
- *   | ActiveSpeakersMessage | PollMessage | MutedByHostMessage
+ *   | ActiveSpeakersMessage | PollMessage | MutedByHostMessage | WaitingMessage
+ *   | WaitingListMessage | RoomSettingsMessage | ParticipantUpdatedMessage
  *   | PongMessage | ErrorMessage)
  *   & { id?: string | number }} ServerMessage
  */
@@ -118,4 +137,6 @@ export const FATAL_JOIN_CODES = new Set([
   'permission_denied',
   'wrong_room',
   'banned',
+  'room_locked',
+  'rejected',
 ]);

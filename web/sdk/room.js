@@ -17,6 +17,7 @@ import { Subscriber } from './subscriber.js';
 /** @typedef {import('./protocol.js').TrackSource} TrackSource */
 /** @typedef {import('./protocol.js').ParticipantInfo} ParticipantInfo */
 /** @typedef {import('./protocol.js').JoinedMessage} JoinedMessage */
+/** @typedef {import('./protocol.js').RoomSettings} RoomSettings */
 /** @typedef {import('./protocol.js').ServerMessage} ServerMessage */
 /** @typedef {import('./protocol.js').Sender} Sender */
 /** @typedef {import('./subscriber.js').Subscription} Subscription */
@@ -39,6 +40,12 @@ import { Subscriber } from './subscriber.js';
  *   muted one of your tracks (`locked`: you cannot unmute it until allowed), or allowed you
  *   to unmute it (`muted: false`)
  * @property {[string, DataInfo]} data an application message: its payload, and where from
+ * @property {[import('./protocol.js').WaitingMessage]} waiting the room has a waiting room:
+ *   `connect()` resolves once a host admits you (rejects with `rejected` if not)
+ * @property {[RoomSettings]} settings a host changed the room's settings
+ * @property {[RemoteParticipant | LocalParticipant]} participantUpdated a role or raised hand
+ *   changed (yours too: a listener promoted to speaker may publish now; a speaker made
+ *   listener has its tracks unpublished)
  * @property {[MoimError]} error
  */
 
@@ -111,6 +118,8 @@ export class Room extends Emitter {
   #timings = {};
   /** @type {string[]} */
   #speakers = [];
+  /** @type {RoomSettings} */
+  #settings = { locked: false, waiting_room: false, mode: 'meeting' };
   /** Sids of your tracks a host muted and locked. @type {Set<string>} */
   #locked = new Set();
   #nextDataId = 1;
@@ -150,6 +159,19 @@ export class Room extends Emitter {
   /** Everyone else in the room, by participant sid. @returns {ReadonlyMap<string, RemoteParticipant>} */
   get participants() {
     return this.#participants;
+  }
+
+  /** The room's settings (lock, waiting room, mode). */
+  get settings() {
+    return { ...this.#settings };
+  }
+
+  /**
+   * Raises or lowers your hand (in an audio room: asks the hosts to let you speak).
+   * @param {boolean} raised
+   */
+  raiseHand(raised) {
+    return this.#signal.send({ type: 'raise_hand', raised });
   }
 
   /** The local tracks being published (also kept while reconnecting). */
@@ -338,10 +360,16 @@ export class Room extends Emitter {
   async #join() {
     this.#closeMedia();
     this.#openMedia();
-    const joined = await this.#signal.request(
-      { type: 'join', v: PROTOCOL_VERSION, token: this.#token },
-      'joined',
+    const reply = /** @type {JoinedMessage | import('./protocol.js').WaitingMessage} */ (
+      await this.#signal.request({ type: 'join', v: PROTOCOL_VERSION, token: this.#token }, 'joined')
     );
+    let joined;
+    if (reply.type === 'waiting') {
+      this.emit('waiting', reply);
+      joined = await this.#signal.expect('joined');
+    } else {
+      joined = reply;
+    }
     this.#timings = {
       signalStart: this.#signal.timings.start,
       signalOpen: this.#signal.timings.open,
@@ -353,6 +381,8 @@ export class Room extends Emitter {
     this.#syncParticipants(joined.participants ?? []);
     for (const message of joined.chat ?? []) this.chat.add(message);
     for (const poll of joined.polls ?? []) this.polls.update(poll);
+    this.#settings = joined.settings;
+    this.moderation.setWaiting(joined.waiting ?? []);
     this.#live = true;
     const publisher = /** @type {Publisher} */ (this.#publisher);
     if (this.#publications.length > 0) {
@@ -366,16 +396,21 @@ export class Room extends Emitter {
     return joined;
   }
 
-  #openMedia() {
+  #newPublisher() {
     const signal = this.#signal;
-    const onFailed = () => this.#onConnectionLost();
-    this.#publisher = new Publisher({
+    return new Publisher({
       rtcConfig: this.options.rtcConfig,
       sendOffer: (sdp, tracks) =>
         signal.request({ type: 'publish_offer', sdp, tracks }, 'publish_answer'),
       onCandidate: (candidate) => signal.send({ type: 'candidate', target: 'publisher', candidate }),
-      onFailed,
+      onFailed: () => this.#onConnectionLost(),
     });
+  }
+
+  #openMedia() {
+    const signal = this.#signal;
+    const onFailed = () => this.#onConnectionLost();
+    this.#publisher = this.#newPublisher();
     const subscriber = new Subscriber({
       rtcConfig: this.options.rtcConfig,
       sendAnswer: (sdp) => signal.send({ type: 'subscribe_answer', sdp }),
@@ -482,6 +517,16 @@ export class Room extends Emitter {
       case 'poll':
         this.polls.update(msg.poll);
         break;
+      case 'waiting_list':
+        this.moderation.setWaiting(msg.waiting);
+        break;
+      case 'room_settings':
+        this.#settings = msg.settings;
+        this.emit('settings', { ...msg.settings });
+        break;
+      case 'participant_updated':
+        this.#onParticipantUpdated(msg.participant);
+        break;
       case 'muted_by_host': {
         const pub = this.#publications.find((p) => p.sid === msg.track);
         if (!pub) break;
@@ -523,6 +568,27 @@ export class Room extends Emitter {
     this.emit('activeSpeakers', [...speakers]);
   }
 
+  /** @param {ParticipantInfo} info */
+  #onParticipantUpdated(info) {
+    if (info.sid !== this.localParticipant.sid) {
+      const participant = this.#participants.get(info.sid);
+      if (!participant) return;
+      participant.role = info.role;
+      participant.handRaised = info.hand_raised ?? false;
+      this.emit('participantUpdated', participant);
+      return;
+    }
+    const could = this.localParticipant.canPublish;
+    this.localParticipant.update(info);
+    if (could && !this.localParticipant.canPublish && this.#live) {
+      // The server closed the publisher connection; a fresh one waits for a promotion.
+      this.#publications = [];
+      this.#publisher?.close();
+      this.#publisher = this.#newPublisher();
+    }
+    this.emit('participantUpdated', this.localParticipant);
+  }
+
   /**
    * Brings the participant list in line with a `joined` message: after a rejoin, people who
    * left meanwhile are removed and tracks that changed are reported.
@@ -550,6 +616,7 @@ export class Room extends Emitter {
     } else {
       participant.name = info.name || info.identity;
       participant.role = info.role;
+      participant.handRaised = info.hand_raised ?? false;
     }
     const tracks = info.tracks ?? [];
     const current = new Set(tracks.map((t) => t.sid));

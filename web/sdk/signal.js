@@ -26,6 +26,7 @@ const BACKOFF_MAX_MS = 5_000;
  * @property {string} replyType
  * @property {(msg: ServerMessage) => void} resolve
  * @property {(err: Error) => void} reject
+ * @property {boolean} [anyError] settled by an `error` without `id` too (see {@link SignalClient.expect})
  */
 
 /**
@@ -186,6 +187,25 @@ export class SignalClient extends Emitter {
   }
 
   /**
+   * Waits for the next message of type `type` that answers no request, or the next error
+   * that answers none (e.g. `joined` or `rejected` after `waiting`).
+   * @template {ServerMessage['type']} T
+   * @param {T} type
+   * @returns {Promise<Extract<ServerMessage, { type: T }>>}
+   */
+  expect(type) {
+    return new Promise((resolve, reject) => {
+      this.#pending.push({
+        id: '',
+        replyType: type,
+        resolve: /** @type {(msg: ServerMessage) => void} */ (resolve),
+        reject,
+        anyError: true,
+      });
+    });
+  }
+
+  /**
    * Handles a server message that arrived another way (a data channel) like one from the
    * socket: replies settle their requests, the rest is emitted as `message`.
    * @param {string} text
@@ -227,9 +247,10 @@ export class SignalClient extends Emitter {
     if (msg.id !== undefined) {
       return this.#pending.findIndex((req) => req.id === String(msg.id));
     }
+    if (msg.type === 'error') return this.#pending.findIndex((req) => req.anyError);
     // Messages of these types also arrive as events from others; only an echoed `id`
     // makes one a reply.
-    if (msg.type === 'error' || msg.type === 'chat' || msg.type === 'poll') return -1;
+    if (msg.type === 'chat' || msg.type === 'poll') return -1;
     return this.#pending.findIndex((req) => req.replyType === msg.type);
   }
 

@@ -81,6 +81,9 @@ pub enum Command {
     },
     /// Close every session of the participant and unpublish its tracks.
     RemoveParticipant { participant: ParticipantId },
+    /// Close the participant's publisher connection and unpublish its tracks; its
+    /// subscriber connection stays (a speaker made listener).
+    Unpublish { participant: ParticipantId },
     /// Write `text` on the subscriber data channel of each of `participants` (every worker
     /// gets the command and writes to the ones it holds).
     SendData {
@@ -114,6 +117,9 @@ impl Command {
                 height: *height,
             },
             Command::RemoveParticipant { participant } => Command::RemoveParticipant {
+                participant: *participant,
+            },
+            Command::Unpublish { participant } => Command::Unpublish {
                 participant: *participant,
             },
             Command::SendData {

@@ -55,9 +55,8 @@ impl Placement {
             | Command::Subscribe { participant, .. }
             | Command::Play { participant, .. } => self.place(*participant),
             Command::SubscribeAnswer { participant, .. }
-            | Command::VideoSize { participant, .. } => {
-                self.home(*participant).unwrap_or(WorkerId(0))
-            }
+            | Command::VideoSize { participant, .. }
+            | Command::Unpublish { participant } => self.home(*participant).unwrap_or(WorkerId(0)),
             Command::RemoveParticipant { participant } => {
                 self.release(*participant).unwrap_or(WorkerId(0))
             }

@@ -266,6 +266,7 @@ impl Router {
                 height,
             } => self.video_size(participant, track, height),
             Command::RemoveParticipant { participant } => self.remove_participant(participant),
+            Command::Unpublish { participant } => self.unpublish(participant),
             Command::SendData {
                 participants,
                 reliable,
@@ -541,6 +542,16 @@ impl Router {
             return;
         };
         for id in [p.publisher, p.subscriber, p.player].into_iter().flatten() {
+            self.close_session(id, false);
+        }
+    }
+
+    fn unpublish(&mut self, participant: ParticipantId) {
+        let publisher = self
+            .participants
+            .get_mut(&participant)
+            .and_then(|p| p.publisher.take());
+        if let Some(id) = publisher {
             self.close_session(id, false);
         }
     }

@@ -72,21 +72,31 @@ fn keyframe_requests_are_merged(workers: usize) {
 
 #[test]
 fn publisher_leaving_renegotiates_its_tracks_away() {
-    publisher_leaving_renegotiates(1);
+    publisher_leaving_renegotiates(1, false);
 }
 
 #[test]
 fn publisher_leaving_renegotiates_subscribers_on_another_worker() {
-    publisher_leaving_renegotiates(2);
+    publisher_leaving_renegotiates(2, false);
 }
 
-fn publisher_leaving_renegotiates(workers: usize) {
+#[test]
+fn a_speaker_made_listener_stops_publishing_on_every_worker() {
+    publisher_leaving_renegotiates(2, true);
+}
+
+/// The publisher leaves, or (`unpublish_only`) only its publisher connection closes.
+fn publisher_leaving_renegotiates(workers: usize, unpublish_only: bool) {
     let mut sim = Sim::with_workers(workers);
     let alice = sim.add_publisher(10001);
     let _bob = sim.add_subscriber(10002);
     sim.run(Duration::from_secs(1));
     let id = sim.peers[alice].id;
-    sim.command(Command::RemoveParticipant { participant: id });
+    sim.command(if unpublish_only {
+        Command::Unpublish { participant: id }
+    } else {
+        Command::RemoveParticipant { participant: id }
+    });
     sim.run(Duration::from_millis(100));
     assert_eq!(
         sim.unpublished, 2,

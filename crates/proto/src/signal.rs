@@ -42,6 +42,29 @@ pub enum Role {
     Viewer,
 }
 
+/// What a room is for: a meeting where everyone with the publish grant speaks and shows
+/// video, or an audio room where only hosts and the listeners they promote speak.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RoomMode {
+    #[default]
+    Meeting,
+    Audio,
+}
+
+/// How hosts set up the room; everyone in it is told.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoomSettings {
+    /// No one new may join (hosts and people already admitted still can).
+    #[serde(default)]
+    pub locked: bool,
+    /// Newcomers wait until a host admits them.
+    #[serde(default)]
+    pub waiting_room: bool,
+    #[serde(default)]
+    pub mode: RoomMode,
+}
+
 /// A published track as announced to the room.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TrackInfo {
@@ -60,6 +83,13 @@ pub struct ParticipantInfo {
     pub name: String,
     pub role: Role,
     pub tracks: Vec<TrackInfo>,
+    /// The participant asks to speak (audio rooms).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub hand_raised: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !b
 }
 
 /// One sending m-line of a publisher offer and the source behind it.
@@ -213,6 +243,32 @@ pub enum ClientMessage {
     },
     /// A host ends the meeting for everyone.
     EndMeeting,
+    /// A host changes the room's settings; absent fields stay as they are.
+    RoomSettings {
+        #[serde(default)]
+        locked: Option<bool>,
+        #[serde(default)]
+        waiting_room: Option<bool>,
+        #[serde(default)]
+        mode: Option<RoomMode>,
+    },
+    /// A host lets a participant in from the waiting room.
+    Admit {
+        participant: String,
+    },
+    /// A host turns a participant in the waiting room away.
+    Reject {
+        participant: String,
+    },
+    /// Raises or lowers the sender's hand.
+    RaiseHand {
+        raised: bool,
+    },
+    /// A host lets a participant publish (`speaker: true`) or takes that away, live.
+    SetSpeaker {
+        participant: String,
+        speaker: bool,
+    },
     Leave,
     Ping,
 }
@@ -237,6 +293,11 @@ const CLIENT_TYPES: &[&str] = &[
     "mute_participant",
     "remove_participant",
     "end_meeting",
+    "room_settings",
+    "admit",
+    "reject",
+    "raise_hand",
+    "set_speaker",
     "leave",
     "ping",
 ];
@@ -340,6 +401,29 @@ pub enum ServerMessage {
         /// The room's polls, oldest first.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         polls: Vec<PollInfo>,
+        #[serde(default)]
+        settings: RoomSettings,
+        /// Who is in the waiting room (sent to hosts only).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        waiting: Vec<Sender>,
+    },
+    /// The reply to `join` in a room with a waiting room: `joined` follows once a host
+    /// admits you, the error `rejected` if a host turns you away.
+    Waiting {
+        room: String,
+        participant: ParticipantInfo,
+    },
+    /// Who is in the waiting room now, oldest first (to hosts, whenever it changes).
+    WaitingList {
+        waiting: Vec<Sender>,
+    },
+    /// The room's settings changed.
+    RoomSettings {
+        settings: RoomSettings,
+    },
+    /// A participant's role or raised hand changed (also sent about yourself).
+    ParticipantUpdated {
+        participant: ParticipantInfo,
     },
     ParticipantJoined {
         participant: ParticipantInfo,

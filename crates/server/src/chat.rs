@@ -17,11 +17,11 @@ use moim_media::{Command, MediaPlane, ParticipantId};
 use moim_proto::ErrorCode;
 use moim_proto::error::ApiError;
 use moim_proto::signal::{
-    ChatMessage, ClientMessage, ClientRequest, PollInfo, Sender, ServerMessage, ServerReply,
+    ChatMessage, ClientMessage, ClientRequest, PollInfo, ServerMessage, ServerReply,
 };
 
 use crate::polls;
-use crate::rooms::{Participant, Room};
+use crate::rooms::Room;
 use crate::state::{AppState, unix_millis};
 
 /// Longest chat message, in characters.
@@ -76,7 +76,8 @@ impl RateLimit {
         true
     }
 
-    fn describe(&self) -> String {
+    /// The limit in words, for error messages.
+    pub fn describe(&self) -> String {
         format!(
             "at most {} per second (bursts of {})",
             self.rate, self.burst
@@ -211,7 +212,7 @@ pub fn send(
                     ),
                 ));
             }
-            Some(sender_of(p))
+            Some(p.sender())
         }
         None => None,
     };
@@ -360,15 +361,6 @@ fn channel_request(
     )
 }
 
-/// How a participant appears as the author of a message or poll.
-pub fn sender_of(p: &Participant) -> Sender {
-    Sender {
-        sid: p.id.to_string(),
-        identity: p.identity.clone(),
-        name: p.name.clone(),
-    }
-}
-
 /// Everyone in the room but the sender, or the participants with the identities in `to`
 /// (each of which must be in the room).
 fn recipients(
@@ -445,6 +437,7 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use moim_proto::signal::Sender;
 
     #[test]
     fn rate_limit_allows_a_burst_then_the_rate() {

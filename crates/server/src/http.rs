@@ -50,7 +50,21 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route(
             "/api/rooms/{room}",
-            delete(room_api::end_meeting).options(preflight),
+            delete(room_api::end_meeting)
+                .patch(room_api::change_settings)
+                .options(preflight),
+        )
+        .route(
+            "/api/rooms/{room}/waiting",
+            get(room_api::waiting).options(preflight),
+        )
+        .route(
+            "/api/rooms/{room}/participants/{identity}/speaker",
+            post(room_api::set_speaker).options(preflight),
+        )
+        .route(
+            "/api/rooms/{room}/participants/{identity}/{action}",
+            post(room_api::admit_or_reject).options(preflight),
         )
         .layer(middleware::from_fn(allow_any_origin));
     Router::new()

@@ -1,6 +1,7 @@
 //! `moim`: the server binary. `moim serve` (the default) runs the server; `moim token`
 //! prints an access token.
 
+mod admission;
 mod api;
 mod assets;
 mod auth;

@@ -1,6 +1,6 @@
 //! Host moderation: muting another participant's track (the server stops forwarding it at
 //! once; a lock keeps its owner from unmuting until the host allows it), removing a
-//! participant (a ban keeps the identity out while the room exists) and ending the meeting.
+//! participant (a ban keeps the identity out of the room until the server restarts) and ending the meeting.
 //! The host's signaling requests and the room API share these operations.
 
 use moim_media::{Command, ParticipantId, TrackId};
@@ -64,7 +64,7 @@ pub fn mute_track(
 }
 
 /// Removes `target` from room `room_name`, telling it why; with `ban` its identity cannot
-/// join again while the room exists.
+/// join the room again.
 pub fn remove(
     state: &AppState,
     room_name: &str,
@@ -75,16 +75,16 @@ pub fn remove(
         let mut rooms = state.rooms();
         let room = rooms.room_mut(room_name).ok_or_else(no_participant)?;
         let p = room.participants.get(&target).ok_or_else(no_participant)?;
-        if ban {
-            let identity = p.identity.clone();
-            room.banned.insert(identity);
-        }
+        let identity = p.identity.clone();
         let sentence = if ban {
             "A host removed you from the meeting and you cannot join it again."
         } else {
             "A host removed you from the meeting."
         };
         disconnect(p, ErrorCode::Removed, sentence);
+        if ban {
+            rooms.ban(room_name, &identity);
+        }
     }
     state.remove_participant(target);
     Ok(())
@@ -95,10 +95,14 @@ pub fn end_meeting(state: &AppState, room_name: &str) -> Result<(), ApiError> {
     let everyone: Vec<ParticipantId> = {
         let rooms = state.rooms();
         let room = rooms.room(room_name).ok_or_else(no_participant)?;
-        for p in room.participants.values() {
+        for p in room.participants.values().chain(&room.waiting) {
             disconnect(p, ErrorCode::MeetingEnded, "A host ended the meeting.");
         }
-        room.participants.keys().copied().collect()
+        room.participants
+            .keys()
+            .copied()
+            .chain(room.waiting.iter().map(|w| w.id))
+            .collect()
     };
     for id in everyone {
         state.remove_participant(id);
@@ -107,7 +111,7 @@ pub fn end_meeting(state: &AppState, room_name: &str) -> Result<(), ApiError> {
 }
 
 /// Sends `code` as the participant's last message and closes its signaling connection.
-fn disconnect(p: &Participant, code: ErrorCode, sentence: &str) {
+pub fn disconnect(p: &Participant, code: ErrorCode, sentence: &str) {
     p.send(
         &ServerReply::error(None, ApiError::new(code, sentence))
             .to_json()

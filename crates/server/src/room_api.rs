@@ -1,6 +1,7 @@
 //! The room REST API (`/api/rooms/{room}/…`) for application servers and hosts, with an
 //! admin token for the room: send data messages into the room, download the chat
-//! transcript, moderate (mute, remove, end the meeting).
+//! transcript, moderate (mute, remove, end the meeting), set the room up (lock, waiting
+//! room, audio mode), admit or reject newcomers, make speakers.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -12,9 +13,11 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use moim_proto::ErrorCode;
 use moim_proto::error::ApiError;
+use moim_proto::signal::RoomMode;
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::admission::{self, SettingsChange};
 use crate::auth::{Needs, authorize};
 use crate::chat::{self, Outgoing};
 use crate::http::error_response;
@@ -172,22 +175,33 @@ pub async fn mute_participant(
         Ok(request) => request,
         Err(e) => return error_response(e),
     };
+    on_participant(&state, &room, &identity, |r, target| {
+        moderation::mute_track(
+            &state,
+            r,
+            target,
+            &request.track,
+            request.muted,
+            request.lock,
+        )
+    })
+}
+
+/// Runs `action` on the participant with `identity` in `room`: 204 when it succeeds.
+fn on_participant(
+    state: &AppState,
+    room: &str,
+    identity: &str,
+    action: impl FnOnce(&mut crate::rooms::Room, moim_media::ParticipantId) -> Result<(), ApiError>,
+) -> Response {
     let mut rooms = state.rooms();
-    let Some(r) = rooms.room_mut(&room) else {
-        return error_response(no_one_in(&room));
+    let Some(r) = rooms.room_mut(room) else {
+        return error_response(no_one_in(room));
     };
-    let Some(target) = r.find_identity(&identity).map(|p| p.id) else {
-        return error_response(no_such(&identity));
+    let Some(target) = r.find_identity(identity).map(|p| p.id) else {
+        return error_response(no_such(identity));
     };
-    let done = moderation::mute_track(
-        &state,
-        r,
-        target,
-        &request.track,
-        request.muted,
-        request.lock,
-    );
-    match done {
+    match action(r, target) {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => error_response(e),
     }
@@ -244,4 +258,115 @@ fn no_such(identity: &str) -> ApiError {
         ErrorCode::NotFound,
         format!("No participant \"{identity}\" in this room."),
     )
+}
+
+/// The body of `PATCH /api/rooms/{room}`.
+#[derive(Debug, Deserialize)]
+pub struct SettingsRequest {
+    #[serde(default)]
+    locked: Option<bool>,
+    #[serde(default)]
+    waiting_room: Option<bool>,
+    #[serde(default)]
+    mode: Option<RoomMode>,
+}
+
+/// `PATCH /api/rooms/{room}`: changes the room's settings; answers with all of them.
+pub async fn change_settings(
+    State(state): State<Arc<AppState>>,
+    Path(room): Path<String>,
+    headers: HeaderMap,
+    body: Result<Json<SettingsRequest>, JsonRejection>,
+) -> Response {
+    let shape = "{locked?, waiting_room?, mode?: \"meeting\"|\"audio\"}";
+    let request = match admin_request(&state, &headers, &room, body, shape) {
+        Ok(request) => request,
+        Err(e) => return error_response(e),
+    };
+    let change = SettingsChange {
+        locked: request.locked,
+        waiting_room: request.waiting_room,
+        mode: request.mode,
+    };
+    match admission::change_settings(&state, &room, change) {
+        Ok(settings) => Json(json!({ "room": room, "settings": settings })).into_response(),
+        Err(e) => error_response(e),
+    }
+}
+
+/// `GET /api/rooms/{room}/waiting`: who is in the waiting room, oldest first.
+pub async fn waiting(
+    State(state): State<Arc<AppState>>,
+    Path(room): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(e) = authorize(&state, &headers, &room, Needs::Admin) {
+        return error_response(e);
+    }
+    let rooms = state.rooms();
+    let Some(r) = rooms.room(&room) else {
+        return error_response(no_one_in(&room));
+    };
+    Json(json!({ "room": room, "waiting": r.waiting_list() })).into_response()
+}
+
+/// `POST /api/rooms/{room}/participants/{identity}/admit` and `…/reject`: decides about
+/// someone in the waiting room. 204 when done.
+pub async fn admit_or_reject(
+    State(state): State<Arc<AppState>>,
+    Path((room, identity, action)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(e) = authorize(&state, &headers, &room, Needs::Admin) {
+        return error_response(e);
+    }
+    let target = state.rooms().room(&room).and_then(|r| {
+        r.waiting
+            .iter()
+            .find(|w| w.identity == identity)
+            .map(|w| w.id)
+    });
+    let Some(target) = target else {
+        return error_response(ApiError::new(
+            ErrorCode::NotFound,
+            format!("No one with identity \"{identity}\" is waiting."),
+        ));
+    };
+    let done = match action.as_str() {
+        "admit" => admission::admit(&state, &room, target),
+        "reject" => admission::reject(&state, &room, target),
+        _ => {
+            return error_response(ApiError::new(
+                ErrorCode::NotFound,
+                format!("Unknown action \"{action}\"; use admit or reject."),
+            ));
+        }
+    };
+    match done {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => error_response(e),
+    }
+}
+
+/// The body of `POST /api/rooms/{room}/participants/{identity}/speaker`.
+#[derive(Debug, Deserialize)]
+pub struct SpeakerRequest {
+    speaker: bool,
+}
+
+/// `POST /api/rooms/{room}/participants/{identity}/speaker`: makes a listener of an audio
+/// room a speaker (`{"speaker": true}`) or a listener again. 204 when done.
+pub async fn set_speaker(
+    State(state): State<Arc<AppState>>,
+    Path((room, identity)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Result<Json<SpeakerRequest>, JsonRejection>,
+) -> Response {
+    let request = match admin_request(&state, &headers, &room, body, "{speaker}") {
+        Ok(request) => request,
+        Err(e) => return error_response(e),
+    };
+    on_participant(&state, &room, &identity, |r, target| {
+        admission::set_speaker(&state, r, target, request.speaker)
+    })
 }

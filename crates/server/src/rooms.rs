@@ -1,6 +1,6 @@
 //! The control plane's picture of rooms and participants, and how to reach each one.
 //!
-//! Rooms exist while someone is in them. Every change that others must hear about
+//! Rooms exist while someone is in them or waits to be admitted. Every change that others must hear about
 //! (join, leave, tracks) is broadcast from here, so the announcements and the state never
 //! disagree. The lock around [`Rooms`] is never held across an await.
 
@@ -13,7 +13,8 @@ use moim_media::{ParticipantId, RoomId, TrackId};
 use moim_proto::ErrorCode;
 use moim_proto::error::ApiError;
 use moim_proto::signal::{
-    ChatMessage, ParticipantInfo, PollInfo, Role, ServerMessage, ServerReply, TrackInfo,
+    ChatMessage, ParticipantInfo, PollInfo, Role, RoomMode, RoomSettings, Sender, ServerMessage,
+    ServerReply, TrackInfo,
 };
 use moim_proto::token::Grants;
 use tokio::sync::{Notify, mpsc};
@@ -44,7 +45,10 @@ pub struct Participant {
     pub id: ParticipantId,
     pub identity: String,
     pub name: String,
+    /// What it may do now: its token's grants, changed live by the room (audio rooms).
     pub grants: Grants,
+    /// The grants of its access token.
+    pub token_grants: Grants,
     pub tracks: Vec<TrackInfo>,
     /// Tracks the client declared muted before the media plane announced them.
     pub muted_on_publish: Vec<TrackId>,
@@ -62,6 +66,8 @@ pub struct Participant {
     pub speaking: Vec<TrackId>,
     /// Tracks a host muted and locked: it may not unmute them.
     pub locked_tracks: Vec<TrackId>,
+    /// It asks to speak (audio rooms).
+    pub hand_raised: bool,
 }
 
 impl Participant {
@@ -72,6 +78,7 @@ impl Participant {
             id: ParticipantId::next(),
             identity,
             name,
+            token_grants: grants.clone(),
             grants,
             tracks: Vec::new(),
             muted_on_publish: Vec::new(),
@@ -83,6 +90,7 @@ impl Participant {
             data_channel: false,
             speaking: Vec::new(),
             locked_tracks: Vec::new(),
+            hand_raised: false,
         }
     }
 
@@ -105,6 +113,17 @@ impl Participant {
             name: self.name.clone(),
             role: self.role(),
             tracks: self.tracks.clone(),
+            hand_raised: self.hand_raised,
+        }
+    }
+
+    /// Its sid, identity and name: how it appears as the author of a message or poll, or
+    /// in the waiting room.
+    pub fn sender(&self) -> Sender {
+        Sender {
+            sid: self.id.to_string(),
+            identity: self.identity.clone(),
+            name: self.name.clone(),
         }
     }
 
@@ -129,11 +148,57 @@ pub struct Room {
     pub polls: Polls,
     /// Participants speaking now, the one who started most recently first.
     pub speakers: Vec<ParticipantId>,
-    /// Identities a host banned.
-    pub banned: HashSet<String>,
+    pub settings: RoomSettings,
+    /// Identities that were let in: they rejoin a locked room or one with a waiting room
+    /// (e.g. after a lost connection) without asking again.
+    pub admitted: HashSet<String>,
+    /// Identities a host made speakers of this audio room.
+    pub promoted: HashSet<String>,
+    /// Newcomers waiting for a host, oldest first; not announced to the room.
+    pub waiting: Vec<Participant>,
 }
 
 impl Room {
+    fn new() -> Room {
+        Room {
+            id: RoomId::next(),
+            participants: HashMap::new(),
+            chat: ChatLog::default(),
+            polls: Polls::default(),
+            speakers: Vec::new(),
+            settings: RoomSettings::default(),
+            admitted: HashSet::new(),
+            promoted: HashSet::new(),
+            waiting: Vec::new(),
+        }
+    }
+
+    /// Sets what `p` may publish under the room's mode: in an audio room only hosts and
+    /// promoted speakers publish; in a meeting, what its token allows.
+    pub fn apply_mode(&self, p: &mut Participant) {
+        p.grants.can_publish = match self.settings.mode {
+            RoomMode::Meeting => p.token_grants.can_publish,
+            RoomMode::Audio => p.grants.room_admin || self.promoted.contains(&p.identity),
+        };
+    }
+
+    /// The waiting room as hosts see it.
+    pub fn waiting_list(&self) -> Vec<Sender> {
+        self.waiting.iter().map(Participant::sender).collect()
+    }
+
+    /// Tells the hosts who is waiting now.
+    pub fn tell_hosts_waiting(&self) {
+        let text: Arc<str> = ServerReply::event(ServerMessage::WaitingList {
+            waiting: self.waiting_list(),
+        })
+        .to_json()
+        .into();
+        for p in self.participants.values().filter(|p| p.grants.room_admin) {
+            p.send(&text);
+        }
+    }
+
     /// Sends `message` to every participant but `except`.
     pub fn broadcast(&self, except: Option<ParticipantId>, message: ServerMessage) {
         let text: Arc<str> = ServerReply::event(message).to_json().into();
@@ -213,12 +278,41 @@ impl Room {
 #[derive(Debug)]
 pub struct Joined {
     pub room: RoomId,
+    /// The newcomer as announced.
+    pub me: ParticipantInfo,
     pub others: Vec<ParticipantInfo>,
     /// The participant with the same identity that the newcomer replaced.
     pub replaced: Option<Participant>,
     /// The room's recent chat.
     pub chat: Vec<ChatMessage>,
     pub polls: Vec<PollInfo>,
+    pub settings: RoomSettings,
+    /// The waiting room, for a host.
+    pub waiting: Vec<Sender>,
+}
+
+impl Joined {
+    /// The `joined` message for the newcomer.
+    pub fn message(&self, room_name: &str) -> ServerMessage {
+        ServerMessage::Joined {
+            v: moim_proto::signal::PROTOCOL_VERSION,
+            room: room_name.to_owned(),
+            participant: self.me.clone(),
+            participants: self.others.clone(),
+            chat: self.chat.clone(),
+            polls: self.polls.clone(),
+            settings: self.settings,
+            waiting: self.waiting.clone(),
+        }
+    }
+}
+
+/// Where a newcomer ended up.
+#[derive(Debug)]
+pub enum Entry {
+    Joined(Box<Joined>),
+    /// In the waiting room until a host decides.
+    Waiting,
 }
 
 /// All rooms of this node.
@@ -226,23 +320,79 @@ pub struct Joined {
 pub struct Rooms {
     rooms: HashMap<String, Room>,
     room_of: HashMap<ParticipantId, String>,
+    /// Identities hosts banned, by room name; kept when the room empties, so a banned
+    /// identity stays out of later meetings in the same room until the server restarts.
+    bans: HashMap<String, HashSet<String>>,
 }
 
 impl Rooms {
+    /// Refuses a banned identity.
+    pub fn check_ban(&self, room_name: &str, identity: &str) -> Result<(), ApiError> {
+        if self
+            .bans
+            .get(room_name)
+            .is_some_and(|b| b.contains(identity))
+        {
+            return Err(ApiError::new(
+                ErrorCode::Banned,
+                "A host removed this identity from the meeting; it cannot join again.",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Keeps `identity` out of `room_name` from now on.
+    pub fn ban(&mut self, room_name: &str, identity: &str) {
+        self.bans
+            .entry(room_name.to_owned())
+            .or_default()
+            .insert(identity.to_owned());
+    }
+
+    /// Lets a newcomer in through the room's gate: bans and the lock refuse, the waiting
+    /// room holds it until a host decides. Hosts and identities already admitted pass.
+    pub fn enter(&mut self, room_name: &str, participant: Participant) -> Result<Entry, ApiError> {
+        self.check_ban(room_name, &participant.identity)?;
+        if let Some(room) = self.rooms.get_mut(room_name)
+            && !participant.grants.room_admin
+            && !room.admitted.contains(&participant.identity)
+        {
+            if room.settings.locked {
+                return Err(ApiError::new(
+                    ErrorCode::RoomLocked,
+                    "The meeting is locked; a host has to unlock it before anyone new can join.",
+                ));
+            }
+            if room.settings.waiting_room {
+                room.waiting.retain(|w| w.identity != participant.identity);
+                self.room_of.insert(participant.id, room_name.to_owned());
+                room.waiting.push(participant);
+                room.tell_hosts_waiting();
+                return Ok(Entry::Waiting);
+            }
+        }
+        Ok(Entry::Joined(Box::new(self.join(room_name, participant))))
+    }
+
+    /// Takes a participant out of the waiting room of `room_name`.
+    pub fn take_waiting(&mut self, room_name: &str, id: ParticipantId) -> Option<Participant> {
+        let room = self.rooms.get_mut(room_name)?;
+        let index = room.waiting.iter().position(|w| w.id == id)?;
+        let participant = room.waiting.remove(index);
+        self.room_of.remove(&id);
+        room.tell_hosts_waiting();
+        Some(participant)
+    }
+
     /// Adds `participant` to `room_name`, replacing any participant with the same identity,
     /// and announces it.
-    pub fn join(&mut self, room_name: &str, participant: Participant) -> Joined {
+    pub fn join(&mut self, room_name: &str, mut participant: Participant) -> Joined {
         let room = self
             .rooms
             .entry(room_name.to_owned())
-            .or_insert_with(|| Room {
-                id: RoomId::next(),
-                participants: HashMap::new(),
-                chat: ChatLog::default(),
-                polls: Polls::default(),
-                speakers: Vec::new(),
-                banned: HashSet::new(),
-            });
+            .or_insert_with(Room::new);
+        room.apply_mode(&mut participant);
+        room.admitted.insert(participant.identity.clone());
         let previous = room
             .participants
             .values()
@@ -279,20 +429,35 @@ impl Rooms {
             );
         }
         let others = room.snapshot(participant.id);
+        let me = participant.info();
+        let waiting = if participant.grants.room_admin {
+            room.waiting_list()
+        } else {
+            Vec::new()
+        };
         self.room_of.insert(participant.id, room_name.to_owned());
         room.participants.insert(participant.id, participant);
         Joined {
             room: room.id,
+            me,
             others,
             replaced,
             chat: room.chat.recent(),
             polls: room.polls.all(),
+            settings: room.settings,
+            waiting,
         }
     }
 
-    /// Removes a participant, announces it and drops the room when it empties.
+    /// Removes a participant (or someone waiting), announces it and drops the room when no
+    /// one is left in it or waiting.
     pub fn leave(&mut self, id: ParticipantId) -> Option<Participant> {
-        let name = self.room_of.remove(&id)?;
+        let name = self.room_of.get(&id)?.clone();
+        if let Some(waiting) = self.take_waiting(&name, id) {
+            self.drop_if_empty(&name);
+            return Some(waiting);
+        }
+        self.room_of.remove(&id);
         let room = self.rooms.get_mut(&name)?;
         let participant = room.participants.remove(&id)?;
         room.speakers.retain(|s| *s != id);
@@ -305,10 +470,19 @@ impl Rooms {
                 },
             );
         }
-        if room.participants.is_empty() {
-            self.rooms.remove(&name);
-        }
+        self.drop_if_empty(&name);
         Some(participant)
+    }
+
+    /// Drops room `name` when no one is left in it or waiting.
+    pub fn drop_if_empty(&mut self, name: &str) {
+        if self
+            .rooms
+            .get(name)
+            .is_some_and(|r| r.participants.is_empty() && r.waiting.is_empty())
+        {
+            self.rooms.remove(name);
+        }
     }
 
     /// The room a participant is in.
@@ -366,7 +540,7 @@ impl Rooms {
     /// Closes every signaling connection (the server is shutting down).
     pub fn disconnect_all(&self) {
         for room in self.rooms.values() {
-            for p in room.participants.values() {
+            for p in room.participants.values().chain(&room.waiting) {
                 if let Link::Socket { kick, .. } = &p.link {
                     kick.notify_one();
                 }

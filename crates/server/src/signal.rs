@@ -17,6 +17,7 @@ use moim_proto::signal::{
 use tokio::sync::{Notify, mpsc};
 use tracing::{debug, info};
 
+use crate::admission::{self, SettingsChange};
 use crate::chat::{self, Outgoing};
 use crate::moderation;
 use crate::polls::Polls;
@@ -194,7 +195,7 @@ impl Connection {
                             "Only hosts ask polls.",
                         ));
                     }
-                    polls.create(chat::sender_of(p), question, options, unix_millis())
+                    polls.create(p.sender(), question, options, unix_millis())
                 })
             }
             ClientMessage::PollVote { poll, option } => self.poll(participant, |polls, p| {
@@ -240,15 +241,43 @@ impl Connection {
                 Ok(None)
             }
             ClientMessage::EndMeeting => {
-                let name = {
-                    let mut rooms = self.state.rooms();
-                    self.hosted_room(&mut rooms, participant, "")?;
-                    rooms
-                        .room_name_of(participant)
-                        .unwrap_or_default()
-                        .to_owned()
-                };
+                let name = self.hosted_room_name(participant)?;
                 moderation::end_meeting(&self.state, &name)?;
+                Ok(None)
+            }
+            ClientMessage::RoomSettings {
+                locked,
+                waiting_room,
+                mode,
+            } => {
+                let name = self.hosted_room_name(participant)?;
+                let change = SettingsChange {
+                    locked,
+                    waiting_room,
+                    mode,
+                };
+                admission::change_settings(&self.state, &name, change)?;
+                Ok(None)
+            }
+            ClientMessage::Admit {
+                participant: target,
+            } => self.admit_or_reject(participant, &target, true),
+            ClientMessage::Reject {
+                participant: target,
+            } => self.admit_or_reject(participant, &target, false),
+            ClientMessage::RaiseHand { raised } => {
+                let mut rooms = self.state.rooms();
+                let room = rooms.room_of_mut(participant).ok_or_else(not_in_room)?;
+                admission::raise_hand(room, participant, raised);
+                Ok(None)
+            }
+            ClientMessage::SetSpeaker {
+                participant: target,
+                speaker,
+            } => {
+                let mut rooms = self.state.rooms();
+                let (room, target) = self.hosted_room(&mut rooms, participant, &target)?;
+                admission::set_speaker(&self.state, room, target, speaker)?;
                 Ok(None)
             }
             ClientMessage::Leave => {
@@ -291,6 +320,35 @@ impl Connection {
                 )
             })?;
         Ok((room, target))
+    }
+
+    /// A host lets someone in from the waiting room or turns them away.
+    fn admit_or_reject(
+        &self,
+        host: ParticipantId,
+        target: &str,
+        admit: bool,
+    ) -> Result<Option<ServerMessage>, ApiError> {
+        let name = self.hosted_room_name(host)?;
+        let target = ParticipantId::parse(target).ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::NotFound,
+                format!("No one \"{target}\" is waiting."),
+            )
+        })?;
+        if admit {
+            admission::admit(&self.state, &name, target)?;
+        } else {
+            admission::reject(&self.state, &name, target)?;
+        }
+        Ok(None)
+    }
+
+    /// The name of the host's room; refuses participants without the admin grant.
+    fn hosted_room_name(&self, host: ParticipantId) -> Result<String, ApiError> {
+        let mut rooms = self.state.rooms();
+        self.hosted_room(&mut rooms, host, "")?;
+        Ok(rooms.room_name_of(host).unwrap_or_default().to_owned())
     }
 
     /// Changes a poll of the participant's room with `change`, tells everyone else the new
@@ -370,43 +428,11 @@ impl Connection {
             link,
             false,
         );
-        let me = participant.info();
         let id = participant.id;
-        let joined = {
-            let mut rooms = self.state.rooms();
-            if rooms
-                .room(&room_name)
-                .is_some_and(|r| r.banned.contains(&claims.sub))
-            {
-                return Err(ApiError::new(
-                    ErrorCode::Banned,
-                    "A host removed this identity from the meeting; it cannot join again.",
-                ));
-            }
-            rooms.join(&room_name, participant)
-        };
-        if let Some(old) = joined.replaced {
-            self.state.release_media(old.id);
-        }
+        let reply = admission::enter(&self.state, &room_name, participant)?;
         self.participant = Some(id);
         info!(participant = %id, identity = %claims.sub, room = %room_name, "joined");
-        if claims.video.can_subscribe {
-            self.state
-                .media
-                .send(Command::Subscribe {
-                    room: joined.room,
-                    participant: id,
-                })
-                .map_err(media_error)?;
-        }
-        Ok(ServerMessage::Joined {
-            v: PROTOCOL_VERSION,
-            room: room_name,
-            participant: me,
-            participants: joined.others,
-            chat: joined.chat,
-            polls: joined.polls,
-        })
+        Ok(reply)
     }
 
     async fn publish(
@@ -538,4 +564,8 @@ impl Connection {
             .map_err(media_error)?;
         Ok(None)
     }
+}
+
+fn not_in_room() -> ApiError {
+    ApiError::new(ErrorCode::NotJoined, "You are not in a room.")
 }

@@ -138,6 +138,9 @@ where
     F: FnOnce(MediaPlane, RoomId, ParticipantId) -> Fut,
     Fut: Future<Output = Result<String, MediaError>>,
 {
+    if let Err(e) = state.rooms().check_ban(room, &identity) {
+        return error_response(e);
+    }
     let resource = new_resource();
     let participant = Participant::new(
         identity,

@@ -160,4 +160,12 @@ async fn a_banned_participant_cannot_rejoin_and_the_others_carry_on() {
     let (status, _) = server.http("DELETE", "/api/rooms/b", &[("Authorization", &auth)], "");
     assert_eq!(status, 204);
     expect_error(&mut host, "meeting_ended").await;
+
+    // The ban outlives the meeting: a later meeting in the same room keeps eve out.
+    let (_next, _) = joined(&server, "b", "dan", &[]).await;
+    let mut later = Signal::connect(&server.ws_url()).await;
+    assert_eq!(
+        later.join(&server.token("b", "eve", &[])).await["code"],
+        "banned"
+    );
 }

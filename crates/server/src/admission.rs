@@ -1,0 +1,209 @@
+//! Who gets into a room and who may speak in it: the lock, the waiting room (hosts admit
+//! or reject each newcomer), the settings hosts change, and in audio rooms raised hands and
+//! speakers promoted or demoted live, without anyone rejoining. Signaling and the room API
+//! share these operations.
+
+use moim_media::{Command, ParticipantId};
+use moim_proto::ErrorCode;
+use moim_proto::error::ApiError;
+use moim_proto::signal::{RoomMode, RoomSettings, ServerMessage};
+
+use crate::moderation::disconnect;
+use crate::rooms::{Entry, Joined, Participant, Room};
+use crate::state::{AppState, media_error};
+
+/// A change of settings; absent fields stay as they are.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SettingsChange {
+    pub locked: Option<bool>,
+    pub waiting_room: Option<bool>,
+    pub mode: Option<RoomMode>,
+}
+
+/// Brings a newcomer into `room_name` through its gate: the reply is `joined`, or
+/// `waiting` while a host decides.
+pub fn enter(
+    state: &AppState,
+    room_name: &str,
+    participant: Participant,
+) -> Result<ServerMessage, ApiError> {
+    let id = participant.id;
+    let can_subscribe = participant.grants.can_subscribe;
+    let info = participant.info();
+    let entry = state.rooms().enter(room_name, participant)?;
+    match entry {
+        Entry::Waiting => Ok(ServerMessage::Waiting {
+            room: room_name.to_owned(),
+            participant: info,
+        }),
+        Entry::Joined(joined) => arrive(state, room_name, id, can_subscribe, *joined),
+    }
+}
+
+/// Finishes a join: the participant it replaced loses its media, the newcomer gets its
+/// subscriber connection.
+fn arrive(
+    state: &AppState,
+    room_name: &str,
+    id: ParticipantId,
+    can_subscribe: bool,
+    mut joined: Joined,
+) -> Result<ServerMessage, ApiError> {
+    if let Some(old) = joined.replaced.take() {
+        state.release_media(old.id);
+    }
+    if can_subscribe {
+        state
+            .media
+            .send(Command::Subscribe {
+                room: joined.room,
+                participant: id,
+            })
+            .map_err(media_error)?;
+    }
+    Ok(joined.message(room_name))
+}
+
+/// Lets `target` in from the waiting room; it receives `joined`.
+pub fn admit(state: &AppState, room_name: &str, target: ParticipantId) -> Result<(), ApiError> {
+    let (joined, can_subscribe) = {
+        let mut rooms = state.rooms();
+        let p = rooms
+            .take_waiting(room_name, target)
+            .ok_or_else(not_waiting)?;
+        let can_subscribe = p.grants.can_subscribe;
+        (rooms.join(room_name, p), can_subscribe)
+    };
+    let message = arrive(state, room_name, target, can_subscribe, joined)?;
+    state.rooms().send_to(target, message);
+    Ok(())
+}
+
+/// Turns `target` away from the waiting room with the error `rejected`.
+pub fn reject(state: &AppState, room_name: &str, target: ParticipantId) -> Result<(), ApiError> {
+    let mut rooms = state.rooms();
+    let p = rooms
+        .take_waiting(room_name, target)
+        .ok_or_else(not_waiting)?;
+    disconnect(
+        &p,
+        ErrorCode::Rejected,
+        "A host did not let you into the meeting.",
+    );
+    rooms.drop_if_empty(room_name);
+    Ok(())
+}
+
+/// Changes the settings of `room_name` and tells everyone. Turning the waiting room off
+/// lets everyone waiting in; changing the mode changes who may publish.
+pub fn change_settings(
+    state: &AppState,
+    room_name: &str,
+    change: SettingsChange,
+) -> Result<RoomSettings, ApiError> {
+    let (settings, let_in) = {
+        let mut rooms = state.rooms();
+        let room = rooms.room_mut(room_name).ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::NotFound,
+                format!("Room \"{room_name}\" has no participants."),
+            )
+        })?;
+        let s = &mut room.settings;
+        s.locked = change.locked.unwrap_or(s.locked);
+        s.waiting_room = change.waiting_room.unwrap_or(s.waiting_room);
+        s.mode = change.mode.unwrap_or(s.mode);
+        let settings = *s;
+        let ids: Vec<ParticipantId> = room.participants.keys().copied().collect();
+        for id in ids {
+            update_publishing(state, room, id, false);
+        }
+        room.broadcast(None, ServerMessage::RoomSettings { settings });
+        let let_in: Vec<ParticipantId> = if settings.waiting_room {
+            Vec::new()
+        } else {
+            room.waiting.iter().map(|w| w.id).collect()
+        };
+        (settings, let_in)
+    };
+    for id in let_in {
+        admit(state, room_name, id)?;
+    }
+    Ok(settings)
+}
+
+/// Makes `target` a speaker of the audio room (it may publish at once, on the connection
+/// it has) or a listener again (its tracks stop being forwarded).
+pub fn set_speaker(
+    state: &AppState,
+    room: &mut Room,
+    target: ParticipantId,
+    speaker: bool,
+) -> Result<(), ApiError> {
+    if room.settings.mode != RoomMode::Audio {
+        return Err(ApiError::new(
+            ErrorCode::Conflict,
+            "Speakers and listeners belong to audio rooms; switch the room to audio first.",
+        ));
+    }
+    let p = room
+        .participants
+        .get_mut(&target)
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "No such participant in this room."))?;
+    if p.grants.room_admin {
+        return Err(ApiError::new(
+            ErrorCode::Conflict,
+            "Hosts always speak in an audio room.",
+        ));
+    }
+    let identity = p.identity.clone();
+    if speaker {
+        p.hand_raised = false;
+        room.promoted.insert(identity);
+    } else {
+        room.promoted.remove(&identity);
+    }
+    update_publishing(state, room, target, true);
+    Ok(())
+}
+
+/// Raises or lowers the hand of `participant` and tells the room.
+pub fn raise_hand(room: &mut Room, participant: ParticipantId, raised: bool) {
+    let Some(p) = room.participants.get_mut(&participant) else {
+        return;
+    };
+    if p.hand_raised == raised {
+        return;
+    }
+    p.hand_raised = raised;
+    let participant = p.info();
+    room.broadcast(None, ServerMessage::ParticipantUpdated { participant });
+}
+
+/// Applies the room's mode to what `id` may publish. Someone who loses the right has its
+/// publisher connection closed at once (its tracks unpublished for everyone); someone who
+/// gains it may publish on the signaling connection it has. The room hears of it when that
+/// changed, or always with `announce`.
+fn update_publishing(state: &AppState, room: &mut Room, id: ParticipantId, announce: bool) {
+    let Some(mut p) = room.participants.remove(&id) else {
+        return;
+    };
+    let could = p.grants.can_publish;
+    room.apply_mode(&mut p);
+    let can = p.grants.can_publish;
+    let announce = (announce || could != can).then(|| p.info());
+    room.participants.insert(id, p);
+    if could && !can {
+        let _ = state.media.send(Command::Unpublish { participant: id });
+    }
+    if let Some(participant) = announce {
+        room.broadcast(None, ServerMessage::ParticipantUpdated { participant });
+    }
+}
+
+fn not_waiting() -> ApiError {
+    ApiError::new(
+        ErrorCode::NotFound,
+        "No one with that id is in the waiting room.",
+    )
+}
