@@ -2,7 +2,7 @@
 // a box to write to everyone or to one person, polls (hosts ask and close them, everyone
 // votes once, counts update live), and for hosts the transcript download.
 
-import { h } from './dom.js';
+import { h, saveFile } from './dom.js';
 
 /** @typedef {import('/sdk/moim.js').Room} Room */
 /** @typedef {import('/sdk/protocol.js').ChatMessage} ChatMessage */
@@ -176,11 +176,6 @@ export class ChatPanel {
       this.options.onError(`Could not download the chat: ${body.message}`);
       return;
     }
-    const url = URL.createObjectURL(await res.blob());
-    const a = h('a', { href: url, download: `${room}-chat.${format}` });
-    document.body.append(a);
-    a.click();
-    a.remove();
-    setTimeout(() => URL.revokeObjectURL(url), 10_000);
+    saveFile(await res.blob(), `${room}-chat.${format}`);
   }
 }

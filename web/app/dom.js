@@ -48,6 +48,7 @@ const ICONS = {
   chat: 'M20 2H4a2 2 0 0 0-2 2v18l4-4h14a2 2 0 0 0 2-2V4a2 2 0 0 0-2-2Zm-2 12H6v-2h12v2Zm0-3H6V9h12v2Zm0-3H6V6h12v2Z',
   speakerView: 'M21 3H3a2 2 0 0 0-2 2v14a2 2 0 0 0 2 2h18a2 2 0 0 0 2-2V5a2 2 0 0 0-2-2Zm0 16H3v-4h18v4Zm0-6H3V5h18v8Z',
   hand: 'M23 5.5V20a4 4 0 0 1-4 4h-7.3a4 4 0 0 1-2.85-1.19L1 14.83l1.3-1.25a1.2 1.2 0 0 1 1.39-.13L8 15.92V4a1.5 1.5 0 0 1 3 0v7h1V1.5a1.5 1.5 0 0 1 3 0V11h1V2.5a1.5 1.5 0 0 1 3 0V11h1V5.5a1.5 1.5 0 0 1 3 0Z',
+  board: 'M3 17.25V21h3.75L17.81 9.94l-3.75-3.75L3 17.25ZM20.71 7.04a1 1 0 0 0 0-1.41l-2.34-2.34a1 1 0 0 0-1.41 0l-1.83 1.83 3.75 3.75 1.83-1.83Z',
   copy: 'M16 1H4a2 2 0 0 0-2 2v14h2V3h12V1Zm3 4H8a2 2 0 0 0-2 2v14a2 2 0 0 0 2 2h11a2 2 0 0 0 2-2V7a2 2 0 0 0-2-2Zm0 16H8V7h11v14Z',
 };
 
@@ -80,4 +81,44 @@ export function initials(name) {
   if (parts.length === 0) return '?';
   const letters = parts.length > 1 ? parts[0][0] + parts[parts.length - 1][0] : parts[0].slice(0, 2);
   return letters.toUpperCase();
+}
+
+/**
+ * Offers `blob` to the user as a download named `filename`.
+ * @param {Blob} blob
+ * @param {string} filename
+ */
+export function saveFile(blob, filename) {
+  const url = URL.createObjectURL(blob);
+  const a = h('a', { href: url, download: filename });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}
+
+/**
+ * @param {IconName} iconName
+ * @param {string} label
+ * @param {() => void} onClick
+ */
+export function controlButton(iconName, label, onClick) {
+  const button = h('button', { class: 'control', type: 'button', onclick: onClick });
+  setControl(button, iconName, label, false);
+  return button;
+}
+
+/**
+ * @param {HTMLButtonElement} button
+ * @param {IconName} iconName
+ * @param {string} label
+ * @param {boolean} off shown in the "off" colour
+ */
+export function setControl(button, iconName, label, off) {
+  button.setAttribute('aria-label', label);
+  button.title = label;
+  button.classList.toggle('off', off);
+  const old = button.querySelector('svg');
+  if (old) old.replaceWith(icon(iconName));
+  else button.prepend(icon(iconName));
 }

@@ -3,9 +3,10 @@
 
 import { MoimError, Room } from '/sdk/moim.js';
 import { ChatPanel } from './chat.js';
-import { h, icon } from './dom.js';
+import { controlButton, h, setControl } from './dom.js';
 import { PeoplePanel } from './people.js';
 import { Tile } from './tile.js';
+import { WhiteboardPanel } from './whiteboard.js';
 
 /** @typedef {import('/sdk/moim.js').RemoteParticipant} RemoteParticipant */
 /** @typedef {import('/sdk/moim.js').TrackInfo} TrackInfo */
@@ -125,6 +126,11 @@ class Meeting {
     this.featured = null;
     this.viewButton = controlButton('speakerView', 'Speaker view', () => this.toggleSpeakerView());
     this.chatButton.append(this.unreadEl);
+    this.board = new WhiteboardPanel({
+      room: this.room,
+      nameOf: (sid) => this.room.participants.get(sid)?.name ?? '',
+    });
+    this.boardButton = controlButton('board', 'Whiteboard', () => this.toggleBoard());
     this.chat = new ChatPanel({
       room: this.room,
       token: choice.token,
@@ -149,8 +155,8 @@ class Meeting {
       h('header', { class: 'topbar' },
         h('div', { class: 'brand small' }, h('div', { class: 'logo', 'aria-hidden': 'true' }, 'M'), h('span', { class: 'room-title' }, room)),
         this.stateEl),
-      h('div', { class: 'body' }, this.stageEl, this.panelEl, this.chat.el),
-      h('footer', { class: 'controls' }, this.micButton, this.cameraButton, this.screenButton, this.handButton, this.peopleButton, this.chatButton, this.viewButton, leaveButton),
+      h('div', { class: 'body' }, this.board.el, this.stageEl, this.panelEl, this.chat.el),
+      h('footer', { class: 'controls' }, this.micButton, this.cameraButton, this.screenButton, this.handButton, this.boardButton, this.peopleButton, this.chatButton, this.viewButton, leaveButton),
       this.audioEl,
       this.toastEl,
     );
@@ -220,7 +226,8 @@ class Meeting {
     this.canPublish = this.room.localParticipant.canPublish;
     this.syncControls();
     if (!this.canPublish) return;
-    if (this.camera) this.publish(this.camera, 'camera', this.cameraOff);
+    // Audio rooms carry voices only.
+    if (this.camera && this.room.settings.mode !== 'audio') this.publish(this.camera, 'camera', this.cameraOff);
     if (this.microphone) this.publish(this.microphone, 'microphone', this.micOff);
   }
 
@@ -348,6 +355,7 @@ class Meeting {
     this.people.render();
     this.chat.setPeople([...this.room.participants.values()]);
     this.chat.setHost(this.room.localParticipant.role === 'host');
+    this.board.setHost(this.room.localParticipant.role === 'host');
   }
 
   /** Sizes the camera grid so that tiles stay close to 16:9 whatever their number. */
@@ -509,6 +517,14 @@ class Meeting {
     if (wanted) this.screensEl.append(wanted.el);
   }
 
+  /** The whiteboard takes the stage's place while it is open. */
+  toggleBoard() {
+    const shown = this.board.toggle();
+    this.stageEl.hidden = shown;
+    this.boardButton.setAttribute('aria-pressed', String(shown));
+    if (!shown) this.layout();
+  }
+
   togglePanel() {
     this.panelEl.hidden = !this.panelEl.hidden;
     this.peopleButton.setAttribute('aria-pressed', String(!this.panelEl.hidden));
@@ -566,30 +582,4 @@ class Meeting {
       this.toastEl.hidden = true;
     }, 5000);
   }
-}
-
-/**
- * @param {import('./dom.js').IconName} iconName
- * @param {string} label
- * @param {() => void} onClick
- */
-function controlButton(iconName, label, onClick) {
-  const button = h('button', { class: 'control', type: 'button', onclick: onClick });
-  setControl(button, iconName, label, false);
-  return button;
-}
-
-/**
- * @param {HTMLButtonElement} button
- * @param {import('./dom.js').IconName} iconName
- * @param {string} label
- * @param {boolean} off shown in the "off" colour
- */
-function setControl(button, iconName, label, off) {
-  button.setAttribute('aria-label', label);
-  button.title = label;
-  button.classList.toggle('off', off);
-  const old = button.querySelector('svg');
-  if (old) old.replaceWith(icon(iconName));
-  else button.prepend(icon(iconName));
 }

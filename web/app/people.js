@@ -60,23 +60,25 @@ export class PeoplePanel {
     const row = personRow(p.name, false, p.role, p.handRaised, !mic || mic.muted, !cam || cam.muted);
     row.dataset.identity = p.identity;
     if (!host) return row;
+    const actions = h('div', { class: 'person-actions' });
+    row.append(actions);
     /** @param {string} action @param {string} label @param {() => void} onclick */
     const action = (action, label, onclick) =>
       h('button', { class: 'link', type: 'button', 'data-action': action, onclick }, label);
     if (audioRoom && p.role !== 'host') {
-      row.append(p.role === 'viewer'
+      actions.append(p.role === 'viewer'
         ? action('promote', 'Make speaker', () => moderation.setSpeaker(p.sid, true))
         : action('demote', 'Make listener', () => moderation.setSpeaker(p.sid, false)));
     }
-    if (mic && !mic.muted) row.append(action('mute', 'Mute', () => moderation.mute(p.sid, mic.sid, { lock: true })));
+    if (mic && !mic.muted) actions.append(action('mute', 'Mute', () => moderation.mute(p.sid, mic.sid, { lock: true })));
     if (cam && !cam.muted) {
-      row.append(action('stop-video', 'Stop video', () => moderation.mute(p.sid, cam.sid, { lock: true })));
+      actions.append(action('stop-video', 'Stop video', () => moderation.mute(p.sid, cam.sid, { lock: true })));
     }
     const remove = action('remove', 'Remove', () => {
       if (confirm(`Remove ${p.name} from the meeting? They cannot rejoin.`)) moderation.remove(p.sid, { ban: true });
     });
     remove.classList.add('danger-text');
-    row.append(remove);
+    actions.append(remove);
     return row;
   }
 

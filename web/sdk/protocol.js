@@ -64,6 +64,19 @@ export const PROTOCOL_VERSION = 1;
  */
 
 /**
+ * A whiteboard stroke as the room keeps it: `points` are `x0, y0, x1, y1, …` on a
+ * 1600 × 900 board.
+ * @typedef {object} BoardStroke
+ * @property {string} id `{participant sid}.{stroke number}`
+ * @property {string} by the identity that drew it
+ * @property {'pen' | 'eraser'} tool
+ * @property {string} color `#rrggbb`
+ * @property {number} width
+ * @property {number[]} points
+ * @property {boolean} done
+ */
+
+/**
  * One sending m-line of a `publish_offer`.
  * @typedef {{ mid: string, source: TrackSource, muted?: boolean }} PublishedMid
  */
@@ -93,16 +106,24 @@ export const PROTOCOL_VERSION = 1;
  *   | { type: 'reject', participant: string }
  *   | { type: 'raise_hand', raised: boolean }
  *   | { type: 'set_speaker', participant: string, speaker: boolean }
+ *   | { type: 'board_stroke', stroke: number, tool: 'pen' | 'eraser', color: string, width: number, points: number[], done?: boolean }
+ *   | { type: 'board_undo' }
+ *   | { type: 'board_clear' }
+ *   | { type: 'board_pointer', x?: number, y?: number }
  *   | { type: 'leave' }
  *   | { type: 'ping' }} ClientMessage
  */
 
 /**
- * @typedef {{ type: 'joined', v: number, room: string, participant: ParticipantInfo, participants: ParticipantInfo[], chat?: ChatMessage[], polls?: PollInfo[], settings: RoomSettings, waiting?: Sender[] }} JoinedMessage
+ * @typedef {{ type: 'joined', v: number, room: string, participant: ParticipantInfo, participants: ParticipantInfo[], chat?: ChatMessage[], polls?: PollInfo[], settings: RoomSettings, waiting?: Sender[], board?: BoardStroke[] }} JoinedMessage
  * @typedef {{ type: 'waiting', room: string, participant: ParticipantInfo }} WaitingMessage
  * @typedef {{ type: 'waiting_list', waiting: Sender[] }} WaitingListMessage
  * @typedef {{ type: 'room_settings', settings: RoomSettings }} RoomSettingsMessage
  * @typedef {{ type: 'participant_updated', participant: ParticipantInfo }} ParticipantUpdatedMessage
+ * @typedef {{ type: 'board_stroke', stroke: BoardStroke }} BoardStrokeMessage
+ * @typedef {{ type: 'board_remove', id: string }} BoardRemoveMessage
+ * @typedef {{ type: 'board_clear' }} BoardClearMessage
+ * @typedef {{ type: 'board_pointer', participant: string, x?: number, y?: number }} BoardPointerMessage
  * @typedef {{ type: 'participant_joined', participant: ParticipantInfo }} ParticipantJoinedMessage
  * @typedef {{ type: 'participant_left', sid: string, identity: string }} ParticipantLeftMessage
  * @typedef {{ type: 'track_published', participant: string, track: TrackInfo }} TrackPublishedMessage
@@ -125,6 +146,7 @@ export const PROTOCOL_VERSION = 1;
  *   | PublishAnswerMessage | SubscribeOfferMessage | ChatReceivedMessage | DataReceivedMessage
  *   | ActiveSpeakersMessage | PollMessage | MutedByHostMessage | WaitingMessage
  *   | WaitingListMessage | RoomSettingsMessage | ParticipantUpdatedMessage
+ *   | BoardStrokeMessage | BoardRemoveMessage | BoardClearMessage | BoardPointerMessage
  *   | PongMessage | ErrorMessage)
  *   & { id?: string | number }} ServerMessage
  */

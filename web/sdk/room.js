@@ -12,6 +12,7 @@ import { FATAL_JOIN_CODES, PROTOCOL_VERSION } from './protocol.js';
 import { LocalTrackPublication, Publisher } from './publisher.js';
 import { SignalClient, signalUrl } from './signal.js';
 import { Subscriber } from './subscriber.js';
+import { Whiteboard } from './whiteboard.js';
 
 /** @typedef {import('./protocol.js').TrackInfo} TrackInfo */
 /** @typedef {import('./protocol.js').TrackSource} TrackSource */
@@ -149,6 +150,8 @@ export class Room extends Emitter {
     this.polls = new Polls(this.#signal);
     /** What hosts do to the meeting. @readonly */
     this.moderation = new Moderation(this.#signal);
+    /** The shared whiteboard. @readonly */
+    this.whiteboard = new Whiteboard(this.#signal, () => (this.#live ? this.localParticipant.sid : ''));
   }
 
   /** @returns {ConnectionState} */
@@ -382,6 +385,7 @@ export class Room extends Emitter {
     for (const message of joined.chat ?? []) this.chat.add(message);
     for (const poll of joined.polls ?? []) this.polls.update(poll);
     this.#settings = joined.settings;
+    this.whiteboard.load(joined.board ?? []);
     this.moderation.setWaiting(joined.waiting ?? []);
     this.#live = true;
     const publisher = /** @type {Publisher} */ (this.#publisher);
@@ -471,7 +475,7 @@ export class Room extends Emitter {
 
   /** @param {ServerMessage} msg */
   #onMessage(msg) {
-    if (this.#state === 'disconnected') return;
+    if (this.#state === 'disconnected' || this.whiteboard.handle(msg)) return;
     switch (msg.type) {
       case 'participant_joined':
         if (msg.participant.sid !== this.localParticipant.sid) this.#upsertParticipant(msg.participant);
@@ -479,6 +483,7 @@ export class Room extends Emitter {
       case 'participant_left': {
         const participant = this.#participants.get(msg.sid);
         if (participant) this.#removeParticipant(participant);
+        this.whiteboard.dropPointer(msg.sid);
         if (this.#speakers.includes(msg.sid)) this.#setSpeakers(this.#speakers.filter((s) => s !== msg.sid));
         break;
       }

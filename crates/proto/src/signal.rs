@@ -159,6 +159,31 @@ pub struct PollInfo {
     pub closed: bool,
 }
 
+/// What a whiteboard stroke draws with: ink, or the board's background colour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BoardTool {
+    Pen,
+    Eraser,
+}
+
+/// A whiteboard stroke as the room keeps it; points are board coordinates
+/// (`x0, y0, x1, y1, …` on a 1600 × 900 board).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BoardStroke {
+    /// `{participant sid}.{stroke number}`, unique within the room.
+    pub id: String,
+    /// The identity that drew it.
+    pub by: String,
+    pub tool: BoardTool,
+    /// `#rrggbb`.
+    pub color: String,
+    pub width: u32,
+    pub points: Vec<i32>,
+    /// The pen was lifted: no more points come.
+    pub done: bool,
+}
+
 /// Which of the two peer connections a candidate belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -264,6 +289,28 @@ pub enum ClientMessage {
     RaiseHand {
         raised: bool,
     },
+    /// Points of one of the sender's whiteboard strokes, in the order drawn: the first
+    /// message of stroke number `stroke` starts it, `done` ends it.
+    BoardStroke {
+        stroke: u32,
+        tool: BoardTool,
+        color: String,
+        width: u32,
+        points: Vec<i32>,
+        #[serde(default)]
+        done: bool,
+    },
+    /// Removes the sender's most recent stroke still on the board.
+    BoardUndo,
+    /// A host wipes the board.
+    BoardClear,
+    /// Where the sender points on the board; no coordinates: the pointer is gone.
+    BoardPointer {
+        #[serde(default)]
+        x: Option<i32>,
+        #[serde(default)]
+        y: Option<i32>,
+    },
     /// A host lets a participant publish (`speaker: true`) or takes that away, live.
     SetSpeaker {
         participant: String,
@@ -298,6 +345,10 @@ const CLIENT_TYPES: &[&str] = &[
     "reject",
     "raise_hand",
     "set_speaker",
+    "board_stroke",
+    "board_undo",
+    "board_clear",
+    "board_pointer",
     "leave",
     "ping",
 ];
@@ -406,6 +457,29 @@ pub enum ServerMessage {
         /// Who is in the waiting room (sent to hosts only).
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         waiting: Vec<Sender>,
+        /// The whiteboard's strokes, bottom first.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        board: Vec<BoardStroke>,
+    },
+    /// New points of a whiteboard stroke (`points` holds only the new ones; the first
+    /// message of a stroke puts it on top of the board). Everyone gets these in the same
+    /// order, the sender too, so every board ends up the same.
+    BoardStroke {
+        stroke: BoardStroke,
+    },
+    /// A stroke was taken back by its author.
+    BoardRemove {
+        id: String,
+    },
+    /// A host wiped the board.
+    BoardClear,
+    /// Where someone points on the board; no coordinates: the pointer is gone.
+    BoardPointer {
+        participant: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        x: Option<i32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        y: Option<i32>,
     },
     /// The reply to `join` in a room with a waiting room: `joined` follows once a host
     /// admits you, the error `rejected` if a host turns you away.

@@ -55,6 +55,11 @@ impl RateLimit {
         RateLimit::new(60.0, 120.0, now)
     }
 
+    /// Whiteboard: 50 messages per second (stroke segments and the pointer), bursts of 100.
+    pub fn board(now: Instant) -> RateLimit {
+        RateLimit::new(50.0, 100.0, now)
+    }
+
     fn new(rate: f64, burst: f64, now: Instant) -> RateLimit {
         RateLimit {
             rate,

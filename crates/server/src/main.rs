@@ -5,6 +5,7 @@ mod admission;
 mod api;
 mod assets;
 mod auth;
+mod board;
 mod chat;
 mod cli;
 mod config;

@@ -13,13 +13,14 @@ use moim_media::{ParticipantId, RoomId, TrackId};
 use moim_proto::ErrorCode;
 use moim_proto::error::ApiError;
 use moim_proto::signal::{
-    ChatMessage, ParticipantInfo, PollInfo, Role, RoomMode, RoomSettings, Sender, ServerMessage,
-    ServerReply, TrackInfo,
+    BoardStroke, ChatMessage, ParticipantInfo, PollInfo, Role, RoomMode, RoomSettings, Sender,
+    ServerMessage, ServerReply, TrackInfo,
 };
 use moim_proto::token::Grants;
 use tokio::sync::{Notify, mpsc};
 use tracing::warn;
 
+use crate::board::Board;
 use crate::chat::{ChatLog, RateLimit};
 use crate::polls::Polls;
 
@@ -59,6 +60,7 @@ pub struct Participant {
     kicked: AtomicBool,
     pub chat_limit: RateLimit,
     pub data_limit: RateLimit,
+    pub board_limit: RateLimit,
     /// The reliable data channel of its subscriber connection is open: messages for it go
     /// there rather than on signaling.
     pub data_channel: bool,
@@ -87,6 +89,7 @@ impl Participant {
             kicked: AtomicBool::new(false),
             chat_limit: RateLimit::chat(now),
             data_limit: RateLimit::data(now),
+            board_limit: RateLimit::board(now),
             data_channel: false,
             speaking: Vec::new(),
             locked_tracks: Vec::new(),
@@ -146,6 +149,7 @@ pub struct Room {
     pub participants: HashMap<ParticipantId, Participant>,
     pub chat: ChatLog,
     pub polls: Polls,
+    pub board: Board,
     /// Participants speaking now, the one who started most recently first.
     pub speakers: Vec<ParticipantId>,
     pub settings: RoomSettings,
@@ -165,6 +169,7 @@ impl Room {
             participants: HashMap::new(),
             chat: ChatLog::default(),
             polls: Polls::default(),
+            board: Board::default(),
             speakers: Vec::new(),
             settings: RoomSettings::default(),
             admitted: HashSet::new(),
@@ -286,6 +291,7 @@ pub struct Joined {
     /// The room's recent chat.
     pub chat: Vec<ChatMessage>,
     pub polls: Vec<PollInfo>,
+    pub board: Vec<BoardStroke>,
     pub settings: RoomSettings,
     /// The waiting room, for a host.
     pub waiting: Vec<Sender>,
@@ -303,6 +309,7 @@ impl Joined {
             polls: self.polls.clone(),
             settings: self.settings,
             waiting: self.waiting.clone(),
+            board: self.board.clone(),
         }
     }
 }
@@ -444,6 +451,7 @@ impl Rooms {
             replaced,
             chat: room.chat.recent(),
             polls: room.polls.all(),
+            board: room.board.strokes(),
             settings: room.settings,
             waiting,
         }

@@ -18,6 +18,7 @@ use tokio::sync::{Notify, mpsc};
 use tracing::{debug, info};
 
 use crate::admission::{self, SettingsChange};
+use crate::board::{self, Segment};
 use crate::chat::{self, Outgoing};
 use crate::moderation;
 use crate::polls::Polls;
@@ -280,6 +281,38 @@ impl Connection {
                 admission::set_speaker(&self.state, room, target, speaker)?;
                 Ok(None)
             }
+            ClientMessage::BoardStroke {
+                stroke,
+                tool,
+                color,
+                width,
+                points,
+                done,
+            } => {
+                let segment = Segment {
+                    tool,
+                    color,
+                    width,
+                    points,
+                    done,
+                };
+                self.board(participant, board::Request::Draw { stroke, segment })
+            }
+            ClientMessage::BoardUndo => self.board(participant, board::Request::Undo),
+            ClientMessage::BoardClear => self.board(participant, board::Request::Clear),
+            ClientMessage::BoardPointer { x, y } => {
+                let at = match (x, y) {
+                    (Some(x), Some(y)) => Some((x, y)),
+                    (None, None) => None,
+                    _ => {
+                        return Err(ApiError::new(
+                            ErrorCode::MalformedMessage,
+                            "A pointer has both x and y, or neither.",
+                        ));
+                    }
+                };
+                self.board(participant, board::Request::Pointer { at })
+            }
             ClientMessage::Leave => {
                 self.closing = true;
                 Ok(None)
@@ -320,6 +353,18 @@ impl Connection {
                 )
             })?;
         Ok((room, target))
+    }
+
+    /// Carries out a whiteboard request in the participant's room.
+    fn board(
+        &self,
+        participant: ParticipantId,
+        request: board::Request,
+    ) -> Result<Option<ServerMessage>, ApiError> {
+        let mut rooms = self.state.rooms();
+        let room = rooms.room_of_mut(participant).ok_or_else(not_in_room)?;
+        board::handle(room, participant, request, Instant::now())?;
+        Ok(None)
     }
 
     /// A host lets someone in from the waiting room or turns them away.
