@@ -53,7 +53,9 @@ export const REMOTE_AUDIO = 'audio[data-track-sid]';
  * @property {number} udpPort
  * @property {number} pid
  * @property {string} logFile
+ * @property {string} recordingsDir where it writes server recordings
  * @property {() => Promise<void>} stop
+ * @property {() => Promise<void>} crash kills it with SIGKILL, as a crash would
  */
 
 /**
@@ -72,11 +74,13 @@ export async function startServer(name) {
   const httpPort = await freeTcpPort();
   const udpPort = await freeUdpPort();
   const logFile = path.join(RESULTS_DIR, `${name}-server.log`);
+  const recordingsDir = path.join(RESULTS_DIR, `${name}-recordings`);
+  fs.rmSync(recordingsDir, { recursive: true, force: true });
   const log = fs.createWriteStream(logFile);
   await new Promise((resolve) => log.once('open', resolve));
   const child = spawn(MOIM_BIN, ['serve', '--http-port', String(httpPort), '--udp-port', String(udpPort)], {
     cwd: REPO_ROOT,
-    env: { RUST_LOG: 'info', ...process.env },
+    env: { RUST_LOG: 'info', ...process.env, MOIM_RECORDINGS_DIR: recordingsDir },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   child.stdout.pipe(log, { end: false });
@@ -113,6 +117,13 @@ export async function startServer(name) {
     udpPort,
     pid: /** @type {number} */ (child.pid),
     logFile,
+    recordingsDir,
+    crash: async () => {
+      if (exitCode === null) {
+        child.kill('SIGKILL');
+        await exited;
+      }
+    },
     stop: async () => {
       if (exitCode === null) {
         child.kill('SIGTERM');

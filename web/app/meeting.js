@@ -5,6 +5,7 @@ import { MoimError, Room } from '/sdk/moim.js';
 import { ChatPanel } from './chat.js';
 import { controlButton, h, setControl } from './dom.js';
 import { PeoplePanel } from './people.js';
+import { RecordControls } from './record-controls.js';
 import { Tile } from './tile.js';
 import { WhiteboardPanel } from './whiteboard.js';
 
@@ -131,6 +132,15 @@ class Meeting {
       nameOf: (sid) => this.room.participants.get(sid)?.name ?? '',
     });
     this.boardButton = controlButton('board', 'Whiteboard', () => this.toggleBoard());
+    this.record = new RecordControls({
+      room: this.room,
+      stage: this.stageEl,
+      audioTracks: () => [
+        ...(this.microphone ? [this.microphone] : []),
+        ...[...this.audios.values()].flatMap((a) => /** @type {MediaStream} */ (a.srcObject).getAudioTracks()),
+      ],
+      onError: (message) => this.toast(message),
+    });
     this.chat = new ChatPanel({
       room: this.room,
       token: choice.token,
@@ -154,9 +164,9 @@ class Meeting {
       { class: 'meeting' },
       h('header', { class: 'topbar' },
         h('div', { class: 'brand small' }, h('div', { class: 'logo', 'aria-hidden': 'true' }, 'M'), h('span', { class: 'room-title' }, room)),
-        this.stateEl),
+        this.record.indicator, this.stateEl),
       h('div', { class: 'body' }, this.board.el, this.stageEl, this.panelEl, this.chat.el),
-      h('footer', { class: 'controls' }, this.micButton, this.cameraButton, this.screenButton, this.handButton, this.boardButton, this.peopleButton, this.chatButton, this.viewButton, leaveButton),
+      h('footer', { class: 'controls' }, this.micButton, this.cameraButton, this.screenButton, this.handButton, this.boardButton, this.record.button, this.peopleButton, this.chatButton, this.viewButton, leaveButton, this.record.menu),
       this.audioEl,
       this.toastEl,
     );
@@ -356,6 +366,7 @@ class Meeting {
     this.chat.setPeople([...this.room.participants.values()]);
     this.chat.setHost(this.room.localParticipant.role === 'host');
     this.board.setHost(this.room.localParticipant.role === 'host');
+    this.record.setHost(this.room.localParticipant.role === 'host');
   }
 
   /** Sizes the camera grid so that tiles stay close to 16:9 whatever their number. */

@@ -12,6 +12,7 @@ export { Room } from './room.js';
 export { Chat } from './chat.js';
 export { Polls } from './polls.js';
 export { Moderation } from './moderation.js';
+export { ServerRecording } from './recording.js';
 export { BOARD_BACKGROUND, BOARD_HEIGHT, BOARD_WIDTH, Whiteboard } from './whiteboard.js';
 export { MoimError } from './errors.js';
 export { Emitter } from './events.js';

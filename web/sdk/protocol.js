@@ -64,6 +64,11 @@ export const PROTOCOL_VERSION = 1;
  */
 
 /**
+ * A server recording running in the room.
+ * @typedef {{ id: string, kind: 'track', started_at: number }} RecordingInfo
+ */
+
+/**
  * A whiteboard stroke as the room keeps it: `points` are `x0, y0, x1, y1, …` on a
  * 1600 × 900 board.
  * @typedef {object} BoardStroke
@@ -107,6 +112,8 @@ export const PROTOCOL_VERSION = 1;
  *   | { type: 'raise_hand', raised: boolean }
  *   | { type: 'set_speaker', participant: string, speaker: boolean }
  *   | { type: 'board_stroke', stroke: number, tool: 'pen' | 'eraser', color: string, width: number, points: number[], done?: boolean }
+ *   | { type: 'recording_start', kind: 'track' }
+ *   | { type: 'recording_stop' }
  *   | { type: 'board_undo' }
  *   | { type: 'board_clear' }
  *   | { type: 'board_pointer', x?: number, y?: number }
@@ -115,11 +122,12 @@ export const PROTOCOL_VERSION = 1;
  */
 
 /**
- * @typedef {{ type: 'joined', v: number, room: string, participant: ParticipantInfo, participants: ParticipantInfo[], chat?: ChatMessage[], polls?: PollInfo[], settings: RoomSettings, waiting?: Sender[], board?: BoardStroke[] }} JoinedMessage
+ * @typedef {{ type: 'joined', v: number, room: string, participant: ParticipantInfo, participants: ParticipantInfo[], chat?: ChatMessage[], polls?: PollInfo[], settings: RoomSettings, waiting?: Sender[], board?: BoardStroke[], recording?: RecordingInfo }} JoinedMessage
  * @typedef {{ type: 'waiting', room: string, participant: ParticipantInfo }} WaitingMessage
  * @typedef {{ type: 'waiting_list', waiting: Sender[] }} WaitingListMessage
  * @typedef {{ type: 'room_settings', settings: RoomSettings }} RoomSettingsMessage
  * @typedef {{ type: 'participant_updated', participant: ParticipantInfo }} ParticipantUpdatedMessage
+ * @typedef {{ type: 'recording', recording?: RecordingInfo }} RecordingMessage
  * @typedef {{ type: 'board_stroke', stroke: BoardStroke }} BoardStrokeMessage
  * @typedef {{ type: 'board_remove', id: string }} BoardRemoveMessage
  * @typedef {{ type: 'board_clear' }} BoardClearMessage
@@ -146,7 +154,7 @@ export const PROTOCOL_VERSION = 1;
  *   | PublishAnswerMessage | SubscribeOfferMessage | ChatReceivedMessage | DataReceivedMessage
  *   | ActiveSpeakersMessage | PollMessage | MutedByHostMessage | WaitingMessage
  *   | WaitingListMessage | RoomSettingsMessage | ParticipantUpdatedMessage
- *   | BoardStrokeMessage | BoardRemoveMessage | BoardClearMessage | BoardPointerMessage
+ *   | RecordingMessage | BoardStrokeMessage | BoardRemoveMessage | BoardClearMessage | BoardPointerMessage
  *   | PongMessage | ErrorMessage)
  *   & { id?: string | number }} ServerMessage
  */

@@ -8,6 +8,7 @@ import { Chat } from './chat.js';
 import { Moderation } from './moderation.js';
 import { LocalParticipant, RemoteParticipant } from './participant.js';
 import { Polls } from './polls.js';
+import { ServerRecording } from './recording.js';
 import { FATAL_JOIN_CODES, PROTOCOL_VERSION } from './protocol.js';
 import { LocalTrackPublication, Publisher } from './publisher.js';
 import { SignalClient, signalUrl } from './signal.js';
@@ -150,6 +151,8 @@ export class Room extends Emitter {
     this.polls = new Polls(this.#signal);
     /** What hosts do to the meeting. @readonly */
     this.moderation = new Moderation(this.#signal);
+    /** Server recordings of the room. @readonly */
+    this.recording = new ServerRecording(this.#signal);
     /** The shared whiteboard. @readonly */
     this.whiteboard = new Whiteboard(this.#signal, () => (this.#live ? this.localParticipant.sid : ''));
   }
@@ -386,6 +389,7 @@ export class Room extends Emitter {
     for (const poll of joined.polls ?? []) this.polls.update(poll);
     this.#settings = joined.settings;
     this.whiteboard.load(joined.board ?? []);
+    this.recording.update(joined.recording ?? null);
     this.moderation.setWaiting(joined.waiting ?? []);
     this.#live = true;
     const publisher = /** @type {Publisher} */ (this.#publisher);
@@ -521,6 +525,9 @@ export class Room extends Emitter {
         break;
       case 'poll':
         this.polls.update(msg.poll);
+        break;
+      case 'recording':
+        this.recording.update(msg.recording ?? null);
         break;
       case 'waiting_list':
         this.moderation.setWaiting(msg.waiting);

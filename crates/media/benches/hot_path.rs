@@ -9,7 +9,7 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use moim_media::demux::Demux;
 use moim_media::ids::{ParticipantId, RoomId, SessionId, TrackId};
 use moim_media::subscription::Slot;
-use moim_media::track::{Origin, Track, vp8_keyframe_height};
+use moim_media::track::{Origin, Track, vp8_keyframe_size};
 use moim_proto::signal::{TrackKind, TrackSource};
 use str0m::media::{Frequency, MediaTime, Mid, Rid};
 
@@ -29,6 +29,7 @@ fn simulcast_track(now: Instant) -> Track {
         layers: Vec::new(),
         subscribers: Vec::new(),
         speech: Default::default(),
+        egress: None,
     };
     for rid in ["q", "h", "f"] {
         track.layer_index(Some(Rid::from(rid)), now);
@@ -66,7 +67,7 @@ fn layers(c: &mut Criterion) {
     );
     let keyframe = [0x10, 0x02, 0x00, 0x9d, 0x01, 0x2a, 0x80, 0x02, 0xe0, 0x01];
     c.bench_function("track: VP8 keyframe height", |b| {
-        b.iter(|| black_box(vp8_keyframe_height(black_box(&keyframe))))
+        b.iter(|| black_box(vp8_keyframe_size(black_box(&keyframe))))
     });
 }
 

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use moim_proto::signal::TrackSource;
 use tokio::sync::oneshot;
 
+use crate::egress::EgressSender;
 use crate::error::MediaError;
 use crate::ids::{ParticipantId, RoomId, SessionId, TrackId};
 
@@ -81,6 +82,13 @@ pub enum Command {
     },
     /// Close every session of the participant and unpublish its tracks.
     RemoveParticipant { participant: ParticipantId },
+    /// Start (`Some`) or stop (`None`) handing a track's frames to a recording; goes to
+    /// the worker of the track's publisher.
+    Record {
+        participant: ParticipantId,
+        track: TrackId,
+        sink: Option<EgressSender>,
+    },
     /// Close the participant's publisher connection and unpublish its tracks; its
     /// subscriber connection stays (a speaker made listener).
     Unpublish { participant: ParticipantId },
@@ -131,7 +139,10 @@ impl Command {
                 reliable: *reliable,
                 text: text.clone(),
             },
-            Command::Publish { .. } | Command::SubscribeAnswer { .. } | Command::Play { .. } => {
+            Command::Publish { .. }
+            | Command::SubscribeAnswer { .. }
+            | Command::Play { .. }
+            | Command::Record { .. } => {
                 return None;
             }
         })

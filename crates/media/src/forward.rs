@@ -16,7 +16,7 @@ use crate::event::MediaEvent;
 use crate::ids::{SessionId, TrackId};
 use crate::relay::{Frame, Relay, WorkerId};
 use crate::router::{Router, mark_dirty};
-use crate::track::{Origin, vp8_keyframe_height};
+use crate::track::{Origin, vp8_keyframe_size};
 
 impl Router {
     /// Forwards a frame that arrived on publisher session `id`.
@@ -43,7 +43,12 @@ impl Router {
                 speaking,
             });
         }
+        let recording = track.egress.is_some();
+        let sender = data.last_sender_info;
         let frame = Frame::from_media(data, track.kind == TrackKind::Video);
+        if recording {
+            self.record(now, track_id, &frame, sender.as_ref());
+        }
         if !self.fan_out(now, track_id, &frame) {
             return;
         }
@@ -69,7 +74,7 @@ impl Router {
         let video = track.kind == TrackKind::Video;
         let keyframe = frame.keyframe;
         let height = if keyframe {
-            vp8_keyframe_height(&frame.data)
+            vp8_keyframe_size(&frame.data).map(|(_, height)| height)
         } else {
             None
         };

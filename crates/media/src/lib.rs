@@ -16,6 +16,7 @@
 pub mod command;
 pub mod data;
 pub mod demux;
+pub mod egress;
 pub mod error;
 pub mod event;
 mod forward;
@@ -44,6 +45,7 @@ use crate::relay::WorkerId;
 use crate::worker::WorkerLinks;
 
 pub use command::{Command, Follow, PlayAnswer, PublishAnswer};
+pub use egress::{EgressFrame, EgressSender, FrameCodec};
 pub use error::MediaError;
 pub use event::{MediaEvent, PublishedTrack};
 pub use ids::{ParticipantId, RoomId, SessionId, TrackId};

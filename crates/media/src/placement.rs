@@ -56,7 +56,8 @@ impl Placement {
             | Command::Play { participant, .. } => self.place(*participant),
             Command::SubscribeAnswer { participant, .. }
             | Command::VideoSize { participant, .. }
-            | Command::Unpublish { participant } => self.home(*participant).unwrap_or(WorkerId(0)),
+            | Command::Unpublish { participant }
+            | Command::Record { participant, .. } => self.home(*participant).unwrap_or(WorkerId(0)),
             Command::RemoveParticipant { participant } => {
                 self.release(*participant).unwrap_or(WorkerId(0))
             }

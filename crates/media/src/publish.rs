@@ -124,6 +124,7 @@ impl Router {
             layers: Vec::new(),
             subscribers: Vec::new(),
             speech: Speech::default(),
+            egress: None,
         };
         self.events.push_back(MediaEvent::TrackPublished {
             room,

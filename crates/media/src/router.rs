@@ -100,6 +100,10 @@ pub struct RouterStats {
     pub frames_forwarded: u64,
     /// Datagrams handed to the worker that owns their session.
     pub datagrams_handed_over: u64,
+    /// Frames handed to recordings.
+    pub frames_recorded: u64,
+    /// Frames a recording's full queue did not take.
+    pub recording_drops: u64,
 }
 
 impl std::ops::AddAssign for RouterStats {
@@ -111,6 +115,8 @@ impl std::ops::AddAssign for RouterStats {
         self.rejected_datagrams += other.rejected_datagrams;
         self.frames_forwarded += other.frames_forwarded;
         self.datagrams_handed_over += other.datagrams_handed_over;
+        self.frames_recorded += other.frames_recorded;
+        self.recording_drops += other.recording_drops;
     }
 }
 
@@ -267,6 +273,7 @@ impl Router {
             } => self.video_size(participant, track, height),
             Command::RemoveParticipant { participant } => self.remove_participant(participant),
             Command::Unpublish { participant } => self.unpublish(participant),
+            Command::Record { track, sink, .. } => self.set_egress(track, sink),
             Command::SendData {
                 participants,
                 reliable,

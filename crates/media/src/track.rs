@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 use moim_proto::signal::{TrackKind, TrackSource};
 use str0m::media::{Mid, Rid};
 
+use crate::egress::EgressTap;
 use crate::ids::{ParticipantId, RoomId, SessionId, TrackId};
 use crate::relay::{TrackInfo, WorkerId};
 use crate::speech::Speech;
@@ -82,6 +83,8 @@ pub struct Track {
     pub subscribers: Vec<Subscriber>,
     /// Audio tracks of this worker: whether the publisher is speaking.
     pub speech: Speech,
+    /// Local tracks being recorded: where their frames go.
+    pub egress: Option<EgressTap>,
 }
 
 impl Track {
@@ -99,6 +102,7 @@ impl Track {
             layers: Vec::new(),
             subscribers: Vec::new(),
             speech: Speech::default(),
+            egress: None,
         }
     }
 
@@ -179,12 +183,14 @@ impl Track {
     }
 }
 
-/// The picture height of a VP8 keyframe (RFC 6386 §9.1), or `None` for other frames.
-pub fn vp8_keyframe_height(frame: &[u8]) -> Option<u32> {
+/// The picture width and height of a VP8 keyframe (RFC 6386 §9.1), or `None` for other
+/// frames.
+pub fn vp8_keyframe_size(frame: &[u8]) -> Option<(u32, u32)> {
     if frame.len() < 10 || frame[0] & 1 != 0 || frame[3..6] != [0x9d, 0x01, 0x2a] {
         return None;
     }
-    Some(u32::from(u16::from_le_bytes([frame[8], frame[9]]) & 0x3fff))
+    let dimension = |lo: u8, hi: u8| u32::from(u16::from_le_bytes([lo, hi]) & 0x3fff);
+    Some((dimension(frame[6], frame[7]), dimension(frame[8], frame[9])))
 }
 
 #[cfg(test)]
@@ -207,6 +213,7 @@ mod tests {
             layers: Vec::new(),
             subscribers: Vec::new(),
             speech: Default::default(),
+            egress: None,
         }
         .with_layers(now)
     }
@@ -275,9 +282,9 @@ mod tests {
     #[test]
     fn vp8_keyframe_header_gives_height() {
         let mut kf = vec![0x10, 0x02, 0x00, 0x9d, 0x01, 0x2a, 0x80, 0x02, 0xe0, 0x01];
-        assert_eq!(vp8_keyframe_height(&kf), Some(480));
+        assert_eq!(vp8_keyframe_size(&kf).map(|(_, h)| h), Some(480));
         kf[0] |= 1;
-        assert_eq!(vp8_keyframe_height(&kf), None, "interframe");
-        assert_eq!(vp8_keyframe_height(&[0; 4]), None);
+        assert_eq!(vp8_keyframe_size(&kf), None, "interframe");
+        assert_eq!(vp8_keyframe_size(&[0; 4]), None);
     }
 }

@@ -184,6 +184,23 @@ pub struct BoardStroke {
     pub done: bool,
 }
 
+/// What a server recording captures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordingKind {
+    /// Each published track to its own file, without transcoding.
+    Track,
+}
+
+/// A recording running in a room, as everyone in it is told.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordingInfo {
+    pub id: String,
+    pub kind: RecordingKind,
+    /// When it started, milliseconds since the Unix epoch.
+    pub started_at: u64,
+}
+
 /// Which of the two peer connections a candidate belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -311,6 +328,12 @@ pub enum ClientMessage {
         #[serde(default)]
         y: Option<i32>,
     },
+    /// Starts a server recording of the room (record grant).
+    RecordingStart {
+        kind: RecordingKind,
+    },
+    /// Stops the room's recording (record grant).
+    RecordingStop,
     /// A host lets a participant publish (`speaker: true`) or takes that away, live.
     SetSpeaker {
         participant: String,
@@ -345,6 +368,8 @@ const CLIENT_TYPES: &[&str] = &[
     "reject",
     "raise_hand",
     "set_speaker",
+    "recording_start",
+    "recording_stop",
     "board_stroke",
     "board_undo",
     "board_clear",
@@ -457,6 +482,9 @@ pub enum ServerMessage {
         /// Who is in the waiting room (sent to hosts only).
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         waiting: Vec<Sender>,
+        /// The recording running now, if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        recording: Option<RecordingInfo>,
         /// The whiteboard's strokes, bottom first.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         board: Vec<BoardStroke>,
@@ -466,6 +494,12 @@ pub enum ServerMessage {
     /// order, the sender too, so every board ends up the same.
     BoardStroke {
         stroke: BoardStroke,
+    },
+    /// A recording started (`recording` set) or stopped (absent); also the reply to
+    /// `recording_start` and `recording_stop`.
+    Recording {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        recording: Option<RecordingInfo>,
     },
     /// A stroke was taken back by its author.
     BoardRemove {

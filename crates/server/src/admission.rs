@@ -9,7 +9,7 @@ use moim_proto::error::ApiError;
 use moim_proto::signal::{RoomMode, RoomSettings, ServerMessage};
 
 use crate::moderation::disconnect;
-use crate::rooms::{Entry, Joined, Participant, Room};
+use crate::rooms::{Entry, Joined, Participant, Room, no_one_in};
 use crate::state::{AppState, media_error};
 
 /// A change of settings; absent fields stay as they are.
@@ -103,12 +103,9 @@ pub fn change_settings(
 ) -> Result<RoomSettings, ApiError> {
     let (settings, let_in) = {
         let mut rooms = state.rooms();
-        let room = rooms.room_mut(room_name).ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::NotFound,
-                format!("Room \"{room_name}\" has no participants."),
-            )
-        })?;
+        let room = rooms
+            .room_mut(room_name)
+            .ok_or_else(|| no_one_in(room_name))?;
         let s = &mut room.settings;
         s.locked = change.locked.unwrap_or(s.locked);
         s.waiting_room = change.waiting_room.unwrap_or(s.waiting_room);

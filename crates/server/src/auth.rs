@@ -15,6 +15,8 @@ pub enum Needs {
     Subscribe,
     /// Managing the room (the host's admin grant).
     Admin,
+    /// Starting, stopping, listing and downloading recordings (record or admin grant).
+    Record,
 }
 
 /// Checks the bearer token, that it is for `room` and that it has the grant needed.
@@ -48,6 +50,10 @@ pub fn authorize(
         Needs::Publish => (claims.video.can_publish, "publishing"),
         Needs::Subscribe => (claims.video.can_subscribe, "subscribing"),
         Needs::Admin => (claims.video.room_admin, "managing the room (admin grant)"),
+        Needs::Record => (
+            claims.video.room_record || claims.video.room_admin,
+            "recordings (record or admin grant)",
+        ),
     };
     if !granted {
         return Err(ApiError::new(

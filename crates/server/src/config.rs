@@ -6,7 +6,7 @@
 //! meeting app may mint its own tokens.
 
 use std::net::{IpAddr, SocketAddr};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use serde::Deserialize;
@@ -32,6 +32,8 @@ pub struct Config {
     pub api_secret: String,
     /// Development mode: the app mints tokens itself through `/api/dev/token`.
     pub dev_mode: bool,
+    /// Where server recordings are written (a folder per room and recording).
+    pub recordings_dir: PathBuf,
 }
 
 impl Default for Config {
@@ -44,6 +46,7 @@ impl Default for Config {
             api_key: DEV_API_KEY.into(),
             api_secret: DEV_API_SECRET.into(),
             dev_mode: true,
+            recordings_dir: PathBuf::from("recordings"),
         }
     }
 }
@@ -87,6 +90,9 @@ impl Config {
         if let Some(v) = env("MOIM_API_SECRET") {
             config.api_secret = v;
             config.dev_mode = false;
+        }
+        if let Some(v) = env("MOIM_RECORDINGS_DIR") {
+            config.recordings_dir = PathBuf::from(v);
         }
         if let Some(v) = env("MOIM_DEV_MODE") {
             config.dev_mode = matches!(v.as_str(), "1" | "true" | "yes");

@@ -12,7 +12,7 @@ use moim_proto::ErrorCode;
 use moim_proto::error::ApiError;
 
 use crate::state::AppState;
-use crate::{api, assets, metrics, room_api, signal, whip};
+use crate::{api, assets, metrics, recording_api, room_api, signal, whip};
 
 /// Every route of the server.
 pub fn router(state: Arc<AppState>) -> Router {
@@ -53,6 +53,22 @@ pub fn router(state: Arc<AppState>) -> Router {
             delete(room_api::end_meeting)
                 .patch(room_api::change_settings)
                 .options(preflight),
+        )
+        .route(
+            "/api/rooms/{room}/recordings",
+            post(recording_api::start)
+                .get(recording_api::list)
+                .options(preflight),
+        )
+        .route(
+            "/api/rooms/{room}/recordings/{id}",
+            get(recording_api::manifest)
+                .delete(recording_api::stop)
+                .options(preflight),
+        )
+        .route(
+            "/api/rooms/{room}/recordings/{id}/{file}",
+            get(recording_api::download).options(preflight),
         )
         .route(
             "/api/rooms/{room}/waiting",

@@ -14,6 +14,9 @@ mod media_events;
 mod metrics;
 mod moderation;
 mod polls;
+mod recorder;
+mod recording;
+mod recording_api;
 mod room_api;
 mod rooms;
 mod signal;
@@ -95,6 +98,8 @@ async fn run(config: Config) -> anyhow::Result<()> {
     axum::serve(listener, http::router(state.clone()))
         .with_graceful_shutdown(async move {
             shutdown_signal().await;
+            let stopping = state.clone();
+            let _ = tokio::task::spawn_blocking(move || recording::stop_all(&stopping)).await;
             state.rooms().disconnect_all();
         })
         .await?;

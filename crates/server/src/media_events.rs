@@ -9,7 +9,7 @@ use tracing::debug;
 
 use crate::chat;
 use crate::rooms::Link;
-use crate::state::AppState;
+use crate::state::{AppState, unix_millis};
 
 /// Consumes media events until the media plane stops.
 pub async fn run(state: Arc<AppState>, mut events: mpsc::Receiver<MediaEvent>) {
@@ -39,6 +39,11 @@ fn handle(state: &AppState, event: MediaEvent) {
                 simulcast: track.simulcast,
             };
             p.tracks.push(info.clone());
+            if let Some(recording) = room.recording.as_mut().filter(|_| !p.hidden) {
+                let now = unix_millis();
+                recording.track_published(&state.media, p, track.id, track.kind, track.source, now);
+                recording.save();
+            }
             if !p.hidden {
                 room.broadcast(
                     None,
@@ -58,6 +63,10 @@ fn handle(state: &AppState, event: MediaEvent) {
             };
             let sid = track.to_string();
             room.set_speaking(participant, track, false);
+            if let Some(recording) = room.recording.as_mut() {
+                recording.track_unpublished(track, unix_millis());
+                recording.save();
+            }
             let Some(p) = room.participants.get_mut(&participant) else {
                 return;
             };

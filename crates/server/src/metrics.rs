@@ -83,6 +83,18 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
         &[("", media.relay_drops)],
     );
     metric(
+        "moim_frames_recorded_total",
+        "counter",
+        "Media frames handed to recordings.",
+        &[("", r.frames_recorded)],
+    );
+    metric(
+        "moim_recording_frames_dropped_total",
+        "counter",
+        "Media frames recordings did not take because their writer was behind (forwarding went on).",
+        &[("", r.recording_drops)],
+    );
+    metric(
         "moim_datagrams_dropped_total",
         "counter",
         "UDP datagrams dropped, by reason.",

@@ -22,6 +22,7 @@ use crate::auth::{Needs, authorize};
 use crate::chat::{self, Outgoing};
 use crate::http::error_response;
 use crate::moderation;
+use crate::rooms::no_one_in;
 use crate::state::{AppState, unix_millis};
 
 /// The body of `POST /api/rooms/{room}/data`.
@@ -145,13 +146,6 @@ fn admin_request<T>(
             format!("Expected JSON {shape}: {e}"),
         )
     })
-}
-
-fn no_one_in(room: &str) -> ApiError {
-    ApiError::new(
-        ErrorCode::NotFound,
-        format!("Room \"{room}\" has no participants."),
-    )
 }
 
 /// The body of `POST /api/rooms/{room}/participants/{identity}/mute`.

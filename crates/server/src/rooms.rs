@@ -13,8 +13,8 @@ use moim_media::{ParticipantId, RoomId, TrackId};
 use moim_proto::ErrorCode;
 use moim_proto::error::ApiError;
 use moim_proto::signal::{
-    BoardStroke, ChatMessage, ParticipantInfo, PollInfo, Role, RoomMode, RoomSettings, Sender,
-    ServerMessage, ServerReply, TrackInfo,
+    BoardStroke, ChatMessage, ParticipantInfo, PollInfo, RecordingInfo, Role, RoomMode,
+    RoomSettings, Sender, ServerMessage, ServerReply, TrackInfo,
 };
 use moim_proto::token::Grants;
 use tokio::sync::{Notify, mpsc};
@@ -23,10 +23,20 @@ use tracing::warn;
 use crate::board::Board;
 use crate::chat::{ChatLog, RateLimit};
 use crate::polls::Polls;
+use crate::recording::Recording;
+use crate::state::unix_millis;
 
 /// Capacity of a participant's outgoing message queue; a client this far behind is
 /// disconnected rather than buffered without bound.
 pub const OUTBOX_CAPACITY: usize = 256;
+
+/// The error for a room nobody is in (rooms exist only while someone is).
+pub fn no_one_in(room: &str) -> ApiError {
+    ApiError::new(
+        ErrorCode::NotFound,
+        format!("Room \"{room}\" has no participants."),
+    )
+}
 
 /// How the server reaches a participant.
 #[derive(Debug, Clone)]
@@ -150,6 +160,8 @@ pub struct Room {
     pub chat: ChatLog,
     pub polls: Polls,
     pub board: Board,
+    /// The server recording running now.
+    pub recording: Option<Recording>,
     /// Participants speaking now, the one who started most recently first.
     pub speakers: Vec<ParticipantId>,
     pub settings: RoomSettings,
@@ -170,6 +182,7 @@ impl Room {
             chat: ChatLog::default(),
             polls: Polls::default(),
             board: Board::default(),
+            recording: None,
             speakers: Vec::new(),
             settings: RoomSettings::default(),
             admitted: HashSet::new(),
@@ -292,6 +305,7 @@ pub struct Joined {
     pub chat: Vec<ChatMessage>,
     pub polls: Vec<PollInfo>,
     pub board: Vec<BoardStroke>,
+    pub recording: Option<RecordingInfo>,
     pub settings: RoomSettings,
     /// The waiting room, for a host.
     pub waiting: Vec<Sender>,
@@ -310,6 +324,7 @@ impl Joined {
             settings: self.settings,
             waiting: self.waiting.clone(),
             board: self.board.clone(),
+            recording: self.recording.clone(),
         }
     }
 }
@@ -330,6 +345,8 @@ pub struct Rooms {
     /// Identities hosts banned, by room name; kept when the room empties, so a banned
     /// identity stays out of later meetings in the same room until the server restarts.
     bans: HashMap<String, HashSet<String>>,
+    /// Recordings of rooms that emptied, with their chat, to be finished outside the lock.
+    ended_recordings: Vec<(Recording, Vec<ChatMessage>)>,
 }
 
 impl Rooms {
@@ -437,6 +454,10 @@ impl Rooms {
         }
         let others = room.snapshot(participant.id);
         let me = participant.info();
+        if let Some(recording) = room.recording.as_mut().filter(|_| !participant.hidden) {
+            recording.joined(&participant, unix_millis());
+            recording.save();
+        }
         let waiting = if participant.grants.room_admin {
             room.waiting_list()
         } else {
@@ -452,6 +473,7 @@ impl Rooms {
             chat: room.chat.recent(),
             polls: room.polls.all(),
             board: room.board.strokes(),
+            recording: room.recording.as_ref().map(|r| r.info.clone()),
             settings: room.settings,
             waiting,
         }
@@ -469,6 +491,10 @@ impl Rooms {
         let room = self.rooms.get_mut(&name)?;
         let participant = room.participants.remove(&id)?;
         room.speakers.retain(|s| *s != id);
+        if let Some(recording) = room.recording.as_mut().filter(|_| !participant.hidden) {
+            recording.left(id, unix_millis());
+            recording.save();
+        }
         if !participant.hidden {
             room.broadcast(
                 None,
@@ -488,9 +514,17 @@ impl Rooms {
             .rooms
             .get(name)
             .is_some_and(|r| r.participants.is_empty() && r.waiting.is_empty())
+            && let Some(mut room) = self.rooms.remove(name)
+            && let Some(recording) = room.recording.take()
         {
-            self.rooms.remove(name);
+            let chat = room.chat.all().cloned().collect();
+            self.ended_recordings.push((recording, chat));
         }
+    }
+
+    /// Recordings whose room emptied since the last call; finish them outside the lock.
+    pub fn take_ended_recordings(&mut self) -> Vec<(Recording, Vec<ChatMessage>)> {
+        std::mem::take(&mut self.ended_recordings)
     }
 
     /// The room a participant is in.
@@ -554,6 +588,15 @@ impl Rooms {
                 }
             }
         }
+    }
+
+    /// The names of the rooms being recorded.
+    pub fn recorded_rooms(&self) -> Vec<String> {
+        self.rooms
+            .iter()
+            .filter(|(_, r)| r.recording.is_some())
+            .map(|(name, _)| name.clone())
+            .collect()
     }
 
     /// Number of rooms and of participants in them.

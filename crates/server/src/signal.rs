@@ -22,6 +22,7 @@ use crate::board::{self, Segment};
 use crate::chat::{self, Outgoing};
 use crate::moderation;
 use crate::polls::Polls;
+use crate::recording;
 use crate::rooms::{Link, OUTBOX_CAPACITY, Participant, Room, Rooms};
 use crate::state::{AppState, media_error, unix_millis};
 
@@ -313,6 +314,23 @@ impl Connection {
                 };
                 self.board(participant, board::Request::Pointer { at })
             }
+            ClientMessage::RecordingStart { kind } => {
+                let name = self.recording_room(participant)?;
+                let info = recording::start(&self.state, &name, kind)?;
+                Ok(Some(ServerMessage::Recording {
+                    recording: Some(info),
+                }))
+            }
+            ClientMessage::RecordingStop => {
+                let name = self.recording_room(participant)?;
+                let state = self.state.clone();
+                tokio::task::spawn_blocking(move || recording::stop(&state, &name))
+                    .await
+                    .map_err(|_| {
+                        ApiError::new(ErrorCode::Internal, "Stopping the recording failed.")
+                    })??;
+                Ok(Some(ServerMessage::Recording { recording: None }))
+            }
             ClientMessage::Leave => {
                 self.closing = true;
                 Ok(None)
@@ -387,6 +405,22 @@ impl Connection {
             admission::reject(&self.state, &name, target)?;
         }
         Ok(None)
+    }
+
+    /// The name of the participant's room, if it may record (record or admin grant).
+    fn recording_room(&self, participant: ParticipantId) -> Result<String, ApiError> {
+        let rooms = self.state.rooms();
+        let p = rooms.participant(participant).ok_or_else(not_in_room)?;
+        if !(p.grants.room_record || p.grants.room_admin) {
+            return Err(ApiError::new(
+                ErrorCode::PermissionDenied,
+                "Only hosts record (record grant).",
+            ));
+        }
+        Ok(rooms
+            .room_name_of(participant)
+            .unwrap_or_default()
+            .to_owned())
     }
 
     /// The name of the host's room; refuses participants without the admin grant.

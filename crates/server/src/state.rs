@@ -44,8 +44,16 @@ impl AppState {
 
     /// Removes a participant from its room and the media plane.
     pub fn remove_participant(&self, id: ParticipantId) -> Option<Participant> {
-        let removed = self.rooms().leave(id);
+        let (removed, ended) = {
+            let mut rooms = self.rooms();
+            (rooms.leave(id), rooms.take_ended_recordings())
+        };
         self.release_media(id);
+        // The room emptied while recording: its files are finished on the side.
+        for (recording, chat) in ended {
+            let media = self.media.clone();
+            std::thread::spawn(move || recording.finish(&media, &[], chat));
+        }
         removed
     }
 

@@ -7,6 +7,7 @@
 pub mod peer;
 
 use std::net::{TcpListener, UdpSocket};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -20,6 +21,8 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 pub struct Server {
     child: Child,
     pub http_port: u16,
+    /// Its recordings folder (a fresh temporary one).
+    pub recordings: PathBuf,
 }
 
 impl Server {
@@ -35,15 +38,22 @@ impl Server {
             .local_addr()
             .unwrap()
             .port();
+        let recordings = std::env::temp_dir().join(format!("moim-recordings-{http_port}"));
+        let _ = std::fs::remove_dir_all(&recordings);
         let child = Command::new(env!("CARGO_BIN_EXE_moim"))
             .args(["serve", "--http-port", &http_port.to_string()])
             .args(["--udp-port", &udp_port.to_string()])
             .env("MOIM_LOG", "warn")
+            .env("MOIM_RECORDINGS_DIR", &recordings)
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
             .expect("the moim binary starts");
-        let server = Server { child, http_port };
+        let server = Server {
+            child,
+            http_port,
+            recordings,
+        };
         let deadline = Instant::now() + Duration::from_secs(10);
         while std::net::TcpStream::connect(("127.0.0.1", http_port)).is_err() {
             assert!(Instant::now() < deadline, "server did not start");
@@ -71,7 +81,7 @@ impl Server {
         String::from_utf8(out.stdout).unwrap().trim().to_owned()
     }
 
-    /// Sends one HTTP/1.1 request and returns (status, headers+body text).
+    /// Sends one HTTP/1.1 request and returns (status, headers+body as text).
     pub fn http(
         &self,
         method: &str,
@@ -91,14 +101,22 @@ impl Server {
         req.push_str("\r\n");
         req.push_str(body);
         s.write_all(req.as_bytes()).unwrap();
-        let mut text = String::new();
-        s.read_to_string(&mut text).unwrap();
+        let mut bytes = Vec::new();
+        s.read_to_end(&mut bytes).unwrap();
+        // Binary bodies (recordings) come back lossily; tests look at headers and JSON.
+        let text = String::from_utf8_lossy(&bytes).into_owned();
         let status = text[9..12].parse().unwrap();
         (status, text)
     }
 }
 
 impl Server {
+    /// Kills the process at once (`kill -9`), as a crash would.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Sends SIGTERM and waits up to `within` for the process to exit.
     pub fn terminate(&mut self, within: Duration) -> bool {
         let pid = self.child.id().to_string();

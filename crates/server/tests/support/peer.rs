@@ -50,6 +50,7 @@ impl Peer {
             mids: Vec::new(),
             seen: seen.clone(),
             frame: 0,
+            audio_frames: 0,
         };
         tokio::spawn(task.run(token.to_owned(), publish, stop_rx));
         Peer {
@@ -150,7 +151,9 @@ struct Task {
     pending: Option<SdpPendingOffer>,
     mids: Vec<(Mid, MediaKind)>,
     seen: Arc<Mutex<Seen>>,
+    /// Video frames sent.
     frame: u64,
+    audio_frames: u64,
 }
 
 impl Task {
@@ -235,18 +238,30 @@ impl Task {
                     }
                     if now >= next_frame && self.publisher.as_ref().is_some_and(|c| c.rtc.is_connected()) {
                         self.send_frames(start, now);
-                        next_frame = now + Duration::from_millis(33);
+                        next_frame = now + Duration::from_millis(5);
                     }
                 }
             }
         }
     }
 
-    /// One 33 ms tick: a VP8 frame (a keyframe every second) and an Opus frame.
+    /// Sends the frames due by `now`: Opus every 20 ms, VP8 at 30 frames a second (a
+    /// keyframe every second). Media times follow the frame rates exactly.
     fn send_frames(&mut self, start: Instant, now: Instant) {
         let conn = self.publisher.as_mut().unwrap();
-        let elapsed = now - start;
+        let audio_at = Duration::from_millis(20 * self.audio_frames);
+        let audio_due = now - start >= audio_at;
+        let video_at = Duration::from_micros(33_333 * self.frame);
+        let video_due = now - start >= video_at;
         for (mid, kind) in &self.mids {
+            let due = if *kind == MediaKind::Video {
+                video_due
+            } else {
+                audio_due
+            };
+            if !due {
+                continue;
+            }
             let Some(writer) = conn.rtc.writer(*mid) else {
                 continue;
             };
@@ -264,7 +279,7 @@ impl Task {
             };
             let (time, data) = if *kind == MediaKind::Audio {
                 (
-                    MediaTime::from_micros(elapsed.as_micros() as u64)
+                    MediaTime::from_micros(audio_at.as_micros() as u64)
                         .rebase(str0m::media::Frequency::FORTY_EIGHT_KHZ),
                     vec![0xfc; 60],
                 )
@@ -277,14 +292,19 @@ impl Task {
                 };
                 frame.resize(if keyframe { 3000 } else { 800 }, 0x42);
                 (
-                    MediaTime::from_micros(elapsed.as_micros() as u64)
+                    MediaTime::from_micros(video_at.as_micros() as u64)
                         .rebase(str0m::media::Frequency::NINETY_KHZ),
                     frame,
                 )
             };
             let _ = writer.write(pt, now, time, data);
         }
-        self.frame += 1;
+        if video_due {
+            self.frame += 1;
+        }
+        if audio_due {
+            self.audio_frames += 1;
+        }
     }
 
     fn count(&mut self, events: Vec<Event>) {

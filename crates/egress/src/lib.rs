@@ -1,0 +1,15 @@
+//! Recording containers, written incrementally so that a file cut off at any point (a
+//! crash, `kill -9`) still plays up to its last complete frame.
+//!
+//! Both writers are sans-IO: they turn frames into the bytes to append to the file, and a
+//! graceful end into small patches (the duration) or a last page. The caller owns the file,
+//! the clock and the batching of writes.
+//!
+//! - [`webm::WebmWriter`]: VP8/VP9/AV1 video and Opus audio in WebM, one SimpleBlock per
+//!   frame in clusters of unknown size, the duration patched into the header at the end.
+//! - [`ogg::OggOpusWriter`]: Opus in Ogg (RFC 7845); gaps in the timeline are filled with
+//!   silent frames so that a muted stretch keeps its length.
+
+pub mod ebml;
+pub mod ogg;
+pub mod webm;

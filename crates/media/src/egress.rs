@@ -1,0 +1,158 @@
+//! Frames for recording. A track being recorded hands every frame it would forward, with
+//! the sender's clock for it, to the recording through a bounded queue; a full queue
+//! drops the frame and counts it, so a slow disk or encoder never stalls forwarding.
+//!
+//! The tap sits on the publisher's worker and picks the tallest simulcast layer the way a
+//! subscription would (switching on keyframes, asking the publisher for one when it
+//! starts), so a recording begins with a keyframe and its timeline stays continuous.
+
+use std::sync::Arc;
+use std::sync::mpsc::{SyncSender, TrySendError};
+use std::time::{Duration, Instant, SystemTime};
+
+use moim_proto::signal::TrackKind;
+use str0m::format::Codec;
+use str0m::rtp::rtcp::SenderInfo;
+
+use crate::ids::TrackId;
+use crate::relay::Frame;
+use crate::router::Router;
+use crate::subscription::Slot;
+
+/// The codecs a recording tells apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FrameCodec {
+    Opus,
+    Vp8,
+    Vp9,
+    Av1,
+    H264,
+    /// Anything else (e.g. G.711); recordings skip it.
+    Other,
+}
+
+impl From<Codec> for FrameCodec {
+    fn from(codec: Codec) -> FrameCodec {
+        match codec {
+            Codec::Opus => FrameCodec::Opus,
+            Codec::Vp8 => FrameCodec::Vp8,
+            Codec::Vp9 => FrameCodec::Vp9,
+            Codec::Av1 => FrameCodec::Av1,
+            Codec::H264 => FrameCodec::H264,
+            _ => FrameCodec::Other,
+        }
+    }
+}
+
+/// A target height no layer reaches: the tap follows the tallest layer.
+const TALLEST: u32 = 1 << 20;
+
+/// A frame handed to a recording.
+#[derive(Debug, Clone)]
+pub struct EgressFrame {
+    pub track: TrackId,
+    pub codec: FrameCodec,
+    /// Media time in the codec's clock (`clock_rate` per second), continuous across
+    /// simulcast layer switches.
+    pub time: u64,
+    pub clock_rate: u32,
+    /// When its first packet arrived.
+    pub network_time: Instant,
+    /// The sender's wall clock for this frame, from its latest RTCP sender report; lines
+    /// up a participant's audio and video.
+    pub sender_time: Option<SystemTime>,
+    pub keyframe: bool,
+    /// Shared with the subscribers' copies; never copied.
+    pub data: Arc<[u8]>,
+}
+
+/// Where a recorded track's frames go.
+pub type EgressSender = SyncSender<EgressFrame>;
+
+/// A track's link to its recording.
+#[derive(Debug)]
+pub struct EgressTap {
+    sink: EgressSender,
+    slot: Slot,
+}
+
+impl EgressTap {
+    /// A tap for a track of `kind`, sending to `sink`.
+    pub fn new(sink: EgressSender, track: TrackId, kind: TrackKind) -> EgressTap {
+        let mut slot = Slot::new(Some(track), kind == TrackKind::Video, true);
+        slot.target_height = TALLEST;
+        EgressTap { sink, slot }
+    }
+}
+
+impl Router {
+    /// Starts (`Some`) or stops (`None`) recording a track published on this worker.
+    pub(crate) fn set_egress(&mut self, track: TrackId, sink: Option<EgressSender>) {
+        let Some(t) = self.tracks.get_mut(&track).filter(|t| t.is_local()) else {
+            return;
+        };
+        t.egress = sink.map(|sink| EgressTap::new(sink, track, t.kind));
+    }
+
+    /// Hands a frame of a local track to its recording, if it has one.
+    pub(crate) fn record(
+        &mut self,
+        now: Instant,
+        track_id: TrackId,
+        frame: &Frame,
+        sender: Option<&SenderInfo>,
+    ) {
+        let Some(track) = self.tracks.get_mut(&track_id) else {
+            return;
+        };
+        if track.muted || track.egress.is_none() {
+            return;
+        }
+        let layer = track.layer_index(frame.rid, now);
+        let wanted = if track.kind == TrackKind::Video {
+            track.choose_layer(TALLEST, now)
+        } else {
+            Some(layer)
+        };
+        let tap = track.egress.as_mut().expect("checked above");
+        let decision = tap.slot.decide(layer, wanted, frame.keyframe);
+        if let Some(want) = decision.request_keyframe {
+            self.keyframe_requests.push((track_id, want));
+        }
+        if !decision.forward {
+            return;
+        }
+        let time = tap.slot.out_time(frame.time, frame.network_time);
+        let out = EgressFrame {
+            track: track_id,
+            codec: frame.params.spec().codec.into(),
+            time: time.numer(),
+            clock_rate: time.denom(),
+            network_time: frame.network_time,
+            sender_time: sender.and_then(|s| sender_time(s, frame)),
+            keyframe: frame.keyframe,
+            data: frame.data.clone(),
+        };
+        match tap.sink.try_send(out) {
+            Ok(()) => self.stats.frames_recorded += 1,
+            Err(TrySendError::Full(_)) => self.stats.recording_drops += 1,
+            Err(TrySendError::Disconnected(_)) => track.egress = None,
+        }
+    }
+}
+
+/// The sender's wall clock at `frame`, from a sender report of the same stream.
+fn sender_time(report: &SenderInfo, frame: &Frame) -> Option<SystemTime> {
+    let rate = frame.time.denom();
+    if rate == 0 || report.rtp_time.denom() != rate {
+        return None;
+    }
+    // RTP times wrap at 32 bits; the difference is small either way.
+    let delta = (frame.time.numer() as u32).wrapping_sub(report.rtp_time.numer() as u32) as i32;
+    let offset = Duration::from_secs_f64(f64::from(delta.unsigned_abs()) / rate as f64);
+    if delta >= 0 {
+        report.ntp_time.checked_add(offset)
+    } else {
+        report.ntp_time.checked_sub(offset)
+    }
+}

@@ -1,0 +1,362 @@
+//! Server recordings of a room: started and stopped by a participant with the record grant
+//! (or the room API), announced to everyone in the room, written by a [`recorder`] thread
+//! that the media plane feeds through a bounded queue (a full queue drops frames, counted
+//! in `moim_recording_frames_dropped_total`; forwarding never waits).
+//!
+//! Each recording has a folder `{recordings_dir}/{room}/{id}/` with its files and a
+//! `manifest.json`: room, kind, times, participants with join and leave times, tracks and
+//! their files, and at the end the chat. The manifest is rewritten whenever it changes, so
+//! after a crash it still names every file.
+//!
+//! [`recorder`]: crate::recorder
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::sync_channel;
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use moim_media::{Command, EgressSender, MediaPlane, ParticipantId, TrackId};
+use moim_proto::ErrorCode;
+use moim_proto::error::ApiError;
+use moim_proto::signal::{
+    ChatMessage, RecordingInfo, RecordingKind, ServerMessage, TrackKind, TrackSource,
+};
+use serde::{Deserialize, Serialize};
+use tracing::{info, warn};
+
+use crate::recorder::{self, FileReport, StopAt};
+use crate::rooms::{Participant, Room, no_one_in};
+use crate::state::{AppState, unix_millis};
+
+/// Frames a recording's queue holds (about 4 s of a 30 fps video and its audio for 10
+/// tracks) before the media plane drops.
+const QUEUE_FRAMES: usize = 4096;
+
+/// A recording's manifest, as written next to its files.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Manifest {
+    pub id: String,
+    pub room: String,
+    pub kind: RecordingKind,
+    /// `recording` until it ends properly, then `complete`.
+    pub status: String,
+    pub started_at: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<u64>,
+    pub participants: Vec<ManifestParticipant>,
+    pub tracks: Vec<ManifestTrack>,
+    /// The files as written, with their lengths (once it ended).
+    #[serde(default)]
+    pub files: Vec<FileReport>,
+    /// The room's chat (messages to everyone), once it ended.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub chat: Vec<ChatMessage>,
+}
+
+/// Someone who was in the room during the recording.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ManifestParticipant {
+    pub sid: String,
+    pub identity: String,
+    pub name: String,
+    pub joined_at: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub left_at: Option<u64>,
+}
+
+/// A track recorded, and the file it goes to.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ManifestTrack {
+    pub sid: String,
+    pub participant: String,
+    pub kind: TrackKind,
+    pub source: TrackSource,
+    pub file: String,
+    pub published_at: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unpublished_at: Option<u64>,
+}
+
+/// A recording running in a room.
+#[derive(Debug)]
+pub struct Recording {
+    pub info: RecordingInfo,
+    manifest: Manifest,
+    dir: PathBuf,
+    sink: EgressSender,
+    stop: StopAt,
+    writer: JoinHandle<Vec<FileReport>>,
+}
+
+impl Recording {
+    /// Starts recording `room` now: the writer thread, the manifest, a tap on every track.
+    pub fn start(
+        state: &AppState,
+        room_name: &str,
+        room: &Room,
+        kind: RecordingKind,
+    ) -> Result<Recording, ApiError> {
+        let now = unix_millis();
+        let id = format!("RC_{now:x}");
+        let dir = state.config.recordings_dir.join(room_name).join(&id);
+        let failed = |e: std::io::Error| {
+            warn!(dir = %dir.display(), "cannot start a recording: {e}");
+            ApiError::new(
+                ErrorCode::Internal,
+                "The server cannot write recordings now; its log says why.",
+            )
+        };
+        std::fs::create_dir_all(&dir).map_err(failed)?;
+        let (sink, frames) = sync_channel(QUEUE_FRAMES);
+        let stop = StopAt::default();
+        let writer =
+            recorder::spawn(dir.clone(), Instant::now(), frames, stop.clone()).map_err(failed)?;
+        let info = RecordingInfo {
+            id: id.clone(),
+            kind,
+            started_at: now,
+        };
+        let mut recording = Recording {
+            manifest: Manifest {
+                id,
+                room: room_name.to_owned(),
+                kind,
+                status: "recording".into(),
+                started_at: now,
+                ended_at: None,
+                participants: Vec::new(),
+                tracks: Vec::new(),
+                files: Vec::new(),
+                chat: Vec::new(),
+            },
+            info,
+            dir,
+            sink,
+            stop,
+            writer,
+        };
+        for p in room.participants.values().filter(|p| !p.hidden) {
+            recording.joined(p, now);
+            for track in &p.tracks {
+                if let Some(id) = TrackId::parse(&track.sid) {
+                    recording.track_published(&state.media, p, id, track.kind, track.source, now);
+                }
+            }
+        }
+        recording.save();
+        info!(recording = %recording.info.id, room = room_name, "recording started");
+        Ok(recording)
+    }
+
+    /// Notes someone joining.
+    pub fn joined(&mut self, p: &Participant, at: u64) {
+        self.manifest.participants.push(ManifestParticipant {
+            sid: p.id.to_string(),
+            identity: p.identity.clone(),
+            name: p.name.clone(),
+            joined_at: at,
+            left_at: None,
+        });
+    }
+
+    /// Notes someone leaving.
+    pub fn left(&mut self, sid: ParticipantId, at: u64) {
+        let sid = sid.to_string();
+        if let Some(p) = self
+            .manifest
+            .participants
+            .iter_mut()
+            .rfind(|p| p.sid == sid)
+        {
+            p.left_at = Some(at);
+        }
+    }
+
+    /// Starts recording a track of `p`.
+    pub fn track_published(
+        &mut self,
+        media: &MediaPlane,
+        p: &Participant,
+        track: TrackId,
+        kind: TrackKind,
+        source: TrackSource,
+        at: u64,
+    ) {
+        let _ = media.send(Command::Record {
+            participant: p.id,
+            track,
+            sink: Some(self.sink.clone()),
+        });
+        let ext = if kind == TrackKind::Audio {
+            "ogg"
+        } else {
+            "webm"
+        };
+        self.manifest.tracks.push(ManifestTrack {
+            sid: track.to_string(),
+            participant: p.identity.clone(),
+            kind,
+            source,
+            file: format!("{track}.{ext}"),
+            published_at: at,
+            unpublished_at: None,
+        });
+    }
+
+    /// Notes a track ending (its file simply stops growing).
+    pub fn track_unpublished(&mut self, track: TrackId, at: u64) {
+        let sid = track.to_string();
+        if let Some(t) = self.manifest.tracks.iter_mut().find(|t| t.sid == sid) {
+            t.unpublished_at = Some(at);
+        }
+    }
+
+    /// Writes the manifest (through a temporary file, so it is never half written).
+    pub fn save(&self) {
+        write_manifest(&self.dir, &self.manifest);
+    }
+
+    /// Ends the recording: the taps go, the writer finishes its files, the manifest gets
+    /// the files, the end time and the chat. Blocks until the files are complete.
+    pub fn finish(
+        self,
+        media: &MediaPlane,
+        tracks: &[(ParticipantId, TrackId)],
+        chat: Vec<ChatMessage>,
+    ) -> Manifest {
+        for (participant, track) in tracks {
+            let _ = media.send(Command::Record {
+                participant: *participant,
+                track: *track,
+                sink: None,
+            });
+        }
+        let now = unix_millis();
+        *self.stop.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+        drop(self.sink);
+        let files = self.writer.join().unwrap_or_default();
+        let mut manifest = self.manifest;
+        manifest.status = "complete".into();
+        manifest.ended_at = Some(now);
+        for p in &mut manifest.participants {
+            p.left_at.get_or_insert(now);
+        }
+        manifest.files = files;
+        manifest.chat = chat;
+        write_manifest(&self.dir, &manifest);
+        info!(recording = %manifest.id, files = manifest.files.len(), "recording finished");
+        manifest
+    }
+}
+
+/// Starts recording `room_name` and tells everyone in it.
+pub fn start(
+    state: &AppState,
+    room_name: &str,
+    kind: RecordingKind,
+) -> Result<RecordingInfo, ApiError> {
+    if !is_folder_name(room_name) {
+        return Err(ApiError::new(
+            ErrorCode::MalformedMessage,
+            "Only rooms named with letters, digits, '-', '_' and '.' are recorded.",
+        ));
+    }
+    let mut rooms = state.rooms();
+    let room = rooms
+        .room_mut(room_name)
+        .ok_or_else(|| no_one_in(room_name))?;
+    if let Some(running) = &room.recording {
+        return Err(ApiError::new(
+            ErrorCode::Conflict,
+            format!(
+                "Recording {} is already running in this room.",
+                running.info.id
+            ),
+        ));
+    }
+    let recording = Recording::start(state, room_name, room, kind)?;
+    let info = recording.info.clone();
+    room.recording = Some(recording);
+    room.broadcast(
+        None,
+        ServerMessage::Recording {
+            recording: Some(info.clone()),
+        },
+    );
+    Ok(info)
+}
+
+/// Stops the recording of `room_name`, tells everyone, and waits for its files to be
+/// complete (call from a blocking context).
+pub fn stop(state: &AppState, room_name: &str) -> Result<Manifest, ApiError> {
+    let (recording, tracks, chat) = {
+        let mut rooms = state.rooms();
+        let room = rooms
+            .room_mut(room_name)
+            .filter(|r| r.recording.is_some())
+            .ok_or_else(|| {
+                ApiError::new(ErrorCode::NotFound, "No recording is running in this room.")
+            })?;
+        let recording = room.recording.take().expect("checked above");
+        let tracks: Vec<(ParticipantId, TrackId)> = room
+            .participants
+            .values()
+            .flat_map(|p| {
+                p.tracks
+                    .iter()
+                    .filter_map(|t| TrackId::parse(&t.sid))
+                    .map(|t| (p.id, t))
+            })
+            .collect();
+        room.broadcast(None, ServerMessage::Recording { recording: None });
+        (recording, tracks, room.chat.all().cloned().collect())
+    };
+    Ok(recording.finish(&state.media, &tracks, chat))
+}
+
+/// Stops every recording (the server is shutting down); their files are complete when
+/// this returns.
+pub fn stop_all(state: &AppState) {
+    let rooms = state.rooms().recorded_rooms();
+    for room in rooms {
+        if let Err(e) = stop(state, &room) {
+            warn!(room, "stopping a recording failed: {}", e.message);
+        }
+    }
+}
+
+fn write_manifest(dir: &Path, manifest: &Manifest) {
+    let text = serde_json::to_vec_pretty(manifest).expect("manifests serialize");
+    let tmp = dir.join("manifest.json.tmp");
+    let done =
+        std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, dir.join("manifest.json")));
+    if let Err(e) = done {
+        warn!(dir = %dir.display(), "cannot write a recording manifest: {e}");
+    }
+}
+
+/// Whether `name` is safe as one folder or file name under the recordings folder.
+pub fn is_folder_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+/// The manifests of a room's recordings, newest first.
+pub fn list(recordings_dir: &Path, room: &str) -> Vec<Manifest> {
+    if !is_folder_name(room) {
+        return Vec::new();
+    }
+    let Ok(entries) = std::fs::read_dir(recordings_dir.join(room)) else {
+        return Vec::new();
+    };
+    let mut manifests: Vec<Manifest> = entries
+        .filter_map(Result::ok)
+        .filter_map(|e| std::fs::read(e.path().join("manifest.json")).ok())
+        .filter_map(|bytes| serde_json::from_slice(&bytes).ok())
+        .collect();
+    manifests.sort_by_key(|m| std::cmp::Reverse(m.started_at));
+    manifests
+}

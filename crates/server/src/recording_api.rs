@@ -1,0 +1,170 @@
+//! `/api/rooms/{room}/recordings/…`: start, stop, list and download server recordings,
+//! with a token holding the record or admin grant for the room.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use moim_proto::ErrorCode;
+use moim_proto::error::ApiError;
+use moim_proto::signal::RecordingKind;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::auth::{Needs, authorize};
+use crate::http::error_response;
+use crate::recording::{self, is_folder_name};
+use crate::state::AppState;
+
+/// The body of `POST /api/rooms/{room}/recordings`.
+#[derive(Debug, Deserialize)]
+pub struct StartRequest {
+    kind: RecordingKind,
+}
+
+/// `POST /api/rooms/{room}/recordings`: starts recording the room → `201` with it.
+pub async fn start(
+    State(state): State<Arc<AppState>>,
+    Path(room): Path<String>,
+    headers: HeaderMap,
+    body: Result<Json<StartRequest>, JsonRejection>,
+) -> Response {
+    if let Err(e) = authorize(&state, &headers, &room, Needs::Record) {
+        return error_response(e);
+    }
+    let request = match body {
+        Ok(Json(request)) => request,
+        Err(e) => {
+            return error_response(ApiError::new(
+                ErrorCode::MalformedMessage,
+                format!("Expected JSON {{kind: \"track\"}}: {e}"),
+            ));
+        }
+    };
+    match recording::start(&state, &room, request.kind) {
+        Ok(info) => (StatusCode::CREATED, Json(info)).into_response(),
+        Err(e) => error_response(e),
+    }
+}
+
+/// `DELETE /api/rooms/{room}/recordings/{id}`: stops the running recording and answers
+/// with its manifest once its files are complete.
+pub async fn stop(
+    State(state): State<Arc<AppState>>,
+    Path((room, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(e) = authorize(&state, &headers, &room, Needs::Record) {
+        return error_response(e);
+    }
+    let running = state
+        .rooms()
+        .room(&room)
+        .and_then(|r| r.recording.as_ref().map(|rec| rec.info.id == id));
+    if running != Some(true) {
+        return error_response(not_running(&id));
+    }
+    let stopping = state.clone();
+    let done = tokio::task::spawn_blocking(move || recording::stop(&stopping, &room)).await;
+    match done {
+        Ok(Ok(manifest)) => Json(manifest).into_response(),
+        Ok(Err(e)) => error_response(e),
+        Err(_) => error_response(ApiError::new(
+            ErrorCode::Internal,
+            "Stopping the recording failed.",
+        )),
+    }
+}
+
+/// `GET /api/rooms/{room}/recordings`: the room's recordings (their manifests), newest
+/// first.
+pub async fn list(
+    State(state): State<Arc<AppState>>,
+    Path(room): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(e) = authorize(&state, &headers, &room, Needs::Record) {
+        return error_response(e);
+    }
+    let recordings = recording::list(&state.config.recordings_dir, &room);
+    Json(json!({ "room": room, "recordings": recordings })).into_response()
+}
+
+/// `GET /api/rooms/{room}/recordings/{id}`: one recording's manifest.
+pub async fn manifest(
+    State(state): State<Arc<AppState>>,
+    Path((room, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(e) = authorize(&state, &headers, &room, Needs::Record) {
+        return error_response(e);
+    }
+    match recording::list(&state.config.recordings_dir, &room)
+        .into_iter()
+        .find(|m| m.id == id)
+    {
+        Some(manifest) => Json(manifest).into_response(),
+        None => error_response(no_recording(&id)),
+    }
+}
+
+/// `GET /api/rooms/{room}/recordings/{id}/{file}`: a file of a recording.
+pub async fn download(
+    State(state): State<Arc<AppState>>,
+    Path((room, id, file)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(e) = authorize(&state, &headers, &room, Needs::Record) {
+        return error_response(e);
+    }
+    if ![&room, &id, &file].iter().all(|n| is_folder_name(n)) {
+        return error_response(no_recording(&id));
+    }
+    let path = state
+        .config
+        .recordings_dir
+        .join(&room)
+        .join(&id)
+        .join(&file);
+    let read = tokio::task::spawn_blocking(move || std::fs::read(path)).await;
+    let Ok(Ok(bytes)) = read else {
+        return error_response(ApiError::new(
+            ErrorCode::NotFound,
+            format!("Recording {id} has no file \"{file}\"."),
+        ));
+    };
+    let kind = match file.rsplit('.').next() {
+        Some("webm") => "video/webm",
+        Some("ogg") => "audio/ogg",
+        Some("json") => "application/json",
+        _ => "application/octet-stream",
+    };
+    let mut response = Body::from(bytes).into_response();
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{file}\"")) {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_DISPOSITION, v);
+    }
+    response
+}
+
+fn not_running(id: &str) -> ApiError {
+    ApiError::new(
+        ErrorCode::NotFound,
+        format!("Recording {id} is not running in this room."),
+    )
+}
+
+fn no_recording(id: &str) -> ApiError {
+    ApiError::new(
+        ErrorCode::NotFound,
+        format!("There is no recording {id} of this room."),
+    )
+}

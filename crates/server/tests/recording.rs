@@ -1,0 +1,202 @@
+//! Server recordings over signaling and the room API: only the record grant starts them,
+//! everyone sees that one runs, each track goes to its own file (checked with ffprobe),
+//! the manifest names them, and a `kill -9` leaves the files readable.
+
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use support::peer::Peer;
+use support::{Server, Signal, expect_error, joined};
+
+/// Waits until `signal` has heard of `n` published tracks.
+async fn tracks_published(signal: &mut Signal, n: usize) {
+    for _ in 0..n {
+        signal.recv_type("track_published").await;
+    }
+}
+
+/// `ffprobe` output for `file`, one line per entry asked for.
+fn probe(file: &Path, entries: &str) -> (String, String) {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-count_packets", "-show_entries", entries])
+        .args(["-of", "csv=p=0"])
+        .arg(file)
+        .output()
+        .expect("ffprobe runs");
+    (
+        String::from_utf8_lossy(&out.stdout).trim().to_owned(),
+        String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+    )
+}
+
+fn body_json(response: &str) -> Value {
+    let body = &response[response.find("\r\n\r\n").unwrap() + 4..];
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_records_each_track_to_its_own_file_and_guests_cannot() {
+    let server = Server::start();
+    let (mut host, _) = joined(&server, "rec", "host", &["--host"]).await;
+    let _ann = Peer::join(&server.ws_url(), &server.token("rec", "ann", &[]), true).await;
+    tracks_published(&mut host, 2).await;
+    let (mut guest, _) = joined(&server, "rec", "guest", &[]).await;
+
+    guest
+        .send(json!({"type": "recording_start", "id": "r", "kind": "track"}))
+        .await;
+    expect_error(&mut guest, "permission_denied").await;
+    let guest_auth = format!("Bearer {}", server.token("rec", "guest", &[]));
+    let (status, _) = server.http(
+        "POST",
+        "/api/rooms/rec/recordings",
+        &[
+            ("Authorization", &guest_auth),
+            ("Content-Type", "application/json"),
+        ],
+        r#"{"kind": "track"}"#,
+    );
+    assert_eq!(status, 403);
+
+    host.send(json!({"type": "recording_start", "id": "r", "kind": "track"}))
+        .await;
+    let started = host.recv_type("recording").await;
+    let id = started["recording"]["id"].as_str().unwrap().to_owned();
+    let seen = guest.recv_type("recording").await;
+    assert_eq!(
+        seen["recording"]["id"],
+        id.as_str(),
+        "everyone sees it running"
+    );
+    host.send(json!({"type": "recording_start", "id": "again", "kind": "track"}))
+        .await;
+    expect_error(&mut host, "conflict").await;
+
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let (status, _) = server.http(
+        "GET",
+        "/api/rooms/rec/recordings",
+        &[("Authorization", &guest_auth)],
+        "",
+    );
+    assert_eq!(status, 403, "guests cannot list recordings");
+    let auth = format!("Bearer {}", server.token("rec", "app", &["--host"]));
+    let path = format!("/api/rooms/rec/recordings/{id}");
+    let (status, response) = server.http("DELETE", &path, &[("Authorization", &auth)], "");
+    assert_eq!(status, 200, "{response}");
+    let manifest = body_json(&response);
+    assert!(
+        guest
+            .recv_type("recording")
+            .await
+            .get("recording")
+            .is_none()
+    );
+
+    assert_eq!(manifest["status"], "complete");
+    assert_eq!(manifest["tracks"].as_array().unwrap().len(), 2);
+    let identities: Vec<&str> = manifest["participants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["identity"].as_str().unwrap())
+        .collect();
+    assert!(
+        identities.contains(&"ann") && identities.contains(&"guest"),
+        "{identities:?}"
+    );
+    let files = manifest["files"].as_array().unwrap();
+    assert_eq!(files.len(), 2, "{manifest}");
+    let dir = server.recordings.join("rec").join(&id);
+    for file in files {
+        let name = file["file"].as_str().unwrap();
+        let expected = if name.ends_with(".ogg") {
+            "opus"
+        } else {
+            "vp8"
+        };
+        let (codec, errors) = probe(&dir.join(name), "stream=codec_name");
+        assert_eq!(codec, expected, "{errors}");
+        let (duration, _) = probe(&dir.join(name), "format=duration");
+        let duration: f64 = duration.parse().unwrap();
+        let recorded = (manifest["ended_at"].as_f64().unwrap()
+            - manifest["started_at"].as_f64().unwrap()
+            - file["offset_ms"].as_f64().unwrap())
+            / 1000.0;
+        assert!(
+            (duration - recorded).abs() / recorded < 0.05,
+            "{name}: {duration} s in the file, {recorded} s recorded"
+        );
+        eprintln!(
+            "{name}: {duration} s in the file, {recorded} s recorded, {} frames",
+            file["frames"]
+        );
+        let (status, response) = server.http(
+            "GET",
+            &format!("{path}/{name}"),
+            &[("Authorization", &auth)],
+            "",
+        );
+        assert_eq!(status, 200);
+        assert!(response.contains(if expected == "opus" {
+            "audio/ogg"
+        } else {
+            "video/webm"
+        }));
+    }
+    let (status, response) = server.http(
+        "GET",
+        "/api/rooms/rec/recordings",
+        &[("Authorization", &auth)],
+        "",
+    );
+    assert_eq!(status, 200);
+    assert_eq!(body_json(&response)["recordings"][0]["id"], id.as_str());
+    let (_, metrics) = server.http("GET", "/metrics", &[], "");
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("moim_frames_recorded_total ")
+                && l.split(' ').nth(1).unwrap().parse::<u64>().unwrap() > 200),
+        "{metrics}"
+    );
+    let (status, _) = server.http(
+        "GET",
+        &format!("{path}/..%2Fsecret"),
+        &[("Authorization", &auth)],
+        "",
+    );
+    assert_eq!(status, 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_server_leaves_files_that_still_read() {
+    let mut server = Server::start();
+    let (mut host, _) = joined(&server, "crash", "host", &["--host"]).await;
+    let _ann = Peer::join(&server.ws_url(), &server.token("crash", "ann", &[]), true).await;
+    tracks_published(&mut host, 2).await;
+    host.send(json!({"type": "recording_start", "kind": "track"}))
+        .await;
+    let id = host.recv_type("recording").await["recording"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    server.kill9();
+
+    let dir = server.recordings.join("crash").join(&id);
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["status"], "recording");
+    for track in manifest["tracks"].as_array().unwrap() {
+        let file = dir.join(track["file"].as_str().unwrap());
+        let (packets, errors) = probe(&file, "stream=nb_read_packets");
+        assert_eq!(errors, "", "{}", file.display());
+        let packets: u64 = packets.parse().unwrap();
+        assert!(packets >= 50, "{}: {packets} packets", file.display());
+    }
+}

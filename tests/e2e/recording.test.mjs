@@ -1,0 +1,149 @@
+// Recording in the web app: only the host records, everyone sees the indicator, the
+// server's files decode with ffmpeg and last as long as the recording, a crash leaves
+// them decodable, and the host's local recordings (video and audio only) are WebM files
+// that decode.
+
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { readFile, readdir } from 'node:fs/promises';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { promisify } from 'node:util';
+import { delay, joinAsHost, joinWithApp, launchBrowser, mintToken, newPage, startServer, uniqueRoom } from './harness.mjs';
+
+/** @typedef {import('./harness.mjs').Page} Page */
+
+const run = promisify(execFile);
+
+/**
+ * What ffmpeg says when decoding the whole file (nothing when it decodes cleanly), and
+ * the file's streams and duration by ffprobe.
+ * @param {string} file
+ */
+async function inspect(file) {
+  const decode = await run('ffmpeg', ['-v', 'error', '-i', file, '-f', 'null', '-']);
+  const { stdout } = await run('ffprobe', [
+    '-v', 'error', '-count_packets', '-show_entries', 'stream=codec_name,nb_read_packets:format=duration', '-of', 'json', file,
+  ]);
+  const probe = JSON.parse(stdout);
+  return {
+    errors: decode.stderr.trim(),
+    codecs: probe.streams.map((/** @type {{ codec_name: string }} */ s) => s.codec_name),
+    packets: Number(probe.streams[0]?.nb_read_packets ?? 0),
+    duration: Number(probe.format.duration),
+  };
+}
+
+/**
+ * Clicks a record menu item and, for local recordings, returns the downloaded file path
+ * once the host clicks Record again.
+ * @param {Page} page
+ * @param {string} item
+ */
+async function recordLocally(page, item) {
+  await page.locator('#record').click();
+  await page.locator(item).click();
+  await delay(4_000);
+  const [download] = await Promise.all([page.waitForEvent('download'), page.locator('#record').click()]);
+  const file = await download.path();
+  assert.ok(file);
+  return file;
+}
+
+describe('recording in the web app', () => {
+  /** @type {import('./harness.mjs').Server} */
+  let server;
+  /** @type {import('./harness.mjs').Browser} */
+  let browser;
+  /** @type {Page} */
+  let ada;
+  /** @type {Page} */
+  let grace;
+  const room = uniqueRoom('rec');
+  let hostToken = '';
+
+  before(async () => {
+    server = await startServer('recording');
+    browser = await launchBrowser();
+    ada = await newPage(browser, 'rec-ada');
+    await joinAsHost(ada, server, room, 'ada', 'Ada');
+    grace = await newPage(browser, 'rec-grace');
+    await joinWithApp(grace, server, room, 'Grace');
+    hostToken = await mintToken({ room, identity: 'rec-app', role: 'host' });
+  });
+
+  after(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
+
+  test('guests cannot record', async () => {
+    assert.equal(await grace.locator('#record').isVisible(), false);
+    const code = await grace.evaluate(() =>
+      /** @type {any} */ (window).moimRoom.recording.start('track').then(() => 'started', (/** @type {any} */ e) => e.code));
+    assert.equal(code, 'permission_denied');
+    const res = await fetch(`${server.url}/api/rooms/${room}/recordings`, {
+      headers: { Authorization: `Bearer ${await mintToken({ room, identity: 'nosy' })}` },
+    });
+    assert.equal(res.status, 403, 'nor list recordings');
+  });
+
+  test('the host records on the server; everyone sees it; the files decode', async () => {
+    await ada.locator('#record').click();
+    await ada.locator('#record-server').click();
+    await grace.locator('#recording-indicator').waitFor({ timeout: 5_000 });
+    await delay(6_000);
+    await ada.locator('#record').click();
+    await grace.locator('#recording-indicator').waitFor({ state: 'hidden', timeout: 10_000 });
+
+    const list = await fetch(`${server.url}/api/rooms/${room}/recordings`, {
+      headers: { Authorization: `Bearer ${hostToken}` },
+    }).then((r) => r.json());
+    const manifest = list.recordings[0];
+    assert.equal(manifest.status, 'complete');
+    // Two people, each with a camera and a microphone.
+    assert.equal(manifest.files.length, 4, JSON.stringify(manifest));
+    for (const f of manifest.files) {
+      const res = await fetch(`${server.url}/api/rooms/${room}/recordings/${manifest.id}/${f.file}`, {
+        headers: { Authorization: `Bearer ${hostToken}` },
+      });
+      assert.equal(res.status, 200);
+      const file = path.join(server.recordingsDir, room, manifest.id, f.file);
+      assert.equal(Buffer.compare(Buffer.from(await res.arrayBuffer()), await readFile(file)), 0);
+      const { errors, codecs, duration } = await inspect(file);
+      assert.equal(errors, '', `${f.file} decodes without errors`);
+      assert.deepEqual(codecs, [f.file.endsWith('.ogg') ? 'opus' : 'vp8']);
+      const wall = (manifest.ended_at - manifest.started_at - f.offset_ms) / 1000;
+      assert.ok(Math.abs(duration - wall) / wall < 0.05, `${f.file}: ${duration} s in the file, ${wall} s recorded`);
+    }
+  });
+
+  test('local recordings in the browser are WebM files that decode', async () => {
+    const video = await inspect(await recordLocally(ada, '#record-local'));
+    assert.equal(video.errors, '');
+    assert.deepEqual(video.codecs.sort(), ['opus', 'vp8']);
+    const audio = await inspect(await recordLocally(ada, '#record-local-audio'));
+    assert.equal(audio.errors, '');
+    assert.deepEqual(audio.codecs, ['opus']);
+  });
+
+  test('a crash during a server recording leaves files that decode', async () => {
+    await ada.locator('#record').click();
+    await ada.locator('#record-server').click();
+    await grace.locator('#recording-indicator').waitFor({ timeout: 5_000 });
+    await delay(4_000);
+    await server.crash();
+    const dirs = await readdir(path.join(server.recordingsDir, room));
+    const newest = dirs.sort().at(-1) ?? '';
+    const dir = path.join(server.recordingsDir, room, newest);
+    const manifest = JSON.parse(await readFile(path.join(dir, 'manifest.json'), 'utf8'));
+    assert.equal(manifest.status, 'recording');
+    assert.equal(manifest.tracks.length, 4);
+    for (const t of manifest.tracks) {
+      const { errors, packets } = await inspect(path.join(dir, t.file));
+      assert.equal(errors, '', `${t.file} decodes after the crash`);
+      // A few seconds of video (30/s, maybe fewer at the start) or audio (50/s).
+      assert.ok(packets > 40, `${t.file}: ${packets} frames`);
+    }
+  });
+});

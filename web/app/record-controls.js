@@ -1,0 +1,87 @@
+// Recording in the meeting app: the indicator everyone sees while the server records,
+// and for hosts a Record button with a menu: on the server, in this browser (video and
+// audio), or audio only in this browser.
+
+import { controlButton, h, saveFile } from './dom.js';
+import { LocalRecording } from './local-recording.js';
+
+/** @typedef {import('/sdk/moim.js').Room} Room */
+
+/**
+ * @typedef {object} RecordControlsOptions
+ * @property {Room} room
+ * @property {HTMLElement} stage the tiles, for local recordings
+ * @property {() => MediaStreamTrack[]} audioTracks every audio track of the meeting
+ * @property {(message: string) => void} onError
+ */
+
+export class RecordControls {
+  /** @param {RecordControlsOptions} options */
+  constructor(options) {
+    this.options = options;
+    /** @type {LocalRecording | null} */
+    this.local = null;
+    this.indicator = h('span', { class: 'rec-indicator', id: 'recording-indicator', role: 'status', hidden: true,
+      title: 'This meeting is being recorded' }, h('span', { class: 'dot' }), 'REC');
+    /** @param {string} id @param {string} label @param {() => void} onclick */
+    const item = (id, label, onclick) => h('button', { class: 'link', type: 'button', id, onclick: () => {
+      this.menu.hidden = true;
+      onclick();
+    } }, label);
+    this.menu = h('div', { class: 'record-menu', id: 'record-menu', hidden: true, role: 'menu' },
+      item('record-server', 'Record on the server', () => this.startServer()),
+      item('record-local', 'Record in this browser', () => this.startLocal(false)),
+      item('record-local-audio', 'Record audio in this browser', () => this.startLocal(true)));
+    this.button = controlButton('record', 'Record', () => this.toggle());
+    this.button.id = 'record';
+    this.button.hidden = true;
+    options.room.recording.on('change', () => this.sync());
+    this.sync();
+  }
+
+  /** Only hosts record. @param {boolean} host */
+  setHost(host) {
+    this.button.hidden = !host;
+    if (!host) this.menu.hidden = true;
+  }
+
+  async toggle() {
+    if (this.local) {
+      const audioOnly = this.local.options.audioOnly;
+      const blob = await this.local.stop();
+      this.local = null;
+      saveFile(blob, `${this.options.room.name}-${audioOnly ? 'audio' : 'meeting'}.webm`);
+      this.sync();
+    } else if (this.options.room.recording.current) {
+      await this.options.room.recording.stop().catch((err) => this.options.onError(err.message));
+    } else {
+      this.menu.hidden = !this.menu.hidden;
+    }
+  }
+
+  async startServer() {
+    await this.options.room.recording.start('track').catch((err) => this.options.onError(err.message));
+  }
+
+  /** @param {boolean} audioOnly */
+  async startLocal(audioOnly) {
+    try {
+      const local = new LocalRecording({ stage: this.options.stage, audioTracks: this.options.audioTracks, audioOnly });
+      await local.start();
+      this.local = local;
+    } catch (err) {
+      this.options.onError(`Could not record in this browser: ${err instanceof Error ? err.message : err}`);
+    }
+    this.sync();
+  }
+
+  sync() {
+    const server = this.options.room.recording.current !== null;
+    this.indicator.hidden = !server;
+    const recording = server || this.local !== null;
+    this.button.classList.toggle('recording', recording);
+    const label = this.local ? 'Stop and save the recording' : server ? 'Stop recording' : 'Record';
+    this.button.setAttribute('aria-label', label);
+    this.button.title = label;
+  }
+}
