@@ -153,9 +153,12 @@ export async function mintToken({ room, identity, name, role }) {
   return token;
 }
 
-/** @returns {Promise<Browser>} */
-export function launchBrowser() {
-  return chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: CHROMIUM_ARGS });
+/**
+ * @param {string[]} [extraArgs] more Chromium flags (e.g. a file as the fake camera)
+ * @returns {Promise<Browser>}
+ */
+export function launchBrowser(extraArgs = []) {
+  return chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: [...CHROMIUM_ARGS, ...extraArgs] });
 }
 
 /**

@@ -1,6 +1,6 @@
 // Recording in the meeting app: the indicator everyone sees while the server records,
-// and for hosts a Record button with a menu: on the server, in this browser (video and
-// audio), or audio only in this browser.
+// and for hosts a Record button with a menu: on the server (each track, or each person),
+// in this browser (video and audio), or audio only in this browser.
 
 import { controlButton, h, saveFile } from './dom.js';
 import { LocalRecording } from './local-recording.js';
@@ -29,7 +29,8 @@ export class RecordControls {
       onclick();
     } }, label);
     this.menu = h('div', { class: 'record-menu', id: 'record-menu', hidden: true, role: 'menu' },
-      item('record-server', 'Record on the server', () => this.startServer()),
+      item('record-server', 'Record each track on the server', () => this.startServer('track')),
+      item('record-server-participants', 'Record each person on the server', () => this.startServer('participant')),
       item('record-local', 'Record in this browser', () => this.startLocal(false)),
       item('record-local-audio', 'Record audio in this browser', () => this.startLocal(true)));
     this.button = controlButton('record', 'Record', () => this.toggle());
@@ -59,8 +60,9 @@ export class RecordControls {
     }
   }
 
-  async startServer() {
-    await this.options.room.recording.start('track').catch((err) => this.options.onError(err.message));
+  /** @param {import('/sdk/moim.js').RecordingKind} kind */
+  async startServer(kind) {
+    await this.options.room.recording.start(kind).catch((err) => this.options.onError(err.message));
   }
 
   /** @param {boolean} audioOnly */

@@ -31,3 +31,4 @@ export { PROTOCOL_VERSION } from './protocol.js';
 /** @typedef {import('./protocol.js').ParticipantInfo} ParticipantInfo */
 /** @typedef {import('./protocol.js').ParticipantRole} ParticipantRole */
 /** @typedef {import('./protocol.js').JoinedMessage} JoinedMessage */
+/** @typedef {import('./protocol.js').RecordingKind} RecordingKind */

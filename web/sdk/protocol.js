@@ -64,8 +64,14 @@ export const PROTOCOL_VERSION = 1;
  */
 
 /**
+ * What a server recording captures: each track in its own file, or each participant's
+ * audio and video together.
+ * @typedef {'track' | 'participant'} RecordingKind
+ */
+
+/**
  * A server recording running in the room.
- * @typedef {{ id: string, kind: 'track', started_at: number }} RecordingInfo
+ * @typedef {{ id: string, kind: RecordingKind, started_at: number }} RecordingInfo
  */
 
 /**
@@ -112,7 +118,7 @@ export const PROTOCOL_VERSION = 1;
  *   | { type: 'raise_hand', raised: boolean }
  *   | { type: 'set_speaker', participant: string, speaker: boolean }
  *   | { type: 'board_stroke', stroke: number, tool: 'pen' | 'eraser', color: string, width: number, points: number[], done?: boolean }
- *   | { type: 'recording_start', kind: 'track' }
+ *   | { type: 'recording_start', kind: RecordingKind }
  *   | { type: 'recording_stop' }
  *   | { type: 'board_undo' }
  *   | { type: 'board_clear' }

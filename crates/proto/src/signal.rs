@@ -190,6 +190,8 @@ pub struct BoardStroke {
 pub enum RecordingKind {
     /// Each published track to its own file, without transcoding.
     Track,
+    /// Each participant's audio and video together in one file, in sync.
+    Participant,
 }
 
 /// A recording running in a room, as everyone in it is told.

@@ -1,8 +1,16 @@
 //! The thread that writes one recording's files. It takes the frames the media plane hands
-//! over through a bounded queue and puts each track into its own file: video (VP8, VP9,
-//! AV1) in WebM, audio in Ogg Opus. Writes go out every quarter second in whole frames or
-//! pages, so a crash leaves every file playable up to its last batch; a graceful stop
-//! writes the rest, the WebM duration and the last Ogg page.
+//! over through a bounded queue and routes each track to its file:
+//!
+//! - a track recording gives every track its own file (video in WebM, Opus in Ogg), whose
+//!   time starts at the track's first frame;
+//! - a participant recording puts a participant's audio and video in one WebM. The file's
+//!   tracks are declared once both kinds have sent a frame (or after two seconds); each
+//!   track's start is placed on the sender's clock from RTCP sender reports, so audio and
+//!   video stay in sync however differently their first packets travelled.
+//!
+//! Writes go out every quarter second in whole frames or pages, so a crash leaves every
+//! file playable up to its last batch; a graceful stop writes the rest, the WebM duration
+//! and the last Ogg page.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -11,7 +19,7 @@ use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use moim_egress::ogg::OggOpusWriter;
 use moim_egress::webm::{Codec, TrackSpec, WebmWriter};
@@ -22,52 +30,98 @@ use tracing::warn;
 
 /// How often pending bytes go to disk.
 const WRITE_EVERY: Duration = Duration::from_millis(250);
+/// How long a participant file waits for its second kind of media before it starts
+/// without it.
+const GATHER_FOR: Duration = Duration::from_secs(2);
 
-/// What became of one track's file.
+/// When a recording stops; frames that arrived later are left out.
+pub type StopAt = Arc<Mutex<Option<Instant>>>;
+
+/// Which file (its name without extension) each recorded track goes to; the control plane
+/// adds a track here before its frames can arrive.
+pub type Routes = Arc<Mutex<HashMap<TrackId, String>>>;
+
+/// How a recording lays its tracks out in files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// One file per track.
+    Track,
+    /// One file per participant, audio and video together.
+    Participant,
+}
+
+/// What became of one file.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FileReport {
-    pub track: String,
     pub file: String,
+    /// Its codecs, e.g. `vp8` or `vp8+opus`.
     pub codec: String,
-    /// From the recording's start to the file's first frame.
+    /// From the recording's start to the file's time zero.
     pub offset_ms: u64,
     pub duration_ms: u64,
     pub frames: u64,
 }
 
-/// When a recording stops; frames that arrived later are left out.
-pub type StopAt = Arc<Mutex<Option<Instant>>>;
-
 /// Starts the writer thread; it ends once `stop` holds a time (or every sender is gone)
 /// and returns a report per file.
 pub fn spawn(
     dir: PathBuf,
-    start: Instant,
+    layout: Layout,
+    routes: Routes,
     frames: Receiver<EgressFrame>,
     stop: StopAt,
 ) -> std::io::Result<JoinHandle<Vec<FileReport>>> {
+    let recorder = Recorder {
+        dir,
+        start: Instant::now(),
+        layout,
+        routes,
+        files: HashMap::new(),
+        tracks: HashMap::new(),
+    };
     std::thread::Builder::new()
         .name("moim-recorder".into())
-        .spawn(move || Recorder::new(dir, start).run(&frames, &stop))
+        .spawn(move || recorder.run(&frames, &stop))
 }
 
 struct Recorder {
     dir: PathBuf,
     start: Instant,
-    files: HashMap<TrackId, TrackFile>,
+    layout: Layout,
+    routes: Routes,
+    files: HashMap<String, OutFile>,
+    tracks: HashMap<TrackId, TrackTime>,
 }
 
-/// One track's file.
-struct TrackFile {
+/// How one track's media times become file times.
+struct TrackTime {
+    file: String,
+    video: bool,
+    base: u64,
+    base_ms: i64,
+}
+
+/// One file, gathering its first frames or open.
+struct OutFile {
+    stem: String,
     name: String,
+    open: Option<Open>,
+    gathering: Vec<EgressFrame>,
+    first_arrival: Instant,
+    /// File time zero on the arrival clock, and on the sender's clock once known.
+    anchor: Instant,
+    anchor_sender: Option<SystemTime>,
+    codecs: Vec<&'static str>,
+    last_ms: i64,
+    frames: u64,
+}
+
+struct Open {
     file: File,
     container: Container,
-    codec: &'static str,
-    /// The first frame's media time; file times count from it.
-    base: u64,
-    offset_ms: u64,
-    last_ms: u64,
-    frames: u64,
+    /// WebM track numbers of the video and audio tracks, when the file has them.
+    video: Option<u64>,
+    audio: Option<u64>,
     pending: Vec<u8>,
 }
 
@@ -77,14 +131,6 @@ enum Container {
 }
 
 impl Recorder {
-    fn new(dir: PathBuf, start: Instant) -> Recorder {
-        Recorder {
-            dir,
-            start,
-            files: HashMap::new(),
-        }
-    }
-
     fn run(
         mut self,
         frames: &Receiver<EgressFrame>,
@@ -93,11 +139,12 @@ impl Recorder {
         let mut last_write = Instant::now();
         loop {
             match frames.recv_timeout(WRITE_EVERY) {
-                Ok(frame) => self.frame(&frame),
+                Ok(frame) => self.frame(frame),
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
             }
             if last_write.elapsed() >= WRITE_EVERY {
+                self.open_gathered(false);
                 self.write_pending();
                 last_write = Instant::now();
             }
@@ -105,144 +152,285 @@ impl Recorder {
             if let Some(stop_at) = stop_at {
                 while let Ok(frame) = frames.try_recv() {
                     if frame.network_time <= stop_at {
-                        self.frame(&frame);
+                        self.frame(frame);
                     }
                 }
                 break;
             }
         }
+        self.open_gathered(true);
         self.finish()
     }
 
-    fn frame(&mut self, frame: &EgressFrame) {
-        if !self.files.contains_key(&frame.track) {
-            match self.open(frame) {
-                Ok(Some(file)) => {
-                    self.files.insert(frame.track, file);
-                }
-                Ok(None) => return,
-                Err(e) => {
-                    warn!(track = %frame.track, "cannot create a recording file: {e}");
-                    return;
-                }
-            }
-        }
-        let Some(file) = self.files.get_mut(&frame.track) else {
+    fn frame(&mut self, frame: EgressFrame) {
+        let Some(stem) = self.route(frame.track) else {
             return;
         };
-        let since = frame.time.saturating_sub(file.base);
-        let ms = since * 1000 / u64::from(frame.clock_rate.max(1));
-        file.last_ms = file.last_ms.max(ms);
-        file.frames += 1;
-        match &mut file.container {
-            Container::Webm(w) => {
-                w.block(&mut file.pending, 1, ms as i64, frame.keyframe, &frame.data)
+        let layout = self.layout;
+        let file = self
+            .files
+            .entry(stem.clone())
+            .or_insert_with(|| OutFile::new(stem, &frame));
+        if file.anchor_sender.is_none()
+            && let Some(sent) = frame.sender_time
+        {
+            file.anchor_sender =
+                sent.checked_sub(frame.network_time.saturating_duration_since(file.anchor));
+        }
+        if file.open.is_some() {
+            file.write(&mut self.tracks, &frame, layout);
+            return;
+        }
+        let video = frame.codec != FrameCodec::Opus;
+        if video && !frame.keyframe && !file.gathering.iter().any(|f| f.codec != FrameCodec::Opus) {
+            return;
+        }
+        file.gathering.push(frame);
+        let ready = match layout {
+            Layout::Track => true,
+            Layout::Participant => {
+                let kinds = |v: bool| {
+                    file.gathering
+                        .iter()
+                        .any(|f| (f.codec != FrameCodec::Opus) == v)
+                };
+                kinds(true) && kinds(false)
             }
-            Container::Ogg(w) => {
-                let at = since * 48_000 / u64::from(frame.clock_rate.max(1));
-                w.packet(&mut file.pending, at, &frame.data);
-            }
+        };
+        if ready {
+            let stem = file.stem.clone();
+            self.open_file(&stem);
         }
     }
 
-    /// Creates the file for a track on its first usable frame; `None` while waiting (a
-    /// video track starts at a keyframe whose size is known) or for codecs not recorded.
-    fn open(&self, frame: &EgressFrame) -> std::io::Result<Option<TrackFile>> {
-        let (container, codec, ext, header) = match frame.codec {
-            FrameCodec::Opus => {
-                let (w, header) = OggOpusWriter::new(frame.track.0 as u32);
-                (Container::Ogg(w), "opus", "ogg", header)
-            }
-            FrameCodec::Vp8 | FrameCodec::Vp9 | FrameCodec::Av1 => {
-                let (codec, name) = match frame.codec {
-                    FrameCodec::Vp8 => (Codec::Vp8, "vp8"),
-                    FrameCodec::Vp9 => (Codec::Vp9, "vp9"),
-                    _ => (Codec::Av1, "av1"),
-                };
-                if !frame.keyframe {
-                    return Ok(None);
-                }
-                // VP9 and AV1 sizes are left to the decoder.
-                let (width, height) = vp8_keyframe_size(&frame.data).unwrap_or((0, 0));
-                let (w, header) = WebmWriter::new(&[TrackSpec {
-                    codec,
-                    width,
-                    height,
-                }]);
-                (Container::Webm(w), name, "webm", header)
-            }
-            other => {
-                warn!(track = %frame.track, "tracks in {other:?} are not recorded yet");
-                return Ok(None);
-            }
+    /// The file a track goes to, remembered after the first look.
+    fn route(&self, track: TrackId) -> Option<String> {
+        if let Some(t) = self.tracks.get(&track) {
+            return Some(t.file.clone());
+        }
+        self.routes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&track)
+            .cloned()
+    }
+
+    /// Opens participant files that waited long enough for their second kind of media
+    /// (all of them when `all`).
+    fn open_gathered(&mut self, all: bool) {
+        let due: Vec<String> = self
+            .files
+            .values()
+            .filter(|f| f.open.is_none() && !f.gathering.is_empty())
+            .filter(|f| all || f.first_arrival.elapsed() >= GATHER_FOR)
+            .map(|f| f.stem.clone())
+            .collect();
+        for stem in due {
+            self.open_file(&stem);
+        }
+    }
+
+    /// Creates a file with the tracks its gathered frames show, then writes those frames.
+    fn open_file(&mut self, stem: &str) {
+        let layout = self.layout;
+        let dir = self.dir.clone();
+        let Some(file) = self.files.get_mut(stem) else {
+            return;
         };
-        let name = format!("{}.{ext}", frame.track);
-        let mut file = File::create(self.dir.join(&name))?;
-        file.write_all(&header)?;
-        let offset_ms = frame
-            .network_time
-            .saturating_duration_since(self.start)
-            .as_millis() as u64;
-        Ok(Some(TrackFile {
-            name,
-            file,
-            container,
-            codec,
-            base: frame.time,
-            offset_ms,
-            last_ms: 0,
-            frames: 0,
-            pending: Vec::new(),
-        }))
+        let gathered = std::mem::take(&mut file.gathering);
+        match file.create(&dir, &gathered) {
+            Ok(()) => {}
+            Err(e) => {
+                warn!(file = %file.name, "cannot create a recording file: {e}");
+                return;
+            }
+        }
+        if layout == Layout::Track {
+            // A track's file starts at its first frame.
+            file.anchor = gathered[0].network_time;
+            file.anchor_sender = None;
+        }
+        for frame in &gathered {
+            file.write(&mut self.tracks, frame, layout);
+        }
     }
 
     fn write_pending(&mut self) {
         for f in self.files.values_mut() {
-            if let Container::Ogg(w) = &mut f.container {
-                w.flush(&mut f.pending);
+            let Some(open) = &mut f.open else { continue };
+            if let Container::Ogg(w) = &mut open.container {
+                w.flush(&mut open.pending);
             }
-            if f.pending.is_empty() {
+            if open.pending.is_empty() {
                 continue;
             }
-            if let Err(e) = f.file.write_all(&f.pending) {
+            if let Err(e) = open.file.write_all(&open.pending) {
                 warn!(file = %f.name, "recording write failed: {e}");
             }
-            f.pending.clear();
+            open.pending.clear();
         }
     }
 
     fn finish(mut self) -> Vec<FileReport> {
         let mut reports = Vec::new();
-        for (track, mut f) in self.files.drain() {
+        for (_, f) in self.files.drain() {
+            let Some(mut open) = f.open else { continue };
             // The last frame lasts about as long as the ones before it.
-            let duration_ms = f.last_ms + if f.codec == "opus" { 20 } else { 33 };
-            let done = match &mut f.container {
+            let duration_ms = f.last_ms.max(0) as u64 + if open.video.is_some() { 33 } else { 20 };
+            let done = match &mut open.container {
                 Container::Ogg(w) => {
-                    w.finish(&mut f.pending);
-                    f.file.write_all(&f.pending)
+                    w.finish(&mut open.pending);
+                    open.file.write_all(&open.pending)
                 }
                 Container::Webm(w) => {
                     let (at, bytes) = w.duration_patch(duration_ms as f64);
-                    f.file
-                        .write_all(&f.pending)
-                        .and_then(|()| f.file.seek(SeekFrom::Start(at)))
-                        .and_then(|_| f.file.write_all(&bytes))
+                    open.file
+                        .write_all(&open.pending)
+                        .and_then(|()| open.file.seek(SeekFrom::Start(at)))
+                        .and_then(|_| open.file.write_all(&bytes))
                 }
             }
-            .and_then(|()| f.file.sync_all());
+            .and_then(|()| open.file.sync_all());
             if let Err(e) = done {
                 warn!(file = %f.name, "finishing a recording file failed: {e}");
             }
             reports.push(FileReport {
-                track: track.to_string(),
                 file: f.name,
-                codec: f.codec.to_owned(),
-                offset_ms: f.offset_ms,
+                codec: f.codecs.join("+"),
+                offset_ms: f.anchor.saturating_duration_since(self.start).as_millis() as u64,
                 duration_ms,
                 frames: f.frames,
             });
         }
-        reports.sort_by_key(|r| r.offset_ms);
+        reports.sort_by(|a, b| (a.offset_ms, &a.file).cmp(&(b.offset_ms, &b.file)));
         reports
+    }
+}
+
+impl OutFile {
+    fn new(stem: String, first: &EgressFrame) -> OutFile {
+        OutFile {
+            name: stem.clone(),
+            stem,
+            open: None,
+            gathering: Vec::new(),
+            first_arrival: Instant::now(),
+            anchor: first.network_time,
+            anchor_sender: None,
+            codecs: Vec::new(),
+            last_ms: 0,
+            frames: 0,
+        }
+    }
+
+    /// Creates the file on disk with a track for each kind of media in `gathered`: Ogg
+    /// for audio alone, else WebM.
+    fn create(&mut self, dir: &std::path::Path, gathered: &[EgressFrame]) -> std::io::Result<()> {
+        let video = gathered.iter().find(|f| f.codec != FrameCodec::Opus);
+        let audio = gathered.iter().find(|f| f.codec == FrameCodec::Opus);
+        let mut specs = Vec::new();
+        if let Some(v) = video {
+            let (codec, name) = match v.codec {
+                FrameCodec::Vp8 => (Codec::Vp8, "vp8"),
+                FrameCodec::Vp9 => (Codec::Vp9, "vp9"),
+                FrameCodec::Av1 => (Codec::Av1, "av1"),
+                other => {
+                    return Err(std::io::Error::other(format!(
+                        "{other:?} video is not recorded yet"
+                    )));
+                }
+            };
+            // VP9 and AV1 sizes are left to the decoder.
+            let (width, height) = vp8_keyframe_size(&v.data).unwrap_or((0, 0));
+            specs.push(TrackSpec {
+                codec,
+                width,
+                height,
+            });
+            self.codecs.push(name);
+        }
+        if audio.is_some() {
+            specs.push(TrackSpec {
+                codec: Codec::Opus,
+                width: 0,
+                height: 0,
+            });
+            self.codecs.push("opus");
+        }
+        let (container, header, ext) = if video.is_none() {
+            let (w, header) = OggOpusWriter::new(gathered[0].track.0 as u32);
+            (Container::Ogg(w), header, "ogg")
+        } else {
+            let (w, header) = WebmWriter::new(&specs);
+            (Container::Webm(w), header, "webm")
+        };
+        self.name = format!("{}.{ext}", self.stem);
+        let mut file = File::create(dir.join(&self.name))?;
+        file.write_all(&header)?;
+        self.open = Some(Open {
+            file,
+            container,
+            video: video.map(|_| 1),
+            audio: audio.map(|_| if video.is_some() { 2 } else { 1 }),
+            pending: Vec::new(),
+        });
+        Ok(())
+    }
+
+    /// Writes one frame; a track seen for the first time is placed on the file's timeline
+    /// (by the sender's clock when both sides know it, else by arrival).
+    fn write(
+        &mut self,
+        tracks: &mut HashMap<TrackId, TrackTime>,
+        frame: &EgressFrame,
+        layout: Layout,
+    ) {
+        let Some(open) = &mut self.open else { return };
+        let video = frame.codec != FrameCodec::Opus;
+        let Some(number) = (if video { open.video } else { open.audio }) else {
+            return;
+        };
+        let clock = u64::from(frame.clock_rate.max(1));
+        let time = tracks.entry(frame.track).or_insert_with(|| {
+            let base_ms = match (layout, frame.sender_time, self.anchor_sender) {
+                (Layout::Track, ..) => 0,
+                (_, Some(sent), Some(anchor)) => signed_ms(sent, anchor),
+                _ => frame
+                    .network_time
+                    .saturating_duration_since(self.anchor)
+                    .as_millis() as i64,
+            };
+            TrackTime {
+                file: self.stem.clone(),
+                video,
+                base: frame.time,
+                base_ms,
+            }
+        });
+        let since = frame.time.saturating_sub(time.base);
+        let ms = time.base_ms + (since * 1000 / clock) as i64;
+        if ms < 0 {
+            return;
+        }
+        self.last_ms = self.last_ms.max(ms);
+        self.frames += 1;
+        match &mut open.container {
+            Container::Webm(w) => w.block(
+                &mut open.pending,
+                number,
+                ms,
+                frame.keyframe || !time.video,
+                &frame.data,
+            ),
+            Container::Ogg(w) => w.packet(&mut open.pending, since * 48_000 / clock, &frame.data),
+        }
+    }
+}
+
+/// `a - b` in milliseconds, negative when `a` is earlier.
+fn signed_ms(a: SystemTime, b: SystemTime) -> i64 {
+    match a.duration_since(b) {
+        Ok(d) => d.as_millis() as i64,
+        Err(e) => -(e.duration().as_millis() as i64),
     }
 }

@@ -24,7 +24,7 @@ use moim_proto::signal::{
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
-use crate::recorder::{self, FileReport, StopAt};
+use crate::recorder::{self, FileReport, Layout, Routes, StopAt};
 use crate::rooms::{Participant, Room, no_one_in};
 use crate::state::{AppState, unix_millis};
 
@@ -84,6 +84,7 @@ pub struct Recording {
     manifest: Manifest,
     dir: PathBuf,
     sink: EgressSender,
+    routes: Routes,
     stop: StopAt,
     writer: JoinHandle<Vec<FileReport>>,
 }
@@ -109,8 +110,13 @@ impl Recording {
         std::fs::create_dir_all(&dir).map_err(failed)?;
         let (sink, frames) = sync_channel(QUEUE_FRAMES);
         let stop = StopAt::default();
-        let writer =
-            recorder::spawn(dir.clone(), Instant::now(), frames, stop.clone()).map_err(failed)?;
+        let routes = Routes::default();
+        let layout = match kind {
+            RecordingKind::Track => Layout::Track,
+            RecordingKind::Participant => Layout::Participant,
+        };
+        let writer = recorder::spawn(dir.clone(), layout, routes.clone(), frames, stop.clone())
+            .map_err(failed)?;
         let info = RecordingInfo {
             id: id.clone(),
             kind,
@@ -132,6 +138,7 @@ impl Recording {
             info,
             dir,
             sink,
+            routes,
             stop,
             writer,
         };
@@ -182,22 +189,30 @@ impl Recording {
         source: TrackSource,
         at: u64,
     ) {
+        // Track files are named after the track, participant files after the participant;
+        // audio alone goes in Ogg, anything with video in WebM.
+        let (stem, video) = match self.manifest.kind {
+            RecordingKind::Track => (track.to_string(), kind == TrackKind::Video),
+            RecordingKind::Participant => (
+                p.id.to_string(),
+                kind == TrackKind::Video || p.tracks.iter().any(|t| t.kind == TrackKind::Video),
+            ),
+        };
+        self.routes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(track, stem.clone());
         let _ = media.send(Command::Record {
             participant: p.id,
             track,
             sink: Some(self.sink.clone()),
         });
-        let ext = if kind == TrackKind::Audio {
-            "ogg"
-        } else {
-            "webm"
-        };
         self.manifest.tracks.push(ManifestTrack {
             sid: track.to_string(),
             participant: p.identity.clone(),
             kind,
             source,
-            file: format!("{track}.{ext}"),
+            file: format!("{stem}.{}", if video { "webm" } else { "ogg" }),
             published_at: at,
             unpublished_at: None,
         });

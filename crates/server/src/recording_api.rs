@@ -41,7 +41,7 @@ pub async fn start(
         Err(e) => {
             return error_response(ApiError::new(
                 ErrorCode::MalformedMessage,
-                format!("Expected JSON {{kind: \"track\"}}: {e}"),
+                format!("Expected JSON {{kind: \"track\" | \"participant\"}}: {e}"),
             ));
         }
     };

@@ -12,11 +12,14 @@ use serde_json::{Value, json};
 use support::peer::Peer;
 use support::{Server, Signal, expect_error, joined};
 
-/// Waits until `signal` has heard of `n` published tracks.
-async fn tracks_published(signal: &mut Signal, n: usize) {
+/// Waits until `signal` has heard of `n` published tracks; returns their sids.
+async fn tracks_published(signal: &mut Signal, n: usize) -> Vec<String> {
+    let mut sids = Vec::new();
     for _ in 0..n {
-        signal.recv_type("track_published").await;
+        let m = signal.recv_type("track_published").await;
+        sids.push(m["track"]["sid"].as_str().unwrap().to_owned());
     }
+    sids
 }
 
 /// `ffprobe` output for `file`, one line per entry asked for.
@@ -42,8 +45,8 @@ fn body_json(response: &str) -> Value {
 async fn a_host_records_each_track_to_its_own_file_and_guests_cannot() {
     let server = Server::start();
     let (mut host, _) = joined(&server, "rec", "host", &["--host"]).await;
-    let _ann = Peer::join(&server.ws_url(), &server.token("rec", "ann", &[]), true).await;
-    tracks_published(&mut host, 2).await;
+    let ann = Peer::join(&server.ws_url(), &server.token("rec", "ann", &[]), true).await;
+    let ann_tracks = tracks_published(&mut host, 2).await;
     let (mut guest, _) = joined(&server, "rec", "guest", &[]).await;
 
     guest
@@ -76,7 +79,16 @@ async fn a_host_records_each_track_to_its_own_file_and_guests_cannot() {
         .await;
     expect_error(&mut host, "conflict").await;
 
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    // Two seconds muted in the middle: the files keep the pause (a gap in WebM, silence
+    // in Ogg), so they still last as long as the recording.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    for muted in [true, false] {
+        for track in &ann_tracks {
+            ann.send(json!({"type": "mute", "track": track, "muted": muted}))
+                .await;
+        }
+        tokio::time::sleep(Duration::from_millis(2000)).await;
+    }
     let (status, _) = server.http(
         "GET",
         "/api/rooms/rec/recordings",
@@ -134,6 +146,12 @@ async fn a_host_records_each_track_to_its_own_file_and_guests_cannot() {
         eprintln!(
             "{name}: {duration} s in the file, {recorded} s recorded, {} frames",
             file["frames"]
+        );
+        let frame_ms = if expected == "opus" { 20.0 } else { 33.3 };
+        let sent = file["frames"].as_f64().unwrap() * frame_ms / 1000.0;
+        assert!(
+            sent < 0.75 * duration,
+            "{name}: the muted stretch has no frames"
         );
         let (status, response) = server.http(
             "GET",
@@ -199,4 +217,42 @@ async fn a_killed_server_leaves_files_that_still_read() {
         let packets: u64 = packets.parse().unwrap();
         assert!(packets >= 50, "{}: {packets} packets", file.display());
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_participant_recording_puts_audio_and_video_in_one_file() {
+    let server = Server::start();
+    let (mut host, _) = joined(&server, "each", "host", &["--host"]).await;
+    let _ann = Peer::join(&server.ws_url(), &server.token("each", "ann", &[]), true).await;
+    tracks_published(&mut host, 2).await;
+    let auth = format!("Bearer {}", server.token("each", "app", &["--host"]));
+    let (status, response) = server.http(
+        "POST",
+        "/api/rooms/each/recordings",
+        &[
+            ("Authorization", &auth),
+            ("Content-Type", "application/json"),
+        ],
+        r#"{"kind": "participant"}"#,
+    );
+    assert_eq!(status, 201, "{response}");
+    let id = body_json(&response)["id"].as_str().unwrap().to_owned();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let path = format!("/api/rooms/each/recordings/{id}");
+    let (_, response) = server.http("DELETE", &path, &[("Authorization", &auth)], "");
+    let manifest = body_json(&response);
+    let files = manifest["files"].as_array().unwrap();
+    assert_eq!(files.len(), 1, "one file for ann: {manifest}");
+    assert_eq!(files[0]["codec"], "vp8+opus");
+    let file = server
+        .recordings
+        .join("each")
+        .join(&id)
+        .join(files[0]["file"].as_str().unwrap());
+    let (codecs, errors) = probe(&file, "stream=codec_name");
+    assert_eq!(
+        codecs.lines().collect::<Vec<_>>(),
+        ["vp8", "opus"],
+        "{errors}"
+    );
 }

@@ -1,0 +1,122 @@
+// Audio and video of a participant recording stay in sync: the camera and microphone
+// play a synthetic source whose video flashes white exactly when its audio beeps (the
+// first 100 ms of every second); in the recorded WebM every flash starts within 60 ms
+// of its beep.
+
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { promisify } from 'node:util';
+import { RESULTS_DIR, delay, joinAsHost, launchBrowser, mintToken, newPage, startServer, uniqueRoom } from './harness.mjs';
+
+const run = promisify(execFile);
+const SOURCE_DIR = path.join(RESULTS_DIR, 'sync-source');
+const FLASH = 'lt(mod(t,1),0.1)';
+
+/**
+ * Thirty seconds of flashing video and beeping audio: long enough that Chromium does not
+ * loop them during the test (its video loop adds a frame, which would drift the source).
+ */
+async function makeSource() {
+  fs.mkdirSync(SOURCE_DIR, { recursive: true });
+  const video = path.join(SOURCE_DIR, 'flash.y4m');
+  const audio = path.join(SOURCE_DIR, 'beep.wav');
+  await run('ffmpeg', ['-v', 'error', '-y', '-f', 'lavfi', '-i', 'color=c=black:s=320x180:r=30:d=30',
+    '-vf', `drawbox=x=0:y=0:w=iw:h=ih:color=white:t=fill:enable='${FLASH}',format=yuv420p`, video]);
+  await run('ffmpeg', ['-v', 'error', '-y', '-f', 'lavfi', '-i', 'sine=f=1000:sample_rate=48000:d=30',
+    '-af', `volume=0:enable='not(${FLASH})'`, '-ac', '1', audio]);
+  return { video, audio };
+}
+
+/**
+ * Times (seconds) at which something turns on, from `[time, value]` samples: the first
+ * sample above `threshold` after one below it.
+ * @param {[number, number][]} samples
+ * @param {number} threshold
+ */
+function onsets(samples, threshold) {
+  const out = [];
+  let on = true;
+  for (const [t, v] of samples) {
+    if (v > threshold && !on) out.push(t);
+    on = v > threshold;
+  }
+  return out;
+}
+
+/**
+ * `[pts_time, value]` of one metadata key printed by ffmpeg's `metadata`/`ametadata`.
+ * @param {string} file
+ * @param {string[]} filter `-vf` or `-af` and its graph
+ * @param {string} key
+ */
+async function series(file, filter, key) {
+  const { stdout } = await run('ffmpeg', ['-v', 'error', '-i', file, ...filter, '-f', 'null', '-'], { maxBuffer: 64 << 20 });
+  /** @type {[number, number][]} */
+  const out = [];
+  let t = 0;
+  for (const line of stdout.split('\n')) {
+    const time = /pts_time:([\d.]+)/.exec(line);
+    if (time) t = Number(time[1]);
+    const value = line.startsWith(`${key}=`) ? Number(line.slice(key.length + 1)) : NaN;
+    if (!Number.isNaN(value)) out.push([t, value]);
+  }
+  return out;
+}
+
+describe('participant recording keeps audio and video in sync', () => {
+  /** @type {import('./harness.mjs').Server} */
+  let server;
+  /** @type {import('./harness.mjs').Browser} */
+  let browser;
+
+  before(async () => {
+    const source = await makeSource();
+    server = await startServer('recording-sync');
+    browser = await launchBrowser([
+      `--use-file-for-fake-video-capture=${source.video}`,
+      `--use-file-for-fake-audio-capture=${source.audio}`,
+    ]);
+  });
+
+  after(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
+
+  test('every flash starts within 60 ms of its beep', async () => {
+    const room = uniqueRoom('sync');
+    const ada = await newPage(browser, 'sync-ada');
+    await joinAsHost(ada, server, room, 'ada', 'Ada');
+    await delay(2_000);
+    const auth = { Authorization: `Bearer ${await mintToken({ room, identity: 'sync-app', role: 'host' })}` };
+    const started = await fetch(`${server.url}/api/rooms/${room}/recordings`, {
+      method: 'POST',
+      headers: { ...auth, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ kind: 'participant' }),
+    }).then((r) => r.json());
+    await delay(8_000);
+    const manifest = await fetch(`${server.url}/api/rooms/${room}/recordings/${started.id}`, {
+      method: 'DELETE',
+      headers: auth,
+    }).then((r) => r.json());
+    assert.equal(manifest.files.length, 1, JSON.stringify(manifest));
+    assert.equal(manifest.files[0].codec, 'vp8+opus');
+    const file = path.join(server.recordingsDir, room, manifest.id, manifest.files[0].file);
+
+    const luma = await series(file, ['-vf', 'signalstats,metadata=print:key=lavfi.signalstats.YAVG:file=-'], 'lavfi.signalstats.YAVG');
+    const level = await series(file, ['-af', 'asetnsamples=n=240,astats=metadata=1:reset=1,ametadata=print:key=lavfi.astats.Overall.RMS_level:file=-'], 'lavfi.astats.Overall.RMS_level');
+    const flashes = onsets(luma, 128);
+    const beeps = onsets(level, -30);
+    assert.ok(flashes.length >= 5 && beeps.length >= 5, `flashes ${flashes}, beeps ${beeps}`);
+    const offsets = flashes.map((f) => {
+      const nearest = beeps.reduce((best, b) => (Math.abs(b - f) < Math.abs(best - f) ? b : best));
+      return Math.round((f - nearest) * 1000);
+    });
+    console.log(`flash minus beep, ms: ${offsets.join(', ')}`);
+    console.log(`flashes ${flashes.join(', ')}; beeps ${beeps.join(', ')}`);
+    for (const offset of offsets) assert.ok(Math.abs(offset) <= 60, `offsets ${offsets}`);
+  });
+});
