@@ -118,6 +118,30 @@ describe('recording in the web app', () => {
     }
   });
 
+  test('the server mixes the audio of everyone into one file', async () => {
+    await ada.locator('#record').click();
+    await ada.locator('#record-server-audio').click();
+    await grace.locator('#recording-indicator').waitFor({ timeout: 5_000 });
+    await delay(5_000);
+    await ada.locator('#record').click();
+    await grace.locator('#recording-indicator').waitFor({ state: 'hidden', timeout: 15_000 });
+    const list = await fetch(`${server.url}/api/rooms/${room}/recordings`, {
+      headers: { Authorization: `Bearer ${hostToken}` },
+    }).then((r) => r.json());
+    const manifest = list.recordings[0];
+    assert.equal(manifest.kind, 'audio_only');
+    assert.deepEqual(manifest.files.map((/** @type {{ file: string }} */ f) => f.file), ['mix.ogg']);
+    const file = path.join(server.recordingsDir, room, manifest.id, 'mix.ogg');
+    const { errors, codecs, duration } = await inspect(file);
+    assert.equal(errors, '');
+    assert.deepEqual(codecs, ['opus']);
+    const wall = (manifest.ended_at - manifest.started_at - manifest.files[0].offset_ms) / 1000;
+    assert.ok(Math.abs(duration - wall) / wall < 0.05, `${duration} s in the file, ${wall} s recorded`);
+    const { stderr } = await run('ffmpeg', ['-i', file, '-af', 'volumedetect', '-f', 'null', '-']);
+    const peak = Number(/max_volume: (-?[\d.]+) dB/.exec(stderr)?.[1]);
+    assert.ok(peak > -40, `the mix is not silent (peak ${peak} dB)`);
+  });
+
   test('local recordings in the browser are WebM files that decode', async () => {
     const video = await inspect(await recordLocally(ada, '#record-local'));
     assert.equal(video.errors, '');

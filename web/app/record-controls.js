@@ -1,5 +1,6 @@
 // Recording in the meeting app: the indicator everyone sees while the server records,
-// and for hosts a Record button with a menu: on the server (each track, or each person),
+// and for hosts a Record button with a menu: on the server (each track, each person, or
+// the mixed audio),
 // in this browser (video and audio), or audio only in this browser.
 
 import { controlButton, h, saveFile } from './dom.js';
@@ -31,6 +32,7 @@ export class RecordControls {
     this.menu = h('div', { class: 'record-menu', id: 'record-menu', hidden: true, role: 'menu' },
       item('record-server', 'Record each track on the server', () => this.startServer('track')),
       item('record-server-participants', 'Record each person on the server', () => this.startServer('participant')),
+      item('record-server-audio', 'Record the audio on the server', () => this.startServer('audio_only')),
       item('record-local', 'Record in this browser', () => this.startLocal(false)),
       item('record-local-audio', 'Record audio in this browser', () => this.startLocal(true)));
     this.button = controlButton('record', 'Record', () => this.toggle());

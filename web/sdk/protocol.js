@@ -64,9 +64,9 @@ export const PROTOCOL_VERSION = 1;
  */
 
 /**
- * What a server recording captures: each track in its own file, or each participant's
- * audio and video together.
- * @typedef {'track' | 'participant'} RecordingKind
+ * What a server recording captures: each track in its own file, each participant's
+ * audio and video together, or all audio mixed into one file.
+ * @typedef {'track' | 'participant' | 'audio_only'} RecordingKind
  */
 
 /**

@@ -8,7 +8,7 @@ use crate::webm::{OPUS_PRE_SKIP, opus_head};
 /// Packets per page (20 ms each, as browsers send them).
 const PACKETS_PER_PAGE: usize = 10;
 /// A 20 ms silent Opus frame (CELT, fullband, mono).
-const SILENCE: [u8; 3] = [0xF8, 0xFF, 0xFE];
+pub const SILENCE: [u8; 3] = [0xF8, 0xFF, 0xFE];
 const SILENCE_SAMPLES: u64 = 960;
 
 /// Writes an Ogg Opus stream packet by packet.

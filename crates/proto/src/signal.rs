@@ -192,6 +192,8 @@ pub enum RecordingKind {
     Track,
     /// Each participant's audio and video together in one file, in sync.
     Participant,
+    /// The room's audio mixed into one Opus file.
+    AudioOnly,
 }
 
 /// A recording running in a room, as everyone in it is told.

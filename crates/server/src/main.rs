@@ -12,6 +12,7 @@ mod config;
 mod http;
 mod media_events;
 mod metrics;
+mod mixer;
 mod moderation;
 mod polls;
 mod recorder;

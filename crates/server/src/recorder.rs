@@ -28,6 +28,8 @@ use moim_media::{EgressFrame, FrameCodec, TrackId};
 use serde::{Deserialize, Serialize};
 use tracing::warn;
 
+use crate::mixer::Mixer;
+
 /// How often pending bytes go to disk.
 const WRITE_EVERY: Duration = Duration::from_millis(250);
 /// How long a participant file waits for its second kind of media before it starts
@@ -48,6 +50,8 @@ pub enum Layout {
     Track,
     /// One file per participant, audio and video together.
     Participant,
+    /// All audio mixed into one file (`mixer.rs`).
+    Mixed,
 }
 
 /// What became of one file.
@@ -71,6 +75,10 @@ pub fn spawn(
     frames: Receiver<EgressFrame>,
     stop: StopAt,
 ) -> std::io::Result<JoinHandle<Vec<FileReport>>> {
+    let mixer = match layout {
+        Layout::Mixed => Some(Mixer::start(&dir)?),
+        _ => None,
+    };
     let recorder = Recorder {
         dir,
         start: Instant::now(),
@@ -78,6 +86,7 @@ pub fn spawn(
         routes,
         files: HashMap::new(),
         tracks: HashMap::new(),
+        mixer,
     };
     std::thread::Builder::new()
         .name("moim-recorder".into())
@@ -91,6 +100,7 @@ struct Recorder {
     routes: Routes,
     files: HashMap<String, OutFile>,
     tracks: HashMap<TrackId, TrackTime>,
+    mixer: Option<Mixer>,
 }
 
 /// How one track's media times become file times.
@@ -138,10 +148,14 @@ impl Recorder {
     ) -> Vec<FileReport> {
         let mut last_write = Instant::now();
         loop {
-            match frames.recv_timeout(WRITE_EVERY) {
+            let wait = self.mixer.as_ref().map_or(WRITE_EVERY, Mixer::until_next);
+            match frames.recv_timeout(wait) {
                 Ok(frame) => self.frame(frame),
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
+            }
+            if let Some(mixer) = &mut self.mixer {
+                mixer.tick();
             }
             if last_write.elapsed() >= WRITE_EVERY {
                 self.open_gathered(false);
@@ -163,6 +177,10 @@ impl Recorder {
     }
 
     fn frame(&mut self, frame: EgressFrame) {
+        if let Some(mixer) = &mut self.mixer {
+            mixer.frame(&frame);
+            return;
+        }
         let Some(stem) = self.route(frame.track) else {
             return;
         };
@@ -187,7 +205,7 @@ impl Recorder {
         }
         file.gathering.push(frame);
         let ready = match layout {
-            Layout::Track => true,
+            Layout::Track | Layout::Mixed => true,
             Layout::Participant => {
                 let kinds = |v: bool| {
                     file.gathering
@@ -272,6 +290,9 @@ impl Recorder {
     }
 
     fn finish(mut self) -> Vec<FileReport> {
+        if let Some(mixer) = self.mixer.take() {
+            return vec![mixer.finish(self.start)];
+        }
         let mut reports = Vec::new();
         for (_, f) in self.files.drain() {
             let Some(mut open) = f.open else { continue };

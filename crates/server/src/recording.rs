@@ -114,6 +114,7 @@ impl Recording {
         let layout = match kind {
             RecordingKind::Track => Layout::Track,
             RecordingKind::Participant => Layout::Participant,
+            RecordingKind::AudioOnly => Layout::Mixed,
         };
         let writer = recorder::spawn(dir.clone(), layout, routes.clone(), frames, stop.clone())
             .map_err(failed)?;
@@ -192,6 +193,8 @@ impl Recording {
         // Track files are named after the track, participant files after the participant;
         // audio alone goes in Ogg, anything with video in WebM.
         let (stem, video) = match self.manifest.kind {
+            RecordingKind::AudioOnly if kind == TrackKind::Video => return,
+            RecordingKind::AudioOnly => ("mix".to_owned(), false),
             RecordingKind::Track => (track.to_string(), kind == TrackKind::Video),
             RecordingKind::Participant => (
                 p.id.to_string(),

@@ -41,7 +41,9 @@ pub async fn start(
         Err(e) => {
             return error_response(ApiError::new(
                 ErrorCode::MalformedMessage,
-                format!("Expected JSON {{kind: \"track\" | \"participant\"}}: {e}"),
+                format!(
+                    "Expected JSON {{kind: \"track\" | \"participant\" | \"audio_only\"}}: {e}"
+                ),
             ));
         }
     };
