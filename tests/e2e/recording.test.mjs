@@ -62,6 +62,21 @@ describe('recording in the web app', () => {
   const room = uniqueRoom('rec');
   let hostToken = '';
 
+  /**
+   * The room's newest recording once its files are complete (the indicator goes as soon
+   * as a recording stops; finishing the files takes a moment more).
+   */
+  async function newestFinished() {
+    for (let i = 0; i < 100; i++) {
+      const list = await fetch(`${server.url}/api/rooms/${room}/recordings`, {
+        headers: { Authorization: `Bearer ${hostToken}` },
+      }).then((r) => r.json());
+      if (list.recordings[0]?.status === 'complete') return list.recordings[0];
+      await delay(100);
+    }
+    throw new Error('the recording did not finish within 10 s');
+  }
+
   before(async () => {
     server = await startServer('recording');
     browser = await launchBrowser();
@@ -96,11 +111,7 @@ describe('recording in the web app', () => {
     await ada.locator('#record').click();
     await grace.locator('#recording-indicator').waitFor({ state: 'hidden', timeout: 10_000 });
 
-    const list = await fetch(`${server.url}/api/rooms/${room}/recordings`, {
-      headers: { Authorization: `Bearer ${hostToken}` },
-    }).then((r) => r.json());
-    const manifest = list.recordings[0];
-    assert.equal(manifest.status, 'complete');
+    const manifest = await newestFinished();
     // Two people, each with a camera and a microphone.
     assert.equal(manifest.files.length, 4, JSON.stringify(manifest));
     for (const f of manifest.files) {
@@ -125,10 +136,7 @@ describe('recording in the web app', () => {
     await delay(5_000);
     await ada.locator('#record').click();
     await grace.locator('#recording-indicator').waitFor({ state: 'hidden', timeout: 15_000 });
-    const list = await fetch(`${server.url}/api/rooms/${room}/recordings`, {
-      headers: { Authorization: `Bearer ${hostToken}` },
-    }).then((r) => r.json());
-    const manifest = list.recordings[0];
+    const manifest = await newestFinished();
     assert.equal(manifest.kind, 'audio_only');
     assert.deepEqual(manifest.files.map((/** @type {{ file: string }} */ f) => f.file), ['mix.ogg']);
     const file = path.join(server.recordingsDir, room, manifest.id, 'mix.ogg');
@@ -140,6 +148,34 @@ describe('recording in the web app', () => {
     const { stderr } = await run('ffmpeg', ['-i', file, '-af', 'volumedetect', '-f', 'null', '-']);
     const peak = Number(/max_volume: (-?[\d.]+) dB/.exec(stderr)?.[1]);
     assert.ok(peak > -40, `the mix is not silent (peak ${peak} dB)`);
+  });
+
+  test('an H.264 track is recorded into an MP4 without transcoding', async () => {
+    const h264Room = uniqueRoom('rec-h264');
+    const token = await mintToken({ room: h264Room, identity: 'encoder' });
+    const publisher = await newPage(browser, 'rec-h264-publisher');
+    const query = new URLSearchParams({ room: h264Room, token, codec: 'H264', autostart: '1' });
+    await publisher.goto(`${server.url}/examples/whip.html?${query}`);
+    await delay(3_000);
+    const auth = { Authorization: `Bearer ${await mintToken({ room: h264Room, identity: 'h264-app', role: 'host' })}` };
+    const started = await fetch(`${server.url}/api/rooms/${h264Room}/recordings`, {
+      method: 'POST',
+      headers: { ...auth, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ kind: 'track' }),
+    }).then((r) => r.json());
+    await delay(5_000);
+    const manifest = await fetch(`${server.url}/api/rooms/${h264Room}/recordings/${started.id}`, {
+      method: 'DELETE',
+      headers: auth,
+    }).then((r) => r.json());
+    const video = manifest.files.find((/** @type {{ file: string }} */ f) => f.file.endsWith('.mp4'));
+    assert.ok(video, JSON.stringify(manifest));
+    const { errors, codecs, duration } = await inspect(path.join(server.recordingsDir, h264Room, manifest.id, video.file));
+    assert.equal(errors, '');
+    assert.deepEqual(codecs, ['h264']);
+    const wall = (manifest.ended_at - manifest.started_at - video.offset_ms) / 1000;
+    assert.ok(Math.abs(duration - wall) / wall < 0.05, `${duration} s in the file, ${wall} s recorded`);
+    await publisher.close();
   });
 
   test('local recordings in the browser are WebM files that decode', async () => {

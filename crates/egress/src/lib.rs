@@ -5,11 +5,15 @@
 //! graceful end into small patches (the duration) or a last page. The caller owns the file,
 //! the clock and the batching of writes.
 //!
-//! - [`webm::WebmWriter`]: VP8/VP9/AV1 video and Opus audio in WebM, one SimpleBlock per
-//!   frame in clusters of unknown size, the duration patched into the header at the end.
+//! - [`webm::WebmWriter`]: VP8/VP9/AV1 video and Opus audio in WebM (H.264 in Matroska),
+//!   one SimpleBlock per frame in clusters of unknown size, the duration patched into the
+//!   header at the end.
+//! - [`h264`]: H.264 from Annex B into length-prefixed units and its `avcC`, for Matroska
+//!   (the server remuxes those files into MP4 with ffmpeg).
 //! - [`ogg::OggOpusWriter`]: Opus in Ogg (RFC 7845); gaps in the timeline are filled with
 //!   silent frames so that a muted stretch keeps its length.
 
 pub mod ebml;
+pub mod h264;
 pub mod ogg;
 pub mod webm;

@@ -52,6 +52,9 @@ pub enum Codec {
     Vp8,
     Vp9,
     Av1,
+    /// Frames length-prefixed ([`crate::h264`]); needs the `avcC` as codec private data;
+    /// makes the file Matroska rather than WebM.
+    H264,
     /// 48 kHz stereo, as WebRTC negotiates it.
     Opus,
 }
@@ -62,6 +65,7 @@ impl Codec {
             Codec::Vp8 => "V_VP8",
             Codec::Vp9 => "V_VP9",
             Codec::Av1 => "V_AV1",
+            Codec::H264 => "V_MPEG4/ISO/AVC",
             Codec::Opus => "A_OPUS",
         }
     }
@@ -72,12 +76,14 @@ impl Codec {
     }
 }
 
-/// One track of the file: its codec and, for video, its picture size.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// One track of the file: its codec and, for video, its picture size (0 leaves it to
+/// the decoder) and any codec private data (H.264's `avcC`).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TrackSpec {
     pub codec: Codec,
     pub width: u32,
     pub height: u32,
+    pub private: Vec<u8>,
 }
 
 /// Writes a WebM file frame by frame; tracks are numbered from 1 in the order given.
@@ -98,7 +104,8 @@ impl WebmWriter {
             ebml::uint(b, EBML_READ_VERSION, 1);
             ebml::uint(b, EBML_MAX_ID_LENGTH, 4);
             ebml::uint(b, EBML_MAX_SIZE_LENGTH, 8);
-            ebml::bytes(b, DOC_TYPE, b"webm");
+            let h264 = tracks.iter().any(|t| t.codec == Codec::H264);
+            ebml::bytes(b, DOC_TYPE, if h264 { b"matroska" } else { b"webm" });
             ebml::uint(b, DOC_TYPE_VERSION, 4);
             ebml::uint(b, DOC_TYPE_READ_VERSION, 2);
         });
@@ -168,6 +175,9 @@ fn track_entry(t: &mut Vec<u8>, number: u64, track: &TrackSpec) {
     ebml::uint(t, FLAG_LACING, 0);
     ebml::bytes(t, CODEC_ID, track.codec.id().as_bytes());
     if track.codec.is_video() {
+        if !track.private.is_empty() {
+            ebml::bytes(t, CODEC_PRIVATE, &track.private);
+        }
         ebml::master(t, VIDEO, |v| {
             ebml::uint(v, PIXEL_WIDTH, u64::from(track.width));
             ebml::uint(v, PIXEL_HEIGHT, u64::from(track.height));
@@ -209,6 +219,7 @@ mod tests {
             codec: Codec::Opus,
             width: 0,
             height: 0,
+            private: Vec::new(),
         };
         let (mut w, header) = WebmWriter::new(&[spec]);
         assert_eq!(&header[..4], &[0x1A, 0x45, 0xDF, 0xA3]);
@@ -234,6 +245,7 @@ mod tests {
             codec: Codec::Vp8,
             width: 640,
             height: 360,
+            private: Vec::new(),
         };
         let (w, header) = WebmWriter::new(&[spec]);
         let (at, bytes) = w.duration_patch(1234.0);

@@ -64,11 +64,13 @@ impl Mixer {
             .stderr(Stdio::inherit())
             .spawn()?;
         let stdin = child.stdin.take();
-        let specs = [TrackSpec {
+        let opus = TrackSpec {
             codec: Codec::Opus,
             width: 0,
             height: 0,
-        }; SLOTS];
+            private: Vec::new(),
+        };
+        let specs = vec![opus; SLOTS];
         let (writer, header) = WebmWriter::new(&specs);
         let now = Instant::now();
         let mut mixer = Mixer {

@@ -16,11 +16,13 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io::{Seek, SeekFrom, Write};
 use std::path::PathBuf;
+use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
+use moim_egress::h264;
 use moim_egress::ogg::OggOpusWriter;
 use moim_egress::webm::{Codec, TrackSpec, WebmWriter};
 use moim_media::track::vp8_keyframe_size;
@@ -127,12 +129,57 @@ struct OutFile {
 }
 
 struct Open {
-    file: File,
+    sink: Sink,
+    /// H.264 frames are rewritten from Annex B before they are stored.
+    h264: bool,
     container: Container,
     /// WebM track numbers of the video and audio tracks, when the file has them.
     video: Option<u64>,
     audio: Option<u64>,
     pending: Vec<u8>,
+}
+
+/// Where a file's bytes go.
+enum Sink {
+    File(File),
+    /// An `ffmpeg` that remuxes the Matroska it reads into a fragmented MP4 (H.264);
+    /// killed with us, it sees its input end and still finishes the file.
+    Remux {
+        child: Child,
+        stdin: ChildStdin,
+    },
+}
+
+impl Sink {
+    fn write_all(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        match self {
+            Sink::File(f) => f.write_all(bytes),
+            Sink::Remux { stdin, .. } => stdin.write_all(bytes),
+        }
+    }
+
+    /// Makes the file complete: `patch` goes at its offset (files only), then the data
+    /// reaches the disk, or ffmpeg ends.
+    fn close(self, patch: Option<(u64, Vec<u8>)>) -> std::io::Result<()> {
+        match self {
+            Sink::File(mut f) => {
+                if let Some((at, bytes)) = patch {
+                    f.seek(SeekFrom::Start(at))?;
+                    f.write_all(&bytes)?;
+                }
+                f.sync_all()
+            }
+            Sink::Remux { mut child, stdin } => {
+                drop(stdin);
+                let status = child.wait()?;
+                if status.success() {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::other(format!("ffmpeg ended with {status}")))
+                }
+            }
+        }
+    }
 }
 
 enum Container {
@@ -282,7 +329,7 @@ impl Recorder {
             if open.pending.is_empty() {
                 continue;
             }
-            if let Err(e) = open.file.write_all(&open.pending) {
+            if let Err(e) = open.sink.write_all(&open.pending) {
                 warn!(file = %f.name, "recording write failed: {e}");
             }
             open.pending.clear();
@@ -298,20 +345,17 @@ impl Recorder {
             let Some(mut open) = f.open else { continue };
             // The last frame lasts about as long as the ones before it.
             let duration_ms = f.last_ms.max(0) as u64 + if open.video.is_some() { 33 } else { 20 };
-            let done = match &mut open.container {
+            let patch = match &mut open.container {
                 Container::Ogg(w) => {
                     w.finish(&mut open.pending);
-                    open.file.write_all(&open.pending)
+                    None
                 }
-                Container::Webm(w) => {
-                    let (at, bytes) = w.duration_patch(duration_ms as f64);
-                    open.file
-                        .write_all(&open.pending)
-                        .and_then(|()| open.file.seek(SeekFrom::Start(at)))
-                        .and_then(|_| open.file.write_all(&bytes))
-                }
-            }
-            .and_then(|()| open.file.sync_all());
+                Container::Webm(w) => Some(w.duration_patch(duration_ms as f64)),
+            };
+            let done = open
+                .sink
+                .write_all(&open.pending)
+                .and_then(|()| open.sink.close(patch));
             if let Err(e) = done {
                 warn!(file = %f.name, "finishing a recording file failed: {e}");
             }
@@ -355,18 +399,27 @@ impl OutFile {
                 FrameCodec::Vp8 => (Codec::Vp8, "vp8"),
                 FrameCodec::Vp9 => (Codec::Vp9, "vp9"),
                 FrameCodec::Av1 => (Codec::Av1, "av1"),
+                FrameCodec::H264 => (Codec::H264, "h264"),
                 other => {
                     return Err(std::io::Error::other(format!(
                         "{other:?} video is not recorded yet"
                     )));
                 }
             };
-            // VP9 and AV1 sizes are left to the decoder.
+            // VP9, AV1 and H.264 sizes are left to the decoder.
             let (width, height) = vp8_keyframe_size(&v.data).unwrap_or((0, 0));
+            let private = if codec == Codec::H264 {
+                h264::avc_config(&v.data).ok_or_else(|| {
+                    std::io::Error::other("the first H.264 keyframe carries no SPS and PPS")
+                })?
+            } else {
+                Vec::new()
+            };
             specs.push(TrackSpec {
                 codec,
                 width,
                 height,
+                private,
             });
             self.codecs.push(name);
         }
@@ -375,21 +428,32 @@ impl OutFile {
                 codec: Codec::Opus,
                 width: 0,
                 height: 0,
+                private: Vec::new(),
             });
             self.codecs.push("opus");
         }
+        let h264 = video.is_some_and(|v| v.codec == FrameCodec::H264);
         let (container, header, ext) = if video.is_none() {
             let (w, header) = OggOpusWriter::new(gathered[0].track.0 as u32);
             (Container::Ogg(w), header, "ogg")
         } else {
             let (w, header) = WebmWriter::new(&specs);
-            (Container::Webm(w), header, "webm")
+            (
+                Container::Webm(w),
+                header,
+                if h264 { "mp4" } else { "webm" },
+            )
         };
         self.name = format!("{}.{ext}", self.stem);
-        let mut file = File::create(dir.join(&self.name))?;
-        file.write_all(&header)?;
+        let mut sink = if h264 {
+            remux_to_mp4(&dir.join(&self.name))?
+        } else {
+            Sink::File(File::create(dir.join(&self.name))?)
+        };
+        sink.write_all(&header)?;
         self.open = Some(Open {
-            file,
+            sink,
+            h264,
             container,
             video: video.map(|_| 1),
             audio: audio.map(|_| if video.is_some() { 2 } else { 1 }),
@@ -435,17 +499,52 @@ impl OutFile {
         }
         self.last_ms = self.last_ms.max(ms);
         self.frames += 1;
+        let converted;
+        let data = if open.h264 && video {
+            let mut out = Vec::with_capacity(frame.data.len());
+            h264::length_prefixed(&frame.data, &mut out);
+            converted = out;
+            &converted[..]
+        } else {
+            &frame.data[..]
+        };
         match &mut open.container {
             Container::Webm(w) => w.block(
                 &mut open.pending,
                 number,
                 ms,
                 frame.keyframe || !time.video,
-                &frame.data,
+                data,
             ),
-            Container::Ogg(w) => w.packet(&mut open.pending, since * 48_000 / clock, &frame.data),
+            Container::Ogg(w) => w.packet(&mut open.pending, since * 48_000 / clock, data),
         }
     }
+}
+
+/// Starts an `ffmpeg` that turns the Matroska on its input into a fragmented MP4 at
+/// `path` without transcoding; fragments are complete as they are written.
+fn remux_to_mp4(path: &std::path::Path) -> std::io::Result<Sink> {
+    let mut child = Command::new("ffmpeg")
+        .args([
+            "-nostdin", "-v", "error", "-f", "matroska", "-i", "pipe:0", "-c", "copy",
+        ])
+        .args([
+            "-f",
+            "mp4",
+            "-movflags",
+            "+frag_keyframe+empty_moov+default_base_moof",
+            "-y",
+        ])
+        .arg(path)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()?;
+    let stdin = child
+        .stdin
+        .take()
+        .ok_or_else(|| std::io::Error::other("ffmpeg has no input"))?;
+    Ok(Sink::Remux { child, stdin })
 }
 
 /// `a - b` in milliseconds, negative when `a` is earlier.
