@@ -6,7 +6,8 @@ import { Emitter } from './events.js';
 import { MoimError } from './errors.js';
 import { Chat } from './chat.js';
 import { Moderation } from './moderation.js';
-import { LocalParticipant, RemoteParticipant } from './participant.js';
+import { LocalParticipant } from './participant.js';
+import { Roster } from './roster.js';
 import { Polls } from './polls.js';
 import { ServerRecording } from './recording.js';
 import { FATAL_JOIN_CODES, PROTOCOL_VERSION } from './protocol.js';
@@ -22,7 +23,7 @@ import { Whiteboard } from './whiteboard.js';
 /** @typedef {import('./protocol.js').RoomSettings} RoomSettings */
 /** @typedef {import('./protocol.js').ServerMessage} ServerMessage */
 /** @typedef {import('./protocol.js').Sender} Sender */
-/** @typedef {import('./subscriber.js').Subscription} Subscription */
+/** @typedef {import('./participant.js').RemoteParticipant} RemoteParticipant */
 
 /** @typedef {'connecting' | 'connected' | 'reconnecting' | 'disconnected'} ConnectionState */
 
@@ -103,15 +104,11 @@ export class Room extends Emitter {
   #live = false;
   /** @type {LocalTrackPublication[]} */
   #publications = [];
-  /** @type {Map<string, RemoteParticipant>} */
-  #participants = new Map();
-  /** Bound m-lines whose track or participant was not announced yet. @type {Map<string, Subscription>} */
-  #awaiting = new Map();
-  /**
-   * Subscriptions reported through `trackSubscribed`, by track sid.
-   * @type {Map<string, { sub: Subscription, participant: RemoteParticipant, info: TrackInfo }>}
-   */
-  #subscribed = new Map();
+  #roster = new Roster({
+    emit: (name, ...args) => this.emit(name, ...args),
+    localSid: () => this.localParticipant.sid,
+    onTrackGone: (trackSid) => this.#onTrackGone(trackSid),
+  });
   /** @type {Map<string, VideoSize>} */
   #videoSizes = new Map();
   /** @type {AbortController | null} */
@@ -164,7 +161,7 @@ export class Room extends Emitter {
 
   /** Everyone else in the room, by participant sid. @returns {ReadonlyMap<string, RemoteParticipant>} */
   get participants() {
-    return this.#participants;
+    return this.#roster.participants;
   }
 
   /** The room's settings (lock, waiting room, mode). */
@@ -384,7 +381,7 @@ export class Room extends Emitter {
     this.#signal.resetBackoff();
     this.name = joined.room;
     this.localParticipant.update(joined.participant);
-    this.#syncParticipants(joined.participants ?? []);
+    this.#roster.sync(joined.participants ?? []);
     for (const message of joined.chat ?? []) this.chat.add(message);
     for (const poll of joined.polls ?? []) this.polls.update(poll);
     this.#settings = joined.settings;
@@ -427,11 +424,8 @@ export class Room extends Emitter {
       onError: (err) => this.#reportError(err),
       onChannelMessage: (text) => signal.deliver(text),
     });
-    subscriber.on('subscribed', (sub) => {
-      this.#awaiting.set(sub.trackSid, sub);
-      this.#announceSubscriptions();
-    });
-    subscriber.on('unsubscribed', (sub) => this.#onUnsubscribed(sub));
+    subscriber.on('subscribed', (sub) => this.#roster.subscribed(sub));
+    subscriber.on('unsubscribed', (sub) => this.#roster.unsubscribed(sub));
     this.#subscriber = subscriber;
   }
 
@@ -446,7 +440,7 @@ export class Room extends Emitter {
       pub.transceiver = null;
       pub.sid = '';
     }
-    this.#awaiting.clear();
+    this.#roster.forgetBindings();
   }
 
   async #negotiate() {
@@ -480,40 +474,14 @@ export class Room extends Emitter {
   /** @param {ServerMessage} msg */
   #onMessage(msg) {
     if (this.#state === 'disconnected' || this.whiteboard.handle(msg)) return;
-    switch (msg.type) {
-      case 'participant_joined':
-        if (msg.participant.sid !== this.localParticipant.sid) this.#upsertParticipant(msg.participant);
-        break;
-      case 'participant_left': {
-        const participant = this.#participants.get(msg.sid);
-        if (participant) this.#removeParticipant(participant);
+    if (this.#roster.handle(msg)) {
+      if (msg.type === 'participant_left') {
         this.whiteboard.dropPointer(msg.sid);
         if (this.#speakers.includes(msg.sid)) this.#setSpeakers(this.#speakers.filter((s) => s !== msg.sid));
-        break;
       }
-      case 'track_published': {
-        const participant = this.#participants.get(msg.participant);
-        if (!participant) break;
-        const info = { ...msg.track };
-        participant.tracks.set(info.sid, info);
-        this.emit('trackPublished', info, participant);
-        this.#announceSubscriptions();
-        break;
-      }
-      case 'track_unpublished': {
-        const participant = this.#participants.get(msg.participant);
-        const info = participant?.tracks.get(msg.track);
-        if (participant && info) this.#removeTrack(participant, info);
-        break;
-      }
-      case 'track_muted': {
-        const info = this.#participants.get(msg.participant)?.tracks.get(msg.track);
-        const participant = this.#participants.get(msg.participant);
-        if (!participant || !info || info.muted === msg.muted) break;
-        info.muted = msg.muted;
-        this.emit('trackMuted', info, participant);
-        break;
-      }
+      return;
+    }
+    switch (msg.type) {
       case 'subscribe_offer':
         this.#subscriber?.handleOffer(msg);
         break;
@@ -583,7 +551,7 @@ export class Room extends Emitter {
   /** @param {ParticipantInfo} info */
   #onParticipantUpdated(info) {
     if (info.sid !== this.localParticipant.sid) {
-      const participant = this.#participants.get(info.sid);
+      const participant = this.#roster.participants.get(info.sid);
       if (!participant) return;
       participant.role = info.role;
       participant.handRaised = info.hand_raised ?? false;
@@ -602,93 +570,14 @@ export class Room extends Emitter {
   }
 
   /**
-   * Brings the participant list in line with a `joined` message: after a rejoin, people who
-   * left meanwhile are removed and tracks that changed are reported.
-   * @param {ParticipantInfo[]} infos
+   * A remote track went away: its m-line binding and size reports go with it.
+   * @param {string} trackSid
    */
-  #syncParticipants(infos) {
-    const present = new Set(infos.map((p) => p.sid));
-    for (const participant of [...this.#participants.values()]) {
-      if (!present.has(participant.sid)) this.#removeParticipant(participant);
-    }
-    for (const info of infos) this.#upsertParticipant(info);
-  }
-
-  /** @param {ParticipantInfo} info */
-  #upsertParticipant(info) {
-    let participant = this.#participants.get(info.sid);
-    if (!participant) {
-      // The same identity under a new sid is a reconnection that replaced the old session.
-      for (const other of [...this.#participants.values()]) {
-        if (other.identity === info.identity) this.#removeParticipant(other);
-      }
-      participant = new RemoteParticipant({ ...info, tracks: [] });
-      this.#participants.set(participant.sid, participant);
-      this.emit('participantJoined', participant);
-    } else {
-      participant.name = info.name || info.identity;
-      participant.role = info.role;
-      participant.handRaised = info.hand_raised ?? false;
-    }
-    const tracks = info.tracks ?? [];
-    const current = new Set(tracks.map((t) => t.sid));
-    for (const old of [...participant.tracks.values()]) {
-      if (!current.has(old.sid)) this.#removeTrack(participant, old);
-    }
-    for (const track of tracks) {
-      const known = participant.tracks.get(track.sid);
-      if (!known) {
-        const info = { ...track };
-        participant.tracks.set(info.sid, info);
-        this.emit('trackPublished', info, participant);
-      } else if (known.muted !== track.muted) {
-        known.muted = track.muted;
-        this.emit('trackMuted', known, participant);
-      }
-    }
-    this.#announceSubscriptions();
-  }
-
-  /** @param {RemoteParticipant} participant */
-  #removeParticipant(participant) {
-    for (const info of [...participant.tracks.values()]) this.#removeTrack(participant, info);
-    this.#participants.delete(participant.sid);
-    this.emit('participantLeft', participant);
-  }
-
-  /**
-   * @param {RemoteParticipant} participant
-   * @param {TrackInfo} info
-   */
-  #removeTrack(participant, info) {
-    this.#subscriber?.forget(info.sid);
-    this.#awaiting.delete(info.sid);
-    const size = this.#videoSizes.get(info.sid);
+  #onTrackGone(trackSid) {
+    this.#subscriber?.forget(trackSid);
+    const size = this.#videoSizes.get(trackSid);
     clearTimeout(size?.timer);
-    this.#videoSizes.delete(info.sid);
-    participant.tracks.delete(info.sid);
-    this.emit('trackUnpublished', info, participant);
-  }
-
-  /** Reports bound m-lines whose participant and track are both known. */
-  #announceSubscriptions() {
-    for (const [trackSid, sub] of [...this.#awaiting]) {
-      const participant = this.#participants.get(sub.participantSid);
-      const info = participant?.tracks.get(trackSid);
-      if (!participant || !info) continue;
-      this.#awaiting.delete(trackSid);
-      this.#subscribed.set(trackSid, { sub, participant, info });
-      this.emit('trackSubscribed', sub.track, participant, info);
-    }
-  }
-
-  /** @param {Subscription} sub */
-  #onUnsubscribed(sub) {
-    if (this.#awaiting.get(sub.trackSid) === sub) this.#awaiting.delete(sub.trackSid);
-    const entry = this.#subscribed.get(sub.trackSid);
-    if (!entry || entry.sub !== sub) return;
-    this.#subscribed.delete(sub.trackSid);
-    this.emit('trackUnsubscribed', sub.track, entry.participant, entry.info);
+    this.#videoSizes.delete(trackSid);
   }
 
   /** The socket closed or a peer connection failed while the session was up. */
@@ -739,8 +628,7 @@ export class Room extends Emitter {
     this.#closeMedia();
     for (const size of this.#videoSizes.values()) clearTimeout(size.timer);
     this.#videoSizes.clear();
-    this.#participants.clear();
-    this.#subscribed.clear();
+    this.#roster.clear();
     if (error) this.emit('error', error);
     this.#setState('disconnected');
   }
