@@ -1,5 +1,11 @@
 //! The signaling WebSocket (`/rtc`, `docs/protocol.md`): one task per connection reads
-//! requests, answers them and writes the events queued for its participant.
+//! requests, answers them and writes the events queued for its participant. This file
+//! holds the connection and the dispatch of requests; `media.rs` the requests about the
+//! participant's own media, `room.rs` those that act on the room (chat, polls, board,
+//! moderation, recording).
+
+mod media;
+mod room;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -7,23 +13,21 @@ use std::time::{Duration, Instant};
 use axum::extract::State;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
-use moim_media::{Command, ParticipantId, TrackId};
+use moim_media::{Command, ParticipantId};
 use moim_proto::ErrorCode;
 use moim_proto::error::ApiError;
 use moim_proto::signal::{
-    ChatMessage, ClientMessage, ClientRequest, MidTrack, PROTOCOL_VERSION, PollInfo, ServerMessage,
-    ServerReply, TrackSource,
+    ClientMessage, ClientRequest, PROTOCOL_VERSION, ServerMessage, ServerReply,
 };
 use tokio::sync::{Notify, mpsc};
 use tracing::{debug, info};
 
 use crate::admission::{self, SettingsChange};
 use crate::board::{self, Segment};
-use crate::chat::{self, Outgoing};
+use crate::chat::Outgoing;
 use crate::moderation;
-use crate::polls::Polls;
 use crate::recording;
-use crate::rooms::{Link, OUTBOX_CAPACITY, Participant, Room, Rooms};
+use crate::rooms::{Link, OUTBOX_CAPACITY, Participant};
 use crate::state::{AppState, media_error, unix_millis};
 
 /// Frames up to this size are read and refused with `message_too_large`; larger ones
@@ -338,147 +342,6 @@ impl Connection {
         }
     }
 
-    /// The host's room and, unless `target` is empty, the participant with sid `target` in
-    /// it; refuses participants without the admin grant.
-    fn hosted_room<'r>(
-        &self,
-        rooms: &'r mut Rooms,
-        host: ParticipantId,
-        target: &str,
-    ) -> Result<(&'r mut Room, ParticipantId), ApiError> {
-        let room = rooms
-            .room_of_mut(host)
-            .ok_or_else(|| ApiError::new(ErrorCode::NotJoined, "You are not in a room."))?;
-        let admin = room
-            .participants
-            .get(&host)
-            .is_some_and(|p| p.grants.room_admin);
-        if !admin {
-            return Err(ApiError::new(
-                ErrorCode::PermissionDenied,
-                "Only hosts (admin grant) moderate the meeting.",
-            ));
-        }
-        if target.is_empty() {
-            return Ok((room, host));
-        }
-        let target = ParticipantId::parse(target)
-            .filter(|t| room.participants.contains_key(t))
-            .ok_or_else(|| {
-                ApiError::new(
-                    ErrorCode::NotFound,
-                    format!("No participant \"{target}\" in this room."),
-                )
-            })?;
-        Ok((room, target))
-    }
-
-    /// Carries out a whiteboard request in the participant's room.
-    fn board(
-        &self,
-        participant: ParticipantId,
-        request: board::Request,
-    ) -> Result<Option<ServerMessage>, ApiError> {
-        let mut rooms = self.state.rooms();
-        let room = rooms.room_of_mut(participant).ok_or_else(not_in_room)?;
-        board::handle(room, participant, request, Instant::now())?;
-        Ok(None)
-    }
-
-    /// A host lets someone in from the waiting room or turns them away.
-    fn admit_or_reject(
-        &self,
-        host: ParticipantId,
-        target: &str,
-        admit: bool,
-    ) -> Result<Option<ServerMessage>, ApiError> {
-        let name = self.hosted_room_name(host)?;
-        let target = ParticipantId::parse(target).ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::NotFound,
-                format!("No one \"{target}\" is waiting."),
-            )
-        })?;
-        if admit {
-            admission::admit(&self.state, &name, target)?;
-        } else {
-            admission::reject(&self.state, &name, target)?;
-        }
-        Ok(None)
-    }
-
-    /// The name of the participant's room, if it may record (record or admin grant).
-    fn recording_room(&self, participant: ParticipantId) -> Result<String, ApiError> {
-        let rooms = self.state.rooms();
-        let p = rooms.participant(participant).ok_or_else(not_in_room)?;
-        if !(p.grants.room_record || p.grants.room_admin) {
-            return Err(ApiError::new(
-                ErrorCode::PermissionDenied,
-                "Only hosts record (record grant).",
-            ));
-        }
-        Ok(rooms
-            .room_name_of(participant)
-            .unwrap_or_default()
-            .to_owned())
-    }
-
-    /// The name of the host's room; refuses participants without the admin grant.
-    fn hosted_room_name(&self, host: ParticipantId) -> Result<String, ApiError> {
-        let mut rooms = self.state.rooms();
-        self.hosted_room(&mut rooms, host, "")?;
-        Ok(rooms.room_name_of(host).unwrap_or_default().to_owned())
-    }
-
-    /// Changes a poll of the participant's room with `change`, tells everyone else the new
-    /// state and replies with it.
-    fn poll(
-        &self,
-        participant: ParticipantId,
-        change: impl FnOnce(&mut Polls, &Participant) -> Result<PollInfo, ApiError>,
-    ) -> Result<Option<ServerMessage>, ApiError> {
-        let mut rooms = self.state.rooms();
-        let room = rooms
-            .room_of_mut(participant)
-            .ok_or_else(|| ApiError::new(ErrorCode::NotJoined, "You are not in a room."))?;
-        let Room {
-            participants,
-            polls,
-            ..
-        } = &mut *room;
-        let p = participants
-            .get(&participant)
-            .ok_or_else(|| ApiError::new(ErrorCode::NotJoined, "You are not in a room."))?;
-        let poll = change(polls, p)?;
-        room.broadcast(
-            Some(participant),
-            ServerMessage::Poll { poll: poll.clone() },
-        );
-        Ok(Some(ServerMessage::Poll { poll }))
-    }
-
-    /// Delivers a chat or data message to the sender's room.
-    fn send_chat_or_data(
-        &self,
-        participant: ParticipantId,
-        outgoing: Outgoing,
-        to: Vec<String>,
-    ) -> Result<Option<ChatMessage>, ApiError> {
-        let mut rooms = self.state.rooms();
-        let room = rooms
-            .room_of_mut(participant)
-            .ok_or_else(|| ApiError::new(ErrorCode::NotJoined, "You are not in a room."))?;
-        chat::send(
-            room,
-            &self.state.media,
-            Some(participant),
-            outgoing,
-            to,
-            Instant::now(),
-            unix_millis(),
-        )
-    }
-
     fn join(&mut self, v: u32, token: &str) -> Result<ServerMessage, ApiError> {
         if self.participant.is_some() {
             return Err(ApiError::new(
@@ -512,136 +375,6 @@ impl Connection {
         self.participant = Some(id);
         info!(participant = %id, identity = %claims.sub, room = %room_name, "joined");
         Ok(reply)
-    }
-
-    async fn publish(
-        &mut self,
-        participant: ParticipantId,
-        sdp: String,
-        tracks: Vec<moim_proto::signal::PublishedMid>,
-    ) -> Result<ServerMessage, ApiError> {
-        let room = {
-            let rooms = self.state.rooms();
-            let p = rooms
-                .participant(participant)
-                .ok_or_else(|| ApiError::new(ErrorCode::NotJoined, "You are not in a room."))?;
-            if !p.grants.can_publish {
-                return Err(ApiError::new(
-                    ErrorCode::PermissionDenied,
-                    "Your access token does not allow publishing.",
-                ));
-            }
-            rooms
-                .room_of(participant)
-                .map(|r| r.id)
-                .expect("participant has a room")
-        };
-        let sources: Vec<(String, TrackSource)> =
-            tracks.iter().map(|t| (t.mid.clone(), t.source)).collect();
-        let answer = self
-            .state
-            .media
-            .request(|reply| Command::Publish {
-                room,
-                participant,
-                offer: sdp,
-                sources: Some(sources),
-                reply,
-            })
-            .await
-            .map_err(media_error)?;
-        let muted: Vec<TrackId> = answer
-            .tracks
-            .iter()
-            .filter(|(mid, _)| tracks.iter().any(|t| t.mid == *mid && t.muted))
-            .map(|(_, track)| *track)
-            .collect();
-        for track in &muted {
-            let _ = self.state.media.send(Command::Mute {
-                track: *track,
-                muted: true,
-            });
-        }
-        if let Some(p) = self.state.rooms().participant_mut(participant) {
-            p.muted_on_publish = muted;
-        }
-        Ok(ServerMessage::PublishAnswer {
-            sdp: answer.sdp,
-            tracks: answer
-                .tracks
-                .into_iter()
-                .map(|(mid, track)| MidTrack {
-                    mid,
-                    sid: track.to_string(),
-                })
-                .collect(),
-        })
-    }
-
-    fn mute(
-        &self,
-        participant: ParticipantId,
-        track: &str,
-        muted: bool,
-    ) -> Result<Option<ServerMessage>, ApiError> {
-        let mut rooms = self.state.rooms();
-        let unknown = || {
-            ApiError::new(
-                ErrorCode::UnknownTrack,
-                format!("You have no published track \"{track}\"."),
-            )
-        };
-        let room = rooms.room_of_mut(participant).ok_or_else(unknown)?;
-        let p = room.participants.get(&participant).ok_or_else(unknown)?;
-        if !p.tracks.iter().any(|t| t.sid == track) {
-            return Err(unknown());
-        }
-        let track_id = TrackId::parse(track).ok_or_else(unknown)?;
-        if !muted && p.locked_tracks.contains(&track_id) {
-            return Err(ApiError::new(
-                ErrorCode::PermissionDenied,
-                "A host muted this track; you can unmute it once the host allows it.",
-            ));
-        }
-        room.set_track_muted(participant, track_id, muted);
-        self.state
-            .media
-            .send(Command::Mute {
-                track: track_id,
-                muted,
-            })
-            .map_err(media_error)?;
-        Ok(None)
-    }
-
-    fn video_size(
-        &self,
-        participant: ParticipantId,
-        track: &str,
-        width: u32,
-        height: u32,
-    ) -> Result<Option<ServerMessage>, ApiError> {
-        let exists = self.state.rooms().room_of(participant).is_some_and(|room| {
-            room.participants
-                .values()
-                .any(|p| p.tracks.iter().any(|t| t.sid == track))
-        });
-        let track_id = TrackId::parse(track).filter(|_| exists).ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::UnknownTrack,
-                format!("There is no track \"{track}\" in this room."),
-            )
-        })?;
-        self.state
-            .media
-            .send(Command::VideoSize {
-                participant,
-                track: track_id,
-                width,
-                height,
-            })
-            .map_err(media_error)?;
-        Ok(None)
     }
 }
 

@@ -1,0 +1,142 @@
+//! Signaling requests about the participant's own media: publishing, muting its tracks,
+//! the size it renders remote video at.
+
+use moim_media::{Command, ParticipantId, TrackId};
+use moim_proto::ErrorCode;
+use moim_proto::error::ApiError;
+use moim_proto::signal::{MidTrack, ServerMessage, TrackSource};
+
+use super::Connection;
+use crate::state::media_error;
+
+impl Connection {
+    pub(super) async fn publish(
+        &mut self,
+        participant: ParticipantId,
+        sdp: String,
+        tracks: Vec<moim_proto::signal::PublishedMid>,
+    ) -> Result<ServerMessage, ApiError> {
+        let room = {
+            let rooms = self.state.rooms();
+            let p = rooms
+                .participant(participant)
+                .ok_or_else(|| ApiError::new(ErrorCode::NotJoined, "You are not in a room."))?;
+            if !p.grants.can_publish {
+                return Err(ApiError::new(
+                    ErrorCode::PermissionDenied,
+                    "Your access token does not allow publishing.",
+                ));
+            }
+            rooms
+                .room_of(participant)
+                .map(|r| r.id)
+                .expect("participant has a room")
+        };
+        let sources: Vec<(String, TrackSource)> =
+            tracks.iter().map(|t| (t.mid.clone(), t.source)).collect();
+        let answer = self
+            .state
+            .media
+            .request(|reply| Command::Publish {
+                room,
+                participant,
+                offer: sdp,
+                sources: Some(sources),
+                reply,
+            })
+            .await
+            .map_err(media_error)?;
+        let muted: Vec<TrackId> = answer
+            .tracks
+            .iter()
+            .filter(|(mid, _)| tracks.iter().any(|t| t.mid == *mid && t.muted))
+            .map(|(_, track)| *track)
+            .collect();
+        for track in &muted {
+            let _ = self.state.media.send(Command::Mute {
+                track: *track,
+                muted: true,
+            });
+        }
+        if let Some(p) = self.state.rooms().participant_mut(participant) {
+            p.muted_on_publish = muted;
+        }
+        Ok(ServerMessage::PublishAnswer {
+            sdp: answer.sdp,
+            tracks: answer
+                .tracks
+                .into_iter()
+                .map(|(mid, track)| MidTrack {
+                    mid,
+                    sid: track.to_string(),
+                })
+                .collect(),
+        })
+    }
+
+    pub(super) fn mute(
+        &self,
+        participant: ParticipantId,
+        track: &str,
+        muted: bool,
+    ) -> Result<Option<ServerMessage>, ApiError> {
+        let mut rooms = self.state.rooms();
+        let unknown = || {
+            ApiError::new(
+                ErrorCode::UnknownTrack,
+                format!("You have no published track \"{track}\"."),
+            )
+        };
+        let room = rooms.room_of_mut(participant).ok_or_else(unknown)?;
+        let p = room.participants.get(&participant).ok_or_else(unknown)?;
+        if !p.tracks.iter().any(|t| t.sid == track) {
+            return Err(unknown());
+        }
+        let track_id = TrackId::parse(track).ok_or_else(unknown)?;
+        if !muted && p.locked_tracks.contains(&track_id) {
+            return Err(ApiError::new(
+                ErrorCode::PermissionDenied,
+                "A host muted this track; you can unmute it once the host allows it.",
+            ));
+        }
+        room.set_track_muted(participant, track_id, muted);
+        self.state
+            .media
+            .send(Command::Mute {
+                track: track_id,
+                muted,
+            })
+            .map_err(media_error)?;
+        Ok(None)
+    }
+
+    pub(super) fn video_size(
+        &self,
+        participant: ParticipantId,
+        track: &str,
+        width: u32,
+        height: u32,
+    ) -> Result<Option<ServerMessage>, ApiError> {
+        let exists = self.state.rooms().room_of(participant).is_some_and(|room| {
+            room.participants
+                .values()
+                .any(|p| p.tracks.iter().any(|t| t.sid == track))
+        });
+        let track_id = TrackId::parse(track).filter(|_| exists).ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::UnknownTrack,
+                format!("There is no track \"{track}\" in this room."),
+            )
+        })?;
+        self.state
+            .media
+            .send(Command::VideoSize {
+                participant,
+                track: track_id,
+                width,
+                height,
+            })
+            .map_err(media_error)?;
+        Ok(None)
+    }
+}

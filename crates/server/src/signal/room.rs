@@ -1,0 +1,160 @@
+//! Signaling requests that act on the participant's room: the helpers behind chat and
+//! data, polls, the whiteboard, moderation, admission and recording.
+
+use std::time::Instant;
+
+use moim_media::ParticipantId;
+use moim_proto::ErrorCode;
+use moim_proto::error::ApiError;
+use moim_proto::signal::{ChatMessage, PollInfo, ServerMessage};
+
+use super::{Connection, not_in_room};
+use crate::admission;
+use crate::board;
+use crate::chat::{self, Outgoing};
+use crate::polls::Polls;
+use crate::rooms::{Participant, Room, Rooms};
+use crate::state::unix_millis;
+
+impl Connection {
+    /// The host's room and, unless `target` is empty, the participant with sid `target` in
+    /// it; refuses participants without the admin grant.
+    pub(super) fn hosted_room<'r>(
+        &self,
+        rooms: &'r mut Rooms,
+        host: ParticipantId,
+        target: &str,
+    ) -> Result<(&'r mut Room, ParticipantId), ApiError> {
+        let room = rooms
+            .room_of_mut(host)
+            .ok_or_else(|| ApiError::new(ErrorCode::NotJoined, "You are not in a room."))?;
+        let admin = room
+            .participants
+            .get(&host)
+            .is_some_and(|p| p.grants.room_admin);
+        if !admin {
+            return Err(ApiError::new(
+                ErrorCode::PermissionDenied,
+                "Only hosts (admin grant) moderate the meeting.",
+            ));
+        }
+        if target.is_empty() {
+            return Ok((room, host));
+        }
+        let target = ParticipantId::parse(target)
+            .filter(|t| room.participants.contains_key(t))
+            .ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::NotFound,
+                    format!("No participant \"{target}\" in this room."),
+                )
+            })?;
+        Ok((room, target))
+    }
+
+    /// Carries out a whiteboard request in the participant's room.
+    pub(super) fn board(
+        &self,
+        participant: ParticipantId,
+        request: board::Request,
+    ) -> Result<Option<ServerMessage>, ApiError> {
+        let mut rooms = self.state.rooms();
+        let room = rooms.room_of_mut(participant).ok_or_else(not_in_room)?;
+        board::handle(room, participant, request, Instant::now())?;
+        Ok(None)
+    }
+
+    /// A host lets someone in from the waiting room or turns them away.
+    pub(super) fn admit_or_reject(
+        &self,
+        host: ParticipantId,
+        target: &str,
+        admit: bool,
+    ) -> Result<Option<ServerMessage>, ApiError> {
+        let name = self.hosted_room_name(host)?;
+        let target = ParticipantId::parse(target).ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::NotFound,
+                format!("No one \"{target}\" is waiting."),
+            )
+        })?;
+        if admit {
+            admission::admit(&self.state, &name, target)?;
+        } else {
+            admission::reject(&self.state, &name, target)?;
+        }
+        Ok(None)
+    }
+
+    /// The name of the participant's room, if it may record (record or admin grant).
+    pub(super) fn recording_room(&self, participant: ParticipantId) -> Result<String, ApiError> {
+        let rooms = self.state.rooms();
+        let p = rooms.participant(participant).ok_or_else(not_in_room)?;
+        if !(p.grants.room_record || p.grants.room_admin) {
+            return Err(ApiError::new(
+                ErrorCode::PermissionDenied,
+                "Only hosts record (record grant).",
+            ));
+        }
+        Ok(rooms
+            .room_name_of(participant)
+            .unwrap_or_default()
+            .to_owned())
+    }
+
+    /// The name of the host's room; refuses participants without the admin grant.
+    pub(super) fn hosted_room_name(&self, host: ParticipantId) -> Result<String, ApiError> {
+        let mut rooms = self.state.rooms();
+        self.hosted_room(&mut rooms, host, "")?;
+        Ok(rooms.room_name_of(host).unwrap_or_default().to_owned())
+    }
+
+    /// Changes a poll of the participant's room with `change`, tells everyone else the new
+    /// state and replies with it.
+    pub(super) fn poll(
+        &self,
+        participant: ParticipantId,
+        change: impl FnOnce(&mut Polls, &Participant) -> Result<PollInfo, ApiError>,
+    ) -> Result<Option<ServerMessage>, ApiError> {
+        let mut rooms = self.state.rooms();
+        let room = rooms
+            .room_of_mut(participant)
+            .ok_or_else(|| ApiError::new(ErrorCode::NotJoined, "You are not in a room."))?;
+        let Room {
+            participants,
+            polls,
+            ..
+        } = &mut *room;
+        let p = participants
+            .get(&participant)
+            .ok_or_else(|| ApiError::new(ErrorCode::NotJoined, "You are not in a room."))?;
+        let poll = change(polls, p)?;
+        room.broadcast(
+            Some(participant),
+            ServerMessage::Poll { poll: poll.clone() },
+        );
+        Ok(Some(ServerMessage::Poll { poll }))
+    }
+
+    /// Delivers a chat or data message to the sender's room.
+    pub(super) fn send_chat_or_data(
+        &self,
+        participant: ParticipantId,
+        outgoing: Outgoing,
+        to: Vec<String>,
+    ) -> Result<Option<ChatMessage>, ApiError> {
+        let mut rooms = self.state.rooms();
+        let room = rooms
+            .room_of_mut(participant)
+            .ok_or_else(|| ApiError::new(ErrorCode::NotJoined, "You are not in a room."))?;
+        chat::send(
+            room,
+            &self.state.media,
+            Some(participant),
+            outgoing,
+            to,
+            Instant::now(),
+            unix_millis(),
+        )
+    }
+}
