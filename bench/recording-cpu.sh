@@ -2,10 +2,11 @@
 # The CPU cost of recording: five moim-load participants publish real VP8 (three simulcast
 # layers) and Opus, ten tracks; the server (one media worker) runs on core 0, the load
 # tester on core 1. The server's CPU is measured over a window without recording, then
-# over a window with a track recording of all ten tracks running. Prints both, the
-# difference in % of one core, and the recording's frames taken and dropped.
+# over a window with a recording of all ten tracks running (with its ffmpeg children, for
+# the kinds that mix). Prints both, the difference in % of one core, and the recording's
+# frames taken and dropped.
 #
-#   bench/recording-cpu.sh [--kind track|participant] [--seconds 30] [--no-build]
+#   bench/recording-cpu.sh [--kind track|participant|composite|audio_only] [--seconds 30] [--no-build]
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -38,8 +39,15 @@ taskset -c 1 "$root/target/release/moim-load" --scenario meeting -n 5 --url "$ur
 load=$!
 sleep 10
 
-# utime + stime of the server, in clock ticks.
-ticks() { awk '{print $14 + $15}' "/proc/$server/stat"; }
+# utime + stime of the server and its running children (ffmpeg), in clock ticks.
+ticks() {
+    local total=0 pid t
+    for pid in $server $(pgrep -P $server); do
+        t=$(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null || echo 0)
+        total=$((total + t))
+    done
+    echo $total
+}
 hz=$(getconf CLK_TCK)
 window() {
     local a b
@@ -61,3 +69,6 @@ echo "server CPU with a $kind recording of 10 tracks: ${recording} % of a core"
 echo "recording cost: $(echo "$recording - $idle" | bc) % of a core"
 echo "frames recorded: $(metric moim_frames_recorded_total), dropped: $(metric moim_recording_frames_dropped_total)"
 echo "files: $(grep -o '"file": *"[^"]*"' "$dir/manifest.json" | sort -u | wc -l), bytes: $(du -sb "$dir/recordings" | cut -f1)"
+skipped=$(sed 's/\x1b\[[0-9;]*m//g' "$dir/server.log" | grep -o 'pictures=[0-9]* skipped=[0-9]*' || true)
+[[ -n $skipped ]] && echo "composite pictures drawn / skipped: $skipped"
+true

@@ -35,6 +35,22 @@ async function inspect(file) {
 }
 
 /**
+ * The mean saturation of a region (an ffmpeg crop) over the last two seconds of a video:
+ * 0 for black; Chromium's fake camera draws in green.
+ * @param {string} file
+ * @param {string} crop
+ */
+async function saturation(file, crop) {
+  const { stdout } = await run('ffmpeg', [
+    '-v', 'error', '-sseof', '-2', '-i', file,
+    '-vf', `${crop},signalstats,metadata=print:key=lavfi.signalstats.SATAVG:file=-`, '-f', 'null', '-',
+  ]);
+  const values = [...stdout.matchAll(/SATAVG=([\d.]+)/g)].map((m) => Number(m[1]));
+  assert.ok(values.length > 0, `no frames in the last two seconds of ${file}`);
+  return values.reduce((a, b) => a + b, 0) / values.length;
+}
+
+/**
  * Clicks a record menu item and, for local recordings, returns the downloaded file path
  * once the host clicks Record again.
  * @param {Page} page
@@ -77,6 +93,22 @@ describe('recording in the web app', () => {
     throw new Error('the recording did not finish within 10 s');
   }
 
+  /**
+   * The host records on the server from the Record menu item `item` for `ms`; Grace sees
+   * the indicator come and go. Returns the finished recording's manifest.
+   * @param {string} item
+   * @param {number} ms
+   */
+  async function recordOnServer(item, ms) {
+    await ada.locator('#record').click();
+    await ada.locator(item).click();
+    await grace.locator('#recording-indicator').waitFor({ timeout: 5_000 });
+    await delay(ms);
+    await ada.locator('#record').click();
+    await grace.locator('#recording-indicator').waitFor({ state: 'hidden', timeout: 15_000 });
+    return newestFinished();
+  }
+
   before(async () => {
     server = await startServer('recording');
     browser = await launchBrowser();
@@ -104,14 +136,7 @@ describe('recording in the web app', () => {
   });
 
   test('the host records on the server; everyone sees it; the files decode', async () => {
-    await ada.locator('#record').click();
-    await ada.locator('#record-server').click();
-    await grace.locator('#recording-indicator').waitFor({ timeout: 5_000 });
-    await delay(6_000);
-    await ada.locator('#record').click();
-    await grace.locator('#recording-indicator').waitFor({ state: 'hidden', timeout: 10_000 });
-
-    const manifest = await newestFinished();
+    const manifest = await recordOnServer('#record-server', 6_000);
     // Two people, each with a camera and a microphone.
     assert.equal(manifest.files.length, 4, JSON.stringify(manifest));
     for (const f of manifest.files) {
@@ -130,13 +155,7 @@ describe('recording in the web app', () => {
   });
 
   test('the server mixes the audio of everyone into one file', async () => {
-    await ada.locator('#record').click();
-    await ada.locator('#record-server-audio').click();
-    await grace.locator('#recording-indicator').waitFor({ timeout: 5_000 });
-    await delay(5_000);
-    await ada.locator('#record').click();
-    await grace.locator('#recording-indicator').waitFor({ state: 'hidden', timeout: 15_000 });
-    const manifest = await newestFinished();
+    const manifest = await recordOnServer('#record-server-audio', 5_000);
     assert.equal(manifest.kind, 'audio_only');
     assert.deepEqual(manifest.files.map((/** @type {{ file: string }} */ f) => f.file), ['mix.ogg']);
     const file = path.join(server.recordingsDir, room, manifest.id, 'mix.ogg');
@@ -145,6 +164,28 @@ describe('recording in the web app', () => {
     assert.deepEqual(codecs, ['opus']);
     const wall = (manifest.ended_at - manifest.started_at - manifest.files[0].offset_ms) / 1000;
     assert.ok(Math.abs(duration - wall) / wall < 0.05, `${duration} s in the file, ${wall} s recorded`);
+    const { stderr } = await run('ffmpeg', ['-i', file, '-af', 'volumedetect', '-f', 'null', '-']);
+    const peak = Number(/max_volume: (-?[\d.]+) dB/.exec(stderr)?.[1]);
+    assert.ok(peak > -40, `the mix is not silent (peak ${peak} dB)`);
+  });
+
+  test('the server records the whole meeting as one video: a grid of both cameras and the mixed audio', async () => {
+    const manifest = await recordOnServer('#record-server-composite', 6_000);
+    assert.equal(manifest.kind, 'composite');
+    assert.deepEqual(manifest.files.map((/** @type {{ file: string }} */ f) => f.file), ['composite.webm']);
+    const file = path.join(server.recordingsDir, room, manifest.id, 'composite.webm');
+    const { errors, codecs, duration } = await inspect(file);
+    assert.equal(errors, '');
+    assert.deepEqual(codecs, ['vp8', 'opus']);
+    const wall = (manifest.ended_at - manifest.started_at - manifest.files[0].offset_ms) / 1000;
+    assert.ok(Math.abs(duration - wall) / wall < 0.05, `${duration} s in the file, ${wall} s recorded`);
+    // Two people side by side, 16:9 tiles centred in a 1280x720 picture: both show a
+    // camera (not black), the band above them is black.
+    const left = await saturation(file, 'crop=640:360:0:180');
+    const right = await saturation(file, 'crop=640:360:640:180');
+    const band = await saturation(file, 'crop=1280:160:0:0');
+    assert.ok(left > 50 && right > 50, `both cameras show (mean saturation ${left}, ${right})`);
+    assert.ok(band < 5, `outside the tiles is black (mean saturation ${band})`);
     const { stderr } = await run('ffmpeg', ['-i', file, '-af', 'volumedetect', '-f', 'null', '-']);
     const peak = Number(/max_volume: (-?[\d.]+) dB/.exec(stderr)?.[1]);
     assert.ok(peak > -40, `the mix is not silent (peak ${peak} dB)`);

@@ -32,6 +32,7 @@ export class RecordControls {
     this.menu = h('div', { class: 'record-menu', id: 'record-menu', hidden: true, role: 'menu' },
       item('record-server', 'Record each track on the server', () => this.startServer('track')),
       item('record-server-participants', 'Record each person on the server', () => this.startServer('participant')),
+      item('record-server-composite', 'Record everyone in one video on the server', () => this.startServer('composite')),
       item('record-server-audio', 'Record the audio on the server', () => this.startServer('audio_only')),
       item('record-local', 'Record in this browser', () => this.startLocal(false)),
       item('record-local-audio', 'Record audio in this browser', () => this.startLocal(true)));

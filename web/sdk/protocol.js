@@ -65,8 +65,9 @@ export const PROTOCOL_VERSION = 1;
 
 /**
  * What a server recording captures: each track in its own file, each participant's
- * audio and video together, or all audio mixed into one file.
- * @typedef {'track' | 'participant' | 'audio_only'} RecordingKind
+ * audio and video together, the whole meeting in one file (a grid of the videos and the
+ * mixed audio), or all audio mixed into one file.
+ * @typedef {'track' | 'participant' | 'composite' | 'audio_only'} RecordingKind
  */
 
 /**

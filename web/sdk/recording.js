@@ -32,7 +32,8 @@ export class ServerRecording extends Emitter {
    * Starts recording the room on the server; rejects with `permission_denied` without the
    * record grant, `conflict` when one already runs.
    * @param {import('./protocol.js').RecordingKind} [kind] `track`: each track in its own
-   *   file; `participant`: each participant's audio and video in one file; `audio_only`:
+   *   file; `participant`: each participant's audio and video in one file; `composite`:
+   *   the whole meeting in one file (a grid of the videos, the mixed audio); `audio_only`:
    *   the room's audio mixed into one file
    */
   async start(kind = 'track') {

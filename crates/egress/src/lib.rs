@@ -10,9 +10,12 @@
 //!   header at the end.
 //! - [`h264`]: H.264 from Annex B into length-prefixed units and its `avcC`, for Matroska
 //!   (the server remuxes those files into MP4 with ffmpeg).
+//! - [`blocks::BlockReader`]: the other way, frames and their times out of a Matroska
+//!   stream (an ffmpeg child's output).
 //! - [`ogg::OggOpusWriter`]: Opus in Ogg (RFC 7845); gaps in the timeline are filled with
 //!   silent frames so that a muted stretch keeps its length.
 
+pub mod blocks;
 pub mod ebml;
 pub mod h264;
 pub mod ogg;

@@ -34,6 +34,7 @@ const SEEK_PRE_ROLL: u32 = 0x56BB;
 const VIDEO: u32 = 0xE0;
 const PIXEL_WIDTH: u32 = 0xB0;
 const PIXEL_HEIGHT: u32 = 0xBA;
+const COLOUR_SPACE: u32 = 0x2E_B524;
 const AUDIO: u32 = 0xE1;
 const SAMPLING_FREQUENCY: u32 = 0xB5;
 const CHANNELS: u32 = 0x9F;
@@ -57,6 +58,9 @@ pub enum Codec {
     H264,
     /// 48 kHz stereo, as WebRTC negotiates it.
     Opus,
+    /// Uncompressed pictures, planar YUV 4:2:0 (I420) of the track's width and height:
+    /// what Moim hands an encoder; makes the file Matroska rather than WebM.
+    RawI420,
 }
 
 impl Codec {
@@ -67,6 +71,7 @@ impl Codec {
             Codec::Av1 => "V_AV1",
             Codec::H264 => "V_MPEG4/ISO/AVC",
             Codec::Opus => "A_OPUS",
+            Codec::RawI420 => "V_UNCOMPRESSED",
         }
     }
 
@@ -104,8 +109,10 @@ impl WebmWriter {
             ebml::uint(b, EBML_READ_VERSION, 1);
             ebml::uint(b, EBML_MAX_ID_LENGTH, 4);
             ebml::uint(b, EBML_MAX_SIZE_LENGTH, 8);
-            let h264 = tracks.iter().any(|t| t.codec == Codec::H264);
-            ebml::bytes(b, DOC_TYPE, if h264 { b"matroska" } else { b"webm" });
+            let webm = !tracks
+                .iter()
+                .any(|t| matches!(t.codec, Codec::H264 | Codec::RawI420));
+            ebml::bytes(b, DOC_TYPE, if webm { b"webm" } else { b"matroska" });
             ebml::uint(b, DOC_TYPE_VERSION, 4);
             ebml::uint(b, DOC_TYPE_READ_VERSION, 2);
         });
@@ -181,6 +188,9 @@ fn track_entry(t: &mut Vec<u8>, number: u64, track: &TrackSpec) {
         ebml::master(t, VIDEO, |v| {
             ebml::uint(v, PIXEL_WIDTH, u64::from(track.width));
             ebml::uint(v, PIXEL_HEIGHT, u64::from(track.height));
+            if track.codec == Codec::RawI420 {
+                ebml::bytes(v, COLOUR_SPACE, b"I420");
+            }
         });
     } else {
         ebml::bytes(t, CODEC_PRIVATE, &opus_head());

@@ -83,11 +83,13 @@ pub enum Command {
     /// Close every session of the participant and unpublish its tracks.
     RemoveParticipant { participant: ParticipantId },
     /// Start (`Some`) or stop (`None`) handing a track's frames to a recording; goes to
-    /// the worker of the track's publisher.
+    /// the worker of the track's publisher. A simulcast video is taken from the layer
+    /// closest to `height` at or above it ([`crate::egress::TALLEST`]: the tallest).
     Record {
         participant: ParticipantId,
         track: TrackId,
         sink: Option<EgressSender>,
+        height: u32,
     },
     /// Close the participant's publisher connection and unpublish its tracks; its
     /// subscriber connection stays (a speaker made listener).

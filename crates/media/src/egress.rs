@@ -2,8 +2,8 @@
 //! the sender's clock for it, to the recording through a bounded queue; a full queue
 //! drops the frame and counts it, so a slow disk or encoder never stalls forwarding.
 //!
-//! The tap sits on the publisher's worker and picks the tallest simulcast layer the way a
-//! subscription would (switching on keyframes, asking the publisher for one when it
+//! The tap sits on the publisher's worker and picks a simulcast layer (the tallest, or
+//! the one closest to the height the recording shows) the way a subscription would (switching on keyframes, asking the publisher for one when it
 //! starts), so a recording begins with a keyframe and its timeline stays continuous.
 
 use std::sync::Arc;
@@ -45,7 +45,7 @@ impl From<Codec> for FrameCodec {
 }
 
 /// A target height no layer reaches: the tap follows the tallest layer.
-const TALLEST: u32 = 1 << 20;
+pub const TALLEST: u32 = 1 << 20;
 
 /// A frame handed to a recording.
 #[derive(Debug, Clone)]
@@ -77,21 +77,21 @@ pub struct EgressTap {
 }
 
 impl EgressTap {
-    /// A tap for a track of `kind`, sending to `sink`.
-    pub fn new(sink: EgressSender, track: TrackId, kind: TrackKind) -> EgressTap {
+    /// A tap for a track of `kind`, sending to `sink` the layer closest to `height`.
+    pub fn new(sink: EgressSender, track: TrackId, kind: TrackKind, height: u32) -> EgressTap {
         let mut slot = Slot::new(Some(track), kind == TrackKind::Video, true);
-        slot.target_height = TALLEST;
+        slot.target_height = height;
         EgressTap { sink, slot }
     }
 }
 
 impl Router {
     /// Starts (`Some`) or stops (`None`) recording a track published on this worker.
-    pub(crate) fn set_egress(&mut self, track: TrackId, sink: Option<EgressSender>) {
+    pub(crate) fn set_egress(&mut self, track: TrackId, sink: Option<EgressSender>, height: u32) {
         let Some(t) = self.tracks.get_mut(&track).filter(|t| t.is_local()) else {
             return;
         };
-        t.egress = sink.map(|sink| EgressTap::new(sink, track, t.kind));
+        t.egress = sink.map(|sink| EgressTap::new(sink, track, t.kind, height));
     }
 
     /// Hands a frame of a local track to its recording, if it has one.
@@ -105,12 +105,15 @@ impl Router {
         let Some(track) = self.tracks.get_mut(&track_id) else {
             return;
         };
-        if track.muted || track.egress.is_none() {
+        let Some(target) = track.egress.as_ref().map(|e| e.slot.target_height) else {
+            return;
+        };
+        if track.muted {
             return;
         }
         let layer = track.layer_index(frame.rid, now);
         let wanted = if track.kind == TrackKind::Video {
-            track.choose_layer(TALLEST, now)
+            track.choose_layer(target, now)
         } else {
             Some(layer)
         };

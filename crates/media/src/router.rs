@@ -273,7 +273,12 @@ impl Router {
             } => self.video_size(participant, track, height),
             Command::RemoveParticipant { participant } => self.remove_participant(participant),
             Command::Unpublish { participant } => self.unpublish(participant),
-            Command::Record { track, sink, .. } => self.set_egress(track, sink),
+            Command::Record {
+                track,
+                sink,
+                height,
+                ..
+            } => self.set_egress(track, sink, height),
             Command::SendData {
                 participants,
                 reliable,

@@ -8,6 +8,7 @@ mod auth;
 mod board;
 mod chat;
 mod cli;
+mod compositor;
 mod config;
 mod http;
 mod media_events;

@@ -1,15 +1,23 @@
-//! The audio-only recording: every audio track of the room mixed into one Opus file by an
-//! `ffmpeg` child process. Moim feeds ffmpeg one Matroska stream on its standard input with
-//! a fixed number of Opus tracks ("slots"), each a track of the room while it lasts, and
-//! keeps every slot flowing in real time: each 20 ms a slot gets its track's next packet
-//! or a silent one. ffmpeg decodes the slots, mixes them (`amix`) and encodes the result
-//! into Ogg Opus, writing as it goes; if Moim dies, ffmpeg sees its input end and finishes
-//! the file.
+//! The mixed recordings: the audio-only one (every audio track of the room mixed into one
+//! Opus file) and the composite (that mix with a grid of every video, `compositor.rs`),
+//! both made by an `ffmpeg` child process. Moim feeds ffmpeg one Matroska stream on its
+//! standard input with a fixed number of Opus tracks ("slots"), each a track of the room
+//! while it lasts, and keeps every slot flowing in real time: each 20 ms step a slot gets
+//! its track's packet due then (one that arrived at least 40 ms before, against jitter)
+//! or a silent one. A composite adds an uncompressed video track that gets the grid every
+//! 40 ms (25 frames a second), on the same timeline and by the same rule: a picture shows
+//! the frames that had arrived 40 ms before its time, so picture and sound stay together. ffmpeg decodes the slots, mixes them (`amix`), encodes (Opus; VP8
+//! for the composite) and writes as it goes; if Moim dies, ffmpeg sees its input end and
+//! finishes the file.
 
 use std::collections::{HashMap, VecDeque};
 use std::io::Write;
 use std::path::Path;
 use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use moim_egress::ogg::SILENCE;
@@ -17,29 +25,65 @@ use moim_egress::webm::{Codec, TrackSpec, WebmWriter};
 use moim_media::{EgressFrame, FrameCodec, TrackId};
 use tracing::warn;
 
+use crate::compositor::{self, Compositor};
 use crate::recorder::FileReport;
 
 /// Audio tracks mixed at once; more wait for a free slot.
 pub const SLOTS: usize = 8;
 const TICK: Duration = Duration::from_millis(20);
-/// Packets a slot holds back against jitter before it plays, and at most.
-const PREBUFFER: usize = 2;
+/// A packet plays at the first step at least this long after it arrived (room for
+/// jitter); one that could only play more than `MAX_LATE` after that is dropped, so the
+/// delay never grows.
+const PLAYOUT_DELAY: Duration = Duration::from_millis(40);
+const MAX_LATE: Duration = Duration::from_millis(60);
 const MAX_QUEUE: usize = 10;
 /// A slot whose track sent nothing this long is free for another track.
 const IDLE: Duration = Duration::from_secs(2);
-const FILE: &str = "mix.ogg";
+/// A composite's video frame every this many 20 ms steps.
+const VIDEO_EVERY: u64 = 2;
+/// A picture is written this far behind the audio, so that its tracks' decoders have
+/// had time to answer for the frames it shows (which lip sync may have moved earlier).
+const DECODE_ALLOWANCE_MS: i64 = 60;
+/// Writes queued for ffmpeg at most.
+const FEED_QUEUE: usize = 256;
+/// A composite picture is skipped while ffmpeg has this much input still to read.
+const MAX_BACKLOG: usize = 2 * compositor::CANVAS_BYTES;
+const AUDIO_FILE: &str = "mix.ogg";
+const COMPOSITE_FILE: &str = "composite.webm";
 
 struct Slot {
     track: Option<TrackId>,
-    queue: VecDeque<Vec<u8>>,
-    playing: bool,
+    /// Packets and when they arrived.
+    queue: VecDeque<(Instant, Vec<u8>)>,
     last_packet: Instant,
+}
+
+impl Slot {
+    /// The packet to play at `at`, if one is due.
+    fn play(&mut self, at: Instant) -> Option<Vec<u8>> {
+        while self
+            .queue
+            .front()
+            .is_some_and(|(arrived, _)| *arrived + PLAYOUT_DELAY + MAX_LATE < at)
+        {
+            self.queue.pop_front();
+        }
+        let due = self
+            .queue
+            .front()
+            .is_some_and(|(arrived, _)| *arrived + PLAYOUT_DELAY <= at);
+        if due {
+            self.queue.pop_front().map(|(_, data)| data)
+        } else {
+            None
+        }
+    }
 }
 
 /// The running mix.
 pub struct Mixer {
     child: Child,
-    stdin: Option<ChildStdin>,
+    feed: Feed,
     writer: WebmWriter,
     slots: Vec<Slot>,
     by_track: HashMap<TrackId, usize>,
@@ -47,41 +91,78 @@ pub struct Mixer {
     ticks: u64,
     frames: u64,
     out: Vec<u8>,
+    /// The composite's picture, when this mix has one.
+    video: Option<Compositor>,
+    pictures: u64,
+    pictures_skipped: u64,
 }
 
 impl Mixer {
-    /// Starts ffmpeg writing `mix.ogg` in `dir`.
-    pub fn start(dir: &Path) -> std::io::Result<Mixer> {
+    /// Starts ffmpeg writing `mix.ogg` in `dir`, or `composite.webm` with `video`.
+    pub fn start(dir: &Path, video: Option<Compositor>) -> std::io::Result<Mixer> {
         let inputs: String = (0..SLOTS).map(|i| format!("[0:a:{i}]")).collect();
-        let filter = format!("{inputs}amix=inputs={SLOTS}:normalize=0:duration=longest");
-        let mut child = Command::new("ffmpeg")
+        let filter = format!("{inputs}amix=inputs={SLOTS}:normalize=0:duration=longest[a]");
+        let mut ffmpeg = Command::new("ffmpeg");
+        ffmpeg
             .args(["-nostdin", "-v", "error", "-f", "matroska", "-i", "pipe:0"])
-            .args(["-filter_complex", &filter])
-            .args(["-c:a", "libopus", "-b:a", "96k", "-f", "ogg", "-y"])
-            .arg(dir.join(FILE))
+            .args(["-filter_complex", &filter]);
+        if video.is_some() {
+            ffmpeg
+                .args(["-map", "0:v", "-c:v", "libvpx", "-deadline", "realtime"])
+                .args([
+                    "-cpu-used",
+                    "16",
+                    "-b:v",
+                    "2M",
+                    "-g",
+                    "100",
+                    "-threads",
+                    "1",
+                ]);
+        }
+        ffmpeg.args(["-map", "[a]", "-c:a", "libopus", "-b:a", "96k"]);
+        if video.is_some() {
+            ffmpeg
+                .args(["-f", "webm", "-y"])
+                .arg(dir.join(COMPOSITE_FILE));
+        } else {
+            ffmpeg.args(["-f", "ogg", "-y"]).arg(dir.join(AUDIO_FILE));
+        }
+        let mut child = ffmpeg
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()?;
-        let stdin = child.stdin.take();
+        let stdin = child
+            .stdin
+            .take()
+            .ok_or_else(|| std::io::Error::other("ffmpeg has no input"))?;
+        let feed = Feed::start(stdin)?;
         let opus = TrackSpec {
             codec: Codec::Opus,
             width: 0,
             height: 0,
             private: Vec::new(),
         };
-        let specs = vec![opus; SLOTS];
+        let mut specs = vec![opus; SLOTS];
+        if video.is_some() {
+            specs.push(TrackSpec {
+                codec: Codec::RawI420,
+                width: compositor::WIDTH as u32,
+                height: compositor::HEIGHT as u32,
+                private: Vec::new(),
+            });
+        }
         let (writer, header) = WebmWriter::new(&specs);
         let now = Instant::now();
         let mut mixer = Mixer {
             child,
-            stdin,
+            feed,
             writer,
             slots: (0..SLOTS)
                 .map(|_| Slot {
                     track: None,
                     queue: VecDeque::new(),
-                    playing: false,
                     last_packet: now,
                 })
                 .collect(),
@@ -90,14 +171,22 @@ impl Mixer {
             ticks: 0,
             frames: 0,
             out: header,
+            video,
+            pictures: 0,
+            pictures_skipped: 0,
         };
         mixer.send();
         Ok(mixer)
     }
 
-    /// Queues an audio frame on its track's slot (taking a free one for a new track).
+    /// Queues an audio frame on its track's slot (taking a free one for a new track);
+    /// shows every frame to the composite's picture.
     pub fn frame(&mut self, frame: &EgressFrame) {
+        if let Some(video) = &mut self.video {
+            video.frame(frame);
+        }
         if frame.codec != FrameCodec::Opus {
+            self.frames += u64::from(self.video.is_some());
             return;
         }
         let now = Instant::now();
@@ -115,7 +204,6 @@ impl Mixer {
                     self.by_track.remove(&old);
                 }
                 self.slots[i].queue.clear();
-                self.slots[i].playing = false;
                 self.by_track.insert(frame.track, i);
                 i
             }
@@ -125,7 +213,7 @@ impl Mixer {
         if s.queue.len() >= MAX_QUEUE {
             s.queue.pop_front();
         }
-        s.queue.push_back(frame.data.to_vec());
+        s.queue.push_back((frame.network_time, frame.data.to_vec()));
         self.frames += 1;
     }
 
@@ -135,45 +223,58 @@ impl Mixer {
         next.saturating_duration_since(Instant::now())
     }
 
-    /// Feeds ffmpeg every 20 ms step due by now: a packet (or silence) for each slot.
-    pub fn tick(&mut self) {
-        let now = Instant::now();
+    /// Feeds ffmpeg every 20 ms step due by `now`: a packet (or silence) for each slot,
+    /// and the composite's picture (once, however many steps are due, and not while
+    /// ffmpeg is behind: a late picture is skipped rather than repeated).
+    pub fn tick(&mut self, now: Instant) {
+        let mut picture_due = None;
         while self.start + TICK * (self.ticks as u32 + 1) <= now {
             let ms = (self.ticks * 20) as i64;
+            let at = self.start + TICK * self.ticks as u32;
             for (i, s) in self.slots.iter_mut().enumerate() {
-                if !s.playing && s.queue.len() >= PREBUFFER {
-                    s.playing = true;
-                }
-                let packet = if s.playing { s.queue.pop_front() } else { None };
-                if packet.is_none() {
-                    s.playing = false;
-                }
+                let packet = s.play(at);
                 let data = packet.as_deref().unwrap_or(&SILENCE);
                 self.writer
                     .block(&mut self.out, i as u64 + 1, ms, true, data);
             }
+            if self.ticks.is_multiple_of(VIDEO_EVERY) {
+                picture_due = Some(ms);
+            }
             self.ticks += 1;
+        }
+        let picture_ms = picture_due.map(|ms| ms - DECODE_ALLOWANCE_MS);
+        if let (Some(ms @ 0..), Some(video)) = (picture_ms, &mut self.video) {
+            if self.feed.backlog() > MAX_BACKLOG {
+                self.pictures_skipped += 1;
+            } else {
+                // What had arrived by then, as for the audio.
+                let at = self.start + Duration::from_millis(ms as u64) - PLAYOUT_DELAY;
+                let track = SLOTS as u64 + 1;
+                self.writer
+                    .block(&mut self.out, track, ms, true, video.compose(at));
+                self.pictures += 1;
+            }
         }
         self.send();
     }
 
     fn send(&mut self) {
-        if self.out.is_empty() {
-            return;
+        if !self.out.is_empty() {
+            self.feed.send(std::mem::take(&mut self.out));
         }
-        if let Some(stdin) = &mut self.stdin
-            && let Err(e) = stdin.write_all(&self.out)
-        {
-            warn!("the audio mixer (ffmpeg) stopped taking input: {e}");
-            self.stdin = None;
-        }
-        self.out.clear();
     }
 
-    /// Ends the input and waits for ffmpeg to finish the file.
-    pub fn finish(mut self, started: Instant) -> FileReport {
-        self.tick();
-        drop(self.stdin.take());
+    /// Ends the input at `end` and waits for ffmpeg to finish the file.
+    pub fn finish(mut self, started: Instant, end: Instant) -> FileReport {
+        self.tick(end);
+        self.feed.close();
+        if self.pictures_skipped > 0 {
+            warn!(
+                pictures = self.pictures,
+                skipped = self.pictures_skipped,
+                "the composite's encoder (ffmpeg) fell behind; pictures were skipped"
+            );
+        }
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             match self.child.try_wait() {
@@ -189,12 +290,85 @@ impl Mixer {
                 }
             }
         }
+        let (file, codec) = if self.video.is_some() {
+            (COMPOSITE_FILE, "vp8+opus")
+        } else {
+            (AUDIO_FILE, "opus")
+        };
         FileReport {
-            file: FILE.into(),
-            codec: "opus".into(),
+            file: file.into(),
+            codec: codec.into(),
             offset_ms: self.start.saturating_duration_since(started).as_millis() as u64,
             duration_ms: self.ticks * 20,
             frames: self.frames,
+        }
+    }
+}
+
+/// ffmpeg's input, written by a thread of its own, so that an ffmpeg running behind never
+/// holds up the recorder; how many bytes wait tells how far behind it is.
+struct Feed {
+    queue: Option<SyncSender<Vec<u8>>>,
+    backlog: Arc<AtomicUsize>,
+    thread: Option<JoinHandle<()>>,
+    full_warned: bool,
+}
+
+impl Feed {
+    fn start(mut stdin: ChildStdin) -> std::io::Result<Feed> {
+        let (queue, writes) = sync_channel::<Vec<u8>>(FEED_QUEUE);
+        let backlog = Arc::new(AtomicUsize::new(0));
+        let waiting = backlog.clone();
+        let thread = std::thread::Builder::new()
+            .name("moim-mix-feed".into())
+            .spawn(move || {
+                for bytes in writes {
+                    if let Err(e) = stdin.write_all(&bytes) {
+                        warn!("the mixer (ffmpeg) stopped taking input: {e}");
+                        return;
+                    }
+                    waiting.fetch_sub(bytes.len(), Ordering::Relaxed);
+                }
+            })?;
+        Ok(Feed {
+            queue: Some(queue),
+            backlog,
+            thread: Some(thread),
+            full_warned: false,
+        })
+    }
+
+    /// Bytes handed over that ffmpeg has not taken yet.
+    fn backlog(&self) -> usize {
+        self.backlog.load(Ordering::Relaxed)
+    }
+
+    /// Queues bytes for ffmpeg; drops them if it is this far behind or gone.
+    fn send(&mut self, bytes: Vec<u8>) {
+        let Some(queue) = &self.queue else { return };
+        let len = bytes.len();
+        self.backlog.fetch_add(len, Ordering::Relaxed);
+        match queue.try_send(bytes) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => {
+                self.backlog.fetch_sub(len, Ordering::Relaxed);
+                if !self.full_warned {
+                    warn!("the mixer (ffmpeg) is far behind; its input is being dropped");
+                    self.full_warned = true;
+                }
+            }
+            Err(TrySendError::Disconnected(_)) => {
+                self.backlog.fetch_sub(len, Ordering::Relaxed);
+                self.queue = None;
+            }
+        }
+    }
+
+    /// Ends the input once everything queued is written.
+    fn close(&mut self) {
+        self.queue = None;
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
         }
     }
 }

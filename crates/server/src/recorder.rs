@@ -30,6 +30,7 @@ use moim_media::{EgressFrame, FrameCodec, TrackId};
 use serde::{Deserialize, Serialize};
 use tracing::warn;
 
+use crate::compositor::Compositor;
 use crate::mixer::Mixer;
 
 /// How often pending bytes go to disk.
@@ -41,8 +42,10 @@ const GATHER_FOR: Duration = Duration::from_secs(2);
 /// When a recording stops; frames that arrived later are left out.
 pub type StopAt = Arc<Mutex<Option<Instant>>>;
 
-/// Which file (its name without extension) each recorded track goes to; the control plane
-/// adds a track here before its frames can arrive.
+/// Where each recorded track goes: its file's name without extension, or in a mix the
+/// participant it belongs to (the composite lines up each one's video with their audio).
+/// The control plane adds a track here before its frames can arrive and takes it out
+/// when the track is unpublished.
 pub type Routes = Arc<Mutex<HashMap<TrackId, String>>>;
 
 /// How a recording lays its tracks out in files.
@@ -54,6 +57,8 @@ pub enum Layout {
     Participant,
     /// All audio mixed into one file (`mixer.rs`).
     Mixed,
+    /// All audio mixed and all video in a grid, in one file (`mixer.rs`, `compositor.rs`).
+    Composite,
 }
 
 /// What became of one file.
@@ -78,7 +83,8 @@ pub fn spawn(
     stop: StopAt,
 ) -> std::io::Result<JoinHandle<Vec<FileReport>>> {
     let mixer = match layout {
-        Layout::Mixed => Some(Mixer::start(&dir)?),
+        Layout::Mixed => Some(Mixer::start(&dir, None)?),
+        Layout::Composite => Some(Mixer::start(&dir, Some(Compositor::new(routes.clone())))?),
         _ => None,
     };
     let recorder = Recorder {
@@ -194,6 +200,7 @@ impl Recorder {
         stop: &Mutex<Option<Instant>>,
     ) -> Vec<FileReport> {
         let mut last_write = Instant::now();
+        let mut end = None;
         loop {
             let wait = self.mixer.as_ref().map_or(WRITE_EVERY, Mixer::until_next);
             match frames.recv_timeout(wait) {
@@ -202,7 +209,7 @@ impl Recorder {
                 Err(RecvTimeoutError::Disconnected) => break,
             }
             if let Some(mixer) = &mut self.mixer {
-                mixer.tick();
+                mixer.tick(Instant::now());
             }
             if last_write.elapsed() >= WRITE_EVERY {
                 self.open_gathered(false);
@@ -216,11 +223,12 @@ impl Recorder {
                         self.frame(frame);
                     }
                 }
+                end = Some(stop_at);
                 break;
             }
         }
         self.open_gathered(true);
-        self.finish()
+        self.finish(end.unwrap_or_else(Instant::now))
     }
 
     fn frame(&mut self, frame: EgressFrame) {
@@ -252,7 +260,7 @@ impl Recorder {
         }
         file.gathering.push(frame);
         let ready = match layout {
-            Layout::Track | Layout::Mixed => true,
+            Layout::Track | Layout::Mixed | Layout::Composite => true,
             Layout::Participant => {
                 let kinds = |v: bool| {
                     file.gathering
@@ -336,9 +344,10 @@ impl Recorder {
         }
     }
 
-    fn finish(mut self) -> Vec<FileReport> {
+    /// Completes every file; a mix ends at `end`, when the recording stopped.
+    fn finish(mut self, end: Instant) -> Vec<FileReport> {
         if let Some(mixer) = self.mixer.take() {
-            return vec![mixer.finish(self.start)];
+            return vec![mixer.finish(self.start, end)];
         }
         let mut reports = Vec::new();
         for (_, f) in self.files.drain() {
@@ -395,32 +404,8 @@ impl OutFile {
         let audio = gathered.iter().find(|f| f.codec == FrameCodec::Opus);
         let mut specs = Vec::new();
         if let Some(v) = video {
-            let (codec, name) = match v.codec {
-                FrameCodec::Vp8 => (Codec::Vp8, "vp8"),
-                FrameCodec::Vp9 => (Codec::Vp9, "vp9"),
-                FrameCodec::Av1 => (Codec::Av1, "av1"),
-                FrameCodec::H264 => (Codec::H264, "h264"),
-                other => {
-                    return Err(std::io::Error::other(format!(
-                        "{other:?} video is not recorded yet"
-                    )));
-                }
-            };
-            // VP9, AV1 and H.264 sizes are left to the decoder.
-            let (width, height) = vp8_keyframe_size(&v.data).unwrap_or((0, 0));
-            let private = if codec == Codec::H264 {
-                h264::avc_config(&v.data).ok_or_else(|| {
-                    std::io::Error::other("the first H.264 keyframe carries no SPS and PPS")
-                })?
-            } else {
-                Vec::new()
-            };
-            specs.push(TrackSpec {
-                codec,
-                width,
-                height,
-                private,
-            });
+            let (spec, name) = video_track(v)?;
+            specs.push(spec);
             self.codecs.push(name);
         }
         if audio.is_some() {
@@ -521,6 +506,38 @@ impl OutFile {
     }
 }
 
+/// The WebM track for a video track whose first frame (a keyframe) is `first`, and the
+/// codec's name.
+pub fn video_track(first: &EgressFrame) -> std::io::Result<(TrackSpec, &'static str)> {
+    let (codec, name) = match first.codec {
+        FrameCodec::Vp8 => (Codec::Vp8, "vp8"),
+        FrameCodec::Vp9 => (Codec::Vp9, "vp9"),
+        FrameCodec::Av1 => (Codec::Av1, "av1"),
+        FrameCodec::H264 => (Codec::H264, "h264"),
+        other => {
+            return Err(std::io::Error::other(format!(
+                "{other:?} video is not recorded yet"
+            )));
+        }
+    };
+    // VP9, AV1 and H.264 sizes are left to the decoder.
+    let (width, height) = vp8_keyframe_size(&first.data).unwrap_or((0, 0));
+    let private = if codec == Codec::H264 {
+        h264::avc_config(&first.data).ok_or_else(|| {
+            std::io::Error::other("the first H.264 keyframe carries no SPS and PPS")
+        })?
+    } else {
+        Vec::new()
+    };
+    let spec = TrackSpec {
+        codec,
+        width,
+        height,
+        private,
+    };
+    Ok((spec, name))
+}
+
 /// Starts an `ffmpeg` that turns the Matroska on its input into a fragmented MP4 at
 /// `path` without transcoding; fragments are complete as they are written.
 fn remux_to_mp4(path: &std::path::Path) -> std::io::Result<Sink> {
@@ -548,7 +565,7 @@ fn remux_to_mp4(path: &std::path::Path) -> std::io::Result<Sink> {
 }
 
 /// `a - b` in milliseconds, negative when `a` is earlier.
-fn signed_ms(a: SystemTime, b: SystemTime) -> i64 {
+pub fn signed_ms(a: SystemTime, b: SystemTime) -> i64 {
     match a.duration_since(b) {
         Ok(d) => d.as_millis() as i64,
         Err(e) => -(e.duration().as_millis() as i64),

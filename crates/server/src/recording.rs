@@ -15,6 +15,7 @@ use std::sync::mpsc::sync_channel;
 use std::thread::JoinHandle;
 use std::time::Instant;
 
+use moim_media::egress::TALLEST;
 use moim_media::{Command, EgressSender, MediaPlane, ParticipantId, TrackId};
 use moim_proto::ErrorCode;
 use moim_proto::error::ApiError;
@@ -24,6 +25,7 @@ use moim_proto::signal::{
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
+use crate::compositor;
 use crate::recorder::{self, FileReport, Layout, Routes, StopAt};
 use crate::rooms::{Participant, Room, no_one_in};
 use crate::state::{AppState, unix_millis};
@@ -115,6 +117,7 @@ impl Recording {
             RecordingKind::Track => Layout::Track,
             RecordingKind::Participant => Layout::Participant,
             RecordingKind::AudioOnly => Layout::Mixed,
+            RecordingKind::Composite => Layout::Composite,
         };
         let writer = recorder::spawn(dir.clone(), layout, routes.clone(), frames, stop.clone())
             .map_err(failed)?;
@@ -191,12 +194,18 @@ impl Recording {
         at: u64,
     ) {
         // Track files are named after the track, participant files after the participant;
-        // audio alone goes in Ogg, anything with video in WebM.
-        let (stem, video) = match self.manifest.kind {
+        // audio alone goes in Ogg, anything with video in WebM. The mixes route each track
+        // by its participant.
+        let webm_or_ogg = |stem: String, video: bool| {
+            let file = format!("{stem}.{}", if video { "webm" } else { "ogg" });
+            (stem, file)
+        };
+        let (route, file) = match self.manifest.kind {
             RecordingKind::AudioOnly if kind == TrackKind::Video => return,
-            RecordingKind::AudioOnly => ("mix".to_owned(), false),
-            RecordingKind::Track => (track.to_string(), kind == TrackKind::Video),
-            RecordingKind::Participant => (
+            RecordingKind::AudioOnly => (p.id.to_string(), "mix.ogg".to_owned()),
+            RecordingKind::Composite => (p.id.to_string(), "composite.webm".to_owned()),
+            RecordingKind::Track => webm_or_ogg(track.to_string(), kind == TrackKind::Video),
+            RecordingKind::Participant => webm_or_ogg(
                 p.id.to_string(),
                 kind == TrackKind::Video || p.tracks.iter().any(|t| t.kind == TrackKind::Video),
             ),
@@ -204,25 +213,38 @@ impl Recording {
         self.routes
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(track, stem.clone());
+            .insert(track, route);
+        // A composite shows cameras in tiles: the simulcast layer of a tile's height is
+        // enough and far cheaper to decode than the tallest.
+        let height = if self.manifest.kind == RecordingKind::Composite {
+            compositor::TILE_HEIGHT
+        } else {
+            TALLEST
+        };
         let _ = media.send(Command::Record {
             participant: p.id,
             track,
             sink: Some(self.sink.clone()),
+            height,
         });
         self.manifest.tracks.push(ManifestTrack {
             sid: track.to_string(),
             participant: p.identity.clone(),
             kind,
             source,
-            file: format!("{stem}.{}", if video { "webm" } else { "ogg" }),
+            file,
             published_at: at,
             unpublished_at: None,
         });
     }
 
-    /// Notes a track ending (its file simply stops growing).
+    /// Notes a track ending: its file simply stops growing; it leaves the composite's
+    /// grid.
     pub fn track_unpublished(&mut self, track: TrackId, at: u64) {
+        self.routes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&track);
         let sid = track.to_string();
         if let Some(t) = self.manifest.tracks.iter_mut().find(|t| t.sid == sid) {
             t.unpublished_at = Some(at);
@@ -247,6 +269,7 @@ impl Recording {
                 participant: *participant,
                 track: *track,
                 sink: None,
+                height: TALLEST,
             });
         }
         let now = unix_millis();
@@ -258,6 +281,19 @@ impl Recording {
         manifest.ended_at = Some(now);
         for p in &mut manifest.participants {
             p.left_at.get_or_insert(now);
+        }
+        // A track's file got its extension from its codec (H.264 in MP4).
+        for t in &mut manifest.tracks {
+            let stem = t
+                .file
+                .rsplit_once('.')
+                .map_or(&t.file[..], |(stem, _)| stem);
+            if let Some(f) = files
+                .iter()
+                .find(|f| f.file.rsplit_once('.').is_some_and(|(s, _)| s == stem))
+            {
+                t.file.clone_from(&f.file);
+            }
         }
         manifest.files = files;
         manifest.chat = chat;

@@ -42,7 +42,7 @@ pub async fn start(
             return error_response(ApiError::new(
                 ErrorCode::MalformedMessage,
                 format!(
-                    "Expected JSON {{kind: \"track\" | \"participant\" | \"audio_only\"}}: {e}"
+                    "Expected JSON {{kind: \"track\" | \"participant\" | \"composite\" | \"audio_only\"}}: {e}"
                 ),
             ));
         }

@@ -36,6 +36,48 @@ fn probe(file: &Path, entries: &str) -> (String, String) {
     )
 }
 
+/// Starts a recording of `kind` in `room` through the room API with a host token;
+/// returns that token's header value and the recording's id.
+fn start_recording(server: &Server, room: &str, kind: &str) -> (String, String) {
+    let auth = format!("Bearer {}", server.token(room, "app", &["--host"]));
+    let (status, response) = server.http(
+        "POST",
+        &format!("/api/rooms/{room}/recordings"),
+        &[
+            ("Authorization", &auth),
+            ("Content-Type", "application/json"),
+        ],
+        &json!({ "kind": kind }).to_string(),
+    );
+    assert_eq!(status, 201, "{response}");
+    let id = body_json(&response)["id"].as_str().unwrap().to_owned();
+    (auth, id)
+}
+
+/// Stops a recording through the room API; returns its manifest.
+fn stop_recording(server: &Server, room: &str, auth: &str, id: &str) -> Value {
+    let path = format!("/api/rooms/{room}/recordings/{id}");
+    let (_, response) = server.http("DELETE", &path, &[("Authorization", auth)], "");
+    body_json(&response)
+}
+
+/// A host starts a recording of `kind` over signaling while someone publishes; three
+/// seconds later the server is killed. Returns the recording's id.
+async fn record_then_kill(server: &mut Server, room: &str, kind: &str) -> String {
+    let (mut host, _) = joined(server, room, "host", &["--host"]).await;
+    let _ann = Peer::join(&server.ws_url(), &server.token(room, "ann", &[]), true).await;
+    tracks_published(&mut host, 2).await;
+    host.send(json!({"type": "recording_start", "kind": kind}))
+        .await;
+    let id = host.recv_type("recording").await["recording"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    server.kill9();
+    id
+}
+
 fn body_json(response: &str) -> Value {
     let body = &response[response.find("\r\n\r\n").unwrap() + 4..];
     serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"))
@@ -194,17 +236,7 @@ async fn a_host_records_each_track_to_its_own_file_and_guests_cannot() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_server_leaves_files_that_still_read() {
     let mut server = Server::start();
-    let (mut host, _) = joined(&server, "crash", "host", &["--host"]).await;
-    let _ann = Peer::join(&server.ws_url(), &server.token("crash", "ann", &[]), true).await;
-    tracks_published(&mut host, 2).await;
-    host.send(json!({"type": "recording_start", "kind": "track"}))
-        .await;
-    let id = host.recv_type("recording").await["recording"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    server.kill9();
+    let id = record_then_kill(&mut server, "crash", "track").await;
 
     let dir = server.recordings.join("crash").join(&id);
     let manifest: Value =
@@ -220,27 +252,43 @@ async fn a_killed_server_leaves_files_that_still_read() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_server_leaves_a_composite_that_ffmpeg_finishes() {
+    let mut server = Server::start();
+    let id = record_then_kill(&mut server, "crashgrid", "composite").await;
+
+    // The encoder sees its input end and finishes the file on its own.
+    let file = server
+        .recordings
+        .join("crashgrid")
+        .join(&id)
+        .join("composite.webm");
+    let mut duration = 0.0;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let (d, _) = probe(&file, "format=duration");
+        duration = d.parse().unwrap_or(0.0);
+        if duration > 0.0 {
+            break;
+        }
+    }
+    assert!(duration > 2.0, "{duration} s in {}", file.display());
+    let (streams, errors) = probe(&file, "stream=codec_name");
+    assert_eq!(
+        streams.lines().collect::<Vec<_>>(),
+        ["vp8", "opus"],
+        "{errors}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_participant_recording_puts_audio_and_video_in_one_file() {
     let server = Server::start();
     let (mut host, _) = joined(&server, "each", "host", &["--host"]).await;
     let _ann = Peer::join(&server.ws_url(), &server.token("each", "ann", &[]), true).await;
     tracks_published(&mut host, 2).await;
-    let auth = format!("Bearer {}", server.token("each", "app", &["--host"]));
-    let (status, response) = server.http(
-        "POST",
-        "/api/rooms/each/recordings",
-        &[
-            ("Authorization", &auth),
-            ("Content-Type", "application/json"),
-        ],
-        r#"{"kind": "participant"}"#,
-    );
-    assert_eq!(status, 201, "{response}");
-    let id = body_json(&response)["id"].as_str().unwrap().to_owned();
+    let (auth, id) = start_recording(&server, "each", "participant");
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let path = format!("/api/rooms/each/recordings/{id}");
-    let (_, response) = server.http("DELETE", &path, &[("Authorization", &auth)], "");
-    let manifest = body_json(&response);
+    let manifest = stop_recording(&server, "each", &auth, &id);
     let files = manifest["files"].as_array().unwrap();
     assert_eq!(files.len(), 1, "one file for ann: {manifest}");
     assert_eq!(files[0]["codec"], "vp8+opus");
@@ -254,5 +302,55 @@ async fn a_participant_recording_puts_audio_and_video_in_one_file() {
         codecs.lines().collect::<Vec<_>>(),
         ["vp8", "opus"],
         "{errors}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_composite_recording_is_one_video_of_the_grid_with_the_mixed_audio() {
+    let server = Server::start();
+    let (mut host, _) = joined(&server, "grid", "host", &["--host"]).await;
+    let _ann = Peer::join(&server.ws_url(), &server.token("grid", "ann", &[]), true).await;
+    let bob = Peer::join(&server.ws_url(), &server.token("grid", "bob", &[]), true).await;
+    tracks_published(&mut host, 4).await;
+    let (auth, id) = start_recording(&server, "grid", "composite");
+    let started = std::time::Instant::now();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Someone leaving mid-recording: the grid re-flows, the timeline goes on.
+    drop(bob);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let manifest = stop_recording(&server, "grid", &auth, &id);
+    let recorded = started.elapsed().as_secs_f64();
+    assert_eq!(manifest["kind"], "composite");
+    let files = manifest["files"].as_array().unwrap();
+    assert_eq!(files.len(), 1, "one file: {manifest}");
+    assert_eq!(files[0]["file"], "composite.webm");
+    assert_eq!(files[0]["codec"], "vp8+opus");
+    let file = server
+        .recordings
+        .join("grid")
+        .join(&id)
+        .join("composite.webm");
+    let (streams, errors) = probe(&file, "stream=codec_name,width,height");
+    assert_eq!(
+        streams.lines().collect::<Vec<_>>(),
+        ["vp8,1280,720", "opus"],
+        "{errors}"
+    );
+    let (duration, _) = probe(&file, "format=duration");
+    let duration: f64 = duration.parse().unwrap();
+    assert!(
+        (duration - recorded).abs() / recorded < 0.05,
+        "{duration} s in the file, {recorded} s recorded"
+    );
+    let decode = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(&file)
+        .args(["-f", "null", "-"])
+        .output()
+        .unwrap();
+    assert!(
+        decode.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&decode.stderr)
     );
 }

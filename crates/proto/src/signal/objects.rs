@@ -182,6 +182,8 @@ pub enum RecordingKind {
     Participant,
     /// The room's audio mixed into one Opus file.
     AudioOnly,
+    /// The whole meeting in one file: every video in a grid and the mixed audio.
+    Composite,
 }
 
 /// A recording running in a room, as everyone in it is told.

@@ -1,0 +1,540 @@
+//! The composite recording's picture: every video track of the room in a grid on one
+//! 1280×720 canvas. Each track is decoded by an `ffmpeg` child of its own, fed the
+//! track's frames in Matroska as they arrive, each stamped with its arrival time, and
+//! answering in Matroska too: pictures scaled into a 640×360 tile (I420, letterboxed),
+//! each with the time of its frame. The mixer asks for the canvas as of an instant; each
+//! tile shows its newest picture whose frame had arrived by then, the way the audio
+//! slots play packets by arrival, so picture and sound line up however long decoding
+//! takes. A video frame's arrival is first moved to when it would have arrived had it
+//! travelled like its sender's audio, by the sender's clock (RTCP sender reports): lip
+//! sync, as a browser does it. A camera that stopped sending shows black; a track that is
+//! unpublished leaves the grid and the others re-flow.
+
+use std::collections::{HashMap, VecDeque};
+use std::io::{BufReader, Write};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime};
+
+use moim_egress::blocks::BlockReader;
+use moim_egress::h264;
+use moim_egress::webm::{Codec, WebmWriter};
+use moim_media::{EgressFrame, FrameCodec, TrackId};
+use tracing::warn;
+
+use crate::recorder::{Routes, signed_ms, video_track};
+
+/// The canvas, in pixels.
+pub const WIDTH: usize = 1280;
+pub const HEIGHT: usize = 720;
+/// Bytes of one I420 canvas.
+pub const CANVAS_BYTES: usize = WIDTH * HEIGHT * 3 / 2;
+/// What a decoder answers: every track's pictures at this size, 16:9.
+const TILE_W: usize = 640;
+const TILE_H: usize = 360;
+/// The video height a composite asks of simulcast cameras.
+pub const TILE_HEIGHT: u32 = TILE_H as u32;
+const TILE_BYTES: usize = TILE_W * TILE_H * 3 / 2;
+/// Tracks in the grid at most (3×3); more wait until one leaves.
+pub const MAX_TILES: usize = 9;
+/// A track that sent nothing for this long shows black.
+const STALE: Duration = Duration::from_secs(2);
+/// Decoded pictures a tile holds at most (a decoder ahead of the canvas).
+const MAX_PICTURES: usize = 6;
+/// Lip sync moves a video frame by this much at most (beyond, the sender's clock is off).
+const MAX_LIP_SYNC_MS: i64 = 500;
+/// Black in limited-range YUV.
+const BLACK_Y: u8 = 16;
+const BLACK_UV: u8 = 128;
+
+/// The grid and its decoders.
+pub struct Compositor {
+    routes: Routes,
+    tiles: Vec<Tile>,
+    canvas: Vec<u8>,
+    /// How many tiles the canvas is laid out for.
+    laid_out: usize,
+    full_warned: bool,
+    lip_sync: LipSync,
+}
+
+struct Tile {
+    track: TrackId,
+    decoder: Decoder,
+    last_frame: Instant,
+}
+
+impl Compositor {
+    /// An empty (black) grid of the tracks `routes` holds.
+    pub fn new(routes: Routes) -> Compositor {
+        let mut canvas = vec![BLACK_UV; CANVAS_BYTES];
+        canvas[..WIDTH * HEIGHT].fill(BLACK_Y);
+        Compositor {
+            routes,
+            tiles: Vec::new(),
+            canvas,
+            laid_out: 0,
+            full_warned: false,
+            lip_sync: LipSync {
+                epoch: (Instant::now(), SystemTime::now()),
+                audio_transit: HashMap::new(),
+                participants: HashMap::new(),
+            },
+        }
+    }
+
+    /// Hands a video frame to its track's decoder (a track's first keyframe gives it a
+    /// tile); notes how audio travels.
+    pub fn frame(&mut self, frame: &EgressFrame) {
+        let Some(who) = self.lip_sync.participant(&self.routes, frame.track) else {
+            return;
+        };
+        if frame.codec == FrameCodec::Opus {
+            self.lip_sync.audio(who, frame);
+            return;
+        }
+        let arrival = self.lip_sync.video_arrival(who, frame);
+        if let Some(tile) = self.tiles.iter_mut().find(|t| t.track == frame.track) {
+            tile.last_frame = Instant::now();
+            tile.decoder.feed(frame, arrival);
+            return;
+        }
+        if !frame.keyframe {
+            return;
+        }
+        if self.tiles.len() >= MAX_TILES {
+            if !self.full_warned {
+                warn!(track = %frame.track, "the composite grid is full; this track waits for a free tile");
+                self.full_warned = true;
+            }
+            return;
+        }
+        match Decoder::start(frame, arrival) {
+            Ok(mut decoder) => {
+                decoder.feed(frame, arrival);
+                self.tiles.push(Tile {
+                    track: frame.track,
+                    decoder,
+                    last_frame: Instant::now(),
+                });
+            }
+            Err(e) => {
+                warn!(track = %frame.track, "cannot decode this track for the composite: {e}")
+            }
+        }
+    }
+
+    /// The canvas as of `at`: in each tile the newest picture whose frame had arrived by
+    /// then.
+    pub fn compose(&mut self, at: Instant) -> &[u8] {
+        {
+            let routes = self.routes.lock().unwrap_or_else(|e| e.into_inner());
+            self.tiles.retain(|t| routes.contains_key(&t.track));
+        }
+        if self.tiles.len() < MAX_TILES {
+            self.full_warned = false;
+        }
+        if self.laid_out != self.tiles.len() {
+            self.canvas[..WIDTH * HEIGHT].fill(BLACK_Y);
+            self.canvas[WIDTH * HEIGHT..].fill(BLACK_UV);
+            self.laid_out = self.tiles.len();
+        }
+        let grid = Grid::new(self.tiles.len());
+        for (i, tile) in self.tiles.iter().enumerate() {
+            let place = grid.place(i);
+            let mut pictures = tile
+                .decoder
+                .pictures
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            let shown = pictures.at(at);
+            match shown {
+                Some(data) if tile.last_frame.elapsed() < STALE => {
+                    draw(&mut self.canvas, data, place)
+                }
+                _ => fill_black(&mut self.canvas, place),
+            }
+        }
+        &self.canvas
+    }
+}
+
+/// Lines each participant's video up with their audio by the sender's clock.
+struct LipSync {
+    /// One instant on both clocks, to compare them.
+    epoch: (Instant, SystemTime),
+    /// Per participant: from the sender's clock to arrival here, for audio, in ms (the
+    /// quickest seen, slowly forgetting it, so jitter does not move it).
+    audio_transit: HashMap<ParticipantKey, i64>,
+    participants: HashMap<TrackId, ParticipantKey>,
+}
+
+/// A participant, as the routes name them.
+type ParticipantKey = Arc<str>;
+
+impl LipSync {
+    /// The participant a track belongs to, if it is still recorded.
+    fn participant(&mut self, routes: &Routes, track: TrackId) -> Option<ParticipantKey> {
+        if let Some(who) = self.participants.get(&track) {
+            return Some(who.clone());
+        }
+        let who: ParticipantKey = routes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&track)?
+            .as_str()
+            .into();
+        self.participants.insert(track, who.clone());
+        Some(who)
+    }
+
+    /// `frame`'s arrival and its sender's time, in ms since the epoch.
+    fn times(&self, frame: &EgressFrame) -> Option<(i64, i64)> {
+        let sent = signed_ms(frame.sender_time?, self.epoch.1);
+        let arrived = match frame.network_time.checked_duration_since(self.epoch.0) {
+            Some(d) => d.as_millis() as i64,
+            None => -(self.epoch.0.duration_since(frame.network_time).as_millis() as i64),
+        };
+        Some((arrived, sent))
+    }
+
+    fn audio(&mut self, who: ParticipantKey, frame: &EgressFrame) {
+        let Some((arrived, sent)) = self.times(frame) else {
+            return;
+        };
+        let sample = arrived - sent;
+        let transit = self.audio_transit.entry(who).or_insert(sample);
+        if sample < *transit {
+            *transit = sample;
+        } else {
+            *transit += (sample - *transit) / 32;
+        }
+    }
+
+    /// When `frame` would have arrived had it travelled like its sender's audio.
+    fn video_arrival(&self, who: ParticipantKey, frame: &EgressFrame) -> Instant {
+        let (Some((arrived, sent)), Some(transit)) =
+            (self.times(frame), self.audio_transit.get(&who))
+        else {
+            return frame.network_time;
+        };
+        let shift = (sent + transit - arrived).clamp(-MAX_LIP_SYNC_MS, MAX_LIP_SYNC_MS);
+        let by = Duration::from_millis(shift.unsigned_abs());
+        if shift >= 0 {
+            frame.network_time + by
+        } else {
+            frame
+                .network_time
+                .checked_sub(by)
+                .unwrap_or(frame.network_time)
+        }
+    }
+}
+
+/// Columns and rows for a number of tiles, filled row by row.
+struct Grid {
+    cols: usize,
+    rows: usize,
+}
+
+/// Where a tile goes on the canvas (even numbers, so chroma lines up).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Place {
+    x: usize,
+    y: usize,
+    w: usize,
+    h: usize,
+}
+
+impl Grid {
+    fn new(tiles: usize) -> Grid {
+        let cols = (1..).find(|c| c * c >= tiles).unwrap_or(1).max(1);
+        let rows = tiles.div_ceil(cols).max(1);
+        Grid { cols, rows }
+    }
+
+    /// The largest 16:9 rectangle centred in tile `i`'s cell.
+    fn place(&self, i: usize) -> Place {
+        let (cell_w, cell_h) = (WIDTH / self.cols, HEIGHT / self.rows);
+        let w = cell_w.min(cell_h * 16 / 9) & !1;
+        let h = (w * 9 / 16) & !1;
+        let (col, row) = (i % self.cols, i / self.cols);
+        Place {
+            x: (col * cell_w + (cell_w - w) / 2) & !1,
+            y: (row * cell_h + (cell_h - h) / 2) & !1,
+            w,
+            h,
+        }
+    }
+}
+
+/// Draws a tile picture (I420, TILE_W×TILE_H) scaled into `place` (nearest neighbour).
+fn draw(canvas: &mut [u8], picture: &[u8], place: Place) {
+    let (y_plane, chroma) = canvas.split_at_mut(WIDTH * HEIGHT);
+    let (u_plane, v_plane) = chroma.split_at_mut(WIDTH * HEIGHT / 4);
+    let (src_y, src_chroma) = picture.split_at(TILE_W * TILE_H);
+    let (src_u, src_v) = src_chroma.split_at(TILE_W * TILE_H / 4);
+    scale_plane(src_y, TILE_W, TILE_H, y_plane, WIDTH, place);
+    let half = Place {
+        x: place.x / 2,
+        y: place.y / 2,
+        w: place.w / 2,
+        h: place.h / 2,
+    };
+    scale_plane(src_u, TILE_W / 2, TILE_H / 2, u_plane, WIDTH / 2, half);
+    scale_plane(src_v, TILE_W / 2, TILE_H / 2, v_plane, WIDTH / 2, half);
+}
+
+/// Nearest-neighbour scaling of one plane, in 16.16 fixed point (no division per pixel).
+fn scale_plane(src: &[u8], sw: usize, sh: usize, dst: &mut [u8], stride: usize, to: Place) {
+    if to.w == 0 || to.h == 0 {
+        return;
+    }
+    let step_x = (sw << 16) / to.w;
+    let step_y = (sh << 16) / to.h;
+    for y in 0..to.h {
+        let sy = ((y * step_y) >> 16).min(sh - 1);
+        let row = &src[sy * sw..(sy + 1) * sw];
+        let start = (to.y + y) * stride + to.x;
+        let out = &mut dst[start..start + to.w];
+        if to.w == sw {
+            out.copy_from_slice(row);
+            continue;
+        }
+        for (x, px) in out.iter_mut().enumerate() {
+            *px = row[((x * step_x) >> 16).min(sw - 1)];
+        }
+    }
+}
+
+fn fill_black(canvas: &mut [u8], place: Place) {
+    let (y_plane, chroma) = canvas.split_at_mut(WIDTH * HEIGHT);
+    for y in place.y..place.y + place.h {
+        y_plane[y * WIDTH + place.x..][..place.w].fill(BLACK_Y);
+    }
+    for y in place.y / 2..(place.y + place.h) / 2 {
+        let at = y * WIDTH / 2 + place.x / 2;
+        chroma[at..][..place.w / 2].fill(BLACK_UV);
+        let at = WIDTH * HEIGHT / 4 + at;
+        chroma[at..][..place.w / 2].fill(BLACK_UV);
+    }
+}
+
+/// A decoder's pictures, oldest first, each with the arrival time of its frame.
+#[derive(Default)]
+struct Pictures {
+    decoded: VecDeque<(Instant, Vec<u8>)>,
+    /// Buffers of pictures shown and done with, for the next ones.
+    spare: Vec<Vec<u8>>,
+}
+
+impl Pictures {
+    /// The newest picture whose frame arrived by `at` (older ones are let go).
+    fn at(&mut self, at: Instant) -> Option<&[u8]> {
+        while self.decoded.len() >= 2 && self.decoded[1].0 <= at {
+            let (_, old) = self.decoded.pop_front().expect("two pictures");
+            self.spare.push(old);
+        }
+        self.decoded
+            .front()
+            .filter(|(arrived, _)| *arrived <= at)
+            .map(|(_, data)| &data[..])
+    }
+
+    /// Adds a decoded picture; returns a buffer for the next.
+    fn push(&mut self, arrived: Instant, data: Vec<u8>) -> Vec<u8> {
+        self.decoded.push_back((arrived, data));
+        if self.decoded.len() > MAX_PICTURES
+            && let Some((_, old)) = self.decoded.pop_front()
+        {
+            self.spare.push(old);
+        }
+        self.spare.pop().unwrap_or_else(|| vec![0; TILE_BYTES])
+    }
+}
+
+/// One track's `ffmpeg` decoder: frames in (Matroska on its input, each block at its
+/// frame's arrival, in ms since the first), tile pictures out (Matroska on its output,
+/// raw I420 at the same times, read by a thread of its own). Killed when dropped.
+struct Decoder {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    writer: WebmWriter,
+    h264: bool,
+    /// The first frame's arrival: time zero of the stream.
+    epoch: Instant,
+    last_ms: i64,
+    out: Vec<u8>,
+    pictures: Arc<Mutex<Pictures>>,
+    reader: Option<JoinHandle<()>>,
+}
+
+impl Decoder {
+    fn start(first: &EgressFrame, epoch: Instant) -> std::io::Result<Decoder> {
+        let (spec, _) = video_track(first)?;
+        let filter = format!(
+            "scale={TILE_W}:{TILE_H}:force_original_aspect_ratio=decrease,\
+             pad={TILE_W}:{TILE_H}:-1:-1:black,format=yuv420p"
+        );
+        // Nothing held back: one thread (frame threading delays pictures), low delay
+        // (no reordering wait), every picture written out as it comes.
+        let mut child = Command::new("ffmpeg")
+            .args([
+                "-nostdin",
+                "-v",
+                "fatal",
+                "-threads",
+                "1",
+                "-flags",
+                "low_delay",
+            ])
+            .args(["-f", "matroska", "-i", "pipe:0", "-vf", &filter])
+            .args([
+                "-fps_mode",
+                "passthrough",
+                "-c:v",
+                "rawvideo",
+                "-f",
+                "matroska",
+            ])
+            .args(["-cluster_time_limit", "0", "-flush_packets", "1", "pipe:1"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()?;
+        let stdin = child.stdin.take();
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| std::io::Error::other("ffmpeg has no output"))?;
+        let pictures = Arc::new(Mutex::new(Pictures::default()));
+        let shared = pictures.clone();
+        let reader = std::thread::Builder::new()
+            .name("moim-decoded".into())
+            .spawn(move || {
+                let mut blocks = BlockReader::new(BufReader::with_capacity(1 << 16, stdout));
+                let mut buf = vec![0; TILE_BYTES];
+                while let Ok(Some(ms)) = blocks.next_block(&mut buf) {
+                    if buf.len() != TILE_BYTES {
+                        continue;
+                    }
+                    let arrived = epoch + Duration::from_millis(ms.max(0) as u64);
+                    buf = shared
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push(arrived, buf);
+                }
+            })?;
+        let (writer, header) = WebmWriter::new(std::slice::from_ref(&spec));
+        Ok(Decoder {
+            child,
+            stdin,
+            writer,
+            h264: spec.codec == Codec::H264,
+            epoch,
+            last_ms: -1,
+            out: header,
+            pictures,
+            reader: Some(reader),
+        })
+    }
+
+    /// Passes a frame on to ffmpeg right away, stamped with its arrival.
+    fn feed(&mut self, frame: &EgressFrame, arrival: Instant) {
+        let since = arrival.saturating_duration_since(self.epoch).as_millis() as i64;
+        let ms = since.max(self.last_ms + 1);
+        self.last_ms = ms;
+        if self.h264 {
+            let mut data = Vec::with_capacity(frame.data.len());
+            h264::length_prefixed(&frame.data, &mut data);
+            self.writer
+                .block(&mut self.out, 1, ms, frame.keyframe, &data);
+        } else {
+            self.writer
+                .block(&mut self.out, 1, ms, frame.keyframe, &frame.data);
+        }
+        if let Some(stdin) = &mut self.stdin
+            && let Err(e) = stdin.write_all(&self.out)
+        {
+            warn!("a composite decoder (ffmpeg) stopped taking input: {e}");
+            self.stdin = None;
+        }
+        self.out.clear();
+    }
+}
+
+impl Drop for Decoder {
+    fn drop(&mut self) {
+        drop(self.stdin.take());
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grids_grow_square_and_keep_tiles_16_by_9() {
+        let one = Grid::new(1);
+        assert_eq!(
+            one.place(0),
+            Place {
+                x: 0,
+                y: 0,
+                w: 1280,
+                h: 720
+            }
+        );
+        let two = Grid::new(2);
+        assert_eq!((two.cols, two.rows), (2, 1));
+        assert_eq!(
+            two.place(1),
+            Place {
+                x: 640,
+                y: 180,
+                w: 640,
+                h: 360
+            },
+            "side by side, centred vertically"
+        );
+        let five = Grid::new(5);
+        assert_eq!((five.cols, five.rows), (3, 2));
+        let p = five.place(4);
+        assert_eq!((p.x, p.y), (426, (360 + (360 - p.h) / 2) & !1));
+        assert!(p.w <= 426 && p.h <= 360);
+        assert!(p.x.is_multiple_of(2) && p.w.is_multiple_of(2));
+        let nine = Grid::new(9);
+        assert_eq!((nine.cols, nine.rows), (3, 3));
+    }
+
+    #[test]
+    fn a_picture_lands_scaled_in_its_place_and_nowhere_else() {
+        let mut canvas = vec![0u8; CANVAS_BYTES];
+        let mut picture = vec![200u8; TILE_BYTES];
+        picture[TILE_W * TILE_H..].fill(50);
+        let place = Grid::new(4).place(3);
+        draw(&mut canvas, &picture, place);
+        assert_eq!(canvas[(place.y + 1) * WIDTH + place.x + 1], 200);
+        assert_eq!(
+            canvas[(place.y + place.h - 1) * WIDTH + place.x + place.w - 1],
+            200
+        );
+        assert_eq!(canvas[(place.y - 1) * WIDTH + place.x], 0, "above the tile");
+        let u = WIDTH * HEIGHT + (place.y / 2) * WIDTH / 2 + place.x / 2;
+        assert_eq!(canvas[u], 50);
+        let lit = canvas[..WIDTH * HEIGHT]
+            .iter()
+            .filter(|&&b| b == 200)
+            .count();
+        assert_eq!(lit, place.w * place.h);
+        fill_black(&mut canvas, place);
+        assert_eq!(canvas[(place.y + 1) * WIDTH + place.x + 1], BLACK_Y);
+        assert_eq!(canvas[u], BLACK_UV);
+    }
+}
