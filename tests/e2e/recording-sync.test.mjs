@@ -28,8 +28,9 @@ async function makeSource() {
   const audio = path.join(SOURCE_DIR, 'beep.wav');
   await run('ffmpeg', ['-v', 'error', '-y', '-f', 'lavfi', '-i', 'color=c=black:s=320x180:r=30:d=30',
     '-vf', `drawbox=x=0:y=0:w=iw:h=ih:color=white:t=fill:enable='${FLASH}',format=yuv420p`, video]);
-  await run('ffmpeg', ['-v', 'error', '-y', '-f', 'lavfi', '-i', 'sine=f=1000:sample_rate=48000:d=30',
-    '-af', `volume=0:enable='not(${FLASH})'`, '-ac', '1', audio]);
+  // Evaluated per sample (a filter's `enable` would switch on whole frames of samples).
+  await run('ffmpeg', ['-v', 'error', '-y', '-f', 'lavfi', '-i',
+    `aevalsrc='if(${FLASH},0.25*sin(2*PI*1000*t),0)':s=48000:d=30`, '-ac', '1', audio]);
   return { video, audio };
 }
 

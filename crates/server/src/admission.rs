@@ -9,7 +9,8 @@ use moim_proto::error::ApiError;
 use moim_proto::signal::{RoomMode, RoomSettings, ServerMessage};
 
 use crate::moderation::disconnect;
-use crate::rooms::{Entry, Joined, Participant, Room, no_one_in};
+use crate::participant::Participant;
+use crate::rooms::{Entry, Joined, Room, no_one_in};
 use crate::state::{AppState, media_error};
 
 /// A change of settings; absent fields stay as they are.

@@ -1,5 +1,5 @@
 //! The composite recording's picture: every video track of the room in a grid on one
-//! 1280×720 canvas. Each track is decoded by an `ffmpeg` child of its own, fed the
+//! 1280×720 canvas. Each track is decoded by an `ffmpeg` child of its own (`decoder.rs`), fed the
 //! track's frames in Matroska as they arrive, each stamped with its arrival time, and
 //! answering in Matroska too: pictures scaled into a 640×360 tile (I420, letterboxed),
 //! each with the time of its frame. The mixer asks for the canvas as of an instant; each
@@ -10,20 +10,15 @@
 //! sync, as a browser does it. A camera that stopped sending shows black; a track that is
 //! unpublished leaves the grid and the others re-flow.
 
-use std::collections::{HashMap, VecDeque};
-use std::io::{BufReader, Write};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use moim_egress::blocks::BlockReader;
-use moim_egress::h264;
-use moim_egress::webm::{Codec, WebmWriter};
 use moim_media::{EgressFrame, FrameCodec, TrackId};
 use tracing::warn;
 
-use crate::recorder::{Routes, signed_ms, video_track};
+use crate::decoder::Decoder;
+use crate::recorder::{Routes, signed_ms};
 
 /// The canvas, in pixels.
 pub const WIDTH: usize = 1280;
@@ -31,17 +26,15 @@ pub const HEIGHT: usize = 720;
 /// Bytes of one I420 canvas.
 pub const CANVAS_BYTES: usize = WIDTH * HEIGHT * 3 / 2;
 /// What a decoder answers: every track's pictures at this size, 16:9.
-const TILE_W: usize = 640;
-const TILE_H: usize = 360;
+pub const TILE_W: usize = 640;
+pub const TILE_H: usize = 360;
 /// The video height a composite asks of simulcast cameras.
 pub const TILE_HEIGHT: u32 = TILE_H as u32;
-const TILE_BYTES: usize = TILE_W * TILE_H * 3 / 2;
+pub const TILE_BYTES: usize = TILE_W * TILE_H * 3 / 2;
 /// Tracks in the grid at most (3×3); more wait until one leaves.
 pub const MAX_TILES: usize = 9;
 /// A track that sent nothing for this long shows black.
 const STALE: Duration = Duration::from_secs(2);
-/// Decoded pictures a tile holds at most (a decoder ahead of the canvas).
-const MAX_PICTURES: usize = 6;
 /// Lip sync moves a video frame by this much at most (beyond, the sender's clock is off).
 const MAX_LIP_SYNC_MS: i64 = 500;
 /// Black in limited-range YUV.
@@ -131,6 +124,9 @@ impl Compositor {
         {
             let routes = self.routes.lock().unwrap_or_else(|e| e.into_inner());
             self.tiles.retain(|t| routes.contains_key(&t.track));
+            self.lip_sync
+                .participants
+                .retain(|t, _| routes.contains_key(t));
         }
         if self.tiles.len() < MAX_TILES {
             self.full_warned = false;
@@ -318,160 +314,6 @@ fn fill_black(canvas: &mut [u8], place: Place) {
         chroma[at..][..place.w / 2].fill(BLACK_UV);
         let at = WIDTH * HEIGHT / 4 + at;
         chroma[at..][..place.w / 2].fill(BLACK_UV);
-    }
-}
-
-/// A decoder's pictures, oldest first, each with the arrival time of its frame.
-#[derive(Default)]
-struct Pictures {
-    decoded: VecDeque<(Instant, Vec<u8>)>,
-    /// Buffers of pictures shown and done with, for the next ones.
-    spare: Vec<Vec<u8>>,
-}
-
-impl Pictures {
-    /// The newest picture whose frame arrived by `at` (older ones are let go).
-    fn at(&mut self, at: Instant) -> Option<&[u8]> {
-        while self.decoded.len() >= 2 && self.decoded[1].0 <= at {
-            let (_, old) = self.decoded.pop_front().expect("two pictures");
-            self.spare.push(old);
-        }
-        self.decoded
-            .front()
-            .filter(|(arrived, _)| *arrived <= at)
-            .map(|(_, data)| &data[..])
-    }
-
-    /// Adds a decoded picture; returns a buffer for the next.
-    fn push(&mut self, arrived: Instant, data: Vec<u8>) -> Vec<u8> {
-        self.decoded.push_back((arrived, data));
-        if self.decoded.len() > MAX_PICTURES
-            && let Some((_, old)) = self.decoded.pop_front()
-        {
-            self.spare.push(old);
-        }
-        self.spare.pop().unwrap_or_else(|| vec![0; TILE_BYTES])
-    }
-}
-
-/// One track's `ffmpeg` decoder: frames in (Matroska on its input, each block at its
-/// frame's arrival, in ms since the first), tile pictures out (Matroska on its output,
-/// raw I420 at the same times, read by a thread of its own). Killed when dropped.
-struct Decoder {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    writer: WebmWriter,
-    h264: bool,
-    /// The first frame's arrival: time zero of the stream.
-    epoch: Instant,
-    last_ms: i64,
-    out: Vec<u8>,
-    pictures: Arc<Mutex<Pictures>>,
-    reader: Option<JoinHandle<()>>,
-}
-
-impl Decoder {
-    fn start(first: &EgressFrame, epoch: Instant) -> std::io::Result<Decoder> {
-        let (spec, _) = video_track(first)?;
-        let filter = format!(
-            "scale={TILE_W}:{TILE_H}:force_original_aspect_ratio=decrease,\
-             pad={TILE_W}:{TILE_H}:-1:-1:black,format=yuv420p"
-        );
-        // Nothing held back: one thread (frame threading delays pictures), low delay
-        // (no reordering wait), every picture written out as it comes.
-        let mut child = Command::new("ffmpeg")
-            .args([
-                "-nostdin",
-                "-v",
-                "fatal",
-                "-threads",
-                "1",
-                "-flags",
-                "low_delay",
-            ])
-            .args(["-f", "matroska", "-i", "pipe:0", "-vf", &filter])
-            .args([
-                "-fps_mode",
-                "passthrough",
-                "-c:v",
-                "rawvideo",
-                "-f",
-                "matroska",
-            ])
-            .args(["-cluster_time_limit", "0", "-flush_packets", "1", "pipe:1"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()?;
-        let stdin = child.stdin.take();
-        let stdout = child
-            .stdout
-            .take()
-            .ok_or_else(|| std::io::Error::other("ffmpeg has no output"))?;
-        let pictures = Arc::new(Mutex::new(Pictures::default()));
-        let shared = pictures.clone();
-        let reader = std::thread::Builder::new()
-            .name("moim-decoded".into())
-            .spawn(move || {
-                let mut blocks = BlockReader::new(BufReader::with_capacity(1 << 16, stdout));
-                let mut buf = vec![0; TILE_BYTES];
-                while let Ok(Some(ms)) = blocks.next_block(&mut buf) {
-                    if buf.len() != TILE_BYTES {
-                        continue;
-                    }
-                    let arrived = epoch + Duration::from_millis(ms.max(0) as u64);
-                    buf = shared
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .push(arrived, buf);
-                }
-            })?;
-        let (writer, header) = WebmWriter::new(std::slice::from_ref(&spec));
-        Ok(Decoder {
-            child,
-            stdin,
-            writer,
-            h264: spec.codec == Codec::H264,
-            epoch,
-            last_ms: -1,
-            out: header,
-            pictures,
-            reader: Some(reader),
-        })
-    }
-
-    /// Passes a frame on to ffmpeg right away, stamped with its arrival.
-    fn feed(&mut self, frame: &EgressFrame, arrival: Instant) {
-        let since = arrival.saturating_duration_since(self.epoch).as_millis() as i64;
-        let ms = since.max(self.last_ms + 1);
-        self.last_ms = ms;
-        if self.h264 {
-            let mut data = Vec::with_capacity(frame.data.len());
-            h264::length_prefixed(&frame.data, &mut data);
-            self.writer
-                .block(&mut self.out, 1, ms, frame.keyframe, &data);
-        } else {
-            self.writer
-                .block(&mut self.out, 1, ms, frame.keyframe, &frame.data);
-        }
-        if let Some(stdin) = &mut self.stdin
-            && let Err(e) = stdin.write_all(&self.out)
-        {
-            warn!("a composite decoder (ffmpeg) stopped taking input: {e}");
-            self.stdin = None;
-        }
-        self.out.clear();
-    }
-}
-
-impl Drop for Decoder {
-    fn drop(&mut self) {
-        drop(self.stdin.take());
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if let Some(reader) = self.reader.take() {
-            let _ = reader.join();
-        }
     }
 }
 

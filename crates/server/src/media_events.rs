@@ -8,7 +8,7 @@ use tokio::sync::mpsc;
 use tracing::debug;
 
 use crate::chat;
-use crate::rooms::Link;
+use crate::participant::Link;
 use crate::state::{AppState, unix_millis};
 
 /// Consumes media events until the media plane stops.

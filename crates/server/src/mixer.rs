@@ -247,8 +247,10 @@ impl Mixer {
             if self.feed.backlog() > MAX_BACKLOG {
                 self.pictures_skipped += 1;
             } else {
-                // What had arrived by then, as for the audio.
-                let at = self.start + Duration::from_millis(ms as u64) - PLAYOUT_DELAY;
+                // What had arrived by then, as for the audio. A packet plays on average
+                // 10 ms after it is due (half a 20 ms step), a picture 20 ms (half of
+                // 40): the picture looks 10 ms further, so both average out.
+                let at = self.start + Duration::from_millis(ms as u64) + TICK / 2 - PLAYOUT_DELAY;
                 let track = SLOTS as u64 + 1;
                 self.writer
                     .block(&mut self.out, track, ms, true, video.compose(at));

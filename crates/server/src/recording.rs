@@ -26,8 +26,9 @@ use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
 use crate::compositor;
+use crate::participant::Participant;
 use crate::recorder::{self, FileReport, Layout, Routes, StopAt};
-use crate::rooms::{Participant, Room, no_one_in};
+use crate::rooms::{Room, no_one_in};
 use crate::state::{AppState, unix_millis};
 
 /// Frames a recording's queue holds (about 4 s of a 30 fps video and its audio for 10

@@ -6,29 +6,21 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
 
 use moim_media::{ParticipantId, RoomId, TrackId};
 use moim_proto::ErrorCode;
 use moim_proto::error::ApiError;
 use moim_proto::signal::{
-    BoardStroke, ChatMessage, ParticipantInfo, PollInfo, RecordingInfo, Role, RoomMode,
-    RoomSettings, Sender, ServerMessage, ServerReply, TrackInfo,
+    BoardStroke, ChatMessage, ParticipantInfo, PollInfo, RecordingInfo, RoomMode, RoomSettings,
+    Sender, ServerMessage, ServerReply,
 };
-use moim_proto::token::Grants;
-use tokio::sync::{Notify, mpsc};
-use tracing::warn;
 
 use crate::board::Board;
-use crate::chat::{ChatLog, RateLimit};
+use crate::chat::ChatLog;
+use crate::participant::{Link, Participant};
 use crate::polls::Polls;
 use crate::recording::Recording;
 use crate::state::unix_millis;
-
-/// Capacity of a participant's outgoing message queue; a client this far behind is
-/// disconnected rather than buffered without bound.
-pub const OUTBOX_CAPACITY: usize = 256;
 
 /// The error for a room nobody is in (rooms exist only while someone is).
 pub fn no_one_in(room: &str) -> ApiError {
@@ -36,120 +28,6 @@ pub fn no_one_in(room: &str) -> ApiError {
         ErrorCode::NotFound,
         format!("Room \"{room}\" has no participants."),
     )
-}
-
-/// How the server reaches a participant.
-#[derive(Debug, Clone)]
-pub enum Link {
-    /// A signaling WebSocket: messages go to its outbox; `kick` closes it.
-    Socket {
-        outbox: mpsc::Sender<Arc<str>>,
-        kick: Arc<Notify>,
-    },
-    /// A WHIP or WHEP session, addressed by its resource id.
-    Http { resource: String },
-}
-
-/// One participant of a room.
-#[derive(Debug)]
-pub struct Participant {
-    pub id: ParticipantId,
-    pub identity: String,
-    pub name: String,
-    /// What it may do now: its token's grants, changed live by the room (audio rooms).
-    pub grants: Grants,
-    /// The grants of its access token.
-    pub token_grants: Grants,
-    pub tracks: Vec<TrackInfo>,
-    /// Tracks the client declared muted before the media plane announced them.
-    pub muted_on_publish: Vec<TrackId>,
-    pub link: Link,
-    /// Not announced to the room (WHEP players).
-    pub hidden: bool,
-    /// Already told to disconnect for not reading its messages.
-    kicked: AtomicBool,
-    pub chat_limit: RateLimit,
-    pub data_limit: RateLimit,
-    pub board_limit: RateLimit,
-    /// The reliable data channel of its subscriber connection is open: messages for it go
-    /// there rather than on signaling.
-    pub data_channel: bool,
-    /// Its audio tracks that carry speech now.
-    pub speaking: Vec<TrackId>,
-    /// Tracks a host muted and locked: it may not unmute them.
-    pub locked_tracks: Vec<TrackId>,
-    /// It asks to speak (audio rooms).
-    pub hand_raised: bool,
-}
-
-impl Participant {
-    /// A participant with no tracks yet.
-    pub fn new(identity: String, name: String, grants: Grants, link: Link, hidden: bool) -> Self {
-        let now = Instant::now();
-        Participant {
-            id: ParticipantId::next(),
-            identity,
-            name,
-            token_grants: grants.clone(),
-            grants,
-            tracks: Vec::new(),
-            muted_on_publish: Vec::new(),
-            link,
-            hidden,
-            kicked: AtomicBool::new(false),
-            chat_limit: RateLimit::chat(now),
-            data_limit: RateLimit::data(now),
-            board_limit: RateLimit::board(now),
-            data_channel: false,
-            speaking: Vec::new(),
-            locked_tracks: Vec::new(),
-            hand_raised: false,
-        }
-    }
-
-    /// Host with the admin grant, viewer without publish, guest otherwise.
-    pub fn role(&self) -> Role {
-        if self.grants.room_admin {
-            Role::Host
-        } else if self.grants.can_publish {
-            Role::Guest
-        } else {
-            Role::Viewer
-        }
-    }
-
-    /// The participant as announced to others.
-    pub fn info(&self) -> ParticipantInfo {
-        ParticipantInfo {
-            sid: self.id.to_string(),
-            identity: self.identity.clone(),
-            name: self.name.clone(),
-            role: self.role(),
-            tracks: self.tracks.clone(),
-            hand_raised: self.hand_raised,
-        }
-    }
-
-    /// Its sid, identity and name: how it appears as the author of a message or poll, or
-    /// in the waiting room.
-    pub fn sender(&self) -> Sender {
-        Sender {
-            sid: self.id.to_string(),
-            identity: self.identity.clone(),
-            name: self.name.clone(),
-        }
-    }
-
-    /// Queues a message; a full queue disconnects the client.
-    pub fn send(&self, text: &Arc<str>) {
-        if let Link::Socket { outbox, kick } = &self.link
-            && let Err(mpsc::error::TrySendError::Full(_)) = outbox.try_send(text.clone())
-            && !self.kicked.swap(true, Ordering::Relaxed)
-        {
-            warn!(participant = %self.id, "client is not reading its messages; disconnecting it");
-            kick.notify_one();
-        }
-    }
 }
 
 /// A room and the participants in it.

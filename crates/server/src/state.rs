@@ -9,7 +9,8 @@ use moim_proto::error::ApiError;
 use moim_proto::token::{Claims, Keys};
 
 use crate::config::Config;
-use crate::rooms::{Participant, Rooms};
+use crate::participant::Participant;
+use crate::rooms::Rooms;
 
 /// What every request handler shares.
 #[derive(Debug)]

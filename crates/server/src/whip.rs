@@ -13,7 +13,7 @@ use moim_proto::token::Claims;
 
 use crate::auth::{Needs, authorize};
 use crate::http::error_response;
-use crate::rooms::{Link, Participant};
+use crate::participant::{Link, Participant};
 use crate::state::{AppState, media_error};
 
 /// `POST /whip/{room}`: publish the offer's media into the room.

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use support::peer::Peer;
-use support::{Server, Signal, expect_error, joined};
+use support::{Server, Signal, body_json, expect_error, joined, start_recording, stop_recording};
 
 /// Waits until `signal` has heard of `n` published tracks; returns their sids.
 async fn tracks_published(signal: &mut Signal, n: usize) -> Vec<String> {
@@ -36,31 +36,6 @@ fn probe(file: &Path, entries: &str) -> (String, String) {
     )
 }
 
-/// Starts a recording of `kind` in `room` through the room API with a host token;
-/// returns that token's header value and the recording's id.
-fn start_recording(server: &Server, room: &str, kind: &str) -> (String, String) {
-    let auth = format!("Bearer {}", server.token(room, "app", &["--host"]));
-    let (status, response) = server.http(
-        "POST",
-        &format!("/api/rooms/{room}/recordings"),
-        &[
-            ("Authorization", &auth),
-            ("Content-Type", "application/json"),
-        ],
-        &json!({ "kind": kind }).to_string(),
-    );
-    assert_eq!(status, 201, "{response}");
-    let id = body_json(&response)["id"].as_str().unwrap().to_owned();
-    (auth, id)
-}
-
-/// Stops a recording through the room API; returns its manifest.
-fn stop_recording(server: &Server, room: &str, auth: &str, id: &str) -> Value {
-    let path = format!("/api/rooms/{room}/recordings/{id}");
-    let (_, response) = server.http("DELETE", &path, &[("Authorization", auth)], "");
-    body_json(&response)
-}
-
 /// A host starts a recording of `kind` over signaling while someone publishes; three
 /// seconds later the server is killed. Returns the recording's id.
 async fn record_then_kill(server: &mut Server, room: &str, kind: &str) -> String {
@@ -76,11 +51,6 @@ async fn record_then_kill(server: &mut Server, room: &str, kind: &str) -> String
     tokio::time::sleep(Duration::from_secs(3)).await;
     server.kill9();
     id
-}
-
-fn body_json(response: &str) -> Value {
-    let body = &response[response.find("\r\n\r\n").unwrap() + 4..];
-    serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

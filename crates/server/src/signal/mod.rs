@@ -26,8 +26,8 @@ use crate::admission::{self, SettingsChange};
 use crate::board::{self, Segment};
 use crate::chat::Outgoing;
 use crate::moderation;
+use crate::participant::{Link, OUTBOX_CAPACITY, Participant};
 use crate::recording;
-use crate::rooms::{Link, OUTBOX_CAPACITY, Participant};
 use crate::state::{AppState, media_error, unix_millis};
 
 /// Frames up to this size are read and refused with `message_too_large`; larger ones

@@ -12,8 +12,9 @@ use super::{Connection, not_in_room};
 use crate::admission;
 use crate::board;
 use crate::chat::{self, Outgoing};
+use crate::participant::Participant;
 use crate::polls::Polls;
-use crate::rooms::{Participant, Room, Rooms};
+use crate::rooms::{Room, Rooms};
 use crate::state::unix_millis;
 
 impl Connection {

@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod clip;
 pub mod peer;
 
 use std::net::{TcpListener, UdpSocket};
@@ -230,4 +231,35 @@ pub async fn expect_error(signal: &mut Signal, code: &str) -> Value {
         "a human sentence: {reply}"
     );
     reply
+}
+
+/// The JSON body of a raw HTTP response.
+pub fn body_json(response: &str) -> Value {
+    let body = &response[response.find("\r\n\r\n").unwrap() + 4..];
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"))
+}
+
+/// Starts a recording of `kind` in `room` through the room API with a host token;
+/// returns that token's header value and the recording's id.
+pub fn start_recording(server: &Server, room: &str, kind: &str) -> (String, String) {
+    let auth = format!("Bearer {}", server.token(room, "app", &["--host"]));
+    let (status, response) = server.http(
+        "POST",
+        &format!("/api/rooms/{room}/recordings"),
+        &[
+            ("Authorization", &auth),
+            ("Content-Type", "application/json"),
+        ],
+        &json!({ "kind": kind }).to_string(),
+    );
+    assert_eq!(status, 201, "{response}");
+    let id = body_json(&response)["id"].as_str().unwrap().to_owned();
+    (auth, id)
+}
+
+/// Stops a recording through the room API; returns its manifest.
+pub fn stop_recording(server: &Server, room: &str, auth: &str, id: &str) -> Value {
+    let path = format!("/api/rooms/{room}/recordings/{id}");
+    let (_, response) = server.http("DELETE", &path, &[("Authorization", auth)], "");
+    body_json(&response)
 }

@@ -1,5 +1,6 @@
 //! A participant made of str0m peer connections, run as a task: it publishes one Opus and
-//! one VP8 track of synthetic frames and counts the frames it receives from others.
+//! one VP8 track (of synthetic frames, or of a real encoded [`Clip`]) and counts the
+//! frames it receives from others.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -15,6 +16,8 @@ use str0m::{Candidate, Event, Input, Output, Rtc};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Message;
+
+use super::clip::Clip;
 
 /// What a peer has seen so far.
 #[derive(Debug, Default, Clone)]
@@ -35,6 +38,15 @@ pub struct Peer {
 impl Peer {
     /// Joins with `token` and, if `publish`, sends audio and video.
     pub async fn join(url: &str, token: &str, publish: bool) -> Peer {
+        Peer::start(url, token, publish, None).await
+    }
+
+    /// Joins with `token` and sends `clip`, looped.
+    pub async fn join_sending(url: &str, token: &str, clip: Arc<Clip>) -> Peer {
+        Peer::start(url, token, true, Some(clip)).await
+    }
+
+    async fn start(url: &str, token: &str, publish: bool, clip: Option<Arc<Clip>>) -> Peer {
         let (ws, _) = tokio_tungstenite::connect_async(url)
             .await
             .expect("ws connects");
@@ -51,6 +63,7 @@ impl Peer {
             seen: seen.clone(),
             frame: 0,
             audio_frames: 0,
+            clip,
         };
         tokio::spawn(task.run(token.to_owned(), publish, stop_rx));
         Peer {
@@ -154,6 +167,7 @@ struct Task {
     /// Video frames sent.
     frame: u64,
     audio_frames: u64,
+    clip: Option<Arc<Clip>>,
 }
 
 impl Task {
@@ -246,7 +260,8 @@ impl Task {
     }
 
     /// Sends the frames due by `now`: Opus every 20 ms, VP8 at 30 frames a second (a
-    /// keyframe every second). Media times follow the frame rates exactly.
+    /// keyframe every second). Media times follow the frame rates exactly, and so do the
+    /// wall-clock times given with them (which the sender reports carry).
     fn send_frames(&mut self, start: Instant, now: Instant) {
         let conn = self.publisher.as_mut().unwrap();
         let audio_at = Duration::from_millis(20 * self.audio_frames);
@@ -277,11 +292,24 @@ impl Task {
             else {
                 continue;
             };
-            let (time, data) = if *kind == MediaKind::Audio {
+            let clip = self.clip.as_deref();
+            let (at, time, data) = if *kind == MediaKind::Audio {
+                let data = clip.map_or_else(
+                    || vec![0xfc; 60],
+                    |c| c.audio[self.audio_frames as usize % c.audio.len()].clone(),
+                );
                 (
+                    audio_at,
                     MediaTime::from_micros(audio_at.as_micros() as u64)
                         .rebase(str0m::media::Frequency::FORTY_EIGHT_KHZ),
-                    vec![0xfc; 60],
+                    data,
+                )
+            } else if let Some(c) = clip {
+                (
+                    video_at,
+                    MediaTime::from_micros(video_at.as_micros() as u64)
+                        .rebase(str0m::media::Frequency::NINETY_KHZ),
+                    c.video[self.frame as usize % c.video.len()].clone(),
                 )
             } else {
                 let keyframe = self.frame.is_multiple_of(30);
@@ -292,12 +320,13 @@ impl Task {
                 };
                 frame.resize(if keyframe { 3000 } else { 800 }, 0x42);
                 (
+                    video_at,
                     MediaTime::from_micros(video_at.as_micros() as u64)
                         .rebase(str0m::media::Frequency::NINETY_KHZ),
                     frame,
                 )
             };
-            let _ = writer.write(pt, now, time, data);
+            let _ = writer.write(pt, start + at, time, data);
         }
         if video_due {
             self.frame += 1;

@@ -1,0 +1,178 @@
+//! One video track of a composite recording, decoded: an `ffmpeg` child fed the track's
+//! frames in Matroska, each block stamped with the frame's arrival (in ms since the
+//! first), answering in Matroska too: pictures scaled into a tile (640×360 I420,
+//! letterboxed) at the same times, read by a thread of its own into a short queue, from
+//! which the compositor takes the picture due at an instant.
+
+use std::collections::VecDeque;
+use std::io::{BufReader, Write};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use moim_egress::blocks::BlockReader;
+use moim_egress::h264;
+use moim_egress::webm::{Codec, WebmWriter};
+use moim_media::EgressFrame;
+use tracing::warn;
+
+use crate::compositor::{TILE_BYTES, TILE_H, TILE_W};
+use crate::recorder::video_track;
+
+/// Decoded pictures a decoder holds at most (ahead of the canvas).
+const MAX_PICTURES: usize = 6;
+
+/// A decoder's pictures, oldest first, each with the arrival time of its frame.
+#[derive(Default)]
+pub struct Pictures {
+    decoded: VecDeque<(Instant, Vec<u8>)>,
+    /// Buffers of pictures shown and done with, for the next ones.
+    spare: Vec<Vec<u8>>,
+}
+
+impl Pictures {
+    /// The newest picture whose frame arrived by `at` (older ones are let go).
+    pub fn at(&mut self, at: Instant) -> Option<&[u8]> {
+        while self.decoded.len() >= 2 && self.decoded[1].0 <= at {
+            let (_, old) = self.decoded.pop_front().expect("two pictures");
+            self.spare.push(old);
+        }
+        self.decoded
+            .front()
+            .filter(|(arrived, _)| *arrived <= at)
+            .map(|(_, data)| &data[..])
+    }
+
+    /// Adds a decoded picture; returns a buffer for the next.
+    fn push(&mut self, arrived: Instant, data: Vec<u8>) -> Vec<u8> {
+        self.decoded.push_back((arrived, data));
+        if self.decoded.len() > MAX_PICTURES
+            && let Some((_, old)) = self.decoded.pop_front()
+        {
+            self.spare.push(old);
+        }
+        self.spare.pop().unwrap_or_else(|| vec![0; TILE_BYTES])
+    }
+}
+
+/// One track's `ffmpeg` decoder: frames in (Matroska on its input, each block at its
+/// frame's arrival, in ms since the first), tile pictures out (Matroska on its output,
+/// raw I420 at the same times, read by a thread of its own). Killed when dropped.
+pub struct Decoder {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    writer: WebmWriter,
+    h264: bool,
+    /// The first frame's arrival: time zero of the stream.
+    epoch: Instant,
+    last_ms: i64,
+    out: Vec<u8>,
+    pub pictures: Arc<Mutex<Pictures>>,
+    reader: Option<JoinHandle<()>>,
+}
+
+impl Decoder {
+    pub fn start(first: &EgressFrame, epoch: Instant) -> std::io::Result<Decoder> {
+        let (spec, _) = video_track(first)?;
+        let filter = format!(
+            "scale={TILE_W}:{TILE_H}:force_original_aspect_ratio=decrease,\
+             pad={TILE_W}:{TILE_H}:-1:-1:black,format=yuv420p"
+        );
+        // Nothing held back: one thread (frame threading delays pictures), low delay
+        // (no reordering wait), every picture written out as it comes.
+        let mut child = Command::new("ffmpeg")
+            .args([
+                "-nostdin",
+                "-v",
+                "fatal",
+                "-threads",
+                "1",
+                "-flags",
+                "low_delay",
+            ])
+            .args(["-f", "matroska", "-i", "pipe:0", "-vf", &filter])
+            .args([
+                "-fps_mode",
+                "passthrough",
+                "-c:v",
+                "rawvideo",
+                "-f",
+                "matroska",
+            ])
+            .args(["-cluster_time_limit", "0", "-flush_packets", "1", "pipe:1"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()?;
+        let stdin = child.stdin.take();
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| std::io::Error::other("ffmpeg has no output"))?;
+        let pictures = Arc::new(Mutex::new(Pictures::default()));
+        let shared = pictures.clone();
+        let reader = std::thread::Builder::new()
+            .name("moim-decoded".into())
+            .spawn(move || {
+                let mut blocks = BlockReader::new(BufReader::with_capacity(1 << 16, stdout));
+                let mut buf = vec![0; TILE_BYTES];
+                while let Ok(Some(ms)) = blocks.next_block(&mut buf) {
+                    if buf.len() != TILE_BYTES {
+                        continue;
+                    }
+                    let arrived = epoch + Duration::from_millis(ms.max(0) as u64);
+                    buf = shared
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push(arrived, buf);
+                }
+            })?;
+        let (writer, header) = WebmWriter::new(std::slice::from_ref(&spec));
+        Ok(Decoder {
+            child,
+            stdin,
+            writer,
+            h264: spec.codec == Codec::H264,
+            epoch,
+            last_ms: -1,
+            out: header,
+            pictures,
+            reader: Some(reader),
+        })
+    }
+
+    /// Passes a frame on to ffmpeg right away, stamped with its arrival.
+    pub fn feed(&mut self, frame: &EgressFrame, arrival: Instant) {
+        let since = arrival.saturating_duration_since(self.epoch).as_millis() as i64;
+        let ms = since.max(self.last_ms + 1);
+        self.last_ms = ms;
+        if self.h264 {
+            let mut data = Vec::with_capacity(frame.data.len());
+            h264::length_prefixed(&frame.data, &mut data);
+            self.writer
+                .block(&mut self.out, 1, ms, frame.keyframe, &data);
+        } else {
+            self.writer
+                .block(&mut self.out, 1, ms, frame.keyframe, &frame.data);
+        }
+        if let Some(stdin) = &mut self.stdin
+            && let Err(e) = stdin.write_all(&self.out)
+        {
+            warn!("a composite decoder (ffmpeg) stopped taking input: {e}");
+            self.stdin = None;
+        }
+        self.out.clear();
+    }
+}
+
+impl Drop for Decoder {
+    fn drop(&mut self) {
+        drop(self.stdin.take());
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+    }
+}
