@@ -91,7 +91,7 @@ pub fn reject(state: &AppState, room_name: &str, target: ParticipantId) -> Resul
         ErrorCode::Rejected,
         "A host did not let you into the meeting.",
     );
-    rooms.drop_if_empty(room_name);
+    rooms.note_if_empty(room_name);
     Ok(())
 }
 

@@ -34,6 +34,9 @@ pub struct Config {
     pub dev_mode: bool,
     /// Where server recordings are written (a folder per room and recording).
     pub recordings_dir: PathBuf,
+    /// Seconds an empty room is kept (its chat, board, settings) for someone to come
+    /// back; 0 drops it when the last one leaves.
+    pub empty_room_timeout: u64,
 }
 
 impl Default for Config {
@@ -47,6 +50,7 @@ impl Default for Config {
             api_secret: DEV_API_SECRET.into(),
             dev_mode: true,
             recordings_dir: PathBuf::from("recordings"),
+            empty_room_timeout: 20,
         }
     }
 }
@@ -93,6 +97,11 @@ impl Config {
         }
         if let Some(v) = env("MOIM_RECORDINGS_DIR") {
             config.recordings_dir = PathBuf::from(v);
+        }
+        if let Some(v) = env("MOIM_EMPTY_ROOM_TIMEOUT") {
+            config.empty_room_timeout = v
+                .parse()
+                .context("MOIM_EMPTY_ROOM_TIMEOUT must be a number of seconds")?;
         }
         if let Some(v) = env("MOIM_DEV_MODE") {
             config.dev_mode = matches!(v.as_str(), "1" | "true" | "yes");

@@ -91,6 +91,14 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let dev_mode = config.dev_mode;
     let state = Arc::new(AppState::new(config, media.clone()));
     tokio::spawn(media_events::run(state.clone(), media_events));
+    let sweeper = state.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(1));
+        loop {
+            every.tick().await;
+            sweeper.drop_expired_rooms();
+        }
+    });
     info!(http = %http_addr, media = %media.local_addr(), workers = media.workers(), "Moim is running");
     if dev_mode {
         eprintln!(

@@ -94,8 +94,9 @@ pub fn remove(
 /// Ends the meeting in `room_name`: everyone is told and disconnected.
 pub fn end_meeting(state: &AppState, room_name: &str) -> Result<(), ApiError> {
     let everyone: Vec<ParticipantId> = {
-        let rooms = state.rooms();
-        let room = rooms.room(room_name).ok_or_else(no_participant)?;
+        let mut rooms = state.rooms();
+        let room = rooms.room_mut(room_name).ok_or_else(no_participant)?;
+        room.ended = true;
         for p in room.participants.values().chain(&room.waiting) {
             disconnect(p, ErrorCode::MeetingEnded, "A host ended the meeting.");
         }

@@ -1,11 +1,14 @@
 //! The control plane's picture of rooms and participants, and how to reach each one.
 //!
-//! Rooms exist while someone is in them or waits to be admitted. Every change that others must hear about
+//! Rooms exist while someone is in them or waits to be admitted, and for the empty-room
+//! timeout after the last one left (so a page reload or a short outage keeps the chat,
+//! the board and the settings); a meeting a host ended goes at once. Every change that others must hear about
 //! (join, leave, tracks) is broadcast from here, so the announcements and the state never
 //! disagree. The lock around [`Rooms`] is never held across an await.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use moim_media::{ParticipantId, RoomId, TrackId};
 use moim_proto::ErrorCode;
@@ -50,6 +53,10 @@ pub struct Room {
     pub promoted: HashSet<String>,
     /// Newcomers waiting for a host, oldest first; not announced to the room.
     pub waiting: Vec<Participant>,
+    /// When the last one left; the room goes once the empty-room timeout has passed.
+    emptied_at: Option<Instant>,
+    /// A host ended the meeting: the room goes as soon as it is empty.
+    pub ended: bool,
 }
 
 impl Room {
@@ -66,7 +73,13 @@ impl Room {
             admitted: HashSet::new(),
             promoted: HashSet::new(),
             waiting: Vec::new(),
+            emptied_at: None,
+            ended: false,
         }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.participants.is_empty() && self.waiting.is_empty()
     }
 
     /// Sets what `p` may publish under the room's mode: in an audio room only hosts and
@@ -218,6 +231,8 @@ pub enum Entry {
 /// All rooms of this node.
 #[derive(Debug, Default)]
 pub struct Rooms {
+    /// How long an empty room is kept.
+    empty_timeout: Duration,
     rooms: HashMap<String, Room>,
     room_of: HashMap<ParticipantId, String>,
     /// Identities hosts banned, by room name; kept when the room empties, so a banned
@@ -228,6 +243,14 @@ pub struct Rooms {
 }
 
 impl Rooms {
+    /// No rooms yet; an empty room is kept for `empty_timeout`.
+    pub fn new(empty_timeout: Duration) -> Rooms {
+        Rooms {
+            empty_timeout,
+            ..Rooms::default()
+        }
+    }
+
     /// Refuses a banned identity.
     pub fn check_ban(&self, room_name: &str, identity: &str) -> Result<(), ApiError> {
         if self
@@ -269,6 +292,7 @@ impl Rooms {
                 room.waiting.retain(|w| w.identity != participant.identity);
                 self.room_of.insert(participant.id, room_name.to_owned());
                 room.waiting.push(participant);
+                room.emptied_at = None;
                 room.tell_hosts_waiting();
                 return Ok(Entry::Waiting);
             }
@@ -343,6 +367,7 @@ impl Rooms {
         };
         self.room_of.insert(participant.id, room_name.to_owned());
         room.participants.insert(participant.id, participant);
+        room.emptied_at = None;
         Joined {
             room: room.id,
             me,
@@ -357,12 +382,12 @@ impl Rooms {
         }
     }
 
-    /// Removes a participant (or someone waiting), announces it and drops the room when no
-    /// one is left in it or waiting.
+    /// Removes a participant (or someone waiting), announces it and notes when the room
+    /// empties.
     pub fn leave(&mut self, id: ParticipantId) -> Option<Participant> {
         let name = self.room_of.get(&id)?.clone();
         if let Some(waiting) = self.take_waiting(&name, id) {
-            self.drop_if_empty(&name);
+            self.note_if_empty(&name);
             return Some(waiting);
         }
         self.room_of.remove(&id);
@@ -382,17 +407,43 @@ impl Rooms {
                 },
             );
         }
-        self.drop_if_empty(&name);
+        self.note_if_empty(&name);
         Some(participant)
     }
 
-    /// Drops room `name` when no one is left in it or waiting.
-    pub fn drop_if_empty(&mut self, name: &str) {
-        if self
+    /// Notes when room `name` empties (no one in it or waiting): it goes after the
+    /// empty-room timeout ([`Rooms::drop_expired`]), at once if its meeting was ended or
+    /// the timeout is zero.
+    pub fn note_if_empty(&mut self, name: &str) {
+        let Some(room) = self.rooms.get_mut(name).filter(|r| r.is_empty()) else {
+            return;
+        };
+        if room.ended || self.empty_timeout.is_zero() {
+            self.drop_room(name);
+        } else {
+            room.emptied_at.get_or_insert_with(Instant::now);
+        }
+    }
+
+    /// Drops the rooms that have been empty for the empty-room timeout.
+    pub fn drop_expired(&mut self, now: Instant) {
+        let expired: Vec<String> = self
             .rooms
-            .get(name)
-            .is_some_and(|r| r.participants.is_empty() && r.waiting.is_empty())
-            && let Some(mut room) = self.rooms.remove(name)
+            .iter()
+            .filter(|(_, r)| {
+                r.emptied_at
+                    .is_some_and(|t| now.saturating_duration_since(t) >= self.empty_timeout)
+            })
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in expired {
+            self.drop_room(&name);
+        }
+    }
+
+    /// Drops a room; its recording, if one runs, is left to finish outside the lock.
+    fn drop_room(&mut self, name: &str) {
+        if let Some(mut room) = self.rooms.remove(name)
             && let Some(recording) = room.recording.take()
         {
             let chat = room.chat.all().cloned().collect();
@@ -400,7 +451,7 @@ impl Rooms {
         }
     }
 
-    /// Recordings whose room emptied since the last call; finish them outside the lock.
+    /// Recordings whose room went since the last call; finish them outside the lock.
     pub fn take_ended_recordings(&mut self) -> Vec<(Recording, Vec<ChatMessage>)> {
         std::mem::take(&mut self.ended_recordings)
     }

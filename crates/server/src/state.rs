@@ -1,15 +1,17 @@
 //! Shared server state: configuration, keys, the media plane handle and the rooms.
 
 use std::sync::{Mutex, MutexGuard};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use moim_media::{Command, MediaError, MediaPlane, ParticipantId};
 use moim_proto::ErrorCode;
 use moim_proto::error::ApiError;
+use moim_proto::signal::ChatMessage;
 use moim_proto::token::{Claims, Keys};
 
 use crate::config::Config;
 use crate::participant::Participant;
+use crate::recording::Recording;
 use crate::rooms::Rooms;
 
 /// What every request handler shares.
@@ -25,11 +27,12 @@ impl AppState {
     /// State around a started media plane.
     pub fn new(config: Config, media: MediaPlane) -> AppState {
         let keys = Keys::single(&config.api_key, &config.api_secret);
+        let rooms = Rooms::new(Duration::from_secs(config.empty_room_timeout));
         AppState {
             config,
             keys,
             media,
-            rooms: Mutex::new(Rooms::default()),
+            rooms: Mutex::new(rooms),
         }
     }
 
@@ -50,12 +53,26 @@ impl AppState {
             (rooms.leave(id), rooms.take_ended_recordings())
         };
         self.release_media(id);
-        // The room emptied while recording: its files are finished on the side.
+        self.finish_ended(ended);
+        removed
+    }
+
+    /// Drops the rooms that were empty for the empty-room timeout (called every second).
+    pub fn drop_expired_rooms(&self) {
+        let ended = {
+            let mut rooms = self.rooms();
+            rooms.drop_expired(Instant::now());
+            rooms.take_ended_recordings()
+        };
+        self.finish_ended(ended);
+    }
+
+    /// Recordings of rooms that went are finished on the side.
+    fn finish_ended(&self, ended: Vec<(Recording, Vec<ChatMessage>)>) {
         for (recording, chat) in ended {
             let media = self.media.clone();
             std::thread::spawn(move || recording.finish(&media, &[], chat));
         }
-        removed
     }
 
     /// Closes a participant's media sessions (after it left or was replaced).

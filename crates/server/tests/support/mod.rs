@@ -29,6 +29,11 @@ pub struct Server {
 impl Server {
     /// Starts the binary in development mode on free ports and waits until it answers.
     pub fn start() -> Server {
+        Server::start_with(&[])
+    }
+
+    /// Starts the binary with extra environment variables (`MOIM_*` settings).
+    pub fn start_with(env: &[(&str, &str)]) -> Server {
         let http_port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -46,6 +51,7 @@ impl Server {
             .args(["--udp-port", &udp_port.to_string()])
             .env("MOIM_LOG", "warn")
             .env("MOIM_RECORDINGS_DIR", &recordings)
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
