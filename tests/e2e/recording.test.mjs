@@ -35,17 +35,18 @@ async function inspect(file) {
 }
 
 /**
- * The mean saturation of a region (an ffmpeg crop) over the last two seconds of a video:
- * 0 for black; Chromium's fake camera draws in green.
+ * The mean of a `signalstats` measure (`SATAVG`: saturation, 0 for black; `YMAX`:
+ * brightest luma) over a region (an ffmpeg crop) in the last two seconds of a video.
  * @param {string} file
  * @param {string} crop
+ * @param {'SATAVG' | 'YMAX'} measure
  */
-async function saturation(file, crop) {
+async function regionStat(file, crop, measure) {
   const { stdout } = await run('ffmpeg', [
     '-v', 'error', '-sseof', '-2', '-i', file,
-    '-vf', `${crop},signalstats,metadata=print:key=lavfi.signalstats.SATAVG:file=-`, '-f', 'null', '-',
+    '-vf', `${crop},signalstats,metadata=print:key=lavfi.signalstats.${measure}:file=-`, '-f', 'null', '-',
   ]);
-  const values = [...stdout.matchAll(/SATAVG=([\d.]+)/g)].map((m) => Number(m[1]));
+  const values = [...stdout.matchAll(new RegExp(`${measure}=([\\d.]+)`, 'g'))].map((m) => Number(m[1]));
   assert.ok(values.length > 0, `no frames in the last two seconds of ${file}`);
   return values.reduce((a, b) => a + b, 0) / values.length;
 }
@@ -180,12 +181,17 @@ describe('recording in the web app', () => {
     const wall = (manifest.ended_at - manifest.started_at - manifest.files[0].offset_ms) / 1000;
     assert.ok(Math.abs(duration - wall) / wall < 0.05, `${duration} s in the file, ${wall} s recorded`);
     // Two people side by side, 16:9 tiles centred in a 1280x720 picture: both show a
-    // camera (not black), the band above them is black.
-    const left = await saturation(file, 'crop=640:360:0:180');
-    const right = await saturation(file, 'crop=640:360:640:180');
-    const band = await saturation(file, 'crop=1280:160:0:0');
+    // camera (Chromium's fake one draws in green), the band above them is black, and each
+    // tile has its person's name in white in its lower left corner.
+    const left = await regionStat(file, 'crop=640:360:0:180', 'SATAVG');
+    const right = await regionStat(file, 'crop=640:360:640:180', 'SATAVG');
+    const band = await regionStat(file, 'crop=1280:160:0:0', 'SATAVG');
     assert.ok(left > 50 && right > 50, `both cameras show (mean saturation ${left}, ${right})`);
     assert.ok(band < 5, `outside the tiles is black (mean saturation ${band})`);
+    for (const x of [16, 656]) {
+      const name = await regionStat(file, `crop=60:24:${x}:500`, 'YMAX');
+      assert.ok(name > 200, `a name in the tile at x=${x} (brightest luma ${name})`);
+    }
     const { stderr } = await run('ffmpeg', ['-i', file, '-af', 'volumedetect', '-f', 'null', '-']);
     const peak = Number(/max_volume: (-?[\d.]+) dB/.exec(stderr)?.[1]);
     assert.ok(peak > -40, `the mix is not silent (peak ${peak} dB)`);

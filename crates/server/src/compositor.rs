@@ -17,7 +17,7 @@ use std::time::{Duration, Instant, SystemTime};
 use moim_media::{EgressFrame, FrameCodec, TrackId};
 use tracing::warn;
 
-use crate::decoder::Decoder;
+use crate::decoder::{Decoder, Due};
 use crate::recorder::{Routes, signed_ms};
 
 /// The canvas, in pixels.
@@ -103,7 +103,14 @@ impl Compositor {
             }
             return;
         }
-        match Decoder::start(frame, arrival) {
+        let name = self
+            .routes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&frame.track)
+            .map(|r| r.name.clone())
+            .unwrap_or_default();
+        match Decoder::start(frame, arrival, &name) {
             Ok(mut decoder) => {
                 decoder.feed(frame, arrival);
                 self.tiles.push(Tile {
@@ -144,12 +151,14 @@ impl Compositor {
                 .pictures
                 .lock()
                 .unwrap_or_else(|e| e.into_inner());
-            let shown = pictures.at(at);
-            match shown {
-                Some(data) if tile.last_frame.elapsed() < STALE => {
-                    draw(&mut self.canvas, data, place)
-                }
-                _ => fill_black(&mut self.canvas, place),
+            if tile.last_frame.elapsed() >= STALE {
+                fill_black(&mut self.canvas, place);
+                continue;
+            }
+            match pictures.at(at) {
+                Due::Picture(data) => draw(&mut self.canvas, data, place),
+                Due::Behind => {}
+                Due::Nothing => fill_black(&mut self.canvas, place),
             }
         }
         &self.canvas
@@ -179,6 +188,7 @@ impl LipSync {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get(&track)?
+            .stem
             .as_str()
             .into();
         self.participants.insert(track, who.clone());

@@ -6,6 +6,7 @@
 
 use std::collections::VecDeque;
 use std::io::{BufReader, Write};
+use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -22,30 +23,54 @@ use crate::recorder::video_track;
 
 /// Decoded pictures a decoder holds at most (ahead of the canvas).
 const MAX_PICTURES: usize = 6;
+/// Frames in a decoder, at most (beyond, it is stuck and older ones are forgotten).
+const MAX_IN_DECODER: usize = 64;
+/// A decoder still working on a frame due this long ago is behind (starting up, or
+/// short of CPU): its tile waits rather than show an old picture late.
+const BEHIND: Duration = Duration::from_millis(100);
 
 /// A decoder's pictures, oldest first, each with the arrival time of its frame.
 #[derive(Default)]
 pub struct Pictures {
     decoded: VecDeque<(Instant, Vec<u8>)>,
+    /// Arrival times of the frames fed and not decoded yet.
+    in_decoder: VecDeque<Instant>,
     /// Buffers of pictures shown and done with, for the next ones.
     spare: Vec<Vec<u8>>,
 }
 
+/// What a tile shows at an instant.
+pub enum Due<'a> {
+    /// The newest picture whose frame had arrived by then.
+    Picture(&'a [u8]),
+    /// No frame had arrived by then.
+    Nothing,
+    /// The decoder has not caught up: keep what the tile shows.
+    Behind,
+}
+
 impl Pictures {
-    /// The newest picture whose frame arrived by `at` (older ones are let go).
-    pub fn at(&mut self, at: Instant) -> Option<&[u8]> {
+    /// What is due at `at` (older pictures are let go).
+    pub fn at(&mut self, at: Instant) -> Due<'_> {
+        if self.in_decoder.front().is_some_and(|t| *t + BEHIND <= at) {
+            return Due::Behind;
+        }
         while self.decoded.len() >= 2 && self.decoded[1].0 <= at {
             let (_, old) = self.decoded.pop_front().expect("two pictures");
             self.spare.push(old);
         }
-        self.decoded
-            .front()
-            .filter(|(arrived, _)| *arrived <= at)
-            .map(|(_, data)| &data[..])
+        match self.decoded.front() {
+            Some((arrived, data)) if *arrived <= at => Due::Picture(data),
+            _ => Due::Nothing,
+        }
     }
 
     /// Adds a decoded picture; returns a buffer for the next.
     fn push(&mut self, arrived: Instant, data: Vec<u8>) -> Vec<u8> {
+        // Its frame and any before it (which gave no picture) are out of the decoder.
+        while self.in_decoder.front().is_some_and(|t| *t <= arrived) {
+            self.in_decoder.pop_front();
+        }
         self.decoded.push_back((arrived, data));
         if self.decoded.len() > MAX_PICTURES
             && let Some((_, old)) = self.decoded.pop_front()
@@ -70,17 +95,39 @@ pub struct Decoder {
     out: Vec<u8>,
     pub pictures: Arc<Mutex<Pictures>>,
     reader: Option<JoinHandle<()>>,
+    /// The file ffmpeg reads the participant's name from, removed with the decoder.
+    label: Option<PathBuf>,
 }
 
 impl Decoder {
-    pub fn start(first: &EgressFrame, epoch: Instant) -> std::io::Result<Decoder> {
+    /// Starts decoding a track whose first frame is `first`; its tile carries `name`
+    /// (none if empty).
+    pub fn start(first: &EgressFrame, epoch: Instant, name: &str) -> std::io::Result<Decoder> {
         let (spec, _) = video_track(first)?;
-        let filter = format!(
+        let mut filter = format!(
             "scale={TILE_W}:{TILE_H}:force_original_aspect_ratio=decrease,\
-             pad={TILE_W}:{TILE_H}:-1:-1:black,format=yuv420p"
+             pad={TILE_W}:{TILE_H}:-1:-1:black"
         );
-        // Nothing held back: one thread (frame threading delays pictures), low delay
-        // (no reordering wait), every picture written out as it comes.
+        // The name goes through a file in the temporary folder (ffmpeg's working
+        // directory), so no name needs escaping for the filter, and is drawn as it is
+        // (no `%{…}` expansion) in the corner of the tile.
+        let label = (!name.trim().is_empty())
+            .then(|| {
+                let file = format!("moim-tile-{}-{}.txt", std::process::id(), first.track);
+                std::fs::write(std::env::temp_dir().join(&file), name.trim())?;
+                filter.push_str(&format!(
+                    ",drawtext=textfile={file}:expansion=none:fontcolor=white:fontsize=24:\
+                     box=1:boxcolor=black@0.55:boxborderw=8:x=16:y=h-th-20"
+                ));
+                Ok::<_, std::io::Error>(std::env::temp_dir().join(file))
+            })
+            .transpose()?;
+        filter.push_str(",format=yuv420p");
+        // Little held back: no probing of the input beyond its header (which says it
+        // all), one thread (frame threading delays pictures), low delay (no reordering
+        // wait), every picture written out as it comes. (The Matroska muxer still writes
+        // a picture once the next one starts; a tile whose decoder looks behind keeps
+        // its picture, see `Pictures::at`.)
         let mut child = Command::new("ffmpeg")
             .args([
                 "-nostdin",
@@ -90,6 +137,10 @@ impl Decoder {
                 "1",
                 "-flags",
                 "low_delay",
+                "-probesize",
+                "32",
+                "-analyzeduration",
+                "0",
             ])
             .args(["-f", "matroska", "-i", "pipe:0", "-vf", &filter])
             .args([
@@ -101,6 +152,7 @@ impl Decoder {
                 "matroska",
             ])
             .args(["-cluster_time_limit", "0", "-flush_packets", "1", "pipe:1"])
+            .current_dir(std::env::temp_dir())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -139,6 +191,7 @@ impl Decoder {
             out: header,
             pictures,
             reader: Some(reader),
+            label,
         })
     }
 
@@ -147,6 +200,15 @@ impl Decoder {
         let since = arrival.saturating_duration_since(self.epoch).as_millis() as i64;
         let ms = since.max(self.last_ms + 1);
         self.last_ms = ms;
+        {
+            let mut pictures = self.pictures.lock().unwrap_or_else(|e| e.into_inner());
+            if pictures.in_decoder.len() >= MAX_IN_DECODER {
+                pictures.in_decoder.pop_front();
+            }
+            pictures
+                .in_decoder
+                .push_back(self.epoch + Duration::from_millis(ms as u64));
+        }
         if self.h264 {
             let mut data = Vec::with_capacity(frame.data.len());
             h264::length_prefixed(&frame.data, &mut data);
@@ -173,6 +235,9 @@ impl Drop for Decoder {
         let _ = self.child.wait();
         if let Some(reader) = self.reader.take() {
             let _ = reader.join();
+        }
+        if let Some(label) = self.label.take() {
+            let _ = std::fs::remove_file(label);
         }
     }
 }

@@ -46,7 +46,16 @@ pub type StopAt = Arc<Mutex<Option<Instant>>>;
 /// participant it belongs to (the composite lines up each one's video with their audio).
 /// The control plane adds a track here before its frames can arrive and takes it out
 /// when the track is unpublished.
-pub type Routes = Arc<Mutex<HashMap<TrackId, String>>>;
+pub type Routes = Arc<Mutex<HashMap<TrackId, Route>>>;
+
+/// Where one recorded track goes.
+#[derive(Debug, Clone)]
+pub struct Route {
+    /// Its file's name without extension; in a mix, the participant it belongs to.
+    pub stem: String,
+    /// The participant's name (the composite writes it on the track's tile).
+    pub name: String,
+}
 
 /// How a recording lays its tracks out in files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -285,7 +294,7 @@ impl Recorder {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get(&track)
-            .cloned()
+            .map(|r| r.stem.clone())
     }
 
     /// Opens participant files that waited long enough for their second kind of media

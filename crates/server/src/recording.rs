@@ -27,7 +27,7 @@ use tracing::{info, warn};
 
 use crate::compositor;
 use crate::participant::Participant;
-use crate::recorder::{self, FileReport, Layout, Routes, StopAt};
+use crate::recorder::{self, FileReport, Layout, Route, Routes, StopAt};
 use crate::rooms::{Room, no_one_in};
 use crate::state::{AppState, unix_millis};
 
@@ -214,7 +214,13 @@ impl Recording {
         self.routes
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(track, route);
+            .insert(
+                track,
+                Route {
+                    stem: route,
+                    name: p.name.clone(),
+                },
+            );
         // A composite shows cameras in tiles: the simulcast layer of a tile's height is
         // enough and far cheaper to decode than the tallest.
         let height = if self.manifest.kind == RecordingKind::Composite {
