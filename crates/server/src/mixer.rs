@@ -13,7 +13,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::io::Write;
 use std::path::Path;
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Child, ChildStdin, Command};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
@@ -26,7 +26,7 @@ use moim_media::{EgressFrame, FrameCodec, TrackId};
 use tracing::warn;
 
 use crate::compositor::{self, Compositor};
-use crate::recorder::FileReport;
+use crate::recorder::{FileReport, spawn_fed};
 
 /// Audio tracks mixed at once; more wait for a free slot.
 pub const SLOTS: usize = 8;
@@ -128,15 +128,7 @@ impl Mixer {
         } else {
             ffmpeg.args(["-f", "ogg", "-y"]).arg(dir.join(AUDIO_FILE));
         }
-        let mut child = ffmpeg
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()?;
-        let stdin = child
-            .stdin
-            .take()
-            .ok_or_else(|| std::io::Error::other("ffmpeg has no input"))?;
+        let (child, stdin) = spawn_fed(&mut ffmpeg)?;
         let feed = Feed::start(stdin)?;
         let opus = TrackSpec {
             codec: Codec::Opus,

@@ -550,7 +550,8 @@ pub fn video_track(first: &EgressFrame) -> std::io::Result<(TrackSpec, &'static 
 /// Starts an `ffmpeg` that turns the Matroska on its input into a fragmented MP4 at
 /// `path` without transcoding; fragments are complete as they are written.
 fn remux_to_mp4(path: &std::path::Path) -> std::io::Result<Sink> {
-    let mut child = Command::new("ffmpeg")
+    let mut ffmpeg = Command::new("ffmpeg");
+    ffmpeg
         .args([
             "-nostdin", "-v", "error", "-f", "matroska", "-i", "pipe:0", "-c", "copy",
         ])
@@ -561,7 +562,15 @@ fn remux_to_mp4(path: &std::path::Path) -> std::io::Result<Sink> {
             "+frag_keyframe+empty_moov+default_base_moof",
             "-y",
         ])
-        .arg(path)
+        .arg(path);
+    let (child, stdin) = spawn_fed(&mut ffmpeg)?;
+    Ok(Sink::Remux { child, stdin })
+}
+
+/// Starts an `ffmpeg` that reads what Moim writes on its standard input and writes its
+/// own files (its log goes to ours).
+pub fn spawn_fed(ffmpeg: &mut Command) -> std::io::Result<(Child, ChildStdin)> {
+    let mut child = ffmpeg
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
@@ -570,7 +579,7 @@ fn remux_to_mp4(path: &std::path::Path) -> std::io::Result<Sink> {
         .stdin
         .take()
         .ok_or_else(|| std::io::Error::other("ffmpeg has no input"))?;
-    Ok(Sink::Remux { child, stdin })
+    Ok((child, stdin))
 }
 
 /// `a - b` in milliseconds, negative when `a` is earlier.
