@@ -128,13 +128,17 @@ impl Compositor {
     /// The canvas as of `at`: in each tile the newest picture whose frame had arrived by
     /// then.
     pub fn compose(&mut self, at: Instant) -> &[u8] {
-        {
+        let unpublished: Vec<Tile> = {
             let routes = self.routes.lock().unwrap_or_else(|e| e.into_inner());
-            self.tiles.retain(|t| routes.contains_key(&t.track));
             self.lip_sync
                 .participants
                 .retain(|t, _| routes.contains_key(t));
-        }
+            self.tiles
+                .extract_if(.., |t| !routes.contains_key(&t.track))
+                .collect()
+        };
+        // Their decoders stop (and are waited for) without the routes locked.
+        drop(unpublished);
         if self.tiles.len() < MAX_TILES {
             self.full_warned = false;
         }
@@ -146,15 +150,15 @@ impl Compositor {
         let grid = Grid::new(self.tiles.len());
         for (i, tile) in self.tiles.iter().enumerate() {
             let place = grid.place(i);
+            if tile.last_frame.elapsed() >= STALE {
+                fill_black(&mut self.canvas, place);
+                continue;
+            }
             let mut pictures = tile
                 .decoder
                 .pictures
                 .lock()
                 .unwrap_or_else(|e| e.into_inner());
-            if tile.last_frame.elapsed() >= STALE {
-                fill_black(&mut self.canvas, place);
-                continue;
-            }
             match pictures.at(at) {
                 Due::Picture(data) => draw(&mut self.canvas, data, place),
                 Due::Behind => {}
