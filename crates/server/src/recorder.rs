@@ -126,6 +126,9 @@ struct TrackTime {
     video: bool,
     base: u64,
     base_ms: i64,
+    /// The last frame's file time: a track's times only grow (a simulcast switch can hand
+    /// over two frames less than a millisecond apart).
+    last_ms: i64,
 }
 
 /// One file, gathering its first frames or open.
@@ -484,13 +487,15 @@ impl OutFile {
                 video,
                 base: frame.time,
                 base_ms,
+                last_ms: i64::MIN,
             }
         });
         let since = frame.time.saturating_sub(time.base);
-        let ms = time.base_ms + (since * 1000 / clock) as i64;
+        let ms = (time.base_ms + (since * 1000 / clock) as i64).max(time.last_ms.saturating_add(1));
         if ms < 0 {
             return;
         }
+        time.last_ms = ms;
         self.last_ms = self.last_ms.max(ms);
         self.frames += 1;
         let converted;
