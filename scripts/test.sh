@@ -9,6 +9,7 @@ as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 missing=()
 command -v chromium >/dev/null || missing+=(chromium)
 command -v ffmpeg >/dev/null || missing+=(ffmpeg)
+command -v curl >/dev/null || missing+=(curl)
 command -v node >/dev/null || missing+=(nodejs npm)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "== installing ${missing[*]}"
@@ -21,11 +22,14 @@ npm ci --no-audit --no-fund --loglevel=error
 
 echo "== rustfmt and clippy"
 cargo fmt --all -- --check
-cargo clippy --release --all-targets --locked -- -D warnings
+cargo clippy --release --workspace --all-targets --locked -- -D warnings
 
 echo "== Rust tests"
-cargo build --release --locked
-cargo test --release --locked
+cargo build --release --workspace --locked
+cargo test --release --workspace --locked
+
+echo "== the README's run command"
+bash scripts/readme-run.sh
 
 echo "== JS type check"
 npm run --silent typecheck

@@ -39,6 +39,10 @@ export const CHROMIUM_ARGS = [
   '--allow-loopback-in-peer-connection',
 ];
 
+/** Viewport sizes the screenshots are taken at: a laptop, and a phone held upright. */
+export const DESKTOP = { width: 1280, height: 720 };
+export const PHONE = { width: 390, height: 844 };
+
 /** Remote camera videos in the meeting app (the self-view is marked `data-local`). */
 export const REMOTE_CAMERA_VIDEOS = '.tile[data-source="camera"]:not([data-local]) video[data-track-sid]';
 /** Remote screen-share videos in the meeting app. */
@@ -169,7 +173,7 @@ export function launchBrowser(extraArgs = []) {
  * @returns {Promise<Page>}
  */
 export async function newPage(browser, label) {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 720 } });
+  const context = await browser.newContext({ viewport: DESKTOP });
   const page = await context.newPage();
   fs.mkdirSync(RESULTS_DIR, { recursive: true });
   const out = fs.createWriteStream(path.join(RESULTS_DIR, `${label}-console.log`));
@@ -191,11 +195,14 @@ export function uniqueRoom(prefix = 'room') {
  * @param {Server} server
  * @param {string} room
  * @param {string} name
+ * @param {{ cameraOff?: boolean, micOff?: boolean }} [options] switches set before joining
  * @returns {Promise<string>} the identity the page joined with
  */
-export async function joinWithApp(page, server, room, name) {
+export async function joinWithApp(page, server, room, name, options = {}) {
   await page.goto(`${server.url}/r/${room}`);
   await page.getByLabel('Your name').fill(name);
+  if (options.cameraOff) await page.getByText('Join with camera off').click();
+  if (options.micOff) await page.getByText('Join with microphone off').click();
   await page.getByRole('button', { name: 'Join', exact: true }).click();
   await page.locator('#connection-state[data-state="connected"]').waitFor({ timeout: 20_000 });
   return page.evaluate(() => /** @type {any} */ (window).moimRoom.localParticipant.identity);
@@ -304,6 +311,23 @@ function sampleInbound(page, selector, metric) {
     },
     /** @type {const} */ ([selector, metric]),
   );
+}
+
+/**
+ * Saves what the page shows at desktop and at phone width into the results folder
+ * (`{name}-desktop.png`, `{name}-phone.png`), then restores the desktop size.
+ * @param {Page} page
+ * @param {string} name
+ */
+export async function screenshots(page, name) {
+  fs.mkdirSync(RESULTS_DIR, { recursive: true });
+  for (const [label, size] of /** @type {const} */ ([['desktop', DESKTOP], ['phone', PHONE]])) {
+    await page.setViewportSize(size);
+    // Layout follows the size through resize observers; let it settle.
+    await delay(300);
+    await page.screenshot({ path: path.join(RESULTS_DIR, `${name}-${label}.png`) });
+  }
+  await page.setViewportSize(DESKTOP);
 }
 
 /** @param {number} ms */

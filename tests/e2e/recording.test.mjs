@@ -52,6 +52,23 @@ async function regionStat(file, crop, measure) {
 }
 
 /**
+ * When a region (an ffmpeg crop) first shows a camera: the time, in seconds from the
+ * file's start, of its first frame whose mean saturation passes 30 (Chromium's fake
+ * camera draws in green; black is 0).
+ * @param {string} file
+ * @param {string} crop
+ */
+async function firstShown(file, crop) {
+  const { stdout } = await run('ffmpeg', [
+    '-v', 'error', '-t', '4', '-i', file,
+    '-vf', `${crop},signalstats,metadata=print:key=lavfi.signalstats.SATAVG:file=-`, '-f', 'null', '-',
+  ]);
+  const frames = [...stdout.matchAll(/pts_time:([\d.]+)\s+lavfi\.signalstats\.SATAVG=([\d.]+)/g)];
+  const shown = frames.find((m) => Number(m[2]) > 30);
+  return shown ? Number(shown[1]) : Infinity;
+}
+
+/**
  * Clicks a record menu item and, for local recordings, returns the downloaded file path
  * once the host clicks Record again.
  * @param {Page} page
@@ -107,6 +124,8 @@ describe('recording in the web app', () => {
     await delay(ms);
     await ada.locator('#record').click();
     await grace.locator('#recording-indicator').waitFor({ state: 'hidden', timeout: 15_000 });
+    // The host who stopped it is shown the room's recordings.
+    await ada.locator('#recordings-dialog').getByRole('button', { name: 'Close' }).click({ timeout: 15_000 });
     return newestFinished();
   }
 
@@ -188,6 +207,10 @@ describe('recording in the web app', () => {
     const band = await regionStat(file, 'crop=1280:160:0:0', 'SATAVG');
     assert.ok(left > 50 && right > 50, `both cameras show (mean saturation ${left}, ${right})`);
     assert.ok(band < 5, `outside the tiles is black (mean saturation ${band})`);
+    // Started in the middle of the meeting, it shows both cameras within its first second.
+    const shown = [await firstShown(file, 'crop=640:360:0:180'), await firstShown(file, 'crop=640:360:640:180')];
+    console.log(`composite tiles first show their cameras at ${shown.join(' s, ')} s`);
+    for (const at of shown) assert.ok(at <= 1, `a tile first shows its camera at ${at} s`);
     for (const x of [16, 656]) {
       const name = await regionStat(file, `crop=60:24:${x}:500`, 'YMAX');
       assert.ok(name > 200, `a name in the tile at x=${x} (brightest luma ${name})`);

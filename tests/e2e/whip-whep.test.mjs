@@ -4,6 +4,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import {
+  delay,
+  joinWithApp,
   launchBrowser,
   mintToken,
   newPage,
@@ -20,12 +22,15 @@ describe('WHIP publishing and WHEP playback', () => {
   let browser;
   const room = uniqueRoom('whip');
   const publisher = 'obs-studio';
+  /** @type {import('./harness.mjs').Page} */
+  let whipPage;
 
   before(async () => {
     server = await startServer('whip-whep');
     browser = await launchBrowser();
     const token = await mintToken({ room, identity: publisher, name: 'Studio' });
     const page = await newPage(browser, 'whip-publisher');
+    whipPage = page;
     const query = new URLSearchParams({ room, token, autostart: '1' });
     await page.goto(`${server.url}/examples/whip.html?${query}`);
     await page.waitForFunction(() => /** @type {any} */ (window).pc?.connectionState === 'connected', null, {
@@ -54,6 +59,31 @@ describe('WHIP publishing and WHEP playback', () => {
     await page.goto(`${server.url}/examples/whep.html?${query}`);
     assert.equal(await page.inputValue('#endpoint'), `/whep/${room}/${publisher}`);
     await waitForFramesDecodedRising(page, '#video');
+  });
+
+  test('someone joining the meeting with the camera off does not take the room’s stream', async () => {
+    const token = await mintToken({ room, identity: 'viewer-4', role: 'viewer' });
+    const page = await newPage(browser, 'whep-room-stays');
+    const query = new URLSearchParams({ room, token, autostart: '1' });
+    await page.goto(`${server.url}/examples/whep.html?${query}`);
+    await waitForFramesDecodedRising(page, '#video');
+    const guest = await newPage(browser, 'whep-room-guest');
+    await joinWithApp(guest, server, room, 'Camera Off', { cameraOff: true });
+    await guest.waitForFunction(() => /** @type {any} */ (window).moimRoom.publications.every((/** @type {any} */ p) => p.sid));
+    // The guest's muted camera is 1280×720 in simulcast, the publisher's 640×480: the
+    // picture's height tells whose it is.
+    await delay(2_000);
+    await waitForFramesDecodedRising(page, '#video');
+    // Compared a few times: a loaded browser may change the publisher's resolution.
+    let shown = '';
+    for (let tries = 0; tries < 20; tries++) {
+      const [played, sent] = [await inboundVideoHeights(page), await outboundVideoHeight(whipPage)];
+      shown = `played ${played}, the WHIP publisher sends ${sent}`;
+      if (played.length === 1 && played[0] === sent) break;
+      await delay(500);
+    }
+    assert.match(shown, /^played (\d+), the WHIP publisher sends \1$/, 'the WHIP publisher is still shown');
+    await guest.close();
   });
 
   test('stopping the WHEP player ends its session with DELETE', async () => {
@@ -109,3 +139,36 @@ describe('a publisher that offers only H.264', () => {
     assert.deepEqual(codecs, ['video/H264']);
   });
 });
+
+/**
+ * The frame heights of the videos a page's `window.pc` receives.
+ * @param {import('./harness.mjs').Page} page
+ * @returns {Promise<number[]>}
+ */
+function inboundVideoHeights(page) {
+  return page.evaluate(async () => {
+    const stats = await /** @type {any} */ (window).pc.getStats();
+    /** @type {number[]} */
+    const heights = [];
+    stats.forEach((/** @type {any} */ s) => {
+      if (s.type === 'inbound-rtp' && s.kind === 'video') heights.push(s.frameHeight);
+    });
+    return heights;
+  });
+}
+
+/**
+ * The frame height a page's `window.pc` sends its video at.
+ * @param {import('./harness.mjs').Page} page
+ * @returns {Promise<number>}
+ */
+function outboundVideoHeight(page) {
+  return page.evaluate(async () => {
+    const stats = await /** @type {any} */ (window).pc.getStats();
+    let height = 0;
+    stats.forEach((/** @type {any} */ s) => {
+      if (s.type === 'outbound-rtp' && s.kind === 'video') height = s.frameHeight;
+    });
+    return height;
+  });
+}

@@ -1,7 +1,7 @@
 // The meeting app's entry: picks the screen from the URL and moves between them
 // (landing → pre-join → meeting → left).
 
-import { serverInfo } from './api.js';
+import { serverInfo, tokenClaims } from './api.js';
 import { h } from './dom.js';
 import { renderLanding } from './landing.js';
 import { enterMeeting } from './meeting.js';
@@ -25,6 +25,9 @@ const ERROR_TEXT = /** @type {Record<string, string>} */ ({
   rejected: 'A host did not let you into the meeting.',
 });
 
+/** Ends after which joining again with the same link cannot work: no "Rejoin" then. */
+const FINAL_CODES = new Set(['banned', 'meeting_ended', 'invalid_token', 'token_expired', 'permission_denied', 'wrong_room']);
+
 const root = /** @type {HTMLElement} */ (document.getElementById('app'));
 
 /** @param {string} view */
@@ -43,7 +46,7 @@ async function main() {
   const room = decodeURIComponent(match[1]);
   document.title = `${room} · Moim`;
   const params = new URLSearchParams(location.search);
-  showPrejoin(room, params.get('token'), params.get('name') ?? localStorage.getItem('moim.name') ?? '', info);
+  showPrejoin(room, params.get('token'), params.get('name') ?? localStorage.getItem('moim.name') ?? '', info, params.get('host') === '1');
 }
 
 /**
@@ -51,14 +54,16 @@ async function main() {
  * @param {string | null} token
  * @param {string} name
  * @param {import('./api.js').ServerInfo | null} info
+ * @param {boolean} asHost the link asks to start the meeting as its host (development mode)
  */
-function showPrejoin(room, token, name, info) {
+function showPrejoin(room, token, name, info, asHost) {
   setView('prejoin');
   renderPrejoin(root, {
     room,
     token,
     name,
     info,
+    asHost,
     onJoin: async (choice) => {
       try {
         await startMeeting(room, choice, info);
@@ -98,19 +103,23 @@ function showEnded(room, choice, info, end) {
       ? null
       : (end.error && (ERROR_TEXT[end.error.code] ?? end.error.message)) || 'The connection to the server was lost.';
   const error = h('p', { class: 'form-error', role: 'alert' });
-  const rejoin = h(
+  const expires = tokenClaims(choice.token)?.exp;
+  const final = (end.kind === 'ended' && end.error !== null && FINAL_CODES.has(end.error.code)) ||
+    (expires !== undefined && expires * 1000 <= Date.now());
+  const rejoin = final ? null : h(
     'button',
     {
       class: 'button primary large',
       type: 'button',
       onclick: async () => {
-        rejoin.disabled = true;
+        const button = /** @type {HTMLButtonElement} */ (rejoin);
+        button.disabled = true;
         error.textContent = '';
         try {
           const devices = await reopenDevices(choice);
           await startMeeting(room, { ...choice, ...devices }, info);
         } catch (err) {
-          rejoin.disabled = false;
+          button.disabled = false;
           error.textContent = err instanceof Error ? err.message : String(err);
         }
       },
@@ -128,7 +137,7 @@ function showEnded(room, choice, info, end) {
         detail ? h('p', { class: 'lead' }, detail) : null,
         h('p', { class: 'room-name' }, room),
         rejoin,
-        h('a', { class: 'button', href: '/' }, 'Back to home'),
+        h('a', { class: rejoin ? 'button' : 'button primary large', href: '/' }, 'Back to home'),
         error,
       ),
     ),

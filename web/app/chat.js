@@ -27,10 +27,13 @@ export class ChatPanel {
       h('option', { value: '' }, 'Everyone'));
     this.inputEl = h('input', {
       class: 'chat-input', id: 'chat-input', type: 'text', maxlength: 4000,
-      placeholder: 'Message', 'aria-label': 'Message', autocomplete: 'off',
+      placeholder: 'Message everyone', 'aria-label': 'Message', autocomplete: 'off',
     });
+    this.toEl.addEventListener('change', () => this.syncRecipient());
+    this.directEl = h('p', { class: 'chat-direct', id: 'chat-direct', hidden: true });
     const form = h('form', { class: 'chat-form', onsubmit: (/** @type {Event} */ e) => { e.preventDefault(); this.send(); } },
-      this.toEl, this.inputEl, h('button', { class: 'btn', type: 'submit', id: 'chat-send' }, 'Send'));
+      this.toEl, this.directEl, this.inputEl, h('button', { class: 'btn', type: 'submit', id: 'chat-send' }, 'Send'));
+    this.formEl = form;
     this.questionEl = h('input', { id: 'poll-question', type: 'text', maxlength: 500, placeholder: 'Question', 'aria-label': 'Poll question' });
     this.answersEl = h('textarea', { id: 'poll-options', rows: 3, placeholder: 'One answer per line', 'aria-label': 'Poll answers' });
     this.pollForm = h('form', { class: 'poll-form', hidden: true, onsubmit: (/** @type {Event} */ e) => { e.preventDefault(); this.askPoll(); } },
@@ -127,6 +130,27 @@ export class ChatPanel {
     this.toEl.replaceChildren(h('option', { value: '' }, 'Everyone'),
       ...people.map((p) => h('option', { value: p.identity }, p.name)));
     this.toEl.value = people.some((p) => p.identity === chosen) ? chosen : '';
+    this.syncRecipient();
+  }
+
+  /**
+   * Makes a direct recipient impossible to miss: the form is marked, a line says who alone
+   * reads the next message and offers the way back to everyone.
+   */
+  syncRecipient() {
+    const direct = this.toEl.value !== '';
+    const name = this.toEl.selectedOptions[0]?.textContent ?? '';
+    this.formEl.classList.toggle('direct', direct);
+    this.inputEl.placeholder = direct ? `Message ${name} only` : 'Message everyone';
+    this.directEl.hidden = !direct;
+    this.directEl.replaceChildren(
+      `Only ${name} sees what you send. `,
+      h('button', { class: 'link', type: 'button', id: 'chat-to-everyone', onclick: () => {
+        this.toEl.value = '';
+        this.syncRecipient();
+        this.inputEl.focus();
+      } }, 'Send to everyone'),
+    );
   }
 
   async send() {

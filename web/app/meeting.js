@@ -123,6 +123,10 @@ class Meeting {
     this.speakerView = false;
     /** The remote participant shown large in speaker view. @type {string | null} */
     this.lastSpeaker = null;
+    /** The remote participant you pinned: shown large whoever speaks. @type {string | null} */
+    this.pinned = null;
+    /** The whiteboard is open: the videos go to a strip beside it. */
+    this.boardOpen = false;
     /** @type {Tile | null} */
     this.featured = null;
     this.viewButton = controlButton('speakerView', 'Speaker view', () => this.toggleSpeakerView());
@@ -139,7 +143,9 @@ class Meeting {
         ...(this.microphone ? [this.microphone] : []),
         ...[...this.audios.values()].flatMap((a) => /** @type {MediaStream} */ (a.srcObject).getAudioTracks()),
       ],
+      token: choice.token,
       onError: (message) => this.toast(message),
+      onNotice: (message) => this.toast(message),
     });
     this.chat = new ChatPanel({
       room: this.room,
@@ -152,10 +158,15 @@ class Meeting {
     });
     const leaveButton = controlButton('leave', 'Leave', () => this.leave());
     leaveButton.classList.add('danger');
+    // On a narrow screen the less used controls fold into a "More" menu.
+    this.moreButton = controlButton('more', 'More options', () => this.toggleMore());
+    this.moreButton.id = 'more-controls-button';
+    this.moreEl = h('div', { class: 'more-controls', id: 'more-controls', onclick: () => this.toggleMore(false) },
+      this.screenButton, this.boardButton, this.record.button, this.peopleButton, this.viewButton);
     this.toastEl = h('div', { class: 'toast', role: 'alert', hidden: true });
 
     this.layoutObserver.observe(this.camerasEl);
-    this.localTile = new Tile({ participantSid: '', identity: '', name: choice.name, source: 'camera', local: true });
+    this.localTile = new Tile({ participantSid: '', identity: '', name: choice.name, source: 'camera', local: true, onPin: null });
     this.localTile.setTrack(this.camera, null);
     this.camerasEl.append(this.localTile.el);
 
@@ -166,9 +177,10 @@ class Meeting {
         h('div', { class: 'brand small' }, h('div', { class: 'logo', 'aria-hidden': 'true' }, 'M'), h('span', { class: 'room-title' }, room)),
         this.record.indicator, this.stateEl),
       h('div', { class: 'body' }, this.board.el, this.stageEl, this.panelEl, this.chat.el),
-      h('footer', { class: 'controls' }, this.micButton, this.cameraButton, this.screenButton, this.handButton, this.boardButton, this.record.button, this.peopleButton, this.chatButton, this.viewButton, leaveButton, this.record.menu),
+      this.controlsEl = h('footer', { class: 'controls' }, this.micButton, this.cameraButton, this.handButton, this.chatButton, this.moreEl, this.moreButton, leaveButton, this.record.menu),
       this.audioEl,
       this.toastEl,
+      this.record.recordings.el,
     );
     this.syncControls();
     this.wireRoom();
@@ -178,7 +190,7 @@ class Meeting {
     const room = this.room;
     room.on('connectionState', (state) => this.onState(state));
     room.on('participantJoined', (p) => {
-      const tile = new Tile({ participantSid: p.sid, identity: p.identity, name: p.name, source: 'camera', local: false });
+      const tile = new Tile({ participantSid: p.sid, identity: p.identity, name: p.name, source: 'camera', local: false, onPin: () => this.togglePin(p.sid) });
       this.cameraTiles.set(p.sid, tile);
       this.camerasEl.append(tile.el);
       this.syncParticipant(p);
@@ -187,6 +199,8 @@ class Meeting {
     room.on('participantLeft', (p) => {
       this.cameraTiles.get(p.sid)?.remove();
       this.cameraTiles.delete(p.sid);
+      if (this.pinned === p.sid) this.pinned = null;
+      if (this.lastSpeaker === p.sid) this.lastSpeaker = null;
       for (const [sid, tile] of this.screenTiles) {
         if (tile.el.dataset.participantSid === p.sid) this.removeScreenTile(sid);
       }
@@ -216,7 +230,12 @@ class Meeting {
       else this.syncParticipant(/** @type {RemoteParticipant} */ (p));
       this.layout();
     });
-    room.on('settings', () => this.syncControls());
+    room.on('settings', (settings) => {
+      // Audio rooms carry voices only: cameras and screens go off (the server stops
+      // forwarding them anyway); back in a meeting, people turn their camera on again.
+      if (settings.mode === 'audio') this.stopVideo();
+      this.syncControls();
+    });
     room.on('trackSubscribed', (track, p, info) => this.onSubscribed(track, p, info));
     room.on('trackUnsubscribed', (_track, p, info) => this.onUnsubscribed(p, info));
     room.on('error', (err) => {
@@ -234,10 +253,10 @@ class Meeting {
     Object.assign(this.localTile.video.dataset, this.localTile.el.dataset);
     this.localTile.setName(this.room.localParticipant.name || choice.name);
     this.canPublish = this.room.localParticipant.canPublish;
+    if (!this.canPublish || this.room.settings.mode === 'audio') this.stopVideo();
     this.syncControls();
     if (!this.canPublish) return;
-    // Audio rooms carry voices only.
-    if (this.camera && this.room.settings.mode !== 'audio') this.publish(this.camera, 'camera', this.cameraOff);
+    if (this.camera) this.publish(this.camera, 'camera', this.cameraOff);
     if (this.microphone) this.publish(this.microphone, 'microphone', this.micOff);
   }
 
@@ -252,8 +271,7 @@ class Meeting {
         this.toast('A host made you a speaker. Unmute your microphone to talk.');
       } else {
         this.micOff = true;
-        this.cameraOff = true;
-        if (this.screen) this.stopScreen();
+        this.stopVideo();
         this.toast('A host made you a listener.');
       }
     }
@@ -288,7 +306,7 @@ class Meeting {
     /** @type {Tile | undefined} */
     let tile;
     if (info.source === 'screen') {
-      tile = new Tile({ participantSid: p.sid, identity: p.identity, name: p.name, source: 'screen', local: false });
+      tile = new Tile({ participantSid: p.sid, identity: p.identity, name: p.name, source: 'screen', local: false, onPin: null });
       this.screenTiles.set(info.sid, tile);
       this.screensEl.append(tile.el);
     } else {
@@ -369,27 +387,30 @@ class Meeting {
     this.record.setHost(this.room.localParticipant.role === 'host');
   }
 
-  /** Sizes the camera grid so that tiles stay close to 16:9 whatever their number. */
+  /**
+   * Lays the stage out: the whiteboard with a strip of videos beside it; a shared screen or
+   * the featured person large with the strip; else a grid of 16:9 tiles as large as fit,
+   * centred, so that no picture is cropped.
+   */
   layout() {
     this.placeFeatured();
     const presenting = this.screenTiles.size > 0 || this.featured !== null;
-    this.stageEl.classList.toggle('presenting', presenting);
+    this.stageEl.classList.toggle('presenting', presenting && !this.boardOpen);
+    this.stageEl.classList.toggle('filmstrip', this.boardOpen);
     const onStage = this.room.settings.mode === 'audio' ? ':scope > :not([data-role="viewer"])' : ':scope > *';
-    const n = this.camerasEl.querySelectorAll(onStage).length;
-    const { clientWidth: w, clientHeight: h } = this.camerasEl;
-    let best = 1;
-    let bestArea = 0;
+    const n = Math.max(1, this.camerasEl.querySelectorAll(onStage).length);
+    const { width: w, height: h } = this.camerasEl.getBoundingClientRect();
+    const gap = parseFloat(getComputedStyle(this.camerasEl).columnGap) || 0;
+    let best = { cols: 1, width: 0 };
     for (let cols = 1; cols <= n; cols++) {
       const rows = Math.ceil(n / cols);
-      const tileW = Math.min(w / cols, ((h / rows) * 16) / 9);
-      if (tileW > bestArea) {
-        bestArea = tileW;
-        best = cols;
-      }
+      const width = Math.min((w - gap * (cols - 1)) / cols, (((h - gap * (rows - 1)) / rows) * 16) / 9);
+      if (width > best.width) best = { cols, width };
     }
-    const cols = presenting ? 1 : best;
-    this.camerasEl.style.setProperty('--cols', String(cols));
-    this.camerasEl.style.setProperty('--rows', String(Math.ceil(n / cols)));
+    const tileW = Math.max(0, Math.floor(best.width));
+    this.camerasEl.style.setProperty('--cols', String(best.cols));
+    this.camerasEl.style.setProperty('--tile-w', `${tileW}px`);
+    this.camerasEl.style.setProperty('--tile-h', `${Math.floor((tileW * 9) / 16)}px`);
   }
 
   /** @param {ConnectionState} state */
@@ -451,6 +472,22 @@ class Meeting {
     }
   }
 
+  /**
+   * Turns the camera and any screen share off and lets their devices go (the camera's
+   * light goes out); turning the camera on again opens it anew and publishes it.
+   */
+  stopVideo() {
+    const camera = this.camera;
+    this.camera = null;
+    this.cameraOff = true;
+    this.localTile.setTrack(null, null);
+    if (camera) {
+      camera.stop();
+      this.room.unpublishTrack(camera).catch(() => {});
+    }
+    if (this.screen) this.stopScreen();
+  }
+
   async toggleScreen() {
     if (this.screen) {
       await this.stopScreen();
@@ -474,7 +511,7 @@ class Meeting {
     });
     this.screen = track;
     const local = this.room.localParticipant;
-    const tile = new Tile({ participantSid: local.sid, identity: local.identity, name: local.name, source: 'screen', local: true });
+    const tile = new Tile({ participantSid: local.sid, identity: local.identity, name: local.name, source: 'screen', local: true, onPin: null });
     tile.setTrack(track, null);
     this.screenTiles.set('local', tile);
     this.screensEl.prepend(tile.el);
@@ -514,26 +551,42 @@ class Meeting {
   }
 
   /**
-   * In speaker view (and while no screen is shared) moves the latest remote speaker's tile
-   * (or the first remote tile) into the large area; otherwise puts it back in the grid.
+   * Moves one remote tile into the large area: the one you pinned; else in speaker view (and
+   * while no screen is shared) the latest remote speaker (or the first remote tile).
+   * Otherwise puts it back in the grid.
    */
   placeFeatured() {
+    const pinned = this.pinned ? this.cameraTiles.get(this.pinned) : undefined;
     const lastSpeaker = this.lastSpeaker ? this.cameraTiles.get(this.lastSpeaker) : undefined;
-    const wanted = this.speakerView && this.screenTiles.size === 0
+    const speaker = this.speakerView && this.screenTiles.size === 0
       ? lastSpeaker ?? this.cameraTiles.values().next().value ?? null
       : null;
+    const wanted = this.boardOpen ? null : pinned ?? speaker;
     if (wanted === this.featured) return;
     if (this.featured && this.featured.el.isConnected) this.camerasEl.append(this.featured.el);
     this.featured = wanted;
     if (wanted) this.screensEl.append(wanted.el);
   }
 
-  /** The whiteboard takes the stage's place while it is open. */
+  /** Pins a remote participant large, or unpins them. @param {string} sid */
+  togglePin(sid) {
+    this.pinned = this.pinned === sid ? null : sid;
+    for (const [tileSid, tile] of this.cameraTiles) tile.setPinned(tileSid === this.pinned);
+    this.layout();
+  }
+
+  /** The whiteboard takes the stage's place while it is open, the videos in a strip beside it. */
   toggleBoard() {
-    const shown = this.board.toggle();
-    this.stageEl.hidden = shown;
-    this.boardButton.setAttribute('aria-pressed', String(shown));
-    if (!shown) this.layout();
+    this.boardOpen = this.board.toggle();
+    this.boardButton.setAttribute('aria-pressed', String(this.boardOpen));
+    this.el.querySelector('.body')?.classList.toggle('board-open', this.boardOpen);
+    this.layout();
+  }
+
+  /** Opens or closes the "More" menu of a narrow screen. @param {boolean} [open] */
+  toggleMore(open = !this.controlsEl.classList.contains('more-open')) {
+    this.controlsEl.classList.toggle('more-open', open);
+    this.moreButton.setAttribute('aria-expanded', String(open));
   }
 
   togglePanel() {

@@ -20,6 +20,7 @@ import { h, initials } from './dom.js';
  * @property {string | null} token from the link's `?token=`
  * @property {string} name from the link's `?name=`, or remembered
  * @property {import('./api.js').ServerInfo | null} info
+ * @property {boolean} [asHost] join as the meeting's host (development mode mints a host token)
  * @property {(choice: JoinChoice) => Promise<void>} onJoin resolves once in the meeting;
  *   a rejection is shown and the user may try again
  */
@@ -133,7 +134,7 @@ export function renderPrejoin(root, options) {
           await devicesReady;
           localStorage.setItem('moim.name', name);
           const token =
-            options.token ?? (await mintDevToken({ room: options.room, name, host: false })).token;
+            options.token ?? (await mintDevToken({ room: options.room, name, host: options.asHost === true })).token;
           handedOver = true;
           await options.onJoin({
             token,
@@ -156,6 +157,7 @@ export function renderPrejoin(root, options) {
     h('label', { for: 'name', class: 'label' }, 'Your name'),
     nameInput,
     tokenName !== null ? h('span', { class: 'hint' }, 'Set by your invitation link.') : null,
+    options.asHost && !options.token && options.info?.devMode ? h('span', { class: 'hint', id: 'joining-as-host' }, 'You join as the host of this meeting.') : null,
     h('label', { for: 'camera-select', class: 'label' }, 'Camera'),
     cameraSelect,
     h('label', { for: 'mic-select', class: 'label' }, 'Microphone'),

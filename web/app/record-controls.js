@@ -1,7 +1,10 @@
 // Recording in the meeting app: the indicator everyone sees while the server records,
-// and for hosts a Record button with a menu: on the server (each track, each person, or
-// the mixed audio),
-// in this browser (video and audio), or audio only in this browser.
+// and for hosts a Record button with a menu: on the server (each track, each person,
+// everyone in one video, or the mixed audio), in this browser (video and audio), or audio
+// only in this browser; and the room's server recordings to download, shown to the host
+// who stops one.
+
+import { RecordingsDialog } from './recordings.js';
 
 import { controlButton, h, saveFile } from './dom.js';
 import { LocalRecording } from './local-recording.js';
@@ -13,7 +16,9 @@ import { LocalRecording } from './local-recording.js';
  * @property {Room} room
  * @property {HTMLElement} stage the tiles, for local recordings
  * @property {() => MediaStreamTrack[]} audioTracks every audio track of the meeting
+ * @property {string} token the access token, to list and download recordings with
  * @property {(message: string) => void} onError
+ * @property {(message: string) => void} onNotice tells the user something that went well
  */
 
 export class RecordControls {
@@ -35,16 +40,31 @@ export class RecordControls {
       item('record-server-composite', 'Record everyone in one video on the server', () => this.startServer('composite')),
       item('record-server-audio', 'Record the audio on the server', () => this.startServer('audio_only')),
       item('record-local', 'Record in this browser', () => this.startLocal(false)),
-      item('record-local-audio', 'Record audio in this browser', () => this.startLocal(true)));
+      item('record-local-audio', 'Record audio in this browser', () => this.startLocal(true)),
+      item('recordings-open', 'Recordings of this meeting…', () => this.recordings.open()));
+    this.recordings = new RecordingsDialog({
+      room: () => options.room.name,
+      token: options.token,
+      onError: options.onError,
+    });
+    /** This host is stopping the server recording (and will be shown its files). */
+    this.stopping = false;
+    this.host = false;
     this.button = controlButton('record', 'Record', () => this.toggle());
     this.button.id = 'record';
     this.button.hidden = true;
-    options.room.recording.on('change', () => this.sync());
+    options.room.recording.on('change', (info) => {
+      if (info === null && this.host && !this.stopping) {
+        options.onNotice('The server recording stopped. Its files are under Record → Recordings of this meeting.');
+      }
+      this.sync();
+    });
     this.sync();
   }
 
   /** Only hosts record. @param {boolean} host */
   setHost(host) {
+    this.host = host;
     this.button.hidden = !host;
     if (!host) this.menu.hidden = true;
   }
@@ -57,7 +77,15 @@ export class RecordControls {
       saveFile(blob, `${this.options.room.name}-${audioOnly ? 'audio' : 'meeting'}.webm`);
       this.sync();
     } else if (this.options.room.recording.current) {
-      await this.options.room.recording.stop().catch((err) => this.options.onError(err.message));
+      this.stopping = true;
+      try {
+        await this.options.room.recording.stop();
+        await this.recordings.open();
+      } catch (err) {
+        this.options.onError(err instanceof Error ? err.message : String(err));
+      } finally {
+        this.stopping = false;
+      }
     } else {
       this.menu.hidden = !this.menu.hidden;
     }

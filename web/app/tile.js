@@ -1,7 +1,7 @@
 // One video tile: a participant's camera (or avatar when it is off) or a screen share.
 // Tiles carry data attributes naming what they show, for styling and for tests.
 
-import { h, icon, initials } from './dom.js';
+import { h, icon, initials, setControl } from './dom.js';
 
 /**
  * @typedef {object} TileOptions
@@ -10,12 +10,14 @@ import { h, icon, initials } from './dom.js';
  * @property {string} name
  * @property {'camera' | 'screen'} source
  * @property {boolean} local
+ * @property {(() => void) | null} onPin pins the tile large (remote cameras only)
  */
 
 export class Tile {
   /** @param {TileOptions} options */
   constructor(options) {
     this.source = options.source;
+    this.name = options.name;
     this.video = h('video', { autoplay: true, playsinline: true, 'data-source': options.source });
     // Remote audio plays through separate <audio> elements; a tile never plays sound.
     this.video.muted = true;
@@ -35,6 +37,14 @@ export class Tile {
       this.avatar,
       h('div', { class: 'tile-label' }, this.micIcon, this.nameLabel),
     );
+    const onPin = options.onPin;
+    /** @type {HTMLButtonElement | null} */
+    this.pinButton = null;
+    this.pinned = false;
+    if (onPin) {
+      this.pinButton = h('button', { class: 'tile-pin', type: 'button', 'aria-pressed': 'false', onclick: () => onPin() });
+      this.el.append(this.pinButton);
+    }
     for (const [key, value] of Object.entries(this.el.dataset)) {
       if (value !== undefined) this.video.dataset[key] = value;
     }
@@ -49,8 +59,10 @@ export class Tile {
    */
   setName(name, local = this.el.dataset.local === 'true') {
     const suffix = this.source === 'screen' ? '’s screen' : '';
+    this.name = name;
     this.nameLabel.textContent = `${name}${suffix}${local ? ' (you)' : ''}`;
     this.avatar.textContent = initials(name);
+    this.setPinned(this.pinned);
   }
 
   /**
@@ -74,6 +86,15 @@ export class Tile {
   /** @param {boolean} off the camera is muted: show the avatar */
   setVideoMuted(off) {
     this.el.classList.toggle('video-muted', off);
+  }
+
+  /** Shows whether the tile is pinned large. @param {boolean} pinned */
+  setPinned(pinned) {
+    this.pinned = pinned;
+    if (!this.pinButton) return;
+    this.pinButton.setAttribute('aria-pressed', String(pinned));
+    setControl(this.pinButton, 'pin', pinned ? `Unpin ${this.name}` : `Pin ${this.name}`, false);
+    this.el.classList.toggle('pinned', pinned);
   }
 
   /** @param {boolean} muted */

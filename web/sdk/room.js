@@ -89,6 +89,9 @@ import { Whiteboard } from './whiteboard.js';
 
 const VIDEO_SIZE_DEBOUNCE_MS = 200;
 
+/** Errors after which the server closes the connection: the session ends, no reconnecting. */
+const SESSION_ENDING_CODES = new Set(['replaced', 'removed', 'banned', 'meeting_ended']);
+
 /** @extends {Emitter<RoomEvents>} */
 export class Room extends Emitter {
   /** @type {ConnectionState} */
@@ -528,7 +531,7 @@ export class Room extends Emitter {
         break;
       case 'error': {
         const error = new MoimError(msg.code, msg.message);
-        if (msg.code === 'replaced' || msg.code === 'removed' || msg.code === 'meeting_ended') {
+        if (SESSION_ENDING_CODES.has(msg.code)) {
           this.#end(error);
         } else if (msg.code !== 'unknown_track') {
           // `unknown_track` answers a `mute` or `video_size` that crossed the track's removal

@@ -15,10 +15,20 @@ pub type Reply<T> = oneshot::Sender<Result<T, MediaError>>;
 /// Whom a play (WHEP) session follows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Follow {
-    /// The participant of the room that most recently started publishing video.
-    LatestPublisher,
+    /// The room's stream: whichever participant the control plane features
+    /// ([`Command::Feature`]).
+    Room,
     /// One participant.
     Participant(ParticipantId),
+}
+
+/// A sending m-line of a publisher's offer as the client declared it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeclaredTrack {
+    pub mid: String,
+    pub source: TrackSource,
+    /// Sent muted: the track starts muted, so nothing of it is forwarded.
+    pub muted: bool,
 }
 
 /// The answer to a publisher offer.
@@ -41,13 +51,13 @@ pub struct PlayAnswer {
 #[derive(Debug)]
 pub enum Command {
     /// Accept an offer on the participant's publisher connection, creating it on the first
-    /// offer. `sources` names the source of each sending m-line by mid; a mid declared
-    /// earlier and missing now is unpublished.
+    /// offer. `sources` declares each sending m-line (by mid: its source, whether it is
+    /// muted); a mid declared earlier and missing now is unpublished.
     Publish {
         room: RoomId,
         participant: ParticipantId,
         offer: String,
-        sources: Option<Vec<(String, TrackSource)>>,
+        sources: Option<Vec<DeclaredTrack>>,
         reply: Reply<PublishAnswer>,
     },
     /// Open the participant's subscriber connection; it receives every other participant's
@@ -71,8 +81,13 @@ pub enum Command {
         offer: String,
         reply: Reply<PlayAnswer>,
     },
-    /// Stop or resume forwarding a track.
-    Mute { track: TrackId, muted: bool },
+    /// Stop or resume forwarding a track of `participant` (also one its publisher
+    /// declared and that has not been negotiated yet).
+    Mute {
+        participant: ParticipantId,
+        track: TrackId,
+        muted: bool,
+    },
     /// The size at which `participant` renders `track`; picks the simulcast layer.
     VideoSize {
         participant: ParticipantId,
@@ -94,6 +109,12 @@ pub enum Command {
     /// Close the participant's publisher connection and unpublish its tracks; its
     /// subscriber connection stays (a speaker made listener).
     Unpublish { participant: ParticipantId },
+    /// Players that follow the room's stream show `participant` from now on (nobody:
+    /// they wait). Goes to every worker.
+    Feature {
+        room: RoomId,
+        participant: Option<ParticipantId>,
+    },
     /// Write `text` on the subscriber data channel of each of `participants` (every worker
     /// gets the command and writes to the ones it holds).
     SendData {
@@ -111,7 +132,12 @@ impl Command {
                 room: *room,
                 participant: *participant,
             },
-            Command::Mute { track, muted } => Command::Mute {
+            Command::Mute {
+                participant,
+                track,
+                muted,
+            } => Command::Mute {
+                participant: *participant,
                 track: *track,
                 muted: *muted,
             },
@@ -130,6 +156,10 @@ impl Command {
                 participant: *participant,
             },
             Command::Unpublish { participant } => Command::Unpublish {
+                participant: *participant,
+            },
+            Command::Feature { room, participant } => Command::Feature {
+                room: *room,
                 participant: *participant,
             },
             Command::SendData {

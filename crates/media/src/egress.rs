@@ -86,12 +86,26 @@ impl EgressTap {
 }
 
 impl Router {
-    /// Starts (`Some`) or stops (`None`) recording a track published on this worker.
-    pub(crate) fn set_egress(&mut self, track: TrackId, sink: Option<EgressSender>, height: u32) {
+    /// Starts (`Some`) or stops (`None`) recording a track published on this worker. A
+    /// video's recording asks the publisher for a keyframe at once, so that its file (or
+    /// tile) starts without waiting for the next frame to notice it has none.
+    pub(crate) fn set_egress(
+        &mut self,
+        now: Instant,
+        track: TrackId,
+        sink: Option<EgressSender>,
+        height: u32,
+    ) {
         let Some(t) = self.tracks.get_mut(&track).filter(|t| t.is_local()) else {
             return;
         };
         t.egress = sink.map(|sink| EgressTap::new(sink, track, t.kind, height));
+        if t.egress.is_some()
+            && t.kind == TrackKind::Video
+            && let Some(layer) = t.choose_layer(height, now)
+        {
+            self.keyframe_requests.push((track, layer));
+        }
     }
 
     /// Hands a frame of a local track to its recording, if it has one.

@@ -48,7 +48,7 @@ impl Placement {
 
     /// The worker `command` goes to (placing a new participant), or `None` when every
     /// worker needs it: a track's mute, since every worker may hold a mirror of the track,
-    /// and data for participants anywhere.
+    /// data for participants anywhere, and the room's stream for players anywhere.
     pub fn route(&mut self, command: &Command) -> Option<WorkerId> {
         Some(match command {
             Command::Publish { participant, .. }
@@ -61,7 +61,9 @@ impl Placement {
             Command::RemoveParticipant { participant } => {
                 self.release(*participant).unwrap_or(WorkerId(0))
             }
-            Command::Mute { .. } | Command::SendData { .. } => return None,
+            Command::Mute { .. } | Command::SendData { .. } | Command::Feature { .. } => {
+                return None;
+            }
         })
     }
 

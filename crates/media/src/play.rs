@@ -1,5 +1,6 @@
 //! Player sessions (WHEP): a client's receive-only offer carries one followed participant's
-//! audio and video, switching when the followed publisher changes.
+//! audio and video (one named participant, or whoever the room's stream features),
+//! switching when that changes; a muted track is never played.
 
 use std::time::Instant;
 
@@ -69,11 +70,11 @@ impl Router {
         let Some(room_media) = self.rooms.get(&room) else {
             return;
         };
-        let latest = room_media.video_order.last().copied();
+        let featured = room_media.featured;
         for player in room_media.players.clone() {
             let target = match self.follows.get(&player) {
                 Some(Follow::Participant(p)) => Some(*p),
-                Some(Follow::LatestPublisher) => latest,
+                Some(Follow::Room) => featured,
                 None => None,
             };
             let audio = target.and_then(|p| self.pick_track(p, TrackKind::Audio));
@@ -101,7 +102,7 @@ impl Router {
         }
     }
 
-    /// The participant's track of `kind` a player shows: camera before screen,
+    /// The participant's unmuted track of `kind` a player shows: camera before screen,
     /// microphone before screen audio.
     fn pick_track(&self, participant: ParticipantId, kind: TrackKind) -> Option<TrackId> {
         let tracks = &self.participants.get(&participant)?.tracks;
@@ -113,7 +114,7 @@ impl Router {
             tracks
                 .iter()
                 .filter_map(|t| self.tracks.get(t))
-                .filter(move |t| t.kind == kind)
+                .filter(move |t| t.kind == kind && !t.muted)
         };
         of_kind()
             .find(|t| t.source == preferred)

@@ -6,13 +6,13 @@ use moim_proto::signal::{TrackKind, TrackSource};
 use str0m::change::SdpOffer;
 use str0m::media::{MediaAdded, MediaKind, Mid};
 
-use crate::command::PublishAnswer;
+use crate::command::{DeclaredTrack, PublishAnswer};
 use crate::error::MediaError;
 use crate::event::{MediaEvent, PublishedTrack};
 use crate::ids::{ParticipantId, RoomId, SessionId, TrackId};
 use crate::relay::Relay;
 use crate::router::{Router, mark_dirty};
-use crate::session::SessionRole;
+use crate::session::{Declared, SessionRole};
 use crate::speech::Speech;
 use crate::track::{Origin, Track};
 
@@ -24,7 +24,7 @@ impl Router {
         room: RoomId,
         participant: ParticipantId,
         offer: &str,
-        sources: Option<Vec<(String, TrackSource)>>,
+        sources: Option<Vec<DeclaredTrack>>,
     ) -> Result<PublishAnswer, MediaError> {
         let offer =
             SdpOffer::from_sdp_string(offer).map_err(|e| MediaError::InvalidSdp(e.to_string()))?;
@@ -56,26 +56,37 @@ impl Router {
 
         let mut gone = Vec::new();
         let mut tracks = Vec::new();
+        let mut mutes = Vec::new();
         if let Some(sources) = sources {
             let declared: Vec<Mid> = session.declared.keys().copied().collect();
             for mid in declared {
-                if !sources.iter().any(|(m, _)| Mid::from(m.as_str()) == mid) {
-                    let (track, _) = session.declared.remove(&mid).expect("listed above");
+                if !sources.iter().any(|d| Mid::from(d.mid.as_str()) == mid) {
+                    let old = session.declared.remove(&mid).expect("listed above");
                     session.tracks_in.remove(&mid);
-                    gone.push(track);
+                    gone.push(old.track);
                 }
             }
-            for (mid, source) in sources {
+            for d in sources {
                 let entry = session
                     .declared
-                    .entry(Mid::from(mid.as_str()))
-                    .or_insert_with(|| (TrackId::next(), source));
-                tracks.push((mid, entry.0));
+                    .entry(Mid::from(d.mid.as_str()))
+                    .or_insert_with(|| Declared {
+                        track: TrackId::next(),
+                        source: d.source,
+                        muted: d.muted,
+                    });
+                entry.muted = d.muted;
+                mutes.push((entry.track, d.muted));
+                tracks.push((d.mid, entry.track));
             }
         }
         mark_dirty(&mut self.dirty, session);
         for track in gone {
             self.unpublish_track(track);
+        }
+        // Tracks negotiated before follow the offer's word on muting.
+        for (track, muted) in mutes {
+            self.mute_track(track, muted);
         }
         Ok(PublishAnswer {
             session: id,
@@ -103,10 +114,15 @@ impl Router {
             TrackKind::Audio => TrackSource::Microphone,
             TrackKind::Video => TrackSource::Camera,
         };
-        let (track_id, source) = *session
+        let declared = *session
             .declared
             .entry(added.mid)
-            .or_insert_with(|| (TrackId::next(), default_source));
+            .or_insert_with(|| Declared {
+                track: TrackId::next(),
+                source: default_source,
+                muted: false,
+            });
+        let (track_id, source, muted) = (declared.track, declared.source, declared.muted);
         session.tracks_in.insert(added.mid, track_id);
         let (room, participant) = (session.room, session.participant);
         let track = Track {
@@ -120,7 +136,7 @@ impl Router {
             kind,
             source,
             simulcast: added.simulcast.is_some(),
-            muted: false,
+            muted,
             layers: Vec::new(),
             subscribers: Vec::new(),
             speech: Speech::default(),
@@ -134,7 +150,7 @@ impl Router {
                 kind,
                 source,
                 simulcast: track.simulcast,
-                muted: false,
+                muted,
             },
         });
         let info = track.info();
@@ -145,8 +161,7 @@ impl Router {
     /// Makes a track (this worker's or another's mirror) known to the room: offered to
     /// its subscribers, followed by its players.
     pub(crate) fn add_track(&mut self, track: Track) {
-        let (track_id, room, participant, kind) =
-            (track.id, track.room, track.participant, track.kind);
+        let (track_id, room, participant) = (track.id, track.room, track.participant);
         self.tracks.insert(track_id, track);
         self.participants
             .entry(participant)
@@ -155,10 +170,6 @@ impl Router {
             .push(track_id);
         let room_media = self.rooms.entry(room).or_default();
         room_media.tracks.push(track_id);
-        if kind == TrackKind::Video {
-            room_media.video_order.retain(|p| *p != participant);
-            room_media.video_order.push(participant);
-        }
         let subscribers = room_media.subscribers.clone();
         for sub in subscribers {
             self.offer_track(sub, track_id);
@@ -182,18 +193,8 @@ impl Router {
         if let Some(p) = self.participants.get_mut(&track.participant) {
             p.tracks.retain(|t| *t != track_id);
         }
-        let still_has_video = self.participants.get(&track.participant).is_some_and(|p| {
-            p.tracks.iter().any(|t| {
-                self.tracks
-                    .get(t)
-                    .is_some_and(|t| t.kind == TrackKind::Video)
-            })
-        });
         if let Some(room) = self.rooms.get_mut(&track.room) {
             room.tracks.retain(|t| *t != track_id);
-            if !still_has_video {
-                room.video_order.retain(|p| *p != track.participant);
-            }
             for sub in &room.subscribers {
                 if let Some(session) = self.sessions.get_mut(sub) {
                     session.negotiation.to_open.retain(|t| *t != track_id);

@@ -63,8 +63,8 @@ pub(crate) struct RoomMedia {
     pub tracks: Vec<TrackId>,
     pub subscribers: Vec<SessionId>,
     pub players: Vec<SessionId>,
-    /// Participants with video, in the order they started it (latest last).
-    pub video_order: Vec<ParticipantId>,
+    /// The participant the room's stream shows (players following the room play it).
+    pub featured: Option<ParticipantId>,
     /// Other workers with subscribers or players in the room, one bit per worker: they
     /// get the frames of this worker's tracks.
     pub remote_receivers: u64,
@@ -264,7 +264,11 @@ impl Router {
             } => {
                 let _ = reply.send(self.play(now, room, participant, follow, &offer));
             }
-            Command::Mute { track, muted } => self.mute(track, muted),
+            Command::Mute {
+                participant,
+                track,
+                muted,
+            } => self.mute(participant, track, muted),
             Command::VideoSize {
                 participant,
                 track,
@@ -278,12 +282,18 @@ impl Router {
                 sink,
                 height,
                 ..
-            } => self.set_egress(track, sink, height),
+            } => self.set_egress(now, track, sink, height),
             Command::SendData {
                 participants,
                 reliable,
                 text,
             } => self.send_data(&participants, reliable, &text),
+            Command::Feature { room, participant } => {
+                if let Some(r) = self.rooms.get_mut(&room) {
+                    r.featured = participant;
+                    self.rebind_players(room);
+                }
+            }
         }
         self.drive(now);
     }
@@ -603,11 +613,40 @@ impl Router {
         });
     }
 
-    fn mute(&mut self, track: TrackId, muted: bool) {
+    /// Mutes or unmutes a track of `participant`; one its publisher declared and that is
+    /// not negotiated yet starts in that state.
+    fn mute(&mut self, participant: ParticipantId, track: TrackId, muted: bool) {
+        let publisher = self
+            .participants
+            .get(&participant)
+            .and_then(|p| p.publisher);
+        if let Some(declared) = publisher
+            .and_then(|id| self.sessions.get_mut(&id))
+            .and_then(|s| s.declared.values_mut().find(|d| d.track == track))
+        {
+            declared.muted = muted;
+        }
+        self.mute_track(track, muted);
+    }
+
+    /// Stops or resumes forwarding a track (this worker's, or its mirror of another's). A
+    /// muted track stops counting as speech at once, and players stop showing it.
+    pub(crate) fn mute_track(&mut self, track: TrackId, muted: bool) {
         let Some(t) = self.tracks.get_mut(&track) else {
             return;
         };
+        if t.muted == muted {
+            return;
+        }
         t.muted = muted;
+        let room = t.room;
+        if muted && t.is_local() && t.speech.silence() {
+            self.events.push_back(MediaEvent::Speaking {
+                participant: t.participant,
+                track,
+                speaking: false,
+            });
+        }
         if !muted {
             // Subscribers restart on a keyframe.
             for sub in &t.subscribers {
@@ -620,6 +659,7 @@ impl Router {
                 }
             }
         }
+        self.rebind_players(room);
     }
 
     fn video_size(&mut self, participant: ParticipantId, track: TrackId, height: u32) {

@@ -12,6 +12,15 @@ use crate::data::DataChannels;
 use crate::ids::{ParticipantId, RoomId, SessionId, TrackId};
 use crate::subscription::Slot;
 
+/// A publisher m-line as its client declared it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Declared {
+    pub track: TrackId,
+    pub source: TrackSource,
+    /// The muted state the client wants (kept here until the track exists).
+    pub muted: bool,
+}
+
 /// What a session is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SessionRole {
@@ -52,8 +61,8 @@ pub struct Session {
     pub scheduled: Option<Instant>,
     /// Queued to be polled.
     pub dirty: bool,
-    /// Publisher: the source each mid was declared with, and the track it became.
-    pub declared: HashMap<Mid, (TrackId, TrackSource)>,
+    /// Publisher: what each mid was declared as, and the track it became.
+    pub declared: HashMap<Mid, Declared>,
     /// Publisher: the track each receiving mid carries.
     pub tracks_in: HashMap<Mid, TrackId>,
     /// Subscriber and player: what each sending mid carries.

@@ -41,6 +41,12 @@ impl Speech {
         self.expire(now)
     }
 
+    /// Ends speech at once (the track was muted). Returns whether it was speaking.
+    pub fn silence(&mut self) -> bool {
+        self.last_loud = None;
+        std::mem::take(&mut self.speaking)
+    }
+
     /// Ends speech that has been quiet (or sent nothing) for [`HANGOVER`]. Returns `false`
     /// when it ended now.
     pub fn expire(&mut self, now: Instant) -> Option<bool> {

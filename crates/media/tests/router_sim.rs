@@ -249,3 +249,33 @@ fn subscriber_data_channels_carry_messages_both_ways_across_workers() {
         assert_eq!(sim.peers[peer].channel_messages, [r#"{"type":"chat"}"#]);
     }
 }
+
+#[test]
+fn a_track_published_muted_sends_nothing_until_unmuted() {
+    let mut sim = Sim::new();
+    let alice = sim.add_muted_publisher(10001);
+    let bob = sim.add_subscriber(10002);
+    sim.run(Duration::from_secs(2));
+    assert_eq!(
+        sim.peers[bob].video_frames, 0,
+        "a muted camera is not forwarded"
+    );
+    assert_eq!(
+        sim.peers[bob].audio_frames, 0,
+        "a muted microphone is not forwarded"
+    );
+    let (participant, track) = (sim.peers[alice].id, sim.video_track_of(alice));
+    sim.command(Command::Mute {
+        participant,
+        track,
+        muted: false,
+    });
+    sim.run(Duration::from_secs(2));
+    assert!(
+        sim.peers[bob].video_frames > 20,
+        "unmuted: {}",
+        sim.peers[bob].video_frames
+    );
+    assert!(sim.peers[bob].keyframes >= 1);
+    assert_eq!(sim.peers[bob].audio_frames, 0, "the microphone stays muted");
+}

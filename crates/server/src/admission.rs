@@ -3,10 +3,10 @@
 //! speakers promoted or demoted live, without anyone rejoining. Signaling and the room API
 //! share these operations.
 
-use moim_media::{Command, ParticipantId};
+use moim_media::{Command, ParticipantId, TrackId};
 use moim_proto::ErrorCode;
 use moim_proto::error::ApiError;
-use moim_proto::signal::{RoomMode, RoomSettings, ServerMessage};
+use moim_proto::signal::{RoomMode, RoomSettings, ServerMessage, TrackKind};
 
 use crate::moderation::disconnect;
 use crate::participant::Participant;
@@ -116,6 +116,9 @@ pub fn change_settings(
         for id in ids {
             update_publishing(state, room, id, false);
         }
+        if settings.mode == RoomMode::Audio {
+            turn_off_video(state, room);
+        }
         room.broadcast(None, ServerMessage::RoomSettings { settings });
         let let_in: Vec<ParticipantId> = if settings.waiting_room {
             Vec::new()
@@ -196,6 +199,25 @@ fn update_publishing(state: &AppState, room: &mut Room, id: ParticipantId, annou
     }
     if let Some(participant) = announce {
         room.broadcast(None, ServerMessage::ParticipantUpdated { participant });
+    }
+}
+
+/// Audio rooms carry voices only: every camera and screen still published is muted (its
+/// owner's app unpublishes it when it hears the room became an audio room).
+fn turn_off_video(state: &AppState, room: &mut Room) {
+    let video: Vec<(ParticipantId, TrackId)> = room
+        .participants
+        .values()
+        .flat_map(|p| {
+            p.tracks
+                .iter()
+                .filter(|t| t.kind == TrackKind::Video && !t.muted)
+                .filter_map(|t| TrackId::parse(&t.sid))
+                .map(move |t| (p.id, t))
+        })
+        .collect();
+    for (participant, track) in video {
+        room.set_track_muted(&state.media, participant, track, true);
     }
 }
 

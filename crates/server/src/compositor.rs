@@ -45,6 +45,8 @@ const BLACK_UV: u8 = 128;
 pub struct Compositor {
     routes: Routes,
     tiles: Vec<Tile>,
+    /// Decoders started for recorded video tracks that have not sent a keyframe yet.
+    warm: HashMap<TrackId, Decoder>,
     canvas: Vec<u8>,
     /// How many tiles the canvas is laid out for.
     laid_out: usize,
@@ -66,6 +68,7 @@ impl Compositor {
         Compositor {
             routes,
             tiles: Vec::new(),
+            warm: HashMap::new(),
             canvas,
             laid_out: 0,
             full_warned: false,
@@ -103,14 +106,24 @@ impl Compositor {
             }
             return;
         }
-        let name = self
-            .routes
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&frame.track)
-            .map(|r| r.name.clone())
-            .unwrap_or_default();
-        match Decoder::start(frame, arrival, &name) {
+        let started = match self.warm.remove(&frame.track) {
+            Some(decoder) => Ok(decoder),
+            None => {
+                let name = self
+                    .routes
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get(&frame.track)
+                    .map(|r| r.name.clone())
+                    .unwrap_or_default();
+                Decoder::spawn(frame.track, &name)
+            }
+        };
+        let begun = started.and_then(|mut decoder| {
+            decoder.begin(frame, arrival)?;
+            Ok(decoder)
+        });
+        match begun {
             Ok(mut decoder) => {
                 decoder.feed(frame, arrival);
                 self.tiles.push(Tile {
@@ -125,17 +138,50 @@ impl Compositor {
         }
     }
 
+    /// Starts a decoder for each recorded video track that has none, ahead of its first
+    /// keyframe (as many as free tiles). Called every mixer step.
+    pub fn warm_up(&mut self) {
+        let wanted: Vec<(TrackId, String)> = {
+            let routes = self.routes.lock().unwrap_or_else(|e| e.into_inner());
+            routes
+                .iter()
+                .filter(|(track, route)| {
+                    route.video
+                        && !self.warm.contains_key(track)
+                        && !self.tiles.iter().any(|t| t.track == **track)
+                })
+                .map(|(track, route)| (*track, route.name.clone()))
+                .take(MAX_TILES.saturating_sub(self.tiles.len() + self.warm.len()))
+                .collect()
+        };
+        for (track, name) in wanted {
+            match Decoder::spawn(track, &name) {
+                Ok(decoder) => {
+                    self.warm.insert(track, decoder);
+                }
+                Err(e) => warn!(%track, "cannot start a decoder for the composite: {e}"),
+            }
+        }
+    }
+
     /// The canvas as of `at`: in each tile the newest picture whose frame had arrived by
     /// then.
     pub fn compose(&mut self, at: Instant) -> &[u8] {
-        let unpublished: Vec<Tile> = {
+        let unpublished: (Vec<Tile>, Vec<Decoder>) = {
             let routes = self.routes.lock().unwrap_or_else(|e| e.into_inner());
             self.lip_sync
                 .participants
                 .retain(|t, _| routes.contains_key(t));
-            self.tiles
+            let warm = self
+                .warm
+                .extract_if(|t, _| !routes.contains_key(t))
+                .map(|(_, d)| d)
+                .collect();
+            let tiles = self
+                .tiles
                 .extract_if(.., |t| !routes.contains_key(&t.track))
-                .collect()
+                .collect();
+            (tiles, warm)
         };
         // Their decoders stop (and are waited for) without the routes locked.
         drop(unpublished);

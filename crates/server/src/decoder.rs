@@ -3,19 +3,23 @@
 //! first), answering in Matroska too: pictures scaled into a tile (640×360 I420,
 //! letterboxed) at the same times, read by a thread of its own into a short queue, from
 //! which the compositor takes the picture due at an instant.
+//!
+//! A decoder is started as soon as its track is known to be recorded and waits for the
+//! track's first keyframe, so that starting ffmpeg (a fraction of a second on a busy
+//! machine) does not hold back the tile's first picture.
 
 use std::collections::VecDeque;
 use std::io::{BufReader, Write};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use moim_egress::blocks::BlockReader;
 use moim_egress::h264;
 use moim_egress::webm::{Codec, WebmWriter};
-use moim_media::EgressFrame;
+use moim_media::{EgressFrame, TrackId};
 use tracing::warn;
 
 use crate::compositor::{TILE_BYTES, TILE_H, TILE_W};
@@ -37,6 +41,9 @@ pub struct Pictures {
     in_decoder: VecDeque<Instant>,
     /// Buffers of pictures shown and done with, for the next ones.
     spare: Vec<Vec<u8>>,
+    /// A picture was shown: from then on a decoder behind keeps it rather than show
+    /// older ones late (before, the first picture is better late than a black tile).
+    shown: bool,
 }
 
 /// What a tile shows at an instant.
@@ -52,7 +59,7 @@ pub enum Due<'a> {
 impl Pictures {
     /// What is due at `at` (older pictures are let go).
     pub fn at(&mut self, at: Instant) -> Due<'_> {
-        if self.in_decoder.front().is_some_and(|t| *t + BEHIND <= at) {
+        if self.shown && self.in_decoder.front().is_some_and(|t| *t + BEHIND <= at) {
             return Due::Behind;
         }
         while self.decoded.len() >= 2 && self.decoded[1].0 <= at {
@@ -60,7 +67,10 @@ impl Pictures {
             self.spare.push(old);
         }
         match self.decoded.front() {
-            Some((arrived, data)) if *arrived <= at => Due::Picture(data),
+            Some((arrived, data)) if *arrived <= at => {
+                self.shown = true;
+                Due::Picture(data)
+            }
             _ => Due::Nothing,
         }
     }
@@ -87,10 +97,11 @@ impl Pictures {
 pub struct Decoder {
     child: Child,
     stdin: Option<ChildStdin>,
-    writer: WebmWriter,
+    /// The input's writer, once the first keyframe told the codec ([`Decoder::begin`]).
+    writer: Option<WebmWriter>,
     h264: bool,
-    /// The first frame's arrival: time zero of the stream.
-    epoch: Instant,
+    /// The first frame's arrival: time zero of the stream; the reader thread reads it too.
+    epoch: Arc<OnceLock<Instant>>,
     last_ms: i64,
     out: Vec<u8>,
     pub pictures: Arc<Mutex<Pictures>>,
@@ -100,10 +111,9 @@ pub struct Decoder {
 }
 
 impl Decoder {
-    /// Starts decoding a track whose first frame is `first`; its tile carries `name`
-    /// (none if empty).
-    pub fn start(first: &EgressFrame, epoch: Instant, name: &str) -> std::io::Result<Decoder> {
-        let (spec, _) = video_track(first)?;
+    /// Starts an ffmpeg for a track whose tile carries `name` (none if empty); it decodes
+    /// once [`Decoder::begin`] gave it the first keyframe. `track` names its label file.
+    pub fn spawn(track: TrackId, name: &str) -> std::io::Result<Decoder> {
         let mut filter = format!(
             "scale={TILE_W}:{TILE_H}:force_original_aspect_ratio=decrease,\
              pad={TILE_W}:{TILE_H}:-1:-1:black"
@@ -113,7 +123,7 @@ impl Decoder {
         // (no `%{…}` expansion) in the corner of the tile.
         let label = (!name.trim().is_empty())
             .then(|| {
-                let file = format!("moim-tile-{}-{}.txt", std::process::id(), first.track);
+                let file = format!("moim-tile-{}-{track}.txt", std::process::id());
                 std::fs::write(std::env::temp_dir().join(&file), name.trim())?;
                 filter.push_str(&format!(
                     ",drawtext=textfile={file}:expansion=none:fontcolor=white:fontsize=24:\
@@ -164,40 +174,61 @@ impl Decoder {
             .ok_or_else(|| std::io::Error::other("ffmpeg has no output"))?;
         let pictures = Arc::new(Mutex::new(Pictures::default()));
         let shared = pictures.clone();
+        let epoch = Arc::new(OnceLock::new());
+        let stream_start: Arc<OnceLock<Instant>> = epoch.clone();
         let reader = std::thread::Builder::new()
             .name("moim-decoded".into())
             .spawn(move || {
                 let mut blocks = BlockReader::new(BufReader::with_capacity(1 << 16, stdout));
                 let mut buf = vec![0; TILE_BYTES];
                 while let Ok(Some(ms)) = blocks.next_block(&mut buf) {
+                    // Pictures come only after `begin` set the epoch.
+                    let Some(epoch) = stream_start.get() else {
+                        continue;
+                    };
                     if buf.len() != TILE_BYTES {
                         continue;
                     }
-                    let arrived = epoch + Duration::from_millis(ms.max(0) as u64);
+                    let arrived = *epoch + Duration::from_millis(ms.max(0) as u64);
                     buf = shared
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())
                         .push(arrived, buf);
                 }
             })?;
-        let (writer, header) = WebmWriter::new(std::slice::from_ref(&spec));
         Ok(Decoder {
             child,
             stdin,
-            writer,
-            h264: spec.codec == Codec::H264,
+            writer: None,
+            h264: false,
             epoch,
             last_ms: -1,
-            out: header,
+            out: Vec::new(),
             pictures,
             reader: Some(reader),
             label,
         })
     }
 
-    /// Passes a frame on to ffmpeg right away, stamped with its arrival.
+    /// Starts the stream with its first frame (a keyframe, which tells the codec), arrived
+    /// at `epoch`: time zero of the stream. Feed it (and the rest) with [`Decoder::feed`].
+    pub fn begin(&mut self, first: &EgressFrame, epoch: Instant) -> std::io::Result<()> {
+        let (spec, _) = video_track(first)?;
+        let (writer, header) = WebmWriter::new(std::slice::from_ref(&spec));
+        self.h264 = spec.codec == Codec::H264;
+        self.writer = Some(writer);
+        self.out = header;
+        let _ = self.epoch.set(epoch);
+        Ok(())
+    }
+
+    /// Passes a frame on to ffmpeg right away, stamped with its arrival (nothing before
+    /// [`Decoder::begin`]).
     pub fn feed(&mut self, frame: &EgressFrame, arrival: Instant) {
-        let since = arrival.saturating_duration_since(self.epoch).as_millis() as i64;
+        let (Some(writer), Some(&epoch)) = (&mut self.writer, self.epoch.get()) else {
+            return;
+        };
+        let since = arrival.saturating_duration_since(epoch).as_millis() as i64;
         let ms = since.max(self.last_ms + 1);
         self.last_ms = ms;
         {
@@ -207,16 +238,14 @@ impl Decoder {
             }
             pictures
                 .in_decoder
-                .push_back(self.epoch + Duration::from_millis(ms as u64));
+                .push_back(epoch + Duration::from_millis(ms as u64));
         }
         if self.h264 {
             let mut data = Vec::with_capacity(frame.data.len());
             h264::length_prefixed(&frame.data, &mut data);
-            self.writer
-                .block(&mut self.out, 1, ms, frame.keyframe, &data);
+            writer.block(&mut self.out, 1, ms, frame.keyframe, &data);
         } else {
-            self.writer
-                .block(&mut self.out, 1, ms, frame.keyframe, &frame.data);
+            writer.block(&mut self.out, 1, ms, frame.keyframe, &frame.data);
         }
         if let Some(stdin) = &mut self.stdin
             && let Err(e) = stdin.write_all(&self.out)
@@ -239,5 +268,63 @@ impl Drop for Decoder {
         if let Some(label) = self.label.take() {
             let _ = std::fs::remove_file(label);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn picture(p: &mut Pictures, arrived: Instant) {
+        let buf = vec![0; TILE_BYTES];
+        p.push(arrived, buf);
+    }
+
+    #[test]
+    fn a_first_picture_shows_even_from_a_decoder_still_catching_up() {
+        let t0 = Instant::now();
+        let mut p = Pictures::default();
+        // Started late, the decoder still holds a backlog of frames long due.
+        for i in 0..30 {
+            p.in_decoder.push_back(t0 + Duration::from_millis(i * 33));
+        }
+        let now = t0 + Duration::from_secs(1);
+        assert!(matches!(p.at(now), Due::Nothing), "nothing decoded yet");
+        picture(&mut p, t0);
+        assert!(
+            matches!(p.at(now), Due::Picture(_)),
+            "the first picture, late"
+        );
+        picture(&mut p, t0 + Duration::from_millis(33));
+        assert!(
+            matches!(p.at(now), Due::Behind),
+            "then it keeps that picture until the decoder catches up"
+        );
+    }
+
+    #[test]
+    fn a_decoder_keeping_up_shows_the_newest_picture_due() {
+        let t0 = Instant::now();
+        let mut p = Pictures::default();
+        for i in 0..3 {
+            let at = t0 + Duration::from_millis(i * 40);
+            p.in_decoder.push_back(at);
+            picture(&mut p, at);
+        }
+        assert!(matches!(
+            p.at(t0 + Duration::from_millis(50)),
+            Due::Picture(_)
+        ));
+        assert_eq!(p.decoded.len(), 2, "at 50 ms the picture of 0 ms is let go");
+        assert!(matches!(
+            p.at(t0 + Duration::from_millis(90)),
+            Due::Picture(_)
+        ));
+        assert_eq!(
+            p.decoded.len(),
+            1,
+            "at 90 ms only the picture of 80 ms is left"
+        );
+        assert!(matches!(p.at(t0 - Duration::from_millis(1)), Due::Nothing));
     }
 }

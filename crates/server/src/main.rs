@@ -5,6 +5,7 @@ mod admission;
 mod api;
 mod assets;
 mod auth;
+mod banner;
 mod board;
 mod chat;
 mod cli;
@@ -22,6 +23,7 @@ mod recorder;
 mod recording;
 mod recording_api;
 mod room_api;
+mod room_stream;
 mod rooms;
 mod signal;
 mod state;
@@ -63,6 +65,7 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 .unwrap_or_else(|_| EnvFilter::new("info,str0m=warn")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(colour_wanted())
         .init();
     let mut config = Config::load(args.config.as_deref(), |k| std::env::var(k).ok())?;
     if let Some(port) = args.http_port {
@@ -101,11 +104,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     });
     info!(http = %http_addr, media = %media.local_addr(), workers = media.workers(), "Moim is running");
     if dev_mode {
-        eprintln!(
-            "\n  Moim is running in development mode (API key \"devkey\", secret \"secret\").\n  \
-             Open http://localhost:{}/ to start a meeting.\n",
-            http_addr.port()
-        );
+        eprintln!("{}", banner::development(http_addr.port()));
     }
     axum::serve(listener, http::router(state.clone()))
         .with_graceful_shutdown(async move {
@@ -117,6 +116,13 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .await?;
     info!("stopped");
     Ok(())
+}
+
+/// Colour in log lines only for a person at a terminal: a file or a pipe gets plain text
+/// (and `NO_COLOR` turns it off everywhere).
+fn colour_wanted() -> bool {
+    use std::io::IsTerminal;
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
 }
 
 /// Waits for SIGTERM or Ctrl-C; the server then stops accepting connections and closes the

@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use moim_media::MediaEvent;
-use moim_proto::signal::{ServerMessage, SubscribedMid, TrackInfo};
+use moim_media::{Command, MediaEvent};
+use moim_proto::signal::{RoomMode, ServerMessage, SubscribedMid, TrackInfo, TrackKind};
 use tokio::sync::mpsc;
 use tracing::debug;
 
@@ -27,10 +27,23 @@ fn handle(state: &AppState, event: MediaEvent) {
             let Some(room) = rooms.room_of_mut(participant) else {
                 return;
             };
+            let audio_room = room.settings.mode == RoomMode::Audio;
             let Some(p) = room.participants.get_mut(&participant) else {
                 return;
             };
-            let muted = p.muted_on_publish.contains(&track.id);
+            // The client's latest word on muting wins over what the media plane knew
+            // when it announced the track; audio rooms carry no video.
+            let mut muted = p.unannounced.remove(&track.id).unwrap_or(track.muted);
+            if track.kind == TrackKind::Video && audio_room {
+                muted = true;
+            }
+            if muted != track.muted {
+                let _ = state.media.send(Command::Mute {
+                    participant,
+                    track: track.id,
+                    muted,
+                });
+            }
             let info = TrackInfo {
                 sid: track.id.to_string(),
                 kind: track.kind,
@@ -53,6 +66,7 @@ fn handle(state: &AppState, event: MediaEvent) {
                     },
                 );
             }
+            room.refresh_stream(&state.media);
         }
         MediaEvent::TrackUnpublished {
             participant, track, ..
@@ -62,7 +76,7 @@ fn handle(state: &AppState, event: MediaEvent) {
                 return;
             };
             let sid = track.to_string();
-            room.set_speaking(participant, track, false);
+            room.set_speaking(&state.media, participant, track, false);
             if let Some(recording) = room.recording.as_mut() {
                 recording.track_unpublished(track, unix_millis());
                 recording.save();
@@ -71,6 +85,7 @@ fn handle(state: &AppState, event: MediaEvent) {
                 return;
             };
             p.tracks.retain(|t| t.sid != sid);
+            p.unannounced.remove(&track);
             room.broadcast(
                 None,
                 ServerMessage::TrackUnpublished {
@@ -78,6 +93,7 @@ fn handle(state: &AppState, event: MediaEvent) {
                     track: sid,
                 },
             );
+            room.refresh_stream(&state.media);
         }
         MediaEvent::SubscriberOffer {
             participant,
@@ -102,7 +118,7 @@ fn handle(state: &AppState, event: MediaEvent) {
             speaking,
         } => {
             if let Some(room) = state.rooms().room_of_mut(participant) {
-                room.set_speaking(participant, track, speaking);
+                room.set_speaking(&state.media, participant, track, speaking);
             }
         }
         MediaEvent::DataChannel { participant, open } => {

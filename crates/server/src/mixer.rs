@@ -219,6 +219,9 @@ impl Mixer {
     /// and the composite's picture (once, however many steps are due, and not while
     /// ffmpeg is behind: a late picture is skipped rather than repeated).
     pub fn tick(&mut self, now: Instant) {
+        if let Some(video) = &mut self.video {
+            video.warm_up();
+        }
         let mut picture_due = None;
         while self.start + TICK * (self.ticks as u32 + 1) <= now {
             let ms = (self.ticks * 20) as i64;

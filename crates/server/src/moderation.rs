@@ -3,14 +3,14 @@
 //! participant (a ban keeps the identity out of the room until the server restarts) and ending the meeting.
 //! The host's signaling requests and the room API share these operations.
 
-use moim_media::{Command, ParticipantId, TrackId};
+use moim_media::{ParticipantId, TrackId};
 use moim_proto::ErrorCode;
 use moim_proto::error::ApiError;
 use moim_proto::signal::{ServerMessage, ServerReply};
 
 use crate::participant::{Link, Participant};
 use crate::rooms::Room;
-use crate::state::{AppState, media_error};
+use crate::state::AppState;
 
 /// Mutes `track` of `target` in `room`, or with `muted: false` lifts a lock so the owner
 /// may unmute (a host never turns someone's microphone or camera on).
@@ -54,14 +54,8 @@ pub fn mute_track(
     if !muted || already {
         return Ok(());
     }
-    room.set_track_muted(target, track_id, true);
-    state
-        .media
-        .send(Command::Mute {
-            track: track_id,
-            muted: true,
-        })
-        .map_err(media_error)
+    room.set_track_muted(&state.media, target, track_id, true);
+    Ok(())
 }
 
 /// Removes `target` from room `room_name`, telling it why; with `ban` its identity cannot
@@ -77,12 +71,16 @@ pub fn remove(
         let room = rooms.room_mut(room_name).ok_or_else(no_participant)?;
         let p = room.participants.get(&target).ok_or_else(no_participant)?;
         let identity = p.identity.clone();
-        let sentence = if ban {
-            "A host removed you from the meeting and you cannot join it again."
+        if ban {
+            let sentence = "A host removed you from the meeting and you cannot join it again.";
+            disconnect(p, ErrorCode::Banned, sentence);
         } else {
-            "A host removed you from the meeting."
-        };
-        disconnect(p, ErrorCode::Removed, sentence);
+            disconnect(
+                p,
+                ErrorCode::Removed,
+                "A host removed you from the meeting.",
+            );
+        }
         if ban {
             rooms.ban(room_name, &identity);
         }

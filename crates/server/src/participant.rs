@@ -2,6 +2,7 @@
 //! tracks and rate limits, and how the server reaches it (a signaling socket's bounded
 //! outbox, or a WHIP/WHEP resource).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
@@ -41,8 +42,9 @@ pub struct Participant {
     /// The grants of its access token.
     pub token_grants: Grants,
     pub tracks: Vec<TrackInfo>,
-    /// Tracks the client declared muted before the media plane announced them.
-    pub muted_on_publish: Vec<TrackId>,
+    /// Tracks a publish answer named that the media plane has not announced yet, with
+    /// the muted state the client wants for each (announced with it).
+    pub unannounced: HashMap<TrackId, bool>,
     pub link: Link,
     /// Not announced to the room (WHEP players).
     pub hidden: bool,
@@ -73,7 +75,7 @@ impl Participant {
             token_grants: grants.clone(),
             grants,
             tracks: Vec::new(),
-            muted_on_publish: Vec::new(),
+            unannounced: HashMap::new(),
             link,
             hidden,
             kicked: AtomicBool::new(false),

@@ -55,6 +55,8 @@ pub struct Route {
     pub stem: String,
     /// The participant's name (the composite writes it on the track's tile).
     pub name: String,
+    /// A video track (the composite starts its decoder before its first frame).
+    pub video: bool,
 }
 
 /// How a recording lays its tracks out in files.

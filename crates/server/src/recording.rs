@@ -219,6 +219,7 @@ impl Recording {
                 Route {
                     stem: route,
                     name: p.name.clone(),
+                    video: kind == TrackKind::Video,
                 },
             );
         // A composite shows cameras in tiles: the simulcast layer of a tile's height is

@@ -141,6 +141,7 @@ pub async fn download(
     };
     let kind = match file.rsplit('.').next() {
         Some("webm") => "video/webm",
+        Some("mp4") => "video/mp4",
         Some("ogg") => "audio/ogg",
         Some("json") => "application/json",
         _ => "application/octet-stream",

@@ -10,7 +10,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use moim_media::{ParticipantId, RoomId, TrackId};
+use moim_media::{Command, MediaPlane, ParticipantId, RoomId, TrackId};
 use moim_proto::ErrorCode;
 use moim_proto::error::ApiError;
 use moim_proto::signal::{
@@ -23,6 +23,7 @@ use crate::chat::ChatLog;
 use crate::participant::{Link, Participant};
 use crate::polls::Polls;
 use crate::recording::Recording;
+use crate::room_stream::RoomStream;
 use crate::state::unix_millis;
 
 /// The error for a room nobody is in (rooms exist only while someone is).
@@ -45,6 +46,8 @@ pub struct Room {
     pub recording: Option<Recording>,
     /// Participants speaking now, the one who started most recently first.
     pub speakers: Vec<ParticipantId>,
+    /// Whom the room's stream (WHEP) shows.
+    stream: RoomStream,
     pub settings: RoomSettings,
     /// Identities that were let in: they rejoin a locked room or one with a waiting room
     /// (e.g. after a lost connection) without asking again.
@@ -69,6 +72,7 @@ impl Room {
             board: Board::default(),
             recording: None,
             speakers: Vec::new(),
+            stream: RoomStream::default(),
             settings: RoomSettings::default(),
             admitted: HashSet::new(),
             promoted: HashSet::new(),
@@ -118,14 +122,29 @@ impl Room {
         }
     }
 
-    /// Records a track's mute state and tells the room.
-    pub fn set_track_muted(&mut self, participant: ParticipantId, track: TrackId, muted: bool) {
+    /// Mutes or unmutes a track: the media plane stops or resumes forwarding it and the
+    /// room hears of it. A track the media plane has not announced yet starts in that state.
+    pub fn set_track_muted(
+        &mut self,
+        media: &MediaPlane,
+        participant: ParticipantId,
+        track: TrackId,
+        muted: bool,
+    ) {
+        let _ = media.send(Command::Mute {
+            participant,
+            track,
+            muted,
+        });
+        let Some(p) = self.participants.get_mut(&participant) else {
+            return;
+        };
+        if let Some(wanted) = p.unannounced.get_mut(&track) {
+            *wanted = muted;
+            return;
+        }
         let sid = track.to_string();
-        if let Some(info) = self
-            .participants
-            .get_mut(&participant)
-            .and_then(|p| p.tracks.iter_mut().find(|t| t.sid == sid))
-        {
+        if let Some(info) = p.tracks.iter_mut().find(|t| t.sid == sid) {
             info.muted = muted;
         }
         self.broadcast(
@@ -136,11 +155,41 @@ impl Room {
                 muted,
             },
         );
+        self.refresh_stream(media);
+    }
+
+    /// Chooses whom the room's stream shows again, and tells the media plane's players
+    /// when that changed.
+    pub fn refresh_stream(&mut self, media: &MediaPlane) {
+        if let Some(featured) = self.stream.choose(&self.participants, &self.speakers) {
+            self.feature(media, featured);
+        }
+    }
+
+    /// Tells the media plane whom the room's stream shows (a new player needs to know).
+    pub fn announce_stream(&self, media: &MediaPlane) {
+        self.feature(media, self.stream.featured());
+    }
+
+    fn feature(&self, media: &MediaPlane, participant: Option<ParticipantId>) {
+        let command = Command::Feature {
+            room: self.id,
+            participant,
+        };
+        if let Err(e) = media.send(command) {
+            tracing::warn!(room = %self.id, "could not tell players whom to show: {e}");
+        }
     }
 
     /// Notes that `track` of `participant` started or stopped carrying speech, and tells
     /// the room when that changes who is speaking.
-    pub fn set_speaking(&mut self, participant: ParticipantId, track: TrackId, speaking: bool) {
+    pub fn set_speaking(
+        &mut self,
+        media: &MediaPlane,
+        participant: ParticipantId,
+        track: TrackId,
+        speaking: bool,
+    ) {
         let Some(p) = self.participants.get_mut(&participant) else {
             return;
         };
@@ -163,6 +212,7 @@ impl Room {
                 speakers: self.speakers.iter().map(ToString::to_string).collect(),
             },
         );
+        self.refresh_stream(media);
     }
 
     /// The visible participants other than `except`.

@@ -50,7 +50,12 @@ impl AppState {
     pub fn remove_participant(&self, id: ParticipantId) -> Option<Participant> {
         let (removed, ended) = {
             let mut rooms = self.rooms();
-            (rooms.leave(id), rooms.take_ended_recordings())
+            let name = rooms.room_name_of(id).map(str::to_owned);
+            let removed = rooms.leave(id);
+            if let Some(room) = name.and_then(|n| rooms.room_mut(&n)) {
+                room.refresh_stream(&self.media);
+            }
+            (removed, rooms.take_ended_recordings())
         };
         self.release_media(id);
         self.finish_ended(ended);

@@ -49,7 +49,7 @@ pub async fn publish(
     .await
 }
 
-/// `POST /whep/{room}`: play the room's most recent publisher.
+/// `POST /whep/{room}`: play the room's stream (`room_stream.rs`).
 pub async fn play_latest(
     State(state): State<Arc<AppState>>,
     Path(room): Path<String>,
@@ -81,7 +81,7 @@ async fn play(
         Err(e) => return error_response(e),
     };
     let follow = match &identity {
-        None => Follow::LatestPublisher,
+        None => Follow::Room,
         Some(identity) => {
             let target = state
                 .rooms()
@@ -157,7 +157,12 @@ where
         state.release_media(old.id);
     }
     match negotiate(state.media.clone(), joined.room, id).await {
-        Ok(sdp) => created(&format!("/{kind}/{room}/{resource}"), sdp),
+        Ok(sdp) => {
+            if let Some(r) = state.rooms().room(room) {
+                r.announce_stream(&state.media);
+            }
+            created(&format!("/{kind}/{room}/{resource}"), sdp)
+        }
         Err(e) => {
             state.remove_participant(id);
             error_response(media_error(e))

@@ -125,7 +125,7 @@ async fn a_banned_participant_cannot_rejoin_and_the_others_carry_on() {
 
     host.send(json!({"type": "remove_participant", "participant": eve_sid, "ban": true}))
         .await;
-    expect_error(&mut eve, "removed").await;
+    expect_error(&mut eve, "banned").await;
     assert!(eve.recv_closed().await, "eve's connection is closed");
     let left = bob.recv_type("participant_left").await;
     assert_eq!(left["identity"], "eve");

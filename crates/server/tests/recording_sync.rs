@@ -1,7 +1,9 @@
 //! Audio and video stay in sync in recordings: a peer sends real VP8 and Opus from a
 //! source whose video flashes white exactly when its audio beeps, with media times and
 //! sender reports true to that source; in the participant recording and in the composite
-//! every flash starts within 60 ms of its beep (measured with ffmpeg on the files).
+//! every flash starts within 60 ms of its beep (measured with ffmpeg on the files). The
+//! composite's first second is left out: while its decoders start, its tiles show their
+//! first pictures late rather than black (`docs/recording.md`).
 
 mod support;
 
@@ -48,8 +50,9 @@ fn onsets(samples: &[(f64, f64)], threshold: f64) -> Vec<f64> {
     out
 }
 
-/// For each flash in `file`, how many ms it starts after the nearest beep.
-fn flash_minus_beep(file: &Path) -> Vec<i64> {
+/// For each flash in `file` from `from` seconds on, how many ms it starts after the
+/// nearest beep.
+fn flash_minus_beep(file: &Path, from: f64) -> Vec<i64> {
     let luma = series(
         file,
         &[
@@ -76,6 +79,7 @@ fn flash_minus_beep(file: &Path) -> Vec<i64> {
     );
     flashes
         .iter()
+        .filter(|f| **f >= from)
         .map(|f| {
             let nearest = beeps
                 .iter()
@@ -115,10 +119,14 @@ async fn flashes_and_beeps_sent_together_are_recorded_together() {
     // Sender reports go out about once a second: let the first ones arrive.
     tokio::time::sleep(Duration::from_secs(2)).await;
 
-    let participant = flash_minus_beep(&record(&server, "sync", "participant").await);
-    let composite = flash_minus_beep(&record(&server, "sync", "composite").await);
+    let participant = flash_minus_beep(&record(&server, "sync", "participant").await, 0.0);
+    let composite = flash_minus_beep(&record(&server, "sync", "composite").await, 1.0);
     eprintln!(
         "flash minus beep, ms: participant recording {participant:?}, composite {composite:?}"
+    );
+    assert!(
+        participant.len() >= 4 && composite.len() >= 3,
+        "flashes compared: participant {participant:?}, composite {composite:?}"
     );
     for offset in participant.iter().chain(&composite) {
         assert!(

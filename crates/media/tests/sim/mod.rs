@@ -10,6 +10,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use moim_media::command::DeclaredTrack;
 use moim_media::placement::Placement;
 use moim_media::relay::WorkerId;
 use moim_media::{Command, MediaEvent, ParticipantId, RoomId, Router, RouterStats, TrackId};
@@ -77,7 +78,7 @@ impl Peer {
     }
 
     /// Offers one audio and one video track, the video in the given simulcast layers.
-    pub fn offer_tracks(&mut self, rids: &[&str]) -> (String, Vec<(String, TrackSource)>) {
+    pub fn offer_tracks(&mut self, rids: &[&str], muted: bool) -> (String, Vec<DeclaredTrack>) {
         let simulcast = (!rids.is_empty()).then(|| Simulcast {
             send: rids.iter().map(|r| SimulcastLayer::new(r)).collect(),
             recv: Vec::new(),
@@ -92,9 +93,14 @@ impl Peer {
         let (offer, pending) = api.apply().unwrap();
         self.pending = Some(pending);
         self.mids = vec![(a, MediaKind::Audio), (v, MediaKind::Video)];
+        let declare = |mid: Mid, source| DeclaredTrack {
+            mid: mid.to_string(),
+            source,
+            muted,
+        };
         let sources = vec![
-            (a.to_string(), TrackSource::Microphone),
-            (v.to_string(), TrackSource::Camera),
+            declare(a, TrackSource::Microphone),
+            declare(v, TrackSource::Camera),
         ];
         (offer.to_sdp_string(), sources)
     }
@@ -285,8 +291,17 @@ impl Sim {
     }
 
     pub fn add_simulcast_publisher(&mut self, port: u16, rids: &[&str]) -> usize {
+        self.publish(port, rids, false)
+    }
+
+    /// A publisher whose microphone and camera are declared muted in its offer.
+    pub fn add_muted_publisher(&mut self, port: u16) -> usize {
+        self.publish(port, &[], true)
+    }
+
+    fn publish(&mut self, port: u16, rids: &[&str], muted: bool) -> usize {
         let mut peer = Peer::new(port, self.now);
-        let (offer, sources) = peer.offer_tracks(rids);
+        let (offer, sources) = peer.offer_tracks(rids, muted);
         let (tx, mut rx) = oneshot::channel();
         self.command(Command::Publish {
             room: self.room,

@@ -1,10 +1,11 @@
 //! Signaling requests about the participant's own media: publishing, muting its tracks,
 //! the size it renders remote video at.
 
+use moim_media::command::DeclaredTrack;
 use moim_media::{Command, ParticipantId, TrackId};
 use moim_proto::ErrorCode;
 use moim_proto::error::ApiError;
-use moim_proto::signal::{MidTrack, ServerMessage, TrackSource};
+use moim_proto::signal::{MidTrack, RoomMode, ServerMessage, TrackKind};
 
 use super::Connection;
 use crate::state::media_error;
@@ -32,8 +33,14 @@ impl Connection {
                 .map(|r| r.id)
                 .expect("participant has a room")
         };
-        let sources: Vec<(String, TrackSource)> =
-            tracks.iter().map(|t| (t.mid.clone(), t.source)).collect();
+        let sources = tracks
+            .iter()
+            .map(|t| DeclaredTrack {
+                mid: t.mid.clone(),
+                source: t.source,
+                muted: t.muted,
+            })
+            .collect();
         let answer = self
             .state
             .media
@@ -46,20 +53,14 @@ impl Connection {
             })
             .await
             .map_err(media_error)?;
-        let muted: Vec<TrackId> = answer
-            .tracks
-            .iter()
-            .filter(|(mid, _)| tracks.iter().any(|t| t.mid == *mid && t.muted))
-            .map(|(_, track)| *track)
-            .collect();
-        for track in &muted {
-            let _ = self.state.media.send(Command::Mute {
-                track: *track,
-                muted: true,
-            });
-        }
         if let Some(p) = self.state.rooms().participant_mut(participant) {
-            p.muted_on_publish = muted;
+            for (mid, track) in &answer.tracks {
+                let known = p.tracks.iter().any(|t| t.sid == track.to_string());
+                let muted = tracks.iter().any(|t| t.mid == *mid && t.muted);
+                if !known {
+                    p.unannounced.insert(*track, muted);
+                }
+            }
         }
         Ok(ServerMessage::PublishAnswer {
             sdp: answer.sdp,
@@ -89,24 +90,22 @@ impl Connection {
         };
         let room = rooms.room_of_mut(participant).ok_or_else(unknown)?;
         let p = room.participants.get(&participant).ok_or_else(unknown)?;
-        if !p.tracks.iter().any(|t| t.sid == track) {
+        let track_id = TrackId::parse(track).ok_or_else(unknown)?;
+        let published = p.tracks.iter().find(|t| t.sid == track);
+        if published.is_none() && !p.unannounced.contains_key(&track_id) {
             return Err(unknown());
         }
-        let track_id = TrackId::parse(track).ok_or_else(unknown)?;
         if !muted && p.locked_tracks.contains(&track_id) {
             return Err(ApiError::new(
                 ErrorCode::PermissionDenied,
                 "A host muted this track; you can unmute it once the host allows it.",
             ));
         }
-        room.set_track_muted(participant, track_id, muted);
-        self.state
-            .media
-            .send(Command::Mute {
-                track: track_id,
-                muted,
-            })
-            .map_err(media_error)?;
+        let video = published.is_some_and(|t| t.kind == TrackKind::Video);
+        if !muted && video && room.settings.mode == RoomMode::Audio {
+            return Err(audio_room_has_no_video());
+        }
+        room.set_track_muted(&self.state.media, participant, track_id, muted);
         Ok(None)
     }
 
@@ -139,4 +138,12 @@ impl Connection {
             .map_err(media_error)?;
         Ok(None)
     }
+}
+
+/// The refusal of a camera or screen in an audio room.
+pub fn audio_room_has_no_video() -> ApiError {
+    ApiError::new(
+        ErrorCode::PermissionDenied,
+        "This is an audio room: cameras and screens stay off until a host makes it a meeting again.",
+    )
 }

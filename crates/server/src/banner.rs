@@ -1,0 +1,54 @@
+//! What `moim serve` tells the person who started it in development mode: links to click.
+
+/// Words for meeting names that are easy to read aloud.
+const ADJECTIVES: [&str; 16] = [
+    "amber", "bold", "brisk", "calm", "gentle", "golden", "happy", "jolly", "lively", "lucky",
+    "merry", "quiet", "silver", "sunny", "swift", "vivid",
+];
+const NOUNS: [&str; 16] = [
+    "badger", "cedar", "comet", "falcon", "garden", "harbor", "heron", "lantern", "maple",
+    "meadow", "otter", "pebble", "river", "summit", "valley", "willow",
+];
+
+/// The banner printed at start in development mode: a meeting to start as its host, the
+/// link to invite others to it, and the start page.
+pub fn development(port: u16) -> String {
+    let room = meeting_name(rand::random());
+    let base = format!("http://localhost:{port}");
+    format!(
+        "\n  Moim is running in development mode (API key \"devkey\", secret \"secret\").\n\n  \
+         Start a meeting:  {base}/r/{room}?host=1\n  \
+         Invite others:    {base}/r/{room}\n  \
+         Start page:       {base}/\n"
+    )
+}
+
+/// A meeting name such as `swift-otter-42` from 32 random bits.
+fn meeting_name(bits: u32) -> String {
+    let adjective = ADJECTIVES[(bits & 0xf) as usize];
+    let noun = NOUNS[((bits >> 4) & 0xf) as usize];
+    format!("{adjective}-{noun}-{}", (bits >> 8) % 100)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::check_room_name;
+
+    #[test]
+    fn meeting_names_are_valid_room_names() {
+        for bits in [0, 1, 0xff, 0x1234_5678, u32::MAX] {
+            let name = meeting_name(bits);
+            assert!(check_room_name(&name).is_ok(), "{name}");
+        }
+        assert_eq!(meeting_name(0x0000_2a10), "amber-cedar-42");
+    }
+
+    #[test]
+    fn the_banner_links_a_meeting_and_its_invitation() {
+        let text = development(7880);
+        assert!(text.contains("http://localhost:7880/r/"), "{text}");
+        assert!(text.contains("?host=1"), "{text}");
+        assert!(!text.contains('\u{1b}'), "no colour codes");
+    }
+}
