@@ -2,7 +2,7 @@
 // lock.
 
 import { after, before, describe, test } from 'node:test';
-import { joinAsHost, launchBrowser, newPage, startServer, uniqueRoom } from './harness.mjs';
+import { joinAsHost, launchBrowser, newPage, screenshots, startServer, uniqueRoom } from './harness.mjs';
 
 /** @typedef {import('./harness.mjs').Page} Page */
 
@@ -59,6 +59,18 @@ describe('waiting room and lock in the web app', () => {
     await ada.locator('#waiting-room .person', { hasText: 'Linus' }).locator('[data-action="reject"]').click();
     await linus.getByText('A host did not let you into the meeting.').waitFor({ timeout: 10_000 });
     await ada.locator('.people .person', { hasText: 'Linus' }).waitFor({ state: 'detached', timeout: 2_000 });
+  });
+
+  test('a host whose participant list is closed is told someone waits, and admits them', async () => {
+    await ada.getByRole('button', { name: 'Participants' }).click();
+    const mia = await knock('lobby-mia', 'Mia');
+    const alert = ada.locator('#waiting-alert', { hasText: 'Mia wants to join.' });
+    await alert.waitFor({ timeout: 10_000 });
+    await screenshots(ada, 'waiting-alert');
+    await alert.getByRole('button', { name: 'Admit' }).click();
+    await mia.locator('#connection-state[data-state="connected"]').waitFor({ timeout: 20_000 });
+    await ada.locator('#waiting-alert').waitFor({ state: 'hidden', timeout: 5_000 });
+    await ada.getByRole('button', { name: 'Participants' }).click();
   });
 
   test('a locked meeting turns newcomers away', async () => {

@@ -121,6 +121,8 @@ describe('a meeting switched to an audio room and back', () => {
     assert.equal(await ada.getByRole('button', { name: /camera/ }).count(), 0, 'no camera to turn off');
     await delay(2_000);
     assert.equal(await lee.locator(REMOTE_CAMERA_VIDEOS).count(), 0, 'still no video after 2 s');
+    // Turning the camera off kept the host's voice: the microphone still reaches the room.
+    await waitForAudioPacketsRising(lee, `audio[data-participant-sid="${adaSid}"]`);
     await screenshots(ada, 'audio-room-host');
   });
 

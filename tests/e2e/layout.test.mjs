@@ -124,12 +124,38 @@ describe('the meeting as people see it', () => {
       assert.ok(box && box.x >= 0 && box.x + box.width <= PHONE.width, `${name} under More, on the screen`);
     }
     await grace.screenshot({ path: path.join(RESULTS_DIR, 'more-controls-phone.png') });
+    await grace.keyboard.press('Escape');
+    await grace.getByRole('button', { name: 'Whiteboard' }).waitFor({ state: 'hidden' });
+    await grace.getByRole('button', { name: 'More options' }).click();
+    await grace.locator('.stage').click({ position: { x: 5, y: 5 } });
+    await grace.getByRole('button', { name: 'Whiteboard' }).waitFor({ state: 'hidden' });
+    await grace.getByRole('button', { name: 'More options' }).click();
     await grace.getByRole('button', { name: 'Participants' }).click();
     await grace.locator('#participants-panel').waitFor();
     await grace.screenshot({ path: path.join(RESULTS_DIR, 'participants-phone.png') });
     await grace.getByRole('button', { name: 'More options' }).click();
     await grace.getByRole('button', { name: 'Participants' }).click();
     await screenshots(grace, 'controls');
+  });
+
+  test('Ctrl+D mutes and unmutes the microphone, Ctrl+E the camera', async () => {
+    await ada.keyboard.press('Control+d');
+    await ada.getByRole('button', { name: 'Unmute microphone' }).waitFor();
+    await ada.keyboard.press('Control+d');
+    await ada.getByRole('button', { name: 'Mute microphone' }).waitFor();
+    await ada.keyboard.press('Control+e');
+    await ada.getByRole('button', { name: 'Turn on camera' }).waitFor();
+    await ada.keyboard.press('Control+e');
+    await ada.getByRole('button', { name: 'Turn off camera' }).waitFor();
+  });
+
+  test('a guest raises a hand in a meeting and the host sees it on the tile', async () => {
+    await grace.getByRole('button', { name: 'Raise hand' }).click();
+    const hand = ada.locator('.tile', { hasText: 'Grace' }).locator('.hand-state');
+    await hand.waitFor({ state: 'visible', timeout: 5_000 });
+    await screenshots(ada, 'hand-raised');
+    await grace.getByRole('button', { name: 'Lower hand' }).click();
+    await hand.waitFor({ state: 'hidden', timeout: 5_000 });
   });
 
   test('a direct message’s recipient is plain to see, and everyone is one click away', async () => {

@@ -36,7 +36,7 @@ describe('moderation in the web app', () => {
     await server?.stop();
   });
 
-  test('the host mutes a microphone; its owner cannot turn it back on', async () => {
+  test('the host mutes a microphone; its owner cannot turn it back on until the host allows it', async () => {
     await ada.getByRole('button', { name: 'Participants' }).click();
     const row = ada.locator(`.person[data-identity="${graceIdentity}"]`);
     await row.locator('[data-action="mute"]').click();
@@ -49,6 +49,13 @@ describe('moderation in the web app', () => {
     await grace.locator('.toast', { hasText: 'once the host allows it' }).waitFor({ timeout: 5_000 });
     assert.equal(await grace.getByRole('button', { name: 'Unmute microphone' }).count(), 1, 'still muted');
     assert.equal(await grace.locator('[data-action="mute"]').count(), 0, 'guests have no moderation buttons');
+
+    // The host lets her speak again; she unmutes herself.
+    await row.locator('[data-action="allow-mic"]').click();
+    await grace.locator('.toast', { hasText: 'A host allows you to turn your microphone on again' }).waitFor({ timeout: 5_000 });
+    await grace.getByRole('button', { name: 'Unmute microphone' }).click();
+    await grace.getByRole('button', { name: 'Mute microphone' }).waitFor({ timeout: 5_000 });
+    await linus.locator(tile).waitFor({ state: 'hidden', timeout: 5_000 });
   });
 
   test('the host stops a camera from the participant list', async () => {
@@ -56,6 +63,16 @@ describe('moderation in the web app', () => {
     await ada.locator(`.person[data-identity="${linusIdentity}"] [data-action="stop-video"]`).click();
     await linus.getByRole('button', { name: 'Turn on camera' }).waitFor({ timeout: 5_000 });
     await linus.locator('.toast', { hasText: 'A host turned off your camera' }).waitFor({ timeout: 5_000 });
+  });
+
+  test('the only host who leaves is asked whether to end the meeting for everyone', async () => {
+    await ada.getByRole('button', { name: 'Leave' }).click();
+    const dialog = ada.locator('#leave-dialog');
+    await dialog.getByText('You are the only host').waitFor({ timeout: 5_000 });
+    await screenshots(ada, 'last-host-leaving');
+    await dialog.getByRole('button', { name: 'Cancel' }).click();
+    await dialog.waitFor({ state: 'hidden' });
+    await ada.locator('#connection-state[data-state="connected"]').waitFor();
   });
 
   test('the host removes a participant, who is not offered to rejoin', async () => {

@@ -76,5 +76,5 @@ export function randomRoomName() {
   return `${pick(ADJECTIVES, a)}-${pick(NOUNS, b)}-${pick(NOUNS, c)}-${d % 100}`;
 }
 
-/** Room names the server accepts in a URL path segment. */
+/** Room names the server accepts (`crates/proto/src/names.rs`): they go unescaped into paths. */
 export const ROOM_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;

@@ -1,7 +1,7 @@
 // The meeting app's entry: picks the screen from the URL and moves between them
 // (landing → pre-join → meeting → left).
 
-import { serverInfo, tokenClaims } from './api.js';
+import { ROOM_NAME_PATTERN, serverInfo, tokenClaims } from './api.js';
 import { h } from './dom.js';
 import { renderLanding } from './landing.js';
 import { enterMeeting } from './meeting.js';
@@ -44,6 +44,10 @@ async function main() {
     return;
   }
   const room = decodeURIComponent(match[1]);
+  if (!ROOM_NAME_PATTERN.test(room)) {
+    showNoSuchMeeting(room);
+    return;
+  }
   document.title = `${room} · Moim`;
   const params = new URLSearchParams(location.search);
   showPrejoin(room, params.get('token'), params.get('name') ?? localStorage.getItem('moim.name') ?? '', info, params.get('host') === '1');
@@ -141,6 +145,21 @@ function showEnded(room, choice, info, end) {
         error,
       ),
     ),
+  );
+}
+
+/**
+ * A link whose room name no meeting can have: said at once, before any device opens.
+ * @param {string} room
+ */
+function showNoSuchMeeting(room) {
+  setView('left');
+  root.replaceChildren(
+    h('div', { class: 'ended' },
+      h('div', { class: 'card' },
+        h('h1', {}, 'This is not a meeting link'),
+        h('p', { class: 'lead' }, `“${room}” is not a meeting name: names are letters, digits, “-”, “_” and “.”.`),
+        h('a', { class: 'button primary large', href: '/' }, 'Back to home'))),
   );
 }
 

@@ -64,12 +64,12 @@ export function renderLanding(root, info) {
       class: 'join-form',
       onsubmit: (ev) => {
         ev.preventDefault();
-        const room = roomFromInput(roomInput.value);
-        if (!room) {
+        const target = meetingFromInput(roomInput.value);
+        if (!target) {
           joinError.textContent = 'Enter a meeting name like swift-otter-meadow-42, or paste a meeting link.';
           return;
         }
-        location.assign(`/r/${encodeURIComponent(room)}`);
+        location.assign(target);
       },
     },
     h('label', { for: 'join-room', class: 'label' }, 'Have a meeting name or link?'),
@@ -180,13 +180,16 @@ function linkRow(label, url, hint) {
 }
 
 /**
- * Accepts a bare room name or any link containing `/r/<room>`.
+ * The meeting page for a bare room name, or for any link containing `/r/<room>` (with
+ * the link's query, e.g. its token); null when it names no valid room.
  * @param {string} text
  * @returns {string | null}
  */
-function roomFromInput(text) {
+function meetingFromInput(text) {
   const value = text.trim();
-  const fromLink = /\/r\/([^/?#]+)/.exec(value);
+  const fromLink = /\/r\/([^/?#]+)(\?[^#]*)?/.exec(value);
   const room = fromLink ? decodeURIComponent(fromLink[1]) : value;
-  return ROOM_NAME_PATTERN.test(room) ? room : null;
+  if (!ROOM_NAME_PATTERN.test(room)) return null;
+  // A pasted invitation keeps what it carries (its token, the name to use).
+  return `/r/${encodeURIComponent(room)}${fromLink?.[2] ?? ''}`;
 }

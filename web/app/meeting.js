@@ -42,13 +42,16 @@ const STATE_TEXT = {
  */
 export async function enterMeeting(root, options) {
   const meeting = new Meeting(options);
+  let cancelled = false;
   const notice = h('div', { class: 'waiting-notice', id: 'waiting-notice', role: 'status' },
     h('div', { class: 'card' }, h('h2', {}, 'Waiting to be let in'),
       h('p', {}, 'A host will let you into the meeting soon.'),
-      h('button', { class: 'button', type: 'button', onclick: () => meeting.room.leave() }, 'Cancel')));
+      h('button', { class: 'button', type: 'button', onclick: () => { cancelled = true; meeting.room.leave(); } }, 'Cancel')));
   const stopWaiting = meeting.room.on('waiting', () => document.body.append(notice));
   try {
     await meeting.connect();
+  } catch (err) {
+    throw cancelled ? new Error('You stopped waiting. Join again when you are ready.') : err;
   } finally {
     stopWaiting();
     notice.remove();
@@ -164,6 +167,16 @@ class Meeting {
     this.moreEl = h('div', { class: 'more-controls', id: 'more-controls', onclick: () => this.toggleMore(false) },
       this.screenButton, this.boardButton, this.record.button, this.peopleButton, this.viewButton);
     this.toastEl = h('div', { class: 'toast', role: 'alert', hidden: true });
+    /** The last host's choice on leaving. */
+    this.leaveDialog = h('dialog', { class: 'card leave-dialog', id: 'leave-dialog', 'aria-labelledby': 'leave-title' },
+      h('h2', { id: 'leave-title' }, 'You are the only host'),
+      h('p', {}, 'Without a host, nobody can let people in from the waiting room, mute, or stop a recording.'),
+      h('div', { class: 'row' },
+        h('button', { class: 'button danger', type: 'button', onclick: () => { this.leaveDialog.close(); this.room.moderation.endMeeting(); } }, 'End meeting for all'),
+        h('button', { class: 'button', type: 'button', onclick: () => { this.leaveDialog.close(); this.leaveAnyway(); } }, 'Just leave'),
+        h('button', { class: 'button', type: 'button', onclick: () => this.leaveDialog.close() }, 'Cancel')));
+    /** Hosts hear of newcomers in the waiting room wherever they look. */
+    this.waitingAlert = h('div', { class: 'waiting-alert', id: 'waiting-alert', role: 'alert', hidden: true });
 
     this.layoutObserver.observe(this.camerasEl);
     this.localTile = new Tile({ participantSid: '', identity: '', name: choice.name, source: 'camera', local: true, onPin: null });
@@ -180,10 +193,48 @@ class Meeting {
       this.controlsEl = h('footer', { class: 'controls' }, this.micButton, this.cameraButton, this.handButton, this.chatButton, this.moreEl, this.moreButton, leaveButton, this.record.menu),
       this.audioEl,
       this.toastEl,
+      this.waitingAlert,
+      this.leaveDialog,
       this.record.recordings.el,
     );
     this.syncControls();
     this.wireRoom();
+    this.onKey = (/** @type {KeyboardEvent} */ e) => this.key(e);
+    this.onPointer = (/** @type {PointerEvent} */ e) => this.closeMenusOutside(e);
+    document.addEventListener('keydown', this.onKey);
+    document.addEventListener('pointerdown', this.onPointer);
+  }
+
+  /**
+   * Escape closes the open menu, else the open panel; Ctrl+D (⌘+D) mutes or unmutes the
+   * microphone and Ctrl+E (⌘+E) the camera, as in other meeting apps.
+   * @param {KeyboardEvent} e
+   */
+  key(e) {
+    if (e.key === 'Escape') {
+      if (this.controlsEl.classList.contains('more-open')) this.toggleMore(false);
+      else if (!this.record.menu.hidden) this.record.menu.hidden = true;
+      else if (!this.chat.el.hidden) this.toggleChat();
+      else if (!this.panelEl.hidden) this.togglePanel();
+      return;
+    }
+    if (!(e.ctrlKey || e.metaKey) || e.altKey || e.shiftKey) return;
+    const key = e.key.toLowerCase();
+    if (key === 'd' && !this.micButton.hidden) {
+      e.preventDefault();
+      this.toggleMic();
+    } else if (key === 'e' && !this.cameraButton.hidden) {
+      e.preventDefault();
+      this.toggleCamera();
+    }
+  }
+
+  /** A press outside an open menu closes it. @param {PointerEvent} e */
+  closeMenusOutside(e) {
+    const target = /** @type {Node} */ (e.target);
+    const inside = (/** @type {Element[]} */ ...els) => els.some((el) => el.contains(target));
+    if (this.controlsEl.classList.contains('more-open') && !inside(this.moreEl, this.moreButton)) this.toggleMore(false);
+    if (!this.record.menu.hidden && !inside(this.record.menu, this.record.button)) this.record.menu.hidden = true;
   }
 
   wireRoom() {
@@ -230,6 +281,7 @@ class Meeting {
       else this.syncParticipant(/** @type {RemoteParticipant} */ (p));
       this.layout();
     });
+    room.moderation.on('waiting', (list) => this.showWaiting(list));
     room.on('settings', (settings) => {
       // Audio rooms carry voices only: cameras and screens go off (the server stops
       // forwarding them anyway); back in a meeting, people turn their camera on again.
@@ -247,6 +299,12 @@ class Meeting {
   async connect() {
     const { choice } = this.options;
     await this.room.connect(choice.token);
+    // The meeting shown is the one the server says it joined, never only the link's.
+    if (this.room.name !== this.options.room) {
+      const joined = this.room.name;
+      await this.room.leave();
+      throw new MoimError('wrong_room', `This invitation is for the meeting “${joined}”, not “${this.options.room}”.`);
+    }
     this.joined = true;
     this.localTile.el.dataset.participantSid = this.room.localParticipant.sid;
     this.localTile.el.dataset.identity = this.room.localParticipant.identity;
@@ -268,7 +326,9 @@ class Meeting {
       if (can) {
         this.micOff = true;
         if (this.microphone) this.publish(this.microphone, 'microphone', true);
-        this.toast('A host made you a speaker. Unmute your microphone to talk.');
+        this.toast(this.room.settings.mode === 'audio'
+          ? 'A host made you a speaker. Unmute your microphone to talk.'
+          : 'This is a meeting again: unmute your microphone and turn on your camera to take part.');
       } else {
         this.micOff = true;
         this.stopVideo();
@@ -375,6 +435,7 @@ class Meeting {
       tile.setVideoMuted(!camera || camera.muted);
       const mic = p.trackBySource('microphone');
       tile.setMicMuted(!mic || mic.muted);
+      tile.setHand(p.handRaised);
     }
     this.renderPeople();
   }
@@ -513,6 +574,7 @@ class Meeting {
     const local = this.room.localParticipant;
     const tile = new Tile({ participantSid: local.sid, identity: local.identity, name: local.name, source: 'screen', local: true, onPin: null });
     tile.setTrack(track, null);
+    tile.showPresenting(() => this.stopScreen());
     this.screenTiles.set('local', tile);
     this.screensEl.prepend(tile.el);
     this.layout();
@@ -583,6 +645,24 @@ class Meeting {
     this.layout();
   }
 
+  /**
+   * Tells a host who waits to be let in, with the way to admit them, until nobody waits
+   * (the participant panel lists them too).
+   * @param {import('/sdk/protocol.js').Sender[]} waiting
+   */
+  showWaiting(waiting) {
+    const host = this.room.localParticipant.role === 'host';
+    this.waitingAlert.hidden = !host || waiting.length === 0;
+    if (this.waitingAlert.hidden) return;
+    const [first] = waiting;
+    const text = waiting.length === 1
+      ? `${first.name || first.identity} wants to join.`
+      : `${waiting.length} people want to join.`;
+    const admit = h('button', { class: 'button primary', type: 'button', onclick: () => this.room.moderation.admit(first.sid) }, 'Admit');
+    const view = h('button', { class: 'button', type: 'button', onclick: () => { if (this.panelEl.hidden) this.togglePanel(); } }, 'View');
+    this.waitingAlert.replaceChildren(h('span', {}, text), ...(waiting.length === 1 ? [admit] : []), view);
+  }
+
   /** Opens or closes the "More" menu of a narrow screen. @param {boolean} [open] */
   toggleMore(open = !this.controlsEl.classList.contains('more-open')) {
     this.controlsEl.classList.toggle('more-open', open);
@@ -613,7 +693,9 @@ class Meeting {
     // Listeners have nothing to send; in an audio room only hosts and speakers take the floor.
     for (const button of [this.micButton, this.cameraButton, this.screenButton]) button.hidden = !this.canPublish;
     this.cameraButton.hidden ||= audioRoom;
-    this.handButton.hidden = !audioRoom || local.role === 'host' || this.canPublish;
+    // Guests raise a hand in a meeting; in an audio room, listeners do to ask to speak.
+    this.handButton.hidden = local.role === 'host' || (audioRoom && this.canPublish);
+    this.localTile.setHand(local.handRaised);
     this.handButton.classList.toggle('active', local.handRaised);
     setControl(this.handButton, 'hand', local.handRaised ? 'Lower hand' : 'Raise hand', false);
     this.el?.classList.toggle('audio-room', audioRoom);
@@ -621,8 +703,23 @@ class Meeting {
     this.renderPeople();
   }
 
+  /**
+   * Leaves; the last host of a meeting with others in it first chooses between ending
+   * it for everyone and leaving it without a host.
+   */
   async leave() {
     if (this.ended) return;
+    const others = [...this.room.participants.values()];
+    const lastHost = this.room.localParticipant.role === 'host' && others.length > 0 &&
+      !others.some((p) => p.role === 'host');
+    if (lastHost) {
+      this.leaveDialog.showModal();
+      return;
+    }
+    await this.leaveAnyway();
+  }
+
+  async leaveAnyway() {
     this.ended = true;
     await this.room.leave();
     this.finish({ kind: 'left' });
@@ -631,6 +728,8 @@ class Meeting {
   /** @param {MeetingEnd} end */
   finish(end) {
     this.ended = true;
+    document.removeEventListener('keydown', this.onKey);
+    document.removeEventListener('pointerdown', this.onPointer);
     this.resizeObserver.disconnect();
     this.layoutObserver.disconnect();
     for (const track of [this.camera, this.microphone, this.screen]) track?.stop();

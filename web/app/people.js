@@ -17,6 +17,8 @@ export class PeoplePanel {
   /** @param {PeopleOptions} options */
   constructor(options) {
     this.options = options;
+    /** Tracks this host muted with a lock: their owners may not unmute until allowed. */
+    this.locked = new Set();
     const { room } = options;
     this.listEl = h('ul', { class: 'people' });
     this.waitingEl = h('section', { class: 'waiting', id: 'waiting-room', hidden: true });
@@ -70,10 +72,30 @@ export class PeoplePanel {
         ? action('promote', 'Make speaker', () => moderation.setSpeaker(p.sid, true))
         : action('demote', 'Make listener', () => moderation.setSpeaker(p.sid, false)));
     }
-    if (mic && !mic.muted) actions.append(action('mute', 'Mute', () => moderation.mute(p.sid, mic.sid, { lock: true })));
-    if (cam && !cam.muted) {
-      actions.append(action('stop-video', 'Stop video', () => moderation.mute(p.sid, cam.sid, { lock: true })));
-    }
+    /**
+     * Mute a track with a lock, or allow its owner to turn it on again.
+     * @param {import('/sdk/moim.js').TrackInfo | undefined} track
+     * @param {[string, string]} mute action and label while it is on
+     * @param {[string, string]} allow action and label while this host keeps it off
+     */
+    const control = (track, mute, allow) => {
+      if (!track) return;
+      if (!track.muted) {
+        this.locked.delete(track.sid);
+        actions.append(action(mute[0], mute[1], () => {
+          this.locked.add(track.sid);
+          moderation.mute(p.sid, track.sid, { lock: true });
+        }));
+      } else if (this.locked.has(track.sid)) {
+        actions.append(action(allow[0], allow[1], () => {
+          this.locked.delete(track.sid);
+          moderation.mute(p.sid, track.sid, { muted: false });
+          this.render();
+        }));
+      }
+    };
+    control(mic, ['mute', 'Mute'], ['allow-mic', 'Allow to unmute']);
+    control(cam, ['stop-video', 'Stop video'], ['allow-video', 'Allow video']);
     const remove = action('remove', 'Remove', () => {
       if (confirm(`Remove ${p.name} from the meeting? They cannot rejoin.`)) moderation.remove(p.sid, { ban: true });
     });

@@ -65,8 +65,16 @@ export function renderPrejoin(root, options) {
   let microphone = null;
   let handedOver = false;
 
-  const canJoin = options.token !== null || options.info?.devMode === true;
-  if (!canJoin) {
+  // A link whose token is for another room must not lead anyone into that other meeting.
+  const tokenRoom = claims?.video?.room;
+  const wrongRoom = options.token !== null && tokenRoom !== options.room;
+  const canJoin = (options.token !== null || options.info?.devMode === true) && !wrongRoom;
+  if (wrongRoom) {
+    joinButton.disabled = true;
+    error.textContent = tokenRoom
+      ? `This invitation is for the meeting “${tokenRoom}”, not “${options.room}”. Ask the host for the right link.`
+      : 'This invitation link is not valid. Ask the host for a new one.';
+  } else if (!canJoin) {
     joinButton.disabled = true;
     error.textContent =
       'This link has no access token and the server does not mint them for browsers. ' +
@@ -134,7 +142,7 @@ export function renderPrejoin(root, options) {
           await devicesReady;
           localStorage.setItem('moim.name', name);
           const token =
-            options.token ?? (await mintDevToken({ room: options.room, name, host: options.asHost === true })).token;
+            options.token ?? (await devToken(options.room, name, options.asHost === true));
           handedOver = true;
           await options.onJoin({
             token,
@@ -189,6 +197,31 @@ export function renderPrejoin(root, options) {
     },
     { once: true },
   );
+}
+
+/**
+ * A development token for `room`, kept for this tab: a reload comes back as the same
+ * person (and passes the lock and the waiting room again), another tab is someone else.
+ * @param {string} room
+ * @param {string} name
+ * @param {boolean} host
+ */
+async function devToken(room, name, host) {
+  const key = `moim.devToken.${room}`;
+  /** @type {{ name: string, host: boolean, token: string } | null} */
+  let kept = null;
+  try {
+    kept = JSON.parse(sessionStorage.getItem(key) ?? 'null');
+  } catch {
+    kept = null;
+  }
+  const expires = kept ? tokenClaims(kept.token)?.exp ?? 0 : 0;
+  if (kept && kept.name === name && kept.host === host && expires * 1000 > Date.now() + 60_000) {
+    return kept.token;
+  }
+  const { token } = await mintDevToken({ room, name, host });
+  sessionStorage.setItem(key, JSON.stringify({ name, host, token }));
+  return token;
 }
 
 /**

@@ -24,6 +24,7 @@ export class Tile {
     this.avatar = h('div', { class: 'avatar' });
     this.nameLabel = h('span', { class: 'name' });
     this.micIcon = h('span', { class: 'mic-state', title: 'Microphone off', hidden: true }, icon('micOff'));
+    this.handIcon = h('span', { class: 'hand-state', title: 'Hand raised', hidden: true }, icon('hand'));
     this.el = h(
       'div',
       {
@@ -35,7 +36,7 @@ export class Tile {
       },
       this.video,
       this.avatar,
-      h('div', { class: 'tile-label' }, this.micIcon, this.nameLabel),
+      h('div', { class: 'tile-label' }, this.handIcon, this.micIcon, this.nameLabel),
     );
     const onPin = options.onPin;
     /** @type {HTMLButtonElement | null} */
@@ -95,6 +96,23 @@ export class Tile {
     this.pinButton.setAttribute('aria-pressed', String(pinned));
     setControl(this.pinButton, 'pin', pinned ? `Unpin ${this.name}` : `Pin ${this.name}`, false);
     this.el.classList.toggle('pinned', pinned);
+  }
+
+  /** @param {boolean} raised the participant asks to speak */
+  setHand(raised) {
+    this.handIcon.hidden = !raised;
+  }
+
+  /**
+   * For your own screen share: instead of your screen shown back to you (a hall of
+   * mirrors), a note that you are presenting and the way to stop.
+   * @param {() => void} onStop
+   */
+  showPresenting(onStop) {
+    this.el.classList.add('presenting-self');
+    this.el.append(h('div', { class: 'presenting-note' },
+      h('p', {}, 'You are presenting to everyone'),
+      h('button', { class: 'button', type: 'button', onclick: onStop }, 'Stop presenting')));
   }
 
   /** @param {boolean} muted */

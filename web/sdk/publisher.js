@@ -92,15 +92,26 @@ export class Publisher {
   }
 
   /**
-   * Stops sending a publication; call {@link negotiate} after so its m-line goes away.
+   * Stops sending a publication; call {@link negotiate} after, which leaves it out of the
+   * tracks declared to the server (the server unpublishes it). Its m-line is stopped,
+   * except the connection's first: the others are bundled on that one's transport, and
+   * stopping it would make the browser start a new transport the server does not know,
+   * cutting every other track off. The first goes inactive instead and stays unused.
    * @param {LocalTrackPublication} pub
    */
   remove(pub) {
     const index = this.#publications.indexOf(pub);
     if (index < 0) return;
     this.#publications.splice(index, 1);
-    pub.transceiver?.stop();
+    const transceiver = pub.transceiver;
     pub.transceiver = null;
+    if (!transceiver) return;
+    if (transceiver === this.pc.getTransceivers()[0]) {
+      transceiver.direction = 'inactive';
+      transceiver.sender.replaceTrack(null).catch(() => {});
+    } else {
+      transceiver.stop();
+    }
   }
 
   /**

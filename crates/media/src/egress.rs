@@ -69,11 +69,18 @@ pub struct EgressFrame {
 /// Where a recorded track's frames go.
 pub type EgressSender = SyncSender<EgressFrame>;
 
+/// Frames of two layers this close together are one picture: an encoder sends every
+/// layer's frame of a picture at once, and pictures are at least a frame interval apart.
+const SAME_PICTURE: Duration = Duration::from_millis(10);
+
 /// A track's link to its recording.
 #[derive(Debug)]
 pub struct EgressTap {
     sink: EgressSender,
     slot: Slot,
+    /// A video's latest frame, with its layer, handed over once the next one shows it
+    /// is not the same picture as a switch's first keyframe (then only the keyframe goes).
+    held: Option<(usize, EgressFrame)>,
 }
 
 impl EgressTap {
@@ -81,7 +88,36 @@ impl EgressTap {
     pub fn new(sink: EgressSender, track: TrackId, kind: TrackKind, height: u32) -> EgressTap {
         let mut slot = Slot::new(Some(track), kind == TrackKind::Video, true);
         slot.target_height = height;
-        EgressTap { sink, slot }
+        EgressTap {
+            sink,
+            slot,
+            held: None,
+        }
+    }
+
+    /// What goes to the recording now that `frame` of `layer` is to follow: the held
+    /// frame, unless `frame` is the same picture on another layer (a switch), which
+    /// replaces it. Video is held back one frame for this; audio goes at once.
+    fn next(&mut self, layer: usize, frame: EgressFrame) -> Option<EgressFrame> {
+        if !self.slot.is_video {
+            return Some(frame);
+        }
+        let replaced = self.held.as_ref().is_some_and(|(held_layer, held)| {
+            *held_layer != layer
+                && frame
+                    .network_time
+                    .saturating_duration_since(held.network_time)
+                    < SAME_PICTURE
+        });
+        let ready = self.held.replace((layer, frame)).map(|(_, f)| f);
+        if replaced { None } else { ready }
+    }
+
+    /// Hands over the frame held back, as the recording of the track stops.
+    fn flush(self) {
+        if let Some((_, frame)) = self.held {
+            let _ = self.sink.try_send(frame);
+        }
     }
 }
 
@@ -99,6 +135,9 @@ impl Router {
         let Some(t) = self.tracks.get_mut(&track).filter(|t| t.is_local()) else {
             return;
         };
+        if let Some(old) = t.egress.take() {
+            old.flush();
+        }
         t.egress = sink.map(|sink| EgressTap::new(sink, track, t.kind, height));
         if t.egress.is_some()
             && t.kind == TrackKind::Video
@@ -150,6 +189,9 @@ impl Router {
             keyframe: frame.keyframe,
             data: frame.data.clone(),
         };
+        let Some(out) = tap.next(layer, out) else {
+            return;
+        };
         match tap.sink.try_send(out) {
             Ok(()) => self.stats.frames_recorded += 1,
             Err(TrySendError::Full(_)) => self.stats.recording_drops += 1,
@@ -171,5 +213,60 @@ fn sender_time(report: &SenderInfo, frame: &Frame) -> Option<SystemTime> {
         report.ntp_time.checked_add(offset)
     } else {
         report.ntp_time.checked_sub(offset)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc::sync_channel;
+
+    use super::*;
+
+    fn frame(at: Instant, keyframe: bool) -> EgressFrame {
+        EgressFrame {
+            track: TrackId(1),
+            codec: FrameCodec::Vp8,
+            time: 0,
+            clock_rate: 90_000,
+            network_time: at,
+            sender_time: None,
+            keyframe,
+            data: Arc::from(&[0u8][..]),
+        }
+    }
+
+    #[test]
+    fn a_switch_hands_over_the_new_layers_keyframe_instead_of_the_same_picture() {
+        let (sink, _frames) = sync_channel(8);
+        let mut tap = EgressTap::new(sink, TrackId(1), TrackKind::Video, TALLEST);
+        let t0 = Instant::now();
+        let ms = |n| t0 + Duration::from_millis(n);
+        assert!(
+            tap.next(1, frame(ms(0), true)).is_none(),
+            "held back one frame"
+        );
+        let first = tap
+            .next(1, frame(ms(33), false))
+            .expect("the first frame goes");
+        assert_eq!(first.network_time, ms(0));
+        // Layer 2's keyframe of the picture that layer 1 sent 1 ms earlier.
+        assert!(
+            tap.next(2, frame(ms(34), true)).is_none(),
+            "that picture once, not twice"
+        );
+        let next = tap
+            .next(2, frame(ms(67), false))
+            .expect("then the new layer flows");
+        assert!(next.keyframe && next.network_time == ms(34));
+    }
+
+    #[test]
+    fn audio_is_not_held_back() {
+        let (sink, _frames) = sync_channel(8);
+        let mut tap = EgressTap::new(sink, TrackId(1), TrackKind::Audio, TALLEST);
+        let now = Instant::now();
+        let mut audio = frame(now, true);
+        audio.codec = FrameCodec::Opus;
+        assert!(tap.next(0, audio).is_some());
     }
 }

@@ -26,6 +26,7 @@ mod play;
 mod publish;
 pub mod relay;
 pub mod router;
+pub mod sdp;
 pub mod session;
 pub mod speech;
 mod subscribe;
@@ -49,6 +50,7 @@ pub use egress::{EgressFrame, EgressSender, FrameCodec};
 pub use error::MediaError;
 pub use event::{MediaEvent, PublishedTrack};
 pub use ids::{ParticipantId, RoomId, SessionId, TrackId};
+pub use publish::MAX_TRACKS_PER_PUBLISHER;
 pub use router::{Router, RouterStats};
 
 /// Kernel buffer size asked for the media socket, so that a burst (a keyframe to many

@@ -5,6 +5,7 @@ use std::time::Instant;
 use moim_proto::signal::{TrackKind, TrackSource};
 use str0m::change::SdpOffer;
 use str0m::media::{MediaAdded, MediaKind, Mid};
+use tracing::debug;
 
 use crate::command::{DeclaredTrack, PublishAnswer};
 use crate::error::MediaError;
@@ -15,6 +16,11 @@ use crate::router::{Router, mark_dirty};
 use crate::session::{Declared, SessionRole};
 use crate::speech::Speech;
 use crate::track::{Origin, Track};
+
+/// Tracks one publisher connection carries at most (a camera, a microphone, a screen and
+/// its audio, and room to spare); further m-lines are not forwarded, so no one can make
+/// everyone else renegotiate without end.
+pub const MAX_TRACKS_PER_PUBLISHER: usize = 8;
 
 impl Router {
     /// Accepts an offer on the participant's publisher session, creating it on the first.
@@ -104,6 +110,10 @@ impl Router {
             return;
         };
         if session.tracks_in.contains_key(&added.mid) {
+            return;
+        }
+        if session.tracks_in.len() >= MAX_TRACKS_PER_PUBLISHER {
+            debug!(session = %id, "more than {MAX_TRACKS_PER_PUBLISHER} tracks; m-line {} not forwarded", added.mid);
             return;
         }
         let kind = match added.kind {

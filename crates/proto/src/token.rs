@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
 use crate::error::{ApiError, ErrorCode};
+use crate::names;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -85,6 +86,13 @@ impl Claims {
     /// The display name, falling back to the identity.
     pub fn display_name(&self) -> &str {
         self.name.as_deref().unwrap_or(&self.sub)
+    }
+
+    /// Checks the room name, identity and display name against [`crate::names`].
+    pub fn check_names(&self) -> Result<(), ApiError> {
+        names::check_room(&self.video.room)?;
+        names::check_identity(&self.sub)?;
+        names::check_name(self.name.as_deref().unwrap_or(""))
     }
 
     /// Encodes and signs the claims with `secret`.
@@ -171,8 +179,19 @@ impl Keys {
                 "The access token does not grant joining a room.",
             ));
         }
+        claims
+            .check_names()
+            .map_err(|e| invalid(&format!("its {}", lowercase_first(&e.message))))?;
         Ok(claims)
     }
+}
+
+/// "A room name is …" → "a room name is …", to follow "its".
+fn lowercase_first(sentence: &str) -> String {
+    let mut chars = sentence.trim_end_matches('.').chars();
+    chars.next().map_or_else(String::new, |c| {
+        c.to_lowercase().chain(chars).collect::<String>()
+    })
 }
 
 fn header_and_payload(token: &str) -> &str {
@@ -291,5 +310,20 @@ mod tests {
             keys().verify(&c.sign("secret"), NOW).unwrap_err().code,
             ErrorCode::PermissionDenied
         );
+    }
+
+    #[test]
+    fn a_token_naming_a_room_or_identity_the_server_cannot_use_is_invalid() {
+        for change in [
+            |c: &mut Claims| c.video.room = "a/b".into(),
+            |c: &mut Claims| c.video.room = "r".repeat(10_000),
+            |c: &mut Claims| c.sub = "ada\r\nX-Injected: 1".into(),
+            |c: &mut Claims| c.name = Some("n".repeat(100_000)),
+        ] {
+            let mut c = claims(GrantPreset::Guest);
+            change(&mut c);
+            let err = keys().verify(&c.sign("secret"), NOW).unwrap_err();
+            assert_eq!(err.code, ErrorCode::InvalidToken, "{err}");
+        }
     }
 }

@@ -4,9 +4,11 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::State;
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use moim_proto::ErrorCode;
 use moim_proto::error::ApiError;
+use moim_proto::names;
 use moim_proto::token::{Claims, GrantPreset, Grants};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -41,15 +43,24 @@ struct DevTokenResponse {
     identity: String,
 }
 
-/// `POST /api/dev/token`: mints a token for the app, only in development mode.
+/// `POST /api/dev/token`: mints a token for the app, only in development mode and only
+/// for the server's own pages: it answers no CORS preflight and refuses a request whose
+/// `Origin` is another site, so no web page can mint tokens from a developer's server.
 pub async fn dev_token(
     State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
     body: Result<Json<DevTokenRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
     if !state.config.dev_mode {
         return error_response(ApiError::new(
             ErrorCode::PermissionDenied,
             "Tokens are minted by the application in production; development mode is off.",
+        ));
+    }
+    if !same_origin(&headers) {
+        return error_response(ApiError::new(
+            ErrorCode::PermissionDenied,
+            "Development tokens are minted only for this server's own pages.",
         ));
     }
     let Json(request) = match body {
@@ -61,11 +72,11 @@ pub async fn dev_token(
             ));
         }
     };
-    if let Err(e) = check_room_name(&request.room) {
+    if let Err(e) = names::check_room(&request.room) {
         return error_response(e);
     }
     let name = request.name.trim();
-    if name.is_empty() || name.chars().count() > 64 {
+    if name.is_empty() || name.chars().count() > 64 || names::check_name(name).is_err() {
         return error_response(ApiError::new(
             ErrorCode::MalformedMessage,
             "The name must be 1 to 64 characters.",
@@ -93,21 +104,19 @@ pub async fn dev_token(
     .into_response()
 }
 
-/// Room names are what fits in a URL path segment unescaped.
-pub fn check_room_name(room: &str) -> Result<(), ApiError> {
-    let ok = !room.is_empty()
-        && room.len() <= 64
-        && room
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::new(
-            ErrorCode::MalformedMessage,
-            "A room name is 1 to 64 letters, digits, '-', '_' or '.'.",
-        ))
-    }
+/// Whether a request comes from a page of this server: no `Origin` (not a browser's
+/// cross-site request), or one whose host is the request's `Host`.
+fn same_origin(headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return true;
+    };
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    let origin_host = origin
+        .to_str()
+        .ok()
+        .and_then(|o| o.split_once("://"))
+        .map(|(_, rest)| rest);
+    matches!((origin_host, host), (Some(a), Some(b)) if a.eq_ignore_ascii_case(b))
 }
 
 fn slug(name: &str) -> String {
@@ -136,11 +145,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn room_names_are_url_safe() {
-        assert!(check_room_name("daily-standup_2.0").is_ok());
-        for bad in ["", "a b", "ä", "x/y", &"a".repeat(65)] {
-            assert!(check_room_name(bad).is_err(), "{bad}");
-        }
+    fn only_the_servers_own_pages_mint_development_tokens() {
+        let headers = |origin: Option<&str>| {
+            let mut h = HeaderMap::new();
+            h.insert(header::HOST, "localhost:7880".parse().unwrap());
+            if let Some(o) = origin {
+                h.insert(header::ORIGIN, o.parse().unwrap());
+            }
+            h
+        };
+        assert!(same_origin(&headers(None)), "curl and the like");
+        assert!(same_origin(&headers(Some("http://localhost:7880"))));
+        assert!(!same_origin(&headers(Some("https://evil.example"))));
+        assert!(!same_origin(&headers(Some("http://localhost:9999"))));
+        assert!(!same_origin(&headers(Some("null"))));
     }
 
     #[test]

@@ -33,13 +33,13 @@ fn meeting_name(bits: u32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::check_room_name;
+    use moim_proto::names::check_room;
 
     #[test]
     fn meeting_names_are_valid_room_names() {
         for bits in [0, 1, 0xff, 0x1234_5678, u32::MAX] {
             let name = meeting_name(bits);
-            assert!(check_room_name(&name).is_ok(), "{name}");
+            assert!(check_room(&name).is_ok(), "{name}");
         }
         assert_eq!(meeting_name(0x0000_2a10), "amber-cedar-42");
     }

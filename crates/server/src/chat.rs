@@ -55,6 +55,12 @@ impl RateLimit {
         RateLimit::new(60.0, 120.0, now)
     }
 
+    /// Requests the whole room hears of (a raised hand, a mute, a host's settings): 5 per
+    /// second, bursts of 10, so no one can flood everyone else with them.
+    pub fn announce(now: Instant) -> RateLimit {
+        RateLimit::new(5.0, 10.0, now)
+    }
+
     /// Whiteboard: 50 messages per second (stroke segments and the pointer), bursts of 100.
     pub fn board(now: Instant) -> RateLimit {
         RateLimit::new(50.0, 100.0, now)
@@ -90,11 +96,27 @@ impl RateLimit {
     }
 }
 
+/// The first id of a room's messages and polls: far beyond any id an earlier run of the
+/// same room (before a restart) gave out, so that clients that stayed never take a new
+/// message for one they have.
+pub fn first_id() -> u64 {
+    unix_millis() * 1000
+}
+
 /// A room's chat messages to everyone, oldest first.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct ChatLog {
     messages: VecDeque<ChatMessage>,
     next_id: u64,
+}
+
+impl Default for ChatLog {
+    fn default() -> ChatLog {
+        ChatLog {
+            messages: VecDeque::new(),
+            next_id: first_id(),
+        }
+    }
 }
 
 impl ChatLog {

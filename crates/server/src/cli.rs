@@ -95,6 +95,9 @@ impl TokenArgs {
             exp: now + ttl.as_secs(),
             video: Grants::preset(&self.room, preset),
         };
+        claims
+            .check_names()
+            .map_err(|e| anyhow::anyhow!("{}", e.message))?;
         Ok(claims.sign(&secret))
     }
 }

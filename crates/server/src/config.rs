@@ -3,7 +3,9 @@
 //! Precedence, lowest first: defaults, the file given with `--config`, environment
 //! variables, command-line flags. Without a file and without `MOIM_API_SECRET` the server
 //! runs in development mode: localhost only, key `devkey`, secret `secret`, and the
-//! meeting app may mint its own tokens.
+//! meeting app may mint its own tokens. Since anyone who reaches a development server can
+//! mint host tokens, it refuses to listen beyond loopback unless told so explicitly, and
+//! outside development mode the secret must be long enough to resist guessing.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -15,6 +17,8 @@ use serde::Deserialize;
 pub const DEV_API_KEY: &str = "devkey";
 /// The development API secret.
 pub const DEV_API_SECRET: &str = "secret";
+/// The shortest API secret allowed outside development mode, in bytes.
+pub const MIN_SECRET_BYTES: usize = 32;
 
 /// Everything the server needs to start.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -32,6 +36,9 @@ pub struct Config {
     pub api_secret: String,
     /// Development mode: the app mints tokens itself through `/api/dev/token`.
     pub dev_mode: bool,
+    /// Lets development mode listen beyond loopback (anyone who reaches it can mint host
+    /// tokens).
+    pub expose_dev_mode: bool,
     /// Where server recordings are written (a folder per room and recording).
     pub recordings_dir: PathBuf,
     /// Seconds an empty room is kept (its chat, board, settings) for someone to come
@@ -49,6 +56,7 @@ impl Default for Config {
             api_key: DEV_API_KEY.into(),
             api_secret: DEV_API_SECRET.into(),
             dev_mode: true,
+            expose_dev_mode: false,
             recordings_dir: PathBuf::from("recordings"),
             empty_room_timeout: 20,
         }
@@ -65,9 +73,11 @@ impl Config {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
                     .with_context(|| format!("cannot read config file {}", path.display()))?;
-                let mut config: Config = toml::from_str(&text)
-                    .with_context(|| format!("config file {} is not valid", path.display()))?;
-                if !text.contains("dev_mode") {
+                let invalid = || format!("config file {} is not valid", path.display());
+                let mut config: Config = toml::from_str(&text).with_context(invalid)?;
+                // A config file means production unless it asks for development mode.
+                let table: toml::Table = text.parse().with_context(invalid)?;
+                if !table.contains_key("dev_mode") {
                     config.dev_mode = false;
                 }
                 config
@@ -104,7 +114,10 @@ impl Config {
                 .context("MOIM_EMPTY_ROOM_TIMEOUT must be a number of seconds")?;
         }
         if let Some(v) = env("MOIM_DEV_MODE") {
-            config.dev_mode = matches!(v.as_str(), "1" | "true" | "yes");
+            config.dev_mode = is_yes(&v);
+        }
+        if let Some(v) = env("MOIM_EXPOSE_DEV_MODE") {
+            config.expose_dev_mode = is_yes(&v);
         }
         config.validate()?;
         Ok(config)
@@ -127,6 +140,26 @@ impl Config {
                  set api_secret in the config file or MOIM_API_SECRET"
             );
         }
+        if !self.dev_mode && self.api_secret.len() < MIN_SECRET_BYTES {
+            bail!(
+                "api_secret is {} bytes; outside development mode it must be at least \
+                 {MIN_SECRET_BYTES} (it signs every access token). Generate one with \
+                 `openssl rand -hex 32`",
+                self.api_secret.len()
+            );
+        }
+        if self.dev_mode && !self.expose_dev_mode {
+            for (name, addr) in [("http_addr", self.http_addr), ("udp_addr", self.udp_addr)] {
+                if !addr.ip().is_loopback() {
+                    bail!(
+                        "{name} {addr} is not a loopback address, and in development mode anyone \
+                         who reaches the server can mint host tokens. Set api_secret (or \
+                         MOIM_API_SECRET) to leave development mode, or expose_dev_mode = true \
+                         (MOIM_EXPOSE_DEV_MODE=1) to run development mode on the network anyway"
+                    );
+                }
+            }
+        }
         if self.udp_addr.ip().is_unspecified() && self.advertise_ip.is_none() {
             bail!(
                 "udp_addr {} listens on all interfaces; set advertise_ip (or MOIM_ADVERTISE_IP) \
@@ -137,6 +170,11 @@ impl Config {
         Ok(())
     }
 
+    /// Development mode listening beyond loopback, as asked for with `expose_dev_mode`.
+    pub fn dev_mode_exposed(&self) -> bool {
+        self.dev_mode && !(self.http_addr.ip().is_loopback() && self.udp_addr.ip().is_loopback())
+    }
+
     /// The address put in ICE candidates.
     pub fn advertised_udp(&self) -> SocketAddr {
         SocketAddr::new(
@@ -144,6 +182,10 @@ impl Config {
             self.udp_addr.port(),
         )
     }
+}
+
+fn is_yes(v: &str) -> bool {
+    matches!(v, "1" | "true" | "yes")
 }
 
 #[cfg(test)]
@@ -166,27 +208,68 @@ mod tests {
         );
     }
 
+    const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+    /// Writes `text` as a config file of its own and loads it with `env`.
+    fn load_file(
+        name: &str,
+        text: &str,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> anyhow::Result<Config> {
+        let dir = std::env::temp_dir().join(format!("moim-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(format!("{name}.toml"));
+        std::fs::write(&path, text).unwrap();
+        Config::load(Some(&path), env)
+    }
+
     #[test]
     fn secret_from_env_leaves_development_mode() {
-        let c = Config::load(None, |k| (k == "MOIM_API_SECRET").then(|| "s3cr3t".into())).unwrap();
+        let c = Config::load(None, |k| (k == "MOIM_API_SECRET").then(|| SECRET.into())).unwrap();
         assert!(!c.dev_mode);
-        assert_eq!(c.api_secret, "s3cr3t");
+        assert_eq!(c.api_secret, SECRET);
     }
 
     #[test]
     fn file_overrides_defaults_and_is_not_dev() {
-        let dir = std::env::temp_dir().join(format!("moim-config-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("moim.toml");
-        std::fs::write(
-            &path,
-            "http_addr = \"0.0.0.0:8080\"\nudp_addr = \"0.0.0.0:9000\"\nadvertise_ip = \"10.1.2.3\"\nworkers = 4\napi_key = \"k\"\napi_secret = \"long-secret\"\n",
-        )
-        .unwrap();
-        let c = Config::load(Some(&path), no_env).unwrap();
+        let text = format!(
+            "http_addr = \"0.0.0.0:8080\"\nudp_addr = \"0.0.0.0:9000\"\nadvertise_ip = \"10.1.2.3\"\nworkers = 4\napi_key = \"k\"\napi_secret = \"{SECRET}\"\n"
+        );
+        let c = load_file("plain", &text, no_env).unwrap();
         assert!(!c.dev_mode);
         assert_eq!(c.advertised_udp().to_string(), "10.1.2.3:9000");
         assert_eq!(c.workers, 4);
+    }
+
+    #[test]
+    fn a_comment_about_dev_mode_does_not_turn_it_on() {
+        let text =
+            format!("# dev_mode = true would mint tokens for anyone\napi_secret = \"{SECRET}\"\n");
+        assert!(!load_file("comment", &text, no_env).unwrap().dev_mode);
+        let text = format!("dev_mode = true\napi_secret = \"{SECRET}\"\n");
+        assert!(load_file("asked", &text, no_env).unwrap().dev_mode);
+    }
+
+    #[test]
+    fn a_short_secret_is_refused_outside_development_mode() {
+        let err =
+            Config::load(None, |k| (k == "MOIM_API_SECRET").then(|| "s3cr3t".into())).unwrap_err();
+        assert!(err.to_string().contains("at least 32"), "{err}");
+    }
+
+    #[test]
+    fn development_mode_stays_on_loopback_unless_exposed() {
+        let on = |k: &str| (k == "MOIM_HTTP_ADDR").then(|| "0.0.0.0:7880".to_owned());
+        let err = Config::load(None, on).unwrap_err();
+        assert!(err.to_string().contains("expose_dev_mode"), "{err}");
+        let exposed = Config::load(None, |k| match k {
+            "MOIM_HTTP_ADDR" => Some("0.0.0.0:7880".into()),
+            "MOIM_EXPOSE_DEV_MODE" => Some("1".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert!(exposed.dev_mode_exposed());
+        assert!(!Config::load(None, no_env).unwrap().dev_mode_exposed());
     }
 
     #[test]
@@ -201,11 +284,13 @@ mod tests {
 
     #[test]
     fn wildcard_udp_needs_an_advertised_ip() {
-        let err = Config::load(None, |k| {
-            (k == "MOIM_UDP_ADDR").then(|| "0.0.0.0:7882".into())
+        let err = Config::load(None, |k| match k {
+            "MOIM_UDP_ADDR" => Some("0.0.0.0:7882".into()),
+            "MOIM_API_SECRET" => Some(SECRET.into()),
+            _ => None,
         })
         .unwrap_err();
-        assert!(err.to_string().contains("advertise_ip"));
+        assert!(err.to_string().contains("advertise_ip"), "{err}");
     }
 
     #[test]

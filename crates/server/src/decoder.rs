@@ -123,8 +123,13 @@ impl Decoder {
         // (no `%{…}` expansion) in the corner of the tile.
         let label = (!name.trim().is_empty())
             .then(|| {
-                let file = format!("moim-tile-{}-{track}.txt", std::process::id());
-                std::fs::write(std::env::temp_dir().join(&file), name.trim())?;
+                // A name nobody can guess, created new: never someone else's file or link.
+                let file = format!("moim-tile-{track}-{:016x}.txt", rand::random::<u64>());
+                let mut out = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(std::env::temp_dir().join(&file))?;
+                out.write_all(name.trim().as_bytes())?;
                 filter.push_str(&format!(
                     ",drawtext=textfile={file}:expansion=none:fontcolor=white:fontsize=24:\
                      box=1:boxcolor=black@0.55:boxborderw=8:x=16:y=h-th-20"

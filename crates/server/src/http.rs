@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -16,7 +17,7 @@ use crate::{api, assets, metrics, recording_api, room_api, signal, whip};
 
 /// Every route of the server.
 pub fn router(state: Arc<AppState>) -> Router {
-    let cross_origin = Router::new()
+    let offers = Router::new()
         .route("/whip/{room}", post(whip::publish).options(preflight))
         .route(
             "/whip/{room}/{resource}",
@@ -30,8 +31,10 @@ pub fn router(state: Arc<AppState>) -> Router {
                 .delete(whip::stop)
                 .patch(whip::trickle),
         )
+        .layer(DefaultBodyLimit::max(whip::MAX_OFFER_BYTES));
+    let cross_origin = Router::new()
+        .merge(offers)
         .route("/api/info", get(api::info).options(preflight))
-        .route("/api/dev/token", post(api::dev_token).options(preflight))
         .route(
             "/api/rooms/{room}/data",
             post(room_api::send_data).options(preflight),
@@ -91,6 +94,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/examples/{*path}", get(assets::example_file))
         .route("/rtc", get(signal::upgrade))
         .route("/healthz", get(|| async { "ok" }))
+        .route("/api/dev/token", post(api::dev_token))
         .route("/metrics", get(metrics::metrics))
         .merge(cross_origin)
         .with_state(state)
@@ -139,7 +143,11 @@ async fn allow_any_origin(request: axum::extract::Request, next: Next) -> Respon
 pub fn error_response(error: ApiError) -> Response {
     let status = match error.code {
         ErrorCode::InvalidToken | ErrorCode::TokenExpired => StatusCode::UNAUTHORIZED,
-        ErrorCode::PermissionDenied | ErrorCode::WrongRoom => StatusCode::FORBIDDEN,
+        ErrorCode::PermissionDenied
+        | ErrorCode::WrongRoom
+        | ErrorCode::Banned
+        | ErrorCode::RoomLocked
+        | ErrorCode::WaitingRoom => StatusCode::FORBIDDEN,
         ErrorCode::NotFound | ErrorCode::UnknownTrack => StatusCode::NOT_FOUND,
         ErrorCode::ServerBusy => StatusCode::SERVICE_UNAVAILABLE,
         ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,

@@ -12,6 +12,7 @@ mod cli;
 mod compositor;
 mod config;
 mod decoder;
+mod file_response;
 mod http;
 mod media_events;
 mod metrics;
@@ -91,7 +92,22 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", config.http_addr))?;
     let http_addr = listener.local_addr()?;
+    let recordings_dir = config.recordings_dir.clone();
+    let interrupted =
+        tokio::task::spawn_blocking(move || recording::mark_interrupted(&recordings_dir)).await?;
+    if interrupted > 0 {
+        tracing::warn!(
+            recordings = interrupted,
+            "recordings cut short when the server last stopped are marked interrupted"
+        );
+    }
     let dev_mode = config.dev_mode;
+    if config.dev_mode_exposed() {
+        tracing::warn!(
+            http = %config.http_addr,
+            "development mode is exposed beyond loopback: anyone who reaches this server can mint host tokens"
+        );
+    }
     let state = Arc::new(AppState::new(config, media.clone()));
     tokio::spawn(media_events::run(state.clone(), media_events));
     let sweeper = state.clone();

@@ -53,6 +53,8 @@ pub struct Participant {
     pub chat_limit: RateLimit,
     pub data_limit: RateLimit,
     pub board_limit: RateLimit,
+    /// Requests the whole room hears of (`RateLimit::announce`).
+    pub announce_limit: RateLimit,
     /// The reliable data channel of its subscriber connection is open: messages for it go
     /// there rather than on signaling.
     pub data_channel: bool,
@@ -82,6 +84,7 @@ impl Participant {
             chat_limit: RateLimit::chat(now),
             data_limit: RateLimit::data(now),
             board_limit: RateLimit::board(now),
+            announce_limit: RateLimit::announce(now),
             data_channel: false,
             speaking: Vec::new(),
             locked_tracks: Vec::new(),

@@ -25,10 +25,19 @@ struct Poll {
 }
 
 /// A room's polls, oldest first.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Polls {
     polls: Vec<Poll>,
     next_id: u64,
+}
+
+impl Default for Polls {
+    fn default() -> Polls {
+        Polls {
+            polls: Vec::new(),
+            next_id: crate::chat::first_id(),
+        }
+    }
 }
 
 impl Polls {

@@ -41,7 +41,8 @@ pub struct Manifest {
     pub id: String,
     pub room: String,
     pub kind: RecordingKind,
-    /// `recording` until it ends properly, then `complete`.
+    /// `recording` until it ends properly, then `complete`; `interrupted` when the server
+    /// stopped without finishing it (found so at the next start).
     pub status: String,
     pub started_at: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -395,6 +396,36 @@ fn write_manifest(dir: &Path, manifest: &Manifest) {
     if let Err(e) = done {
         warn!(dir = %dir.display(), "cannot write a recording manifest: {e}");
     }
+}
+
+/// Marks every recording whose manifest still says `recording` as `interrupted`: at
+/// start-up none runs, so those were cut short by a crash (their files play up to where
+/// they were). Returns how many.
+pub fn mark_interrupted(recordings_dir: &Path) -> usize {
+    let Ok(rooms) = std::fs::read_dir(recordings_dir) else {
+        return 0;
+    };
+    let mut marked = 0;
+    for recording in rooms
+        .filter_map(Result::ok)
+        .filter_map(|room| std::fs::read_dir(room.path()).ok())
+        .flatten()
+        .filter_map(Result::ok)
+    {
+        let dir = recording.path();
+        let Some(mut manifest) = std::fs::read(dir.join("manifest.json"))
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<Manifest>(&bytes).ok())
+        else {
+            continue;
+        };
+        if manifest.status == "recording" {
+            manifest.status = "interrupted".into();
+            write_manifest(&dir, &manifest);
+            marked += 1;
+        }
+    }
+    marked
 }
 
 /// Whether `name` is safe as one folder or file name under the recordings folder.

@@ -4,10 +4,9 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::body::Body;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use moim_proto::ErrorCode;
 use moim_proto::error::ApiError;
@@ -16,6 +15,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::auth::{Needs, authorize};
+use crate::file_response::file_response;
 use crate::http::error_response;
 use crate::recording::{self, is_folder_name};
 use crate::state::AppState;
@@ -92,7 +92,15 @@ pub async fn list(
     if let Err(e) = authorize(&state, &headers, &room, Needs::Record) {
         return error_response(e);
     }
-    let recordings = recording::list(&state.config.recordings_dir, &room);
+    let dir = state.config.recordings_dir.clone();
+    let listed = room.clone();
+    let Ok(recordings) = tokio::task::spawn_blocking(move || recording::list(&dir, &listed)).await
+    else {
+        return error_response(ApiError::new(
+            ErrorCode::Internal,
+            "Listing recordings failed.",
+        ));
+    };
     Json(json!({ "room": room, "recordings": recordings })).into_response()
 }
 
@@ -105,10 +113,9 @@ pub async fn manifest(
     if let Err(e) = authorize(&state, &headers, &room, Needs::Record) {
         return error_response(e);
     }
-    match recording::list(&state.config.recordings_dir, &room)
-        .into_iter()
-        .find(|m| m.id == id)
-    {
+    let dir = state.config.recordings_dir.clone();
+    let listed = tokio::task::spawn_blocking(move || recording::list(&dir, &room)).await;
+    match listed.unwrap_or_default().into_iter().find(|m| m.id == id) {
         Some(manifest) => Json(manifest).into_response(),
         None => error_response(no_recording(&id)),
     }
@@ -132,13 +139,6 @@ pub async fn download(
         .join(&room)
         .join(&id)
         .join(&file);
-    let read = tokio::task::spawn_blocking(move || std::fs::read(path)).await;
-    let Ok(Ok(bytes)) = read else {
-        return error_response(ApiError::new(
-            ErrorCode::NotFound,
-            format!("Recording {id} has no file \"{file}\"."),
-        ));
-    };
     let kind = match file.rsplit('.').next() {
         Some("webm") => "video/webm",
         Some("mp4") => "video/mp4",
@@ -146,16 +146,13 @@ pub async fn download(
         Some("json") => "application/json",
         _ => "application/octet-stream",
     };
-    let mut response = Body::from(bytes).into_response();
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
-    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{file}\"")) {
-        response
-            .headers_mut()
-            .insert(header::CONTENT_DISPOSITION, v);
+    match file_response(&path, &headers, kind, &file).await {
+        Some(response) => response,
+        None => error_response(ApiError::new(
+            ErrorCode::NotFound,
+            format!("Recording {id} has no file \"{file}\"."),
+        )),
     }
-    response
 }
 
 fn not_running(id: &str) -> ApiError {

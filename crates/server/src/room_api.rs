@@ -20,6 +20,7 @@ use serde_json::json;
 use crate::admission::{self, SettingsChange};
 use crate::auth::{Needs, authorize};
 use crate::chat::{self, Outgoing};
+use crate::file_response::content_disposition;
 use crate::http::error_response;
 use crate::moderation;
 use crate::rooms::no_one_in;
@@ -116,8 +117,7 @@ pub async fn transcript(
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("text/plain; charset=utf-8"),
             );
-            if let Ok(v) =
-                HeaderValue::from_str(&format!("attachment; filename=\"{room}-chat.txt\""))
+            if let Ok(v) = HeaderValue::from_str(&content_disposition(&format!("{room}-chat.txt")))
             {
                 h.insert(header::CONTENT_DISPOSITION, v);
             }

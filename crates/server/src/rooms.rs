@@ -17,6 +17,7 @@ use moim_proto::signal::{
     BoardStroke, ChatMessage, ParticipantInfo, PollInfo, RecordingInfo, RoomMode, RoomSettings,
     Sender, ServerMessage, ServerReply,
 };
+use moim_proto::token::Grants;
 
 use crate::board::Board;
 use crate::chat::ChatLog;
@@ -89,10 +90,17 @@ impl Room {
     /// Sets what `p` may publish under the room's mode: in an audio room only hosts and
     /// promoted speakers publish; in a meeting, what its token allows.
     pub fn apply_mode(&self, p: &mut Participant) {
-        p.grants.can_publish = match self.settings.mode {
-            RoomMode::Meeting => p.token_grants.can_publish,
-            RoomMode::Audio => p.grants.room_admin || self.promoted.contains(&p.identity),
-        };
+        p.grants.can_publish = self.lets_publish(&p.identity, &p.token_grants);
+    }
+
+    /// Whether `identity`, with the grants of its token, may publish here now: in a
+    /// meeting as its token says; in an audio room if it is a host or a speaker a host
+    /// chose.
+    pub fn lets_publish(&self, identity: &str, token: &Grants) -> bool {
+        match self.settings.mode {
+            RoomMode::Meeting => token.can_publish,
+            RoomMode::Audio => token.room_admin || self.promoted.contains(identity),
+        }
     }
 
     /// The waiting room as hosts see it.
@@ -270,6 +278,14 @@ impl Joined {
     }
 }
 
+/// What the room's gate says to a newcomer it does not refuse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gate {
+    Open,
+    /// The room has a waiting room: a host decides.
+    Waiting,
+}
+
 /// Where a newcomer ended up.
 #[derive(Debug)]
 pub enum Entry {
@@ -324,30 +340,53 @@ impl Rooms {
             .insert(identity.to_owned());
     }
 
-    /// Lets a newcomer in through the room's gate: bans and the lock refuse, the waiting
-    /// room holds it until a host decides. Hosts and identities already admitted pass.
+    /// The room's gate, the same for every way in (signaling, WHIP, WHEP): bans and the
+    /// lock refuse; with a waiting room, newcomers wait for a host. Hosts and identities
+    /// already admitted pass the lock and the waiting room.
+    pub fn gate(&self, room_name: &str, identity: &str, admin: bool) -> Result<Gate, ApiError> {
+        self.check_ban(room_name, identity)?;
+        let Some(room) = self.rooms.get(room_name) else {
+            return Ok(Gate::Open);
+        };
+        if admin || room.admitted.contains(identity) {
+            return Ok(Gate::Open);
+        }
+        if room.settings.locked {
+            return Err(ApiError::new(
+                ErrorCode::RoomLocked,
+                "The meeting is locked; a host has to unlock it before anyone new can join.",
+            ));
+        }
+        Ok(if room.settings.waiting_room {
+            Gate::Waiting
+        } else {
+            Gate::Open
+        })
+    }
+
+    /// Lets a newcomer in through the room's gate ([`Rooms::gate`]); the waiting room
+    /// holds it until a host decides.
     pub fn enter(&mut self, room_name: &str, participant: Participant) -> Result<Entry, ApiError> {
-        self.check_ban(room_name, &participant.identity)?;
-        if let Some(room) = self.rooms.get_mut(room_name)
-            && !participant.grants.room_admin
-            && !room.admitted.contains(&participant.identity)
-        {
-            if room.settings.locked {
-                return Err(ApiError::new(
-                    ErrorCode::RoomLocked,
-                    "The meeting is locked; a host has to unlock it before anyone new can join.",
-                ));
-            }
-            if room.settings.waiting_room {
+        let admin = participant.grants.room_admin;
+        match self.gate(room_name, &participant.identity, admin)? {
+            Gate::Open => Ok(Entry::Joined(Box::new(self.join(room_name, participant)))),
+            Gate::Waiting => {
+                let room = self.rooms.get_mut(room_name).expect("the gate found it");
                 room.waiting.retain(|w| w.identity != participant.identity);
                 self.room_of.insert(participant.id, room_name.to_owned());
                 room.waiting.push(participant);
                 room.emptied_at = None;
                 room.tell_hosts_waiting();
-                return Ok(Entry::Waiting);
+                Ok(Entry::Waiting)
             }
         }
-        Ok(Entry::Joined(Box::new(self.join(room_name, participant))))
+    }
+
+    /// Whether `identity` may publish in room `room_name` now ([`Room::lets_publish`]).
+    pub fn lets_publish(&self, room_name: &str, identity: &str, token: &Grants) -> bool {
+        self.rooms
+            .get(room_name)
+            .map_or(token.can_publish, |room| room.lets_publish(identity, token))
     }
 
     /// Takes a participant out of the waiting room of `room_name`.

@@ -1,8 +1,14 @@
 //! WHIP (RFC 9725) publishing and WHEP playing: one HTTP offer/answer per session, each
 //! session a participant of the room addressed by an unguessable resource URL.
+//!
+//! Both come in through the room's gate like everyone else (bans, the lock, the waiting
+//! room, an audio room's right to speak), and a request is checked whole (its token, the
+//! gate, its offer) before it replaces the live session of the same identity.
 
 use std::sync::Arc;
 
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -14,17 +20,25 @@ use moim_proto::token::Claims;
 use crate::auth::{Needs, authorize};
 use crate::http::error_response;
 use crate::participant::{Link, Participant};
+use crate::rooms::Gate;
 use crate::state::{AppState, media_error};
+
+/// The largest offer accepted, in bytes (a browser's offer is a few kilobytes).
+pub const MAX_OFFER_BYTES: usize = 64 * 1024;
 
 /// `POST /whip/{room}`: publish the offer's media into the room.
 pub async fn publish(
     State(state): State<Arc<AppState>>,
     Path(room): Path<String>,
     headers: HeaderMap,
-    offer: String,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let claims = match authorize(&state, &headers, &room, Needs::Publish) {
         Ok(c) => c,
+        Err(e) => return error_response(e),
+    };
+    let offer = match sdp_text(body) {
+        Ok(offer) => offer,
         Err(e) => return error_response(e),
     };
     let identity = claims.sub.clone();
@@ -34,8 +48,9 @@ pub async fn publish(
         "whip",
         claims,
         identity,
-        false,
-        |media, room, participant| async move {
+        Role::Publisher,
+        offer,
+        |media, room, participant, offer| async move {
             let publish = |reply| Command::Publish {
                 room,
                 participant,
@@ -54,9 +69,9 @@ pub async fn play_latest(
     State(state): State<Arc<AppState>>,
     Path(room): Path<String>,
     headers: HeaderMap,
-    offer: String,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    play(state, room, None, headers, offer).await
+    play(state, room, None, headers, body).await
 }
 
 /// `POST /whep/{room}/{identity}`: play one participant.
@@ -64,9 +79,9 @@ pub async fn play_identity(
     State(state): State<Arc<AppState>>,
     Path((room, identity)): Path<(String, String)>,
     headers: HeaderMap,
-    offer: String,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    play(state, room, Some(identity), headers, offer).await
+    play(state, room, Some(identity), headers, body).await
 }
 
 async fn play(
@@ -74,10 +89,14 @@ async fn play(
     room: String,
     identity: Option<String>,
     headers: HeaderMap,
-    offer: String,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let claims = match authorize(&state, &headers, &room, Needs::Subscribe) {
         Ok(c) => c,
+        Err(e) => return error_response(e),
+    };
+    let offer = match sdp_text(body) {
+        Ok(offer) => offer,
         Err(e) => return error_response(e),
     };
     let follow = match &identity {
@@ -99,7 +118,8 @@ async fn play(
             }
         }
     };
-    // Players are hidden and never replace a participant, so their identity is made unique.
+    // Players are hidden and never replace a participant, so their identity is made unique
+    // (the gate still judges the token's identity).
     let identity = format!("{}~{:08x}", claims.sub, rand::random::<u32>());
     open_session(
         &state,
@@ -107,8 +127,9 @@ async fn play(
         "whep",
         claims,
         identity,
-        true,
-        |media, room, participant| async move {
+        Role::Player,
+        offer,
+        |media, room, participant, offer| async move {
             let play = |reply| Command::Play {
                 room,
                 participant,
@@ -122,24 +143,53 @@ async fn play(
     .await
 }
 
-/// Adds a participant reached through a new resource URL under `/{kind}/{room}/`, runs
-/// `negotiate` for it, and answers `201 Created` with the SDP answer, or removes the
-/// participant again and answers the error.
+/// What an HTTP session does in its room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// WHIP: sends media, as the token's identity.
+    Publisher,
+    /// WHEP: receives, hidden from the room.
+    Player,
+}
+
+/// Lets the token's holder through the room's gate, checks the offer, adds a participant
+/// reached through a new resource URL under `/{kind}/{room}/`, runs `negotiate` for it,
+/// and answers `201 Created` with the SDP answer, or removes the participant again and
+/// answers the error.
+#[allow(clippy::too_many_arguments)]
 async fn open_session<F, Fut>(
     state: &AppState,
     room: &str,
     kind: &str,
     claims: Claims,
     identity: String,
-    hidden: bool,
+    role: Role,
+    offer: String,
     negotiate: F,
 ) -> Response
 where
-    F: FnOnce(MediaPlane, RoomId, ParticipantId) -> Fut,
+    F: FnOnce(MediaPlane, RoomId, ParticipantId, String) -> Fut,
     Fut: Future<Output = Result<String, MediaError>>,
 {
-    if let Err(e) = state.rooms().check_ban(room, &identity) {
+    if let Err(e) = pass_gate(state, room, &claims, role) {
         return error_response(e);
+    }
+    // Nothing is replaced before the offer is known to be good (negotiating it builds a
+    // peer connection, so not on the async threads).
+    let (checked, offer) =
+        match tokio::task::spawn_blocking(move || (moim_media::sdp::check_offer(&offer), offer))
+            .await
+        {
+            Ok(done) => done,
+            Err(_) => {
+                return error_response(ApiError::new(
+                    ErrorCode::Internal,
+                    "Checking the offer failed.",
+                ));
+            }
+        };
+    if let Err(e) = checked {
+        return error_response(media_error(e));
     }
     let resource = new_resource();
     let participant = Participant::new(
@@ -149,14 +199,14 @@ where
         Link::Http {
             resource: resource.clone(),
         },
-        hidden,
+        role == Role::Player,
     );
     let id = participant.id;
     let joined = state.rooms().join(room, participant);
     if let Some(old) = joined.replaced {
         state.release_media(old.id);
     }
-    match negotiate(state.media.clone(), joined.room, id).await {
+    match negotiate(state.media.clone(), joined.room, id, offer).await {
         Ok(sdp) => {
             if let Some(r) = state.rooms().room(room) {
                 r.announce_stream(&state.media);
@@ -198,6 +248,44 @@ pub async fn trickle(
     } else {
         error_response(ApiError::new(ErrorCode::NotFound, "No such session."))
     }
+}
+
+/// The room's gate, as for a participant joining over signaling, except that an HTTP
+/// client cannot wait in a waiting room; a publisher must also be allowed to speak.
+fn pass_gate(state: &AppState, room: &str, claims: &Claims, role: Role) -> Result<(), ApiError> {
+    let rooms = state.rooms();
+    if rooms.gate(room, &claims.sub, claims.video.room_admin)? == Gate::Waiting {
+        return Err(ApiError::new(
+            ErrorCode::WaitingRoom,
+            "The meeting has a waiting room; a host has to let this identity in first.",
+        ));
+    }
+    if role == Role::Publisher && !rooms.lets_publish(room, &claims.sub, &claims.video) {
+        return Err(ApiError::new(
+            ErrorCode::PermissionDenied,
+            "This is an audio room: only hosts and the speakers a host chose publish.",
+        ));
+    }
+    Ok(())
+}
+
+/// The body of an offer as text: UTF-8, and at most [`MAX_OFFER_BYTES`].
+fn sdp_text(body: Result<Bytes, BytesRejection>) -> Result<String, ApiError> {
+    let bytes = body.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                ErrorCode::MessageTooLarge,
+                format!("An offer is at most {MAX_OFFER_BYTES} bytes."),
+            )
+        } else {
+            ApiError::new(
+                ErrorCode::InvalidSdp,
+                format!("The offer could not be read: {e}."),
+            )
+        }
+    })?;
+    String::from_utf8(bytes.to_vec())
+        .map_err(|_| ApiError::new(ErrorCode::InvalidSdp, "The offer is not UTF-8 text."))
 }
 
 fn new_resource() -> String {

@@ -177,6 +177,17 @@ async fn a_host_records_each_track_to_its_own_file_and_guests_cannot() {
         } else {
             "video/webm"
         }));
+        // Players seek with ranges.
+        let (status, response) = server.http(
+            "GET",
+            &format!("{path}/{name}"),
+            &[("Authorization", &auth), ("Range", "bytes=0-9")],
+            "",
+        );
+        assert_eq!(status, 206, "{}", &response[..response.len().min(400)]);
+        let head = response.to_ascii_lowercase();
+        assert!(head.contains("content-range: bytes 0-9/"), "{head:.400}");
+        assert!(head.contains("content-length: 10\r\n"), "{head:.400}");
     }
     let (status, response) = server.http(
         "GET",
@@ -219,6 +230,21 @@ async fn a_killed_server_leaves_files_that_still_read() {
         let packets: u64 = packets.parse().unwrap();
         assert!(packets >= 50, "{}: {packets} packets", file.display());
     }
+
+    // Started again on the same folder, the server says the recording was cut short.
+    let folder = server.recordings.to_str().unwrap().to_owned();
+    let _again = Server::start_with(&[("MOIM_RECORDINGS_DIR", &folder)]);
+    let mut status = Value::Null;
+    for _ in 0..50 {
+        let manifest: Value =
+            serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
+        status = manifest["status"].clone();
+        if status == "interrupted" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, "interrupted");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,7 +2,7 @@
 //! the size it renders remote video at.
 
 use moim_media::command::DeclaredTrack;
-use moim_media::{Command, ParticipantId, TrackId};
+use moim_media::{Command, MAX_TRACKS_PER_PUBLISHER, ParticipantId, TrackId};
 use moim_proto::ErrorCode;
 use moim_proto::error::ApiError;
 use moim_proto::signal::{MidTrack, RoomMode, ServerMessage, TrackKind};
@@ -33,6 +33,12 @@ impl Connection {
                 .map(|r| r.id)
                 .expect("participant has a room")
         };
+        if tracks.len() > MAX_TRACKS_PER_PUBLISHER {
+            return Err(ApiError::new(
+                ErrorCode::PermissionDenied,
+                format!("A participant publishes at most {MAX_TRACKS_PER_PUBLISHER} tracks."),
+            ));
+        }
         let sources = tracks
             .iter()
             .map(|t| DeclaredTrack {

@@ -3,6 +3,12 @@
 //! holds the connection and the dispatch of requests; `media.rs` the requests about the
 //! participant's own media, `room.rs` those that act on the room (chat, polls, board,
 //! moderation, recording).
+//!
+//! Replies go through the same outbox as the room's events, so a client hears everything
+//! in one order (its vote's reply after the poll counts that came before it). A slow
+//! request (stopping a recording) answers from a task of its own, so the outbox keeps
+//! draining meanwhile. A client that does not read is dropped after [`SEND_TIMEOUT`]; one
+//! that never joins, after [`JOIN_DEADLINE`].
 
 mod media;
 mod room;
@@ -20,7 +26,7 @@ use moim_proto::signal::{
     ClientMessage, ClientRequest, PROTOCOL_VERSION, ServerMessage, ServerReply,
 };
 use tokio::sync::{Notify, mpsc};
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 use crate::admission::{self, SettingsChange};
 use crate::board::{self, Segment};
@@ -36,6 +42,10 @@ const MAX_FRAME_BYTES: usize = 4 * 1024 * 1024;
 /// How often the server pings; a client silent for [`IDLE_TIMEOUT`] is dropped.
 const PING_INTERVAL: Duration = Duration::from_secs(5);
 const IDLE_TIMEOUT: Duration = Duration::from_secs(20);
+/// A connection that has not sent `join` this long after opening is closed.
+pub const JOIN_DEADLINE: Duration = Duration::from_secs(10);
+/// A write the client has not taken within this time drops the connection.
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Upgrades `/rtc` to the signaling protocol.
 pub async fn upgrade(State(state): State<Arc<AppState>>, ws: WebSocketUpgrade) -> Response {
@@ -70,7 +80,8 @@ impl Connection {
     async fn run(mut self, mut socket: WebSocket) {
         let mut inbox = self.inbox.take().expect("run once");
         let mut ping = tokio::time::interval(PING_INTERVAL);
-        let mut last_heard = Instant::now();
+        let opened = Instant::now();
+        let mut last_heard = opened;
         let kick = self.kick.clone();
         loop {
             tokio::select! {
@@ -83,30 +94,32 @@ impl Connection {
                             ErrorCode::MalformedMessage,
                             "Binary frames are not part of the protocol; send JSON text.",
                         ))),
-                        Message::Close(_) => break,
+                        Message::Close(_) => {
+                            // The closing handshake: the client's Close is answered.
+                            send_within(&mut socket, Message::Close(None)).await;
+                            break;
+                        }
                         Message::Ping(_) | Message::Pong(_) => None,
                     };
-                    if let Some(reply) = reply
-                        && socket.send(Message::Text(reply.to_json().into())).await.is_err()
-                    {
-                        break;
+                    if let Some(reply) = reply {
+                        self.queue(&reply);
                     }
                     if self.closing {
-                        let _ = socket.send(Message::Close(None)).await;
+                        flush(&mut socket, &mut inbox).await;
+                        send_within(&mut socket, Message::Close(None)).await;
                         break;
                     }
                 }
                 Some(text) = inbox.recv() => {
-                    if socket.send(Message::Text(text.as_ref().into())).await.is_err() {
+                    if !send_within(&mut socket, Message::Text(text.as_ref().into())).await {
+                        info!("signaling client is not taking its messages; dropping it");
                         break;
                     }
                 }
                 () = kick.notified() => {
                     // Deliver what was queued before the kick (e.g. the `replaced` error).
-                    while let Ok(text) = inbox.try_recv() {
-                        let _ = socket.send(Message::Text(text.as_ref().into())).await;
-                    }
-                    let _ = socket.send(Message::Close(None)).await;
+                    flush(&mut socket, &mut inbox).await;
+                    send_within(&mut socket, Message::Close(None)).await;
                     break;
                 }
                 _ = ping.tick() => {
@@ -114,7 +127,16 @@ impl Connection {
                         info!("signaling client went silent; dropping it");
                         break;
                     }
-                    if socket.send(Message::Ping(Vec::new().into())).await.is_err() {
+                    if self.participant.is_none() && opened.elapsed() > JOIN_DEADLINE {
+                        let late = ServerReply::error(None, ApiError::new(
+                            ErrorCode::NotJoined,
+                            format!("Send \"join\" within {} s of connecting.", JOIN_DEADLINE.as_secs()),
+                        ));
+                        send_within(&mut socket, Message::Text(late.to_json().into())).await;
+                        send_within(&mut socket, Message::Close(None)).await;
+                        break;
+                    }
+                    if !send_within(&mut socket, Message::Ping(Vec::new().into())).await {
                         break;
                     }
                 }
@@ -126,13 +148,25 @@ impl Connection {
         }
     }
 
-    /// Answers one text frame; `None` when the request needs no reply.
+    /// Queues a reply behind the events already queued for this client; a client too far
+    /// behind to take it is disconnected.
+    fn queue(&self, reply: &ServerReply) {
+        if self.outbox.try_send(reply.to_json().into()).is_err() {
+            warn!("a signaling client is not reading its messages; disconnecting it");
+            self.kick.notify_one();
+        }
+    }
+
+    /// Answers one text frame; `None` when the request needs no reply (or answers later).
     async fn handle_text(&mut self, text: &str) -> Option<ServerReply> {
         let request = match ClientRequest::decode(text) {
             Ok(request) => request,
             Err(e) => return Some(ServerReply::error(e.id, e.error)),
         };
         let id = request.id.clone();
+        if request.message == ClientMessage::RecordingStop {
+            return self.stop_recording_later(id);
+        }
         match self.handle(request.message).await {
             Ok(Some(message)) => Some(ServerReply { id, message }),
             Ok(None) => None,
@@ -150,6 +184,9 @@ impl Connection {
         let participant = self.participant.ok_or_else(|| {
             ApiError::new(ErrorCode::NotJoined, "Send \"join\" with a token first.")
         })?;
+        if announces(&message) {
+            self.take_announce(participant)?;
+        }
         match message {
             ClientMessage::Join { .. } | ClientMessage::Ping => unreachable!("handled above"),
             ClientMessage::PublishOffer { sdp, tracks } => {
@@ -325,21 +362,46 @@ impl Connection {
                     recording: Some(info),
                 }))
             }
-            ClientMessage::RecordingStop => {
-                let name = self.recording_room(participant)?;
-                let state = self.state.clone();
-                tokio::task::spawn_blocking(move || recording::stop(&state, &name))
-                    .await
-                    .map_err(|_| {
-                        ApiError::new(ErrorCode::Internal, "Stopping the recording failed.")
-                    })??;
-                Ok(Some(ServerMessage::Recording { recording: None }))
-            }
+            ClientMessage::RecordingStop => unreachable!("answered by stop_recording_later"),
             ClientMessage::Leave => {
                 self.closing = true;
                 Ok(None)
             }
         }
+    }
+
+    /// Stops the room's recording on a task of its own (ffmpeg may take seconds to finish
+    /// a file) and queues the reply when done, so the connection keeps delivering events.
+    fn stop_recording_later(&self, id: Option<serde_json::Value>) -> Option<ServerReply> {
+        let name = match self
+            .participant
+            .ok_or_else(not_in_room)
+            .and_then(|p| self.recording_room(p))
+        {
+            Ok(name) => name,
+            Err(e) => return Some(ServerReply::error(id, e)),
+        };
+        let state = self.state.clone();
+        let outbox = self.outbox.clone();
+        tokio::spawn(async move {
+            let stopped = tokio::task::spawn_blocking(move || recording::stop(&state, &name))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(ApiError::new(
+                        ErrorCode::Internal,
+                        "Stopping the recording failed.",
+                    ))
+                });
+            let reply = match stopped {
+                Ok(_) => ServerReply {
+                    id,
+                    message: ServerMessage::Recording { recording: None },
+                },
+                Err(e) => ServerReply::error(id, e),
+            };
+            let _ = outbox.send(reply.to_json().into()).await;
+        });
+        None
     }
 
     fn join(&mut self, v: u32, token: &str) -> Result<ServerMessage, ApiError> {
@@ -375,6 +437,55 @@ impl Connection {
         self.participant = Some(id);
         info!(participant = %id, identity = %claims.sub, room = %room_name, "joined");
         Ok(reply)
+    }
+}
+
+/// Requests that everyone in the room hears of, limited per participant
+/// (`RateLimit::announce`).
+fn announces(message: &ClientMessage) -> bool {
+    matches!(
+        message,
+        ClientMessage::RaiseHand { .. }
+            | ClientMessage::Mute { .. }
+            | ClientMessage::MuteParticipant { .. }
+            | ClientMessage::RoomSettings { .. }
+            | ClientMessage::SetSpeaker { .. }
+    )
+}
+
+impl Connection {
+    /// Takes one of the participant's tokens for a request the whole room hears of.
+    fn take_announce(&self, participant: ParticipantId) -> Result<(), ApiError> {
+        let mut rooms = self.state.rooms();
+        let p = rooms.participant_mut(participant).ok_or_else(not_in_room)?;
+        if p.announce_limit.take(Instant::now()) {
+            return Ok(());
+        }
+        Err(ApiError::new(
+            ErrorCode::RateLimited,
+            format!(
+                "Too many changes at once: {} for hands, mutes and settings.",
+                p.announce_limit.describe()
+            ),
+        ))
+    }
+}
+
+/// Writes `message` unless the client has not taken it within [`SEND_TIMEOUT`]; false when
+/// the connection is gone or stuck.
+async fn send_within(socket: &mut WebSocket, message: Message) -> bool {
+    matches!(
+        tokio::time::timeout(SEND_TIMEOUT, socket.send(message)).await,
+        Ok(Ok(()))
+    )
+}
+
+/// Writes what is queued for the client, each within [`SEND_TIMEOUT`].
+async fn flush(socket: &mut WebSocket, inbox: &mut mpsc::Receiver<Arc<str>>) {
+    while let Ok(text) = inbox.try_recv() {
+        if !send_within(socket, Message::Text(text.as_ref().into())).await {
+            return;
+        }
     }
 }
 

@@ -96,6 +96,17 @@ impl Server {
         headers: &[(&str, &str)],
         body: &str,
     ) -> (u16, String) {
+        self.http_bytes(method, path, headers, body.as_bytes())
+    }
+
+    /// [`Server::http`] with a body of any bytes.
+    pub fn http_bytes(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> (u16, String) {
         use std::io::{Read, Write};
         let mut s = std::net::TcpStream::connect(("127.0.0.1", self.http_port)).unwrap();
         let mut req = format!(
@@ -106,8 +117,9 @@ impl Server {
             req.push_str(&format!("{k}: {v}\r\n"));
         }
         req.push_str("\r\n");
-        req.push_str(body);
-        s.write_all(req.as_bytes()).unwrap();
+        let mut req = req.into_bytes();
+        req.extend_from_slice(body);
+        s.write_all(&req).unwrap();
         let mut bytes = Vec::new();
         s.read_to_end(&mut bytes).unwrap();
         // Binary bodies (recordings) come back lossily; tests look at headers and JSON.

@@ -1,0 +1,34 @@
+//! Checking an offer before anything is done with it: a WHIP or WHEP request replaces the
+//! session of the same identity, so its offer must be known to be good first.
+
+use std::time::Instant;
+
+use str0m::Rtc;
+use str0m::change::SdpOffer;
+
+use crate::error::MediaError;
+
+/// Parses `offer` and negotiates it with a throwaway peer connection; `Ok` means a
+/// session would accept it.
+pub fn check_offer(offer: &str) -> Result<(), MediaError> {
+    let offer =
+        SdpOffer::from_sdp_string(offer).map_err(|e| MediaError::InvalidSdp(e.to_string()))?;
+    let mut rtc = Rtc::builder().set_ice_lite(true).build(Instant::now());
+    rtc.sdp_api()
+        .accept_offer(offer)
+        .map(|_| ())
+        .map_err(|e| MediaError::Negotiation(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_that_is_not_sdp_is_refused() {
+        str0m::crypto::from_feature_flags().install_process_default();
+        for bad in ["this is not sdp", "", "v=0\r\n", "\u{0}\u{1}\u{2}"] {
+            assert!(check_offer(bad).is_err(), "{bad:?}");
+        }
+    }
+}
