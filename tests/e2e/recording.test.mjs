@@ -52,20 +52,24 @@ async function regionStat(file, crop, measure) {
 }
 
 /**
- * When a region (an ffmpeg crop) first shows a camera: the time, in seconds from the
- * file's start, of its first frame whose mean saturation passes 30 (Chromium's fake
- * camera draws in green; black is 0).
+ * When a region (an ffmpeg crop) first shows a camera, and when the first picture at or
+ * after `from` seconds is: times in seconds from the file's start. A camera shows where
+ * the frame's mean saturation passes 30 (Chromium's fake camera draws in green; black is 0).
  * @param {string} file
  * @param {string} crop
+ * @param {number} from
  */
-async function firstShown(file, crop) {
+async function firstShown(file, crop, from) {
   const { stdout } = await run('ffmpeg', [
     '-v', 'error', '-t', '4', '-i', file,
     '-vf', `${crop},signalstats,metadata=print:key=lavfi.signalstats.SATAVG:file=-`, '-f', 'null', '-',
   ]);
-  const frames = [...stdout.matchAll(/pts_time:([\d.]+)\s+lavfi\.signalstats\.SATAVG=([\d.]+)/g)];
-  const shown = frames.find((m) => Number(m[2]) > 30);
-  return shown ? Number(shown[1]) : Infinity;
+  const frames = [...stdout.matchAll(/pts_time:([\d.]+)\s+lavfi\.signalstats\.SATAVG=([\d.]+)/g)]
+    .map((m) => ({ at: Number(m[1]), saturation: Number(m[2]) }));
+  return {
+    shown: frames.find((f) => f.saturation > 30)?.at ?? Infinity,
+    firstPictureFrom: frames.find((f) => f.at >= from)?.at ?? Infinity,
+  };
 }
 
 /**
@@ -208,9 +212,13 @@ describe('recording in the web app', () => {
     assert.ok(left > 50 && right > 50, `both cameras show (mean saturation ${left}, ${right})`);
     assert.ok(band < 5, `outside the tiles is black (mean saturation ${band})`);
     // Started in the middle of the meeting, it shows both cameras within its first second.
-    const shown = [await firstShown(file, 'crop=640:360:0:180'), await firstShown(file, 'crop=640:360:640:180')];
-    console.log(`composite tiles first show their cameras at ${shown.join(' s, ')} s`);
-    for (const at of shown) assert.ok(at <= 1, `a tile first shows its camera at ${at} s`);
+    // A busy machine's encoder may skip pictures (counted in the log): the tiles must be in
+    // every picture from 0.6 s on, so the first one it encoded then has them.
+    for (const crop of ['crop=640:360:0:180', 'crop=640:360:640:180']) {
+      const { shown, firstPictureFrom } = await firstShown(file, crop, 0.6);
+      console.log(`composite tile ${crop} first shows its camera at ${shown} s (first picture from 0.6 s: ${firstPictureFrom} s)`);
+      assert.ok(shown <= Math.max(1, firstPictureFrom), `a tile first shows its camera at ${shown} s`);
+    }
     for (const x of [16, 656]) {
       const name = await regionStat(file, `crop=60:24:${x}:500`, 'YMAX');
       assert.ok(name > 200, `a name in the tile at x=${x} (brightest luma ${name})`);

@@ -21,6 +21,8 @@ pub const RELIABLE_CHANNEL: &str = "moim";
 pub const LOSSY_CHANNEL: &str = "moim-lossy";
 /// Largest message taken from a client; the control plane's limits are smaller.
 pub const MAX_CHANNEL_MESSAGE: usize = 64 * 1024;
+/// Events waiting for the control plane beyond which clients' data messages are dropped.
+pub const MAX_WAITING_EVENTS: usize = 4096;
 /// Messages per second taken from one client's channels; the rest are dropped here, so a
 /// flood cannot fill the event queue the control plane shares with every session. (The
 /// control plane's own limits are lower and answer with `rate_limited`.)
@@ -119,6 +121,12 @@ impl Router {
             self.stats.rejected_datagrams += 1;
             return;
         };
+        // Events wait here while the control plane is behind; clients' messages are the
+        // ones that may pile up, so beyond a bound they go (state changes never do).
+        if self.events.len() >= MAX_WAITING_EVENTS {
+            self.stats.events_dropped += 1;
+            return;
+        }
         self.events.push_back(MediaEvent::DataReceived {
             participant: session.participant,
             text,
@@ -126,7 +134,10 @@ impl Router {
     }
 
     /// Writes `text` to the subscriber channel of each of `participants` that this worker
-    /// holds (on the lossy channel when `reliable` is false and it is open).
+    /// holds (on the lossy channel when `reliable` is false and it is open). When a
+    /// channel's buffer is full, a reliable message goes back to the control plane to be
+    /// sent on signaling ([`MediaEvent::DataUndelivered`]); a lossy one is dropped. Both are
+    /// counted.
     pub(crate) fn send_data(
         &mut self,
         participants: &[ParticipantId],
@@ -145,17 +156,30 @@ impl Router {
                 continue;
             };
             let channels = session.channels;
-            let Some(channel) =
-                (if reliable { None } else { channels.lossy }).or(channels.reliable)
-            else {
+            let lossy = if reliable { None } else { channels.lossy };
+            let Some(channel) = lossy.or(channels.reliable) else {
                 continue;
             };
-            if let Some(mut channel) = session.rtc.channel(channel)
-                && let Err(e) = channel.write(false, text.as_bytes())
-            {
-                debug!(session = %id, "data channel write failed: {e}");
-            }
+            let written = match session.rtc.channel(channel) {
+                Some(mut channel) => channel.write(false, text.as_bytes()).unwrap_or_else(|e| {
+                    debug!(session = %id, "data channel write failed: {e}");
+                    false
+                }),
+                None => false,
+            };
             mark_dirty(&mut self.dirty, session);
+            if written {
+                continue;
+            }
+            if lossy.is_some() {
+                self.stats.data_dropped += 1;
+            } else {
+                self.stats.data_to_signaling += 1;
+                self.events.push_back(MediaEvent::DataUndelivered {
+                    participant: *participant,
+                    text: text.clone(),
+                });
+            }
         }
     }
 }

@@ -54,6 +54,12 @@ pub enum MediaEvent {
         participant: ParticipantId,
         text: String,
     },
+    /// A reliable message for the participant's data channel did not fit in the channel's
+    /// buffer; it goes on signaling instead.
+    DataUndelivered {
+        participant: ParticipantId,
+        text: std::sync::Arc<str>,
+    },
     /// A session ended on its own (ICE timeout, DTLS failure, remote close).
     SessionClosed {
         participant: ParticipantId,

@@ -21,6 +21,7 @@ pub mod error;
 pub mod event;
 mod forward;
 pub mod ids;
+mod outbox;
 pub mod placement;
 mod play;
 mod publish;
@@ -199,9 +200,16 @@ impl MediaPlane {
         match worker {
             Some(worker) => try_send(&self.commands[worker.0], command),
             None => {
-                for commands in &self.commands {
+                // Every worker gets it or none does: a command half delivered would leave
+                // the workers disagreeing.
+                let permits = self
+                    .commands
+                    .iter()
+                    .map(|commands| commands.try_reserve().map_err(busy_or_closed))
+                    .collect::<Result<Vec<_>, _>>()?;
+                for permit in permits {
                     if let Some(copy) = command.duplicate() {
-                        try_send(commands, copy)?;
+                        permit.send(copy);
                     }
                 }
                 Ok(())
@@ -221,10 +229,14 @@ impl MediaPlane {
 }
 
 fn try_send(commands: &mpsc::Sender<Command>, command: Command) -> Result<(), MediaError> {
-    commands.try_send(command).map_err(|e| match e {
+    commands.try_send(command).map_err(busy_or_closed)
+}
+
+fn busy_or_closed<T>(e: mpsc::error::TrySendError<T>) -> MediaError {
+    match e {
         mpsc::error::TrySendError::Full(_) => MediaError::Busy,
         mpsc::error::TrySendError::Closed(_) => MediaError::Closed,
-    })
+    }
 }
 
 /// A non-blocking UDP socket with large kernel buffers (the kernel may cap them); with

@@ -122,6 +122,18 @@ pub enum Relay {
     },
 }
 
+impl Relay {
+    /// Whether the relay changes what the receiving worker knows of a room (a track
+    /// published or gone, an interest): such relays are never dropped (`outbox.rs`);
+    /// frames, keyframe requests and datagrams may be.
+    pub fn is_state(&self) -> bool {
+        matches!(
+            self,
+            Relay::TrackPublished(_) | Relay::TrackUnpublished(_) | Relay::Interest { .. }
+        )
+    }
+}
+
 impl Router {
     /// Carries out a message from worker `from`.
     pub fn handle_relay(&mut self, now: Instant, from: WorkerId, relay: Relay) {

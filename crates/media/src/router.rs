@@ -104,6 +104,12 @@ pub struct RouterStats {
     pub frames_recorded: u64,
     /// Frames a recording's full queue did not take.
     pub recording_drops: u64,
+    /// Reliable data-channel messages sent on signaling instead (the channel was full).
+    pub data_to_signaling: u64,
+    /// Lossy data-channel messages dropped (the channel was full).
+    pub data_dropped: u64,
+    /// Clients' data-channel messages dropped because the control plane was behind.
+    pub events_dropped: u64,
 }
 
 impl std::ops::AddAssign for RouterStats {
@@ -117,6 +123,9 @@ impl std::ops::AddAssign for RouterStats {
         self.datagrams_handed_over += other.datagrams_handed_over;
         self.frames_recorded += other.frames_recorded;
         self.recording_drops += other.recording_drops;
+        self.data_to_signaling += other.data_to_signaling;
+        self.data_dropped += other.data_dropped;
+        self.events_dropped += other.events_dropped;
     }
 }
 
@@ -203,6 +212,11 @@ impl Router {
     /// The next event for the control plane.
     pub fn poll_event(&mut self) -> Option<MediaEvent> {
         self.events.pop_front()
+    }
+
+    /// Whether events wait for the control plane.
+    pub fn has_events(&self) -> bool {
+        !self.events.is_empty()
     }
 
     /// The next message for another worker.

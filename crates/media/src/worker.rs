@@ -4,6 +4,11 @@
 //! It waits for a datagram, a command, a message from another worker or the router's next
 //! timeout, hands it to the router, then sends what the router wants sent, relays what it
 //! has for other workers and passes its events to the control plane.
+//!
+//! Nothing that changes the state of a room is lost to a full queue: relays of tracks and
+//! interests wait in the [`RelayOutbox`], and events stay in the router until the control
+//! plane's channel has room (the router itself drops only clients' data messages when
+//! they pile up). Media may be dropped under overload, and is counted.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -16,12 +21,15 @@ use tracing::{error, info, warn};
 use crate::MediaStats;
 use crate::command::Command;
 use crate::event::MediaEvent;
+use crate::outbox::RelayOutbox;
 use crate::relay::{Relay, WorkerId};
 use crate::router::Router;
 use crate::udp::MediaSocket;
 
 /// Longest sleep when the router has no timer.
 const IDLE_WAKE: Duration = Duration::from_millis(500);
+/// How soon to look again when relays or events wait for room in a full queue.
+const RETRY_WAKE: Duration = Duration::from_millis(5);
 /// How often the shared counters are refreshed.
 const STATS_INTERVAL: Duration = Duration::from_millis(250);
 
@@ -56,12 +64,16 @@ pub(crate) async fn run(socket: UdpSocket, candidate: SocketAddr, links: WorkerL
         }
     };
     info!(%candidate, worker = me.0, "media worker running");
-    let mut relay_drops: u64 = 0;
+    let mut outbox = RelayOutbox::new(me, relays_out);
     let mut next_stats = Instant::now();
+    let mut events_waiting = false;
     loop {
-        let deadline = router
+        let mut deadline = router
             .next_timeout()
             .unwrap_or_else(|| Instant::now() + IDLE_WAKE);
+        if events_waiting || outbox.has_waiting() {
+            deadline = deadline.min(Instant::now() + RETRY_WAKE);
+        }
         tokio::select! {
             readable = socket.readable() => {
                 if let Err(e) = readable {
@@ -88,15 +100,14 @@ pub(crate) async fn run(socket: UdpSocket, candidate: SocketAddr, links: WorkerL
             socket.send(transmit.destination, &transmit.contents);
         }
         socket.flush();
+        outbox.retry();
         while let Some((to, relay)) = router.poll_relay() {
-            if relays_out[to.0].try_send((me, relay)).is_err() {
-                relay_drops += 1;
-                if relay_drops.is_power_of_two() {
-                    warn!(
-                        worker = to.0,
-                        relay_drops, "a media worker is not keeping up; relay dropped"
-                    );
-                }
+            if !outbox.send(to, relay) && outbox.dropped.is_power_of_two() {
+                warn!(
+                    worker = to.0,
+                    relay_drops = outbox.dropped,
+                    "a media worker is not keeping up; media relay dropped"
+                );
             }
         }
         if Instant::now() >= next_stats {
@@ -105,14 +116,63 @@ pub(crate) async fn run(socket: UdpSocket, candidate: SocketAddr, links: WorkerL
                 router: router.stats(),
                 datagrams_sent: socket.sent,
                 send_drops: socket.send_drops,
-                relay_drops,
+                relay_drops: outbox.dropped,
             };
         }
-        while let Some(event) = router.poll_event() {
-            if let Err(e) = events.try_send(event) {
-                error!("control plane is not keeping up; media event dropped: {e}");
-            }
+        let was_waiting = events_waiting;
+        events_waiting = !pass_events(&mut router, &events);
+        if events_waiting && !was_waiting {
+            warn!("control plane is not keeping up; its events wait in the media worker");
         }
     }
     info!(worker = me.0, "media worker stopped");
+}
+
+/// Hands the router's events to the control plane while its channel has room; the rest
+/// stay in the router for the next round. False when some are left.
+fn pass_events(router: &mut Router, events: &mpsc::Sender<MediaEvent>) -> bool {
+    loop {
+        let permit = match events.try_reserve() {
+            Ok(permit) => permit,
+            Err(mpsc::error::TrySendError::Full(())) => return !router.has_events(),
+            Err(mpsc::error::TrySendError::Closed(())) => return true,
+        };
+        match router.poll_event() {
+            Some(event) => permit.send(event),
+            None => return true,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::{ParticipantId, SessionId};
+
+    #[test]
+    fn events_wait_in_the_router_while_the_control_plane_is_behind() {
+        let mut router = Router::new("127.0.0.1:9".parse().unwrap());
+        for n in 0..3 {
+            router.events.push_back(MediaEvent::SessionClosed {
+                participant: ParticipantId(n),
+                session: SessionId(n),
+            });
+        }
+        let (tx, mut rx) = mpsc::channel(1);
+        assert!(!pass_events(&mut router, &tx), "one fits, two wait");
+        assert!(router.has_events());
+        let mut got = vec![rx.try_recv().unwrap()];
+        while router.has_events() {
+            pass_events(&mut router, &tx);
+            got.push(rx.try_recv().unwrap());
+        }
+        assert_eq!(got.len(), 3, "none lost");
+        assert!(matches!(
+            got[2],
+            MediaEvent::SessionClosed {
+                session: SessionId(2),
+                ..
+            }
+        ));
+    }
 }

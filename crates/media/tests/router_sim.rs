@@ -279,3 +279,35 @@ fn a_track_published_muted_sends_nothing_until_unmuted() {
     assert!(sim.peers[bob].keyframes >= 1);
     assert_eq!(sim.peers[bob].audio_frames, 0, "the microphone stays muted");
 }
+
+#[test]
+fn a_full_data_channel_hands_reliable_messages_back_for_signaling() {
+    let mut sim = Sim::new();
+    let ada = sim.add_subscriber(10001);
+    sim.run(Duration::from_secs(2));
+    let participants: Arc<[_]> = [sim.peers[ada].id].into();
+    let text: Arc<str> = "x".repeat(16 * 1024).into();
+    // Far more than a channel buffers at once, written before the peer can read any.
+    for _ in 0..200 {
+        sim.command(Command::SendData {
+            participants: participants.clone(),
+            reliable: true,
+            text: text.clone(),
+        });
+    }
+    sim.handle_events();
+    let handed_back = sim
+        .data_events
+        .iter()
+        .filter(|e| matches!(e, MediaEvent::DataUndelivered { .. }))
+        .count();
+    assert!(handed_back > 0, "nothing lost silently");
+    assert_eq!(sim.stats().data_to_signaling as usize, handed_back);
+    sim.run(Duration::from_secs(2));
+    let delivered = sim.peers[ada].channel_messages.len();
+    assert_eq!(
+        delivered + handed_back,
+        200,
+        "every message went one way or the other"
+    );
+}

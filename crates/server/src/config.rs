@@ -44,6 +44,11 @@ pub struct Config {
     /// Seconds an empty room is kept (its chat, board, settings) for someone to come
     /// back; 0 drops it when the last one leaves.
     pub empty_room_timeout: u64,
+    /// Seconds a client has to send a request's headers; then the connection is closed.
+    pub header_timeout: u64,
+    /// Connections one address may hold at once (0: no limit); by default none in
+    /// development mode (everything comes from localhost), 256 otherwise.
+    pub max_connections_per_ip: Option<usize>,
 }
 
 impl Default for Config {
@@ -59,6 +64,8 @@ impl Default for Config {
             expose_dev_mode: false,
             recordings_dir: PathBuf::from("recordings"),
             empty_room_timeout: 20,
+            header_timeout: 10,
+            max_connections_per_ip: None,
         }
     }
 }
@@ -113,6 +120,17 @@ impl Config {
                 .parse()
                 .context("MOIM_EMPTY_ROOM_TIMEOUT must be a number of seconds")?;
         }
+        if let Some(v) = env("MOIM_HEADER_TIMEOUT") {
+            config.header_timeout = v
+                .parse()
+                .context("MOIM_HEADER_TIMEOUT must be a number of seconds")?;
+        }
+        if let Some(v) = env("MOIM_MAX_CONNECTIONS_PER_IP") {
+            config.max_connections_per_ip = Some(
+                v.parse()
+                    .context("MOIM_MAX_CONNECTIONS_PER_IP must be a number (0: no limit)")?,
+            );
+        }
         if let Some(v) = env("MOIM_DEV_MODE") {
             config.dev_mode = is_yes(&v);
         }
@@ -130,6 +148,9 @@ impl Config {
                 "workers = {} is more than the {max_workers} media workers Moim runs; use 0 for one per core",
                 self.workers
             );
+        }
+        if self.header_timeout == 0 {
+            bail!("header_timeout must be at least 1 second");
         }
         if self.api_key.is_empty() || self.api_secret.is_empty() {
             bail!("api_key and api_secret must not be empty");
@@ -168,6 +189,12 @@ impl Config {
             );
         }
         Ok(())
+    }
+
+    /// Connections one address may hold (0: no limit).
+    pub fn connections_per_address(&self) -> usize {
+        self.max_connections_per_ip
+            .unwrap_or(if self.dev_mode { 0 } else { 256 })
     }
 
     /// Development mode listening beyond loopback, as asked for with `expose_dev_mode`.

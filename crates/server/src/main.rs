@@ -14,6 +14,8 @@ mod config;
 mod decoder;
 mod file_response;
 mod http;
+mod listener;
+mod manifest;
 mod media_events;
 mod metrics;
 mod mixer;
@@ -31,6 +33,7 @@ mod state;
 mod whip;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
@@ -122,14 +125,18 @@ async fn run(config: Config) -> anyhow::Result<()> {
     if dev_mode {
         eprintln!("{}", banner::development(http_addr.port()));
     }
-    axum::serve(listener, http::router(state.clone()))
-        .with_graceful_shutdown(async move {
-            shutdown_signal().await;
-            let stopping = state.clone();
-            let _ = tokio::task::spawn_blocking(move || recording::stop_all(&stopping)).await;
-            state.rooms().disconnect_all();
-        })
-        .await?;
+    let limits = listener::Limits {
+        header_timeout: Duration::from_secs(state.config.header_timeout),
+        per_address: state.config.connections_per_address(),
+    };
+    let app = http::router(state.clone());
+    listener::serve(listener, app, limits, async move {
+        shutdown_signal().await;
+        let stopping = state.clone();
+        let _ = tokio::task::spawn_blocking(move || recording::stop_all(&stopping)).await;
+        state.rooms().disconnect_all();
+    })
+    .await;
     info!("stopped");
     Ok(())
 }

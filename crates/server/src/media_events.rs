@@ -129,6 +129,11 @@ fn handle(state: &AppState, event: MediaEvent) {
         MediaEvent::DataReceived { participant, text } => {
             chat::from_channel(state, participant, &text);
         }
+        MediaEvent::DataUndelivered { participant, text } => {
+            if let Some(p) = state.rooms().participant(participant) {
+                p.send(&text);
+            }
+        }
         MediaEvent::SessionClosed {
             participant,
             session,

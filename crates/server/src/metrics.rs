@@ -95,6 +95,15 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
         &[("", r.recording_drops)],
     );
     metric(
+        "moim_data_messages_total",
+        "counter",
+        "Data-channel messages whose channel was full, by what became of them.",
+        &[
+            ("{outcome=\"sent_on_signaling\"}", r.data_to_signaling),
+            ("{outcome=\"dropped\"}", r.data_dropped),
+        ],
+    );
+    metric(
         "moim_datagrams_dropped_total",
         "counter",
         "UDP datagrams dropped, by reason.",

@@ -4,13 +4,14 @@
 //! in `moim_recording_frames_dropped_total`; forwarding never waits).
 //!
 //! Each recording has a folder `{recordings_dir}/{room}/{id}/` with its files and a
-//! `manifest.json`: room, kind, times, participants with join and leave times, tracks and
-//! their files, and at the end the chat. The manifest is rewritten whenever it changes, so
-//! after a crash it still names every file.
+//! `manifest.json` ([`manifest`]), rewritten whenever it changes, so after a crash it
+//! still names every file. Starting one creates its folder and starts its writer (and
+//! ffmpeg) outside the rooms lock; only putting it in place takes the lock.
 //!
 //! [`recorder`]: crate::recorder
+//! [`manifest`]: crate::manifest
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::mpsc::sync_channel;
 use std::thread::JoinHandle;
 use std::time::Instant;
@@ -22,10 +23,11 @@ use moim_proto::error::ApiError;
 use moim_proto::signal::{
     ChatMessage, RecordingInfo, RecordingKind, ServerMessage, TrackKind, TrackSource,
 };
-use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
 use crate::compositor;
+use crate::manifest::{self, Manifest, ManifestParticipant, ManifestSaver, ManifestTrack};
+pub use crate::manifest::{is_folder_name, list, mark_interrupted};
 use crate::participant::Participant;
 use crate::recorder::{self, FileReport, Layout, Route, Routes, StopAt};
 use crate::rooms::{Room, no_one_in};
@@ -34,52 +36,6 @@ use crate::state::{AppState, unix_millis};
 /// Frames a recording's queue holds (about 4 s of a 30 fps video and its audio for 10
 /// tracks) before the media plane drops.
 const QUEUE_FRAMES: usize = 4096;
-
-/// A recording's manifest, as written next to its files.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Manifest {
-    pub id: String,
-    pub room: String,
-    pub kind: RecordingKind,
-    /// `recording` until it ends properly, then `complete`; `interrupted` when the server
-    /// stopped without finishing it (found so at the next start).
-    pub status: String,
-    pub started_at: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ended_at: Option<u64>,
-    pub participants: Vec<ManifestParticipant>,
-    pub tracks: Vec<ManifestTrack>,
-    /// The files as written, with their lengths (once it ended).
-    #[serde(default)]
-    pub files: Vec<FileReport>,
-    /// The room's chat (messages to everyone), once it ended.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub chat: Vec<ChatMessage>,
-}
-
-/// Someone who was in the room during the recording.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ManifestParticipant {
-    pub sid: String,
-    pub identity: String,
-    pub name: String,
-    pub joined_at: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub left_at: Option<u64>,
-}
-
-/// A track recorded, and the file it goes to.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct ManifestTrack {
-    pub sid: String,
-    pub participant: String,
-    pub kind: TrackKind,
-    pub source: TrackSource,
-    pub file: String,
-    pub published_at: u64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub unpublished_at: Option<u64>,
-}
 
 /// A recording running in a room.
 #[derive(Debug)]
@@ -91,14 +47,16 @@ pub struct Recording {
     routes: Routes,
     stop: StopAt,
     writer: JoinHandle<Vec<FileReport>>,
+    saver: ManifestSaver,
 }
 
 impl Recording {
-    /// Starts recording `room` now: the writer thread, the manifest, a tap on every track.
-    pub fn start(
+    /// Prepares a recording of `room_name`: its folder, its writer thread (and ffmpeg for
+    /// the mixes) and its manifest's writer. Blocks on the disk and on starting processes:
+    /// call it without the rooms lock; [`Recording::attach`] puts it in place.
+    fn prepare(
         state: &AppState,
         room_name: &str,
-        room: &Room,
         kind: RecordingKind,
     ) -> Result<Recording, ApiError> {
         let now = unix_millis();
@@ -123,12 +81,13 @@ impl Recording {
         };
         let writer = recorder::spawn(dir.clone(), layout, routes.clone(), frames, stop.clone())
             .map_err(failed)?;
+        let saver = ManifestSaver::start(dir.clone()).map_err(failed)?;
         let info = RecordingInfo {
             id: id.clone(),
             kind,
             started_at: now,
         };
-        let mut recording = Recording {
+        Ok(Recording {
             manifest: Manifest {
                 id,
                 room: room_name.to_owned(),
@@ -147,18 +106,22 @@ impl Recording {
             routes,
             stop,
             writer,
-        };
+            saver,
+        })
+    }
+
+    /// Takes in everyone in `room` now and puts a tap on each of their tracks.
+    fn attach(&mut self, media: &MediaPlane, room: &Room) {
+        let now = unix_millis();
         for p in room.participants.values().filter(|p| !p.hidden) {
-            recording.joined(p, now);
+            self.joined(p, now);
             for track in &p.tracks {
                 if let Some(id) = TrackId::parse(&track.sid) {
-                    recording.track_published(&state.media, p, id, track.kind, track.source, now);
+                    self.track_published(media, p, id, track.kind, track.source, now);
                 }
             }
         }
-        recording.save();
-        info!(recording = %recording.info.id, room = room_name, "recording started");
-        Ok(recording)
+        self.save();
     }
 
     /// Notes someone joining.
@@ -260,9 +223,9 @@ impl Recording {
         }
     }
 
-    /// Writes the manifest (through a temporary file, so it is never half written).
+    /// Has the manifest written as it is now (by its own thread: never waits for the disk).
     pub fn save(&self) {
-        write_manifest(&self.dir, &self.manifest);
+        self.saver.save(self.manifest.clone());
     }
 
     /// Ends the recording: the taps go, the writer finishes its files, the manifest gets
@@ -285,6 +248,7 @@ impl Recording {
         *self.stop.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
         drop(self.sink);
         let files = self.writer.join().unwrap_or_default();
+        self.saver.close();
         let mut manifest = self.manifest;
         manifest.status = "complete".into();
         manifest.ended_at = Some(now);
@@ -306,13 +270,15 @@ impl Recording {
         }
         manifest.files = files;
         manifest.chat = chat;
-        write_manifest(&self.dir, &manifest);
+        manifest::write(&self.dir, &manifest);
         info!(recording = %manifest.id, files = manifest.files.len(), "recording finished");
         manifest
     }
 }
 
-/// Starts recording `room_name` and tells everyone in it.
+/// Starts recording `room_name` and tells everyone in it (call from a blocking context:
+/// the folder and the writer are made outside the rooms lock, which only reserves the
+/// room's recording and then puts it in place).
 pub fn start(
     state: &AppState,
     room_name: &str,
@@ -324,21 +290,43 @@ pub fn start(
             "Only rooms named with letters, digits, '-', '_' and '.' are recorded.",
         ));
     }
-    let mut rooms = state.rooms();
-    let room = rooms
-        .room_mut(room_name)
-        .ok_or_else(|| no_one_in(room_name))?;
-    if let Some(running) = &room.recording {
-        return Err(ApiError::new(
-            ErrorCode::Conflict,
-            format!(
-                "Recording {} is already running in this room.",
-                running.info.id
-            ),
-        ));
+    {
+        let mut rooms = state.rooms();
+        let room = rooms
+            .room_mut(room_name)
+            .ok_or_else(|| no_one_in(room_name))?;
+        if let Some(running) = &room.recording {
+            return Err(ApiError::new(
+                ErrorCode::Conflict,
+                format!(
+                    "Recording {} is already running in this room.",
+                    running.info.id
+                ),
+            ));
+        }
+        if room.recording_starting {
+            return Err(ApiError::new(
+                ErrorCode::Conflict,
+                "A recording is starting in this room.",
+            ));
+        }
+        room.recording_starting = true;
     }
-    let recording = Recording::start(state, room_name, room, kind)?;
+    let prepared = Recording::prepare(state, room_name, kind);
+    let mut rooms = state.rooms();
+    let Some(room) = rooms.room_mut(room_name) else {
+        // The room went meanwhile: the recording ends at once, empty.
+        if let Ok(recording) = prepared {
+            let media = state.media.clone();
+            std::thread::spawn(move || recording.finish(&media, &[], Vec::new()));
+        }
+        return Err(no_one_in(room_name));
+    };
+    room.recording_starting = false;
+    let mut recording = prepared?;
+    recording.attach(&state.media, room);
     let info = recording.info.clone();
+    info!(recording = %info.id, room = room_name, "recording started");
     room.recording = Some(recording);
     room.broadcast(
         None,
@@ -386,70 +374,4 @@ pub fn stop_all(state: &AppState) {
             warn!(room, "stopping a recording failed: {}", e.message);
         }
     }
-}
-
-fn write_manifest(dir: &Path, manifest: &Manifest) {
-    let text = serde_json::to_vec_pretty(manifest).expect("manifests serialize");
-    let tmp = dir.join("manifest.json.tmp");
-    let done =
-        std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, dir.join("manifest.json")));
-    if let Err(e) = done {
-        warn!(dir = %dir.display(), "cannot write a recording manifest: {e}");
-    }
-}
-
-/// Marks every recording whose manifest still says `recording` as `interrupted`: at
-/// start-up none runs, so those were cut short by a crash (their files play up to where
-/// they were). Returns how many.
-pub fn mark_interrupted(recordings_dir: &Path) -> usize {
-    let Ok(rooms) = std::fs::read_dir(recordings_dir) else {
-        return 0;
-    };
-    let mut marked = 0;
-    for recording in rooms
-        .filter_map(Result::ok)
-        .filter_map(|room| std::fs::read_dir(room.path()).ok())
-        .flatten()
-        .filter_map(Result::ok)
-    {
-        let dir = recording.path();
-        let Some(mut manifest) = std::fs::read(dir.join("manifest.json"))
-            .ok()
-            .and_then(|bytes| serde_json::from_slice::<Manifest>(&bytes).ok())
-        else {
-            continue;
-        };
-        if manifest.status == "recording" {
-            manifest.status = "interrupted".into();
-            write_manifest(&dir, &manifest);
-            marked += 1;
-        }
-    }
-    marked
-}
-
-/// Whether `name` is safe as one folder or file name under the recordings folder.
-pub fn is_folder_name(name: &str) -> bool {
-    !name.is_empty()
-        && !name.starts_with('.')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-}
-
-/// The manifests of a room's recordings, newest first.
-pub fn list(recordings_dir: &Path, room: &str) -> Vec<Manifest> {
-    if !is_folder_name(room) {
-        return Vec::new();
-    }
-    let Ok(entries) = std::fs::read_dir(recordings_dir.join(room)) else {
-        return Vec::new();
-    };
-    let mut manifests: Vec<Manifest> = entries
-        .filter_map(Result::ok)
-        .filter_map(|e| std::fs::read(e.path().join("manifest.json")).ok())
-        .filter_map(|bytes| serde_json::from_slice(&bytes).ok())
-        .collect();
-    manifests.sort_by_key(|m| std::cmp::Reverse(m.started_at));
-    manifests
 }

@@ -47,9 +47,15 @@ pub async fn start(
             ));
         }
     };
-    match recording::start(&state, &room, request.kind) {
-        Ok(info) => (StatusCode::CREATED, Json(info)).into_response(),
-        Err(e) => error_response(e),
+    let starting = state.clone();
+    let kind = request.kind;
+    match tokio::task::spawn_blocking(move || recording::start(&starting, &room, kind)).await {
+        Ok(Ok(info)) => (StatusCode::CREATED, Json(info)).into_response(),
+        Ok(Err(e)) => error_response(e),
+        Err(_) => error_response(ApiError::new(
+            ErrorCode::Internal,
+            "Starting the recording failed.",
+        )),
     }
 }
 

@@ -45,6 +45,8 @@ pub struct Room {
     pub board: Board,
     /// The server recording running now.
     pub recording: Option<Recording>,
+    /// A recording is being prepared (its folder and writer, outside the lock).
+    pub recording_starting: bool,
     /// Participants speaking now, the one who started most recently first.
     pub speakers: Vec<ParticipantId>,
     /// Whom the room's stream (WHEP) shows.
@@ -72,6 +74,7 @@ impl Room {
             polls: Polls::default(),
             board: Board::default(),
             recording: None,
+            recording_starting: false,
             speakers: Vec::new(),
             stream: RoomStream::default(),
             settings: RoomSettings::default(),

@@ -3,6 +3,8 @@
 
 mod support;
 
+use std::time::Duration;
+
 use serde_json::{Value, json};
 use support::{Server, expect_error, joined};
 
@@ -240,4 +242,37 @@ async fn hosts_ask_polls_everyone_votes_once_and_sees_the_counts() {
         text.contains("UTC] Poll by Ada: Lunch? (Pizza: 0, Sushi: 1), closed"),
         "{text}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_voter_ends_with_the_final_counts_however_the_votes_cross() {
+    let server = Server::start();
+    let (mut host, _) = joined(&server, "order", "ada", &["--host"]).await;
+    let mut voters = Vec::new();
+    for name in ["v1", "v2", "v3", "v4"] {
+        voters.push(joined(&server, "order", name, &[]).await.0);
+    }
+    host.send(json!({"type": "poll_create", "question": "Now?", "options": ["yes", "no"]}))
+        .await;
+    let poll = host.recv_type("poll").await["poll"]["id"].as_u64().unwrap();
+    for voter in &mut voters {
+        voter.recv_type("poll").await;
+    }
+    // Everyone votes at once.
+    for voter in &mut voters {
+        voter
+            .send(json!({"type": "poll_vote", "id": "v", "poll": poll, "option": 0}))
+            .await;
+    }
+    for voter in &mut voters {
+        // The reply and the others' votes, in the server's one order: the last one a voter
+        // hears of carries every vote.
+        let mut last = 0;
+        while let Some(Some(message)) = voter.recv_within(Duration::from_millis(800)).await {
+            if message["type"] == "poll" {
+                last = message["poll"]["options"][0]["votes"].as_u64().unwrap();
+            }
+        }
+        assert_eq!(last, 4, "a voter's last poll message is stale");
+    }
 }

@@ -210,6 +210,8 @@ pub struct Sim {
     pub sent: usize,
     /// Data-channel events the routers emitted.
     pub data_events: Vec<MediaEvent>,
+    /// What peers answered while taking the routers' datagrams, for the next step.
+    backlog: Vec<(SocketAddr, Vec<u8>)>,
 }
 
 impl Sim {
@@ -236,6 +238,7 @@ impl Sim {
             last_offer_tracks: None,
             sent: 0,
             data_events: Vec::new(),
+            backlog: Vec::new(),
         }
     }
 
@@ -339,7 +342,10 @@ impl Sim {
             if let MediaEvent::TrackUnpublished { .. } = event {
                 self.unpublished += 1;
             }
-            if let MediaEvent::DataChannel { .. } | MediaEvent::DataReceived { .. } = event {
+            if let MediaEvent::DataChannel { .. }
+            | MediaEvent::DataReceived { .. }
+            | MediaEvent::DataUndelivered { .. } = event
+            {
                 self.data_events.push(event);
                 continue;
             }
@@ -388,7 +394,7 @@ impl Sim {
     /// `send_frames`, connected publishers first send a frame of each track.
     pub fn step(&mut self, send_frames: bool) {
         self.handle_events();
-        let mut to_server = Vec::new();
+        let mut to_server = std::mem::take(&mut self.backlog);
         for peer in &mut self.peers {
             peer.rtc.handle_input(Input::Timeout(self.now)).unwrap();
             peer.poll(&mut to_server);
@@ -453,6 +459,8 @@ impl Sim {
                 },
             );
             peer.rtc.handle_input(input).unwrap();
+            // A peer takes in what arrives as it arrives (its queues are short).
+            peer.poll(&mut self.backlog);
         }
     }
 }

@@ -5,7 +5,8 @@
 //! moderation, recording).
 //!
 //! Replies go through the same outbox as the room's events, so a client hears everything
-//! in one order (its vote's reply after the poll counts that came before it). A slow
+//! in one order (its vote's reply after the poll counts that came before it); before it
+//! joined nothing is queued for a connection, so its replies (`joined` too) go at once. A slow
 //! request (stopping a recording) answers from a task of its own, so the outbox keeps
 //! draining meanwhile. A client that does not read is dropped after [`SEND_TIMEOUT`]; one
 //! that never joins, after [`JOIN_DEADLINE`].
@@ -88,6 +89,9 @@ impl Connection {
                 frame = socket.recv() => {
                     let Some(Ok(frame)) = frame else { break };
                     last_heard = Instant::now();
+                    // Until it joins, nothing is queued for a connection: its replies (the
+                    // `joined` among them) go out at once, ahead of what joining queues.
+                    let joined_before = self.participant.is_some();
                     let reply = match frame {
                         Message::Text(text) => self.handle_text(text.as_str()).await,
                         Message::Binary(_) => Some(ServerReply::error(None, ApiError::new(
@@ -102,7 +106,11 @@ impl Connection {
                         Message::Ping(_) | Message::Pong(_) => None,
                     };
                     if let Some(reply) = reply {
-                        self.queue(&reply);
+                        if joined_before {
+                            self.queue(&reply);
+                        } else if !send_within(&mut socket, Message::Text(reply.to_json().into())).await {
+                            break;
+                        }
                     }
                     if self.closing {
                         flush(&mut socket, &mut inbox).await;
@@ -357,7 +365,13 @@ impl Connection {
             }
             ClientMessage::RecordingStart { kind } => {
                 let name = self.recording_room(participant)?;
-                let info = recording::start(&self.state, &name, kind)?;
+                let state = self.state.clone();
+                let info =
+                    tokio::task::spawn_blocking(move || recording::start(&state, &name, kind))
+                        .await
+                        .map_err(|_| {
+                            ApiError::new(ErrorCode::Internal, "Starting the recording failed.")
+                        })??;
                 Ok(Some(ServerMessage::Recording {
                     recording: Some(info),
                 }))

@@ -181,7 +181,14 @@ impl Signal {
 
     /// The next JSON message, skipping control frames; `None` when closed.
     pub async fn recv(&mut self) -> Option<Value> {
-        let next = tokio::time::timeout(Duration::from_secs(10), async {
+        let next = self.recv_within(Duration::from_secs(10)).await;
+        next.expect("a message within 10 s")
+    }
+
+    /// The next JSON message within `within`: `None` when none came in time, `Some(None)`
+    /// when the connection closed.
+    pub async fn recv_within(&mut self, within: Duration) -> Option<Option<Value>> {
+        let next = tokio::time::timeout(within, async {
             while let Some(frame) = self.ws.next().await {
                 match frame {
                     Ok(Message::Text(t)) => return Some(serde_json::from_str(&t).unwrap()),
@@ -191,7 +198,7 @@ impl Signal {
             }
             None
         });
-        next.await.expect("a message within 10 s")
+        next.await.ok()
     }
 
     /// Waits for a message of `kind`, skipping others.
