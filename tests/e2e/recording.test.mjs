@@ -16,18 +16,30 @@ import { delay, joinAsHost, joinWithApp, launchBrowser, mintToken, newPage, star
 const run = promisify(execFile);
 
 /**
- * What ffmpeg says when decoding the whole file (nothing when it decodes cleanly), and
- * the file's streams and duration by ffprobe.
+ * What is wrong with a file: what ffmpeg says when decoding all of it (each frame at its
+ * own time: a browser's frame rate varies, and forcing it onto a fixed grid is ffmpeg's
+ * conversion, not the file's fault), and any stream whose timestamps do not grow. Empty
+ * when the file is sound; with its streams and duration by ffprobe.
  * @param {string} file
  */
 async function inspect(file) {
-  const decode = await run('ffmpeg', ['-v', 'error', '-i', file, '-f', 'null', '-']);
+  const decode = await run('ffmpeg', ['-v', 'error', '-i', file, '-fps_mode', 'passthrough', '-f', 'null', '-']);
   const { stdout } = await run('ffprobe', [
     '-v', 'error', '-count_packets', '-show_entries', 'stream=codec_name,nb_read_packets:format=duration', '-of', 'json', file,
   ]);
   const probe = JSON.parse(stdout);
+  const packets = await run('ffprobe', ['-v', 'error', '-show_entries', 'packet=stream_index,pts', '-of', 'csv=p=0', file]);
+  /** @type {Map<string, number>} */
+  const last = new Map();
+  const stalled = [];
+  for (const line of packets.stdout.split('\n').filter(Boolean)) {
+    const [stream, pts] = line.split(',');
+    const at = Number(pts);
+    if (last.has(stream) && at <= /** @type {number} */ (last.get(stream))) stalled.push(`stream ${stream}: ${last.get(stream)} then ${at}`);
+    last.set(stream, at);
+  }
   return {
-    errors: decode.stderr.trim(),
+    errors: [decode.stderr.trim(), ...stalled.slice(0, 3)].filter(Boolean).join('\n'),
     codecs: probe.streams.map((/** @type {{ codec_name: string }} */ s) => s.codec_name),
     packets: Number(probe.streams[0]?.nb_read_packets ?? 0),
     duration: Number(probe.format.duration),

@@ -86,6 +86,35 @@ describe('WHIP publishing and WHEP playback', () => {
     await guest.close();
   });
 
+  test('without a WHIP publisher the room’s stream never shows a muted camera', async () => {
+    const meeting = uniqueRoom('stream');
+    const ada = await newPage(browser, 'stream-ada');
+    await joinWithApp(ada, server, meeting, 'Ada');
+    const ben = await newPage(browser, 'stream-ben');
+    // Ben comes last: once, the room's stream was whoever published last.
+    await joinWithApp(ben, server, meeting, 'Ben', { cameraOff: true });
+    await ben.waitForFunction(() => /** @type {any} */ (window).moimRoom.publications.every((/** @type {any} */ p) => p.sid));
+    const token = await mintToken({ room: meeting, identity: 'stream-viewer', role: 'viewer' });
+    const page = await newPage(browser, 'whep-meeting');
+    const query = new URLSearchParams({ room: meeting, token, autostart: '1' });
+    await page.goto(`${server.url}/examples/whep.html?${query}`);
+    await waitForFramesDecodedRising(page, '#video');
+    // Ada's camera (Chromium's fake one draws in green), not Ben's muted one (black).
+    await page.waitForFunction(() => {
+      const video = /** @type {HTMLVideoElement} */ (document.querySelector('#video'));
+      const canvas = document.createElement('canvas');
+      canvas.width = 32;
+      canvas.height = 18;
+      const ctx = /** @type {CanvasRenderingContext2D} */ (canvas.getContext('2d'));
+      ctx.drawImage(video, 0, 0, 32, 18);
+      const { data } = ctx.getImageData(0, 0, 32, 18);
+      let green = 0;
+      for (let i = 1; i < data.length; i += 4) green += data[i];
+      return green / (data.length / 4) > 60;
+    }, null, { timeout: 10_000 });
+    for (const p of [ada, ben, page]) await p.close();
+  });
+
   test('stopping the WHEP player ends its session with DELETE', async () => {
     const token = await mintToken({ room, identity: 'viewer-3', role: 'viewer' });
     const page = await newPage(browser, 'whep-stop');

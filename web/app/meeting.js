@@ -51,12 +51,14 @@ export async function enterMeeting(root, options) {
   try {
     await meeting.connect();
   } catch (err) {
+    meeting.dispose();
     throw cancelled ? new Error('You stopped waiting. Join again when you are ready.') : err;
   } finally {
     stopWaiting();
     notice.remove();
   }
   root.replaceChildren(meeting.el);
+  meeting.listen();
   meeting.layout();
 }
 
@@ -201,8 +203,20 @@ class Meeting {
     this.wireRoom();
     this.onKey = (/** @type {KeyboardEvent} */ e) => this.key(e);
     this.onPointer = (/** @type {PointerEvent} */ e) => this.closeMenusOutside(e);
+  }
+
+  /** The page's keys and clicks belong to the meeting once it is shown. */
+  listen() {
     document.addEventListener('keydown', this.onKey);
     document.addEventListener('pointerdown', this.onPointer);
+  }
+
+  /** Lets go of the page: its keys and clicks, the size observers. */
+  dispose() {
+    document.removeEventListener('keydown', this.onKey);
+    document.removeEventListener('pointerdown', this.onPointer);
+    this.resizeObserver.disconnect();
+    this.layoutObserver.disconnect();
   }
 
   /**
@@ -218,7 +232,8 @@ class Meeting {
       else if (!this.panelEl.hidden) this.togglePanel();
       return;
     }
-    if (!(e.ctrlKey || e.metaKey) || e.altKey || e.shiftKey) return;
+    // A held key repeats: one press is one toggle.
+    if (!(e.ctrlKey || e.metaKey) || e.altKey || e.shiftKey || e.repeat) return;
     const key = e.key.toLowerCase();
     if (key === 'd' && !this.micButton.hidden) {
       e.preventDefault();
@@ -692,7 +707,9 @@ class Meeting {
     const audioRoom = this.room.settings.mode === 'audio';
     // Listeners have nothing to send; in an audio room only hosts and speakers take the floor.
     for (const button of [this.micButton, this.cameraButton, this.screenButton]) button.hidden = !this.canPublish;
+    // Audio rooms carry voices only.
     this.cameraButton.hidden ||= audioRoom;
+    this.screenButton.hidden ||= audioRoom;
     // Guests raise a hand in a meeting; in an audio room, listeners do to ask to speak.
     this.handButton.hidden = local.role === 'host' || (audioRoom && this.canPublish);
     this.localTile.setHand(local.handRaised);
@@ -728,10 +745,7 @@ class Meeting {
   /** @param {MeetingEnd} end */
   finish(end) {
     this.ended = true;
-    document.removeEventListener('keydown', this.onKey);
-    document.removeEventListener('pointerdown', this.onPointer);
-    this.resizeObserver.disconnect();
-    this.layoutObserver.disconnect();
+    this.dispose();
     for (const track of [this.camera, this.microphone, this.screen]) track?.stop();
     this.options.onEnd(end);
   }

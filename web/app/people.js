@@ -97,7 +97,7 @@ export class PeoplePanel {
     control(mic, ['mute', 'Mute'], ['allow-mic', 'Allow to unmute']);
     control(cam, ['stop-video', 'Stop video'], ['allow-video', 'Allow video']);
     const remove = action('remove', 'Remove', () => {
-      if (confirm(`Remove ${p.name} from the meeting? They cannot rejoin.`)) moderation.remove(p.sid, { ban: true });
+      if (confirm(`Remove ${p.name} from the meeting? They cannot rejoin it (until the server restarts).`)) moderation.remove(p.sid, { ban: true });
     });
     remove.classList.add('danger-text');
     actions.append(remove);

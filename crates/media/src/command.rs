@@ -82,7 +82,8 @@ pub enum Command {
         reply: Reply<PlayAnswer>,
     },
     /// Stop or resume forwarding a track of `participant` (also one its publisher
-    /// declared and that has not been negotiated yet).
+    /// declared and that has not been negotiated yet); goes to the participant's worker,
+    /// which tells the others.
     Mute {
         participant: ParticipantId,
         track: TrackId,
@@ -132,15 +133,6 @@ impl Command {
                 room: *room,
                 participant: *participant,
             },
-            Command::Mute {
-                participant,
-                track,
-                muted,
-            } => Command::Mute {
-                participant: *participant,
-                track: *track,
-                muted: *muted,
-            },
             Command::VideoSize {
                 participant,
                 track,
@@ -172,6 +164,7 @@ impl Command {
                 text: text.clone(),
             },
             Command::Publish { .. }
+            | Command::Mute { .. }
             | Command::SubscribeAnswer { .. }
             | Command::Play { .. }
             | Command::Record { .. } => {

@@ -136,8 +136,8 @@ impl Router {
     /// Writes `text` to the subscriber channel of each of `participants` that this worker
     /// holds (on the lossy channel when `reliable` is false and it is open). When a
     /// channel's buffer is full, a reliable message goes back to the control plane to be
-    /// sent on signaling ([`MediaEvent::DataUndelivered`]); a lossy one is dropped. Both are
-    /// counted.
+    /// sent on signaling ([`MediaEvent::DataUndelivered`]), unless the control plane is far
+    /// behind; a lossy one is dropped. Both are counted.
     pub(crate) fn send_data(
         &mut self,
         participants: &[ParticipantId],
@@ -171,7 +171,7 @@ impl Router {
             if written {
                 continue;
             }
-            if lossy.is_some() {
+            if lossy.is_some() || self.events.len() >= MAX_WAITING_EVENTS {
                 self.stats.data_dropped += 1;
             } else {
                 self.stats.data_to_signaling += 1;

@@ -189,7 +189,7 @@ impl MediaPlane {
     }
 
     /// Sends a command without waiting to the worker of its participant (placing a new
-    /// participant), or to every worker for a track's mute; fails when the media plane is
+    /// participant), or to every worker for what every worker needs; fails when the media plane is
     /// overloaded or gone.
     pub fn send(&self, command: Command) -> Result<(), MediaError> {
         let worker = self

@@ -47,8 +47,8 @@ impl Placement {
     }
 
     /// The worker `command` goes to (placing a new participant), or `None` when every
-    /// worker needs it: a track's mute, since every worker may hold a mirror of the track,
-    /// data for participants anywhere, and the room's stream for players anywhere.
+    /// worker needs it: data for participants anywhere, and the room's stream for players
+    /// anywhere.
     pub fn route(&mut self, command: &Command) -> Option<WorkerId> {
         Some(match command {
             Command::Publish { participant, .. }
@@ -56,14 +56,13 @@ impl Placement {
             | Command::Play { participant, .. } => self.place(*participant),
             Command::SubscribeAnswer { participant, .. }
             | Command::VideoSize { participant, .. }
+            | Command::Mute { participant, .. }
             | Command::Unpublish { participant }
             | Command::Record { participant, .. } => self.home(*participant).unwrap_or(WorkerId(0)),
             Command::RemoveParticipant { participant } => {
                 self.release(*participant).unwrap_or(WorkerId(0))
             }
-            Command::Mute { .. } | Command::SendData { .. } | Command::Feature { .. } => {
-                return None;
-            }
+            Command::SendData { .. } | Command::Feature { .. } => return None,
         })
     }
 

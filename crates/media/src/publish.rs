@@ -62,7 +62,6 @@ impl Router {
 
         let mut gone = Vec::new();
         let mut tracks = Vec::new();
-        let mut mutes = Vec::new();
         if let Some(sources) = sources {
             let declared: Vec<Mid> = session.declared.keys().copied().collect();
             for mid in declared {
@@ -81,18 +80,15 @@ impl Router {
                         source: d.source,
                         muted: d.muted,
                     });
+                // Only a track not negotiated yet takes its state from the offer: a live
+                // one is muted and unmuted by `Command::Mute` (a host's lock holds).
                 entry.muted = d.muted;
-                mutes.push((entry.track, d.muted));
                 tracks.push((d.mid, entry.track));
             }
         }
         mark_dirty(&mut self.dirty, session);
         for track in gone {
             self.unpublish_track(track);
-        }
-        // Tracks negotiated before follow the offer's word on muting.
-        for (track, muted) in mutes {
-            self.mute_track(track, muted);
         }
         Ok(PublishAnswer {
             session: id,

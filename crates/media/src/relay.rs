@@ -109,6 +109,8 @@ pub enum Relay {
     TrackPublished(TrackInfo),
     /// A track of the sending worker is gone.
     TrackUnpublished(TrackId),
+    /// A track of the sending worker was muted or unmuted.
+    TrackMuted { track: TrackId, muted: bool },
     /// A frame of a track of the sending worker, for the receiving worker's subscribers.
     Frame { track: TrackId, frame: Frame },
     /// Subscribers on the sending worker need a keyframe of the receiving worker's track.
@@ -129,7 +131,10 @@ impl Relay {
     pub fn is_state(&self) -> bool {
         matches!(
             self,
-            Relay::TrackPublished(_) | Relay::TrackUnpublished(_) | Relay::Interest { .. }
+            Relay::TrackPublished(_)
+                | Relay::TrackUnpublished(_)
+                | Relay::TrackMuted { .. }
+                | Relay::Interest { .. }
         )
     }
 }
@@ -149,6 +154,7 @@ impl Router {
                 }
             }
             Relay::TrackUnpublished(track) => self.unpublish_track(track),
+            Relay::TrackMuted { track, muted } => self.mute_track(track, muted),
             Relay::Frame { track, frame } => {
                 self.fan_out(now, track, &frame);
             }

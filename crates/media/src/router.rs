@@ -643,8 +643,9 @@ impl Router {
         self.mute_track(track, muted);
     }
 
-    /// Stops or resumes forwarding a track (this worker's, or its mirror of another's). A
-    /// muted track stops counting as speech at once, and players stop showing it.
+    /// Stops or resumes forwarding a track (this worker's, whose mirrors on the other workers
+    /// follow, or a mirror of another's). A muted track stops counting as speech at once,
+    /// and players stop showing it.
     pub(crate) fn mute_track(&mut self, track: TrackId, muted: bool) {
         let Some(t) = self.tracks.get_mut(&track) else {
             return;
@@ -654,7 +655,8 @@ impl Router {
         }
         t.muted = muted;
         let room = t.room;
-        if muted && t.is_local() && t.speech.silence() {
+        let local = t.is_local();
+        if muted && local && t.speech.silence() {
             self.events.push_back(MediaEvent::Speaking {
                 participant: t.participant,
                 track,
@@ -672,6 +674,10 @@ impl Router {
                     slot.rebind(Some(track));
                 }
             }
+        }
+        // The other workers' mirrors follow, in order after the track's publication.
+        if local {
+            self.broadcast(|| Relay::TrackMuted { track, muted });
         }
         self.rebind_players(room);
     }

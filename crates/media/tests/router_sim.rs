@@ -252,7 +252,16 @@ fn subscriber_data_channels_carry_messages_both_ways_across_workers() {
 
 #[test]
 fn a_track_published_muted_sends_nothing_until_unmuted() {
-    let mut sim = Sim::new();
+    published_muted_then_unmuted(1);
+}
+
+#[test]
+fn a_mute_reaches_subscribers_on_another_worker() {
+    published_muted_then_unmuted(2);
+}
+
+fn published_muted_then_unmuted(workers: usize) {
+    let mut sim = Sim::with_workers(workers);
     let alice = sim.add_muted_publisher(10001);
     let bob = sim.add_subscriber(10002);
     sim.run(Duration::from_secs(2));

@@ -52,6 +52,10 @@ fn arrive(
 ) -> Result<ServerMessage, ApiError> {
     if let Some(old) = joined.replaced.take() {
         state.release_media(old.id);
+        // The one replaced may have been the room's stream.
+        if let Some(room) = state.rooms().room_mut(room_name) {
+            room.refresh_stream(&state.media);
+        }
     }
     if can_subscribe {
         state
@@ -217,7 +221,9 @@ fn turn_off_video(state: &AppState, room: &mut Room) {
         })
         .collect();
     for (participant, track) in video {
-        room.set_track_muted(&state.media, participant, track, true);
+        if let Err(e) = room.set_track_muted(&state.media, participant, track, true) {
+            tracing::warn!(%track, "could not turn a video off in an audio room: {}", e.message);
+        }
     }
 }
 

@@ -61,6 +61,12 @@ impl RateLimit {
         RateLimit::new(5.0, 10.0, now)
     }
 
+    /// Muting and unmuting one's own tracks (everyone hears of it): 10 per second, bursts
+    /// of 20, more than any hand on a button.
+    pub fn own_mute(now: Instant) -> RateLimit {
+        RateLimit::new(10.0, 20.0, now)
+    }
+
     /// Whiteboard: 50 messages per second (stroke segments and the pointer), bursts of 100.
     pub fn board(now: Instant) -> RateLimit {
         RateLimit::new(50.0, 100.0, now)

@@ -35,7 +35,8 @@ pub const TILE_BYTES: usize = TILE_W * TILE_H * 3 / 2;
 pub const MAX_TILES: usize = 9;
 /// A track that sent nothing for this long shows black.
 const STALE: Duration = Duration::from_secs(2);
-/// Lip sync moves a video frame by this much at most (beyond, the sender's clock is off).
+/// Lip sync moves a video frame by this much at most: a larger correction means the
+/// sender's clocks do not line up, and the frame keeps its arrival time.
 const MAX_LIP_SYNC_MS: i64 = 500;
 /// Black in limited-range YUV.
 const BLACK_Y: u8 = 16;
@@ -275,7 +276,10 @@ impl LipSync {
         else {
             return frame.network_time;
         };
-        let shift = (sent + transit - arrived).clamp(-MAX_LIP_SYNC_MS, MAX_LIP_SYNC_MS);
+        let shift = sent + transit - arrived;
+        if shift.abs() > MAX_LIP_SYNC_MS {
+            return frame.network_time;
+        }
         let by = Duration::from_millis(shift.unsigned_abs());
         if shift >= 0 {
             frame.network_time + by

@@ -29,19 +29,22 @@ pub fn mute_track(
         )
     };
     let track_id = TrackId::parse(track).ok_or_else(unknown)?;
+    let p = room.participants.get(&target).ok_or_else(no_participant)?;
+    let Some(info) = p.tracks.iter().find(|t| t.sid == track) else {
+        return Err(unknown());
+    };
+    if muted && !info.muted {
+        room.set_track_muted(&state.media, target, track_id, true)?;
+    }
     let p = room
         .participants
         .get_mut(&target)
         .ok_or_else(no_participant)?;
-    if !p.tracks.iter().any(|t| t.sid == track) {
-        return Err(unknown());
-    }
     p.locked_tracks.retain(|t| *t != track_id);
-    if muted && lock {
+    let locked = muted && lock;
+    if locked {
         p.locked_tracks.push(track_id);
     }
-    let locked = muted && lock;
-    let already = p.tracks.iter().any(|t| t.sid == track && t.muted);
     p.send(
         &ServerReply::event(ServerMessage::MutedByHost {
             track: track.to_owned(),
@@ -51,10 +54,6 @@ pub fn mute_track(
         .to_json()
         .into(),
     );
-    if !muted || already {
-        return Ok(());
-    }
-    room.set_track_muted(&state.media, target, track_id, true);
     Ok(())
 }
 

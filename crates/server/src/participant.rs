@@ -55,6 +55,8 @@ pub struct Participant {
     pub board_limit: RateLimit,
     /// Requests the whole room hears of (`RateLimit::announce`).
     pub announce_limit: RateLimit,
+    /// Its mutes of its own tracks (`RateLimit::own_mute`).
+    pub mute_limit: RateLimit,
     /// The reliable data channel of its subscriber connection is open: messages for it go
     /// there rather than on signaling.
     pub data_channel: bool,
@@ -85,6 +87,7 @@ impl Participant {
             data_limit: RateLimit::data(now),
             board_limit: RateLimit::board(now),
             announce_limit: RateLimit::announce(now),
+            mute_limit: RateLimit::own_mute(now),
             data_channel: false,
             speaking: Vec::new(),
             locked_tracks: Vec::new(),

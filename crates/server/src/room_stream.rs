@@ -26,9 +26,10 @@ impl RoomStream {
     }
 
     /// Chooses again from the room's participants and its speakers (the most recent to
-    /// start first); returns the new choice when it changed.
+    /// start first); returns the new choice when it differs from the one shown, which
+    /// stays until [`RoomStream::set`] (once the players were told).
     pub fn choose(
-        &mut self,
+        &self,
         participants: &HashMap<ParticipantId, Participant>,
         speakers: &[ParticipantId],
     ) -> Option<Option<ParticipantId>> {
@@ -47,10 +48,12 @@ impl RoomStream {
                 .or(current)
                 .or_else(|| latest(participants.values().filter(|p| has_picture(p))))
         };
-        (choice != self.featured).then(|| {
-            self.featured = choice;
-            choice
-        })
+        (choice != self.featured).then_some(choice)
+    }
+
+    /// Makes `featured` the one shown.
+    pub fn set(&mut self, featured: Option<ParticipantId>) {
+        self.featured = featured;
     }
 }
 
@@ -103,6 +106,19 @@ mod tests {
         }
     }
 
+    /// Chooses and shows the choice, as the room does once its players were told.
+    fn pick(
+        stream: &mut RoomStream,
+        people: &HashMap<ParticipantId, Participant>,
+        speakers: &[ParticipantId],
+    ) -> Option<Option<ParticipantId>> {
+        let choice = stream.choose(people, speakers);
+        if let Some(featured) = choice {
+            stream.set(featured);
+        }
+        choice
+    }
+
     fn room(people: Vec<Participant>) -> (HashMap<ParticipantId, Participant>, Vec<ParticipantId>) {
         let ids = people.iter().map(|p| p.id).collect();
         (people.into_iter().map(|p| (p.id, p)).collect(), ids)
@@ -115,8 +131,8 @@ mod tests {
             person(socket(), Some(true)),
         ]);
         let mut stream = RoomStream::default();
-        assert_eq!(stream.choose(&people, &[ids[1]]), Some(Some(ids[0])));
-        assert_eq!(stream.choose(&people, &[ids[1]]), None, "no change");
+        assert_eq!(pick(&mut stream, &people, &[ids[1]]), Some(Some(ids[0])));
+        assert_eq!(pick(&mut stream, &people, &[ids[1]]), None, "no change");
     }
 
     #[test]
@@ -127,7 +143,7 @@ mod tests {
             person(socket(), None),
         ]);
         let mut stream = RoomStream::default();
-        assert_eq!(stream.choose(&people, &[ids[1]]), Some(Some(ids[0])));
+        assert_eq!(pick(&mut stream, &people, &[ids[1]]), Some(Some(ids[0])));
     }
 
     #[test]
@@ -138,20 +154,20 @@ mod tests {
         ]);
         let mut stream = RoomStream::default();
         assert_eq!(
-            stream.choose(&people, &[]),
+            pick(&mut stream, &people, &[]),
             Some(Some(ids[1])),
             "the latest to join"
         );
-        assert_eq!(stream.choose(&people, &[ids[0]]), Some(Some(ids[0])));
-        assert_eq!(stream.choose(&people, &[]), None, "kept after speaking");
-        assert_eq!(stream.choose(&people, &[ids[1]]), Some(Some(ids[1])));
+        assert_eq!(pick(&mut stream, &people, &[ids[0]]), Some(Some(ids[0])));
+        assert_eq!(pick(&mut stream, &people, &[]), None, "kept after speaking");
+        assert_eq!(pick(&mut stream, &people, &[ids[1]]), Some(Some(ids[1])));
     }
 
     #[test]
     fn nobody_with_a_picture_leaves_the_stream_empty() {
         let (people, ids) = room(vec![person(socket(), None), person(socket(), Some(true))]);
         let mut stream = RoomStream::default();
-        assert_eq!(stream.choose(&people, &ids), None);
+        assert_eq!(pick(&mut stream, &people, &ids), None);
         assert_eq!(stream.featured(), None);
     }
 }

@@ -25,7 +25,7 @@ use crate::participant::{Link, Participant};
 use crate::polls::Polls;
 use crate::recording::Recording;
 use crate::room_stream::RoomStream;
-use crate::state::unix_millis;
+use crate::state::{media_error, unix_millis};
 
 /// The error for a room nobody is in (rooms exist only while someone is).
 pub fn no_one_in(room: &str) -> ApiError {
@@ -135,24 +135,27 @@ impl Room {
 
     /// Mutes or unmutes a track: the media plane stops or resumes forwarding it and the
     /// room hears of it. A track the media plane has not announced yet starts in that state.
+    /// Nothing changes when the media plane cannot take the command (overloaded).
     pub fn set_track_muted(
         &mut self,
         media: &MediaPlane,
         participant: ParticipantId,
         track: TrackId,
         muted: bool,
-    ) {
-        let _ = media.send(Command::Mute {
-            participant,
-            track,
-            muted,
-        });
+    ) -> Result<(), ApiError> {
+        media
+            .send(Command::Mute {
+                participant,
+                track,
+                muted,
+            })
+            .map_err(media_error)?;
         let Some(p) = self.participants.get_mut(&participant) else {
-            return;
+            return Ok(());
         };
         if let Some(wanted) = p.unannounced.get_mut(&track) {
             *wanted = muted;
-            return;
+            return Ok(());
         }
         let sid = track.to_string();
         if let Some(info) = p.tracks.iter_mut().find(|t| t.sid == sid) {
@@ -167,13 +170,17 @@ impl Room {
             },
         );
         self.refresh_stream(media);
+        Ok(())
     }
 
     /// Chooses whom the room's stream shows again, and tells the media plane's players
-    /// when that changed.
+    /// when that changed (a choice the media plane could not take is tried again on the
+    /// next change).
     pub fn refresh_stream(&mut self, media: &MediaPlane) {
-        if let Some(featured) = self.stream.choose(&self.participants, &self.speakers) {
-            self.feature(media, featured);
+        if let Some(featured) = self.stream.choose(&self.participants, &self.speakers)
+            && self.feature(media, featured)
+        {
+            self.stream.set(featured);
         }
     }
 
@@ -182,14 +189,18 @@ impl Room {
         self.feature(media, self.stream.featured());
     }
 
-    fn feature(&self, media: &MediaPlane, participant: Option<ParticipantId>) {
+    /// Tells the players of the room whom to show; false when the media plane did not take it.
+    fn feature(&self, media: &MediaPlane, participant: Option<ParticipantId>) -> bool {
         let command = Command::Feature {
             room: self.id,
             participant,
         };
-        if let Err(e) = media.send(command) {
-            tracing::warn!(room = %self.id, "could not tell players whom to show: {e}");
-        }
+        media
+            .send(command)
+            .inspect_err(
+                |e| tracing::warn!(room = %self.id, "could not tell players whom to show: {e}"),
+            )
+            .is_ok()
     }
 
     /// Notes that `track` of `participant` started or stopped carrying speech, and tells
@@ -410,7 +421,9 @@ impl Rooms {
             .entry(room_name.to_owned())
             .or_insert_with(Room::new);
         room.apply_mode(&mut participant);
-        room.admitted.insert(participant.identity.clone());
+        if !participant.hidden {
+            room.admitted.insert(participant.identity.clone());
+        }
         let previous = room
             .participants
             .values()

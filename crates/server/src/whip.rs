@@ -15,12 +15,12 @@ use axum::response::{IntoResponse, Response};
 use moim_media::{Command, Follow, MediaError, MediaPlane, ParticipantId, RoomId};
 use moim_proto::ErrorCode;
 use moim_proto::error::ApiError;
-use moim_proto::token::Claims;
+use moim_proto::token::{Claims, Grants};
 
 use crate::auth::{Needs, authorize};
 use crate::http::error_response;
 use crate::participant::{Link, Participant};
-use crate::rooms::Gate;
+use crate::rooms::{Gate, Rooms};
 use crate::state::{AppState, media_error};
 
 /// The largest offer accepted, in bytes (a browser's offer is a few kilobytes).
@@ -171,7 +171,7 @@ where
     F: FnOnce(MediaPlane, RoomId, ParticipantId, String) -> Fut,
     Fut: Future<Output = Result<String, MediaError>>,
 {
-    if let Err(e) = pass_gate(state, room, &claims, role) {
+    if let Err(e) = pass_gate(&state.rooms(), room, &claims.sub, &claims.video, role) {
         return error_response(e);
     }
     // Nothing is replaced before the offer is known to be good (negotiating it builds a
@@ -192,6 +192,7 @@ where
         return error_response(media_error(e));
     }
     let resource = new_resource();
+    let (gate_identity, grants) = (claims.sub.clone(), claims.video.clone());
     let participant = Participant::new(
         identity,
         claims.display_name().to_owned(),
@@ -202,9 +203,20 @@ where
         role == Role::Player,
     );
     let id = participant.id;
-    let joined = state.rooms().join(room, participant);
+    let joined = {
+        // The gate again, in the same lock as the join: a lock or ban made while the offer
+        // was checked holds.
+        let mut rooms = state.rooms();
+        if let Err(e) = pass_gate(&rooms, room, &gate_identity, &grants, role) {
+            return error_response(e);
+        }
+        rooms.join(room, participant)
+    };
     if let Some(old) = joined.replaced {
         state.release_media(old.id);
+        if let Some(r) = state.rooms().room_mut(room) {
+            r.refresh_stream(&state.media);
+        }
     }
     match negotiate(state.media.clone(), joined.room, id, offer).await {
         Ok(sdp) => {
@@ -252,15 +264,20 @@ pub async fn trickle(
 
 /// The room's gate, as for a participant joining over signaling, except that an HTTP
 /// client cannot wait in a waiting room; a publisher must also be allowed to speak.
-fn pass_gate(state: &AppState, room: &str, claims: &Claims, role: Role) -> Result<(), ApiError> {
-    let rooms = state.rooms();
-    if rooms.gate(room, &claims.sub, claims.video.room_admin)? == Gate::Waiting {
+fn pass_gate(
+    rooms: &Rooms,
+    room: &str,
+    identity: &str,
+    grants: &Grants,
+    role: Role,
+) -> Result<(), ApiError> {
+    if rooms.gate(room, identity, grants.room_admin)? == Gate::Waiting {
         return Err(ApiError::new(
             ErrorCode::WaitingRoom,
             "The meeting has a waiting room; a host has to let this identity in first.",
         ));
     }
-    if role == Role::Publisher && !rooms.lets_publish(room, &claims.sub, &claims.video) {
+    if role == Role::Publisher && !rooms.lets_publish(room, identity, grants) {
         return Err(ApiError::new(
             ErrorCode::PermissionDenied,
             "This is an audio room: only hosts and the speakers a host chose publish.",

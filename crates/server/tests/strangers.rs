@@ -40,8 +40,8 @@ fn half_sent_requests_are_closed_and_an_address_holds_few_connections() {
     let mut third = connect();
     let mut fourth = connect();
     assert!(
-        closed_within(&mut fourth, Duration::from_secs(2)),
-        "a fourth connection from one address is refused"
+        closed_within(&mut fourth, Duration::from_millis(300)),
+        "a fourth connection from one address is refused at once"
     );
     assert!(
         closed_within(&mut half, Duration::from_secs(3)),

@@ -60,6 +60,9 @@ impl Connection {
             .await
             .map_err(media_error)?;
         if let Some(p) = self.state.rooms().participant_mut(participant) {
+            // Declared tracks that never became one are forgotten with the next answer.
+            p.unannounced
+                .retain(|track, _| answer.tracks.iter().any(|(_, t)| t == track));
             for (mid, track) in &answer.tracks {
                 let known = p.tracks.iter().any(|t| t.sid == track.to_string());
                 let muted = tracks.iter().any(|t| t.mid == *mid && t.muted);
@@ -111,7 +114,7 @@ impl Connection {
         if !muted && video && room.settings.mode == RoomMode::Audio {
             return Err(audio_room_has_no_video());
         }
-        room.set_track_muted(&self.state.media, participant, track_id, muted);
+        room.set_track_muted(&self.state.media, participant, track_id, muted)?;
         Ok(None)
     }
 

@@ -24,7 +24,7 @@ use moim_media::{Command, ParticipantId};
 use moim_proto::ErrorCode;
 use moim_proto::error::ApiError;
 use moim_proto::signal::{
-    ClientMessage, ClientRequest, PROTOCOL_VERSION, ServerMessage, ServerReply,
+    ClientMessage, ClientRequest, PROTOCOL_VERSION, RecordingKind, ServerMessage, ServerReply,
 };
 use tokio::sync::{Notify, mpsc};
 use tracing::{debug, info, warn};
@@ -172,8 +172,12 @@ impl Connection {
             Err(e) => return Some(ServerReply::error(e.id, e.error)),
         };
         let id = request.id.clone();
-        if request.message == ClientMessage::RecordingStop {
-            return self.stop_recording_later(id);
+        match request.message {
+            ClientMessage::RecordingStop => return self.recording_later(id, None),
+            ClientMessage::RecordingStart { kind } => {
+                return self.recording_later(id, Some(kind));
+            }
+            _ => {}
         }
         match self.handle(request.message).await {
             Ok(Some(message)) => Some(ServerReply { id, message }),
@@ -193,7 +197,9 @@ impl Connection {
             ApiError::new(ErrorCode::NotJoined, "Send \"join\" with a token first.")
         })?;
         if announces(&message) {
-            self.take_announce(participant)?;
+            self.take_announce(participant, false)?;
+        } else if matches!(message, ClientMessage::Mute { .. }) {
+            self.take_announce(participant, true)?;
         }
         match message {
             ClientMessage::Join { .. } | ClientMessage::Ping => unreachable!("handled above"),
@@ -363,20 +369,9 @@ impl Connection {
                 };
                 self.board(participant, board::Request::Pointer { at })
             }
-            ClientMessage::RecordingStart { kind } => {
-                let name = self.recording_room(participant)?;
-                let state = self.state.clone();
-                let info =
-                    tokio::task::spawn_blocking(move || recording::start(&state, &name, kind))
-                        .await
-                        .map_err(|_| {
-                            ApiError::new(ErrorCode::Internal, "Starting the recording failed.")
-                        })??;
-                Ok(Some(ServerMessage::Recording {
-                    recording: Some(info),
-                }))
+            ClientMessage::RecordingStart { .. } | ClientMessage::RecordingStop => {
+                unreachable!("answered by recording_later")
             }
-            ClientMessage::RecordingStop => unreachable!("answered by stop_recording_later"),
             ClientMessage::Leave => {
                 self.closing = true;
                 Ok(None)
@@ -384,9 +379,14 @@ impl Connection {
         }
     }
 
-    /// Stops the room's recording on a task of its own (ffmpeg may take seconds to finish
-    /// a file) and queues the reply when done, so the connection keeps delivering events.
-    fn stop_recording_later(&self, id: Option<serde_json::Value>) -> Option<ServerReply> {
+    /// Starts (`Some(kind)`) or stops the room's recording on a task of its own (making
+    /// folders and starting ffmpeg, or waiting for it to finish a file, takes time) and
+    /// queues the reply when done, so the connection keeps delivering events meanwhile.
+    fn recording_later(
+        &self,
+        id: Option<serde_json::Value>,
+        start: Option<RecordingKind>,
+    ) -> Option<ServerReply> {
         let name = match self
             .participant
             .ok_or_else(not_in_room)
@@ -398,18 +398,21 @@ impl Connection {
         let state = self.state.clone();
         let outbox = self.outbox.clone();
         tokio::spawn(async move {
-            let stopped = tokio::task::spawn_blocking(move || recording::stop(&state, &name))
-                .await
-                .unwrap_or_else(|_| {
-                    Err(ApiError::new(
-                        ErrorCode::Internal,
-                        "Stopping the recording failed.",
-                    ))
-                });
-            let reply = match stopped {
-                Ok(_) => ServerReply {
+            let done = tokio::task::spawn_blocking(move || match start {
+                Some(kind) => recording::start(&state, &name, kind).map(Some),
+                None => recording::stop(&state, &name).map(|_| None),
+            })
+            .await
+            .unwrap_or_else(|_| {
+                Err(ApiError::new(
+                    ErrorCode::Internal,
+                    "The recording could not be started or stopped.",
+                ))
+            });
+            let reply = match done {
+                Ok(recording) => ServerReply {
                     id,
-                    message: ServerMessage::Recording { recording: None },
+                    message: ServerMessage::Recording { recording },
                 },
                 Err(e) => ServerReply::error(id, e),
             };
@@ -460,27 +463,35 @@ fn announces(message: &ClientMessage) -> bool {
     matches!(
         message,
         ClientMessage::RaiseHand { .. }
-            | ClientMessage::Mute { .. }
             | ClientMessage::MuteParticipant { .. }
             | ClientMessage::RoomSettings { .. }
             | ClientMessage::SetSpeaker { .. }
+            | ClientMessage::PublishOffer { .. }
     )
 }
 
 impl Connection {
-    /// Takes one of the participant's tokens for a request the whole room hears of.
-    fn take_announce(&self, participant: ParticipantId) -> Result<(), ApiError> {
+    /// Takes one of the participant's tokens for a request the whole room hears of
+    /// (its own mutes have a bucket of their own, so that they always get through).
+    fn take_announce(&self, participant: ParticipantId, own_mute: bool) -> Result<(), ApiError> {
         let mut rooms = self.state.rooms();
         let p = rooms.participant_mut(participant).ok_or_else(not_in_room)?;
-        if p.announce_limit.take(Instant::now()) {
+        let limit = if own_mute {
+            &mut p.mute_limit
+        } else {
+            &mut p.announce_limit
+        };
+        if limit.take(Instant::now()) {
             return Ok(());
         }
+        let what = if own_mute {
+            "your mutes"
+        } else {
+            "hands, host actions, settings and renegotiations"
+        };
         Err(ApiError::new(
             ErrorCode::RateLimited,
-            format!(
-                "Too many changes at once: {} for hands, mutes and settings.",
-                p.announce_limit.describe()
-            ),
+            format!("Too many changes at once: {} for {what}.", limit.describe()),
         ))
     }
 }
