@@ -23,7 +23,7 @@ const run = promisify(execFile);
  * @param {string} file
  */
 async function inspect(file) {
-  const decode = await run('ffmpeg', ['-v', 'error', '-i', file, '-fps_mode', 'passthrough', '-f', 'null', '-']);
+  const decode = await run('ffmpeg', ['-v', 'error', '-i', file, '-fps_mode', 'passthrough', '-enc_time_base', '-1', '-f', 'null', '-']);
   const { stdout } = await run('ffprobe', [
     '-v', 'error', '-count_packets', '-show_entries', 'stream=codec_name,nb_read_packets:format=duration', '-of', 'json', file,
   ]);

@@ -53,9 +53,11 @@ export class RecordControls {
     this.button = controlButton('record', 'Record', () => this.toggle());
     this.button.id = 'record';
     this.button.hidden = true;
-    options.room.recording.on('change', (info) => {
+    options.room.recording.on('change', (info, reason) => {
       if (info === null && this.host && !this.stopping) {
-        options.onNotice('The server recording stopped. Its files are under Record → Recordings of this meeting.');
+        const why = reason === 'max_duration' ? ' at the server\'s longest recording time'
+          : reason === 'storage_full' ? ' because the server\'s recordings storage is full' : '';
+        options.onNotice(`The server recording stopped${why}. Its files are under Record → Recordings of this meeting.`);
       }
       this.sync();
     });

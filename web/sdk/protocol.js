@@ -134,7 +134,8 @@ export const PROTOCOL_VERSION = 1;
  * @typedef {{ type: 'waiting_list', waiting: Sender[] }} WaitingListMessage
  * @typedef {{ type: 'room_settings', settings: RoomSettings }} RoomSettingsMessage
  * @typedef {{ type: 'participant_updated', participant: ParticipantInfo }} ParticipantUpdatedMessage
- * @typedef {{ type: 'recording', recording?: RecordingInfo }} RecordingMessage
+ * @typedef {'max_duration' | 'storage_full'} RecordingStopReason why the server stopped a recording by itself
+ * @typedef {{ type: 'recording', recording?: RecordingInfo, reason?: RecordingStopReason }} RecordingMessage
  * @typedef {{ type: 'board_stroke', stroke: BoardStroke }} BoardStrokeMessage
  * @typedef {{ type: 'board_remove', id: string }} BoardRemoveMessage
  * @typedef {{ type: 'board_clear' }} BoardClearMessage

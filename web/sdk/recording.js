@@ -4,11 +4,14 @@
 import { Emitter } from './events.js';
 
 /** @typedef {import('./protocol.js').RecordingInfo} RecordingInfo */
+/** @typedef {import('./protocol.js').RecordingStopReason} RecordingStopReason */
 /** @typedef {import('./signal.js').SignalClient} SignalClient */
 
 /**
  * @typedef {object} ServerRecordingEvents
- * @property {[RecordingInfo | null]} change a recording started (its description) or stopped (`null`)
+ * @property {[RecordingInfo | null, RecordingStopReason | undefined]} change a recording
+ *   started (its description) or stopped (`null`; with the reason when the server stopped
+ *   it at one of its limits)
  */
 
 /** @extends {Emitter<ServerRecordingEvents>} */
@@ -51,10 +54,11 @@ export class ServerRecording extends Emitter {
   /**
    * Takes the room's recording state from the server.
    * @param {RecordingInfo | null} info
+   * @param {RecordingStopReason} [reason]
    */
-  update(info) {
+  update(info, reason) {
     if (this.#current?.id === info?.id) return;
     this.#current = info;
-    this.emit('change', info);
+    this.emit('change', info, reason);
   }
 }

@@ -498,7 +498,7 @@ export class Room extends Emitter {
         this.polls.update(msg.poll);
         break;
       case 'recording':
-        this.recording.update(msg.recording ?? null);
+        this.recording.update(msg.recording ?? null, msg.reason);
         break;
       case 'waiting_list':
         this.moderation.setWaiting(msg.waiting);

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, criterion_group, criterion_main};
 use moim_media::demux::Demux;
 use moim_media::ids::{ParticipantId, RoomId, SessionId, TrackId};
+use moim_media::stun::binding_request;
 use moim_media::subscription::Slot;
 use moim_media::track::{Origin, Track, vp8_keyframe_size};
 use moim_proto::signal::{TrackKind, TrackSource};
@@ -74,16 +75,11 @@ fn layers(c: &mut Criterion) {
 fn demux(c: &mut Criterion) {
     let mut demux = Demux::default();
     let now = Instant::now();
-    let mut binding = vec![0x00, 0x01, 0x00, 0x10, 0x21, 0x12, 0xa4, 0x42];
-    binding.extend_from_slice(&[7; 12]);
     for i in 0..1000u16 {
         let ufrag = format!("u{i:04}");
         demux.add_session(SessionId(u64::from(i)), ufrag.clone());
         let addr = SocketAddr::from(([127, 0, 0, 1], 20_000 + i));
-        let mut stun = binding.clone();
-        stun.extend_from_slice(&[0x00, 0x06, 0x00, 0x0a]);
-        stun.extend_from_slice(format!("{ufrag}:peer").as_bytes());
-        stun.extend_from_slice(&[0, 0]);
+        let stun = binding_request(&format!("{ufrag}:peer"), Some(&demux.password(&ufrag)));
         demux.route(now, addr, &stun);
     }
     let media = [0x80u8; 200];

@@ -2,7 +2,9 @@
 //!
 //! A datagram from a known remote address goes straight to its session. The first datagram
 //! from a new address is a STUN binding request whose USERNAME (`local:remote` ufrags) names
-//! the session; the address is then learnt. Nothing scans the sessions.
+//! the session; once its MESSAGE-INTEGRITY proves the sender knows the session's password
+//! ([`stun`](crate::stun)), the address is learnt. Nothing scans the sessions, and nothing
+//! is remembered for a sender that cannot sign.
 //!
 //! Every local ufrag starts with its worker's number in two hex digits, so a worker that
 //! reads a datagram for another worker's session knows where to hand it (and remembers the
@@ -14,14 +16,19 @@ use std::time::{Duration, Instant};
 
 use crate::ids::SessionId;
 use crate::relay::WorkerId;
-
-const STUN_HEADER: usize = 20;
-const STUN_MAGIC: [u8; 4] = [0x21, 0x12, 0xa4, 0x42];
-const ATTR_USERNAME: u16 = 0x0006;
+use crate::stun::{self, IceKey};
 
 /// An address that sent nothing to another worker's session for this long is forgotten
 /// (ICE consent checks refresh a live one every few seconds).
 const FOREIGN_ADDRESS_TTL: Duration = Duration::from_secs(30);
+
+/// Addresses remembered for other workers' sessions at most; beyond it a new one is handed
+/// over datagram by datagram until an old one expires.
+pub const MAX_FOREIGN_ADDRESSES: usize = 16_384;
+
+/// Addresses one session may be reached from (ICE checks several candidate pairs; a
+/// network change adds one); the oldest is forgotten beyond it.
+pub const MAX_ADDRESSES_PER_SESSION: usize = 8;
 
 /// Where a datagram goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,7 +37,7 @@ pub enum Route {
     Session(SessionId),
     /// To another worker, which owns the session.
     Worker(WorkerId),
-    /// Nowhere: no session claims it.
+    /// Nowhere: no session claims it, or a STUN message failed its integrity check.
     Unknown,
 }
 
@@ -39,6 +46,7 @@ pub enum Route {
 pub struct Demux {
     worker: WorkerId,
     workers: usize,
+    key: IceKey,
     by_addr: HashMap<SocketAddr, SessionId>,
     by_ufrag: HashMap<String, SessionId>,
     addrs_of: HashMap<SessionId, Vec<SocketAddr>>,
@@ -48,7 +56,7 @@ pub struct Demux {
 
 impl Default for Demux {
     fn default() -> Demux {
-        Demux::new(WorkerId(0), 1)
+        Demux::new(WorkerId(0), 1, IceKey::random())
     }
 }
 
@@ -58,16 +66,23 @@ pub fn worker_ufrag(worker: WorkerId, random: &str) -> String {
 }
 
 impl Demux {
-    /// The demultiplexer of `worker`, one of `workers`.
-    pub fn new(worker: WorkerId, workers: usize) -> Demux {
+    /// The demultiplexer of `worker`, one of `workers`, whose sessions' passwords come
+    /// from `key` (the same for every worker of the node).
+    pub fn new(worker: WorkerId, workers: usize, key: IceKey) -> Demux {
         Demux {
             worker,
             workers,
+            key,
             by_addr: HashMap::new(),
             by_ufrag: HashMap::new(),
             addrs_of: HashMap::new(),
             foreign: HashMap::new(),
         }
+    }
+
+    /// The ICE password a session with local ufrag `ufrag` must use.
+    pub fn password(&self, ufrag: &str) -> String {
+        self.key.password(ufrag)
     }
 
     /// Registers a session by the local ufrag it put in its SDP.
@@ -83,14 +98,14 @@ impl Demux {
         }
     }
 
-    /// Where a datagram from `source` goes, learning the address from a STUN USERNAME when
-    /// it is new. A STUN USERNAME wins over a remembered foreign address, so an address that
-    /// moved to a session of this worker is not handed away.
+    /// Where a datagram from `source` goes, learning the address from a signed STUN
+    /// USERNAME when it is new. A STUN USERNAME wins over a remembered foreign address, so
+    /// an address that moved to a session of this worker is not handed away.
     pub fn route(&mut self, now: Instant, source: SocketAddr, datagram: &[u8]) -> Route {
         if let Some(session) = self.by_addr.get(&source) {
             return Route::Session(*session);
         }
-        let Some(local) = stun_username(datagram).and_then(|u| u.split(':').next()) else {
+        let Some(local) = stun::username(datagram).and_then(|u| u.split(':').next()) else {
             return match self.foreign.get_mut(&source) {
                 Some((worker, seen)) => {
                     *seen = now;
@@ -99,19 +114,30 @@ impl Demux {
                 None => Route::Unknown,
             };
         };
-        if let Some(session) = self.by_ufrag.get(local).copied() {
-            self.foreign.remove(&source);
-            self.by_addr.insert(source, session);
-            self.addrs_of.entry(session).or_default().push(source);
-            return Route::Session(session);
+        let owner = match self.by_ufrag.get(local) {
+            Some(session) => Route::Session(*session),
+            None => match self.worker_of(local) {
+                Some(worker) if worker != self.worker => Route::Worker(worker),
+                _ => return Route::Unknown,
+            },
+        };
+        if !stun::has_integrity(datagram, &self.key.password(local)) {
+            return Route::Unknown;
         }
-        match self.worker_of(local) {
-            Some(worker) if worker != self.worker => {
-                self.foreign.insert(source, (worker, now));
-                Route::Worker(worker)
+        match owner {
+            Route::Session(session) => {
+                self.foreign.remove(&source);
+                self.learn(session, source);
             }
-            _ => Route::Unknown,
+            Route::Worker(worker) => {
+                if self.foreign.len() < MAX_FOREIGN_ADDRESSES || self.foreign.contains_key(&source)
+                {
+                    self.foreign.insert(source, (worker, now));
+                }
+            }
+            Route::Unknown => {}
         }
+        owner
     }
 
     /// The session of this worker a datagram handed over by another worker belongs to
@@ -129,6 +155,17 @@ impl Demux {
             .retain(|_, (_, seen)| now.saturating_duration_since(*seen) < FOREIGN_ADDRESS_TTL);
     }
 
+    /// Remembers `source` for `session`, forgetting its oldest address beyond the cap.
+    fn learn(&mut self, session: SessionId, source: SocketAddr) {
+        let addrs = self.addrs_of.entry(session).or_default();
+        if addrs.len() == MAX_ADDRESSES_PER_SESSION {
+            let oldest = addrs.remove(0);
+            self.by_addr.remove(&oldest);
+        }
+        addrs.push(source);
+        self.by_addr.insert(source, session);
+    }
+
     /// The worker whose sessions use ufrags like `ufrag`, if it is one of ours.
     fn worker_of(&self, ufrag: &str) -> Option<WorkerId> {
         let worker = usize::from_str_radix(ufrag.get(..2)?, 16).ok()?;
@@ -136,65 +173,14 @@ impl Demux {
     }
 }
 
-/// The USERNAME attribute of a STUN message, if `datagram` is one and has it.
-pub fn stun_username(datagram: &[u8]) -> Option<&str> {
-    if datagram.len() < STUN_HEADER || datagram[0] & 0xc0 != 0 || datagram[4..8] != STUN_MAGIC {
-        return None;
-    }
-    let body_len = u16::from_be_bytes([datagram[2], datagram[3]]) as usize;
-    let body = datagram.get(STUN_HEADER..STUN_HEADER + body_len)?;
-    let mut at = 0;
-    while at + 4 <= body.len() {
-        let kind = u16::from_be_bytes([body[at], body[at + 1]]);
-        let len = u16::from_be_bytes([body[at + 2], body[at + 3]]) as usize;
-        let value = body.get(at + 4..at + 4 + len)?;
-        if kind == ATTR_USERNAME {
-            return std::str::from_utf8(value).ok();
-        }
-        at += 4 + len.div_ceil(4) * 4;
-    }
-    None
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::stun::binding_request;
 
-    fn binding_request(username: &str) -> Vec<u8> {
-        let mut attrs = Vec::new();
-        // An attribute before USERNAME, with padding, to exercise the walk.
-        attrs.extend_from_slice(&0x8029u16.to_be_bytes());
-        attrs.extend_from_slice(&3u16.to_be_bytes());
-        attrs.extend_from_slice(&[1, 2, 3, 0]);
-        attrs.extend_from_slice(&ATTR_USERNAME.to_be_bytes());
-        attrs.extend_from_slice(&(username.len() as u16).to_be_bytes());
-        attrs.extend_from_slice(username.as_bytes());
-        while attrs.len() % 4 != 0 {
-            attrs.push(0);
-        }
-        let mut msg = vec![0x00, 0x01];
-        msg.extend_from_slice(&(attrs.len() as u16).to_be_bytes());
-        msg.extend_from_slice(&STUN_MAGIC);
-        msg.extend_from_slice(&[7; 12]);
-        msg.extend_from_slice(&attrs);
-        msg
-    }
-
-    #[test]
-    fn username_is_found_after_other_attributes() {
-        assert_eq!(
-            stun_username(&binding_request("abcd:wxyz")),
-            Some("abcd:wxyz")
-        );
-    }
-
-    #[test]
-    fn non_stun_has_no_username() {
-        assert_eq!(stun_username(&[0x80; 40]), None);
-        assert_eq!(stun_username(&[0; 5]), None);
-        let mut truncated = binding_request("abcd:wxyz");
-        truncated.truncate(26);
-        assert_eq!(stun_username(&truncated), None);
+    /// A binding request to the session with local ufrag `local`, signed as its peer would.
+    fn signed(demux: &Demux, local: &str) -> Vec<u8> {
+        binding_request(&format!("{local}:peer"), Some(&demux.password(local)))
     }
 
     #[test]
@@ -209,7 +195,7 @@ mod tests {
             Route::Unknown,
             "unknown media is dropped"
         );
-        let stun = binding_request("abcd:peer");
+        let stun = signed(&demux, "abcd");
         assert_eq!(demux.route(now, from, &stun), Route::Session(s));
         assert_eq!(demux.route(now, from, &[0x80; 40]), Route::Session(s));
         demux.remove_session(s);
@@ -218,12 +204,63 @@ mod tests {
     }
 
     #[test]
+    fn a_stranger_who_cannot_sign_is_not_remembered() {
+        let mut demux = Demux::new(WorkerId(0), 2, IceKey::random());
+        let now = Instant::now();
+        demux.add_session(SessionId(1), "00abcd".into());
+        let stranger: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+        let other_worker = worker_ufrag(WorkerId(1), "efgh");
+        for (local, password) in [
+            ("00abcd", None),
+            ("00abcd", Some("not the password")),
+            (other_worker.as_str(), None),
+            (other_worker.as_str(), Some("not the password")),
+        ] {
+            let request = binding_request(&format!("{local}:peer"), password);
+            assert_eq!(demux.route(now, stranger, &request), Route::Unknown);
+            assert_eq!(
+                demux.route(now, stranger, &[0x80; 40]),
+                Route::Unknown,
+                "media from {stranger} after an unsigned request for {local}"
+            );
+        }
+        assert!(demux.by_addr.is_empty() && demux.foreign.is_empty());
+    }
+
+    #[test]
+    fn remembered_addresses_are_bounded() {
+        let mut demux = Demux::new(WorkerId(0), 2, IceKey::random());
+        let now = Instant::now();
+        demux.add_session(SessionId(1), "00abcd".into());
+        let stun = signed(&demux, "00abcd");
+        for port in 0..20u16 {
+            let from = SocketAddr::from(([127, 0, 0, 1], 5000 + port));
+            assert_eq!(demux.route(now, from, &stun), Route::Session(SessionId(1)));
+        }
+        assert_eq!(demux.by_addr.len(), MAX_ADDRESSES_PER_SESSION);
+        let newest = SocketAddr::from(([127, 0, 0, 1], 5019));
+        let oldest = SocketAddr::from(([127, 0, 0, 1], 5000));
+        assert_eq!(
+            demux.route(now, newest, &[0x80; 40]),
+            Route::Session(SessionId(1))
+        );
+        assert_eq!(demux.route(now, oldest, &[0x80; 40]), Route::Unknown);
+
+        let other = signed(&demux, &worker_ufrag(WorkerId(1), "efgh"));
+        for i in 0..MAX_FOREIGN_ADDRESSES + 10 {
+            let from = SocketAddr::from(([10, 0, (i >> 8) as u8, i as u8], 6000));
+            assert_eq!(demux.route(now, from, &other), Route::Worker(WorkerId(1)));
+        }
+        assert_eq!(demux.foreign.len(), MAX_FOREIGN_ADDRESSES);
+    }
+
+    #[test]
     fn datagrams_for_another_worker_are_handed_over_until_quiet() {
-        let mut demux = Demux::new(WorkerId(0), 2);
+        let mut demux = Demux::new(WorkerId(0), 2, IceKey::random());
         let now = Instant::now();
         let from: SocketAddr = "127.0.0.1:5000".parse().unwrap();
         let other = worker_ufrag(WorkerId(1), "abcd");
-        let stun = binding_request(&format!("{other}:peer"));
+        let stun = signed(&demux, &other);
         assert_eq!(demux.route(now, from, &stun), Route::Worker(WorkerId(1)));
         assert_eq!(
             demux.route(now, from, &[0x80; 40]),
@@ -234,19 +271,19 @@ mod tests {
             Route::Unknown,
             "a handed-over datagram is never handed on"
         );
-        let unknown_worker = binding_request(&format!("{}:peer", worker_ufrag(WorkerId(7), "x")));
+        let unknown_worker = signed(&demux, &worker_ufrag(WorkerId(7), "x"));
         let elsewhere: SocketAddr = "127.0.0.1:6000".parse().unwrap();
         assert_eq!(demux.route(now, elsewhere, &unknown_worker), Route::Unknown);
 
         // The address moves to a session of this worker: its STUN wins.
         let mine = worker_ufrag(WorkerId(0), "efgh");
         demux.add_session(SessionId(3), mine.clone());
-        let stun = binding_request(&format!("{mine}:peer"));
+        let stun = signed(&demux, &mine);
         assert_eq!(demux.route(now, from, &stun), Route::Session(SessionId(3)));
 
         let later = now + FOREIGN_ADDRESS_TTL;
         let quiet: SocketAddr = "127.0.0.1:7000".parse().unwrap();
-        let stun = binding_request(&format!("{other}:peer"));
+        let stun = signed(&demux, &other);
         assert_eq!(demux.route(now, quiet, &stun), Route::Worker(WorkerId(1)));
         demux.expire(later);
         assert_eq!(demux.route(later, quiet, &[0x80; 40]), Route::Unknown);

@@ -30,6 +30,7 @@ pub mod router;
 pub mod sdp;
 pub mod session;
 pub mod speech;
+pub mod stun;
 mod subscribe;
 pub mod subscription;
 pub mod track;
@@ -44,6 +45,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::placement::Placement;
 use crate::relay::WorkerId;
+use crate::stun::IceKey;
 use crate::worker::WorkerLinks;
 
 pub use command::{Command, Follow, PlayAnswer, PublishAnswer};
@@ -132,6 +134,7 @@ impl MediaPlane {
             (0..workers).map(|_| mpsc::channel(RELAY_CAPACITY)).unzip();
         let mut commands = Vec::new();
         let mut stats = Vec::new();
+        let ice_key = IceKey::random();
         for (index, (socket, relays_in)) in sockets.into_iter().zip(relay_rxs).enumerate() {
             let (command_tx, command_rx) = mpsc::channel(CHANNEL_CAPACITY);
             let worker_stats = Arc::new(Mutex::new(MediaStats::default()));
@@ -142,6 +145,7 @@ impl MediaPlane {
                 relays_in,
                 relays_out: relay_txs.clone(),
                 stats: worker_stats.clone(),
+                ice_key: ice_key.clone(),
             };
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()

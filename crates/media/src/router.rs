@@ -26,6 +26,7 @@ use crate::event::MediaEvent;
 use crate::ids::{ParticipantId, RoomId, SessionId, TrackId};
 use crate::relay::{DatagramBatch, Relay, WorkerId};
 use crate::session::{Session, SessionRole};
+use crate::stun::IceKey;
 use crate::track::Track;
 
 /// A session that has not connected after this long is closed.
@@ -159,11 +160,17 @@ impl Router {
     /// The router of a media plane with one worker, whose sessions all advertise the host
     /// candidate `candidate`.
     pub fn new(candidate: SocketAddr) -> Router {
-        Router::for_worker(candidate, WorkerId(0), 1)
+        Router::for_worker(candidate, WorkerId(0), 1, IceKey::random())
     }
 
-    /// The router of `worker`, one of `workers` ([`WorkerId::MAX`] at most).
-    pub fn for_worker(candidate: SocketAddr, worker: WorkerId, workers: usize) -> Router {
+    /// The router of `worker`, one of `workers` ([`WorkerId::MAX`] at most), whose
+    /// sessions' ICE passwords come from `key` (the same for every worker of the node).
+    pub fn for_worker(
+        candidate: SocketAddr,
+        worker: WorkerId,
+        workers: usize,
+        key: IceKey,
+    ) -> Router {
         assert!(worker.0 < workers && workers <= WorkerId::MAX);
         Router {
             worker,
@@ -174,7 +181,7 @@ impl Router {
             tracks: HashMap::new(),
             rooms: HashMap::new(),
             follows: HashMap::new(),
-            demux: Demux::new(worker, workers),
+            demux: Demux::new(worker, workers, key),
             timers: BinaryHeap::new(),
             dirty: Vec::new(),
             session_events: VecDeque::new(),
@@ -423,6 +430,7 @@ impl Router {
     ) -> SessionId {
         let mut credentials = IceCreds::new();
         credentials.ufrag = worker_ufrag(self.worker, &credentials.ufrag);
+        credentials.pass = self.demux.password(&credentials.ufrag);
         let ufrag = credentials.ufrag.clone();
         let mut rtc = Rtc::builder()
             .set_ice_lite(true)

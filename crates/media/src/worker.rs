@@ -24,6 +24,7 @@ use crate::event::MediaEvent;
 use crate::outbox::RelayOutbox;
 use crate::relay::{Relay, WorkerId};
 use crate::router::Router;
+use crate::stun::IceKey;
 use crate::udp::MediaSocket;
 
 /// Longest sleep when the router has no timer.
@@ -43,6 +44,8 @@ pub(crate) struct WorkerLinks {
     /// Every worker's inbox, by worker index (this worker's own is never used).
     pub relays_out: Vec<mpsc::Sender<(WorkerId, Relay)>>,
     pub stats: Arc<Mutex<MediaStats>>,
+    /// The node's ICE key, shared by every worker.
+    pub ice_key: IceKey,
 }
 
 /// Runs the IO loop until the command channel closes.
@@ -54,8 +57,9 @@ pub(crate) async fn run(socket: UdpSocket, candidate: SocketAddr, links: WorkerL
         mut relays_in,
         relays_out,
         stats,
+        ice_key,
     } = links;
-    let mut router = Router::for_worker(candidate, me, relays_out.len());
+    let mut router = Router::for_worker(candidate, me, relays_out.len(), ice_key);
     let mut socket = match MediaSocket::new(socket) {
         Ok(s) => s,
         Err(e) => {

@@ -29,6 +29,7 @@ pub enum ErrorCode {
     ServerBusy,
     RateLimited,
     Conflict,
+    StorageFull,
     Internal,
 }
 
@@ -59,6 +60,7 @@ impl ErrorCode {
             ErrorCode::ServerBusy => "server_busy",
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::Conflict => "conflict",
+            ErrorCode::StorageFull => "storage_full",
             ErrorCode::Internal => "internal",
         }
     }

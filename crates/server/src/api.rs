@@ -13,7 +13,7 @@ use moim_proto::token::{Claims, GrantPreset, Grants};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::http::error_response;
+use crate::http::{error_response, json_body};
 use crate::state::{AppState, unix_now};
 
 /// Lifetime of tokens minted for the app in development mode.
@@ -63,14 +63,9 @@ pub async fn dev_token(
             "Development tokens are minted only for this server's own pages.",
         ));
     }
-    let Json(request) = match body {
-        Ok(body) => body,
-        Err(e) => {
-            return error_response(ApiError::new(
-                ErrorCode::MalformedMessage,
-                format!("Expected JSON {{room, name, host}}: {e}"),
-            ));
-        }
+    let request = match json_body(body, "{room, name, host}") {
+        Ok(request) => request,
+        Err(e) => return error_response(e),
     };
     if let Err(e) = names::check_room(&request.room) {
         return error_response(e);

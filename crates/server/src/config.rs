@@ -41,6 +41,12 @@ pub struct Config {
     pub expose_dev_mode: bool,
     /// Where server recordings are written (a folder per room and recording).
     pub recordings_dir: PathBuf,
+    /// Seconds after which a recording stops by itself; 0: no limit.
+    pub recording_max_duration: u64,
+    /// MiB the recordings folder may hold; 0: no quota.
+    pub recordings_quota_mb: u64,
+    /// MiB left free on the recordings disk; below it recordings stop. 0: no check.
+    pub recordings_min_free_mb: u64,
     /// Seconds an empty room is kept (its chat, board, settings) for someone to come
     /// back; 0 drops it when the last one leaves.
     pub empty_room_timeout: u64,
@@ -63,6 +69,9 @@ impl Default for Config {
             dev_mode: true,
             expose_dev_mode: false,
             recordings_dir: PathBuf::from("recordings"),
+            recording_max_duration: 6 * 3600,
+            recordings_quota_mb: 0,
+            recordings_min_free_mb: 512,
             empty_room_timeout: 20,
             header_timeout: 10,
             max_connections_per_ip: None,
@@ -114,6 +123,21 @@ impl Config {
         }
         if let Some(v) = env("MOIM_RECORDINGS_DIR") {
             config.recordings_dir = PathBuf::from(v);
+        }
+        if let Some(v) = env("MOIM_RECORDING_MAX_DURATION") {
+            config.recording_max_duration = v
+                .parse()
+                .context("MOIM_RECORDING_MAX_DURATION must be a number of seconds (0: no limit)")?;
+        }
+        if let Some(v) = env("MOIM_RECORDINGS_QUOTA_MB") {
+            config.recordings_quota_mb = v
+                .parse()
+                .context("MOIM_RECORDINGS_QUOTA_MB must be a number of MiB (0: no quota)")?;
+        }
+        if let Some(v) = env("MOIM_RECORDINGS_MIN_FREE_MB") {
+            config.recordings_min_free_mb = v
+                .parse()
+                .context("MOIM_RECORDINGS_MIN_FREE_MB must be a number of MiB (0: no check)")?;
         }
         if let Some(v) = env("MOIM_EMPTY_ROOM_TIMEOUT") {
             config.empty_room_timeout = v

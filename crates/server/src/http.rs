@@ -3,8 +3,10 @@
 
 use std::sync::Arc;
 
+use axum::Json;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::extract::rejection::JsonRejection;
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -97,7 +99,30 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/dev/token", post(api::dev_token))
         .route("/metrics", get(metrics::metrics))
         .merge(cross_origin)
+        .layer(DefaultBodyLimit::max(MAX_API_BODY_BYTES))
         .with_state(state)
+}
+
+/// The largest JSON body the API reads (WHIP/WHEP offers have their own limit).
+pub const MAX_API_BODY_BYTES: usize = 64 * 1024;
+
+/// The JSON body of an API request, or the error that says what was expected: `413` with
+/// `message_too_large` beyond [`MAX_API_BODY_BYTES`], `400` with `malformed_message` when it
+/// is not the `shape` (e.g. `{track, muted}`) the route reads.
+pub fn json_body<T>(body: Result<Json<T>, JsonRejection>, shape: &str) -> Result<T, ApiError> {
+    body.map(|Json(request)| request).map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                ErrorCode::MessageTooLarge,
+                format!("The body is over {MAX_API_BODY_BYTES} bytes."),
+            )
+        } else {
+            ApiError::new(
+                ErrorCode::MalformedMessage,
+                format!("Expected JSON {shape}: {e}"),
+            )
+        }
+    })
 }
 
 /// Answers a CORS preflight.
@@ -153,6 +178,7 @@ pub fn error_response(error: ApiError) -> Response {
         ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         ErrorCode::MessageTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+        ErrorCode::StorageFull => StatusCode::INSUFFICIENT_STORAGE,
         _ => StatusCode::BAD_REQUEST,
     };
     (status, axum::Json(error)).into_response()

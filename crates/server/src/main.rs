@@ -25,6 +25,7 @@ mod polls;
 mod recorder;
 mod recording;
 mod recording_api;
+mod recording_limits;
 mod room_api;
 mod room_stream;
 mod rooms;
@@ -113,6 +114,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     }
     let state = Arc::new(AppState::new(config, media.clone()));
     tokio::spawn(media_events::run(state.clone(), media_events));
+    recording_limits::watch(state.clone());
     let sweeper = state.clone();
     tokio::spawn(async move {
         let mut every = tokio::time::interval(std::time::Duration::from_secs(1));

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 
-use moim_proto::signal::{ChatMessage, RecordingKind, TrackKind, TrackSource};
+use moim_proto::signal::{ChatMessage, RecordingKind, RecordingStopReason, TrackKind, TrackSource};
 use serde::{Deserialize, Serialize};
 use tracing::warn;
 
@@ -34,6 +34,9 @@ pub struct Manifest {
     /// The room's chat (messages to everyone), once it ended.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub chat: Vec<ChatMessage>,
+    /// Why the server stopped it by itself (a limit), if it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_reason: Option<RecordingStopReason>,
 }
 
 /// Someone who was in the room during the recording.
@@ -208,6 +211,7 @@ mod tests {
             tracks: Vec::new(),
             files: Vec::new(),
             chat: Vec::new(),
+            stop_reason: None,
         }
     }
 

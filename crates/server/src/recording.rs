@@ -21,7 +21,8 @@ use moim_media::{Command, EgressSender, MediaPlane, ParticipantId, TrackId};
 use moim_proto::ErrorCode;
 use moim_proto::error::ApiError;
 use moim_proto::signal::{
-    ChatMessage, RecordingInfo, RecordingKind, ServerMessage, TrackKind, TrackSource,
+    ChatMessage, RecordingInfo, RecordingKind, RecordingStopReason, ServerMessage, TrackKind,
+    TrackSource,
 };
 use tracing::{info, warn};
 
@@ -30,6 +31,7 @@ use crate::manifest::{self, Manifest, ManifestParticipant, ManifestSaver, Manife
 pub use crate::manifest::{is_folder_name, list, mark_interrupted};
 use crate::participant::Participant;
 use crate::recorder::{self, FileReport, Layout, Route, Routes, StopAt};
+use crate::recording_limits;
 use crate::rooms::{Room, no_one_in};
 use crate::state::{AppState, unix_millis};
 
@@ -99,6 +101,7 @@ impl Recording {
                 tracks: Vec::new(),
                 files: Vec::new(),
                 chat: Vec::new(),
+                stop_reason: None,
             },
             info,
             dir,
@@ -290,6 +293,7 @@ pub fn start(
             "Only rooms named with letters, digits, '-', '_' and '.' are recorded.",
         ));
     }
+    recording_limits::check_storage(&state.config)?;
     {
         let mut rooms = state.rooms();
         let room = rooms
@@ -332,6 +336,7 @@ pub fn start(
         None,
         ServerMessage::Recording {
             recording: Some(info.clone()),
+            reason: None,
         },
     );
     Ok(info)
@@ -340,6 +345,16 @@ pub fn start(
 /// Stops the recording of `room_name`, tells everyone, and waits for its files to be
 /// complete (call from a blocking context).
 pub fn stop(state: &AppState, room_name: &str) -> Result<Manifest, ApiError> {
+    stop_because(state, room_name, None)
+}
+
+/// Stops the recording of `room_name` as [`stop`] does; `reason` says why when the
+/// server stops it by itself (everyone is told, the manifest keeps it).
+pub fn stop_because(
+    state: &AppState,
+    room_name: &str,
+    reason: Option<RecordingStopReason>,
+) -> Result<Manifest, ApiError> {
     let (recording, tracks, chat) = {
         let mut rooms = state.rooms();
         let room = rooms
@@ -348,7 +363,8 @@ pub fn stop(state: &AppState, room_name: &str) -> Result<Manifest, ApiError> {
             .ok_or_else(|| {
                 ApiError::new(ErrorCode::NotFound, "No recording is running in this room.")
             })?;
-        let recording = room.recording.take().expect("checked above");
+        let mut recording = room.recording.take().expect("checked above");
+        recording.manifest.stop_reason = reason;
         let tracks: Vec<(ParticipantId, TrackId)> = room
             .participants
             .values()
@@ -359,7 +375,13 @@ pub fn stop(state: &AppState, room_name: &str) -> Result<Manifest, ApiError> {
                     .map(|t| (p.id, t))
             })
             .collect();
-        room.broadcast(None, ServerMessage::Recording { recording: None });
+        room.broadcast(
+            None,
+            ServerMessage::Recording {
+                recording: None,
+                reason,
+            },
+        );
         (recording, tracks, room.chat.all().cloned().collect())
     };
     Ok(recording.finish(&state.media, &tracks, chat))
@@ -368,8 +390,8 @@ pub fn stop(state: &AppState, room_name: &str) -> Result<Manifest, ApiError> {
 /// Stops every recording (the server is shutting down); their files are complete when
 /// this returns.
 pub fn stop_all(state: &AppState) {
-    let rooms = state.rooms().recorded_rooms();
-    for room in rooms {
+    let rooms = state.rooms().recordings_started();
+    for (room, _) in rooms {
         if let Err(e) = stop(state, &room) {
             warn!(room, "stopping a recording failed: {}", e.message);
         }

@@ -16,7 +16,7 @@ use serde_json::json;
 
 use crate::auth::{Needs, authorize};
 use crate::file_response::file_response;
-use crate::http::error_response;
+use crate::http::{error_response, json_body};
 use crate::recording::{self, is_folder_name};
 use crate::state::AppState;
 
@@ -36,16 +36,10 @@ pub async fn start(
     if let Err(e) = authorize(&state, &headers, &room, Needs::Record) {
         return error_response(e);
     }
-    let request = match body {
-        Ok(Json(request)) => request,
-        Err(e) => {
-            return error_response(ApiError::new(
-                ErrorCode::MalformedMessage,
-                format!(
-                    "Expected JSON {{kind: \"track\" | \"participant\" | \"composite\" | \"audio_only\"}}: {e}"
-                ),
-            ));
-        }
+    let shape = "{kind: \"track\" | \"participant\" | \"composite\" | \"audio_only\"}";
+    let request = match json_body(body, shape) {
+        Ok(request) => request,
+        Err(e) => return error_response(e),
     };
     let starting = state.clone();
     let kind = request.kind;

@@ -21,7 +21,7 @@ use crate::admission::{self, SettingsChange};
 use crate::auth::{Needs, authorize};
 use crate::chat::{self, Outgoing};
 use crate::file_response::content_disposition;
-use crate::http::error_response;
+use crate::http::{error_response, json_body};
 use crate::moderation;
 use crate::rooms::no_one_in;
 use crate::state::{AppState, unix_millis};
@@ -140,12 +140,7 @@ fn admin_request<T>(
     shape: &str,
 ) -> Result<T, ApiError> {
     authorize(state, headers, room, Needs::Admin)?;
-    body.map(|Json(request)| request).map_err(|e| {
-        ApiError::new(
-            ErrorCode::MalformedMessage,
-            format!("Expected JSON {shape}: {e}"),
-        )
-    })
+    json_body(body, shape)
 }
 
 /// The body of `POST /api/rooms/{room}/participants/{identity}/mute`.

@@ -625,11 +625,10 @@ impl Rooms {
     }
 
     /// The names of the rooms being recorded.
-    pub fn recorded_rooms(&self) -> Vec<String> {
+    pub fn recordings_started(&self) -> Vec<(String, u64)> {
         self.rooms
             .iter()
-            .filter(|(_, r)| r.recording.is_some())
-            .map(|(name, _)| name.clone())
+            .filter_map(|(name, r)| Some((name.clone(), r.recording.as_ref()?.info.started_at)))
             .collect()
     }
 

@@ -137,6 +137,14 @@ async fn room_api_sends_data_and_gives_hosts_the_transcript() {
     );
     assert_eq!(status, 400);
     assert!(text.contains("\"malformed_message\""), "{text}");
+    let (status, text) = server.http(
+        "POST",
+        "/api/rooms/api/data",
+        &[("Authorization", &host), json_type],
+        &json!({"payload": "x", "padding": "x".repeat(100 * 1024)}).to_string(),
+    );
+    assert_eq!(status, 413, "{text}");
+    assert!(text.contains("\"message_too_large\""), "{text}");
     let (status, _) = server.http(
         "POST",
         "/api/rooms/api/data",

@@ -341,7 +341,15 @@ async fn a_composite_recording_is_one_video_of_the_grid_with_the_mixed_audio() {
     let decode = Command::new("ffmpeg")
         .args(["-v", "error", "-i"])
         .arg(&file)
-        .args(["-fps_mode", "passthrough", "-f", "null", "-"])
+        .args([
+            "-fps_mode",
+            "passthrough",
+            "-enc_time_base",
+            "-1",
+            "-f",
+            "null",
+            "-",
+        ])
         .output()
         .unwrap();
     assert!(

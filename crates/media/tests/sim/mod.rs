@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use moim_media::command::DeclaredTrack;
 use moim_media::placement::Placement;
 use moim_media::relay::WorkerId;
+use moim_media::stun::IceKey;
 use moim_media::{Command, MediaEvent, ParticipantId, RoomId, Router, RouterStats, TrackId};
 use moim_proto::signal::{TrackKind, TrackSource};
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
@@ -223,9 +224,10 @@ impl Sim {
         str0m::crypto::from_feature_flags().install_process_default();
         let now = Instant::now();
         let server = SERVER.parse().unwrap();
+        let key = IceKey::random();
         Sim {
             routers: (0..workers)
-                .map(|w| Router::for_worker(server, WorkerId(w), workers))
+                .map(|w| Router::for_worker(server, WorkerId(w), workers, key.clone()))
                 .collect(),
             placement: Placement::new(workers),
             peers: Vec::new(),

@@ -306,10 +306,13 @@ pub enum ServerMessage {
         stroke: BoardStroke,
     },
     /// A recording started (`recording` set) or stopped (absent); also the reply to
-    /// `recording_start` and `recording_stop`.
+    /// `recording_start` and `recording_stop`. `reason` says why the server stopped it
+    /// by itself.
     Recording {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         recording: Option<RecordingInfo>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<RecordingStopReason>,
     },
     /// A stroke was taken back by its author.
     BoardRemove {

@@ -195,6 +195,16 @@ pub struct RecordingInfo {
     pub started_at: u64,
 }
 
+/// Why the server stopped a recording nobody asked to stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordingStopReason {
+    /// It reached the server's `recording_max_duration`.
+    MaxDuration,
+    /// The recordings folder reached its quota, or its disk is nearly full.
+    StorageFull,
+}
+
 /// Which of the two peer connections a candidate belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

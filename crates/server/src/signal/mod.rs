@@ -412,7 +412,10 @@ impl Connection {
             let reply = match done {
                 Ok(recording) => ServerReply {
                     id,
-                    message: ServerMessage::Recording { recording },
+                    message: ServerMessage::Recording {
+                        recording,
+                        reason: None,
+                    },
                 },
                 Err(e) => ServerReply::error(id, e),
             };
