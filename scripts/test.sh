@@ -10,6 +10,7 @@ missing=()
 command -v chromium >/dev/null || missing+=(chromium)
 command -v ffmpeg >/dev/null || missing+=(ffmpeg)
 command -v curl >/dev/null || missing+=(curl)
+command -v c++ >/dev/null || missing+=(g++)
 command -v node >/dev/null || missing+=(nodejs npm)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "== installing ${missing[*]}"
@@ -23,6 +24,10 @@ npm ci --no-audit --no-fund --loglevel=error
 echo "== rustfmt and clippy"
 cargo fmt --all -- --check
 cargo clippy --release --workspace --all-targets --locked -- -D warnings
+# The fuzz targets are a workspace of their own (fuzz/run.sh runs them); they must keep
+# compiling as the code they feed changes.
+cargo fmt --manifest-path fuzz/Cargo.toml -- --check
+cargo clippy --release --locked --manifest-path fuzz/Cargo.toml --target-dir target -- -D warnings
 
 echo "== Rust tests"
 cargo build --release --workspace --locked

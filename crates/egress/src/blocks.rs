@@ -11,6 +11,10 @@ const BLOCK: u32 = 0xA1;
 const SIMPLE_BLOCK: u32 = 0xA3;
 const TIMESTAMP: u32 = 0xE7;
 
+/// The largest block read: an uncompressed 4K picture (I420) fits; a size claiming more is
+/// refused rather than allocated.
+pub const MAX_BLOCK_BYTES: u64 = 16 << 20;
+
 /// Reads blocks from a Matroska stream.
 pub struct BlockReader<R> {
     input: R,
@@ -47,8 +51,15 @@ impl<R: Read> BlockReader<R> {
                     let body = n
                         .checked_sub(track_len as u64 + 3)
                         .ok_or_else(|| invalid("a block shorter than its header"))?;
-                    payload.resize(body as usize, 0);
-                    self.input.read_exact(payload)?;
+                    if body > MAX_BLOCK_BYTES {
+                        return Err(invalid("a block larger than any picture"));
+                    }
+                    // Read what arrives rather than allocate what the size claims.
+                    payload.clear();
+                    let read = (&mut self.input).take(body).read_to_end(payload)?;
+                    if read as u64 != body {
+                        return Err(io::ErrorKind::UnexpectedEof.into());
+                    }
                     return Ok(Some(self.cluster + relative));
                 }
                 (_, Some(n)) => {
@@ -112,6 +123,27 @@ fn invalid(what: &str) -> io::Error {
 mod tests {
     use super::*;
     use crate::webm::{Codec, TrackSpec, WebmWriter};
+
+    #[test]
+    fn a_block_claiming_more_than_any_picture_is_refused_not_allocated() {
+        // Found by fuzz/run.sh (matroska_blocks): a SimpleBlock whose size says 25 PB.
+        let input: &[u8] = &[
+            0xa3, 0x01, 0x59, 0x80, 0x75, 0x80, 0x53, 0x18, 0x60, 0x59, 0x66, 0x76, 0x66, 0x66,
+            0x66, 0x66, 0x66, 0x66, 0x00,
+        ];
+        let mut payload = Vec::new();
+        let error = BlockReader::new(input)
+            .next_block(&mut payload)
+            .unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::InvalidData);
+        // A size within bounds but more than arrives ends the stream without a block.
+        let mut short = vec![0xa3, 0x88, 0x81, 0x00, 0x00, 0x80];
+        short.extend_from_slice(&[1, 2]);
+        let error = BlockReader::new(&short[..])
+            .next_block(&mut payload)
+            .unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::UnexpectedEof);
+    }
 
     #[test]
     fn reads_back_what_the_writer_wrote() {

@@ -21,7 +21,7 @@ pub mod error;
 pub mod event;
 mod forward;
 pub mod ids;
-mod outbox;
+pub mod outbox;
 pub mod placement;
 mod play;
 mod publish;
@@ -88,6 +88,8 @@ pub struct MediaStats {
     pub send_drops: u64,
     /// Messages to other workers dropped because their inbox was full.
     pub relay_drops: u64,
+    /// Relays of state and events waiting for room in a full queue (now, not in total).
+    pub state_waiting: u64,
 }
 
 impl std::ops::AddAssign for MediaStats {
@@ -96,6 +98,7 @@ impl std::ops::AddAssign for MediaStats {
         self.datagrams_sent += other.datagrams_sent;
         self.send_drops += other.send_drops;
         self.relay_drops += other.relay_drops;
+        self.state_waiting += other.state_waiting;
     }
 }
 

@@ -12,7 +12,7 @@ use crate::relay::{Relay, WorkerId};
 
 /// The relays waiting for room in each worker's inbox.
 #[derive(Debug)]
-pub(crate) struct RelayOutbox {
+pub struct RelayOutbox {
     me: WorkerId,
     inboxes: Vec<Sender<(WorkerId, Relay)>>,
     /// Per worker, state relays that found its inbox full, oldest first.
@@ -78,6 +78,11 @@ impl RelayOutbox {
     /// Whether relays wait for room (the worker should look again soon).
     pub fn has_waiting(&self) -> bool {
         self.waiting.iter().any(|w| !w.is_empty())
+    }
+
+    /// How many relays wait for room.
+    pub fn waiting(&self) -> usize {
+        self.waiting.iter().map(VecDeque::len).sum()
     }
 }
 

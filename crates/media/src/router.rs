@@ -91,6 +91,8 @@ pub struct RouterStats {
     pub sessions: u64,
     /// Tracks published on this worker (mirrors of other workers' tracks not counted).
     pub tracks: u64,
+    /// Tracks of other workers this worker mirrors (it fans them out to its sessions).
+    pub mirrored_tracks: u64,
     /// Datagrams handed to the router.
     pub datagrams_received: u64,
     /// Datagrams from addresses no session claims.
@@ -117,6 +119,7 @@ impl std::ops::AddAssign for RouterStats {
     fn add_assign(&mut self, other: RouterStats) {
         self.sessions += other.sessions;
         self.tracks += other.tracks;
+        self.mirrored_tracks += other.mirrored_tracks;
         self.datagrams_received += other.datagrams_received;
         self.unroutable_datagrams += other.unroutable_datagrams;
         self.rejected_datagrams += other.rejected_datagrams;
@@ -202,6 +205,7 @@ impl Router {
         RouterStats {
             sessions: self.sessions.len() as u64,
             tracks: self.tracks.values().filter(|t| t.is_local()).count() as u64,
+            mirrored_tracks: self.tracks.values().filter(|t| !t.is_local()).count() as u64,
             ..self.stats
         }
     }

@@ -121,6 +121,7 @@ pub(crate) async fn run(socket: UdpSocket, candidate: SocketAddr, links: WorkerL
                 datagrams_sent: socket.sent,
                 send_drops: socket.send_drops,
                 relay_drops: outbox.dropped,
+                state_waiting: (outbox.waiting() + router.events.len()) as u64,
             };
         }
         let was_waiting = events_waiting;

@@ -320,3 +320,70 @@ fn a_full_data_channel_hands_reliable_messages_back_for_signaling() {
         "every message went one way or the other"
     );
 }
+
+#[test]
+fn a_room_on_two_overloaded_workers_converges_when_the_load_passes() {
+    let mut sim = Sim::with_workers(2);
+    let mut publishers: Vec<usize> = (0..4).map(|i| sim.add_publisher(10001 + i)).collect();
+    let subscribers = [sim.add_subscriber(10011), sim.add_subscriber(10012)];
+    sim.run(Duration::from_secs(1));
+
+    // Inboxes of four relays, one relay taken every 20 ms (a sixth of the frames crossing),
+    // one event passed per step: the queues between the workers are full all the time.
+    // Meanwhile the room changes: a publisher leaves, another joins, one mutes its camera
+    // and unmutes it.
+    sim.overload(4, 4);
+    let gone = publishers.remove(0);
+    sim.command(Command::RemoveParticipant {
+        participant: sim.peers[gone].id,
+    });
+    sim.run(Duration::from_millis(300));
+    publishers.push(sim.add_publisher(10005));
+    sim.run(Duration::from_millis(300));
+    let muting = publishers[0];
+    for muted in [true, false] {
+        sim.command(Command::Mute {
+            participant: sim.peers[muting].id,
+            track: sim.video_track_of(muting),
+            muted,
+        });
+        sim.run(Duration::from_millis(300));
+    }
+    sim.run(Duration::from_secs(2));
+    assert!(
+        sim.relays_dropped() > 100,
+        "media was dropped: {}",
+        sim.relays_dropped()
+    );
+
+    sim.relieve();
+    sim.run(Duration::from_secs(2));
+    let tracks = 2 * publishers.len();
+    for &s in &subscribers {
+        assert_eq!(
+            sim.peers[s].offered_tracks,
+            Some(tracks),
+            "subscriber {s} is offered every track there is, no more"
+        );
+    }
+    for w in 0..2 {
+        let mirrored = sim.routers[w].stats().mirrored_tracks;
+        let elsewhere = sim.routers[1 - w].stats().tracks;
+        assert_eq!(
+            mirrored, elsewhere,
+            "worker {w} mirrors exactly the other's tracks"
+        );
+    }
+    assert_eq!(sim.stats().tracks as usize, tracks);
+
+    // Every publisher's video reaches every subscriber: four cameras at 30 fps.
+    let before: Vec<u32> = subscribers
+        .iter()
+        .map(|&s| sim.peers[s].video_frames)
+        .collect();
+    sim.run(Duration::from_secs(1));
+    for (i, &s) in subscribers.iter().enumerate() {
+        let frames = sim.peers[s].video_frames - before[i];
+        assert!(frames >= 100, "subscriber {s}: {frames} frames in a second");
+    }
+}

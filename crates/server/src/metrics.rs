@@ -104,6 +104,12 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
         ],
     );
     metric(
+        "moim_state_waiting",
+        "gauge",
+        "Track, mute and interest notices and media events waiting for room in a full queue.",
+        &[("", media.state_waiting)],
+    );
+    metric(
         "moim_datagrams_dropped_total",
         "counter",
         "UDP datagrams dropped, by reason.",

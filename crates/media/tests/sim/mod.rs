@@ -11,8 +11,9 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use moim_media::command::DeclaredTrack;
+use moim_media::outbox::RelayOutbox;
 use moim_media::placement::Placement;
-use moim_media::relay::WorkerId;
+use moim_media::relay::{Relay, WorkerId};
 use moim_media::stun::IceKey;
 use moim_media::{Command, MediaEvent, ParticipantId, RoomId, Router, RouterStats, TrackId};
 use moim_proto::signal::{TrackKind, TrackSource};
@@ -24,10 +25,26 @@ use str0m::media::{
 };
 use str0m::net::{Protocol, Receive, Transmit};
 use str0m::{Candidate, Event, Input, Output, Rtc};
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 
 pub const SERVER: &str = "127.0.0.1:7882";
 pub const STEP: Duration = Duration::from_millis(5);
+
+/// The queues between workers while they are overloaded.
+pub struct Overload {
+    outboxes: Vec<RelayOutbox>,
+    inboxes: Vec<mpsc::Receiver<(WorkerId, Relay)>>,
+    /// A worker takes a relay every this many steps (0: all there are).
+    take_every: u32,
+    steps: u32,
+}
+
+impl Overload {
+    fn has_waiting(&self) -> bool {
+        self.outboxes.iter().any(RelayOutbox::has_waiting)
+            || self.inboxes.iter().any(|inbox| !inbox.is_empty())
+    }
+}
 
 pub struct Peer {
     pub id: ParticipantId,
@@ -51,6 +68,8 @@ pub struct Peer {
     pub channels: Vec<(ChannelId, String)>,
     /// Text messages received on data channels.
     pub channel_messages: Vec<String>,
+    /// Tracks in the last subscriber offer this peer answered.
+    pub offered_tracks: Option<usize>,
 }
 
 impl Peer {
@@ -75,6 +94,7 @@ impl Peer {
             interframe_bytes: 6,
             channels: Vec::new(),
             channel_messages: Vec::new(),
+            offered_tracks: None,
         }
     }
 
@@ -213,6 +233,8 @@ pub struct Sim {
     pub data_events: Vec<MediaEvent>,
     /// What peers answered while taking the routers' datagrams, for the next step.
     backlog: Vec<(SocketAddr, Vec<u8>)>,
+    /// The queues between workers, while they are overloaded.
+    overload: Option<Overload>,
 }
 
 impl Sim {
@@ -241,6 +263,7 @@ impl Sim {
             sent: 0,
             data_events: Vec::new(),
             backlog: Vec::new(),
+            overload: None,
         }
     }
 
@@ -257,8 +280,77 @@ impl Sim {
         self.carry_relays();
     }
 
-    /// Delivers messages between workers until none is left.
+    /// From now on, workers talk through their real outboxes into inboxes of `capacity`,
+    /// and each worker takes one relay every `take_every` steps of time and passes one
+    /// event per step: the queues overflow as they do when a worker cannot keep up.
+    pub fn overload(&mut self, capacity: usize, take_every: u32) {
+        let (senders, inboxes): (Vec<_>, Vec<_>) = (0..self.routers.len())
+            .map(|_| mpsc::channel(capacity))
+            .unzip();
+        let outboxes = (0..self.routers.len())
+            .map(|w| RelayOutbox::new(WorkerId(w), senders.clone()))
+            .collect();
+        self.overload = Some(Overload {
+            outboxes,
+            inboxes,
+            take_every,
+            steps: 0,
+        });
+    }
+
+    /// Ends the overload: whatever waits in the queues is carried, then relays flow freely.
+    pub fn relieve(&mut self) {
+        if let Some(overload) = &mut self.overload {
+            overload.take_every = 0;
+        }
+        while self.overload.as_ref().is_some_and(Overload::has_waiting) {
+            self.take_relays();
+            self.carry_relays();
+        }
+        self.overload = None;
+        self.carry_relays();
+    }
+
+    /// Under overload, each worker takes what it can of its inbox this step.
+    fn take_relays(&mut self) {
+        let Some(overload) = &mut self.overload else {
+            return;
+        };
+        overload.steps += 1;
+        let take = match overload.take_every {
+            0 => usize::MAX,
+            every if overload.steps.is_multiple_of(every) => 1,
+            _ => return,
+        };
+        for (to, inbox) in overload.inboxes.iter_mut().enumerate() {
+            for _ in 0..take {
+                let Ok((from, relay)) = inbox.try_recv() else {
+                    break;
+                };
+                self.routers[to].handle_relay(self.now, from, relay);
+            }
+        }
+    }
+
+    /// Media relays the outboxes dropped during the overload.
+    pub fn relays_dropped(&self) -> u64 {
+        self.overload
+            .as_ref()
+            .map_or(0, |o| o.outboxes.iter().map(|out| out.dropped).sum())
+    }
+
+    /// Delivers messages between workers until none is left (under overload: into the
+    /// outboxes, as a worker does; [`Sim::take_relays`] takes them out).
     pub fn carry_relays(&mut self) {
+        if let Some(overload) = &mut self.overload {
+            for (from, outbox) in overload.outboxes.iter_mut().enumerate() {
+                outbox.retry();
+                while let Some((to, relay)) = self.routers[from].poll_relay() {
+                    outbox.send(to, relay);
+                }
+            }
+            return;
+        }
         loop {
             let mut carried = false;
             for from in 0..self.routers.len() {
@@ -281,10 +373,18 @@ impl Sim {
         total
     }
 
+    /// The routers' events (under overload: as many per worker as its channel takes).
     pub fn events(&mut self) -> Vec<MediaEvent> {
+        let per_step = match &self.overload {
+            Some(o) if o.take_every > 0 => 1,
+            _ => usize::MAX,
+        };
         let mut events = Vec::new();
         for router in &mut self.routers {
-            while let Some(event) = router.poll_event() {
+            for _ in 0..per_step {
+                let Some(event) = router.poll_event() else {
+                    break;
+                };
                 events.push(event);
             }
         }
@@ -366,6 +466,7 @@ impl Sim {
             {
                 self.last_offer_tracks = Some(tracks.len());
                 let peer = self.peers.iter_mut().find(|p| p.id == participant).unwrap();
+                peer.offered_tracks = Some(tracks.len());
                 let offer = SdpOffer::from_sdp_string(&sdp).unwrap();
                 let answer = peer.rtc.sdp_api().accept_offer(offer).unwrap();
                 let (tx, mut rx) = oneshot::channel();
@@ -411,6 +512,7 @@ impl Sim {
             self.routers[worker].handle_datagram(self.now, from, &data);
         }
         self.carry_relays();
+        self.take_relays();
         for router in &mut self.routers {
             router.handle_timeout(self.now);
         }
