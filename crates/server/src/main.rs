@@ -1,37 +1,14 @@
 //! `moim`: the server binary. `moim serve` (the default) runs the server; `moim token`
 //! prints an access token.
 
-mod admission;
-mod api;
-mod assets;
-mod auth;
 mod banner;
-mod board;
-mod chat;
 mod cli;
-mod compositor;
 mod config;
-mod decoder;
-mod file_response;
 mod http;
-mod listener;
-mod manifest;
-mod media_events;
-mod metrics;
-mod mixer;
-mod moderation;
-mod participant;
-mod polls;
-mod recorder;
 mod recording;
-mod recording_api;
-mod recording_limits;
-mod room_api;
-mod room_stream;
-mod rooms;
+mod room;
 mod signal;
 mod state;
-mod whip;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -113,8 +90,8 @@ async fn run(config: Config) -> anyhow::Result<()> {
         );
     }
     let state = Arc::new(AppState::new(config, media.clone()));
-    tokio::spawn(media_events::run(state.clone(), media_events));
-    recording_limits::watch(state.clone());
+    tokio::spawn(room::media_events::run(state.clone(), media_events));
+    recording::limits::watch(state.clone());
     let sweeper = state.clone();
     tokio::spawn(async move {
         let mut every = tokio::time::interval(std::time::Duration::from_secs(1));
@@ -127,12 +104,12 @@ async fn run(config: Config) -> anyhow::Result<()> {
     if dev_mode {
         eprintln!("{}", banner::development(http_addr.port()));
     }
-    let limits = listener::Limits {
+    let limits = http::listener::Limits {
         header_timeout: Duration::from_secs(state.config.header_timeout),
         per_address: state.config.connections_per_address(),
     };
     let app = http::router(state.clone());
-    listener::serve(listener, app, limits, async move {
+    http::listener::serve(listener, app, limits, async move {
         shutdown_signal().await;
         let stopping = state.clone();
         let _ = tokio::task::spawn_blocking(move || recording::stop_all(&stopping)).await;

@@ -10,9 +10,9 @@ use moim_proto::signal::ChatMessage;
 use moim_proto::token::{Claims, Keys};
 
 use crate::config::Config;
-use crate::participant::Participant;
 use crate::recording::Recording;
-use crate::rooms::Rooms;
+use crate::room::Rooms;
+use crate::room::participant::Participant;
 
 /// What every request handler shares.
 #[derive(Debug)]

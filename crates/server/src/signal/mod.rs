@@ -29,12 +29,12 @@ use moim_proto::signal::{
 use tokio::sync::{Notify, mpsc};
 use tracing::{debug, info, warn};
 
-use crate::admission::{self, SettingsChange};
-use crate::board::{self, Segment};
-use crate::chat::Outgoing;
-use crate::moderation;
-use crate::participant::{Link, OUTBOX_CAPACITY, Participant};
 use crate::recording;
+use crate::room::admission::{self, SettingsChange};
+use crate::room::board::{self, Segment};
+use crate::room::chat::Outgoing;
+use crate::room::moderation;
+use crate::room::participant::{Link, OUTBOX_CAPACITY, Participant};
 use crate::state::{AppState, media_error, unix_millis};
 
 /// Frames up to this size are read and refused with `message_too_large`; larger ones

@@ -9,12 +9,12 @@ use moim_proto::error::ApiError;
 use moim_proto::signal::{ChatMessage, PollInfo, ServerMessage};
 
 use super::{Connection, not_in_room};
-use crate::admission;
-use crate::board;
-use crate::chat::{self, Outgoing};
-use crate::participant::Participant;
-use crate::polls::Polls;
-use crate::rooms::{Room, Rooms};
+use crate::room::admission;
+use crate::room::board;
+use crate::room::chat::{self, Outgoing};
+use crate::room::participant::Participant;
+use crate::room::polls::Polls;
+use crate::room::{Room, Rooms};
 use crate::state::unix_millis;
 
 impl Connection {

@@ -10,17 +10,17 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use moim_media::{Command, Follow, MediaError, MediaPlane, ParticipantId, RoomId};
 use moim_proto::ErrorCode;
 use moim_proto::error::ApiError;
 use moim_proto::token::{Claims, Grants};
 
-use crate::auth::{Needs, authorize};
-use crate::http::error_response;
-use crate::participant::{Link, Participant};
-use crate::rooms::{Gate, Rooms};
+use crate::http::auth::{Authorized, Publish, Subscribe};
+use crate::http::error::error_response;
+use crate::room::participant::{Link, Participant};
+use crate::room::{Gate, Rooms};
 use crate::state::{AppState, media_error};
 
 /// The largest offer accepted, in bytes (a browser's offer is a few kilobytes).
@@ -30,13 +30,9 @@ pub const MAX_OFFER_BYTES: usize = 64 * 1024;
 pub async fn publish(
     State(state): State<Arc<AppState>>,
     Path(room): Path<String>,
-    headers: HeaderMap,
+    Authorized { claims, .. }: Authorized<Publish>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let claims = match authorize(&state, &headers, &room, Needs::Publish) {
-        Ok(c) => c,
-        Err(e) => return error_response(e),
-    };
     let offer = match sdp_text(body) {
         Ok(offer) => offer,
         Err(e) => return error_response(e),
@@ -68,33 +64,29 @@ pub async fn publish(
 pub async fn play_latest(
     State(state): State<Arc<AppState>>,
     Path(room): Path<String>,
-    headers: HeaderMap,
+    Authorized { claims, .. }: Authorized<Subscribe>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    play(state, room, None, headers, body).await
+    play(state, room, None, claims, body).await
 }
 
 /// `POST /whep/{room}/{identity}`: play one participant.
 pub async fn play_identity(
     State(state): State<Arc<AppState>>,
     Path((room, identity)): Path<(String, String)>,
-    headers: HeaderMap,
+    Authorized { claims, .. }: Authorized<Subscribe>,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    play(state, room, Some(identity), headers, body).await
+    play(state, room, Some(identity), claims, body).await
 }
 
 async fn play(
     state: Arc<AppState>,
     room: String,
     identity: Option<String>,
-    headers: HeaderMap,
+    claims: Claims,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let claims = match authorize(&state, &headers, &room, Needs::Subscribe) {
-        Ok(c) => c,
-        Err(e) => return error_response(e),
-    };
     let offer = match sdp_text(body) {
         Ok(offer) => offer,
         Err(e) => return error_response(e),

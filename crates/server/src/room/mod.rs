@@ -6,6 +6,15 @@
 //! (join, leave, tracks) is broadcast from here, so the announcements and the state never
 //! disagree. The lock around [`Rooms`] is never held across an await.
 
+pub mod admission;
+pub mod board;
+pub mod chat;
+pub mod media_events;
+pub mod moderation;
+pub mod participant;
+pub mod polls;
+pub mod stream;
+
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -19,12 +28,12 @@ use moim_proto::signal::{
 };
 use moim_proto::token::Grants;
 
-use crate::board::Board;
-use crate::chat::ChatLog;
-use crate::participant::{Link, Participant};
-use crate::polls::Polls;
 use crate::recording::Recording;
-use crate::room_stream::RoomStream;
+use crate::room::board::Board;
+use crate::room::chat::ChatLog;
+use crate::room::participant::{Link, Participant};
+use crate::room::polls::Polls;
+use crate::room::stream::RoomStream;
 use crate::state::{media_error, unix_millis};
 
 /// The error for a room nobody is in (rooms exist only while someone is).

@@ -9,7 +9,7 @@ use std::time::Instant;
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use moim_proto::ErrorCode;
 use moim_proto::error::ApiError;
@@ -17,13 +17,13 @@ use moim_proto::signal::RoomMode;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::admission::{self, SettingsChange};
-use crate::auth::{Needs, authorize};
-use crate::chat::{self, Outgoing};
-use crate::file_response::content_disposition;
-use crate::http::{error_response, json_body};
-use crate::moderation;
-use crate::rooms::no_one_in;
+use crate::http::auth::{Admin, Authorized};
+use crate::http::error::{error_response, json_body};
+use crate::http::file_response::content_disposition;
+use crate::room::admission::{self, SettingsChange};
+use crate::room::chat::{self, Outgoing};
+use crate::room::moderation;
+use crate::room::no_one_in;
 use crate::state::{AppState, unix_millis};
 
 /// The body of `POST /api/rooms/{room}/data`.
@@ -44,16 +44,10 @@ pub struct DataRequest {
 pub async fn send_data(
     State(state): State<Arc<AppState>>,
     Path(room): Path<String>,
-    headers: HeaderMap,
+    _: Authorized<Admin>,
     body: Result<Json<DataRequest>, JsonRejection>,
 ) -> Response {
-    let request = match admin_request(
-        &state,
-        &headers,
-        &room,
-        body,
-        "{payload, topic?, to?, reliable?}",
-    ) {
+    let request = match json_body(body, "{payload, topic?, to?, reliable?}") {
         Ok(request) => request,
         Err(e) => return error_response(e),
     };
@@ -94,11 +88,8 @@ pub async fn transcript(
     State(state): State<Arc<AppState>>,
     Path(room): Path<String>,
     Query(query): Query<TranscriptQuery>,
-    headers: HeaderMap,
+    _: Authorized<Admin>,
 ) -> Response {
-    if let Err(e) = authorize(&state, &headers, &room, Needs::Admin) {
-        return error_response(e);
-    }
     let rooms = state.rooms();
     let Some(r) = rooms.room(&room) else {
         return error_response(no_one_in(&room));
@@ -130,19 +121,6 @@ pub async fn transcript(
     }
 }
 
-/// Checks the admin token for `room`, then the JSON body (`shape` names its fields for the
-/// error).
-fn admin_request<T>(
-    state: &AppState,
-    headers: &HeaderMap,
-    room: &str,
-    body: Result<Json<T>, JsonRejection>,
-    shape: &str,
-) -> Result<T, ApiError> {
-    authorize(state, headers, room, Needs::Admin)?;
-    json_body(body, shape)
-}
-
 /// The body of `POST /api/rooms/{room}/participants/{identity}/mute`.
 #[derive(Debug, Deserialize)]
 pub struct MuteRequest {
@@ -157,10 +135,10 @@ pub struct MuteRequest {
 pub async fn mute_participant(
     State(state): State<Arc<AppState>>,
     Path((room, identity)): Path<(String, String)>,
-    headers: HeaderMap,
+    _: Authorized<Admin>,
     body: Result<Json<MuteRequest>, JsonRejection>,
 ) -> Response {
-    let request = match admin_request(&state, &headers, &room, body, "{track, muted, lock?}") {
+    let request = match json_body(body, "{track, muted, lock?}") {
         Ok(request) => request,
         Err(e) => return error_response(e),
     };
@@ -181,7 +159,7 @@ fn on_participant(
     state: &AppState,
     room: &str,
     identity: &str,
-    action: impl FnOnce(&mut crate::rooms::Room, moim_media::ParticipantId) -> Result<(), ApiError>,
+    action: impl FnOnce(&mut crate::room::Room, moim_media::ParticipantId) -> Result<(), ApiError>,
 ) -> Response {
     let mut rooms = state.rooms();
     let Some(r) = rooms.room_mut(room) else {
@@ -208,11 +186,8 @@ pub async fn remove_participant(
     State(state): State<Arc<AppState>>,
     Path((room, identity)): Path<(String, String)>,
     Query(query): Query<RemoveQuery>,
-    headers: HeaderMap,
+    _: Authorized<Admin>,
 ) -> Response {
-    if let Err(e) = authorize(&state, &headers, &room, Needs::Admin) {
-        return error_response(e);
-    }
     let target = state
         .rooms()
         .room(&room)
@@ -231,11 +206,8 @@ pub async fn remove_participant(
 pub async fn end_meeting(
     State(state): State<Arc<AppState>>,
     Path(room): Path<String>,
-    headers: HeaderMap,
+    _: Authorized<Admin>,
 ) -> Response {
-    if let Err(e) = authorize(&state, &headers, &room, Needs::Admin) {
-        return error_response(e);
-    }
     match moderation::end_meeting(&state, &room) {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(_) => error_response(no_one_in(&room)),
@@ -264,11 +236,11 @@ pub struct SettingsRequest {
 pub async fn change_settings(
     State(state): State<Arc<AppState>>,
     Path(room): Path<String>,
-    headers: HeaderMap,
+    _: Authorized<Admin>,
     body: Result<Json<SettingsRequest>, JsonRejection>,
 ) -> Response {
     let shape = "{locked?, waiting_room?, mode?: \"meeting\"|\"audio\"}";
-    let request = match admin_request(&state, &headers, &room, body, shape) {
+    let request = match json_body(body, shape) {
         Ok(request) => request,
         Err(e) => return error_response(e),
     };
@@ -287,11 +259,8 @@ pub async fn change_settings(
 pub async fn waiting(
     State(state): State<Arc<AppState>>,
     Path(room): Path<String>,
-    headers: HeaderMap,
+    _: Authorized<Admin>,
 ) -> Response {
-    if let Err(e) = authorize(&state, &headers, &room, Needs::Admin) {
-        return error_response(e);
-    }
     let rooms = state.rooms();
     let Some(r) = rooms.room(&room) else {
         return error_response(no_one_in(&room));
@@ -304,11 +273,8 @@ pub async fn waiting(
 pub async fn admit_or_reject(
     State(state): State<Arc<AppState>>,
     Path((room, identity, action)): Path<(String, String, String)>,
-    headers: HeaderMap,
+    _: Authorized<Admin>,
 ) -> Response {
-    if let Err(e) = authorize(&state, &headers, &room, Needs::Admin) {
-        return error_response(e);
-    }
     let target = state.rooms().room(&room).and_then(|r| {
         r.waiting
             .iter()
@@ -348,10 +314,10 @@ pub struct SpeakerRequest {
 pub async fn set_speaker(
     State(state): State<Arc<AppState>>,
     Path((room, identity)): Path<(String, String)>,
-    headers: HeaderMap,
+    _: Authorized<Admin>,
     body: Result<Json<SpeakerRequest>, JsonRejection>,
 ) -> Response {
-    let request = match admin_request(&state, &headers, &room, body, "{speaker}") {
+    let request = match json_body(body, "{speaker}") {
         Ok(request) => request,
         Err(e) => return error_response(e),
     };

@@ -35,7 +35,7 @@ impl Default for Polls {
     fn default() -> Polls {
         Polls {
             polls: Vec::new(),
-            next_id: crate::chat::first_id(),
+            next_id: crate::room::chat::first_id(),
         }
     }
 }

@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io::{Seek, SeekFrom, Write};
 use std::path::PathBuf;
-use std::process::{Child, ChildStdin, Command, Stdio};
+use std::process::{Child, ChildStdin, Command};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -25,13 +25,14 @@ use std::time::{Duration, Instant, SystemTime};
 use moim_egress::h264;
 use moim_egress::ogg::OggOpusWriter;
 use moim_egress::webm::{Codec, TrackSpec, WebmWriter};
-use moim_media::track::vp8_keyframe_size;
 use moim_media::{EgressFrame, FrameCodec, TrackId};
-use serde::{Deserialize, Serialize};
 use tracing::warn;
 
-use crate::compositor::Compositor;
-use crate::mixer::Mixer;
+use crate::recording::compositor::Compositor;
+use crate::recording::ffmpeg::spawn_fed;
+use crate::recording::frames::{signed_ms, video_track};
+use crate::recording::manifest::FileReport;
+use crate::recording::mixer::Mixer;
 
 /// How often pending bytes go to disk.
 const WRITE_EVERY: Duration = Duration::from_millis(250);
@@ -70,18 +71,6 @@ pub enum Layout {
     Mixed,
     /// All audio mixed and all video in a grid, in one file (`mixer.rs`, `compositor.rs`).
     Composite,
-}
-
-/// What became of one file.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct FileReport {
-    pub file: String,
-    /// Its codecs, e.g. `vp8` or `vp8+opus`.
-    pub codec: String,
-    /// From the recording's start to the file's time zero.
-    pub offset_ms: u64,
-    pub duration_ms: u64,
-    pub frames: u64,
 }
 
 /// Starts the writer thread; it ends once `stop` holds a time (or every sender is gone)
@@ -522,38 +511,6 @@ impl OutFile {
     }
 }
 
-/// The WebM track for a video track whose first frame (a keyframe) is `first`, and the
-/// codec's name.
-pub fn video_track(first: &EgressFrame) -> std::io::Result<(TrackSpec, &'static str)> {
-    let (codec, name) = match first.codec {
-        FrameCodec::Vp8 => (Codec::Vp8, "vp8"),
-        FrameCodec::Vp9 => (Codec::Vp9, "vp9"),
-        FrameCodec::Av1 => (Codec::Av1, "av1"),
-        FrameCodec::H264 => (Codec::H264, "h264"),
-        other => {
-            return Err(std::io::Error::other(format!(
-                "{other:?} video is not recorded yet"
-            )));
-        }
-    };
-    // VP9, AV1 and H.264 sizes are left to the decoder.
-    let (width, height) = vp8_keyframe_size(&first.data).unwrap_or((0, 0));
-    let private = if codec == Codec::H264 {
-        h264::avc_config(&first.data).ok_or_else(|| {
-            std::io::Error::other("the first H.264 keyframe carries no SPS and PPS")
-        })?
-    } else {
-        Vec::new()
-    };
-    let spec = TrackSpec {
-        codec,
-        width,
-        height,
-        private,
-    };
-    Ok((spec, name))
-}
-
 /// Starts an `ffmpeg` that turns the Matroska on its input into a fragmented MP4 at
 /// `path` without transcoding; fragments are complete as they are written.
 fn remux_to_mp4(path: &std::path::Path) -> std::io::Result<Sink> {
@@ -572,27 +529,4 @@ fn remux_to_mp4(path: &std::path::Path) -> std::io::Result<Sink> {
         .arg(path);
     let (child, stdin) = spawn_fed(&mut ffmpeg)?;
     Ok(Sink::Remux { child, stdin })
-}
-
-/// Starts an `ffmpeg` that reads what Moim writes on its standard input and writes its
-/// own files (its log goes to ours).
-pub fn spawn_fed(ffmpeg: &mut Command) -> std::io::Result<(Child, ChildStdin)> {
-    let mut child = ffmpeg
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()?;
-    let stdin = child
-        .stdin
-        .take()
-        .ok_or_else(|| std::io::Error::other("ffmpeg has no input"))?;
-    Ok((child, stdin))
-}
-
-/// `a - b` in milliseconds, negative when `a` is earlier.
-pub fn signed_ms(a: SystemTime, b: SystemTime) -> i64 {
-    match a.duration_since(b) {
-        Ok(d) => d.as_millis() as i64,
-        Err(e) => -(e.duration().as_millis() as i64),
-    }
 }

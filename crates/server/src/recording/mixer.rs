@@ -25,8 +25,9 @@ use moim_egress::webm::{Codec, TrackSpec, WebmWriter};
 use moim_media::{EgressFrame, FrameCodec, TrackId};
 use tracing::warn;
 
-use crate::compositor::{self, Compositor};
-use crate::recorder::{FileReport, spawn_fed};
+use crate::recording::compositor::{self, Compositor};
+use crate::recording::ffmpeg::spawn_fed;
+use crate::recording::manifest::FileReport;
 
 /// Audio tracks mixed at once; more wait for a free slot.
 pub const SLOTS: usize = 8;

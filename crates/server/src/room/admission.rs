@@ -8,9 +8,9 @@ use moim_proto::ErrorCode;
 use moim_proto::error::ApiError;
 use moim_proto::signal::{RoomMode, RoomSettings, ServerMessage, TrackKind};
 
-use crate::moderation::disconnect;
-use crate::participant::Participant;
-use crate::rooms::{Entry, Joined, Room, no_one_in};
+use crate::room::moderation::disconnect;
+use crate::room::participant::Participant;
+use crate::room::{Entry, Joined, Room, no_one_in};
 use crate::state::{AppState, media_error};
 
 /// A change of settings; absent fields stay as they are.

@@ -20,8 +20,8 @@ use moim_proto::signal::{
     ChatMessage, ClientMessage, ClientRequest, PollInfo, ServerMessage, ServerReply,
 };
 
-use crate::polls;
-use crate::rooms::Room;
+use crate::room::Room;
+use crate::room::polls;
 use crate::state::{AppState, unix_millis};
 
 /// Longest chat message, in characters.

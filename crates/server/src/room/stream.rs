@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use moim_media::ParticipantId;
 use moim_proto::signal::TrackKind;
 
-use crate::participant::{Link, Participant};
+use crate::room::participant::{Link, Participant};
 
 /// Whom the room's stream shows now.
 #[derive(Debug, Default)]

@@ -14,9 +14,9 @@ use moim_proto::signal::RecordingKind;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::auth::{Needs, authorize};
-use crate::file_response::file_response;
-use crate::http::{error_response, json_body};
+use crate::http::auth::{Authorized, Record};
+use crate::http::error::{error_response, json_body};
+use crate::http::file_response::file_response;
 use crate::recording::{self, is_folder_name};
 use crate::state::AppState;
 
@@ -30,12 +30,9 @@ pub struct StartRequest {
 pub async fn start(
     State(state): State<Arc<AppState>>,
     Path(room): Path<String>,
-    headers: HeaderMap,
+    _: Authorized<Record>,
     body: Result<Json<StartRequest>, JsonRejection>,
 ) -> Response {
-    if let Err(e) = authorize(&state, &headers, &room, Needs::Record) {
-        return error_response(e);
-    }
     let shape = "{kind: \"track\" | \"participant\" | \"composite\" | \"audio_only\"}";
     let request = match json_body(body, shape) {
         Ok(request) => request,
@@ -58,11 +55,8 @@ pub async fn start(
 pub async fn stop(
     State(state): State<Arc<AppState>>,
     Path((room, id)): Path<(String, String)>,
-    headers: HeaderMap,
+    _: Authorized<Record>,
 ) -> Response {
-    if let Err(e) = authorize(&state, &headers, &room, Needs::Record) {
-        return error_response(e);
-    }
     let running = state
         .rooms()
         .room(&room)
@@ -87,11 +81,8 @@ pub async fn stop(
 pub async fn list(
     State(state): State<Arc<AppState>>,
     Path(room): Path<String>,
-    headers: HeaderMap,
+    _: Authorized<Record>,
 ) -> Response {
-    if let Err(e) = authorize(&state, &headers, &room, Needs::Record) {
-        return error_response(e);
-    }
     let dir = state.config.recordings_dir.clone();
     let listed = room.clone();
     let Ok(recordings) = tokio::task::spawn_blocking(move || recording::list(&dir, &listed)).await
@@ -108,11 +99,8 @@ pub async fn list(
 pub async fn manifest(
     State(state): State<Arc<AppState>>,
     Path((room, id)): Path<(String, String)>,
-    headers: HeaderMap,
+    _: Authorized<Record>,
 ) -> Response {
-    if let Err(e) = authorize(&state, &headers, &room, Needs::Record) {
-        return error_response(e);
-    }
     let dir = state.config.recordings_dir.clone();
     let listed = tokio::task::spawn_blocking(move || recording::list(&dir, &room)).await;
     match listed.unwrap_or_default().into_iter().find(|m| m.id == id) {
@@ -125,11 +113,9 @@ pub async fn manifest(
 pub async fn download(
     State(state): State<Arc<AppState>>,
     Path((room, id, file)): Path<(String, String, String)>,
+    _: Authorized<Record>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(e) = authorize(&state, &headers, &room, Needs::Record) {
-        return error_response(e);
-    }
     if ![&room, &id, &file].iter().all(|n| is_folder_name(n)) {
         return error_response(no_recording(&id));
     }

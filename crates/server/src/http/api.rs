@@ -13,7 +13,7 @@ use moim_proto::token::{Claims, GrantPreset, Grants};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::http::{error_response, json_body};
+use crate::http::error::{error_response, json_body};
 use crate::state::{AppState, unix_now};
 
 /// Lifetime of tokens minted for the app in development mode.

@@ -12,8 +12,6 @@ use moim_proto::signal::{ChatMessage, RecordingKind, RecordingStopReason, TrackK
 use serde::{Deserialize, Serialize};
 use tracing::warn;
 
-use crate::recorder::FileReport;
-
 /// A recording's manifest, as written next to its files.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Manifest {
@@ -37,6 +35,18 @@ pub struct Manifest {
     /// Why the server stopped it by itself (a limit), if it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop_reason: Option<RecordingStopReason>,
+}
+
+/// What became of one file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FileReport {
+    pub file: String,
+    /// Its codecs, e.g. `vp8` or `vp8+opus`.
+    pub codec: String,
+    /// From the recording's start to the file's time zero.
+    pub offset_ms: u64,
+    pub duration_ms: u64,
+    pub frames: u64,
 }
 
 /// Someone who was in the room during the recording.

@@ -8,8 +8,17 @@
 //! still names every file. Starting one creates its folder and starts its writer (and
 //! ffmpeg) outside the rooms lock; only putting it in place takes the lock.
 //!
-//! [`recorder`]: crate::recorder
-//! [`manifest`]: crate::manifest
+//! [`recorder`]: crate::recording::recorder
+//! [`manifest`]: crate::recording::manifest
+
+pub mod compositor;
+pub mod decoder;
+pub mod ffmpeg;
+pub mod frames;
+pub mod limits;
+pub mod manifest;
+pub mod mixer;
+pub mod recorder;
 
 use std::path::PathBuf;
 use std::sync::mpsc::sync_channel;
@@ -26,13 +35,12 @@ use moim_proto::signal::{
 };
 use tracing::{info, warn};
 
-use crate::compositor;
-use crate::manifest::{self, Manifest, ManifestParticipant, ManifestSaver, ManifestTrack};
-pub use crate::manifest::{is_folder_name, list, mark_interrupted};
-use crate::participant::Participant;
-use crate::recorder::{self, FileReport, Layout, Route, Routes, StopAt};
-use crate::recording_limits;
-use crate::rooms::{Room, no_one_in};
+use self::manifest::FileReport;
+use self::manifest::{Manifest, ManifestParticipant, ManifestSaver, ManifestTrack};
+use self::recorder::{Layout, Route, Routes, StopAt};
+pub use crate::recording::manifest::{is_folder_name, list, mark_interrupted};
+use crate::room::participant::Participant;
+use crate::room::{Room, no_one_in};
 use crate::state::{AppState, unix_millis};
 
 /// Frames a recording's queue holds (about 4 s of a 30 fps video and its audio for 10
@@ -192,7 +200,7 @@ impl Recording {
         // A composite shows cameras in tiles: the simulcast layer of a tile's height is
         // enough and far cheaper to decode than the tallest.
         let height = if self.manifest.kind == RecordingKind::Composite {
-            compositor::TILE_HEIGHT
+            decoder::TILE_HEIGHT
         } else {
             TALLEST
         };
@@ -293,7 +301,7 @@ pub fn start(
             "Only rooms named with letters, digits, '-', '_' and '.' are recorded.",
         ));
     }
-    recording_limits::check_storage(&state.config)?;
+    limits::check_storage(&state.config)?;
     {
         let mut rooms = state.rooms();
         let room = rooms

@@ -1,21 +1,28 @@
-//! The HTTP surface: routes, CORS for browser clients of WHIP/WHEP and the API, and error
-//! bodies.
+//! The HTTP surface: the route table, CORS for browser clients of WHIP/WHEP and the API,
+//! and the body limits; the handlers live in this folder, one file per family of routes.
+
+pub mod api;
+pub mod assets;
+pub mod auth;
+pub mod error;
+pub mod file_response;
+pub mod listener;
+pub mod metrics;
+pub mod recording_api;
+pub mod room_api;
+pub mod whip;
 
 use std::sync::Arc;
 
-use axum::Json;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::extract::rejection::JsonRejection;
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, options, post};
-use moim_proto::ErrorCode;
-use moim_proto::error::ApiError;
 
+use crate::signal;
 use crate::state::AppState;
-use crate::{api, assets, metrics, recording_api, room_api, signal, whip};
 
 /// Every route of the server.
 pub fn router(state: Arc<AppState>) -> Router {
@@ -99,30 +106,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/dev/token", post(api::dev_token))
         .route("/metrics", get(metrics::metrics))
         .merge(cross_origin)
-        .layer(DefaultBodyLimit::max(MAX_API_BODY_BYTES))
+        .layer(DefaultBodyLimit::max(error::MAX_API_BODY_BYTES))
         .with_state(state)
-}
-
-/// The largest JSON body the API reads (WHIP/WHEP offers have their own limit).
-pub const MAX_API_BODY_BYTES: usize = 64 * 1024;
-
-/// The JSON body of an API request, or the error that says what was expected: `413` with
-/// `message_too_large` beyond [`MAX_API_BODY_BYTES`], `400` with `malformed_message` when it
-/// is not the `shape` (e.g. `{track, muted}`) the route reads.
-pub fn json_body<T>(body: Result<Json<T>, JsonRejection>, shape: &str) -> Result<T, ApiError> {
-    body.map(|Json(request)| request).map_err(|e| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(
-                ErrorCode::MessageTooLarge,
-                format!("The body is over {MAX_API_BODY_BYTES} bytes."),
-            )
-        } else {
-            ApiError::new(
-                ErrorCode::MalformedMessage,
-                format!("Expected JSON {shape}: {e}"),
-            )
-        }
-    })
 }
 
 /// Answers a CORS preflight.
@@ -162,24 +147,4 @@ async fn allow_any_origin(request: axum::extract::Request, next: Next) -> Respon
         );
     }
     response
-}
-
-/// An error as a JSON body with the matching HTTP status.
-pub fn error_response(error: ApiError) -> Response {
-    let status = match error.code {
-        ErrorCode::InvalidToken | ErrorCode::TokenExpired => StatusCode::UNAUTHORIZED,
-        ErrorCode::PermissionDenied
-        | ErrorCode::WrongRoom
-        | ErrorCode::Banned
-        | ErrorCode::RoomLocked
-        | ErrorCode::WaitingRoom => StatusCode::FORBIDDEN,
-        ErrorCode::NotFound | ErrorCode::UnknownTrack => StatusCode::NOT_FOUND,
-        ErrorCode::ServerBusy => StatusCode::SERVICE_UNAVAILABLE,
-        ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-        ErrorCode::MessageTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-        ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
-        ErrorCode::StorageFull => StatusCode::INSUFFICIENT_STORAGE,
-        _ => StatusCode::BAD_REQUEST,
-    };
-    (status, axum::Json(error)).into_response()
 }

@@ -7,8 +7,8 @@ use moim_proto::signal::{RoomMode, ServerMessage, SubscribedMid, TrackInfo, Trac
 use tokio::sync::mpsc;
 use tracing::debug;
 
-use crate::chat;
-use crate::participant::Link;
+use crate::room::chat;
+use crate::room::participant::Link;
 use crate::state::{AppState, unix_millis};
 
 /// Consumes media events until the media plane stops.

@@ -17,20 +17,15 @@ use std::time::{Duration, Instant, SystemTime};
 use moim_media::{EgressFrame, FrameCodec, TrackId};
 use tracing::warn;
 
-use crate::decoder::{Decoder, Due};
-use crate::recorder::{Routes, signed_ms};
+use crate::recording::decoder::{Decoder, Due, TILE_H, TILE_W};
+use crate::recording::frames::signed_ms;
+use crate::recording::recorder::Routes;
 
 /// The canvas, in pixels.
 pub const WIDTH: usize = 1280;
 pub const HEIGHT: usize = 720;
 /// Bytes of one I420 canvas.
 pub const CANVAS_BYTES: usize = WIDTH * HEIGHT * 3 / 2;
-/// What a decoder answers: every track's pictures at this size, 16:9.
-pub const TILE_W: usize = 640;
-pub const TILE_H: usize = 360;
-/// The video height a composite asks of simulcast cameras.
-pub const TILE_HEIGHT: u32 = TILE_H as u32;
-pub const TILE_BYTES: usize = TILE_W * TILE_H * 3 / 2;
 /// Tracks in the grid at most (3×3); more wait until one leaves.
 pub const MAX_TILES: usize = 9;
 /// A track that sent nothing for this long shows black.
@@ -384,6 +379,7 @@ fn fill_black(canvas: &mut [u8], place: Place) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::recording::decoder::TILE_BYTES;
 
     #[test]
     fn grids_grow_square_and_keep_tiles_16_by_9() {

@@ -12,7 +12,7 @@ use moim_proto::ErrorCode;
 use moim_proto::error::ApiError;
 use moim_proto::signal::{BoardStroke, BoardTool, ServerMessage};
 
-use crate::rooms::Room;
+use crate::room::Room;
 
 /// Board coordinates run from 0 to these (16:9); clients scale to their screen.
 pub const WIDTH: i32 = 1600;

@@ -8,8 +8,8 @@ use moim_proto::ErrorCode;
 use moim_proto::error::ApiError;
 use moim_proto::signal::{ServerMessage, ServerReply};
 
-use crate::participant::{Link, Participant};
-use crate::rooms::Room;
+use crate::room::Room;
+use crate::room::participant::{Link, Participant};
 use crate::state::AppState;
 
 /// Mutes `track` of `target` in `room`, or with `muted: false` lifts a lock so the owner

@@ -13,7 +13,7 @@ use moim_proto::token::Grants;
 use tokio::sync::{Notify, mpsc};
 use tracing::warn;
 
-use crate::chat::RateLimit;
+use crate::room::chat::RateLimit;
 
 /// Capacity of a participant's outgoing message queue; a client this far behind is
 /// disconnected rather than buffered without bound.

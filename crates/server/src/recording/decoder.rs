@@ -22,8 +22,14 @@ use moim_egress::webm::{Codec, WebmWriter};
 use moim_media::{EgressFrame, TrackId};
 use tracing::warn;
 
-use crate::compositor::{TILE_BYTES, TILE_H, TILE_W};
-use crate::recorder::video_track;
+use crate::recording::frames::video_track;
+
+/// What a decoder answers: every track's pictures at this size, 16:9.
+pub const TILE_W: usize = 640;
+pub const TILE_H: usize = 360;
+/// The video height a composite asks of simulcast cameras.
+pub const TILE_HEIGHT: u32 = TILE_H as u32;
+pub const TILE_BYTES: usize = TILE_W * TILE_H * 3 / 2;
 
 /// Decoded pictures a decoder holds at most (ahead of the canvas).
 const MAX_PICTURES: usize = 6;

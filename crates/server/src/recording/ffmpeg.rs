@@ -1,0 +1,19 @@
+//! The one way a recording starts an `ffmpeg` child that it feeds: Moim writes on its
+//! standard input, it writes its own files, its log goes to Moim's.
+
+use std::process::{Child, ChildStdin, Command, Stdio};
+
+/// Starts an `ffmpeg` that reads what Moim writes on its standard input and writes its
+/// own files (its log goes to ours).
+pub fn spawn_fed(ffmpeg: &mut Command) -> std::io::Result<(Child, ChildStdin)> {
+    let mut child = ffmpeg
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()?;
+    let stdin = child
+        .stdin
+        .take()
+        .ok_or_else(|| std::io::Error::other("ffmpeg has no input"))?;
+    Ok((child, stdin))
+}
