@@ -23,6 +23,7 @@ pub struct BlockReader<R> {
 }
 
 impl<R: Read> BlockReader<R> {
+    /// A reader of the Matroska stream `input`, from its start.
     pub fn new(input: R) -> BlockReader<R> {
         BlockReader { input, cluster: 0 }
     }

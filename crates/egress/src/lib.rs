@@ -15,6 +15,8 @@
 //! - [`ogg::OggOpusWriter`]: Opus in Ogg (RFC 7845); gaps in the timeline are filled with
 //!   silent frames so that a muted stretch keeps its length.
 
+#![deny(missing_docs)]
+
 pub mod blocks;
 pub mod ebml;
 pub mod h264;

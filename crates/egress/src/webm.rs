@@ -50,8 +50,11 @@ const CLUSTER_MS: i64 = 5_000;
 /// What a track of the file carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Codec {
+    /// VP8 (`V_VP8`).
     Vp8,
+    /// VP9 (`V_VP9`).
     Vp9,
+    /// AV1 (`V_AV1`).
     Av1,
     /// Frames length-prefixed ([`crate::h264`]); needs the `avcC` as codec private data;
     /// makes the file Matroska rather than WebM.
@@ -85,9 +88,13 @@ impl Codec {
 /// the decoder) and any codec private data (H.264's `avcC`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TrackSpec {
+    /// What the track carries.
     pub codec: Codec,
+    /// The picture's width in pixels (video; 0 leaves it to the decoder).
     pub width: u32,
+    /// The picture's height in pixels (video; 0 leaves it to the decoder).
     pub height: u32,
+    /// The codec's private data (H.264's `avcC`; empty for the others).
     pub private: Vec<u8>,
 }
 
