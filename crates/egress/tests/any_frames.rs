@@ -89,9 +89,9 @@ fn payload(frame: &Frame, i: usize) -> Vec<u8> {
     data
 }
 
-/// Writes `frames` as the recorder would (times never go back); returns the file and where
-/// each frame ends in it.
-fn webm(frames: &[Frame]) -> (Vec<u8>, Vec<usize>) {
+/// Writes `frames` as the recorder would (times never go back); returns the file, where
+/// each frame ends in it and the time each frame was written at.
+fn webm(frames: &[Frame]) -> (Vec<u8>, Vec<usize>, Vec<i64>) {
     let tracks = [
         TrackSpec {
             codec: Codec::Vp8,
@@ -108,13 +108,15 @@ fn webm(frames: &[Frame]) -> (Vec<u8>, Vec<usize>) {
     ];
     let (mut writer, mut file) = WebmWriter::new(&tracks);
     let mut ends = Vec::new();
+    let mut times = Vec::new();
     let mut ms = 0;
     for (i, f) in frames.iter().enumerate() {
         ms += f.after_ms;
         writer.block(&mut file, f.track, ms, f.keyframe, &payload(f, i));
         ends.push(file.len());
+        times.push(ms);
     }
-    (file, ends)
+    (file, ends, times)
 }
 
 proptest! {
@@ -122,10 +124,14 @@ proptest! {
 
     #[test]
     fn any_frames_make_a_webm_that_reads_whole(frames in frames()) {
-        let (file, _) = webm(&frames);
+        let (file, _, times) = webm(&frames);
         let (packets, errors) = probe(&file);
         prop_assert!(errors.is_empty(), "{errors}");
         prop_assert_eq!(packets.len(), frames.len());
+        // Every video frame is where it was written, to the millisecond.
+        let written: Vec<i64> = frames.iter().zip(&times).filter(|(f, _)| f.track == 1).map(|(_, t)| *t).collect();
+        let read: Vec<i64> = packets.iter().filter(|p| p.0 == 0).map(|p| p.1.round() as i64).collect();
+        prop_assert_eq!(read, written);
         for stream in 0..2 {
             let times: Vec<f64> = packets.iter().filter(|p| p.0 == stream).map(|p| p.1).collect();
             prop_assert!(times.windows(2).all(|w| w[0] <= w[1]), "stream {stream}: {times:?}");
@@ -134,7 +140,7 @@ proptest! {
 
     #[test]
     fn a_webm_cut_after_any_frame_reads_up_to_it(frames in frames(), cut in any::<prop::sample::Index>()) {
-        let (file, ends) = webm(&frames);
+        let (file, ends, _) = webm(&frames);
         let kept = cut.index(ends.len());
         let (packets, errors) = probe(&file[..ends[kept]]);
         prop_assert!(errors.is_empty(), "{errors}");

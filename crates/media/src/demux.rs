@@ -22,12 +22,15 @@ use crate::stun::{self, IceKey};
 /// (ICE consent checks refresh a live one every few seconds).
 const FOREIGN_ADDRESS_TTL: Duration = Duration::from_secs(30);
 
-/// Addresses remembered for other workers' sessions at most; beyond it a new one is handed
-/// over datagram by datagram until an old one expires.
+/// Addresses remembered for other workers' sessions at most (a safety net: each session
+/// has its own cap below); beyond it only a new address's signed STUN requests are handed
+/// over until an old one expires.
 pub const MAX_FOREIGN_ADDRESSES: usize = 16_384;
 
-/// Addresses one session may be reached from (ICE checks several candidate pairs; a
-/// network change adds one); the oldest is forgotten beyond it.
+/// Addresses one session may be reached from, on its own worker and on each other one (ICE
+/// checks several candidate pairs; a network change adds one). Beyond it, the address
+/// whose last STUN request is oldest is forgotten: the pair in use is refreshed by its
+/// consent checks every few seconds.
 pub const MAX_ADDRESSES_PER_SESSION: usize = 8;
 
 /// Where a datagram goes.
@@ -52,6 +55,8 @@ pub struct Demux {
     addrs_of: HashMap<SessionId, Vec<SocketAddr>>,
     /// Addresses of other workers' sessions, with when they last sent.
     foreign: HashMap<SocketAddr, (WorkerId, Instant)>,
+    /// The same addresses by the ufrag whose password signed for them.
+    foreign_of: HashMap<String, Vec<SocketAddr>>,
 }
 
 impl Default for Demux {
@@ -77,6 +82,7 @@ impl Demux {
             by_ufrag: HashMap::new(),
             addrs_of: HashMap::new(),
             foreign: HashMap::new(),
+            foreign_of: HashMap::new(),
         }
     }
 
@@ -102,8 +108,11 @@ impl Demux {
     /// USERNAME when it is new. A STUN USERNAME wins over a remembered foreign address, so
     /// an address that moved to a session of this worker is not handed away.
     pub fn route(&mut self, now: Instant, source: SocketAddr, datagram: &[u8]) -> Route {
-        if let Some(session) = self.by_addr.get(&source) {
-            return Route::Session(*session);
+        if let Some(&session) = self.by_addr.get(&source) {
+            if stun::is_stun(datagram) {
+                self.refresh(session, source);
+            }
+            return Route::Session(session);
         }
         let Some(local) = stun::username(datagram).and_then(|u| u.split(':').next()) else {
             return match self.foreign.get_mut(&source) {
@@ -129,12 +138,7 @@ impl Demux {
                 self.foreign.remove(&source);
                 self.learn(session, source);
             }
-            Route::Worker(worker) => {
-                if self.foreign.len() < MAX_FOREIGN_ADDRESSES || self.foreign.contains_key(&source)
-                {
-                    self.foreign.insert(source, (worker, now));
-                }
-            }
+            Route::Worker(worker) => self.learn_foreign(local, worker, source, now),
             Route::Unknown => {}
         }
         owner
@@ -153,6 +157,48 @@ impl Demux {
     pub fn expire(&mut self, now: Instant) {
         self.foreign
             .retain(|_, (_, seen)| now.saturating_duration_since(*seen) < FOREIGN_ADDRESS_TTL);
+        let foreign = &self.foreign;
+        self.foreign_of.retain(|_, addrs| {
+            addrs.retain(|a| foreign.contains_key(a));
+            !addrs.is_empty()
+        });
+    }
+
+    /// How many addresses are remembered, for this worker's sessions and for others'.
+    pub fn remembered(&self) -> (usize, usize) {
+        (self.by_addr.len(), self.foreign.len())
+    }
+
+    /// Moves `source` to the young end of `session`'s addresses (a STUN request came
+    /// from it: the pair is alive).
+    fn refresh(&mut self, session: SessionId, source: SocketAddr) {
+        if let Some(addrs) = self.addrs_of.get_mut(&session)
+            && let Some(at) = addrs.iter().position(|a| *a == source)
+        {
+            let addr = addrs.remove(at);
+            addrs.push(addr);
+        }
+    }
+
+    /// Remembers `source` for the other worker's session whose ufrag is `ufrag`, forgetting
+    /// that session's address heard from longest ago beyond the cap.
+    fn learn_foreign(&mut self, ufrag: &str, worker: WorkerId, source: SocketAddr, now: Instant) {
+        if !self.foreign.contains_key(&source) {
+            let addrs = self.foreign_of.entry(ufrag.to_owned()).or_default();
+            if addrs.len() >= MAX_ADDRESSES_PER_SESSION {
+                let foreign = &self.foreign;
+                let stalest = (0..addrs.len())
+                    .min_by_key(|&i| foreign.get(&addrs[i]).map(|(_, seen)| *seen))
+                    .expect("a full list");
+                let gone = addrs.swap_remove(stalest);
+                self.foreign.remove(&gone);
+            }
+            if self.foreign.len() >= MAX_FOREIGN_ADDRESSES {
+                return;
+            }
+            addrs.push(source);
+        }
+        self.foreign.insert(source, (worker, now));
     }
 
     /// Remembers `source` for `session`, forgetting its oldest address beyond the cap.
@@ -224,34 +270,60 @@ mod tests {
                 "media from {stranger} after an unsigned request for {local}"
             );
         }
-        assert!(demux.by_addr.is_empty() && demux.foreign.is_empty());
+        assert_eq!(demux.remembered(), (0, 0));
     }
 
     #[test]
-    fn remembered_addresses_are_bounded() {
+    fn each_session_keeps_a_few_addresses_and_the_live_one_stays() {
         let mut demux = Demux::new(WorkerId(0), 2, IceKey::random());
-        let now = Instant::now();
+        let mut now = Instant::now();
         demux.add_session(SessionId(1), "00abcd".into());
         let stun = signed(&demux, "00abcd");
-        for port in 0..20u16 {
+        let live = SocketAddr::from(([127, 0, 0, 1], 5000));
+        assert_eq!(demux.route(now, live, &stun), Route::Session(SessionId(1)));
+        // A signed request replayed from twenty more addresses, while the live pair keeps
+        // sending its consent checks.
+        for port in 1..=20u16 {
             let from = SocketAddr::from(([127, 0, 0, 1], 5000 + port));
             assert_eq!(demux.route(now, from, &stun), Route::Session(SessionId(1)));
+            if port % 4 == 0 {
+                demux.route(now, live, &stun);
+            }
         }
-        assert_eq!(demux.by_addr.len(), MAX_ADDRESSES_PER_SESSION);
-        let newest = SocketAddr::from(([127, 0, 0, 1], 5019));
-        let oldest = SocketAddr::from(([127, 0, 0, 1], 5000));
+        assert_eq!(demux.remembered().0, MAX_ADDRESSES_PER_SESSION);
         assert_eq!(
-            demux.route(now, newest, &[0x80; 40]),
+            demux.route(now, live, &[0x80; 40]),
             Route::Session(SessionId(1))
         );
-        assert_eq!(demux.route(now, oldest, &[0x80; 40]), Route::Unknown);
+        let first_replay = SocketAddr::from(([127, 0, 0, 1], 5001));
+        assert_eq!(demux.route(now, first_replay, &[0x80; 40]), Route::Unknown);
 
+        // The same for another worker's session: replays from a thousand addresses cost
+        // eight entries, and the address that keeps sending stays.
         let other = signed(&demux, &worker_ufrag(WorkerId(1), "efgh"));
-        for i in 0..MAX_FOREIGN_ADDRESSES + 10 {
-            let from = SocketAddr::from(([10, 0, (i >> 8) as u8, i as u8], 6000));
+        let sending = SocketAddr::from(([10, 0, 0, 1], 6000));
+        assert_eq!(
+            demux.route(now, sending, &other),
+            Route::Worker(WorkerId(1))
+        );
+        for i in 0..1000u16 {
+            now += Duration::from_millis(1);
+            let from = SocketAddr::from(([10, 1, (i >> 8) as u8, i as u8], 6000));
             assert_eq!(demux.route(now, from, &other), Route::Worker(WorkerId(1)));
+            demux.route(now, sending, &[0x80; 40]);
         }
-        assert_eq!(demux.foreign.len(), MAX_FOREIGN_ADDRESSES);
+        assert_eq!(demux.remembered().1, MAX_ADDRESSES_PER_SESSION);
+        assert_eq!(
+            demux.route(now, sending, &[0x80; 40]),
+            Route::Worker(WorkerId(1))
+        );
+        let another = signed(&demux, &worker_ufrag(WorkerId(1), "ijkl"));
+        let from = SocketAddr::from(([10, 2, 0, 1], 6000));
+        assert_eq!(demux.route(now, from, &another), Route::Worker(WorkerId(1)));
+        assert_eq!(demux.remembered().1, MAX_ADDRESSES_PER_SESSION + 1);
+        demux.expire(now + FOREIGN_ADDRESS_TTL);
+        assert_eq!(demux.remembered().1, 0);
+        assert!(demux.foreign_of.is_empty());
     }
 
     #[test]

@@ -45,6 +45,12 @@ impl IceKey {
     }
 }
 
+/// Whether `datagram` looks like a STUN message (RFC 8489 §6: two zero bits, the magic
+/// cookie), without reading its attributes.
+pub fn is_stun(datagram: &[u8]) -> bool {
+    datagram.len() >= HEADER && datagram[0] & 0xc0 == 0 && datagram[4..8] == MAGIC
+}
+
 /// The USERNAME attribute of a STUN message, if `datagram` is one and has it.
 pub fn username(datagram: &[u8]) -> Option<&str> {
     let (_, _, value) = attributes(datagram)?.find(|(kind, _, _)| *kind == ATTR_USERNAME)?;
@@ -73,7 +79,7 @@ pub fn has_integrity(datagram: &[u8], password: &str) -> bool {
 
 /// The attributes of a STUN message: (type, offset of the attribute in the datagram, value).
 fn attributes(datagram: &[u8]) -> Option<impl Iterator<Item = (u16, usize, &[u8])>> {
-    if datagram.len() < HEADER || datagram[0] & 0xc0 != 0 || datagram[4..8] != MAGIC {
+    if !is_stun(datagram) {
         return None;
     }
     let body_len = u16::from_be_bytes([datagram[2], datagram[3]]) as usize;

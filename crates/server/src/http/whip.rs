@@ -60,7 +60,7 @@ pub async fn publish(
     .await
 }
 
-/// `POST /whep/{room}`: play the room's stream (`room_stream.rs`).
+/// `POST /whep/{room}`: play the room's stream (`room/stream.rs`).
 pub async fn play_latest(
     State(state): State<Arc<AppState>>,
     Path(room): Path<String>,

@@ -54,7 +54,7 @@ fn enforce(state: &AppState, measure_storage: bool) {
     let storage_full = measure_storage && check_storage(&state.config).is_err();
     let max = state.config.recording_max_duration;
     let now = unix_millis();
-    for (room, started_at) in running {
+    for (room, id, started_at) in running {
         let reason = if storage_full {
             RecordingStopReason::StorageFull
         } else if max > 0 && now.saturating_sub(started_at) >= max.saturating_mul(1000) {
@@ -63,7 +63,7 @@ fn enforce(state: &AppState, measure_storage: bool) {
             continue;
         };
         info!(room, ?reason, "stopping a recording at its limit");
-        if let Err(e) = recording::stop_because(state, &room, Some(reason)) {
+        if let Err(e) = recording::stop_at_limit(state, &room, &id, reason) {
             warn!(room, "stopping a recording failed: {}", e.message);
         }
     }

@@ -22,8 +22,9 @@ pub mod recorder;
 
 use std::path::PathBuf;
 use std::sync::mpsc::sync_channel;
+use std::sync::{Condvar, Mutex};
 use std::thread::JoinHandle;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use moim_media::egress::TALLEST;
 use moim_media::{Command, EgressSender, MediaPlane, ParticipantId, TrackId};
@@ -353,25 +354,45 @@ pub fn start(
 /// Stops the recording of `room_name`, tells everyone, and waits for its files to be
 /// complete (call from a blocking context).
 pub fn stop(state: &AppState, room_name: &str) -> Result<Manifest, ApiError> {
-    stop_because(state, room_name, None)
+    stop_one(state, room_name, None, None)
 }
 
-/// Stops the recording of `room_name` as [`stop`] does; `reason` says why when the
-/// server stops it by itself (everyone is told, the manifest keeps it).
-pub fn stop_because(
+/// Stops recording `id` of `room_name` (not one started after it) as [`stop`] does;
+/// `reason` says why the server stops it by itself (everyone is told, the manifest keeps
+/// it).
+pub fn stop_at_limit(
     state: &AppState,
     room_name: &str,
+    id: &str,
+    reason: RecordingStopReason,
+) -> Result<Manifest, ApiError> {
+    stop_one(state, room_name, Some(id), Some(reason))
+}
+
+/// Stops being finished (their files still being written), so that a drain waits for the
+/// ones another thread began.
+static FINISHING: (Mutex<usize>, Condvar) = (Mutex::new(0), Condvar::new());
+
+fn stop_one(
+    state: &AppState,
+    room_name: &str,
+    only: Option<&str>,
     reason: Option<RecordingStopReason>,
 ) -> Result<Manifest, ApiError> {
     let (recording, tracks, chat) = {
         let mut rooms = state.rooms();
         let room = rooms
             .room_mut(room_name)
-            .filter(|r| r.recording.is_some())
+            .filter(|r| {
+                r.recording
+                    .as_ref()
+                    .is_some_and(|running| only.is_none_or(|id| running.info.id == id))
+            })
             .ok_or_else(|| {
                 ApiError::new(ErrorCode::NotFound, "No recording is running in this room.")
             })?;
         let mut recording = room.recording.take().expect("checked above");
+        *FINISHING.0.lock().unwrap_or_else(|e| e.into_inner()) += 1;
         recording.manifest.stop_reason = reason;
         let tracks: Vec<(ParticipantId, TrackId)> = room
             .participants
@@ -392,16 +413,28 @@ pub fn stop_because(
         );
         (recording, tracks, room.chat.all().cloned().collect())
     };
-    Ok(recording.finish(&state.media, &tracks, chat))
+    let manifest = recording.finish(&state.media, &tracks, chat);
+    *FINISHING.0.lock().unwrap_or_else(|e| e.into_inner()) -= 1;
+    FINISHING.1.notify_all();
+    Ok(manifest)
 }
 
 /// Stops every recording (the server is shutting down); their files are complete when
 /// this returns.
 pub fn stop_all(state: &AppState) {
     let rooms = state.rooms().recordings_started();
-    for (room, _) in rooms {
+    for (room, _, _) in rooms {
         if let Err(e) = stop(state, &room) {
             warn!(room, "stopping a recording failed: {}", e.message);
         }
+    }
+    // A recording the limits thread is stopping is finished there: wait for it.
+    let finishing = FINISHING.0.lock().unwrap_or_else(|e| e.into_inner());
+    let (left, _) = FINISHING
+        .1
+        .wait_timeout_while(finishing, Duration::from_secs(60), |n| *n > 0)
+        .unwrap_or_else(|e| e.into_inner());
+    if *left > 0 {
+        warn!(recordings = *left, "recordings still finishing at exit");
     }
 }

@@ -633,11 +633,14 @@ impl Rooms {
         }
     }
 
-    /// The names of the rooms being recorded.
-    pub fn recordings_started(&self) -> Vec<(String, u64)> {
+    /// The rooms being recorded: name, recording id and when it started (ms since the epoch).
+    pub fn recordings_started(&self) -> Vec<(String, String, u64)> {
         self.rooms
             .iter()
-            .filter_map(|(name, r)| Some((name.clone(), r.recording.as_ref()?.info.started_at)))
+            .filter_map(|(name, r)| {
+                let info = &r.recording.as_ref()?.info;
+                Some((name.clone(), info.id.clone(), info.started_at))
+            })
             .collect()
     }
 
