@@ -8,6 +8,8 @@
 //! The crate has no IO; the server and the tests share it so that both sides agree on the
 //! shape of every message.
 
+#![deny(missing_docs)]
+
 pub mod error;
 pub mod names;
 pub mod signal;

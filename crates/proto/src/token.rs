@@ -24,16 +24,24 @@ pub struct Grants {
     /// The only room this token may enter.
     #[serde(default)]
     pub room: String,
+    /// May join the room at all; [`Keys::verify`] refuses a token without it.
     #[serde(default)]
     pub room_join: bool,
+    /// May publish tracks (a publisher connection, WHIP); viewers and an audio room's
+    /// listeners may not.
     #[serde(default)]
     pub can_publish: bool,
+    /// May receive the other participants' tracks (a subscriber connection, WHEP).
     #[serde(default)]
     pub can_subscribe: bool,
+    /// May send chat and application data, draw on the whiteboard and vote in polls.
     #[serde(default)]
     pub can_publish_data: bool,
+    /// Makes the participant a host: moderation, the waiting room, polls, the room's
+    /// settings and the room API.
     #[serde(default)]
     pub room_admin: bool,
+    /// May start and stop server recordings and download their files.
     #[serde(default)]
     pub room_record: bool,
 }
@@ -76,9 +84,15 @@ pub struct Claims {
     /// Display name; the identity when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// Not before, in seconds since the Unix epoch; a minute of clock skew between the
+    /// minting host and the server is allowed.
     #[serde(default)]
     pub nbf: u64,
+    /// Expiry, in seconds since the Unix epoch: from then on the token is refused as
+    /// expired.
     pub exp: u64,
+    /// What the token allows; the claim is named `video` as in other SFUs' tokens, so their
+    /// tooling reads it.
     pub video: Grants,
 }
 

@@ -7,9 +7,13 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TrackSource {
+    /// A camera's video: what a participant's tile and the room's stream show.
     Camera,
+    /// A microphone's audio.
     Microphone,
+    /// A shared screen, window or tab, which clients show in a tile of its own.
     Screen,
+    /// The audio that comes with a shared screen or tab.
     ScreenAudio,
 }
 
@@ -17,7 +21,9 @@ pub enum TrackSource {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TrackKind {
+    /// Audio, always a single layer.
     Audio,
+    /// Video, possibly in several simulcast layers.
     Video,
 }
 
@@ -25,8 +31,11 @@ pub enum TrackKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
+    /// The token grants admin: may moderate and change the room's settings.
     Host,
+    /// May publish but not moderate.
     Guest,
+    /// May not publish: a viewer token, or a listener in an audio room.
     Viewer,
 }
 
@@ -35,8 +44,11 @@ pub enum Role {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RoomMode {
+    /// Everyone whose token allows it publishes audio and video.
     #[default]
     Meeting,
+    /// Only hosts and the listeners they promote publish; the others listen and may raise a
+    /// hand.
     Audio,
 }
 
@@ -49,6 +61,7 @@ pub struct RoomSettings {
     /// Newcomers wait until a host admits them.
     #[serde(default)]
     pub waiting_room: bool,
+    /// A meeting or an audio room.
     #[serde(default)]
     pub mode: RoomMode,
 }
@@ -56,20 +69,31 @@ pub struct RoomSettings {
 /// A published track as announced to the room.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TrackInfo {
+    /// The server-made id (`TR_…`) that requests and announcements name the track by.
     pub sid: String,
+    /// Audio or video.
     pub kind: TrackKind,
+    /// Where the media comes from, so a client knows where to show it.
     pub source: TrackSource,
+    /// The server forwards nothing while it is muted.
     pub muted: bool,
+    /// The publisher sends several layers, so each subscriber gets one that fits its size.
     pub simulcast: bool,
 }
 
 /// A participant as announced to the room.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ParticipantInfo {
+    /// The server-made id (`PA_…`) of this connection of the participant; a reconnect gets
+    /// a new one.
     pub sid: String,
+    /// The identity from the token, the same across reconnects.
     pub identity: String,
+    /// The display name.
     pub name: String,
+    /// What it may do, so clients show hosts and listeners as such.
     pub role: Role,
+    /// Its published tracks.
     pub tracks: Vec<TrackInfo>,
     /// The participant asks to speak (audio rooms).
     #[serde(default, skip_serializing_if = "is_false")]
@@ -83,8 +107,11 @@ fn is_false(b: &bool) -> bool {
 /// One sending m-line of a publisher offer and the source behind it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PublishedMid {
+    /// The m-line's mid in the offer.
     pub mid: String,
+    /// What the client sends on it.
     pub source: TrackSource,
+    /// The track is muted from the start (a camera turned off before publishing).
     #[serde(default)]
     pub muted: bool,
 }
@@ -92,23 +119,31 @@ pub struct PublishedMid {
 /// Which track sid the server gave a publisher m-line.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MidTrack {
+    /// The m-line's mid in the offer.
     pub mid: String,
+    /// The sid of the track it publishes.
     pub sid: String,
 }
 
 /// What one m-line of the subscriber connection carries.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SubscribedMid {
+    /// The m-line's mid in the server's offer.
     pub mid: String,
+    /// The sid of the track it carries.
     pub track: String,
+    /// The sid of the track's publisher.
     pub participant: String,
 }
 
 /// Who sent a chat or data message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Sender {
+    /// The participant's sid.
     pub sid: String,
+    /// The participant's identity, which direct messages are addressed to.
     pub identity: String,
+    /// The display name at the time of sending.
     pub name: String,
 }
 
@@ -119,7 +154,9 @@ pub struct ChatMessage {
     pub id: u64,
     /// Milliseconds since the Unix epoch, by the server's clock.
     pub ts: u64,
+    /// Who wrote it.
     pub from: Sender,
+    /// The message.
     pub text: String,
     /// For a direct message, the identities it went to (empty: the whole room).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -129,7 +166,9 @@ pub struct ChatMessage {
 /// One answer of a poll and its votes so far.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PollOption {
+    /// The answer.
     pub text: String,
+    /// How many identities chose it.
     pub votes: u32,
 }
 
@@ -140,8 +179,11 @@ pub struct PollInfo {
     pub id: u64,
     /// When it was asked, milliseconds since the Unix epoch.
     pub ts: u64,
+    /// The host who asked.
     pub from: Sender,
+    /// The question.
     pub question: String,
+    /// The answers, in the order asked; votes name them by index.
     pub options: Vec<PollOption>,
     /// No more votes are taken.
     pub closed: bool,
@@ -151,7 +193,10 @@ pub struct PollInfo {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BoardTool {
+    /// Draws in the stroke's colour.
     Pen,
+    /// Paints the board's white: a stroke like any other, so undo and the board's order
+    /// treat it the same way.
     Eraser,
 }
 
@@ -163,10 +208,13 @@ pub struct BoardStroke {
     pub id: String,
     /// The identity that drew it.
     pub by: String,
+    /// Ink or eraser.
     pub tool: BoardTool,
     /// `#rrggbb`.
     pub color: String,
+    /// Line width in board units.
     pub width: u32,
+    /// `x0, y0, x1, y1, …`; in a message, only the points new since the last.
     pub points: Vec<i32>,
     /// The pen was lifted: no more points come.
     pub done: bool,
@@ -189,7 +237,9 @@ pub enum RecordingKind {
 /// A recording running in a room, as everyone in it is told.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecordingInfo {
+    /// The server-made id (`RC_…`), which names its folder and its API routes.
     pub id: String,
+    /// What it captures.
     pub kind: RecordingKind,
     /// When it started, milliseconds since the Unix epoch.
     pub started_at: u64,
@@ -209,6 +259,8 @@ pub enum RecordingStopReason {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PeerTarget {
+    /// The connection carrying the participant's own tracks to the server.
     Publisher,
+    /// The connection carrying the others' tracks to the participant.
     Subscriber,
 }
