@@ -25,7 +25,10 @@ pub enum Follow {
 /// A sending m-line of a publisher's offer as the client declared it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeclaredTrack {
+    /// The m-line's mid in the offer.
     pub mid: String,
+    /// What the client sends on it: the source the room is told and the room's stream
+    /// chooses by.
     pub source: TrackSource,
     /// Sent muted: the track starts muted, so nothing of it is forwarded.
     pub muted: bool,
@@ -34,7 +37,9 @@ pub struct DeclaredTrack {
 /// The answer to a publisher offer.
 #[derive(Debug)]
 pub struct PublishAnswer {
+    /// The participant's publisher session, the same for every offer it makes.
     pub session: SessionId,
+    /// The SDP answer for the client.
     pub sdp: String,
     /// The track each sending m-line of the offer became.
     pub tracks: Vec<(String, TrackId)>,
@@ -43,7 +48,9 @@ pub struct PublishAnswer {
 /// The answer to a play offer.
 #[derive(Debug)]
 pub struct PlayAnswer {
+    /// The player session made for the offer.
     pub session: SessionId,
+    /// The SDP answer for the WHEP client.
     pub sdp: String,
 }
 
@@ -54,73 +61,113 @@ pub enum Command {
     /// offer. `sources` declares each sending m-line (by mid: its source, whether it is
     /// muted); a mid declared earlier and missing now is unpublished.
     Publish {
+        /// The participant's room, whose subscribers are offered its tracks.
         room: RoomId,
+        /// The publishing participant; its first command places it on a worker.
         participant: ParticipantId,
+        /// The client's SDP offer.
         offer: String,
+        /// The declared m-lines; `None` (WHIP) takes the source from the media kind
+        /// (microphone, camera) and unpublishes nothing.
         sources: Option<Vec<DeclaredTrack>>,
+        /// Where the answer, or why there is none, goes.
         reply: Reply<PublishAnswer>,
     },
     /// Open the participant's subscriber connection; it receives every other participant's
     /// tracks in the room, offered through [`crate::MediaEvent::SubscriberOffer`].
     Subscribe {
+        /// The room whose tracks the connection receives.
         room: RoomId,
+        /// The receiving participant; its own tracks are left out.
         participant: ParticipantId,
     },
     /// The client's answer to the latest subscriber offer.
     SubscribeAnswer {
+        /// The participant whose subscriber connection it answers.
         participant: ParticipantId,
+        /// The client's SDP answer.
         answer: String,
+        /// Told whether the answer was taken, so the client hears of a bad one.
         reply: Reply<()>,
     },
     /// Accept a play (WHEP) offer: the offer's receiving m-lines carry the followed
     /// participant's audio and video.
     Play {
+        /// The room played.
         room: RoomId,
+        /// The player's own participant (a WHEP client joins the room unseen).
         participant: ParticipantId,
+        /// Whom the player shows.
         follow: Follow,
+        /// The client's receive-only SDP offer.
         offer: String,
+        /// Where the answer, or why there is none, goes.
         reply: Reply<PlayAnswer>,
     },
     /// Stop or resume forwarding a track of `participant` (also one its publisher
     /// declared and that has not been negotiated yet); goes to the participant's worker,
     /// which tells the others.
     Mute {
+        /// The track's publisher, whose worker holds the track.
         participant: ParticipantId,
+        /// The track.
         track: TrackId,
+        /// Stop (`true`) or resume forwarding.
         muted: bool,
     },
     /// The size at which `participant` renders `track`; picks the simulcast layer.
     VideoSize {
+        /// The subscriber rendering the track.
         participant: ParticipantId,
+        /// The video track.
         track: TrackId,
+        /// Rendered width in pixels; layers are chosen by height alone.
         width: u32,
+        /// Rendered height in pixels; `0` (not shown) gets the smallest layer.
         height: u32,
     },
     /// Close every session of the participant and unpublish its tracks.
-    RemoveParticipant { participant: ParticipantId },
+    RemoveParticipant {
+        /// The participant leaving; its worker forgets it.
+        participant: ParticipantId,
+    },
     /// Start (`Some`) or stop (`None`) handing a track's frames to a recording; goes to
     /// the worker of the track's publisher. A simulcast video is taken from the layer
     /// closest to `height` at or above it ([`crate::egress::TALLEST`]: the tallest).
     Record {
+        /// The track's publisher, whose worker holds the track's frames.
         participant: ParticipantId,
+        /// The recorded track.
         track: TrackId,
+        /// The recording's bounded queue, shared by all its tracks; `None` stops recording
+        /// the track.
         sink: Option<EgressSender>,
+        /// The height the recording shows the video at.
         height: u32,
     },
     /// Close the participant's publisher connection and unpublish its tracks; its
     /// subscriber connection stays (a speaker made listener).
-    Unpublish { participant: ParticipantId },
+    Unpublish {
+        /// The participant that may no longer publish.
+        participant: ParticipantId,
+    },
     /// Players that follow the room's stream show `participant` from now on (nobody:
     /// they wait). Goes to every worker.
     Feature {
+        /// The room whose stream changed.
         room: RoomId,
+        /// Whom the room's stream shows now.
         participant: Option<ParticipantId>,
     },
     /// Write `text` on the subscriber data channel of each of `participants` (every worker
     /// gets the command and writes to the ones it holds).
     SendData {
+        /// The recipients, shared by the copies every worker gets.
         participants: Arc<[ParticipantId]>,
+        /// `false` sends on the lossy channel when it is open, where a full buffer drops
+        /// the message.
         reliable: bool,
+        /// The message (signaling JSON), shared rather than copied for every worker.
         text: Arc<str>,
     },
 }

@@ -31,7 +31,10 @@ pub const MAX_CHANNEL_MESSAGES_PER_SECOND: u32 = 200;
 /// The open data channels of a subscriber session.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct DataChannels {
+    /// The `moim` channel once the client opened it; until then the participant's messages
+    /// go on signaling.
     pub reliable: Option<ChannelId>,
+    /// The `moim-lossy` channel once open; until then lossy messages take the reliable one.
     pub lossy: Option<ChannelId>,
     /// The current one-second window of received messages and their count.
     window: Option<(Instant, u32)>,

@@ -22,10 +22,15 @@ use crate::subscription::Slot;
 /// The codecs a recording tells apart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FrameCodec {
+    /// Opus audio, written to Ogg or WebM.
     Opus,
+    /// VP8 video, written to WebM.
     Vp8,
+    /// VP9 video, written to WebM.
     Vp9,
+    /// AV1 video, written to WebM.
     Av1,
+    /// H.264 video, written to Matroska and remuxed into MP4, since WebM cannot hold it.
     H264,
     /// Anything else (e.g. G.711); recordings skip it.
     Other,
@@ -50,17 +55,21 @@ pub const TALLEST: u32 = 1 << 20;
 /// A frame handed to a recording.
 #[derive(Debug, Clone)]
 pub struct EgressFrame {
+    /// The track it belongs to: one recording's queue carries all its tracks.
     pub track: TrackId,
+    /// How it is encoded, which decides the container (or that the frame is skipped).
     pub codec: FrameCodec,
     /// Media time in the codec's clock (`clock_rate` per second), continuous across
     /// simulcast layer switches.
     pub time: u64,
+    /// Ticks per second of `time` (48 000 for Opus, 90 000 for video).
     pub clock_rate: u32,
     /// When its first packet arrived.
     pub network_time: Instant,
     /// The sender's wall clock for this frame, from its latest RTCP sender report; lines
     /// up a participant's audio and video.
     pub sender_time: Option<SystemTime>,
+    /// A video keyframe: a file or a decoder can start here.
     pub keyframe: bool,
     /// Shared with the subscribers' copies; never copied.
     pub data: Arc<[u8]>,

@@ -7,10 +7,15 @@ use crate::ids::{ParticipantId, RoomId, SessionId, TrackId};
 /// A published track, as the media plane negotiated it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PublishedTrack {
+    /// The track's key; its `Display` is the sid the room is told.
     pub id: TrackId,
+    /// Audio or video, from the negotiated m-line.
     pub kind: TrackKind,
+    /// What the publisher declared it to be (else the usual source of its kind).
     pub source: TrackSource,
+    /// The publisher sends several layers.
     pub simulcast: bool,
+    /// Published muted: nothing of it is forwarded yet.
     pub muted: bool,
 }
 
@@ -19,19 +24,28 @@ pub struct PublishedTrack {
 pub enum MediaEvent {
     /// A participant's track was negotiated and will be forwarded.
     TrackPublished {
+        /// The track's room.
         room: RoomId,
+        /// The publisher.
         participant: ParticipantId,
+        /// The track as negotiated.
         track: PublishedTrack,
     },
     /// A track is gone.
     TrackUnpublished {
+        /// The track's room.
         room: RoomId,
+        /// The publisher.
         participant: ParticipantId,
+        /// The track.
         track: TrackId,
     },
     /// The subscriber connection needs this offer answered.
     SubscriberOffer {
+        /// The subscriber whose connection it is.
         participant: ParticipantId,
+        /// The server's SDP offer; the client's answer comes back as
+        /// [`Command::SubscribeAnswer`](crate::Command::SubscribeAnswer).
         sdp: String,
         /// mid → (track, its publisher) for every active m-line.
         tracks: Vec<(String, TrackId, ParticipantId)>,
@@ -39,30 +53,41 @@ pub enum MediaEvent {
     /// A published audio track started or stopped carrying speech (from the audio levels
     /// its frames carry).
     Speaking {
+        /// The track's publisher.
         participant: ParticipantId,
+        /// The audio track.
         track: TrackId,
+        /// Speech started (`true`) or ended.
         speaking: bool,
     },
     /// The participant's reliable data channel opened (it can be sent messages over it) or
     /// closed.
     DataChannel {
+        /// The participant whose subscriber connection carries the channel.
         participant: ParticipantId,
+        /// Opened (`true`) or closed; while closed its messages go on signaling.
         open: bool,
     },
     /// A text message the participant wrote on one of its data channels.
     DataReceived {
+        /// The writer.
         participant: ParticipantId,
+        /// The message, a signaling request in JSON for the control plane to carry out.
         text: String,
     },
     /// A reliable message for the participant's data channel did not fit in the channel's
     /// buffer; it goes on signaling instead.
     DataUndelivered {
+        /// The recipient.
         participant: ParticipantId,
+        /// The message, as the control plane sent it.
         text: std::sync::Arc<str>,
     },
     /// A session ended on its own (ICE timeout, DTLS failure, remote close).
     SessionClosed {
+        /// The session's participant; a WHIP or WHEP participant leaves with it.
         participant: ParticipantId,
+        /// The closed session.
         session: SessionId,
     },
 }

@@ -13,6 +13,8 @@
 //! worker ([`placement`]); a room spans workers, its tracks' frames crossing between them
 //! through bounded queues ([`relay`]).
 
+#![deny(missing_docs)]
+
 pub mod command;
 pub mod data;
 pub mod demux;
@@ -81,6 +83,8 @@ pub struct MediaConfig {
 /// A snapshot of the media plane's counters, refreshed by the worker a few times a second.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct MediaStats {
+    /// What the worker's router holds, forwarded and dropped (summed over the workers by
+    /// [`MediaPlane::stats`]).
     pub router: RouterStats,
     /// Datagrams handed to the kernel.
     pub datagrams_sent: u64,

@@ -34,12 +34,19 @@ impl WorkerId {
 /// One frame of a track, as every worker forwards it.
 #[derive(Debug, Clone)]
 pub struct Frame {
+    /// The simulcast layer it came on; `None` for a track without simulcast.
     pub rid: Option<Rid>,
+    /// The codec and its parameters, which each receiving session matches to its own
+    /// payload type.
     pub params: PayloadParams,
+    /// The publisher's RTP time, in the media clock; subscriptions rewrite it.
     pub time: MediaTime,
+    /// When its first packet arrived: the clock by which subscriptions continue their
+    /// timeline after a switch.
     pub network_time: Instant,
     /// No packet is missing between this frame and the previous one.
     pub contiguous: bool,
+    /// A video keyframe: where a subscription may start or switch layers.
     pub keyframe: bool,
     /// Shared by every subscriber and worker; never copied.
     pub data: Arc<[u8]>,
@@ -63,12 +70,19 @@ impl Frame {
 /// A track as other workers learn of it.
 #[derive(Debug, Clone, Copy)]
 pub struct TrackInfo {
+    /// The track's key, the same on every worker.
     pub id: TrackId,
+    /// Its room, whose subscribers on the receiving worker are offered it.
     pub room: RoomId,
+    /// Its publisher.
     pub participant: ParticipantId,
+    /// Audio or video.
     pub kind: TrackKind,
+    /// What the publisher declared it to be; players choose by it.
     pub source: TrackSource,
+    /// The publisher sends several layers.
     pub simulcast: bool,
+    /// Muted when the mirror is made; later changes come as [`Relay::TrackMuted`].
     pub muted: bool,
 }
 
@@ -110,16 +124,34 @@ pub enum Relay {
     /// A track of the sending worker is gone.
     TrackUnpublished(TrackId),
     /// A track of the sending worker was muted or unmuted.
-    TrackMuted { track: TrackId, muted: bool },
+    TrackMuted {
+        /// The track.
+        track: TrackId,
+        /// Muted (`true`) or unmuted.
+        muted: bool,
+    },
     /// A frame of a track of the sending worker, for the receiving worker's subscribers.
-    Frame { track: TrackId, frame: Frame },
+    Frame {
+        /// The track, mirrored on the receiving worker.
+        track: TrackId,
+        /// The frame, its data shared with the sending worker's subscribers.
+        frame: Frame,
+    },
     /// Subscribers on the sending worker need a keyframe of the receiving worker's track.
-    KeyframeRequest { track: TrackId, rid: Option<Rid> },
+    KeyframeRequest {
+        /// The track.
+        track: TrackId,
+        /// The layer that needs a keyframe.
+        rid: Option<Rid>,
+    },
     /// The sending worker starts (or stops) having subscribers or players in the room, so
     /// it wants (or no longer wants) the room's frames.
     Interest {
+        /// The room.
         room: RoomId,
+        /// The sending worker, whose bit the receiving worker sets or clears.
         worker: WorkerId,
+        /// Wants the frames (`true`) or no longer does.
         wanted: bool,
     },
 }

@@ -15,7 +15,10 @@ use crate::subscription::Slot;
 /// A publisher m-line as its client declared it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Declared {
+    /// The track the m-line publishes, chosen at the declaration so that the answer can
+    /// name it before any media flows.
     pub track: TrackId,
+    /// What the client sends on it.
     pub source: TrackSource,
     /// The muted state the client wants (kept here until the track exists).
     pub muted: bool,
@@ -43,6 +46,7 @@ pub struct Negotiation {
     pub to_stop: Vec<Mid>,
     /// m-lines added or stopped by the pending offer.
     pub opening: Vec<(Mid, TrackId)>,
+    /// m-lines the pending offer stops; their slots go once it is answered.
     pub stopping: Vec<Mid>,
     /// Whether the data channel that keeps the connection up has been offered.
     pub channel_offered: bool,
@@ -51,11 +55,17 @@ pub struct Negotiation {
 /// One peer connection.
 #[derive(Debug)]
 pub struct Session {
+    /// Its key in the router and the demultiplexer.
     pub id: SessionId,
+    /// The room it belongs to.
     pub room: RoomId,
+    /// The participant it belongs to.
     pub participant: ParticipantId,
+    /// Publisher, subscriber or player.
     pub role: SessionRole,
+    /// The str0m peer connection: ICE, DTLS, SRTP, RTP and SCTP for this session.
     pub rtc: Rtc,
+    /// When it was made; one that has not connected in time is closed.
     pub created: Instant,
     /// The time this session is registered in the router's timer heap for, if any.
     pub scheduled: Option<Instant>,
@@ -67,6 +77,7 @@ pub struct Session {
     pub tracks_in: HashMap<Mid, TrackId>,
     /// Subscriber and player: what each sending mid carries.
     pub slots: HashMap<Mid, Slot>,
+    /// Subscriber: its offer/answer state.
     pub negotiation: Negotiation,
     /// Subscriber: its open data channels.
     pub channels: DataChannels,

@@ -26,7 +26,10 @@ pub struct Slot {
     pub track: Option<TrackId>,
     /// Negotiated with the client (a subscriber slot is not until the answer arrives).
     pub open: bool,
+    /// Video waits for keyframes and switches layers; audio forwards from its first frame.
     pub is_video: bool,
+    /// The height the video is shown at (by the subscriber, or in the recording), from
+    /// which its layer is chosen.
     pub target_height: u32,
     /// The layer being forwarded; `None` until a keyframe (video) or first frame (audio).
     pub layer: Option<usize>,

@@ -19,11 +19,16 @@ pub const KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_millis(300);
 /// One simulcast layer (or the only stream of a non-simulcast track).
 #[derive(Debug, Clone)]
 pub struct Layer {
+    /// The rid its packets carry; `None` for a track without simulcast.
     pub rid: Option<Rid>,
     /// Picture height, learnt from keyframes; until then guessed from the rid.
     pub height: u32,
+    /// Whether `height` was read from a keyframe rather than guessed.
     pub height_known: bool,
+    /// When its latest frame arrived, so that a layer the publisher stopped sending is not
+    /// chosen.
     pub last_seen: Instant,
+    /// When a keyframe was last asked for, to merge requests from many subscribers.
     pub last_keyframe_request: Option<Instant>,
 }
 
@@ -55,7 +60,9 @@ fn guessed_height(rid: Option<Rid>) -> u32 {
 /// A subscription of one track: the subscriber session and its sending m-line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Subscriber {
+    /// The subscriber or player session.
     pub session: SessionId,
+    /// The sending m-line the track is bound to.
     pub mid: Mid,
 }
 
@@ -63,7 +70,12 @@ pub struct Subscriber {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Origin {
     /// A publisher session of this worker, on this m-line.
-    Local { session: SessionId, mid: Mid },
+    Local {
+        /// The publisher session.
+        session: SessionId,
+        /// The receiving m-line the track arrives on.
+        mid: Mid,
+    },
     /// Another worker, which relays the frames (this track is its mirror).
     Remote(WorkerId),
 }
@@ -71,15 +83,25 @@ pub enum Origin {
 /// A published track.
 #[derive(Debug)]
 pub struct Track {
+    /// Its key, the same on every worker.
     pub id: TrackId,
+    /// Its room.
     pub room: RoomId,
+    /// Its publisher.
     pub participant: ParticipantId,
+    /// Published here, or mirrored from another worker.
     pub origin: Origin,
+    /// Audio or video.
     pub kind: TrackKind,
+    /// What the publisher declared it to be.
     pub source: TrackSource,
+    /// The publisher sends several layers.
     pub simulcast: bool,
+    /// Nothing of it is forwarded or recorded while muted.
     pub muted: bool,
+    /// Its layers, in the order their first frames arrived.
     pub layers: Vec<Layer>,
+    /// The m-lines of this worker's sessions that receive it.
     pub subscribers: Vec<Subscriber>,
     /// Audio tracks of this worker: whether the publisher is speaking.
     pub speech: Speech,
