@@ -12,7 +12,7 @@ use tracing::debug;
 
 use crate::event::MediaEvent;
 use crate::ids::{ParticipantId, SessionId};
-use crate::router::{Router, mark_dirty};
+use crate::router::Router;
 use crate::session::SessionRole;
 
 /// Label of the reliable, ordered channel every subscriber connection carries.
@@ -81,7 +81,7 @@ impl Router {
         match label {
             RELIABLE_CHANNEL => {
                 session.channels.reliable = Some(channel);
-                self.events.push_back(MediaEvent::DataChannel {
+                self.pending.announce(MediaEvent::DataChannel {
                     participant: session.participant,
                     open: true,
                 });
@@ -101,7 +101,7 @@ impl Router {
         }
         if session.channels.reliable == Some(channel) {
             session.channels.reliable = None;
-            self.events.push_back(MediaEvent::DataChannel {
+            self.pending.announce(MediaEvent::DataChannel {
                 participant: session.participant,
                 open: false,
             });
@@ -126,11 +126,11 @@ impl Router {
         };
         // Events wait here while the control plane is behind; clients' messages are the
         // ones that may pile up, so beyond a bound they go (state changes never do).
-        if self.events.len() >= MAX_WAITING_EVENTS {
+        if !self.pending.room_for_messages() {
             self.stats.events_dropped += 1;
             return;
         }
-        self.events.push_back(MediaEvent::DataReceived {
+        self.pending.announce(MediaEvent::DataReceived {
             participant: session.participant,
             text,
         });
@@ -170,15 +170,15 @@ impl Router {
                 }),
                 None => false,
             };
-            mark_dirty(&mut self.dirty, session);
+            self.pending.poll(session);
             if written {
                 continue;
             }
-            if lossy.is_some() || self.events.len() >= MAX_WAITING_EVENTS {
+            if lossy.is_some() || !self.pending.room_for_messages() {
                 self.stats.data_dropped += 1;
             } else {
                 self.stats.data_to_signaling += 1;
-                self.events.push_back(MediaEvent::DataUndelivered {
+                self.pending.announce(MediaEvent::DataUndelivered {
                     participant: *participant,
                     text: text.clone(),
                 });

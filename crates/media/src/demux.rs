@@ -3,7 +3,7 @@
 //! A datagram from a known remote address goes straight to its session. The first datagram
 //! from a new address is a STUN binding request whose USERNAME (`local:remote` ufrags) names
 //! the session; once its MESSAGE-INTEGRITY proves the sender knows the session's password
-//! ([`stun`](crate::stun)), the address is learnt. Nothing scans the sessions, and nothing
+//! ([`crate::stun`]), the address is learnt. Nothing scans the sessions, and nothing
 //! is remembered for a sender that cannot sign.
 //!
 //! Every local ufrag starts with its worker's number in two hex digits, so a worker that

@@ -152,7 +152,7 @@ impl Router {
             && t.kind == TrackKind::Video
             && let Some(layer) = t.choose_layer(height, now)
         {
-            self.keyframe_requests.push((track, layer));
+            self.pending.request_keyframe(track, layer);
         }
     }
 
@@ -182,7 +182,7 @@ impl Router {
         let tap = track.egress.as_mut().expect("checked above");
         let decision = tap.slot.decide(layer, wanted, frame.keyframe);
         if let Some(want) = decision.request_keyframe {
-            self.keyframe_requests.push((track_id, want));
+            self.pending.request_keyframe(track_id, want);
         }
         if !decision.forward {
             return;

@@ -15,7 +15,7 @@ use tracing::debug;
 use crate::event::MediaEvent;
 use crate::ids::{SessionId, TrackId};
 use crate::relay::{Frame, Relay, WorkerId};
-use crate::router::{Router, mark_dirty};
+use crate::router::Router;
 use crate::track::{Origin, vp8_keyframe_size};
 
 impl Router {
@@ -37,7 +37,7 @@ impl Router {
             && !track.muted
             && let Some(speaking) = track.speech.frame(data.ext_vals.audio_level, now)
         {
-            self.events.push_back(MediaEvent::Speaking {
+            self.pending.announce(MediaEvent::Speaking {
                 participant: track.participant,
                 track: track_id,
                 speaking,
@@ -60,7 +60,7 @@ impl Router {
                 track: track_id,
                 frame: frame.clone(),
             };
-            self.relays.push_back((WorkerId(worker), relay));
+            self.pending.relay(WorkerId(worker), relay);
         }
     }
 
@@ -108,7 +108,7 @@ impl Router {
             };
             let decision = slot.decide(layer, wanted, keyframe);
             if let Some(want) = decision.request_keyframe {
-                self.keyframe_requests.push((track_id, want));
+                self.pending.request_keyframe(track_id, want);
             }
             if !decision.forward {
                 continue;
@@ -125,7 +125,7 @@ impl Router {
                 continue;
             }
             self.stats.frames_forwarded += 1;
-            mark_dirty(&mut self.dirty, session);
+            self.pending.poll(session);
         }
         true
     }
@@ -151,7 +151,7 @@ impl Router {
             .layer
             .or_else(|| track.choose_layer(slot.target_height, now));
         if let Some(layer) = layer {
-            self.keyframe_requests.push((track.id, layer));
+            self.pending.request_keyframe(track.id, layer);
         }
     }
 
@@ -166,7 +166,7 @@ impl Router {
                 continue;
             };
             if let Some(layer) = track.choose_layer(slot.target_height, now) {
-                self.keyframe_requests.push((track.id, layer));
+                self.pending.request_keyframe(track.id, layer);
             }
         }
     }
@@ -174,7 +174,7 @@ impl Router {
     /// Sends the queued keyframe requests to publishers, at most one per layer per
     /// interval however many subscribers asked.
     pub(crate) fn send_keyframe_requests(&mut self, now: Instant) {
-        while let Some((track_id, layer)) = self.keyframe_requests.pop() {
+        while let Some((track_id, layer)) = self.pending.next_keyframe_request() {
             let Some(track) = self.tracks.get_mut(&track_id) else {
                 continue;
             };
@@ -189,7 +189,7 @@ impl Router {
                         track: track_id,
                         rid,
                     };
-                    self.relays.push_back((worker, relay));
+                    self.pending.relay(worker, relay);
                     continue;
                 }
             };
@@ -201,7 +201,7 @@ impl Router {
             {
                 debug!(track = %track_id, "keyframe request failed: {e}");
             }
-            mark_dirty(&mut self.dirty, publisher);
+            self.pending.poll(publisher);
         }
     }
 }

@@ -24,6 +24,7 @@ pub mod event;
 mod forward;
 pub mod ids;
 pub mod outbox;
+mod pending;
 pub mod placement;
 mod play;
 mod publish;

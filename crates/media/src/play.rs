@@ -11,7 +11,7 @@ use str0m::media::{MediaAdded, MediaKind};
 use crate::command::{Follow, PlayAnswer};
 use crate::error::MediaError;
 use crate::ids::{ParticipantId, RoomId, SessionId, TrackId};
-use crate::router::{Router, mark_dirty};
+use crate::router::Router;
 use crate::session::SessionRole;
 use crate::subscription::Slot;
 use crate::track::Subscriber;
@@ -37,7 +37,7 @@ impl Router {
                 return Err(MediaError::Negotiation(e.to_string()));
             }
         };
-        mark_dirty(&mut self.dirty, session);
+        self.pending.poll(session);
         self.participants.entry(participant).or_default().player = Some(id);
         self.rooms.entry(room).or_default().players.push(id);
         self.announce_interest(room);

@@ -12,7 +12,7 @@ use crate::error::MediaError;
 use crate::event::{MediaEvent, PublishedTrack};
 use crate::ids::{ParticipantId, RoomId, SessionId, TrackId};
 use crate::relay::Relay;
-use crate::router::{Router, mark_dirty};
+use crate::router::Router;
 use crate::session::{Declared, SessionRole};
 use crate::speech::Speech;
 use crate::track::{Origin, Track};
@@ -86,7 +86,7 @@ impl Router {
                 tracks.push((d.mid, entry.track));
             }
         }
-        mark_dirty(&mut self.dirty, session);
+        self.pending.poll(session);
         for track in gone {
             self.unpublish_track(track);
         }
@@ -148,7 +148,7 @@ impl Router {
             speech: Speech::default(),
             egress: None,
         };
-        self.events.push_back(MediaEvent::TrackPublished {
+        self.pending.announce(MediaEvent::TrackPublished {
             room,
             participant,
             track: PublishedTrack {
@@ -189,7 +189,7 @@ impl Router {
             return;
         };
         if track.is_local() {
-            self.events.push_back(MediaEvent::TrackUnpublished {
+            self.pending.announce(MediaEvent::TrackUnpublished {
                 room: track.room,
                 participant: track.participant,
                 track: track_id,

@@ -192,7 +192,7 @@ impl Router {
             }
             Relay::KeyframeRequest { track, rid } => {
                 if let Some(layer) = self.tracks.get(&track).and_then(|t| t.find_layer(rid)) {
-                    self.keyframe_requests.push((track, layer));
+                    self.pending.request_keyframe(track, layer);
                 }
             }
             Relay::Interest {

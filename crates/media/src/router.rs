@@ -1,7 +1,7 @@
 //! The sans-IO core of the SFU: sessions, tracks and rooms, driven by datagrams, commands
 //! and time, producing datagrams to send and events for the control plane.
 //!
-//! The IO loop ([`crate::worker`]) feeds it with [`Router::handle_datagram`],
+//! The IO loop (`worker.rs`) feeds it with [`Router::handle_datagram`],
 //! [`Router::handle_command`] and [`Router::handle_timeout`], then drains
 //! [`Router::poll_transmit`] and [`Router::poll_event`]. Tests drive it the same way with
 //! simulated time. The role-specific parts live in `publish.rs`, `subscribe.rs`,
@@ -24,6 +24,7 @@ use crate::command::{Command, Follow};
 use crate::demux::{Demux, Route, worker_ufrag};
 use crate::event::MediaEvent;
 use crate::ids::{ParticipantId, RoomId, SessionId, TrackId};
+use crate::pending::Pending;
 use crate::relay::{DatagramBatch, Relay, WorkerId};
 use crate::session::{Session, SessionRole};
 use crate::stun::IceKey;
@@ -135,9 +136,9 @@ impl std::ops::AddAssign for RouterStats {
 
 /// The SFU core. See the module docs.
 pub struct Router {
-    pub(crate) worker: WorkerId,
-    pub(crate) workers: usize,
-    pub(crate) candidate: SocketAddr,
+    worker: WorkerId,
+    workers: usize,
+    candidate: SocketAddr,
     pub(crate) sessions: HashMap<SessionId, Session>,
     pub(crate) participants: HashMap<ParticipantId, ParticipantMedia>,
     pub(crate) tracks: HashMap<TrackId, Track>,
@@ -145,14 +146,11 @@ pub struct Router {
     pub(crate) follows: HashMap<SessionId, Follow>,
     demux: Demux,
     timers: BinaryHeap<Reverse<(Instant, SessionId)>>,
-    pub(crate) dirty: Vec<SessionId>,
     session_events: VecDeque<(SessionId, Event)>,
-    pub(crate) keyframe_requests: Vec<(TrackId, usize)>,
-    pub(crate) to_negotiate: Vec<SessionId>,
+    /// What handling an input left to do: polls, keyframe requests, offers, events, relays.
+    pub(crate) pending: Pending,
     closed: Vec<SessionId>,
     transmits: VecDeque<Transmit>,
-    pub(crate) events: VecDeque<MediaEvent>,
-    pub(crate) relays: VecDeque<(WorkerId, Relay)>,
     /// Datagrams for other workers, one batch per worker.
     handovers: Vec<DatagramBatch>,
     next_sweep: Option<Instant>,
@@ -186,14 +184,10 @@ impl Router {
             follows: HashMap::new(),
             demux: Demux::new(worker, workers, key),
             timers: BinaryHeap::new(),
-            dirty: Vec::new(),
             session_events: VecDeque::new(),
-            keyframe_requests: Vec::new(),
-            to_negotiate: Vec::new(),
+            pending: Pending::default(),
             closed: Vec::new(),
             transmits: VecDeque::new(),
-            events: VecDeque::new(),
-            relays: VecDeque::new(),
             handovers: (0..workers).map(|_| DatagramBatch::default()).collect(),
             next_sweep: None,
             stats: RouterStats::default(),
@@ -222,17 +216,17 @@ impl Router {
 
     /// The next event for the control plane.
     pub fn poll_event(&mut self) -> Option<MediaEvent> {
-        self.events.pop_front()
+        self.pending.next_event()
     }
 
     /// Whether events wait for the control plane.
     pub fn has_events(&self) -> bool {
-        !self.events.is_empty()
+        self.pending.has_events()
     }
 
     /// The next message for another worker.
     pub fn poll_relay(&mut self) -> Option<(WorkerId, Relay)> {
-        if let Some(relay) = self.relays.pop_front() {
+        if let Some(relay) = self.pending.next_relay() {
             return Some(relay);
         }
         let (worker, batch) = self
@@ -246,7 +240,7 @@ impl Router {
     /// Queues `make()` for every other worker.
     pub(crate) fn broadcast(&mut self, make: impl Fn() -> Relay) {
         for worker in (0..self.workers).filter(|w| *w != self.worker.0) {
-            self.relays.push_back((WorkerId(worker), make()));
+            self.pending.relay(WorkerId(worker), make());
         }
     }
 
@@ -369,7 +363,7 @@ impl Router {
             debug!(session = %id, "datagram refused: {e}");
             self.stats.rejected_datagrams += 1;
         }
-        mark_dirty(&mut self.dirty, session);
+        self.pending.poll(session);
         self.drive(now);
     }
 
@@ -391,7 +385,7 @@ impl Router {
                 warn!(session = %id, "timeout handling failed: {e}");
                 session.rtc.disconnect();
             }
-            mark_dirty(&mut self.dirty, session);
+            self.pending.poll(session);
         }
         if self.next_sweep.is_some_and(|t| t <= now) {
             self.sweep(now);
@@ -405,7 +399,7 @@ impl Router {
         self.demux.expire(now);
         for track in self.tracks.values_mut().filter(|t| t.is_local()) {
             if let Some(speaking) = track.speech.expire(now) {
-                self.events.push_back(MediaEvent::Speaking {
+                self.pending.announce(MediaEvent::Speaking {
                     participant: track.participant,
                     track: track.id,
                     speaking,
@@ -418,7 +412,7 @@ impl Router {
             {
                 info!(session = %session.id, "never connected; closing");
                 session.rtc.disconnect();
-                mark_dirty(&mut self.dirty, session);
+                self.pending.poll(session);
             }
         }
     }
@@ -455,20 +449,20 @@ impl Router {
     /// nothing is left to do.
     pub(crate) fn drive(&mut self, now: Instant) {
         loop {
-            while let Some(id) = self.dirty.pop() {
+            while let Some(id) = self.pending.next_poll() {
                 self.poll_session(now, id);
             }
             while let Some((id, event)) = self.session_events.pop_front() {
                 self.handle_session_event(now, id, event);
             }
             self.send_keyframe_requests(now);
-            while let Some(id) = self.to_negotiate.pop() {
+            while let Some(id) = self.pending.next_renegotiation() {
                 self.negotiate(id);
             }
             while let Some(id) = self.closed.pop() {
                 self.close_session(id, true);
             }
-            if self.dirty.is_empty() && self.session_events.is_empty() {
+            if self.pending.nothing_to_poll() && self.session_events.is_empty() {
                 break;
             }
         }
@@ -578,7 +572,7 @@ impl Router {
         self.forget_empty_room(session.room);
         self.forget_empty_participant(session.participant);
         if report {
-            self.events.push_back(MediaEvent::SessionClosed {
+            self.pending.announce(MediaEvent::SessionClosed {
                 participant: session.participant,
                 session: id,
             });
@@ -669,7 +663,7 @@ impl Router {
         let room = t.room;
         let local = t.is_local();
         if muted && local && t.speech.silence() {
-            self.events.push_back(MediaEvent::Speaking {
+            self.pending.announce(MediaEvent::Speaking {
                 participant: t.participant,
                 track,
                 speaking: false,
@@ -711,13 +705,5 @@ impl Router {
                 slot.target_height = height.max(1);
             }
         }
-    }
-}
-
-/// Queues a session to be polled once.
-pub(crate) fn mark_dirty(dirty: &mut Vec<SessionId>, session: &mut Session) {
-    if !session.dirty {
-        session.dirty = true;
-        dirty.push(session.id);
     }
 }

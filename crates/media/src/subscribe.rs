@@ -13,7 +13,7 @@ use crate::data::offer_channels;
 use crate::error::MediaError;
 use crate::event::MediaEvent;
 use crate::ids::{ParticipantId, RoomId, SessionId, TrackId};
-use crate::router::{Router, mark_dirty};
+use crate::router::Router;
 use crate::session::SessionRole;
 use crate::subscription::Slot;
 use crate::track::Subscriber;
@@ -33,7 +33,7 @@ impl Router {
         let room_media = self.rooms.entry(room).or_default();
         room_media.subscribers.push(id);
         let tracks = room_media.tracks.clone();
-        self.to_negotiate.push(id);
+        self.pending.renegotiate(id);
         for track in tracks {
             self.offer_track(id, track);
         }
@@ -52,7 +52,7 @@ impl Router {
             return;
         }
         session.negotiation.to_open.push(track);
-        self.to_negotiate.push(id);
+        self.pending.renegotiate(id);
     }
 
     /// The track on `mid` of session `id` is gone: a subscriber stops the m-line, a player
@@ -68,7 +68,7 @@ impl Router {
         if session.role == SessionRole::Subscriber {
             slot.open = false;
             session.negotiation.to_stop.push(mid);
-            self.to_negotiate.push(id);
+            self.pending.renegotiate(id);
         }
     }
 
@@ -130,12 +130,12 @@ impl Router {
                 tracks.push((mid.to_string(), track_id, track.participant));
             }
         }
-        self.events.push_back(MediaEvent::SubscriberOffer {
+        self.pending.announce(MediaEvent::SubscriberOffer {
             participant: session.participant,
             sdp: offer.to_sdp_string(),
             tracks,
         });
-        mark_dirty(&mut self.dirty, session);
+        self.pending.poll(session);
     }
 
     /// Applies the client's answer to the outstanding subscriber offer.
@@ -185,8 +185,8 @@ impl Router {
                 }
             }
         }
-        mark_dirty(&mut self.dirty, session);
-        self.to_negotiate.push(id);
+        self.pending.poll(session);
+        self.pending.renegotiate(id);
         Ok(())
     }
 }

@@ -121,7 +121,7 @@ pub(crate) async fn run(socket: UdpSocket, candidate: SocketAddr, links: WorkerL
                 datagrams_sent: socket.sent,
                 send_drops: socket.send_drops,
                 relay_drops: outbox.dropped,
-                state_waiting: (outbox.waiting() + router.events.len()) as u64,
+                state_waiting: (outbox.waiting() + router.pending.events_waiting()) as u64,
             };
         }
         let was_waiting = events_waiting;
@@ -158,7 +158,7 @@ mod tests {
     fn events_wait_in_the_router_while_the_control_plane_is_behind() {
         let mut router = Router::new("127.0.0.1:9".parse().unwrap());
         for n in 0..3 {
-            router.events.push_back(MediaEvent::SessionClosed {
+            router.pending.announce(MediaEvent::SessionClosed {
                 participant: ParticipantId(n),
                 session: SessionId(n),
             });

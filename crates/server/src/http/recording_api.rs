@@ -60,7 +60,7 @@ pub async fn stop(
     let running = state
         .rooms()
         .room(&room)
-        .and_then(|r| r.recording.as_ref().map(|rec| rec.info.id == id));
+        .and_then(|r| r.recording().running().map(|rec| rec.info.id == id));
     if running != Some(true) {
         return error_response(not_running(&id));
     }

@@ -20,8 +20,9 @@ use serde_json::json;
 use crate::http::auth::{Admin, Authorized};
 use crate::http::error::{error_response, json_body};
 use crate::http::file_response::content_disposition;
-use crate::room::admission::{self, SettingsChange};
+use crate::room::admission;
 use crate::room::chat::{self, Outgoing};
+use crate::room::lobby::SettingsChange;
 use crate::room::moderation;
 use crate::room::no_one_in;
 use crate::state::{AppState, unix_millis};
@@ -96,12 +97,12 @@ pub async fn transcript(
     };
     match query.format.as_deref() {
         None | Some("json") => {
-            let messages: Vec<_> = r.chat.all().collect();
-            let polls = r.polls.all();
+            let messages: Vec<_> = r.chat().all().collect();
+            let polls = r.polls().all();
             Json(json!({ "room": room, "messages": messages, "polls": polls })).into_response()
         }
         Some("txt") => {
-            let text = chat::transcript_text(&room, &r.chat, &r.polls.all());
+            let text = chat::transcript_text(&room, r.chat(), &r.polls().all());
             let mut response = text.into_response();
             let h = response.headers_mut();
             h.insert(
@@ -165,7 +166,7 @@ fn on_participant(
     let Some(r) = rooms.room_mut(room) else {
         return error_response(no_one_in(room));
     };
-    let Some(target) = r.find_identity(identity).map(|p| p.id) else {
+    let Some(target) = r.roster().find_identity(identity).map(|p| p.id) else {
         return error_response(no_such(identity));
     };
     match action(r, target) {
@@ -191,7 +192,7 @@ pub async fn remove_participant(
     let target = state
         .rooms()
         .room(&room)
-        .and_then(|r| r.find_identity(&identity))
+        .and_then(|r| r.roster().find_identity(&identity))
         .map(|p| p.id);
     let Some(target) = target else {
         return error_response(no_such(&identity));
@@ -265,7 +266,7 @@ pub async fn waiting(
     let Some(r) = rooms.room(&room) else {
         return error_response(no_one_in(&room));
     };
-    Json(json!({ "room": room, "waiting": r.waiting_list() })).into_response()
+    Json(json!({ "room": room, "waiting": r.lobby().waiting_list() })).into_response()
 }
 
 /// `POST /api/rooms/{room}/participants/{identity}/admit` and `…/reject`: decides about
@@ -276,8 +277,8 @@ pub async fn admit_or_reject(
     _: Authorized<Admin>,
 ) -> Response {
     let target = state.rooms().room(&room).and_then(|r| {
-        r.waiting
-            .iter()
+        r.lobby()
+            .waiting()
             .find(|w| w.identity == identity)
             .map(|w| w.id)
     });

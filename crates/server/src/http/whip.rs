@@ -19,8 +19,9 @@ use moim_proto::token::{Claims, Grants};
 
 use crate::http::auth::{Authorized, Publish, Subscribe};
 use crate::http::error::error_response;
+use crate::room::Rooms;
+use crate::room::lobby::Gate;
 use crate::room::participant::{Link, Participant};
-use crate::room::{Gate, Rooms};
 use crate::state::{AppState, media_error};
 
 /// The largest offer accepted, in bytes (a browser's offer is a few kilobytes).
@@ -97,7 +98,7 @@ async fn play(
             let target = state
                 .rooms()
                 .room(&room)
-                .and_then(|r| r.find_identity(identity))
+                .and_then(|r| r.roster().find_identity(identity))
                 .map(|p| p.id);
             match target {
                 Some(p) => Follow::Participant(p),

@@ -19,6 +19,7 @@ pub mod limits;
 pub mod manifest;
 pub mod mixer;
 pub mod recorder;
+pub mod slot;
 
 use std::path::PathBuf;
 use std::sync::mpsc::sync_channel;
@@ -125,7 +126,7 @@ impl Recording {
     /// Takes in everyone in `room` now and puts a tap on each of their tracks.
     fn attach(&mut self, media: &MediaPlane, room: &Room) {
         let now = unix_millis();
-        for p in room.participants.values().filter(|p| !p.hidden) {
+        for p in room.roster().iter().filter(|p| !p.hidden) {
             self.joined(p, now);
             for track in &p.tracks {
                 if let Some(id) = TrackId::parse(&track.sid) {
@@ -308,22 +309,7 @@ pub fn start(
         let room = rooms
             .room_mut(room_name)
             .ok_or_else(|| no_one_in(room_name))?;
-        if let Some(running) = &room.recording {
-            return Err(ApiError::new(
-                ErrorCode::Conflict,
-                format!(
-                    "Recording {} is already running in this room.",
-                    running.info.id
-                ),
-            ));
-        }
-        if room.recording_starting {
-            return Err(ApiError::new(
-                ErrorCode::Conflict,
-                "A recording is starting in this room.",
-            ));
-        }
-        room.recording_starting = true;
+        room.recording_mut().reserve()?;
     }
     let prepared = Recording::prepare(state, room_name, kind);
     let mut rooms = state.rooms();
@@ -335,12 +321,17 @@ pub fn start(
         }
         return Err(no_one_in(room_name));
     };
-    room.recording_starting = false;
-    let mut recording = prepared?;
+    let mut recording = match prepared {
+        Ok(recording) => recording,
+        Err(e) => {
+            room.recording_mut().release();
+            return Err(e);
+        }
+    };
     recording.attach(&state.media, room);
     let info = recording.info.clone();
     info!(recording = %info.id, room = room_name, "recording started");
-    room.recording = Some(recording);
+    room.recording_mut().run(recording);
     room.broadcast(
         None,
         ServerMessage::Recording {
@@ -381,22 +372,15 @@ fn stop_one(
 ) -> Result<Manifest, ApiError> {
     let (recording, tracks, chat) = {
         let mut rooms = state.rooms();
-        let room = rooms
-            .room_mut(room_name)
-            .filter(|r| {
-                r.recording
-                    .as_ref()
-                    .is_some_and(|running| only.is_none_or(|id| running.info.id == id))
-            })
-            .ok_or_else(|| {
-                ApiError::new(ErrorCode::NotFound, "No recording is running in this room.")
-            })?;
-        let mut recording = room.recording.take().expect("checked above");
+        let not_running =
+            || ApiError::new(ErrorCode::NotFound, "No recording is running in this room.");
+        let room = rooms.room_mut(room_name).ok_or_else(not_running)?;
+        let mut recording = room.recording_mut().take(only).ok_or_else(not_running)?;
         *FINISHING.0.lock().unwrap_or_else(|e| e.into_inner()) += 1;
         recording.manifest.stop_reason = reason;
         let tracks: Vec<(ParticipantId, TrackId)> = room
-            .participants
-            .values()
+            .roster()
+            .iter()
             .flat_map(|p| {
                 p.tracks
                     .iter()
@@ -411,7 +395,7 @@ fn stop_one(
                 reason,
             },
         );
-        (recording, tracks, room.chat.all().cloned().collect())
+        (recording, tracks, room.chat().all().cloned().collect())
     };
     let manifest = recording.finish(&state.media, &tracks, chat);
     *FINISHING.0.lock().unwrap_or_else(|e| e.into_inner()) -= 1;

@@ -8,18 +8,11 @@ use moim_proto::ErrorCode;
 use moim_proto::error::ApiError;
 use moim_proto::signal::{RoomMode, RoomSettings, ServerMessage, TrackKind};
 
+use crate::room::lobby::SettingsChange;
 use crate::room::moderation::disconnect;
 use crate::room::participant::Participant;
 use crate::room::{Entry, Joined, Room, no_one_in};
 use crate::state::{AppState, media_error};
-
-/// A change of settings; absent fields stay as they are.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct SettingsChange {
-    pub locked: Option<bool>,
-    pub waiting_room: Option<bool>,
-    pub mode: Option<RoomMode>,
-}
 
 /// Brings a newcomer into `room_name` through its gate: the reply is `joined`, or
 /// `waiting` while a host decides.
@@ -111,13 +104,8 @@ pub fn change_settings(
         let room = rooms
             .room_mut(room_name)
             .ok_or_else(|| no_one_in(room_name))?;
-        let s = &mut room.settings;
-        s.locked = change.locked.unwrap_or(s.locked);
-        s.waiting_room = change.waiting_room.unwrap_or(s.waiting_room);
-        s.mode = change.mode.unwrap_or(s.mode);
-        let settings = *s;
-        let ids: Vec<ParticipantId> = room.participants.keys().copied().collect();
-        for id in ids {
+        let settings = room.lobby_mut().change(change);
+        for id in room.roster().ids() {
             update_publishing(state, room, id, false);
         }
         if settings.mode == RoomMode::Audio {
@@ -127,7 +115,7 @@ pub fn change_settings(
         let let_in: Vec<ParticipantId> = if settings.waiting_room {
             Vec::new()
         } else {
-            room.waiting.iter().map(|w| w.id).collect()
+            room.lobby().waiting_ids()
         };
         (settings, let_in)
     };
@@ -145,15 +133,15 @@ pub fn set_speaker(
     target: ParticipantId,
     speaker: bool,
 ) -> Result<(), ApiError> {
-    if room.settings.mode != RoomMode::Audio {
+    if room.settings().mode != RoomMode::Audio {
         return Err(ApiError::new(
             ErrorCode::Conflict,
             "Speakers and listeners belong to audio rooms; switch the room to audio first.",
         ));
     }
     let p = room
-        .participants
-        .get_mut(&target)
+        .roster_mut()
+        .get_mut(target)
         .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "No such participant in this room."))?;
     if p.grants.room_admin {
         return Err(ApiError::new(
@@ -164,17 +152,15 @@ pub fn set_speaker(
     let identity = p.identity.clone();
     if speaker {
         p.hand_raised = false;
-        room.promoted.insert(identity);
-    } else {
-        room.promoted.remove(&identity);
     }
+    room.lobby_mut().set_speaker(&identity, speaker);
     update_publishing(state, room, target, true);
     Ok(())
 }
 
 /// Raises or lowers the hand of `participant` and tells the room.
 pub fn raise_hand(room: &mut Room, participant: ParticipantId, raised: bool) {
-    let Some(p) = room.participants.get_mut(&participant) else {
+    let Some(p) = room.roster_mut().get_mut(participant) else {
         return;
     };
     if p.hand_raised == raised {
@@ -190,14 +176,10 @@ pub fn raise_hand(room: &mut Room, participant: ParticipantId, raised: bool) {
 /// gains it may publish on the signaling connection it has. The room hears of it when that
 /// changed, or always with `announce`.
 fn update_publishing(state: &AppState, room: &mut Room, id: ParticipantId, announce: bool) {
-    let Some(mut p) = room.participants.remove(&id) else {
+    let Some((could, can, info)) = room.regrant(id) else {
         return;
     };
-    let could = p.grants.can_publish;
-    room.apply_mode(&mut p);
-    let can = p.grants.can_publish;
-    let announce = (announce || could != can).then(|| p.info());
-    room.participants.insert(id, p);
+    let announce = (announce || could != can).then_some(info);
     if could && !can {
         let _ = state.media.send(Command::Unpublish { participant: id });
     }
@@ -210,8 +192,8 @@ fn update_publishing(state: &AppState, room: &mut Room, id: ParticipantId, annou
 /// owner's app unpublishes it when it hears the room became an audio room).
 fn turn_off_video(state: &AppState, room: &mut Room) {
     let video: Vec<(ParticipantId, TrackId)> = room
-        .participants
-        .values()
+        .roster()
+        .iter()
         .flat_map(|p| {
             p.tracks
                 .iter()

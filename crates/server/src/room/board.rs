@@ -194,13 +194,8 @@ pub fn handle(
     request: Request,
     now: Instant,
 ) -> Result<(), ApiError> {
-    let Room {
-        participants,
-        board,
-        ..
-    } = &mut *room;
-    let p = participants
-        .get_mut(&participant)
+    let (p, board) = room
+        .member_and_board(participant)
         .ok_or_else(|| ApiError::new(ErrorCode::NotJoined, "You are not in a room."))?;
     if !p.grants.can_publish_data {
         return Err(ApiError::new(

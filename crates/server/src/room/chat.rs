@@ -223,8 +223,8 @@ pub fn send(
     let sender = match from {
         Some(id) => {
             let p = room
-                .participants
-                .get_mut(&id)
+                .roster_mut()
+                .get_mut(id)
                 .ok_or_else(|| ApiError::new(ErrorCode::NotJoined, "You are not in a room."))?;
             if !p.grants.can_publish_data {
                 return Err(ApiError::new(
@@ -258,14 +258,14 @@ pub fn send(
                 ));
             };
             let chat = ChatMessage {
-                id: room.chat.take_id(),
+                id: room.chat_mut().take_id(),
                 ts: unix_ms,
                 from,
                 text,
                 to,
             };
             if chat.to.is_empty() {
-                room.chat.keep(chat.clone());
+                room.chat_mut().keep(chat.clone());
             }
             (
                 ServerMessage::Chat {
@@ -309,7 +309,7 @@ pub fn deliver(
 ) {
     let text: Arc<str> = reply.to_json().into();
     let mut on_channel = Vec::new();
-    for p in recipients.iter().filter_map(|id| room.participants.get(id)) {
+    for p in recipients.iter().filter_map(|id| room.roster().get(*id)) {
         if p.data_channel {
             on_channel.push(p.id);
         } else {
@@ -325,7 +325,7 @@ pub fn deliver(
         text: text.clone(),
     };
     if media.send(command).is_err() {
-        for p in on_channel.iter().filter_map(|id| room.participants.get(id)) {
+        for p in on_channel.iter().filter_map(|id| room.roster().get(*id)) {
             p.send(&text);
         }
     }
@@ -403,15 +403,16 @@ fn recipients(
 ) -> Result<Vec<ParticipantId>, ApiError> {
     if to.is_empty() {
         return Ok(room
-            .participants
-            .values()
+            .roster()
+            .iter()
             .filter(|p| Some(p.id) != from && !p.hidden)
             .map(|p| p.id)
             .collect());
     }
     to.iter()
         .map(|identity| {
-            room.find_identity(identity)
+            room.roster()
+                .find_identity(identity)
                 .filter(|p| !p.hidden)
                 .map(|p| p.id)
                 .ok_or_else(|| {

@@ -27,8 +27,8 @@ fn handle(state: &AppState, event: MediaEvent) {
             let Some(room) = rooms.room_of_mut(participant) else {
                 return;
             };
-            let audio_room = room.settings.mode == RoomMode::Audio;
-            let Some(p) = room.participants.get_mut(&participant) else {
+            let audio_room = room.settings().mode == RoomMode::Audio;
+            let Some((p, recording)) = room.member_and_recording(participant) else {
                 return;
             };
             // The client's latest word on muting wins over what the media plane knew
@@ -52,7 +52,7 @@ fn handle(state: &AppState, event: MediaEvent) {
                 simulcast: track.simulcast,
             };
             p.tracks.push(info.clone());
-            if let Some(recording) = room.recording.as_mut().filter(|_| !p.hidden) {
+            if let Some(recording) = recording.running_mut().filter(|_| !p.hidden) {
                 let now = unix_millis();
                 recording.track_published(&state.media, p, track.id, track.kind, track.source, now);
                 recording.save();
@@ -77,11 +77,11 @@ fn handle(state: &AppState, event: MediaEvent) {
             };
             let sid = track.to_string();
             room.set_speaking(&state.media, participant, track, false);
-            if let Some(recording) = room.recording.as_mut() {
+            if let Some(recording) = room.recording_mut().running_mut() {
                 recording.track_unpublished(track, unix_millis());
                 recording.save();
             }
-            let Some(p) = room.participants.get_mut(&participant) else {
+            let Some(p) = room.roster_mut().get_mut(participant) else {
                 return;
             };
             p.tracks.retain(|t| t.sid != sid);

@@ -9,30 +9,34 @@
 pub mod admission;
 pub mod board;
 pub mod chat;
+pub mod lobby;
 pub mod media_events;
 pub mod moderation;
 pub mod participant;
 pub mod polls;
+pub mod roster;
 pub mod stream;
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use moim_media::{Command, MediaPlane, ParticipantId, RoomId, TrackId};
 use moim_proto::ErrorCode;
 use moim_proto::error::ApiError;
 use moim_proto::signal::{
-    BoardStroke, ChatMessage, ParticipantInfo, PollInfo, RecordingInfo, RoomMode, RoomSettings,
-    Sender, ServerMessage, ServerReply,
+    BoardStroke, ChatMessage, ParticipantInfo, PollInfo, RecordingInfo, RoomSettings, Sender,
+    ServerMessage, ServerReply,
 };
 use moim_proto::token::Grants;
 
 use crate::recording::Recording;
+use crate::recording::slot::RecordingSlot;
 use crate::room::board::Board;
 use crate::room::chat::ChatLog;
+use crate::room::lobby::{Gate, Lobby};
 use crate::room::participant::{Link, Participant};
 use crate::room::polls::Polls;
+use crate::room::roster::Roster;
 use crate::room::stream::RoomStream;
 use crate::state::{media_error, unix_millis};
 
@@ -44,102 +48,147 @@ pub fn no_one_in(room: &str) -> ApiError {
     )
 }
 
-/// A room and the participants in it.
+/// A room: who is in it and at its door, and what they share. Each part has one owner
+/// type that keeps its rules ([`Roster`], [`Lobby`], [`ChatLog`], [`Polls`], [`Board`],
+/// [`RecordingSlot`], [`RoomStream`]); callers ask the room for them.
 #[derive(Debug)]
 pub struct Room {
-    pub id: RoomId,
-    pub participants: HashMap<ParticipantId, Participant>,
-    pub chat: ChatLog,
-    pub polls: Polls,
-    pub board: Board,
-    /// The server recording running now.
-    pub recording: Option<Recording>,
-    /// A recording is being prepared (its folder and writer, outside the lock).
-    pub recording_starting: bool,
-    /// Participants speaking now, the one who started most recently first.
-    pub speakers: Vec<ParticipantId>,
+    id: RoomId,
+    roster: Roster,
+    lobby: Lobby,
+    chat: ChatLog,
+    polls: Polls,
+    board: Board,
+    recording: RecordingSlot,
     /// Whom the room's stream (WHEP) shows.
     stream: RoomStream,
-    pub settings: RoomSettings,
-    /// Identities that were let in: they rejoin a locked room or one with a waiting room
-    /// (e.g. after a lost connection) without asking again.
-    pub admitted: HashSet<String>,
-    /// Identities a host made speakers of this audio room.
-    pub promoted: HashSet<String>,
-    /// Newcomers waiting for a host, oldest first; not announced to the room.
-    pub waiting: Vec<Participant>,
     /// When the last one left; the room goes once the empty-room timeout has passed.
     emptied_at: Option<Instant>,
     /// A host ended the meeting: the room goes as soon as it is empty.
-    pub ended: bool,
+    ended: bool,
 }
 
 impl Room {
     fn new() -> Room {
         Room {
             id: RoomId::next(),
-            participants: HashMap::new(),
+            roster: Roster::default(),
+            lobby: Lobby::default(),
             chat: ChatLog::default(),
             polls: Polls::default(),
             board: Board::default(),
-            recording: None,
-            recording_starting: false,
-            speakers: Vec::new(),
+            recording: RecordingSlot::default(),
             stream: RoomStream::default(),
-            settings: RoomSettings::default(),
-            admitted: HashSet::new(),
-            promoted: HashSet::new(),
-            waiting: Vec::new(),
             emptied_at: None,
             ended: false,
         }
     }
 
     fn is_empty(&self) -> bool {
-        self.participants.is_empty() && self.waiting.is_empty()
+        self.roster.is_empty() && self.lobby.no_one_waiting()
     }
 
-    /// Sets what `p` may publish under the room's mode: in an audio room only hosts and
-    /// promoted speakers publish; in a meeting, what its token allows.
-    pub fn apply_mode(&self, p: &mut Participant) {
-        p.grants.can_publish = self.lets_publish(&p.identity, &p.token_grants);
+    /// The media plane's id of this room.
+    pub fn id(&self) -> RoomId {
+        self.id
     }
 
-    /// Whether `identity`, with the grants of its token, may publish here now: in a
-    /// meeting as its token says; in an audio room if it is a host or a speaker a host
-    /// chose.
-    pub fn lets_publish(&self, identity: &str, token: &Grants) -> bool {
-        match self.settings.mode {
-            RoomMode::Meeting => token.can_publish,
-            RoomMode::Audio => token.room_admin || self.promoted.contains(identity),
-        }
+    /// Who is in the room.
+    pub fn roster(&self) -> &Roster {
+        &self.roster
     }
 
-    /// The waiting room as hosts see it.
-    pub fn waiting_list(&self) -> Vec<Sender> {
-        self.waiting.iter().map(Participant::sender).collect()
+    /// Who is in the room, mutably (participants are added and removed by [`Rooms`]).
+    pub fn roster_mut(&mut self) -> &mut Roster {
+        &mut self.roster
+    }
+
+    /// The room's door: settings, the waiting room, speakers of an audio room.
+    pub fn lobby(&self) -> &Lobby {
+        &self.lobby
+    }
+
+    /// The room's door, mutably.
+    pub fn lobby_mut(&mut self) -> &mut Lobby {
+        &mut self.lobby
+    }
+
+    /// The room's settings now.
+    pub fn settings(&self) -> RoomSettings {
+        self.lobby.settings()
+    }
+
+    /// The room's chat.
+    pub fn chat(&self) -> &ChatLog {
+        &self.chat
+    }
+
+    /// The room's chat, mutably.
+    pub fn chat_mut(&mut self) -> &mut ChatLog {
+        &mut self.chat
+    }
+
+    /// The room's polls.
+    pub fn polls(&self) -> &Polls {
+        &self.polls
+    }
+
+    /// The room's server recording.
+    pub fn recording(&self) -> &RecordingSlot {
+        &self.recording
+    }
+
+    /// The room's server recording, mutably.
+    pub fn recording_mut(&mut self) -> &mut RecordingSlot {
+        &mut self.recording
+    }
+
+    /// A participant with the room's board, to check its grants while drawing.
+    pub fn member_and_board(
+        &mut self,
+        id: ParticipantId,
+    ) -> Option<(&mut Participant, &mut Board)> {
+        Some((self.roster.get_mut(id)?, &mut self.board))
+    }
+
+    /// A participant with the room's polls, to check its grants while voting.
+    pub fn member_and_polls(&mut self, id: ParticipantId) -> Option<(&Participant, &mut Polls)> {
+        Some((self.roster.get(id)?, &mut self.polls))
+    }
+
+    /// A participant with the room's recording, which notes its tracks.
+    pub fn member_and_recording(
+        &mut self,
+        id: ParticipantId,
+    ) -> Option<(&mut Participant, &mut RecordingSlot)> {
+        Some((self.roster.get_mut(id)?, &mut self.recording))
+    }
+
+    /// A host ended the meeting: the room goes as soon as it is empty.
+    pub fn end(&mut self) {
+        self.ended = true;
+    }
+
+    /// Applies the room's mode to what `id` may publish: in an audio room only hosts and
+    /// promoted speakers publish; in a meeting, what its token allows. Returns whether it
+    /// could publish before and can now, with the participant as announced.
+    pub fn regrant(&mut self, id: ParticipantId) -> Option<(bool, bool, ParticipantInfo)> {
+        let p = self.roster.get_mut(id)?;
+        let could = p.grants.can_publish;
+        p.grants.can_publish = self.lobby.lets_publish(&p.identity, &p.token_grants);
+        Some((could, p.grants.can_publish, p.info()))
     }
 
     /// Tells the hosts who is waiting now.
     pub fn tell_hosts_waiting(&self) {
-        let text: Arc<str> = ServerReply::event(ServerMessage::WaitingList {
-            waiting: self.waiting_list(),
-        })
-        .to_json()
-        .into();
-        for p in self.participants.values().filter(|p| p.grants.room_admin) {
-            p.send(&text);
-        }
+        self.roster.tell_hosts(ServerMessage::WaitingList {
+            waiting: self.lobby.waiting_list(),
+        });
     }
 
     /// Sends `message` to every participant but `except`.
     pub fn broadcast(&self, except: Option<ParticipantId>, message: ServerMessage) {
-        let text: Arc<str> = ServerReply::event(message).to_json().into();
-        for p in self.participants.values() {
-            if Some(p.id) != except {
-                p.send(&text);
-            }
-        }
+        self.roster.broadcast(except, message);
     }
 
     /// Mutes or unmutes a track: the media plane stops or resumes forwarding it and the
@@ -159,7 +208,7 @@ impl Room {
                 muted,
             })
             .map_err(media_error)?;
-        let Some(p) = self.participants.get_mut(&participant) else {
+        let Some(p) = self.roster.get_mut(participant) else {
             return Ok(());
         };
         if let Some(wanted) = p.unannounced.get_mut(&track) {
@@ -186,7 +235,9 @@ impl Room {
     /// when that changed (a choice the media plane could not take is tried again on the
     /// next change).
     pub fn refresh_stream(&mut self, media: &MediaPlane) {
-        if let Some(featured) = self.stream.choose(&self.participants, &self.speakers)
+        if let Some(featured) = self
+            .stream
+            .choose(self.roster.by_id(), self.roster.speakers())
             && self.feature(media, featured)
         {
             self.stream.set(featured);
@@ -221,46 +272,21 @@ impl Room {
         track: TrackId,
         speaking: bool,
     ) {
-        let Some(p) = self.participants.get_mut(&participant) else {
+        if !self.roster.note_speaking(participant, track, speaking) {
             return;
-        };
-        let was = !p.speaking.is_empty();
-        p.speaking.retain(|t| *t != track);
-        if speaking {
-            p.speaking.push(track);
-        }
-        let is = !p.speaking.is_empty();
-        if was == is {
-            return;
-        }
-        self.speakers.retain(|s| *s != participant);
-        if is {
-            self.speakers.insert(0, participant);
         }
         self.broadcast(
             None,
             ServerMessage::ActiveSpeakers {
-                speakers: self.speakers.iter().map(ToString::to_string).collect(),
+                speakers: self
+                    .roster
+                    .speakers()
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect(),
             },
         );
         self.refresh_stream(media);
-    }
-
-    /// The visible participants other than `except`.
-    pub fn snapshot(&self, except: ParticipantId) -> Vec<ParticipantInfo> {
-        let mut list: Vec<_> = self
-            .participants
-            .values()
-            .filter(|p| p.id != except && !p.hidden)
-            .map(Participant::info)
-            .collect();
-        list.sort_by(|a, b| a.sid.cmp(&b.sid));
-        list
-    }
-
-    /// The participant with `identity`, if present.
-    pub fn find_identity(&self, identity: &str) -> Option<&Participant> {
-        self.participants.values().find(|p| p.identity == identity)
     }
 }
 
@@ -299,14 +325,6 @@ impl Joined {
             recording: self.recording.clone(),
         }
     }
-}
-
-/// What the room's gate says to a newcomer it does not refuse.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Gate {
-    Open,
-    /// The room has a waiting room: a host decides.
-    Waiting,
 }
 
 /// Where a newcomer ended up.
@@ -368,23 +386,10 @@ impl Rooms {
     /// already admitted pass the lock and the waiting room.
     pub fn gate(&self, room_name: &str, identity: &str, admin: bool) -> Result<Gate, ApiError> {
         self.check_ban(room_name, identity)?;
-        let Some(room) = self.rooms.get(room_name) else {
-            return Ok(Gate::Open);
-        };
-        if admin || room.admitted.contains(identity) {
-            return Ok(Gate::Open);
+        match self.rooms.get(room_name) {
+            Some(room) => room.lobby.check(identity, admin),
+            None => Ok(Gate::Open),
         }
-        if room.settings.locked {
-            return Err(ApiError::new(
-                ErrorCode::RoomLocked,
-                "The meeting is locked; a host has to unlock it before anyone new can join.",
-            ));
-        }
-        Ok(if room.settings.waiting_room {
-            Gate::Waiting
-        } else {
-            Gate::Open
-        })
     }
 
     /// Lets a newcomer in through the room's gate ([`Rooms::gate`]); the waiting room
@@ -395,9 +400,8 @@ impl Rooms {
             Gate::Open => Ok(Entry::Joined(Box::new(self.join(room_name, participant)))),
             Gate::Waiting => {
                 let room = self.rooms.get_mut(room_name).expect("the gate found it");
-                room.waiting.retain(|w| w.identity != participant.identity);
                 self.room_of.insert(participant.id, room_name.to_owned());
-                room.waiting.push(participant);
+                room.lobby.wait(participant);
                 room.emptied_at = None;
                 room.tell_hosts_waiting();
                 Ok(Entry::Waiting)
@@ -405,18 +409,17 @@ impl Rooms {
         }
     }
 
-    /// Whether `identity` may publish in room `room_name` now ([`Room::lets_publish`]).
+    /// Whether `identity` may publish in room `room_name` now ([`Lobby::lets_publish`]).
     pub fn lets_publish(&self, room_name: &str, identity: &str, token: &Grants) -> bool {
-        self.rooms
-            .get(room_name)
-            .map_or(token.can_publish, |room| room.lets_publish(identity, token))
+        self.rooms.get(room_name).map_or(token.can_publish, |room| {
+            room.lobby.lets_publish(identity, token)
+        })
     }
 
     /// Takes a participant out of the waiting room of `room_name`.
     pub fn take_waiting(&mut self, room_name: &str, id: ParticipantId) -> Option<Participant> {
         let room = self.rooms.get_mut(room_name)?;
-        let index = room.waiting.iter().position(|w| w.id == id)?;
-        let participant = room.waiting.remove(index);
+        let participant = room.lobby.take_waiting(id)?;
         self.room_of.remove(&id);
         room.tell_hosts_waiting();
         Some(participant)
@@ -429,17 +432,17 @@ impl Rooms {
             .rooms
             .entry(room_name.to_owned())
             .or_insert_with(Room::new);
-        room.apply_mode(&mut participant);
+        participant.grants.can_publish = room
+            .lobby
+            .lets_publish(&participant.identity, &participant.token_grants);
         if !participant.hidden {
-            room.admitted.insert(participant.identity.clone());
+            room.lobby.admit(&participant.identity);
         }
-        let previous = room
-            .participants
-            .values()
-            .find(|p| p.identity == participant.identity)
-            .map(|p| p.id);
-        let replaced = previous.and_then(|id| room.participants.remove(&id));
-        room.speakers.retain(|s| Some(*s) != previous);
+        let replaced = room
+            .roster
+            .find_identity(&participant.identity)
+            .map(|p| p.id)
+            .and_then(|id| room.roster.remove(id));
         if let Some(old) = &replaced {
             self.room_of.remove(&old.id);
             if !old.hidden {
@@ -468,19 +471,19 @@ impl Rooms {
                 },
             );
         }
-        let others = room.snapshot(participant.id);
+        let others = room.roster.snapshot(participant.id);
         let me = participant.info();
-        if let Some(recording) = room.recording.as_mut().filter(|_| !participant.hidden) {
+        if let Some(recording) = room.recording.running_mut().filter(|_| !participant.hidden) {
             recording.joined(&participant, unix_millis());
             recording.save();
         }
         let waiting = if participant.grants.room_admin {
-            room.waiting_list()
+            room.lobby.waiting_list()
         } else {
             Vec::new()
         };
         self.room_of.insert(participant.id, room_name.to_owned());
-        room.participants.insert(participant.id, participant);
+        room.roster.insert(participant);
         room.emptied_at = None;
         Joined {
             room: room.id,
@@ -490,8 +493,8 @@ impl Rooms {
             chat: room.chat.recent(),
             polls: room.polls.all(),
             board: room.board.strokes(),
-            recording: room.recording.as_ref().map(|r| r.info.clone()),
-            settings: room.settings,
+            recording: room.recording.info(),
+            settings: room.settings(),
             waiting,
         }
     }
@@ -506,9 +509,8 @@ impl Rooms {
         }
         self.room_of.remove(&id);
         let room = self.rooms.get_mut(&name)?;
-        let participant = room.participants.remove(&id)?;
-        room.speakers.retain(|s| *s != id);
-        if let Some(recording) = room.recording.as_mut().filter(|_| !participant.hidden) {
+        let participant = room.roster.remove(id)?;
+        if let Some(recording) = room.recording.running_mut().filter(|_| !participant.hidden) {
             recording.left(id, unix_millis());
             recording.save();
         }
@@ -558,7 +560,7 @@ impl Rooms {
     /// Drops a room; its recording, if one runs, is left to finish outside the lock.
     fn drop_room(&mut self, name: &str) {
         if let Some(mut room) = self.rooms.remove(name)
-            && let Some(recording) = room.recording.take()
+            && let Some(recording) = room.recording.take(None)
         {
             let chat = room.chat.all().cloned().collect();
             self.ended_recordings.push((recording, chat));
@@ -597,12 +599,12 @@ impl Rooms {
 
     /// A participant.
     pub fn participant(&self, id: ParticipantId) -> Option<&Participant> {
-        self.room_of(id)?.participants.get(&id)
+        self.room_of(id)?.roster.get(id)
     }
 
     /// A participant, mutably.
     pub fn participant_mut(&mut self, id: ParticipantId) -> Option<&mut Participant> {
-        self.room_of_mut(id)?.participants.get_mut(&id)
+        self.room_of_mut(id)?.roster.get_mut(id)
     }
 
     /// Sends one message to one participant.
@@ -614,18 +616,13 @@ impl Rooms {
 
     /// The participant behind a WHIP/WHEP resource id in `room`.
     pub fn find_resource(&self, room: &str, resource: &str) -> Option<ParticipantId> {
-        self.rooms
-            .get(room)?
-            .participants
-            .values()
-            .find(|p| matches!(&p.link, Link::Http { resource: r } if r == resource))
-            .map(|p| p.id)
+        self.rooms.get(room)?.roster.find_resource(resource)
     }
 
     /// Closes every signaling connection (the server is shutting down).
     pub fn disconnect_all(&self) {
         for room in self.rooms.values() {
-            for p in room.participants.values().chain(&room.waiting) {
+            for p in room.roster.iter().chain(room.lobby.waiting()) {
                 if let Link::Socket { kick, .. } = &p.link {
                     kick.notify_one();
                 }
@@ -638,7 +635,7 @@ impl Rooms {
         self.rooms
             .iter()
             .filter_map(|(name, r)| {
-                let info = &r.recording.as_ref()?.info;
+                let info = &r.recording.running()?.info;
                 Some((name.clone(), info.id.clone(), info.started_at))
             })
             .collect()

@@ -29,7 +29,7 @@ pub fn mute_track(
         )
     };
     let track_id = TrackId::parse(track).ok_or_else(unknown)?;
-    let p = room.participants.get(&target).ok_or_else(no_participant)?;
+    let p = room.roster().get(target).ok_or_else(no_participant)?;
     let Some(info) = p.tracks.iter().find(|t| t.sid == track) else {
         return Err(unknown());
     };
@@ -37,8 +37,8 @@ pub fn mute_track(
         room.set_track_muted(&state.media, target, track_id, true)?;
     }
     let p = room
-        .participants
-        .get_mut(&target)
+        .roster_mut()
+        .get_mut(target)
         .ok_or_else(no_participant)?;
     p.locked_tracks.retain(|t| *t != track_id);
     let locked = muted && lock;
@@ -68,7 +68,7 @@ pub fn remove(
     {
         let mut rooms = state.rooms();
         let room = rooms.room_mut(room_name).ok_or_else(no_participant)?;
-        let p = room.participants.get(&target).ok_or_else(no_participant)?;
+        let p = room.roster().get(target).ok_or_else(no_participant)?;
         let identity = p.identity.clone();
         if ban {
             let sentence = "A host removed you from the meeting and you cannot join it again.";
@@ -93,15 +93,13 @@ pub fn end_meeting(state: &AppState, room_name: &str) -> Result<(), ApiError> {
     let everyone: Vec<ParticipantId> = {
         let mut rooms = state.rooms();
         let room = rooms.room_mut(room_name).ok_or_else(no_participant)?;
-        room.ended = true;
-        for p in room.participants.values().chain(&room.waiting) {
+        room.end();
+        for p in room.roster().iter().chain(room.lobby().waiting()) {
             disconnect(p, ErrorCode::MeetingEnded, "A host ended the meeting.");
         }
-        room.participants
-            .keys()
-            .copied()
-            .chain(room.waiting.iter().map(|w| w.id))
-            .collect()
+        let mut everyone = room.roster().ids();
+        everyone.extend(room.lobby().waiting_ids());
+        everyone
     };
     for id in everyone {
         state.remove_participant(id);

@@ -30,7 +30,7 @@ impl Connection {
             }
             rooms
                 .room_of(participant)
-                .map(|r| r.id)
+                .map(|r| r.id())
                 .expect("participant has a room")
         };
         if tracks.len() > MAX_TRACKS_PER_PUBLISHER {
@@ -98,7 +98,7 @@ impl Connection {
             )
         };
         let room = rooms.room_of_mut(participant).ok_or_else(unknown)?;
-        let p = room.participants.get(&participant).ok_or_else(unknown)?;
+        let p = room.roster().get(participant).ok_or_else(unknown)?;
         let track_id = TrackId::parse(track).ok_or_else(unknown)?;
         let published = p.tracks.iter().find(|t| t.sid == track);
         if published.is_none() && !p.unannounced.contains_key(&track_id) {
@@ -111,7 +111,7 @@ impl Connection {
             ));
         }
         let video = published.is_some_and(|t| t.kind == TrackKind::Video);
-        if !muted && video && room.settings.mode == RoomMode::Audio {
+        if !muted && video && room.settings().mode == RoomMode::Audio {
             return Err(audio_room_has_no_video());
         }
         room.set_track_muted(&self.state.media, participant, track_id, muted)?;
@@ -126,8 +126,8 @@ impl Connection {
         height: u32,
     ) -> Result<Option<ServerMessage>, ApiError> {
         let exists = self.state.rooms().room_of(participant).is_some_and(|room| {
-            room.participants
-                .values()
+            room.roster()
+                .iter()
                 .any(|p| p.tracks.iter().any(|t| t.sid == track))
         });
         let track_id = TrackId::parse(track).filter(|_| exists).ok_or_else(|| {

@@ -30,9 +30,10 @@ use tokio::sync::{Notify, mpsc};
 use tracing::{debug, info, warn};
 
 use crate::recording;
-use crate::room::admission::{self, SettingsChange};
+use crate::room::admission;
 use crate::room::board::{self, Segment};
 use crate::room::chat::Outgoing;
+use crate::room::lobby::SettingsChange;
 use crate::room::moderation;
 use crate::room::participant::{Link, OUTBOX_CAPACITY, Participant};
 use crate::state::{AppState, media_error, unix_millis};

@@ -29,10 +29,7 @@ impl Connection {
         let room = rooms
             .room_of_mut(host)
             .ok_or_else(|| ApiError::new(ErrorCode::NotJoined, "You are not in a room."))?;
-        let admin = room
-            .participants
-            .get(&host)
-            .is_some_and(|p| p.grants.room_admin);
+        let admin = room.roster().get(host).is_some_and(|p| p.grants.room_admin);
         if !admin {
             return Err(ApiError::new(
                 ErrorCode::PermissionDenied,
@@ -43,7 +40,7 @@ impl Connection {
             return Ok((room, host));
         }
         let target = ParticipantId::parse(target)
-            .filter(|t| room.participants.contains_key(t))
+            .filter(|t| room.roster().contains(*t))
             .ok_or_else(|| {
                 ApiError::new(
                     ErrorCode::NotFound,
@@ -121,13 +118,8 @@ impl Connection {
         let room = rooms
             .room_of_mut(participant)
             .ok_or_else(|| ApiError::new(ErrorCode::NotJoined, "You are not in a room."))?;
-        let Room {
-            participants,
-            polls,
-            ..
-        } = &mut *room;
-        let p = participants
-            .get(&participant)
+        let (p, polls) = room
+            .member_and_polls(participant)
             .ok_or_else(|| ApiError::new(ErrorCode::NotJoined, "You are not in a room."))?;
         let poll = change(polls, p)?;
         room.broadcast(
