@@ -55,6 +55,7 @@ export const REMOTE_AUDIO = 'audio[data-track-sid]';
  * @property {string} url http base, e.g. `http://127.0.0.1:41234`
  * @property {number} httpPort
  * @property {number} udpPort
+ * @property {number} rtmpPort where encoders publish (`rtmp://127.0.0.1:PORT/live/{token}`)
  * @property {number} pid
  * @property {string} logFile
  * @property {string} recordingsDir where it writes server recordings
@@ -77,12 +78,14 @@ export async function startServer(name) {
   fs.mkdirSync(RESULTS_DIR, { recursive: true });
   const httpPort = await freeTcpPort();
   const udpPort = await freeUdpPort();
+  const rtmpPort = await freeTcpPort();
   const logFile = path.join(RESULTS_DIR, `${name}-server.log`);
   const recordingsDir = path.join(RESULTS_DIR, `${name}-recordings`);
   fs.rmSync(recordingsDir, { recursive: true, force: true });
   const log = fs.createWriteStream(logFile);
   await new Promise((resolve) => log.once('open', resolve));
-  const child = spawn(MOIM_BIN, ['serve', '--http-port', String(httpPort), '--udp-port', String(udpPort)], {
+  const ports = ['--http-port', String(httpPort), '--udp-port', String(udpPort), '--rtmp-port', String(rtmpPort)];
+  const child = spawn(MOIM_BIN, ['serve', ...ports], {
     cwd: REPO_ROOT,
     env: { RUST_LOG: 'info', ...process.env, MOIM_RECORDINGS_DIR: recordingsDir },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -119,6 +122,7 @@ export async function startServer(name) {
     url,
     httpPort,
     udpPort,
+    rtmpPort,
     pid: /** @type {number} */ (child.pid),
     logFile,
     recordingsDir,

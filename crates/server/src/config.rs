@@ -30,6 +30,8 @@ pub struct Config {
     pub udp_addr: SocketAddr,
     /// The IP put in ICE candidates when `udp_addr` is a wildcard (e.g. the public IP).
     pub advertise_ip: Option<IpAddr>,
+    /// Where encoders publish live streams over RTMP (`rtmp://HOST:PORT/live/{token}`).
+    pub rtmp_addr: SocketAddr,
     /// Media worker threads; 0 means one per core.
     pub workers: usize,
     pub api_key: String,
@@ -63,6 +65,7 @@ impl Default for Config {
             http_addr: SocketAddr::from(([127, 0, 0, 1], 7880)),
             udp_addr: SocketAddr::from(([127, 0, 0, 1], 7882)),
             advertise_ip: None,
+            rtmp_addr: SocketAddr::from(([127, 0, 0, 1], 1935)),
             workers: 0,
             api_key: DEV_API_KEY.into(),
             api_secret: DEV_API_SECRET.into(),
@@ -105,6 +108,9 @@ impl Config {
         }
         if let Some(v) = env("MOIM_UDP_ADDR") {
             config.udp_addr = v.parse().context("MOIM_UDP_ADDR must be IP:PORT")?;
+        }
+        if let Some(v) = env("MOIM_RTMP_ADDR") {
+            config.rtmp_addr = v.parse().context("MOIM_RTMP_ADDR must be IP:PORT")?;
         }
         if let Some(v) = env("MOIM_ADVERTISE_IP") {
             config.advertise_ip = Some(v.parse().context("MOIM_ADVERTISE_IP must be an IP")?);
@@ -194,7 +200,11 @@ impl Config {
             );
         }
         if self.dev_mode && !self.expose_dev_mode {
-            for (name, addr) in [("http_addr", self.http_addr), ("udp_addr", self.udp_addr)] {
+            for (name, addr) in [
+                ("http_addr", self.http_addr),
+                ("udp_addr", self.udp_addr),
+                ("rtmp_addr", self.rtmp_addr),
+            ] {
                 if !addr.ip().is_loopback() {
                     bail!(
                         "{name} {addr} is not a loopback address, and in development mode anyone \
@@ -223,7 +233,10 @@ impl Config {
 
     /// Development mode listening beyond loopback, as asked for with `expose_dev_mode`.
     pub fn dev_mode_exposed(&self) -> bool {
-        self.dev_mode && !(self.http_addr.ip().is_loopback() && self.udp_addr.ip().is_loopback())
+        self.dev_mode
+            && ![self.http_addr, self.udp_addr, self.rtmp_addr]
+                .iter()
+                .all(|a| a.ip().is_loopback())
     }
 
     /// The address put in ICE candidates.
@@ -321,6 +334,17 @@ mod tests {
         .unwrap();
         assert!(exposed.dev_mode_exposed());
         assert!(!Config::load(None, no_env).unwrap().dev_mode_exposed());
+        let rtmp = |k: &str| (k == "MOIM_RTMP_ADDR").then(|| "0.0.0.0:1935".to_owned());
+        let err = Config::load(None, rtmp).unwrap_err();
+        assert!(err.to_string().contains("rtmp_addr"), "{err}");
+    }
+
+    #[test]
+    fn rtmp_listens_on_loopback_port_1935_by_default() {
+        let c = Config::load(None, no_env).unwrap();
+        assert_eq!(c.rtmp_addr, SocketAddr::from(([127, 0, 0, 1], 1935)));
+        let err = Config::load(None, |k| (k == "MOIM_RTMP_ADDR").then(|| "1935".into()));
+        assert!(err.unwrap_err().to_string().contains("MOIM_RTMP_ADDR"));
     }
 
     #[test]

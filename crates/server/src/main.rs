@@ -5,6 +5,7 @@ mod banner;
 mod cli;
 mod config;
 mod http;
+mod ingest;
 mod recording;
 mod room;
 mod signal;
@@ -56,6 +57,9 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(port) = args.udp_port {
         config.udp_addr.set_port(port);
     }
+    if let Some(port) = args.rtmp_port {
+        config.rtmp_addr.set_port(port);
+    }
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?
@@ -73,6 +77,10 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", config.http_addr))?;
     let http_addr = listener.local_addr()?;
+    let rtmp = tokio::net::TcpListener::bind(config.rtmp_addr)
+        .await
+        .with_context(|| format!("cannot listen for RTMP on {}", config.rtmp_addr))?;
+    let rtmp_addr = rtmp.local_addr()?;
     let recordings_dir = config.recordings_dir.clone();
     let interrupted =
         tokio::task::spawn_blocking(move || recording::mark_interrupted(&recordings_dir)).await?;
@@ -91,6 +99,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     }
     let state = Arc::new(AppState::new(config, media.clone()));
     tokio::spawn(room::media_events::run(state.clone(), media_events));
+    tokio::spawn(ingest::serve(rtmp, state.clone()));
     recording::limits::watch(state.clone());
     let sweeper = state.clone();
     tokio::spawn(async move {
@@ -100,7 +109,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
             sweeper.drop_expired_rooms();
         }
     });
-    info!(http = %http_addr, media = %media.local_addr(), workers = media.workers(), "Moim is running");
+    info!(http = %http_addr, media = %media.local_addr(), rtmp = %rtmp_addr, workers = media.workers(), "Moim is running");
     if dev_mode {
         eprintln!("{}", banner::development(http_addr.port()));
     }

@@ -47,18 +47,26 @@ pub async fn publish(
         identity,
         Role::Publisher,
         offer,
-        |media, room, participant, offer| async move {
-            let publish = |reply| Command::Publish {
-                room,
-                participant,
-                offer,
-                sources: None,
-                reply,
-            };
-            media.request(publish).await.map(|a| a.sdp)
-        },
+        publish_offer,
     )
     .await
+}
+
+/// Negotiates a publisher's offer with the media plane; its answer.
+pub async fn publish_offer(
+    media: MediaPlane,
+    room: RoomId,
+    participant: ParticipantId,
+    offer: String,
+) -> Result<String, MediaError> {
+    let publish = |reply| Command::Publish {
+        room,
+        participant,
+        offer,
+        sources: None,
+        reply,
+    };
+    media.request(publish).await.map(|a| a.sdp)
 }
 
 /// `POST /whep/{room}`: play the room's stream (`room/stream.rs`).
@@ -138,17 +146,15 @@ async fn play(
 
 /// What an HTTP session does in its room.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Role {
+pub enum Role {
     /// WHIP: sends media, as the token's identity.
     Publisher,
     /// WHEP: receives, hidden from the room.
     Player,
 }
 
-/// Lets the token's holder through the room's gate, checks the offer, adds a participant
-/// reached through a new resource URL under `/{kind}/{room}/`, runs `negotiate` for it,
-/// and answers `201 Created` with the SDP answer, or removes the participant again and
-/// answers the error.
+/// [`open`] for an HTTP client: `201 Created` with the SDP answer and the resource's
+/// `Location`, or the error.
 #[allow(clippy::too_many_arguments)]
 async fn open_session<F, Fut>(
     state: &AppState,
@@ -164,26 +170,49 @@ where
     F: FnOnce(MediaPlane, RoomId, ParticipantId, String) -> Fut,
     Fut: Future<Output = Result<String, MediaError>>,
 {
-    if let Err(e) = pass_gate(&state.rooms(), room, &claims.sub, &claims.video, role) {
-        return error_response(e);
+    match open(state, room, kind, claims, identity, role, offer, negotiate).await {
+        Ok(opened) => created(&opened.location, opened.answer),
+        Err(e) => error_response(e),
     }
+}
+
+/// A session opened in a room by [`open`].
+#[derive(Debug)]
+pub struct Opened {
+    /// The participant it added.
+    pub participant: ParticipantId,
+    /// Its resource's path, `/{kind}/{room}/{resource}` (a `DELETE` there ends it).
+    pub location: String,
+    /// The SDP answer.
+    pub answer: String,
+}
+
+/// Lets the token's holder through the room's gate, checks the offer, adds a participant
+/// reached through a new resource under `/{kind}/{room}/` and runs `negotiate` for it; on
+/// failure the participant is removed again. WHIP, WHEP and RTMP ingest come in here.
+#[allow(clippy::too_many_arguments)]
+pub async fn open<F, Fut>(
+    state: &AppState,
+    room: &str,
+    kind: &str,
+    claims: Claims,
+    identity: String,
+    role: Role,
+    offer: String,
+    negotiate: F,
+) -> Result<Opened, ApiError>
+where
+    F: FnOnce(MediaPlane, RoomId, ParticipantId, String) -> Fut,
+    Fut: Future<Output = Result<String, MediaError>>,
+{
+    pass_gate(&state.rooms(), room, &claims.sub, &claims.video, role)?;
     // Nothing is replaced before the offer is known to be good (negotiating it builds a
     // peer connection, so not on the async threads).
     let (checked, offer) =
-        match tokio::task::spawn_blocking(move || (moim_media::sdp::check_offer(&offer), offer))
+        tokio::task::spawn_blocking(move || (moim_media::sdp::check_offer(&offer), offer))
             .await
-        {
-            Ok(done) => done,
-            Err(_) => {
-                return error_response(ApiError::new(
-                    ErrorCode::Internal,
-                    "Checking the offer failed.",
-                ));
-            }
-        };
-    if let Err(e) = checked {
-        return error_response(media_error(e));
-    }
+            .map_err(|_| ApiError::new(ErrorCode::Internal, "Checking the offer failed."))?;
+    checked.map_err(media_error)?;
     let resource = new_resource();
     let (gate_identity, grants) = (claims.sub.clone(), claims.video.clone());
     let participant = Participant::new(
@@ -200,9 +229,7 @@ where
         // The gate again, in the same lock as the join: a lock or ban made while the offer
         // was checked holds.
         let mut rooms = state.rooms();
-        if let Err(e) = pass_gate(&rooms, room, &gate_identity, &grants, role) {
-            return error_response(e);
-        }
+        pass_gate(&rooms, room, &gate_identity, &grants, role)?;
         rooms.join(room, participant)
     };
     if let Some(old) = joined.replaced {
@@ -212,15 +239,19 @@ where
         }
     }
     match negotiate(state.media.clone(), joined.room, id, offer).await {
-        Ok(sdp) => {
+        Ok(answer) => {
             if let Some(r) = state.rooms().room(room) {
                 r.announce_stream(&state.media);
             }
-            created(&format!("/{kind}/{room}/{resource}"), sdp)
+            Ok(Opened {
+                participant: id,
+                location: format!("/{kind}/{room}/{resource}"),
+                answer,
+            })
         }
         Err(e) => {
             state.remove_participant(id);
-            error_response(media_error(e))
+            Err(media_error(e))
         }
     }
 }

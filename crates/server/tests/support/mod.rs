@@ -22,6 +22,8 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 pub struct Server {
     child: Child,
     pub http_port: u16,
+    /// Where encoders publish over RTMP.
+    pub rtmp_port: u16,
     /// Its recordings folder (a fresh temporary one).
     pub recordings: PathBuf,
 }
@@ -44,11 +46,17 @@ impl Server {
             .local_addr()
             .unwrap()
             .port();
+        let rtmp_port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let recordings = std::env::temp_dir().join(format!("moim-recordings-{http_port}"));
         let _ = std::fs::remove_dir_all(&recordings);
         let child = Command::new(env!("CARGO_BIN_EXE_moim"))
             .args(["serve", "--http-port", &http_port.to_string()])
             .args(["--udp-port", &udp_port.to_string()])
+            .args(["--rtmp-port", &rtmp_port.to_string()])
             .env("MOIM_LOG", "warn")
             .env("MOIM_RECORDINGS_DIR", &recordings)
             .envs(env.iter().copied())
@@ -59,6 +67,7 @@ impl Server {
         let server = Server {
             child,
             http_port,
+            rtmp_port,
             recordings,
         };
         let deadline = Instant::now() + Duration::from_secs(10);
