@@ -70,6 +70,8 @@ pub struct Peer {
     pub channel_messages: Vec<String>,
     /// Tracks in the last subscriber offer this peer answered.
     pub offered_tracks: Option<usize>,
+    /// The publishers of those tracks, one entry per track.
+    pub offered_from: Vec<ParticipantId>,
 }
 
 impl Peer {
@@ -95,6 +97,7 @@ impl Peer {
             channels: Vec::new(),
             channel_messages: Vec::new(),
             offered_tracks: None,
+            offered_from: Vec::new(),
         }
     }
 
@@ -467,6 +470,7 @@ impl Sim {
                 self.last_offer_tracks = Some(tracks.len());
                 let peer = self.peers.iter_mut().find(|p| p.id == participant).unwrap();
                 peer.offered_tracks = Some(tracks.len());
+                peer.offered_from = tracks.iter().map(|(_, _, p)| *p).collect();
                 let offer = SdpOffer::from_sdp_string(&sdp).unwrap();
                 let answer = peer.rtc.sdp_api().accept_offer(offer).unwrap();
                 let (tx, mut rx) = oneshot::channel();
