@@ -59,9 +59,9 @@ impl Transcoder {
             let mut payload = Vec::new();
             while let Ok(Some(ms)) = blocks.next_block(&mut payload) {
                 let data = std::mem::take(&mut payload);
-                if out.blocking_send(Outgoing::Audio { ms, data }).is_err() {
-                    return;
-                }
+                // Read on once the stream is gone, until the child is ended: it must not
+                // die of a closed pipe.
+                let _ = out.blocking_send(Outgoing::Audio { ms, data });
             }
         })
     }
@@ -110,9 +110,7 @@ impl Transcoder {
                     profile: video.profile().unwrap_or(77),
                     data: picture.data,
                 };
-                if out.blocking_send(frame).is_err() {
-                    return;
-                }
+                let _ = out.blocking_send(frame);
             }
         })
     }
