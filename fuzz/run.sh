@@ -10,7 +10,7 @@ seconds=${1:-300}
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(signal_decode token_verify datagram_demux sdp_offer matroska_blocks)
+  targets=(signal_decode token_verify datagram_demux sdp_offer matroska_blocks hls_requests)
 fi
 command -v c++ >/dev/null || { apt-get update -qq && apt-get install -y -qq g++; }
 
@@ -39,6 +39,9 @@ seed() {
       printf '\x01\x00\x14\x00\x01\x00\x00\x21\x12\xa4\x42abcdefghijkl' >"$dir/stun" ;;
     sdp_offer)
       printf 'v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\na=ice-ufrag:abcd\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\na=fingerprint:sha-256 00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF:00:11:22:33:44:55:66:77:88:99:AA:BB:CC:DD:EE:FF\r\na=setup:actpass\r\na=sendonly\r\na=rtcp-mux\r\na=rtpmap:111 opus/48000/2\r\n' >"$dir/offer" ;;
+    hls_requests)
+      printf '%s' 'part3.4.m4s' >"$dir/part"
+      printf '%s' 'seg12.m4s' >"$dir/segment" ;;
     matroska_blocks)
       printf '\x18\x53\x80\x67\x01\xff\xff\xff\xff\xff\xff\xff\x1f\x43\xb6\x75\x01\xff\xff\xff\xff\xff\xff\xff\xe7\x81\x00\xa3\x85\x81\x00\x00\x80\x01' >"$dir/block" ;;
   esac

@@ -6,6 +6,7 @@ mod cli;
 mod config;
 mod http;
 mod ingest;
+mod limits;
 mod recording;
 mod room;
 mod signal;

@@ -40,10 +40,11 @@ use crate::state::{AppState, media_error, unix_millis};
 
 /// Frames up to this size are read and refused with `message_too_large`; larger ones
 /// close the connection at the WebSocket layer.
-const MAX_FRAME_BYTES: usize = 4 * 1024 * 1024;
+pub const MAX_FRAME_BYTES: usize = 4 * 1024 * 1024;
 /// How often the server pings; a client silent for [`IDLE_TIMEOUT`] is dropped.
 const PING_INTERVAL: Duration = Duration::from_secs(5);
-const IDLE_TIMEOUT: Duration = Duration::from_secs(20);
+/// A client that neither answers pings nor sends anything this long is dropped.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(20);
 /// A connection that has not sent `join` this long after opening is closed.
 pub const JOIN_DEADLINE: Duration = Duration::from_secs(10);
 /// A write the client has not taken within this time drops the connection.
