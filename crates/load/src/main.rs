@@ -35,11 +35,15 @@ use crate::janus_signal::JanusSignal;
 use crate::metrics::Metrics;
 use crate::moim_signal::MoimSignal;
 use crate::peer::Role;
-use crate::report::{Rates, Sample, Summary};
+use crate::report::{Rates, RoomSeen, Sample, Spread, Summary};
 use crate::signal::Signaling;
 
 /// Time after the last join before the steady measurement starts.
 const SETTLE: Duration = Duration::from_secs(3);
+
+/// Longest wait for a participant's `joined` before the next one joins (with
+/// `--interleave-idle`).
+const JOIN_WAIT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Scenario {
@@ -87,6 +91,17 @@ struct Args {
     /// Room name (Moim) or description of the room created for the run (Janus).
     #[arg(long, default_value = "load")]
     room: String,
+    /// Put before every participant's identity, so that several runs can share a room
+    /// without replacing each other's participants.
+    #[arg(long, default_value = "")]
+    identity_prefix: String,
+    /// After each participant, one more joins that neither publishes nor subscribes. Moim
+    /// places a participant on the media worker with the fewest participants, whatever
+    /// their media: with two workers, the scenario's participants then share one worker.
+    /// Each join then waits for the one before it to be answered, so that the server
+    /// places them in this order.
+    #[arg(long)]
+    interleave_idle: bool,
     /// Joins per second.
     #[arg(long, default_value_t = 10.0)]
     join_rate: f64,
@@ -133,7 +148,8 @@ fn main() -> anyhow::Result<()> {
         .block_on(run(args, clips))
 }
 
-/// The participants of a scenario, publishers first.
+/// The participants of a scenario, publishers first (each followed by an idle one with
+/// `--interleave-idle`), named with the identity prefix.
 fn roles(args: &Args) -> Vec<(String, Role)> {
     let role = |video, audio, subscribe| Role {
         video,
@@ -141,6 +157,20 @@ fn roles(args: &Args) -> Vec<(String, Role)> {
         subscribe,
         render_height: args.render_height,
     };
+    let idle = role(false, false, false);
+    scenario_roles(args, role)
+        .into_iter()
+        .enumerate()
+        .flat_map(|(i, named)| {
+            let idle = args.interleave_idle.then(|| (format!("idle-{i}"), idle));
+            std::iter::once(named).chain(idle)
+        })
+        .map(|(identity, role)| (format!("{}{identity}", args.identity_prefix), role))
+        .collect()
+}
+
+/// The scenario's participants, publishers first; `role(video, audio, subscribe)`.
+fn scenario_roles(args: &Args, role: impl Fn(bool, bool, bool) -> Role) -> Vec<(String, Role)> {
     let n = args.clients;
     match args.scenario {
         Scenario::Livestream => std::iter::once(("publisher".to_owned(), role(true, true, false)))
@@ -216,6 +246,8 @@ async fn run(args: Args, clips: Arc<Clips>) -> anyhow::Result<()> {
     let args = Arc::new(args);
     let join_interval = Duration::from_secs_f64(1.0 / args.join_rate.max(0.01));
     let start = Instant::now();
+    // The samples' times count from here; with this, other measurements can be lined up.
+    let start_unix = unix_seconds();
     let steady_at = start + join_interval * roles.len() as u32 + SETTLE;
     let stop_at = steady_at + Duration::from_secs(args.seconds);
     let metrics = Metrics::shared();
@@ -229,6 +261,7 @@ async fn run(args: Args, clips: Arc<Clips>) -> anyhow::Result<()> {
                 let signaling = server.signaling(&args, &identity, role);
                 // Clients outlive the measurement a little so that its last second is whole.
                 let leave_at = stop_at + Duration::from_secs(1);
+                let (joined, answered) = tokio::sync::oneshot::channel();
                 tokio::spawn(peer::run(
                     signaling,
                     args.local_ip,
@@ -236,7 +269,12 @@ async fn run(args: Args, clips: Arc<Clips>) -> anyhow::Result<()> {
                     clips.clone(),
                     metrics.clone(),
                     leave_at,
+                    joined,
                 ));
+                if args.interleave_idle {
+                    // One join at a time, so that the server places them in this order.
+                    let _ = tokio::time::timeout(JOIN_WAIT, answered).await;
+                }
                 next += join_interval;
                 tokio::time::sleep_until(next.into()).await;
             }
@@ -283,11 +321,18 @@ async fn run(args: Args, clips: Arc<Clips>) -> anyhow::Result<()> {
         last_cpu = cpu;
     }
 
-    let (w, subscribers_connected, publishers_connected, failures) = {
+    let (w, subscribers_connected, publishers_connected, failures, joins) = {
         let m = metrics.lock().unwrap();
         let w = m.steady.clone().unwrap_or_default();
         let failures = m.failures.clone();
-        (w, m.subscribers_connected, m.publishers_connected, failures)
+        let joins = m.joins.clone();
+        (
+            w,
+            m.subscribers_connected,
+            m.publishers_connected,
+            failures,
+            joins,
+        )
     };
     let (steady_since, steady_cpu, steady_own_cpu) = steady.unwrap_or((last, None, None));
     let seconds = last
@@ -328,6 +373,14 @@ async fn run(args: Args, clips: Arc<Clips>) -> anyhow::Result<()> {
             .and_then(process::peak_rss)
             .map(|b| b as f64 / (1024.0 * 1024.0)),
         tester_cpu_pct,
+        joined_ms: Spread::of(&joins.joined),
+        connected_ms: Spread::of(&joins.connected),
+        first_media_ms: Spread::of(&joins.first_media),
+        room_at_join: joins.room.map(|(participants, tracks)| RoomSeen {
+            participants,
+            tracks,
+        }),
+        workers: joins.workers,
     };
     for failure in failures.iter().take(5) {
         eprintln!("failure: {failure}");
@@ -342,19 +395,27 @@ async fn run(args: Args, clips: Arc<Clips>) -> anyhow::Result<()> {
         eprintln!("chart written to {}", path.display());
     }
     if args.json {
-        let out = serde_json::json!({ "summary": summary, "samples": samples });
+        let out = serde_json::json!({
+            "summary": summary,
+            "samples": samples,
+            "start_unix": start_unix,
+        });
         println!("{}", serde_json::to_string_pretty(&out)?);
     }
     server.finish().await;
     Ok(())
 }
 
+/// Seconds since the Unix epoch.
+fn unix_seconds() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
 /// A token for one simulated client, signed like `moim token` does.
 fn mint(api_key: &str, secret: &str, room: &str, identity: &str) -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let now = unix_seconds() as u64;
     Claims {
         iss: api_key.to_owned(),
         sub: identity.to_owned(),
@@ -364,4 +425,41 @@ fn mint(api_key: &str, secret: &str, room: &str, identity: &str) -> String {
         video: Grants::preset(room, GrantPreset::Guest),
     }
     .sign(secret)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn idle_participants_follow_each_one_and_every_identity_gets_the_prefix() {
+        let args = Args::parse_from([
+            "moim-load",
+            "--scenario",
+            "livestream",
+            "-n",
+            "2",
+            "--interleave-idle",
+            "--identity-prefix",
+            "b-",
+        ]);
+        let interleaved = roles(&args);
+        let names: Vec<&str> = interleaved.iter().map(|(name, _)| name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "b-publisher",
+                "b-idle-0",
+                "b-viewer-0",
+                "b-idle-1",
+                "b-viewer-1",
+                "b-idle-2"
+            ]
+        );
+        let (_, idle) = interleaved[1];
+        assert!(!idle.video && !idle.audio && !idle.subscribe);
+        let plain = roles(&Args::parse_from(["moim-load", "-n", "1"]));
+        let names: Vec<&str> = plain.iter().map(|(name, _)| name.as_str()).collect();
+        assert_eq!(names, ["publisher", "viewer-0"]);
+    }
 }

@@ -3,7 +3,7 @@
 //! publisher's send to the subscriber's receive, matched by a serial number each sent frame
 //! carries in its last eight bytes.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -106,6 +106,22 @@ impl Window {
     }
 }
 
+/// How long the participants took to join, each from its start (opening the signaling), in
+/// ms; and the room as the latest `joined` showed it.
+#[derive(Debug, Clone, Default)]
+pub struct Joins {
+    /// Until the server's `joined`.
+    pub joined: Vec<f64>,
+    /// Until the participant's connections (publisher, subscriber) were all up.
+    pub connected: Vec<f64>,
+    /// Until the first media packet arrived.
+    pub first_media: Vec<f64>,
+    /// The others in the room and their tracks, as the latest `joined` listed them.
+    pub room: Option<(usize, usize)>,
+    /// Participants with media by the server's media worker that holds their sessions.
+    pub workers: BTreeMap<usize, u64>,
+}
+
 /// All measurements.
 #[derive(Debug, Default)]
 pub struct Metrics {
@@ -117,13 +133,19 @@ pub struct Metrics {
     pub steady: Option<Window>,
     pub subscribers_connected: u64,
     pub publishers_connected: u64,
+    pub joins: Joins,
     pub failures: Vec<String>,
 }
 
 impl Metrics {
-    /// A new shared set.
+    /// A new shared set. Its serials start at a number of this process's own, so that
+    /// frames another load tester publishes into the same room are not timed against this
+    /// one's send times.
     pub fn shared() -> Shared {
-        Arc::new(Mutex::new(Metrics::default()))
+        Arc::new(Mutex::new(Metrics {
+            next_serial: u64::from(std::process::id()) << 32,
+            ..Metrics::default()
+        }))
     }
 
     /// Registers a frame being sent now; returns the serial to append to it.

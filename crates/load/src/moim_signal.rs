@@ -39,6 +39,7 @@ impl MoimSignal {
             render_height: self.render_height,
             offered: Vec::new(),
             announced: Vec::new(),
+            placed: false,
         };
         link.send(json!({"type": "join", "v": 1, "token": self.token}))
             .await?;
@@ -55,9 +56,12 @@ impl MoimSignal {
                 message = link.ws.next() => match message {
                     Some(Ok(Message::Text(text))) => {
                         if let Some(message) = link.on_server_message(serde_json::from_str(&text)?)? {
-                            // The media side is gone: it has recorded why.
-                            if to_media.send(message).await.is_err() {
-                                return Ok(());
+                            let placed = link.placed(&message);
+                            for message in placed.into_iter().chain([message]) {
+                                // The media side is gone: it has recorded why.
+                                if to_media.send(message).await.is_err() {
+                                    return Ok(());
+                                }
                             }
                         }
                     }
@@ -78,6 +82,8 @@ struct Link {
     offered: Vec<(Mid, String)>,
     /// Video m-lines whose size was announced.
     announced: Vec<Mid>,
+    /// The worker of the participant's sessions was told.
+    placed: bool,
 }
 
 impl Link {
@@ -116,6 +122,16 @@ impl Link {
         let sdp = || message["sdp"].as_str().unwrap_or_default().to_owned();
         Ok(match message["type"].as_str() {
             Some("error") => bail!("server error {}: {}", message["code"], message["message"]),
+            Some("joined") => {
+                let others = message["participants"].as_array().map_or(&[][..], |p| p);
+                Some(ToMedia::Joined {
+                    participants: others.len(),
+                    tracks: others
+                        .iter()
+                        .map(|p| p["tracks"].as_array().map_or(0, Vec::len))
+                        .sum(),
+                })
+            }
             Some("publish_answer") => Some(ToMedia::PublishAnswer(sdp())),
             Some("subscribe_offer") => {
                 self.offered = message["tracks"]
@@ -129,6 +145,18 @@ impl Link {
             }
             _ => None,
         })
+    }
+
+    /// On the server's first SDP, the media worker its sessions live on.
+    fn placed(&mut self, message: &ToMedia) -> Option<ToMedia> {
+        let (ToMedia::PublishAnswer(sdp) | ToMedia::SubscribeOffer(sdp)) = message else {
+            return None;
+        };
+        if self.placed {
+            return None;
+        }
+        self.placed = true;
+        worker_of(sdp).map(|worker| ToMedia::Placed { worker })
     }
 
     /// Tells the server the rendered height of every newly offered video.
@@ -149,5 +177,25 @@ impl Link {
             .await?;
         }
         Ok(())
+    }
+}
+
+/// The media worker a Moim session lives on: the first two hex digits of its ICE ufrag.
+fn worker_of(sdp: &str) -> Option<usize> {
+    let ufrag = sdp
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("a=ice-ufrag:"))?;
+    usize::from_str_radix(ufrag.get(..2)?, 16).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_ufrag_names_the_worker() {
+        let sdp = "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=ice-ufrag:01f3a9c2\r\na=mid:0\r\n";
+        assert_eq!(worker_of(sdp), Some(1));
+        assert_eq!(worker_of("v=0\r\n"), None);
     }
 }

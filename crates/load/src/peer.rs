@@ -17,6 +17,7 @@ use str0m::rtp::RtpPacket;
 use str0m::{Candidate, Event, Input, Output, Rtc};
 use tokio::net::UdpSocket;
 use tokio::sync::mpsc::{self, Receiver, Sender};
+use tokio::sync::oneshot;
 
 use crate::clips::Clips;
 use crate::metrics::{Shared, StreamReceive};
@@ -86,9 +87,12 @@ struct Received {
     /// RTP clock rate by payload type, from the negotiated codecs.
     clocks: HashMap<u8, f64>,
     connected: bool,
+    /// A media packet has arrived.
+    got_media: bool,
 }
 
-/// Runs one participant until `stop_at`; failures are recorded in the metrics.
+/// Runs one participant until `stop_at`; failures are recorded in the metrics. `joined`
+/// fires when the server lets it in.
 pub async fn run(
     signaling: Signaling,
     local_ip: IpAddr,
@@ -96,10 +100,12 @@ pub async fn run(
     clips: Arc<Clips>,
     metrics: Shared,
     stop_at: Instant,
+    joined: oneshot::Sender<()>,
 ) {
     let (to_media, from_signaling) = mpsc::channel(CHANNEL);
     let (to_signaling, from_media) = mpsc::channel(CHANNEL);
-    let peer = Participant::new(local_ip, role, clips, metrics.clone(), to_signaling);
+    let mut peer = Participant::new(local_ip, role, clips, metrics.clone(), to_signaling);
+    peer.joined = Some(joined);
     let (media, signaling) = tokio::join!(
         peer.run(from_signaling, stop_at),
         signaling.run(to_media, from_media)
@@ -117,12 +123,16 @@ struct Participant {
     metrics: Shared,
     signaling: Sender<ToSignaling>,
     publisher: Option<Conn>,
+    /// The publisher connection is up.
+    publishing: bool,
     pending: Option<SdpPendingOffer>,
     mids: Vec<(Mid, MediaKind)>,
     source: Option<Source>,
     subscriber: Option<Conn>,
     received: Received,
     start: Instant,
+    /// Told when the server lets the participant in.
+    joined: Option<oneshot::Sender<()>>,
 }
 
 impl Participant {
@@ -140,12 +150,14 @@ impl Participant {
             metrics,
             signaling,
             publisher: None,
+            publishing: false,
             pending: None,
             mids: Vec::new(),
             source: (role.video || role.audio).then(|| Source::new(clips, start)),
             subscriber: None,
             received: Received::default(),
             start,
+            joined: None,
         }
     }
 
@@ -310,7 +322,13 @@ impl Participant {
                     self.metrics.lock().unwrap().keyframe_requested();
                 }
                 Event::Connected => {
-                    self.metrics.lock().unwrap().publishers_connected += 1;
+                    self.publishing = true;
+                    let mut metrics = self.metrics.lock().unwrap();
+                    metrics.publishers_connected += 1;
+                    if self.all_connected() {
+                        metrics.joins.connected.push(ms_since(self.start));
+                    }
+                    drop(metrics);
                     if let Some(source) = &mut self.source {
                         source.restart_at(Instant::now());
                     }
@@ -328,19 +346,57 @@ impl Participant {
         for event in events.drain(..) {
             match event {
                 Event::RtpPacket(packet) => {
+                    if !self.received.got_media {
+                        self.received.got_media = true;
+                        metrics.joins.first_media.push(ms_since(self.start));
+                    }
                     self.received.on_packet(&packet, self.start, &mut metrics);
                 }
                 Event::Connected if !self.received.connected => {
                     self.received.connected = true;
                     metrics.subscribers_connected += 1;
+                    if self.all_connected() {
+                        metrics.joins.connected.push(ms_since(self.start));
+                    }
                 }
                 _ => {}
             }
         }
     }
 
+    /// Every connection the role opens is up (never, for a role without media).
+    fn all_connected(&self) -> bool {
+        let publishes = self.role.video || self.role.audio;
+        (publishes || self.role.subscribe)
+            && (self.publishing || !publishes)
+            && (self.received.connected || !self.role.subscribe)
+    }
+
     async fn on_signal(&mut self, signal: ToMedia) -> anyhow::Result<()> {
         match signal {
+            ToMedia::Joined {
+                participants,
+                tracks,
+            } => {
+                if let Some(joined) = self.joined.take() {
+                    let _ = joined.send(());
+                }
+                let mut metrics = self.metrics.lock().unwrap();
+                metrics.joins.joined.push(ms_since(self.start));
+                metrics.joins.room = Some((participants, tracks));
+            }
+            ToMedia::Placed { worker } => {
+                if self.role.video || self.role.audio || self.role.subscribe {
+                    *self
+                        .metrics
+                        .lock()
+                        .unwrap()
+                        .joins
+                        .workers
+                        .entry(worker)
+                        .or_default() += 1;
+                }
+            }
             ToMedia::PublishAnswer(sdp) => {
                 let answer = SdpAnswer::from_sdp_string(&sdp)?;
                 let pending = self.pending.take().context("an answer without an offer")?;
@@ -375,6 +431,11 @@ impl Participant {
         }
         Ok(())
     }
+}
+
+/// Milliseconds since `start`.
+fn ms_since(start: Instant) -> f64 {
+    start.elapsed().as_secs_f64() * 1000.0
 }
 
 /// The mids of an SDP's m-lines, in order (str0m does not list a session's media).

@@ -1,5 +1,7 @@
 //! The live progress line, the summary table and the JSON form of a run.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
 use crate::metrics::Window;
@@ -27,6 +29,40 @@ impl Rates {
             jitter_ms: w.jitter_ms(),
         }
     }
+}
+
+/// How a duration spread over the participants, ms.
+#[derive(Debug, Clone, Serialize)]
+pub struct Spread {
+    pub count: usize,
+    pub p50: f64,
+    pub max: f64,
+}
+
+impl Spread {
+    /// The spread of `values`; none when there are none.
+    pub fn of(values: &[f64]) -> Option<Spread> {
+        let mut sorted = values.to_vec();
+        sorted.sort_by(f64::total_cmp);
+        Some(Spread {
+            count: sorted.len(),
+            p50: *sorted.get(sorted.len().checked_sub(1)? / 2)?,
+            max: *sorted.last()?,
+        })
+    }
+
+    fn text(spread: &Option<Spread>) -> String {
+        spread.as_ref().map_or("-".into(), |s| {
+            format!("p50 {:.0} ms / max {:.0} ms ({})", s.p50, s.max, s.count)
+        })
+    }
+}
+
+/// The others in a room and their tracks, as a `joined` listed them.
+#[derive(Debug, Clone, Serialize)]
+pub struct RoomSeen {
+    pub participants: usize,
+    pub tracks: usize,
 }
 
 /// One second of a run.
@@ -97,6 +133,15 @@ pub struct Summary {
     pub server_peak_rss_mib: Option<f64>,
     /// The load tester's own CPU over the measurement, % of one core.
     pub tester_cpu_pct: Option<f64>,
+    /// Joining, from each participant's start: until the server's `joined`, until its
+    /// connections were up, until its first media packet (Moim only).
+    pub joined_ms: Option<Spread>,
+    pub connected_ms: Option<Spread>,
+    pub first_media_ms: Option<Spread>,
+    /// The room as the last participant to join found it (Moim only).
+    pub room_at_join: Option<RoomSeen>,
+    /// Participants with media by the media worker of their sessions (Moim only).
+    pub workers: BTreeMap<usize, u64>,
 }
 
 impl Summary {
@@ -137,11 +182,42 @@ impl Summary {
             ("server CPU / Mpkt", opt(self.server_cpu_s_per_mpkt, " s")),
             ("server peak RSS", opt(self.server_peak_rss_mib, " MiB")),
             ("load tester CPU", opt(self.tester_cpu_pct, " %")),
+            ("joined", Spread::text(&self.joined_ms)),
+            ("connected", Spread::text(&self.connected_ms)),
+            ("first media", Spread::text(&self.first_media_ms)),
+            (
+                "media workers",
+                self.workers
+                    .iter()
+                    .map(|(worker, n)| format!("{n} on worker {worker}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ),
+            (
+                "room at join",
+                self.room_at_join.as_ref().map_or("-".into(), |r| {
+                    format!("{} others, {} tracks", r.participants, r.tracks)
+                }),
+            ),
         ];
         let mut out = String::new();
         for (k, v) in rows {
             out.push_str(&format!("  {k:<18} {v}\n"));
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spread_of_durations() {
+        assert!(Spread::of(&[]).is_none());
+        let s = Spread::of(&[30.0, 10.0, 20.0, 400.0]).unwrap();
+        assert_eq!((s.count, s.p50, s.max), (4, 20.0, 400.0));
+        let one = Spread::of(&[7.0]).unwrap();
+        assert_eq!((one.p50, one.max), (7.0, 7.0));
     }
 }

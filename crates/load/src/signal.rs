@@ -16,6 +16,10 @@ pub const CHANNEL: usize = 8;
 /// From the signaling to the media side.
 #[derive(Debug)]
 pub enum ToMedia {
+    /// The server let the participant in; others already in the room and their tracks.
+    Joined { participants: usize, tracks: usize },
+    /// The server's media worker that holds the participant's sessions (Moim).
+    Placed { worker: usize },
     /// The server's answer to the publisher connection's offer.
     PublishAnswer(String),
     /// The server's offer for the subscriber connection (first or renegotiated).

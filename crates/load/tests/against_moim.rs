@@ -85,4 +85,16 @@ fn livestream_subscribers_all_receive_the_publishers_media() {
     );
     assert!(summary["server_cpu_s"].as_f64().is_some(), "{summary}");
     assert!(!report["samples"].as_array().unwrap().is_empty());
+    // Every participant's join was timed; the last viewer found the three before it.
+    assert_eq!(summary["joined_ms"]["count"], 4, "{summary}");
+    assert_eq!(summary["connected_ms"]["count"], 4, "{summary}");
+    assert_eq!(summary["first_media_ms"]["count"], 3, "{summary}");
+    assert_eq!(summary["room_at_join"]["participants"], 3, "{summary}");
+    let placed: u64 = summary["workers"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|n| n.as_u64().unwrap())
+        .sum();
+    assert_eq!(placed, 4, "every participant's worker is known: {summary}");
 }
