@@ -16,7 +16,7 @@ pub enum MediaError {
     NoPendingOffer,
     /// The participant has no session of the kind the command needs on its worker (an
     /// answer before the subscriber connection exists, or after it closed).
-    #[error("the participant has no such session")]
+    #[error("the participant has no such connection (it may have closed; rejoin to get it back)")]
     UnknownSession,
     /// A play request found nobody with media to follow.
     #[error("nothing is being published to play")]

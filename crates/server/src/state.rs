@@ -108,8 +108,9 @@ pub fn unix_millis() -> u64 {
 pub fn media_error(e: MediaError) -> ApiError {
     let code = match e {
         MediaError::InvalidSdp(_) | MediaError::Negotiation(_) => ErrorCode::InvalidSdp,
-        MediaError::NoPendingOffer | MediaError::UnknownSession => ErrorCode::MalformedMessage,
-        MediaError::NothingToPlay => ErrorCode::NotFound,
+        MediaError::NoPendingOffer => ErrorCode::MalformedMessage,
+        // The server may have closed it (ICE lost): not the client's mistake.
+        MediaError::UnknownSession | MediaError::NothingToPlay => ErrorCode::NotFound,
         MediaError::Busy | MediaError::Closed => ErrorCode::ServerBusy,
     };
     let mut message = e.to_string();
