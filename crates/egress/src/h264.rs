@@ -1,6 +1,7 @@
 //! H.264 frames as WebRTC delivers them (Annex B: NAL units after start codes) turned into
 //! what Matroska and MP4 store: NAL units with 4-byte lengths, and the decoder
-//! configuration (`avcC`, RFC 6184's SPS and PPS) from a keyframe.
+//! configuration (`avcC`, RFC 6184's SPS and PPS) from a keyframe; and the picture size
+//! a keyframe's SPS declares, which a transcoder needs before it starts.
 
 /// The NAL units of an Annex B frame, without their start codes.
 pub fn nal_units(frame: &[u8]) -> impl Iterator<Item = &[u8]> {
@@ -51,6 +52,147 @@ pub fn avc_config(frame: &[u8]) -> Option<Vec<u8>> {
     Some(c)
 }
 
+/// The picture size (width, height, after cropping) the SPS of an Annex B frame (a
+/// keyframe) declares; `None` without an SPS or when it cannot be read.
+pub fn picture_size(frame: &[u8]) -> Option<(u32, u32)> {
+    let sps = nal_units(frame).find(|n| n[0] & 0x1F == 7)?;
+    sps_picture_size(sps)
+}
+
+/// The picture size an SPS NAL unit (its header byte first) declares (H.264 §7.3.2.1.1,
+/// the frame cropping of §7.4.2.1.1).
+fn sps_picture_size(sps: &[u8]) -> Option<(u32, u32)> {
+    // The emulation prevention bytes (00 00 03) go before the bits are read.
+    let mut rbsp = Vec::with_capacity(sps.len());
+    let mut zeros = 0;
+    for &b in sps.get(1..)? {
+        if zeros >= 2 && b == 3 {
+            zeros = 0;
+            continue;
+        }
+        zeros = if b == 0 { zeros + 1 } else { 0 };
+        rbsp.push(b);
+    }
+    let mut r = Bits { data: &rbsp, at: 0 };
+    let profile = r.bits(8)?;
+    r.bits(16)?; // constraint flags, level
+    r.ue()?; // seq_parameter_set_id
+    let mut chroma_format = 1;
+    if matches!(
+        profile,
+        100 | 110 | 122 | 244 | 44 | 83 | 86 | 118 | 128 | 138 | 139 | 134 | 135
+    ) {
+        chroma_format = r.ue()?;
+        if chroma_format == 3 {
+            r.bits(1)?; // separate_colour_plane_flag
+        }
+        r.ue()?; // bit_depth_luma_minus8
+        r.ue()?; // bit_depth_chroma_minus8
+        r.bits(1)?; // qpprime_y_zero_transform_bypass_flag
+        if r.bits(1)? == 1 {
+            for i in 0..if chroma_format == 3 { 12 } else { 8 } {
+                if r.bits(1)? == 1 {
+                    r.skip_scaling_list(if i < 6 { 16 } else { 64 })?;
+                }
+            }
+        }
+    }
+    r.ue()?; // log2_max_frame_num_minus4
+    match r.ue()? {
+        0 => {
+            r.ue()?; // log2_max_pic_order_cnt_lsb_minus4
+        }
+        1 => {
+            r.bits(1)?; // delta_pic_order_always_zero_flag
+            r.se()?; // offset_for_non_ref_pic
+            r.se()?; // offset_for_top_to_bottom_field
+            for _ in 0..r.ue()? {
+                r.se()?; // offset_for_ref_frame
+            }
+        }
+        _ => {}
+    }
+    r.ue()?; // max_num_ref_frames
+    r.bits(1)?; // gaps_in_frame_num_value_allowed_flag
+    let width_mbs = u64::from(r.ue()?) + 1;
+    let height_units = u64::from(r.ue()?) + 1;
+    let frame_mbs_only = u64::from(r.bits(1)?);
+    if frame_mbs_only == 0 {
+        r.bits(1)?; // mb_adaptive_frame_field_flag
+    }
+    r.bits(1)?; // direct_8x8_inference_flag
+    let (mut left, mut right, mut top, mut bottom) = (0, 0, 0, 0);
+    if r.bits(1)? == 1 {
+        left = u64::from(r.ue()?);
+        right = u64::from(r.ue()?);
+        top = u64::from(r.ue()?);
+        bottom = u64::from(r.ue()?);
+    }
+    // Cropping counts in chroma samples (luma ones without chroma), and in field pairs.
+    let (crop_x, crop_y) = match chroma_format {
+        0 | 3 => (1, 1),
+        2 => (2, 1),
+        _ => (2, 2),
+    };
+    let crop_y = crop_y * (2 - frame_mbs_only);
+    let width = (width_mbs * 16).checked_sub(crop_x * (left + right))?;
+    let height = (height_units * 16 * (2 - frame_mbs_only)).checked_sub(crop_y * (top + bottom))?;
+    let (width, height) = (u32::try_from(width).ok()?, u32::try_from(height).ok()?);
+    (width > 0 && height > 0).then_some((width, height))
+}
+
+/// A reader of an RBSP's bits and Exp-Golomb codes.
+struct Bits<'a> {
+    data: &'a [u8],
+    at: usize,
+}
+
+impl Bits<'_> {
+    /// The next `n` bits (at most 32), or `None` past the end.
+    fn bits(&mut self, n: usize) -> Option<u32> {
+        let mut v = 0u32;
+        for _ in 0..n {
+            let byte = self.data.get(self.at / 8)?;
+            v = v << 1 | u32::from(byte >> (7 - self.at % 8) & 1);
+            self.at += 1;
+        }
+        Some(v)
+    }
+
+    /// An unsigned Exp-Golomb code (at most 32 bits of value).
+    fn ue(&mut self) -> Option<u32> {
+        let mut zeros = 0;
+        while self.bits(1)? == 0 {
+            zeros += 1;
+            if zeros > 31 {
+                return None;
+            }
+        }
+        let rest = self.bits(zeros)?;
+        Some(((1u64 << zeros) - 1 + u64::from(rest)).min(u64::from(u32::MAX)) as u32)
+    }
+
+    /// A signed Exp-Golomb code.
+    fn se(&mut self) -> Option<i64> {
+        let k = i64::from(self.ue()?);
+        Some(if k % 2 == 1 { (k + 1) / 2 } else { -(k / 2) })
+    }
+
+    /// Skips a scaling list of `size` entries (§7.3.2.1.1.1).
+    fn skip_scaling_list(&mut self, size: usize) -> Option<()> {
+        let (mut last, mut next) = (8i64, 8i64);
+        for _ in 0..size {
+            if next != 0 {
+                next = (last + self.se()? + 256) % 256;
+            }
+            if next != 0 {
+                last = next;
+            }
+        }
+        Some(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -77,5 +219,47 @@ mod tests {
         assert_eq!(&c[6..8], &[0, 5]);
         assert_eq!(c[13], 1, "one PPS");
         assert_eq!(avc_config(&FRAME[17..]), None, "no parameter sets");
+    }
+
+    /// SPS NAL units libx264 wrote.
+    const SPS_1080P_HIGH: &[u8] = &[
+        0x67, 0x64, 0x00, 0x28, 0xac, 0xd9, 0x40, 0x78, 0x02, 0x27, 0xe5, 0xc0, 0x44, 0x00, 0x00,
+        0x03, 0x00, 0x04, 0x00, 0x00, 0x03, 0x00, 0xf0, 0x3c, 0x60, 0xc6, 0x58,
+    ];
+    const SPS_720P_BASELINE: &[u8] = &[
+        0x67, 0x42, 0xc0, 0x1f, 0xd9, 0x00, 0x50, 0x05, 0xbb, 0x01, 0x10, 0x00, 0x00, 0x03, 0x00,
+        0x10, 0x00, 0x00, 0x03, 0x03, 0xc0, 0xf1, 0x83, 0x24, 0x80,
+    ];
+    const SPS_360P_MAIN: &[u8] = &[
+        0x67, 0x4d, 0x40, 0x1e, 0xec, 0xa0, 0x50, 0x17, 0xfc, 0xb8, 0x08, 0x80, 0x00, 0x00, 0x03,
+        0x00, 0x80, 0x00, 0x00, 0x1e, 0x07, 0x8b, 0x16, 0xcb,
+    ];
+    const SPS_1080P_422: &[u8] = &[
+        0x67, 0x7a, 0x00, 0x28, 0xbc, 0xd9, 0x40, 0x78, 0x02, 0x27, 0xe2, 0x70, 0x11, 0x00, 0x00,
+        0x03, 0x00, 0x01, 0x00, 0x00, 0x03, 0x00, 0x3c, 0x0f, 0x18, 0x31, 0x96,
+    ];
+
+    #[test]
+    fn the_picture_size_comes_from_the_sps_after_cropping() {
+        let annex_b = |sps: &[u8]| [&[0, 0, 0, 1][..], sps, &FRAME[13..]].concat();
+        assert_eq!(picture_size(&annex_b(SPS_1080P_HIGH)), Some((1920, 1080)));
+        assert_eq!(picture_size(&annex_b(SPS_720P_BASELINE)), Some((1280, 720)));
+        assert_eq!(picture_size(&annex_b(SPS_360P_MAIN)), Some((640, 360)));
+        assert_eq!(picture_size(&annex_b(SPS_1080P_422)), Some((1920, 1080)));
+        assert_eq!(picture_size(FRAME), None, "an SPS cut short");
+        assert_eq!(picture_size(&FRAME[17..]), None, "no SPS");
+        // Any cut or change of a real SPS gives a size or nothing, never a panic.
+        for end in 0..SPS_1080P_HIGH.len() {
+            let _ = sps_picture_size(&SPS_1080P_HIGH[..end]);
+        }
+        for i in 1..SPS_1080P_HIGH.len() {
+            for byte in [0x00, 0xff, 0x03, 0x80] {
+                let mut sps = SPS_1080P_HIGH.to_vec();
+                sps[i] = byte;
+                let _ = sps_picture_size(&sps);
+            }
+        }
+        let zeros = [0x67, 0x64, 0, 0x28, 0, 0, 0, 0, 0, 0, 0, 0];
+        assert_eq!(sps_picture_size(&zeros), None);
     }
 }

@@ -11,8 +11,8 @@
 //!   header at the end.
 //! - [`h264`]: H.264 from Annex B into length-prefixed units and its `avcC`, for Matroska
 //!   (the server remuxes those files into MP4 with ffmpeg) and CMAF.
-//! - [`blocks::BlockReader`]: the other way, frames and their times out of a Matroska
-//!   stream (an ffmpeg child's output).
+//! - [`blocks::BlockReader`]: the other way, frames with their times, tracks and keyframe
+//!   flags out of a Matroska stream (an ffmpeg child's output), and its tracks' description.
 //! - [`ogg::OggOpusWriter`]: Opus in Ogg (RFC 7845); gaps in the timeline are filled with
 //!   silent frames so that a muted stretch keeps its length.
 //! - [`cmaf`]: fragmented MP4 (CMAF) of H.264 and AAC-LC: the init segment, and fragments

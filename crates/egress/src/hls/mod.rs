@@ -358,6 +358,17 @@ impl Segmenter {
         self.window.availability(msn, part, self.advance_parts)
     }
 
+    /// The part being filled: the one the playlist's preload hint names. It moves on each
+    /// time a part is published, so a server holding blocking requests knows when to look
+    /// at them again.
+    pub fn next_part(&self) -> Resource {
+        let open = self.window.open();
+        Resource::Part {
+            msn: open.msn,
+            part: u32::try_from(open.parts.len()).unwrap_or(u32::MAX),
+        }
+    }
+
     /// Appends the media playlist's text to `out`.
     pub fn write_playlist(&self, out: &mut String) {
         let wall_clock_at_zero = self.anchor.zip(self.origin).map(|(anchor, origin)| {

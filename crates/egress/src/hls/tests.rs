@@ -258,10 +258,17 @@ fn blocking_requests_wait_for_their_part() {
     assert_eq!(s.availability(5, Some(0)), Wait);
     assert_eq!(s.availability(6, None), TooFar);
     assert_eq!(s.availability(3, Some(4 + 15)), TooFar);
+    let hint = Resource::Part { msn: 3, part: 4 };
+    assert_eq!(s.next_part(), hint);
+    assert!(
+        s.playlist()
+            .contains(&format!("PRELOAD-HINT:TYPE=PART,URI=\"{hint}\""))
+    );
     // The frame at 7 s ends part 3.4.
     source.run(&mut s, 7 * TICKS_PER_SECOND + 1);
     assert_eq!(s.availability(3, Some(4)), Ready);
     assert_eq!(s.availability(3, Some(5)), Wait);
+    assert_eq!(s.next_part(), Resource::Part { msn: 3, part: 5 });
     s.finish();
     assert_eq!(
         s.availability(5, Some(0)),

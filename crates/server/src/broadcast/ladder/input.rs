@@ -1,0 +1,390 @@
+//! The ladder's `ffmpeg` child and what feeds it. A thread takes the queued frames, starts
+//! ffmpeg at the first keyframe (the rungs chosen by its picture size) and writes every
+//! frame into ffmpeg's input as Matroska (the source's video track and an Opus track) on
+//! one timeline: the first keyframe's arrival is zero, and each track is placed on it by
+//! the sender's clock when both are known (else by arrival), as a participant recording
+//! places them.
+//!
+//! Sound that stops (a muted microphone, a source without any) is filled with silence a
+//! while behind the picture: ffmpeg writes nothing until each of its outputs has had
+//! something to encode, and holds pictures back waiting for sound.
+
+use std::io::Write;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::Receiver;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime};
+
+use moim_egress::h264;
+use moim_egress::ogg::{SILENCE, opus_samples};
+use moim_egress::webm::{Codec, TrackSpec, WebmWriter};
+use moim_media::{EgressFrame, FrameCodec};
+use tracing::warn;
+
+use super::output::{self, Rendition};
+use super::{AUDIO_KBPS, Encoding, LadderConfig, Shared, plan};
+use crate::recording::frames::{signed_ms, video_track};
+
+/// Sound missing for this long behind the picture is filled with silence…
+const AUDIO_MISSING_MS: i64 = 1_000;
+/// …up to this far behind it, leaving sound that arrives late some room.
+const SILENCE_BEHIND_MS: i64 = 500;
+/// The silent frame's length.
+const SILENCE_MS: i64 = 20;
+/// A track whose times move this much more or less than their arrival says jumped (a
+/// sender's clock reset, a broken encoder): it goes on from where arrival puts it, rather
+/// than have ffmpeg fill the jump with repeated pictures.
+const MAX_JUMP_MS: i64 = 5_000;
+/// The input's track numbers.
+const VIDEO_TRACK: u64 = 1;
+const AUDIO_TRACK: u64 = 2;
+
+/// What the feeding thread is sent.
+pub(super) enum Input {
+    /// The source's first video keyframe, and its picture size if the caller told it.
+    Start {
+        first: EgressFrame,
+        size: Option<(u32, u32)>,
+    },
+    /// Any later frame of the source.
+    Frame(EgressFrame),
+}
+
+/// The ffmpeg child, once started, where [`stop`] finds it.
+#[derive(Default)]
+pub(super) struct ChildSlot {
+    child: Option<Child>,
+    /// The ladder is gone: a child started now is ended at once.
+    closed: bool,
+}
+
+/// Ends the child (or one about to start).
+pub(super) fn stop(slot: &Mutex<ChildSlot>) {
+    let child = {
+        let mut slot = slot.lock().unwrap_or_else(|e| e.into_inner());
+        slot.closed = true;
+        slot.child.take()
+    };
+    if let Some(mut child) = child {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+/// The feeding thread: waits for the first keyframe, starts ffmpeg and the thread reading
+/// its output, then writes every frame until the queue closes or ffmpeg stops reading.
+pub(super) fn run(
+    queue: Receiver<Input>,
+    config: LadderConfig,
+    shared: Arc<Shared>,
+    slot: Arc<Mutex<ChildSlot>>,
+) {
+    let Ok(Input::Start { first, size }) = queue.recv() else {
+        return;
+    };
+    let mut spec = match video_track(&first) {
+        Ok((spec, _)) => spec,
+        Err(e) => {
+            warn!("the HLS ladder cannot start: {e}");
+            return;
+        }
+    };
+    let size = size
+        .or_else(|| (spec.width > 0 && spec.height > 0).then_some((spec.width, spec.height)))
+        .or_else(|| {
+            (spec.codec == Codec::H264)
+                .then(|| h264::picture_size(&first.data))
+                .flatten()
+        });
+    if let Some((width, height)) = size {
+        (spec.width, spec.height) = (width, height);
+    } else {
+        warn!("the source's picture size is unknown: the HLS ladder has its lowest rung only");
+    }
+    let encodings = plan(&config.rungs, size);
+    let renditions: Vec<Arc<Rendition>> = encodings
+        .iter()
+        .map(|e| Arc::new(Rendition::new(*e, config.pictures_per_second())))
+        .collect();
+    let _ = shared.list.set(renditions.clone());
+
+    let mut child = match command(&encodings, &config).spawn() {
+        Ok(child) => child,
+        Err(e) => {
+            warn!("cannot start the HLS ladder's ffmpeg: {e}");
+            return;
+        }
+    };
+    let (stdin, stdout) = (child.stdin.take(), child.stdout.take());
+    {
+        let mut slot = slot.lock().unwrap_or_else(|e| e.into_inner());
+        if !slot.closed {
+            slot.child = Some(child);
+        } else {
+            drop(slot);
+            let _ = child.kill();
+            let _ = child.wait();
+            return;
+        }
+    }
+    let (Some(mut stdin), Some(stdout)) = (stdin, stdout) else {
+        return;
+    };
+    // The wall clock at the first keyframe's arrival: the timeline's zero.
+    let wall_zero = SystemTime::now()
+        .checked_sub(first.network_time.elapsed())
+        .unwrap_or_else(SystemTime::now);
+    let segmenting = config.segmenter;
+    let reading = shared.clone();
+    let reader = std::thread::Builder::new()
+        .name("moim-ladder-out".into())
+        .spawn(move || output::run(stdout, renditions, wall_zero, segmenting, reading));
+    let reader = match reader {
+        Ok(reader) => reader,
+        Err(e) => {
+            warn!("cannot start the HLS ladder's reader: {e}");
+            return;
+        }
+    };
+    let (mut stream, mut out) = InputStream::new(spec, &first);
+    stream.frame(&first, &mut out);
+    loop {
+        if let Err(e) = stdin.write_all(&out) {
+            warn!("the HLS ladder's ffmpeg stopped taking input: {e}");
+            break;
+        }
+        out.clear();
+        match queue.recv() {
+            Ok(Input::Frame(frame) | Input::Start { first: frame, .. }) => {
+                if !stream.frame(&frame, &mut out) {
+                    shared.dropped.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    // ffmpeg sees its input end, finishes and closes its output: the reader ends the
+    // renditions' playlists.
+    drop(stdin);
+    let _ = reader.join();
+}
+
+/// The ffmpeg command of a ladder with `encodings`: Matroska in (one video, one Opus
+/// track), Matroska out (a libx264 track per rung, then one AAC-LC track).
+fn command(encodings: &[Encoding], config: &LadderConfig) -> Command {
+    let fps = config.pictures_per_second();
+    let every = config.segmenter.segment_target.as_secs_f64().max(0.1);
+    let mut graph = format!("[0:v:0]fps={fps},split={}", encodings.len());
+    for i in 0..encodings.len() {
+        graph.push_str(&format!("[s{i}]"));
+    }
+    for (i, e) in encodings.iter().enumerate() {
+        let (w, h) = (e.width, e.height);
+        // A fixed size whatever the source does later (simulcast layers change size):
+        // scaled to fit, then padded.
+        graph.push_str(&format!(
+            ";[s{i}]scale={w}:{h}:force_original_aspect_ratio=decrease,\
+             pad={w}:{h}:-1:-1,setsar=1,format=yuv420p[v{i}]"
+        ));
+    }
+    // Holes in the sound become silence, so the AAC track stays continuous.
+    graph.push_str(";[0:a:0]aresample=async=1[a]");
+    let mut ffmpeg = Command::new("ffmpeg");
+    ffmpeg
+        // Little probing: the input's header says everything. (Not `-fflags nobuffer`,
+        // which throws away the packets probing read: the first keyframe.)
+        .args([
+            "-nostdin",
+            "-v",
+            "error",
+            "-probesize",
+            "32",
+            "-analyzeduration",
+            "0",
+        ])
+        .args(["-f", "matroska", "-i", "pipe:0", "-filter_complex", &graph]);
+    for i in 0..encodings.len() {
+        ffmpeg.args(["-map", &format!("[v{i}]")]);
+    }
+    // Keyframes only where forced, at the same times on every rung: x264's own would
+    // come at scene cuts, which differ between sizes (its `-g` is never reached).
+    let gop = (every * f64::from(fps) * 2.0).ceil() as u32;
+    ffmpeg
+        .args(["-map", "[a]", "-c:v", "libx264", "-preset", "veryfast"])
+        .args(["-tune", "zerolatency", "-profile:v", "high", "-bf", "0"])
+        .args([
+            "-g",
+            &gop.to_string(),
+            "-sc_threshold",
+            "0",
+            "-forced-idr",
+            "1",
+        ])
+        .args([
+            "-force_key_frames",
+            &format!("expr:gte(t,n_forced*{every})"),
+        ]);
+    for (i, e) in encodings.iter().enumerate() {
+        let rate = format!("{}k", e.rung.video_kbps);
+        for option in ["-b", "-maxrate", "-bufsize"] {
+            ffmpeg.args([&format!("{option}:v:{i}"), &rate]);
+        }
+    }
+    ffmpeg
+        .args(["-c:a", "aac", "-b:a", &format!("{AUDIO_KBPS}k")])
+        .args(["-ar", "48000", "-ac", "2", "-f", "matroska"])
+        // A cluster per instant, flushed at once; a stream that lags (sound) does not
+        // hold the others back more than 200 ms.
+        .args(["-cluster_time_limit", "0", "-flush_packets", "1"])
+        .args(["-max_interleave_delta", "200000", "pipe:1"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    ffmpeg
+}
+
+/// How one track's media times become input times.
+struct TrackTime {
+    base: u64,
+    base_ms: i64,
+    /// The last frame's time and arrival.
+    last: Option<(i64, Instant)>,
+}
+
+/// ffmpeg's input: the Matroska writer and the timeline.
+struct InputStream {
+    writer: WebmWriter,
+    h264: bool,
+    /// The first keyframe's arrival, and the sender's clock then once known.
+    anchor: Instant,
+    anchor_sender: Option<SystemTime>,
+    video: Option<TrackTime>,
+    audio: Option<TrackTime>,
+    /// Where the sound written so far ends, in ms.
+    audio_end: i64,
+    converted: Vec<u8>,
+}
+
+impl InputStream {
+    /// The input of a source whose video track is `spec`, starting at `first`; and the
+    /// header to write.
+    fn new(spec: TrackSpec, first: &EgressFrame) -> (InputStream, Vec<u8>) {
+        let opus = TrackSpec {
+            codec: Codec::Opus,
+            width: 0,
+            height: 0,
+            private: Vec::new(),
+        };
+        let h264 = spec.codec == Codec::H264;
+        let (writer, header) = WebmWriter::new(&[spec, opus]);
+        let stream = InputStream {
+            writer,
+            h264,
+            anchor: first.network_time,
+            anchor_sender: first.sender_time,
+            video: None,
+            audio: None,
+            audio_end: 0,
+            converted: Vec::new(),
+        };
+        (stream, header)
+    }
+
+    /// Appends `frame` to `out`; false when it is dropped (before the timeline's start,
+    /// or sound for a time already filled with silence).
+    fn frame(&mut self, frame: &EgressFrame, out: &mut Vec<u8>) -> bool {
+        let video = frame.codec != FrameCodec::Opus;
+        let ms = self.place(frame, video);
+        if ms < 0 {
+            return false;
+        }
+        if video {
+            if ms - self.audio_end > AUDIO_MISSING_MS {
+                while self.audio_end + SILENCE_MS <= ms - SILENCE_BEHIND_MS {
+                    self.writer
+                        .block(out, AUDIO_TRACK, self.audio_end, true, &SILENCE);
+                    self.audio_end += SILENCE_MS;
+                }
+            }
+            let data = if self.h264 {
+                self.converted.clear();
+                h264::length_prefixed(&frame.data, &mut self.converted);
+                &self.converted[..]
+            } else {
+                &frame.data[..]
+            };
+            self.writer
+                .block(out, VIDEO_TRACK, ms, frame.keyframe, data);
+        } else {
+            // A millisecond of overlap is rounding; more is sound for a filled time.
+            if ms + 1 < self.audio_end {
+                return false;
+            }
+            let samples = opus_samples(&frame.data).unwrap_or(960);
+            let duration = i64::try_from(samples / 48).unwrap_or(SILENCE_MS);
+            self.writer.block(out, AUDIO_TRACK, ms, true, &frame.data);
+            self.audio_end = self.audio_end.max(ms + duration);
+        }
+        true
+    }
+
+    /// `frame`'s time on the timeline, in ms; each track's times only grow.
+    fn place(&mut self, frame: &EgressFrame, video: bool) -> i64 {
+        if self.anchor_sender.is_none()
+            && let Some(sent) = frame.sender_time
+        {
+            let since = frame.network_time.saturating_duration_since(self.anchor);
+            self.anchor_sender = sent.checked_sub(since);
+        }
+        let (anchor, anchor_sender) = (self.anchor, self.anchor_sender);
+        let track = if video {
+            &mut self.video
+        } else {
+            &mut self.audio
+        };
+        let time = track.get_or_insert_with(|| {
+            let base_ms = match (frame.sender_time, anchor_sender) {
+                (Some(sent), Some(anchor)) => signed_ms(sent, anchor),
+                _ => duration_ms(frame.network_time.saturating_duration_since(anchor)),
+            };
+            TrackTime {
+                base: frame.time,
+                base_ms,
+                last: None,
+            }
+        });
+        let since = frame.time.saturating_sub(time.base);
+        let since_ms = since.saturating_mul(1000) / u64::from(frame.clock_rate.max(1));
+        let mut ms = time
+            .base_ms
+            .saturating_add(i64::try_from(since_ms).unwrap_or(i64::MAX / 2));
+        if let Some((last_ms, last_arrival)) = time.last {
+            let gap = frame.network_time.saturating_duration_since(last_arrival);
+            let expected = last_ms.saturating_add(duration_ms(gap));
+            if ms.abs_diff(expected) > MAX_JUMP_MS as u64 || frame.time < time.base {
+                (time.base, time.base_ms) = (frame.time, expected);
+                ms = expected;
+            }
+            ms = ms.max(last_ms.saturating_add(1));
+        }
+        time.last = Some((ms, frame.network_time));
+        ms
+    }
+}
+
+fn duration_ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 2)
+}
+
+/// The command line, for the documentation's sake: what `command` runs for the default
+/// ladder of a 1280×720 source.
+#[cfg(test)]
+pub(super) fn command_line(encodings: &[Encoding], config: &LadderConfig) -> String {
+    let command = command(encodings, config);
+    std::iter::once(command.get_program())
+        .chain(command.get_args())
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
+}

@@ -1,0 +1,248 @@
+//! The ladder's renditions and the thread that fills them: ffmpeg's output (Matroska, a
+//! video track per rung in the rungs' order, then the AAC-LC track) read block by block;
+//! each rung's pictures and everyone's sound go to the rung's `hls::Segmenter`, created
+//! from the tracks' codec private data (the `avcC`, the AudioSpecificConfig) once the
+//! output's header says them.
+
+use std::io::BufReader;
+use std::process::ChildStdout;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime};
+
+use moim_egress::blocks::{BlockReader, Track};
+use moim_egress::cmaf::{AudioTrack, Tracks, VideoTrack};
+use moim_egress::hls::{
+    self, AudioFrame, Availability, Resource, Segmenter, SegmenterConfig, Variant, VideoFrame,
+};
+use tokio::sync::watch;
+use tracing::warn;
+
+use super::{Encoding, Rung, Shared};
+
+/// ffmpeg's output times are milliseconds; the segmenter counts 90 kHz ticks.
+const TICKS_PER_MS: i64 = hls::TICKS_PER_SECOND / 1000;
+
+/// One rung of a running ladder, packaged for LL-HLS: what its playlist and files are,
+/// and when to look again. Shared by the thread filling it and the HTTP handlers.
+pub struct Rendition {
+    encoding: Encoding,
+    frame_rate: u32,
+    /// The rung's segmenter, once ffmpeg's output header gave its tracks.
+    segmenter: Mutex<Option<Segmenter>>,
+    /// Counts the parts published (and the end): what held requests wait on.
+    changes: watch::Sender<u64>,
+}
+
+impl Rendition {
+    /// A rendition of `encoding` at `frame_rate`, without frames yet.
+    pub(super) fn new(encoding: Encoding, frame_rate: u32) -> Rendition {
+        Rendition {
+            encoding,
+            frame_rate,
+            segmenter: Mutex::new(None),
+            changes: watch::channel(0).0,
+        }
+    }
+
+    /// The rung it encodes (its name is its folder in URLs).
+    pub fn rung(&self) -> Rung {
+        self.encoding.rung
+    }
+
+    /// Its picture's width and height in pixels.
+    pub fn size(&self) -> (u32, u32) {
+        (self.encoding.width, self.encoding.height)
+    }
+
+    /// The media playlist (`index.m3u8`), once the rung has its tracks.
+    pub fn playlist(&self) -> Option<String> {
+        self.lock().as_ref().map(Segmenter::playlist)
+    }
+
+    /// A copy of the bytes of a file of the rendition (the init segment, a segment or a
+    /// part still kept); `None` for the playlist and for what is not there.
+    pub fn file(&self, resource: Resource) -> Option<Vec<u8>> {
+        self.lock().as_ref()?.get(resource).map(<[u8]>::to_vec)
+    }
+
+    /// Whether a blocking playlist request for segment `msn` (and its part `part`) can be
+    /// answered (see `Segmenter::availability`); `Wait` before the rung has started.
+    pub fn availability(&self, msn: u64, part: Option<u32>) -> Availability {
+        self.lock()
+            .as_ref()
+            .map_or(Availability::Wait, |s| s.availability(msn, part))
+    }
+
+    /// A receiver that sees a change each time a part is published or the stream ends:
+    /// a held request awaits `changed()`, then asks [`Rendition::availability`] again.
+    pub fn changes(&self) -> watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    /// How the multivariant playlist lists it, once it has its tracks.
+    pub(super) fn variant(&self) -> Option<Variant> {
+        let segmenter = self.lock();
+        let rung = self.rung();
+        let uri = format!("{}/index.m3u8", rung.name);
+        let frame_rate = Some(f64::from(self.frame_rate));
+        let mut variant = Variant::new(
+            &uri,
+            segmenter.as_ref()?.tracks(),
+            rung.bandwidth(),
+            frame_rate,
+        );
+        variant.average_bandwidth = Some(rung.average_bandwidth());
+        Some(variant)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Option<Segmenter>> {
+        self.segmenter.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Runs `push` on the segmenter; wakes the waiting requests when a part was published
+    /// (or the stream ended).
+    fn update(&self, push: impl FnOnce(&mut Segmenter) -> Result<(), hls::Error>) -> bool {
+        let (refused, changed) = {
+            let mut guard = self.lock();
+            let Some(segmenter) = guard.as_mut() else {
+                return false;
+            };
+            let before = (segmenter.next_part(), segmenter.is_ended());
+            let refused = push(segmenter).is_err();
+            (
+                refused,
+                before != (segmenter.next_part(), segmenter.is_ended()),
+            )
+        };
+        if changed {
+            self.changes.send_modify(|n| *n += 1);
+        }
+        refused
+    }
+}
+
+/// Which output track feeds which rendition.
+struct Routes {
+    /// The video track of each rendition, in the renditions' order.
+    video: Vec<u64>,
+    audio: u64,
+}
+
+/// The reading thread: fills the renditions from ffmpeg's output until it ends, then ends
+/// their playlists. `wall_zero` is the wall clock at the output's time zero.
+pub(super) fn run(
+    stdout: ChildStdout,
+    renditions: Vec<Arc<Rendition>>,
+    wall_zero: SystemTime,
+    config: SegmenterConfig,
+    shared: Arc<Shared>,
+) {
+    let mut blocks = BlockReader::new(BufReader::with_capacity(1 << 16, stdout));
+    let mut payload = Vec::new();
+    let mut routes = None;
+    loop {
+        let block = match blocks.next_frame(&mut payload) {
+            Ok(Some(block)) => block,
+            Ok(None) => break,
+            Err(e) => {
+                warn!("the HLS ladder's ffmpeg output ended badly: {e}");
+                break;
+            }
+        };
+        if routes.is_none() {
+            let since_zero = Duration::from_millis(block.time_ms.max(0) as u64);
+            let first = wall_zero.checked_add(since_zero).unwrap_or(wall_zero);
+            let tracks = blocks.tracks().unwrap_or_default();
+            match start(tracks, &renditions, config, first) {
+                Ok(started) => routes = Some(started),
+                Err(e) => {
+                    warn!("the HLS ladder cannot package ffmpeg's output: {e}");
+                    break;
+                }
+            }
+        }
+        let Some(routes) = &routes else { break };
+        let time = block.time_ms.saturating_mul(TICKS_PER_MS);
+        let mut refused = 0;
+        if block.track == routes.audio {
+            let frame = AudioFrame {
+                pts: time,
+                data: &payload,
+            };
+            for rendition in &renditions {
+                refused += u64::from(rendition.update(|s| s.push_audio(&frame)));
+            }
+        } else if let Some(rendition) = routes
+            .video
+            .iter()
+            .position(|t| *t == block.track)
+            .and_then(|i| renditions.get(i))
+        {
+            let frame = VideoFrame {
+                dts: time,
+                composition_offset: 0,
+                keyframe: block.keyframe,
+                data: &payload,
+            };
+            refused += u64::from(rendition.update(|s| s.push_video(&frame)));
+        }
+        if refused > 0 {
+            let before = shared.refused.fetch_add(refused, Ordering::Relaxed);
+            if (before + refused).is_power_of_two() {
+                warn!(
+                    refused = before + refused,
+                    "HLS segmenters refused frames of the ladder"
+                );
+            }
+        }
+    }
+    for rendition in &renditions {
+        rendition.update(|s| {
+            s.finish();
+            Ok(())
+        });
+    }
+}
+
+/// Gives each rendition its segmenter, from the output's `tracks` (the first block's
+/// wall clock is `first`); the routes from tracks to renditions.
+fn start(
+    tracks: &[Track],
+    renditions: &[Arc<Rendition>],
+    config: SegmenterConfig,
+    first: SystemTime,
+) -> Result<Routes, String> {
+    let video: Vec<&Track> = tracks
+        .iter()
+        .filter(|t| t.codec_id == "V_MPEG4/ISO/AVC")
+        .collect();
+    let audio = tracks
+        .iter()
+        .find(|t| t.codec_id == "A_AAC")
+        .ok_or("no AAC track")?;
+    if video.len() != renditions.len() {
+        return Err(format!(
+            "{} H.264 tracks for {} rungs",
+            video.len(),
+            renditions.len()
+        ));
+    }
+    let sound = AudioTrack::new(audio.codec_private.clone()).map_err(|e| e.to_string())?;
+    for (track, rendition) in video.iter().zip(renditions) {
+        let (width, height) = track.video.unwrap_or_else(|| rendition.size());
+        let picture = VideoTrack::new(track.codec_private.clone(), width, height)
+            .map_err(|e| e.to_string())?;
+        let tracks = Tracks {
+            video: Some(picture),
+            audio: Some(sound.clone()),
+        };
+        let segmenter = Segmenter::new(tracks, config, first).map_err(|e| e.to_string())?;
+        *rendition.lock() = Some(segmenter);
+        rendition.changes.send_modify(|n| *n += 1);
+    }
+    Ok(Routes {
+        video: video.iter().map(|t| t.number).collect(),
+        audio: audio.number,
+    })
+}
