@@ -122,7 +122,9 @@ impl Transcoder {
         read: impl FnOnce(ChildStdout) + Send + 'static,
     ) -> std::io::Result<Transcoder> {
         let mut child = Command::new("ffmpeg")
-            .args(["-nostdin", "-v", "error", "-fflags", "nobuffer"])
+            // No `-fflags nobuffer`: it throws away what was read while probing, the first
+            // keyframe among it.
+            .args(["-nostdin", "-v", "error"])
             .args(["-probesize", "32", "-analyzeduration", "0"])
             .args(["-f", "flv", "-i", "pipe:0", "-copyts"])
             .args(output)
