@@ -65,6 +65,8 @@ struct Connection {
     inbox: Option<mpsc::Receiver<Arc<str>>>,
     kick: Arc<Notify>,
     closing: bool,
+    /// The id of the request being handled (a reply queued under the rooms lock needs it).
+    request: Option<serde_json::Value>,
 }
 
 impl Connection {
@@ -77,6 +79,7 @@ impl Connection {
             inbox: Some(inbox),
             kick: Arc::new(Notify::new()),
             closing: false,
+            request: None,
         }
     }
 
@@ -174,6 +177,7 @@ impl Connection {
             Err(e) => return Some(ServerReply::error(e.id, e.error)),
         };
         let id = request.id.clone();
+        self.request = id.clone();
         match request.message {
             ClientMessage::RecordingStop => return self.recording_later(id, None),
             ClientMessage::RecordingStart { kind } => {

@@ -6,7 +6,7 @@ use std::time::Instant;
 use moim_media::ParticipantId;
 use moim_proto::ErrorCode;
 use moim_proto::error::ApiError;
-use moim_proto::signal::{ChatMessage, PollInfo, ServerMessage};
+use moim_proto::signal::{ChatMessage, PollInfo, ServerMessage, ServerReply};
 
 use super::{Connection, not_in_room};
 use crate::room::admission;
@@ -108,7 +108,8 @@ impl Connection {
     }
 
     /// Changes a poll of the participant's room with `change`, tells everyone else the new
-    /// state and replies with it.
+    /// state and replies with it. The reply is queued under the rooms lock, like the
+    /// others' copies, so a vote counted after this one always reaches this client later.
     pub(super) fn poll(
         &self,
         participant: ParticipantId,
@@ -126,7 +127,11 @@ impl Connection {
             Some(participant),
             ServerMessage::Poll { poll: poll.clone() },
         );
-        Ok(Some(ServerMessage::Poll { poll }))
+        self.queue(&ServerReply {
+            id: self.request.clone(),
+            message: ServerMessage::Poll { poll },
+        });
+        Ok(None)
     }
 
     /// Delivers a chat or data message to the sender's room.
