@@ -73,7 +73,7 @@ fn sps_picture_size(sps: &[u8]) -> Option<(u32, u32)> {
         zeros = if b == 0 { zeros + 1 } else { 0 };
         rbsp.push(b);
     }
-    let mut r = Bits { data: &rbsp, at: 0 };
+    let mut r = Bits::new(&rbsp);
     let profile = r.bits(8)?;
     r.bits(16)?; // constraint flags, level
     r.ue()?; // seq_parameter_set_id
@@ -141,15 +141,21 @@ fn sps_picture_size(sps: &[u8]) -> Option<(u32, u32)> {
     (width > 0 && height > 0).then_some((width, height))
 }
 
-/// A reader of an RBSP's bits and Exp-Golomb codes.
-struct Bits<'a> {
+/// A reader of big-endian bit fields and Exp-Golomb codes (an RBSP, an
+/// AudioSpecificConfig).
+pub(crate) struct Bits<'a> {
     data: &'a [u8],
     at: usize,
 }
 
-impl Bits<'_> {
+impl<'a> Bits<'a> {
+    /// Reads `data` from its first bit.
+    pub(crate) fn new(data: &'a [u8]) -> Bits<'a> {
+        Bits { data, at: 0 }
+    }
+
     /// The next `n` bits (at most 32), or `None` past the end.
-    fn bits(&mut self, n: usize) -> Option<u32> {
+    pub(crate) fn bits(&mut self, n: usize) -> Option<u32> {
         let mut v = 0u32;
         for _ in 0..n {
             let byte = self.data.get(self.at / 8)?;

@@ -14,6 +14,7 @@ mod init;
 pub use fragment::{RunCut, SampleRun, write_fragment};
 pub use init::init_segment;
 
+use crate::h264::Bits;
 use std::fmt;
 
 /// Video decode times count in ticks of this clock (MPEG's 90 kHz).
@@ -177,18 +178,18 @@ impl AudioTrack {
     /// header carries it; only AAC-LC with a channel configuration of 1 to 7.
     pub fn new(config: Vec<u8>) -> Result<AudioTrack, TrackError> {
         let mut bits = Bits::new(&config);
-        let mut object = bits.take(5).ok_or(TrackError::InvalidAudioConfig)?;
+        let mut object = bits.bits(5).ok_or(TrackError::InvalidAudioConfig)?;
         if object == 31 {
-            object = 32 + bits.take(6).ok_or(TrackError::InvalidAudioConfig)?;
+            object = 32 + bits.bits(6).ok_or(TrackError::InvalidAudioConfig)?;
         }
-        let index = bits.take(4).ok_or(TrackError::InvalidAudioConfig)?;
+        let index = bits.bits(4).ok_or(TrackError::InvalidAudioConfig)?;
         let sample_rate = match index {
-            15 => bits.take(24).ok_or(TrackError::InvalidAudioConfig)?,
+            15 => bits.bits(24).ok_or(TrackError::InvalidAudioConfig)?,
             i => *AAC_SAMPLE_RATES
                 .get(i as usize)
                 .ok_or(TrackError::InvalidAudioConfig)?,
         };
-        let channels = match bits.take(4).ok_or(TrackError::InvalidAudioConfig)? {
+        let channels = match bits.bits(4).ok_or(TrackError::InvalidAudioConfig)? {
             c @ 1..=6 => c as u16,
             7 => 8,
             _ => return Err(TrackError::InvalidAudioConfig),
@@ -251,29 +252,6 @@ impl Tracks {
         let video = self.video.as_ref().map(VideoTrack::codec);
         let audio = self.audio.as_ref().map(|a| a.codec().to_owned());
         video.into_iter().chain(audio).collect::<Vec<_>>().join(",")
-    }
-}
-
-/// A reader of big-endian bit fields.
-struct Bits<'a> {
-    data: &'a [u8],
-    at: usize,
-}
-
-impl<'a> Bits<'a> {
-    fn new(data: &'a [u8]) -> Bits<'a> {
-        Bits { data, at: 0 }
-    }
-
-    /// The next `n` bits (at most 32), or `None` past the end.
-    fn take(&mut self, n: usize) -> Option<u32> {
-        let mut v = 0u32;
-        for _ in 0..n {
-            let byte = self.data.get(self.at / 8)?;
-            v = v << 1 | u32::from(byte >> (7 - self.at % 8) & 1);
-            self.at += 1;
-        }
-        Some(v)
     }
 }
 
