@@ -30,7 +30,7 @@ fn simulcast_track(now: Instant) -> Track {
         layers: Vec::new(),
         subscribers: Vec::new(),
         speech: Default::default(),
-        egress: None,
+        egress: Default::default(),
     };
     for rid in ["q", "h", "f"] {
         track.layer_index(Some(Rid::from(rid)), now);

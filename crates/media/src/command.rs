@@ -5,7 +5,7 @@ use std::sync::Arc;
 use moim_proto::signal::TrackSource;
 use tokio::sync::oneshot;
 
-use crate::egress::EgressSender;
+use crate::egress::{EgressSender, Tap};
 use crate::error::MediaError;
 use crate::ids::{ParticipantId, RoomId, SessionId, TrackId};
 
@@ -131,18 +131,21 @@ pub enum Command {
         /// The participant leaving; its worker forgets it.
         participant: ParticipantId,
     },
-    /// Start (`Some`) or stop (`None`) handing a track's frames to a recording; goes to
-    /// the worker of the track's publisher. A simulcast video is taken from the layer
-    /// closest to `height` at or above it ([`crate::egress::TALLEST`]: the tallest).
-    Record {
+    /// Start (`Some`) or stop (`None`) handing a track's frames to a recording or a
+    /// broadcast; goes to the worker of the track's publisher. A simulcast video is taken
+    /// from the layer closest to `height` at or above it ([`crate::egress::TALLEST`]: the
+    /// tallest).
+    Tap {
         /// The track's publisher, whose worker holds the track's frames.
         participant: ParticipantId,
-        /// The recorded track.
+        /// The tapped track.
         track: TrackId,
-        /// The recording's bounded queue, shared by all its tracks; `None` stops recording
-        /// the track.
+        /// What the frames feed: a track has one tap of each kind.
+        tap: Tap,
+        /// The bounded queue of the recording or broadcast, shared by all its tracks;
+        /// `None` stops this tap of the track.
         sink: Option<EgressSender>,
-        /// The height the recording shows the video at.
+        /// The height the recording or broadcast shows the video at.
         height: u32,
     },
     /// Close the participant's publisher connection and unpublish its tracks; its
@@ -214,7 +217,7 @@ impl Command {
             | Command::Mute { .. }
             | Command::SubscribeAnswer { .. }
             | Command::Play { .. }
-            | Command::Record { .. } => {
+            | Command::Tap { .. } => {
                 return None;
             }
         })

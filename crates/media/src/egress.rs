@@ -1,6 +1,7 @@
-//! Frames for recording. A track being recorded hands every frame it would forward, with
-//! the sender's clock for it, to the recording through a bounded queue; a full queue
-//! drops the frame and counts it, so a slow disk or encoder never stalls forwarding.
+//! Frames for recording and broadcasting. A tapped track hands every frame it would
+//! forward, with the sender's clock for it, to each of its taps (a recording, a broadcast)
+//! through a bounded queue; a full queue drops the frame and counts it, so a slow disk or
+//! encoder never stalls forwarding.
 //!
 //! The tap sits on the publisher's worker and picks a simulcast layer (the tallest, or
 //! the one closest to the height the recording shows) the way a subscription would (switching on keyframes, asking the publisher for one when it
@@ -75,14 +76,35 @@ pub struct EgressFrame {
     pub data: Arc<[u8]>,
 }
 
-/// Where a recorded track's frames go.
+/// Where a tapped track's frames go.
 pub type EgressSender = SyncSender<EgressFrame>;
+
+/// What a tap feeds: a track has at most one tap of each, independent of the other (each
+/// picks its own layer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tap {
+    /// The room's server recording.
+    Recording = 0,
+    /// The room's broadcast (the HLS ladder).
+    Broadcast = 1,
+}
+
+/// A track's taps, one place per [`Tap`].
+#[derive(Debug, Default)]
+pub struct Taps([Option<EgressTap>; 2]);
+
+impl Taps {
+    /// Whether any tap takes the track's frames.
+    pub fn any(&self) -> bool {
+        self.0.iter().any(Option::is_some)
+    }
+}
 
 /// Frames of two layers this close together are one picture: an encoder sends every
 /// layer's frame of a picture at once, and pictures are at least a frame interval apart.
 const SAME_PICTURE: Duration = Duration::from_millis(10);
 
-/// A track's link to its recording.
+/// A track's link to one recording or broadcast.
 #[derive(Debug)]
 pub struct EgressTap {
     sink: EgressSender,
@@ -131,24 +153,26 @@ impl EgressTap {
 }
 
 impl Router {
-    /// Starts (`Some`) or stops (`None`) recording a track published on this worker. A
-    /// video's recording asks the publisher for a keyframe at once, so that its file (or
-    /// tile) starts without waiting for the next frame to notice it has none.
+    /// Starts (`Some`) or stops (`None`) tap `tap` of a track published on this worker. A
+    /// video's tap asks the publisher for a keyframe at once, so that its file (or tile,
+    /// or ladder) starts without waiting for the next frame to notice it has none.
     pub(crate) fn set_egress(
         &mut self,
         now: Instant,
         track: TrackId,
+        tap: Tap,
         sink: Option<EgressSender>,
         height: u32,
     ) {
         let Some(t) = self.tracks.get_mut(&track).filter(|t| t.is_local()) else {
             return;
         };
-        if let Some(old) = t.egress.take() {
+        let place = &mut t.egress.0[tap as usize];
+        if let Some(old) = place.take() {
             old.flush();
         }
-        t.egress = sink.map(|sink| EgressTap::new(sink, track, t.kind, height));
-        if t.egress.is_some()
+        *place = sink.map(|sink| EgressTap::new(sink, track, t.kind, height));
+        if place.is_some()
             && t.kind == TrackKind::Video
             && let Some(layer) = t.choose_layer(height, now)
         {
@@ -156,7 +180,7 @@ impl Router {
         }
     }
 
-    /// Hands a frame of a local track to its recording, if it has one.
+    /// Hands a frame of a local track to each of its taps.
     pub(crate) fn record(
         &mut self,
         now: Instant,
@@ -167,44 +191,46 @@ impl Router {
         let Some(track) = self.tracks.get_mut(&track_id) else {
             return;
         };
-        let Some(target) = track.egress.as_ref().map(|e| e.slot.target_height) else {
-            return;
-        };
         if track.muted {
             return;
         }
         let layer = track.layer_index(frame.rid, now);
-        let wanted = if track.kind == TrackKind::Video {
-            track.choose_layer(target, now)
-        } else {
-            Some(layer)
-        };
-        let tap = track.egress.as_mut().expect("checked above");
-        let decision = tap.slot.decide(layer, wanted, frame.keyframe);
-        if let Some(want) = decision.request_keyframe {
-            self.pending.request_keyframe(track_id, want);
-        }
-        if !decision.forward {
-            return;
-        }
-        let time = tap.slot.out_time(frame.time, frame.network_time);
-        let out = EgressFrame {
-            track: track_id,
-            codec: frame.params.spec().codec.into(),
-            time: time.numer(),
-            clock_rate: time.denom(),
-            network_time: frame.network_time,
-            sender_time: sender.and_then(|s| sender_time(s, frame)),
-            keyframe: frame.keyframe,
-            data: frame.data.clone(),
-        };
-        let Some(out) = tap.next(layer, out) else {
-            return;
-        };
-        match tap.sink.try_send(out) {
-            Ok(()) => self.stats.frames_recorded += 1,
-            Err(TrySendError::Full(_)) => self.stats.recording_drops += 1,
-            Err(TrySendError::Disconnected(_)) => track.egress = None,
+        for place in 0..track.egress.0.len() {
+            let Some(target) = track.egress.0[place].as_ref().map(|e| e.slot.target_height) else {
+                continue;
+            };
+            let wanted = if track.kind == TrackKind::Video {
+                track.choose_layer(target, now)
+            } else {
+                Some(layer)
+            };
+            let tap = track.egress.0[place].as_mut().expect("checked above");
+            let decision = tap.slot.decide(layer, wanted, frame.keyframe);
+            if let Some(want) = decision.request_keyframe {
+                self.pending.request_keyframe(track_id, want);
+            }
+            if !decision.forward {
+                continue;
+            }
+            let time = tap.slot.out_time(frame.time, frame.network_time);
+            let out = EgressFrame {
+                track: track_id,
+                codec: frame.params.spec().codec.into(),
+                time: time.numer(),
+                clock_rate: time.denom(),
+                network_time: frame.network_time,
+                sender_time: sender.and_then(|s| sender_time(s, frame)),
+                keyframe: frame.keyframe,
+                data: frame.data.clone(),
+            };
+            let Some(out) = tap.next(layer, out) else {
+                continue;
+            };
+            match tap.sink.try_send(out) {
+                Ok(()) => self.stats.frames_recorded += 1,
+                Err(TrySendError::Full(_)) => self.stats.recording_drops += 1,
+                Err(TrySendError::Disconnected(_)) => track.egress.0[place] = None,
+            }
         }
     }
 }

@@ -43,7 +43,7 @@ impl Router {
                 speaking,
             });
         }
-        let recording = track.egress.is_some();
+        let recording = track.egress.any();
         let sender = data.last_sender_info;
         let frame = Frame::from_media(data, track.kind == TrackKind::Video);
         if recording {

@@ -52,7 +52,7 @@ use crate::stun::IceKey;
 use crate::worker::WorkerLinks;
 
 pub use command::{Command, Follow, PlayAnswer, PublishAnswer};
-pub use egress::{EgressFrame, EgressSender, FrameCodec};
+pub use egress::{EgressFrame, EgressSender, FrameCodec, Tap};
 pub use error::MediaError;
 pub use event::{MediaEvent, PublishedTrack};
 pub use ids::{ParticipantId, RoomId, SessionId, TrackId};

@@ -58,7 +58,7 @@ impl Placement {
             | Command::VideoSize { participant, .. }
             | Command::Mute { participant, .. }
             | Command::Unpublish { participant }
-            | Command::Record { participant, .. } => self.home(*participant).unwrap_or(WorkerId(0)),
+            | Command::Tap { participant, .. } => self.home(*participant).unwrap_or(WorkerId(0)),
             Command::RemoveParticipant { participant } => {
                 self.release(*participant).unwrap_or(WorkerId(0))
             }

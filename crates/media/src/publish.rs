@@ -8,6 +8,7 @@ use str0m::media::{MediaAdded, MediaKind, Mid};
 use tracing::debug;
 
 use crate::command::{DeclaredTrack, PublishAnswer};
+use crate::egress::Taps;
 use crate::error::MediaError;
 use crate::event::{MediaEvent, PublishedTrack};
 use crate::ids::{ParticipantId, RoomId, SessionId, TrackId};
@@ -146,7 +147,7 @@ impl Router {
             layers: Vec::new(),
             subscribers: Vec::new(),
             speech: Speech::default(),
-            egress: None,
+            egress: Taps::default(),
         };
         self.pending.announce(MediaEvent::TrackPublished {
             room,

@@ -296,12 +296,13 @@ impl Router {
             } => self.video_size(participant, track, height),
             Command::RemoveParticipant { participant } => self.remove_participant(participant),
             Command::Unpublish { participant } => self.unpublish(participant),
-            Command::Record {
+            Command::Tap {
                 track,
+                tap,
                 sink,
                 height,
                 ..
-            } => self.set_egress(now, track, sink, height),
+            } => self.set_egress(now, track, tap, sink, height),
             Command::SendData {
                 participants,
                 reliable,

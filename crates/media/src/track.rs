@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use moim_proto::signal::{TrackKind, TrackSource};
 use str0m::media::{Mid, Rid};
 
-use crate::egress::EgressTap;
+use crate::egress::Taps;
 use crate::ids::{ParticipantId, RoomId, SessionId, TrackId};
 use crate::relay::{TrackInfo, WorkerId};
 use crate::speech::Speech;
@@ -105,8 +105,8 @@ pub struct Track {
     pub subscribers: Vec<Subscriber>,
     /// Audio tracks of this worker: whether the publisher is speaking.
     pub speech: Speech,
-    /// Local tracks being recorded: where their frames go.
-    pub egress: Option<EgressTap>,
+    /// Local tracks being recorded or broadcast: where their frames go.
+    pub egress: Taps,
 }
 
 impl Track {
@@ -124,7 +124,7 @@ impl Track {
             layers: Vec::new(),
             subscribers: Vec::new(),
             speech: Speech::default(),
-            egress: None,
+            egress: Taps::default(),
         }
     }
 
@@ -235,7 +235,7 @@ mod tests {
             layers: Vec::new(),
             subscribers: Vec::new(),
             speech: Default::default(),
-            egress: None,
+            egress: Taps::default(),
         }
         .with_layers(now)
     }

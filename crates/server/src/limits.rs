@@ -76,6 +76,20 @@ mod tests {
             ),
             ("MAX_CONNECTIONS", count(crate::ingest::MAX_CONNECTIONS)),
             (
+                "MAX_HELD_REQUESTS",
+                count(crate::http::hls::MAX_HELD_REQUESTS),
+            ),
+            ("HOLD_LIMIT", seconds(crate::http::hls::HOLD_LIMIT)),
+            ("START_WAIT", seconds(crate::http::hls::START_WAIT)),
+            (
+                "KEY_LIFETIME_SECONDS",
+                format!("{} s", crate::broadcast::access::KEY_LIFETIME_SECONDS),
+            ),
+            (
+                "KEEP_ENDED",
+                seconds(crate::broadcast::playback::KEEP_ENDED),
+            ),
+            (
                 "PUBLISH_DEADLINE",
                 seconds(crate::ingest::session::PUBLISH_DEADLINE),
             ),

@@ -4,7 +4,6 @@
 mod banner;
 // The HTTP routes that serve the ladder's playlists come next; until then only its tests
 // call it.
-#[cfg_attr(not(test), allow(dead_code))]
 mod broadcast;
 mod cli;
 mod config;

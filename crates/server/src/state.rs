@@ -9,6 +9,7 @@ use moim_proto::error::ApiError;
 use moim_proto::signal::ChatMessage;
 use moim_proto::token::{Claims, Keys};
 
+use crate::broadcast::playback::Playbacks;
 use crate::config::Config;
 use crate::recording::Recording;
 use crate::room::Rooms;
@@ -20,6 +21,8 @@ pub struct AppState {
     pub config: Config,
     pub keys: Keys,
     pub media: MediaPlane,
+    /// Each room's latest broadcast as HLS viewers reach it.
+    pub playbacks: Playbacks,
     rooms: Mutex<Rooms>,
 }
 
@@ -32,6 +35,7 @@ impl AppState {
             config,
             keys,
             media,
+            playbacks: Playbacks::default(),
             rooms: Mutex::new(rooms),
         }
     }
@@ -62,13 +66,15 @@ impl AppState {
         removed
     }
 
-    /// Drops the rooms that were empty for the empty-room timeout (called every second).
+    /// Drops the rooms that were empty for the empty-room timeout, and broadcasts ended
+    /// long ago (called every second).
     pub fn drop_expired_rooms(&self) {
         let ended = {
             let mut rooms = self.rooms();
             rooms.drop_expired(Instant::now());
             rooms.take_ended_recordings()
         };
+        self.playbacks.sweep(Instant::now());
         self.finish_ended(ended);
     }
 

@@ -5,36 +5,11 @@
 
 mod support;
 
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use support::peer::Peer;
-use support::{Server, joined};
-
-/// ffmpeg publishing a test picture and tone over RTMP with `key` as the stream key for
-/// `seconds`; `video` are the encoder's options.
-fn publish(server: &Server, key: &str, seconds: u32, video: &[&str]) -> Child {
-    let url = format!("rtmp://127.0.0.1:{}/live/{key}", server.rtmp_port);
-    Command::new("ffmpeg")
-        .args(["-nostdin", "-v", "error", "-re"])
-        .args(["-f", "lavfi", "-i", "testsrc2=size=640x360:rate=30"])
-        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"])
-        .args([
-            "-t",
-            &seconds.to_string(),
-            "-c:v",
-            "libx264",
-            "-preset",
-            "veryfast",
-        ])
-        .args(["-g", "30"])
-        .args(video)
-        .args(["-c:a", "aac", "-b:a", "96k", "-f", "flv", &url])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("ffmpeg starts")
-}
+use support::{Server, joined, publish_rtmp};
 
 /// Waits up to `within` for `child` to exit; its success, or `None` if it still runs.
 fn exited_within(child: &mut Child, within: Duration) -> Option<bool> {
@@ -53,10 +28,11 @@ async fn an_encoders_stream_reaches_the_room_as_h264_and_opus() {
     let server = Server::start();
     let (mut watcher, _) = joined(&server, "live", "ada", &[]).await;
     let viewer = Peer::join(&server.ws_url(), &server.token("live", "bob", &[]), false).await;
-    let mut encoder = publish(
+    let mut encoder = publish_rtmp(
         &server,
         &server.token("live", "obs", &["--name", "Studio"]),
         20,
+        "640x360",
         &["-bf", "0", "-tune", "zerolatency"],
     );
     let arrived = loop {
@@ -85,7 +61,7 @@ async fn stream_keys_that_may_not_publish_here_are_refused() {
         "not-a-token".to_owned(),
         server.token("gate", "watcher", &["--viewer"]),
     ] {
-        let mut encoder = publish(&server, &key, 10, &["-bf", "0"]);
+        let mut encoder = publish_rtmp(&server, &key, 10, "640x360", &["-bf", "0"]);
         assert_eq!(
             exited_within(&mut encoder, Duration::from_secs(8)),
             Some(false),
@@ -96,10 +72,11 @@ async fn stream_keys_that_may_not_publish_here_are_refused() {
     host.send(serde_json::json!({"type": "room_settings", "id": "lock", "locked": true}))
         .await;
     let _ = host.recv_type("room_settings").await;
-    let mut encoder = publish(
+    let mut encoder = publish_rtmp(
         &server,
         &server.token("gate", "late", &[]),
         10,
+        "640x360",
         &["-bf", "0"],
     );
     assert_eq!(
@@ -121,10 +98,11 @@ async fn video_with_b_frames_is_encoded_again_without_them() {
     )
     .await;
     // As OBS sends by default: high profile, B-frames, a keyframe every 2 s.
-    let mut encoder = publish(
+    let mut encoder = publish_rtmp(
         &server,
         &server.token("bframes", "obs", &[]),
         20,
+        "640x360",
         &["-bf", "3", "-profile:v", "high", "-g", "60"],
     );
     viewer
@@ -145,10 +123,11 @@ async fn garbage_on_the_rtmp_port_closes_that_connection_only() {
     use std::io::{Read, Write};
     let server = Server::start();
     let viewer = Peer::join(&server.ws_url(), &server.token("calm", "bob", &[]), false).await;
-    let mut encoder = publish(
+    let mut encoder = publish_rtmp(
         &server,
         &server.token("calm", "obs", &[]),
         20,
+        "640x360",
         &["-bf", "0"],
     );
     let inputs: [Vec<u8>; 3] = [

@@ -202,6 +202,18 @@ pub enum ClientMessage {
     },
     /// Stops the room's recording (record grant).
     RecordingStop,
+    /// Makes the room live: a broadcast of participant `source`'s camera and microphone
+    /// over LL-HLS (record grant). The reply is a `broadcast` message with the playback
+    /// URLs.
+    BroadcastStart {
+        /// The identity of the participant shown; it need not have joined yet.
+        source: String,
+        /// Anyone may watch; else only through the signed URLs hosts are given.
+        #[serde(default)]
+        public: bool,
+    },
+    /// Stops the room's broadcast (record grant).
+    BroadcastStop,
     /// A host lets a participant publish (`speaker: true`) or takes that away, live.
     SetSpeaker {
         /// The participant's sid.
@@ -244,6 +256,8 @@ const CLIENT_TYPES: &[&str] = &[
     "set_speaker",
     "recording_start",
     "recording_stop",
+    "broadcast_start",
+    "broadcast_stop",
     "board_stroke",
     "board_undo",
     "board_clear",
@@ -370,6 +384,9 @@ pub enum ServerMessage {
         /// The recording running now, if any.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         recording: Option<RecordingInfo>,
+        /// The broadcast running now, if the room is live.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        broadcast: Option<Box<BroadcastInfo>>,
         /// The whiteboard's strokes, bottom first.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         board: Vec<BoardStroke>,
@@ -391,6 +408,17 @@ pub enum ServerMessage {
         /// Why the server stopped it without being asked.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<RecordingStopReason>,
+    },
+    /// The room went live (`broadcast` set) or stopped being live (absent); also the
+    /// reply to `broadcast_start` and `broadcast_stop`, which carries `playback` for the
+    /// host who asked.
+    Broadcast {
+        /// The broadcast that runs now; absent once it stopped.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        broadcast: Option<BroadcastInfo>,
+        /// Where to watch it (only in the reply to the host who started it).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        playback: Option<BroadcastPlayback>,
     },
     /// A stroke was taken back by its author.
     BoardRemove {

@@ -255,6 +255,44 @@ pub enum RecordingStopReason {
     StorageFull,
 }
 
+/// Where a broadcast goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BroadcastOutput {
+    /// LL-HLS with a quality ladder at `/hls/{room}/…`.
+    Hls,
+}
+
+/// A broadcast running in a room (it is live), as everyone in it is told.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BroadcastInfo {
+    /// The server-made id (`BC_…`), which names its API route and its HLS files.
+    pub id: String,
+    /// The identity of the participant whose camera and microphone it shows.
+    pub source: String,
+    /// Where it goes.
+    pub outputs: Vec<BroadcastOutput>,
+    /// Anyone may watch it; else only through the signed URLs hosts are given.
+    pub public: bool,
+    /// When it started, milliseconds since the Unix epoch.
+    pub started_at: u64,
+}
+
+/// Where to watch a broadcast: paths on the server (prefix them with its origin).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BroadcastPlayback {
+    /// The multivariant LL-HLS playlist; for a private broadcast a signed URL that works
+    /// until `expires_at`.
+    pub hls: String,
+    /// When `hls` stops working, seconds since the Unix epoch (private broadcasts only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<u64>,
+    /// The watch page (`/watch/{room}`).
+    pub watch: String,
+    /// The WHEP endpoint that plays the source with sub-second delay.
+    pub whep: String,
+}
+
 /// Which of the two peer connections a candidate belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -201,9 +201,10 @@ pub struct Renditions {
 impl Renditions {
     /// The multivariant playlist (each rung with its bandwidth, resolution, codecs and
     /// frame rate, lowest first), once every rung has its tracks; `None` before.
-    pub fn multivariant_playlist(&self) -> Option<String> {
+    /// `folder` goes before each rung's URI (`{folder}sd/index.m3u8`).
+    pub fn multivariant_playlist(&self, folder: &str) -> Option<String> {
         let list = self.shared.list.get()?;
-        let variants: Option<Vec<_>> = list.iter().map(|r| r.variant()).collect();
+        let variants: Option<Vec<_>> = list.iter().map(|r| r.variant(folder)).collect();
         Some(multivariant_playlist(&variants?))
     }
 
@@ -212,9 +213,23 @@ impl Renditions {
         self.all().iter().find(|r| r.rung().name == name).cloned()
     }
 
+    /// Counts of frames fed, dropped and refused so far.
+    pub fn stats(&self) -> LadderStats {
+        LadderStats {
+            fed: self.shared.fed.load(Ordering::Relaxed),
+            dropped: self.shared.dropped.load(Ordering::Relaxed),
+            refused: self.shared.refused.load(Ordering::Relaxed),
+        }
+    }
+
     /// Every rendition, lowest first; none before the source's first keyframe.
     pub fn all(&self) -> &[Arc<Rendition>] {
         self.shared.list.get().map_or(&[], Vec::as_slice)
+    }
+
+    /// Whether every rendition's playlist has ended (or the ladder never started).
+    pub fn ended(&self) -> bool {
+        self.all().iter().all(|r| r.is_ended())
     }
 }
 
@@ -225,7 +240,6 @@ pub struct Ladder {
     feed: Option<JoinHandle<()>>,
     child: Arc<Mutex<ChildSlot>>,
     shared: Arc<Shared>,
-    source_size: Option<(u32, u32)>,
     /// The source's video and audio tracks: the first of each fed.
     video: Option<TrackId>,
     audio: Option<TrackId>,
@@ -257,19 +271,11 @@ impl Ladder {
             feed: Some(feed),
             child,
             shared,
-            source_size: None,
             video: None,
             audio: None,
             started: false,
             video_broken: false,
         })
-    }
-
-    /// Tells the source's picture size, for codecs whose keyframes do not say it (VP9,
-    /// AV1); without it the first keyframe's (VP8, H.264) is used. Only before that
-    /// keyframe is fed: the rungs are chosen once.
-    pub fn set_source_size(&mut self, width: u32, height: u32) {
-        self.source_size = Some((width, height));
     }
 
     /// Queues a frame of the source for ffmpeg without waiting: nothing before the first
@@ -303,7 +309,6 @@ impl Ladder {
         } else {
             Input::Start {
                 first: frame.clone(),
-                size: self.source_size,
             }
         };
         match queue.try_send(message) {
@@ -337,15 +342,6 @@ impl Ladder {
     pub fn renditions(&self) -> Renditions {
         Renditions {
             shared: self.shared.clone(),
-        }
-    }
-
-    /// Counts of frames fed, dropped and refused so far.
-    pub fn stats(&self) -> LadderStats {
-        LadderStats {
-            fed: self.shared.fed.load(Ordering::Relaxed),
-            dropped: self.shared.dropped.load(Ordering::Relaxed),
-            refused: self.shared.refused.load(Ordering::Relaxed),
         }
     }
 }

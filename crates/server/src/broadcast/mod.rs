@@ -1,11 +1,247 @@
 //! Live streams for viewers outside the meeting (`docs/broadcast.md`). A broadcast takes
 //! the frames of one source (a participant's camera and microphone, an RTMP encoder) from
 //! the media plane, the way a recording does, through a bounded queue that never stalls
-//! forwarding.
+//! forwarding, and offers them over LL-HLS with a quality ladder.
 //!
+//! - [`live`]: a broadcast running in a room: the taps on its source and the thread
+//!   feeding the ladder.
 //! - [`ladder`]: the LL-HLS quality ladder: one `ffmpeg` child decodes the source once and
 //!   encodes every rung (480p, 720p, 1080p at or below the source) with keyframes at the
-//!   same times, and each rung is packaged by its own `hls::Segmenter`; the HTTP side
-//!   reads playlists and files from [`ladder::Renditions`].
+//!   same times, and each rung is packaged by its own `hls::Segmenter`.
+//! - [`playback`]: what HLS viewers read, apart from the rooms: each room's latest
+//!   broadcast, live or ended.
+//! - [`access`]: the signed, expiring path keys of private broadcasts.
+//!
+//! A room has at most one broadcast at a time: its HLS playlists are the room's
+//! (`/hls/{room}/index.m3u8`).
 
+pub mod access;
 pub mod ladder;
+pub mod live;
+pub mod playback;
+
+use std::sync::Arc;
+
+use moim_proto::ErrorCode;
+use moim_proto::error::ApiError;
+use moim_proto::names::check_identity;
+use moim_proto::signal::{BroadcastInfo, BroadcastOutput, BroadcastPlayback, ServerMessage};
+use serde::{Deserialize, Serialize};
+use tracing::{info, warn};
+
+use crate::broadcast::live::Broadcast;
+use crate::broadcast::playback::Playback;
+use crate::room::no_one_in;
+use crate::state::{AppState, unix_millis, unix_now};
+
+/// What a host asks for to make a room live (`POST /api/rooms/{room}/broadcasts`, or
+/// `broadcast_start` in signaling).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StartRequest {
+    /// The identity of the participant shown.
+    pub source: String,
+    /// Where it goes; HLS when not said.
+    #[serde(default = "hls_only")]
+    pub outputs: Vec<BroadcastOutput>,
+    /// Anyone may watch it.
+    #[serde(default)]
+    pub public: bool,
+}
+
+/// The source that will stand for the meeting's composite grid.
+const COMPOSITE: &str = "composite";
+
+fn hls_only() -> Vec<BroadcastOutput> {
+    vec![BroadcastOutput::Hls]
+}
+
+/// Whether a broadcast is live now or ended (and can be watched back).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BroadcastState {
+    /// Running; its source has not sent a picture yet (its playlists are not there yet).
+    Waiting,
+    /// Running, with playlists.
+    Live,
+    /// Stopped; its playlists end and stay watchable for a while.
+    Ended,
+}
+
+/// A broadcast as the API shows it: what the room is told, its state and where to watch.
+#[derive(Debug, Clone, Serialize)]
+pub struct BroadcastView {
+    /// What everyone in the room is told.
+    #[serde(flatten)]
+    pub info: BroadcastInfo,
+    /// Live or ended.
+    pub state: BroadcastState,
+    /// Where to watch it.
+    pub playback: BroadcastPlayback,
+}
+
+/// Makes `room_name` live and tells everyone in it; returns the broadcast with its
+/// playback URLs.
+pub fn start(
+    state: &AppState,
+    room_name: &str,
+    request: StartRequest,
+) -> Result<BroadcastView, ApiError> {
+    check_identity(&request.source).map_err(|_| {
+        ApiError::new(
+            ErrorCode::MalformedMessage,
+            "The source is the identity of a participant of the room (1 to 128 characters).",
+        )
+    })?;
+    if request.source == COMPOSITE {
+        return Err(ApiError::new(
+            ErrorCode::MalformedMessage,
+            "Broadcasting the meeting's composite grid is not offered yet; name the identity of the participant to show.",
+        ));
+    }
+    if request.outputs.is_empty() {
+        return Err(ApiError::new(
+            ErrorCode::MalformedMessage,
+            "A broadcast needs an output: \"outputs\": [\"hls\"].",
+        ));
+    }
+    let mut rooms = state.rooms();
+    let room = rooms
+        .room_mut(room_name)
+        .ok_or_else(|| no_one_in(room_name))?;
+    if let Some(running) = room.broadcast_running() {
+        return Err(ApiError::new(
+            ErrorCode::Conflict,
+            format!(
+                "Broadcast {} is already running in this room; stop it first.",
+                running.info.id
+            ),
+        ));
+    }
+    let info = BroadcastInfo {
+        id: format!("BC_{:x}", unix_millis()),
+        source: request.source,
+        outputs: request.outputs,
+        public: request.public,
+        started_at: unix_millis(),
+    };
+    let mut broadcast = Broadcast::start(info.clone()).map_err(|e| {
+        warn!("cannot start a broadcast: {e}");
+        ApiError::new(
+            ErrorCode::Internal,
+            "The server cannot start a broadcast now; its log says why.",
+        )
+    })?;
+    broadcast.attach(&state.media, room);
+    state
+        .playbacks
+        .insert(room_name, broadcast.playback().clone());
+    let view = view(state, room_name, broadcast.playback(), &info);
+    *room.broadcast_mut() = Some(broadcast);
+    room.broadcast(
+        None,
+        ServerMessage::Broadcast {
+            broadcast: Some(info.clone()),
+            playback: None,
+        },
+    );
+    info!(broadcast = %info.id, room = room_name, source = %info.source, "broadcast started");
+    Ok(view)
+}
+
+/// Stops the broadcast of `room_name` (only broadcast `id` when given) and tells everyone
+/// in it.
+pub fn stop(
+    state: &AppState,
+    room_name: &str,
+    id: Option<&str>,
+) -> Result<BroadcastView, ApiError> {
+    let not_running =
+        || ApiError::new(ErrorCode::NotFound, "No broadcast is running in this room.");
+    let mut rooms = state.rooms();
+    let room = rooms.room_mut(room_name).ok_or_else(not_running)?;
+    let running = room.broadcast_mut();
+    if running
+        .as_ref()
+        .is_none_or(|b| id.is_some_and(|id| b.info.id != id))
+    {
+        return Err(not_running());
+    }
+    let broadcast = running.take().expect("checked above");
+    let info = broadcast.info.clone();
+    let playback = broadcast.playback().clone();
+    broadcast.stop(&state.media);
+    room.broadcast(
+        None,
+        ServerMessage::Broadcast {
+            broadcast: None,
+            playback: None,
+        },
+    );
+    Ok(view(state, room_name, &playback, &info))
+}
+
+/// The broadcasts of `room_name`: the one running, or else the last one while it can be
+/// watched back.
+pub fn list(state: &AppState, room_name: &str) -> Vec<BroadcastView> {
+    let running = state
+        .rooms()
+        .room(room_name)
+        .and_then(|r| r.broadcast_running())
+        .map(|b| b.info.clone());
+    let Some(playback) = state.playbacks.get(room_name) else {
+        return Vec::new();
+    };
+    let info = running
+        .filter(|info| info.id == playback.info.id)
+        .or_else(|| playback.is_ended().then(|| playback.info.clone()));
+    info.map(|info| view(state, room_name, &playback, &info))
+        .into_iter()
+        .collect()
+}
+
+/// A broadcast with its state and playback URLs (a fresh key for a private one).
+fn view(
+    state: &AppState,
+    room_name: &str,
+    playback: &Arc<Playback>,
+    info: &BroadcastInfo,
+) -> BroadcastView {
+    let (hls, expires_at) = if info.public {
+        (format!("/hls/{room_name}/index.m3u8"), None)
+    } else {
+        let expires = unix_now() + access::KEY_LIFETIME_SECONDS;
+        let key = access::key(&state.config.api_secret, room_name, &info.id, expires);
+        (format!("/hls/{room_name}/{key}/index.m3u8"), Some(expires))
+    };
+    let state = if playback.is_ended() {
+        BroadcastState::Ended
+    } else if playback.renditions().all().is_empty() {
+        BroadcastState::Waiting
+    } else {
+        BroadcastState::Live
+    };
+    BroadcastView {
+        info: info.clone(),
+        state,
+        playback: BroadcastPlayback {
+            hls,
+            expires_at,
+            watch: format!("/watch/{room_name}"),
+            whep: format!("/whep/{room_name}/{}", path_segment(&info.source)),
+        },
+    }
+}
+
+/// Text as one URL path segment: everything but unreserved characters percent-encoded.
+fn path_segment(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}

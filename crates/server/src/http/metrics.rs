@@ -7,6 +7,7 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 
+use crate::http::hls;
 use crate::state::AppState;
 
 /// Renders the current counters.
@@ -85,14 +86,37 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     metric(
         "moim_frames_recorded_total",
         "counter",
-        "Media frames handed to recordings.",
+        "Media frames handed to recordings and broadcasts.",
         &[("", r.frames_recorded)],
     );
     metric(
         "moim_recording_frames_dropped_total",
         "counter",
-        "Media frames recordings did not take because their writer was behind (forwarding went on).",
+        "Media frames recordings and broadcasts did not take because their queue was full (forwarding went on).",
         &[("", r.recording_drops)],
+    );
+    let (live, ladders) = state.playbacks.stats();
+    metric(
+        "moim_broadcasts_live",
+        "gauge",
+        "Broadcasts running.",
+        &[("", live as u64)],
+    );
+    metric(
+        "moim_broadcast_frames_total",
+        "counter",
+        "Frames of the broadcasts kept (live, or ended within the hour) by what the ladder did with them: fed to ffmpeg, dropped (ffmpeg behind), refused by the packager.",
+        &[
+            ("{outcome=\"fed\"}", ladders.fed),
+            ("{outcome=\"dropped\"}", ladders.dropped),
+            ("{outcome=\"refused\"}", ladders.refused),
+        ],
+    );
+    metric(
+        "moim_hls_requests_held",
+        "gauge",
+        "LL-HLS requests held waiting for a part that is not there yet.",
+        &[("", hls::held_requests() as u64)],
     );
     metric(
         "moim_data_messages_total",

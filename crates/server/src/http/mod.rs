@@ -4,8 +4,10 @@
 pub mod api;
 pub mod assets;
 pub mod auth;
+pub mod broadcast_api;
 pub mod error;
 pub mod file_response;
+pub mod hls;
 pub mod listener;
 pub mod metrics;
 pub mod recording_api;
@@ -82,6 +84,17 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/api/rooms/{room}/recordings/{id}/{file}",
             get(recording_api::download).options(preflight),
         )
+        .route(
+            "/api/rooms/{room}/broadcasts",
+            post(broadcast_api::start)
+                .get(broadcast_api::list)
+                .options(preflight),
+        )
+        .route(
+            "/api/rooms/{room}/broadcasts/{id}",
+            delete(broadcast_api::stop).options(preflight),
+        )
+        .route("/hls/{room}/{*path}", get(hls::serve).options(preflight))
         .route(
             "/api/rooms/{room}/waiting",
             get(room_api::waiting).options(preflight),

@@ -28,7 +28,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use moim_media::egress::TALLEST;
-use moim_media::{Command, EgressSender, MediaPlane, ParticipantId, TrackId};
+use moim_media::{Command, EgressSender, MediaPlane, ParticipantId, Tap, TrackId};
 use moim_proto::ErrorCode;
 use moim_proto::error::ApiError;
 use moim_proto::signal::{
@@ -206,9 +206,10 @@ impl Recording {
         } else {
             TALLEST
         };
-        let _ = media.send(Command::Record {
+        let _ = media.send(Command::Tap {
             participant: p.id,
             track,
+            tap: Tap::Recording,
             sink: Some(self.sink.clone()),
             height,
         });
@@ -250,9 +251,10 @@ impl Recording {
         chat: Vec<ChatMessage>,
     ) -> Manifest {
         for (participant, track) in tracks {
-            let _ = media.send(Command::Record {
+            let _ = media.send(Command::Tap {
                 participant: *participant,
                 track: *track,
+                tap: Tap::Recording,
                 sink: None,
                 height: TALLEST,
             });

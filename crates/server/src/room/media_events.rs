@@ -57,7 +57,9 @@ fn handle(state: &AppState, event: MediaEvent) {
                 recording.track_published(&state.media, p, track.id, track.kind, track.source, now);
                 recording.save();
             }
-            if !p.hidden {
+            let hidden = p.hidden;
+            room.tap_for_broadcast(&state.media, participant, track.id, track.kind);
+            if !hidden {
                 room.broadcast(
                     None,
                     ServerMessage::TrackPublished {
@@ -80,6 +82,9 @@ fn handle(state: &AppState, event: MediaEvent) {
             if let Some(recording) = room.recording_mut().running_mut() {
                 recording.track_unpublished(track, unix_millis());
                 recording.save();
+            }
+            if let Some(broadcast) = room.broadcast_mut() {
+                broadcast.track_unpublished(track);
             }
             let Some(p) = room.roster_mut().get_mut(participant) else {
                 return;

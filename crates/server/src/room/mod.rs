@@ -24,11 +24,12 @@ use moim_media::{Command, MediaPlane, ParticipantId, RoomId, TrackId};
 use moim_proto::ErrorCode;
 use moim_proto::error::ApiError;
 use moim_proto::signal::{
-    BoardStroke, ChatMessage, ParticipantInfo, PollInfo, RecordingInfo, RoomSettings, Sender,
-    ServerMessage, ServerReply,
+    BoardStroke, BroadcastInfo, ChatMessage, ParticipantInfo, PollInfo, RecordingInfo,
+    RoomSettings, Sender, ServerMessage, ServerReply, TrackKind,
 };
 use moim_proto::token::Grants;
 
+use crate::broadcast::live::Broadcast;
 use crate::recording::Recording;
 use crate::recording::slot::RecordingSlot;
 use crate::room::board::Board;
@@ -60,6 +61,8 @@ pub struct Room {
     polls: Polls,
     board: Board,
     recording: RecordingSlot,
+    /// The broadcast running, if the room is live.
+    broadcast: Option<Broadcast>,
     /// Whom the room's stream (WHEP) shows.
     stream: RoomStream,
     /// When the last one left; the room goes once the empty-room timeout has passed.
@@ -78,6 +81,7 @@ impl Room {
             polls: Polls::default(),
             board: Board::default(),
             recording: RecordingSlot::default(),
+            broadcast: None,
             stream: RoomStream::default(),
             emptied_at: None,
             ended: false,
@@ -141,6 +145,29 @@ impl Room {
     /// The room's server recording, mutably.
     pub fn recording_mut(&mut self) -> &mut RecordingSlot {
         &mut self.recording
+    }
+
+    /// The room's broadcast, if it is live.
+    pub fn broadcast_running(&self) -> Option<&Broadcast> {
+        self.broadcast.as_ref()
+    }
+
+    /// The room's broadcast place, mutably: a broadcast is started and stopped here.
+    pub fn broadcast_mut(&mut self) -> &mut Option<Broadcast> {
+        &mut self.broadcast
+    }
+
+    /// Taps a newly published track of `participant` if the room's broadcast shows it.
+    pub fn tap_for_broadcast(
+        &mut self,
+        media: &MediaPlane,
+        participant: ParticipantId,
+        track: TrackId,
+        kind: TrackKind,
+    ) {
+        if let (Some(broadcast), Some(p)) = (&mut self.broadcast, self.roster.get(participant)) {
+            broadcast.track_published(media, p, track, kind);
+        }
     }
 
     /// A participant with the room's board, to check its grants while drawing.
@@ -304,6 +331,7 @@ pub struct Joined {
     pub polls: Vec<PollInfo>,
     pub board: Vec<BoardStroke>,
     pub recording: Option<RecordingInfo>,
+    pub broadcast: Option<BroadcastInfo>,
     pub settings: RoomSettings,
     /// The waiting room, for a host.
     pub waiting: Vec<Sender>,
@@ -323,6 +351,7 @@ impl Joined {
             waiting: self.waiting.clone(),
             board: self.board.clone(),
             recording: self.recording.clone(),
+            broadcast: self.broadcast.clone().map(Box::new),
         }
     }
 }
@@ -494,6 +523,7 @@ impl Rooms {
             polls: room.polls.all(),
             board: room.board.strokes(),
             recording: room.recording.info(),
+            broadcast: room.broadcast.as_ref().map(|b| b.info.clone()),
             settings: room.settings(),
             waiting,
         }
@@ -513,6 +543,9 @@ impl Rooms {
         if let Some(recording) = room.recording.running_mut().filter(|_| !participant.hidden) {
             recording.left(id, unix_millis());
             recording.save();
+        }
+        if let Some(broadcast) = &mut room.broadcast {
+            broadcast.left(id);
         }
         if !participant.hidden {
             room.broadcast(
@@ -557,11 +590,16 @@ impl Rooms {
         }
     }
 
-    /// Drops a room; its recording, if one runs, is left to finish outside the lock.
+    /// Drops a room; its recording, if one runs, is left to finish outside the lock; its
+    /// broadcast ends (and stays watchable).
     fn drop_room(&mut self, name: &str) {
-        if let Some(mut room) = self.rooms.remove(name)
-            && let Some(recording) = room.recording.take(None)
-        {
+        let Some(mut room) = self.rooms.remove(name) else {
+            return;
+        };
+        if let Some(broadcast) = room.broadcast.take() {
+            broadcast.end();
+        }
+        if let Some(recording) = room.recording.take(None) {
             let chat = room.chat.all().cloned().collect();
             self.ended_recordings.push((recording, chat));
         }

@@ -24,11 +24,13 @@ use moim_media::{Command, ParticipantId};
 use moim_proto::ErrorCode;
 use moim_proto::error::ApiError;
 use moim_proto::signal::{
-    ClientMessage, ClientRequest, PROTOCOL_VERSION, RecordingKind, ServerMessage, ServerReply,
+    BroadcastOutput, ClientMessage, ClientRequest, PROTOCOL_VERSION, RecordingKind, ServerMessage,
+    ServerReply,
 };
 use tokio::sync::{Notify, mpsc};
 use tracing::{debug, info, warn};
 
+use crate::broadcast;
 use crate::recording;
 use crate::room::admission;
 use crate::room::board::{self, Segment};
@@ -377,6 +379,27 @@ impl Connection {
             }
             ClientMessage::RecordingStart { .. } | ClientMessage::RecordingStop => {
                 unreachable!("answered by recording_later")
+            }
+            ClientMessage::BroadcastStart { source, public } => {
+                let room = self.recording_room(participant)?;
+                let request = broadcast::StartRequest {
+                    source,
+                    outputs: vec![BroadcastOutput::Hls],
+                    public,
+                };
+                let view = broadcast::start(&self.state, &room, request)?;
+                Ok(Some(ServerMessage::Broadcast {
+                    broadcast: Some(view.info),
+                    playback: Some(view.playback),
+                }))
+            }
+            ClientMessage::BroadcastStop => {
+                let room = self.recording_room(participant)?;
+                broadcast::stop(&self.state, &room, None)?;
+                Ok(Some(ServerMessage::Broadcast {
+                    broadcast: None,
+                    playback: None,
+                }))
             }
             ClientMessage::Leave => {
                 self.closing = true;

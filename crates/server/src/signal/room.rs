@@ -91,7 +91,7 @@ impl Connection {
         if !(p.grants.room_record || p.grants.room_admin) {
             return Err(ApiError::new(
                 ErrorCode::PermissionDenied,
-                "Only hosts record (record grant).",
+                "Only hosts record and broadcast (record grant).",
             ));
         }
         Ok(rooms

@@ -297,3 +297,27 @@ pub fn stop_recording(server: &Server, room: &str, auth: &str, id: &str) -> Valu
     let (_, response) = server.http("DELETE", &path, &[("Authorization", auth)], "");
     body_json(&response)
 }
+
+/// ffmpeg publishing a test picture of `size` (`640x360`) at 30 fps and a tone over RTMP
+/// with `key` as the stream key for `seconds`, in real time; `video` are the encoder's
+/// options.
+pub fn publish_rtmp(server: &Server, key: &str, seconds: u32, size: &str, video: &[&str]) -> Child {
+    let url = format!("rtmp://127.0.0.1:{}/live/{key}", server.rtmp_port);
+    Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-re"])
+        .args([
+            "-f",
+            "lavfi",
+            "-i",
+            &format!("testsrc2=size={size}:rate=30"),
+        ])
+        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"])
+        .args(["-t", &seconds.to_string()])
+        .args(["-c:v", "libx264", "-preset", "veryfast", "-g", "30"])
+        .args(video)
+        .args(["-c:a", "aac", "-b:a", "96k", "-f", "flv", &url])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("ffmpeg starts")
+}

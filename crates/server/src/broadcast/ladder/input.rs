@@ -42,11 +42,8 @@ const AUDIO_TRACK: u64 = 2;
 
 /// What the feeding thread is sent.
 pub(super) enum Input {
-    /// The source's first video keyframe, and its picture size if the caller told it.
-    Start {
-        first: EgressFrame,
-        size: Option<(u32, u32)>,
-    },
+    /// The source's first video keyframe.
+    Start { first: EgressFrame },
     /// Any later frame of the source.
     Frame(EgressFrame),
 }
@@ -80,7 +77,7 @@ pub(super) fn run(
     shared: Arc<Shared>,
     slot: Arc<Mutex<ChildSlot>>,
 ) {
-    let Ok(Input::Start { first, size }) = queue.recv() else {
+    let Ok(Input::Start { first }) = queue.recv() else {
         return;
     };
     let mut spec = match video_track(&first) {
@@ -90,8 +87,8 @@ pub(super) fn run(
             return;
         }
     };
-    let size = size
-        .or_else(|| (spec.width > 0 && spec.height > 0).then_some((spec.width, spec.height)))
+    let size = (spec.width > 0 && spec.height > 0)
+        .then_some((spec.width, spec.height))
         .or_else(|| {
             (spec.codec == Codec::H264)
                 .then(|| h264::picture_size(&first.data))

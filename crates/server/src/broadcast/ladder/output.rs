@@ -74,6 +74,11 @@ impl Rendition {
             .map_or(Availability::Wait, |s| s.availability(msn, part))
     }
 
+    /// Whether its playlist has ended (`EXT-X-ENDLIST`).
+    pub fn is_ended(&self) -> bool {
+        self.lock().as_ref().is_some_and(Segmenter::is_ended)
+    }
+
     /// A receiver that sees a change each time a part is published or the stream ends:
     /// a held request awaits `changed()`, then asks [`Rendition::availability`] again.
     pub fn changes(&self) -> watch::Receiver<u64> {
@@ -81,10 +86,10 @@ impl Rendition {
     }
 
     /// How the multivariant playlist lists it, once it has its tracks.
-    pub(super) fn variant(&self) -> Option<Variant> {
+    pub(super) fn variant(&self, folder: &str) -> Option<Variant> {
         let segmenter = self.lock();
         let rung = self.rung();
-        let uri = format!("{}/index.m3u8", rung.name);
+        let uri = format!("{folder}{}/index.m3u8", rung.name);
         let frame_rate = Some(f64::from(self.frame_rate));
         let mut variant = Variant::new(
             &uri,

@@ -295,7 +295,7 @@ fn a_720p_source_gets_sd_and_hd(codec: &str) {
     let source = source(1280, 720, 8, codec);
     let mut ladder = Ladder::start(LadderConfig::default()).unwrap();
     let renditions = ladder.renditions();
-    assert!(renditions.all().is_empty() && renditions.multivariant_playlist().is_none());
+    assert!(renditions.all().is_empty() && renditions.multivariant_playlist("").is_none());
 
     let start = (Instant::now(), SystemTime::now());
     // Sound before the first keyframe, and a picture that is no keyframe: nothing starts.
@@ -319,10 +319,10 @@ fn a_720p_source_gets_sd_and_hd(codec: &str) {
     early.codec = source.codec;
     early.track = TrackId(1);
     ladder.feed(&early);
-    assert_eq!(ladder.stats().fed, 0);
+    assert_eq!(ladder.renditions().stats().fed, 0);
 
     feed(&mut ladder, &source, start, 0, 4_000);
-    let multivariant = wait_for(10, || renditions.multivariant_playlist()).unwrap();
+    let multivariant = wait_for(10, || renditions.multivariant_playlist("")).unwrap();
     println!("{multivariant}");
     let names: Vec<&str> = renditions.all().iter().map(|r| r.rung().name).collect();
     assert_eq!(names, ["sd", "hd"], "no 1080p rung for a 720p source");
@@ -389,7 +389,7 @@ fn a_720p_source_gets_sd_and_hd(codec: &str) {
         });
         assert!(ended.is_some(), "{} ends", r.rung().name);
     }
-    let stats = ladder.stats();
+    let stats = ladder.renditions().stats();
     println!("{stats:?}");
     assert_eq!((stats.dropped, stats.refused), (0, 0), "{stats:?}");
     assert!(stats.fed as usize >= source.frames.len() - 1);
@@ -492,28 +492,6 @@ fn ladder_command_forces_the_same_keyframes_on_every_rung() {
     }
 }
 
-#[test]
-fn ladder_takes_the_size_it_is_told_over_the_keyframes() {
-    let source = source(320, 180, 1, "vp8");
-    let mut ladder = Ladder::start(LadderConfig::default()).unwrap();
-    ladder.set_source_size(1920, 1080);
-    let start = (Instant::now(), SystemTime::now());
-    feed(&mut ladder, &source, start, 0, 100);
-    let renditions = ladder.renditions();
-    let names = wait_for(10, || {
-        let all = renditions.all();
-        (!all.is_empty()).then(|| all.iter().map(|r| r.rung().name).collect::<Vec<_>>())
-    });
-    assert_eq!(names.unwrap(), ["sd", "hd", "fhd"]);
-    assert_eq!(renditions.get("fhd").unwrap().size(), (1920, 1080));
-    drop(ladder);
-    assert_eq!(
-        renditions.get("sd").unwrap().availability(0, Some(0)),
-        Availability::Wait,
-        "nothing was published"
-    );
-}
-
 /// The CPU time (user and system, in clock ticks) of this process's `ffmpeg` child, and
 /// its process id.
 fn ffmpeg_child_ticks() -> Option<(u32, u64)> {
@@ -572,7 +550,7 @@ fn ladder_cpu() {
             "{width}x{height} {codec} -> {rungs:?}: ffmpeg {:.0} % of a core over {seconds:.1} s; \
              {:?}; load average before {}, after {}",
             cpu * 100.0,
-            ladder.stats(),
+            ladder.renditions().stats(),
             load_before.trim(),
             std::fs::read_to_string("/proc/loadavg").unwrap().trim()
         );
