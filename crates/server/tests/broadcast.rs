@@ -276,6 +276,36 @@ fn private_broadcasts_play_only_under_their_signed_key() {
     let (status, _, playlist) = get(&server, &format!("/hls/closed/{key}/{rung}"));
     assert_eq!(status, 200, "{playlist}");
 
+    // The watch page's questions: open with the key only.
+    let (status, _, info) = get(&server, &format!("/watch/closed/info?key={key}"));
+    assert_eq!(status, 200, "{info}");
+    let info: Value = serde_json::from_str(&info).unwrap();
+    assert_eq!(info["live"], true, "{info}");
+    assert_eq!(info["hls"], hls.as_str(), "{info}");
+    assert_eq!(info["source_name"], "studio", "{info}");
+    let (status, _, _) = get(&server, "/watch/closed/info");
+    assert_eq!(status, 403);
+    let (status, _, _) = get(&server, "/watch/elsewhere/info");
+    assert_eq!(status, 404);
+    let (status, refusal) = server.http(
+        "POST",
+        "/watch/closed/whep",
+        &[("Content-Type", "application/sdp")],
+        "v=0",
+    );
+    assert_eq!(status, 403, "{refusal}");
+    let (status, refusal) = server.http(
+        "POST",
+        &format!("/watch/closed/whep?key={key}"),
+        &[("Content-Type", "application/sdp")],
+        "v=0",
+    );
+    assert_eq!(
+        status, 400,
+        "a key opens it, the offer is refused: {refusal}"
+    );
+    assert!(refusal.contains("invalid_sdp"), "{refusal}");
+
     let forged = format!("{}0", &key[..key.len() - 1]);
     for path in [
         "/hls/closed/index.m3u8".to_owned(),

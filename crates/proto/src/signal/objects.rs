@@ -287,7 +287,7 @@ pub struct BroadcastPlayback {
     /// When `hls` stops working, seconds since the Unix epoch (private broadcasts only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<u64>,
-    /// The watch page (`/watch/{room}`).
+    /// The watch page (`/watch/{room}`, with `?key=` for a private broadcast).
     pub watch: String,
     /// The WHEP endpoint that plays the source with sub-second delay.
     pub whep: String,

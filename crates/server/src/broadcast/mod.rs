@@ -207,12 +207,20 @@ fn view(
     playback: &Arc<Playback>,
     info: &BroadcastInfo,
 ) -> BroadcastView {
-    let (hls, expires_at) = if info.public {
-        (format!("/hls/{room_name}/index.m3u8"), None)
+    let (hls, watch, expires_at) = if info.public {
+        (
+            format!("/hls/{room_name}/index.m3u8"),
+            format!("/watch/{room_name}"),
+            None,
+        )
     } else {
         let expires = unix_now() + access::KEY_LIFETIME_SECONDS;
         let key = access::key(&state.config.api_secret, room_name, &info.id, expires);
-        (format!("/hls/{room_name}/{key}/index.m3u8"), Some(expires))
+        (
+            format!("/hls/{room_name}/{key}/index.m3u8"),
+            format!("/watch/{room_name}?key={key}"),
+            Some(expires),
+        )
     };
     let state = if playback.is_ended() {
         BroadcastState::Ended
@@ -227,7 +235,7 @@ fn view(
         playback: BroadcastPlayback {
             hls,
             expires_at,
-            watch: format!("/watch/{room_name}"),
+            watch,
             whep: format!("/whep/{room_name}/{}", path_segment(&info.source)),
         },
     }

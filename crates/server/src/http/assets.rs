@@ -12,6 +12,11 @@ pub async fn app() -> Response {
     serve("app/index.html")
 }
 
+/// `/watch/{room}`: the page viewers of a broadcast open.
+pub async fn watch() -> Response {
+    serve("app/watch.html")
+}
+
 /// `/app/{path}`.
 pub async fn app_file(Path(path): Path<String>) -> Response {
     serve(&format!("app/{path}"))

@@ -12,6 +12,7 @@ pub mod listener;
 pub mod metrics;
 pub mod recording_api;
 pub mod room_api;
+pub mod watch;
 pub mod whip;
 
 use std::sync::Arc;
@@ -42,6 +43,7 @@ pub fn router(state: Arc<AppState>) -> Router {
                 .delete(whip::stop)
                 .patch(whip::trickle),
         )
+        .route("/watch/{room}/whep", post(watch::play).options(preflight))
         .layer(DefaultBodyLimit::max(whip::MAX_OFFER_BYTES));
     let cross_origin = Router::new()
         .merge(offers)
@@ -95,6 +97,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             delete(broadcast_api::stop).options(preflight),
         )
         .route("/hls/{room}/{*path}", get(hls::serve).options(preflight))
+        .route("/watch/{room}/info", get(watch::info).options(preflight))
         .route(
             "/api/rooms/{room}/waiting",
             get(room_api::waiting).options(preflight),
@@ -111,6 +114,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/", get(assets::app))
         .route("/r/{room}", get(assets::app))
+        .route("/watch/{room}", get(assets::watch))
         .route("/app/{*path}", get(assets::app_file))
         .route("/sdk/{*path}", get(assets::sdk_file))
         .route("/examples/{*path}", get(assets::example_file))

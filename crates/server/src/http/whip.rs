@@ -89,6 +89,18 @@ pub async fn play_identity(
     play(state, room, Some(identity), claims, body).await
 }
 
+/// WHEP play of participant `identity` for a holder of `claims` checked elsewhere (the
+/// watch page's viewers).
+pub async fn play_participant(
+    state: Arc<AppState>,
+    room: String,
+    identity: String,
+    claims: Claims,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    play(state, room, Some(identity), claims, body).await
+}
+
 async fn play(
     state: Arc<AppState>,
     room: String,

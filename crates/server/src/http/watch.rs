@@ -1,0 +1,151 @@
+//! `/watch/{room}`: the page viewers of a broadcast open, and what it asks the server
+//! without a token. A public broadcast is open to anyone; a private one to whoever has its
+//! key (`?key=`, the one in its HLS URL, [`crate::broadcast::access`]).
+//!
+//! - `GET /watch/{room}`: the page (`web/app/watch.html`).
+//! - `GET /watch/{room}/info`: whether the room is live, where its HLS playlist is, and
+//!   how many watch it over WebRTC.
+//! - `POST /watch/{room}/whep`: WHEP play of the broadcast's source, as a hidden viewer;
+//!   the session's `Location` is under `/whep/{room}/`, where `DELETE` ends it.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use moim_proto::ErrorCode;
+use moim_proto::error::ApiError;
+use moim_proto::token::{Claims, GrantPreset, Grants};
+use serde::Serialize;
+
+use crate::broadcast::access;
+use crate::broadcast::playback::Playback;
+use crate::http::error::error_response;
+use crate::http::whip;
+use crate::room::participant::Link;
+use crate::state::{AppState, unix_now};
+
+/// What the watch page learns of a room's broadcast.
+#[derive(Debug, Serialize)]
+pub struct WatchInfo {
+    /// A broadcast runs now (else it ended and `hls` plays it back).
+    pub live: bool,
+    /// The source has sent its first picture: the playlists are there.
+    pub started: bool,
+    /// The multivariant playlist, with the key for a private broadcast.
+    pub hls: String,
+    /// Where to `POST` a WHEP offer to watch with sub-second delay (while live).
+    pub whep: String,
+    /// The source's display name, while it is in the room.
+    pub source_name: Option<String>,
+    /// People watching over WebRTC now (WHEP players of the room).
+    pub viewers: usize,
+    /// When the broadcast started, milliseconds since the Unix epoch.
+    pub started_at: u64,
+}
+
+/// `GET /watch/{room}/info`.
+pub async fn info(
+    State(state): State<Arc<AppState>>,
+    Path(room): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let key = query.get("key").map(String::as_str);
+    let playback = match watchable(&state, &room, key) {
+        Ok(playback) => playback,
+        Err(e) => return error_response(e),
+    };
+    let (source_name, viewers) = {
+        let rooms = state.rooms();
+        let roster = rooms.room(&room).map(|r| r.roster());
+        let source = roster.and_then(|r| r.find_identity(&playback.info.source));
+        let viewers = roster.map_or(0, |r| {
+            r.iter()
+                .filter(|p| p.hidden && matches!(p.link, Link::Http { .. }))
+                .count()
+        });
+        (source.map(|p| p.name.clone()), viewers)
+    };
+    let suffix = key.map(|k| format!("?key={k}")).unwrap_or_default();
+    let hls = match key {
+        Some(key) => format!("/hls/{room}/{key}/index.m3u8"),
+        None => format!("/hls/{room}/index.m3u8"),
+    };
+    Json(WatchInfo {
+        live: !playback.is_ended(),
+        started: !playback.renditions().all().is_empty(),
+        hls,
+        whep: format!("/watch/{room}/whep{suffix}"),
+        source_name,
+        viewers,
+        started_at: playback.info.started_at,
+    })
+    .into_response()
+}
+
+/// `POST /watch/{room}/whep`: plays the live broadcast's source.
+pub async fn play(
+    State(state): State<Arc<AppState>>,
+    Path(room): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let key = query.get("key").map(String::as_str);
+    let playback = match watchable(&state, &room, key) {
+        Ok(playback) if !playback.is_ended() => playback,
+        Ok(_) => {
+            return error_response(ApiError::new(
+                ErrorCode::NotFound,
+                "The broadcast ended; its HLS playlist plays it back.",
+            ));
+        }
+        Err(e) => return error_response(e),
+    };
+    // A viewer of the broadcast: it may watch, nothing more, until the key would expire.
+    let claims = Claims {
+        iss: state.config.api_key.clone(),
+        sub: "viewer".to_owned(),
+        name: Some("Viewer".to_owned()),
+        nbf: 0,
+        exp: unix_now() + access::KEY_LIFETIME_SECONDS,
+        video: Grants::preset(&room, GrantPreset::Viewer),
+    };
+    whip::play_participant(
+        state.clone(),
+        room,
+        playback.info.source.clone(),
+        claims,
+        body,
+    )
+    .await
+}
+
+/// The room's broadcast, if `key` (or its being public) lets one watch it.
+fn watchable(state: &AppState, room: &str, key: Option<&str>) -> Result<Arc<Playback>, ApiError> {
+    let playback = state.playbacks.get(room).ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::NotFound,
+            format!("Room \"{room}\" is not live and has no broadcast to watch back."),
+        )
+    })?;
+    let open = match key {
+        Some(key) => access::opens(
+            &state.config.api_secret,
+            room,
+            &playback.info.id,
+            key,
+            unix_now(),
+        ),
+        None => playback.info.public,
+    };
+    if !open {
+        return Err(ApiError::new(
+            ErrorCode::PermissionDenied,
+            "This broadcast is private, and this link's key is missing, wrong or expired; ask the host for a fresh link.",
+        ));
+    }
+    Ok(playback)
+}
