@@ -7,6 +7,7 @@
 //! the end (`--json` for machines).
 
 mod clips;
+mod hls;
 mod http;
 mod ivf;
 mod janus_api;
@@ -53,6 +54,9 @@ enum Scenario {
     Meeting,
     /// Ten speakers (microphone only), N listeners.
     AudioRoom,
+    /// N LL-HLS players of the room's broadcast (which must be live): blocking playlist
+    /// reloads and parts asked for before they exist, on keep-alive connections.
+    Hls,
 }
 
 /// The kind of server under test.
@@ -139,13 +143,16 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     str0m::crypto::from_feature_flags().install_process_default();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    if args.scenario == Scenario::Hls {
+        return runtime.block_on(run_hls(args));
+    }
     let clips = Arc::new(Clips::load_or_generate(
         &args.clips.clone().unwrap_or_else(clips::cache_dir),
     )?);
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?
-        .block_on(run(args, clips))
+    runtime.block_on(run(args, clips))
 }
 
 /// The participants of a scenario, publishers first (each followed by an idle one with
@@ -179,6 +186,7 @@ fn scenario_roles(args: &Args, role: impl Fn(bool, bool, bool) -> Role) -> Vec<(
         Scenario::Meeting => (0..n)
             .map(|i| (format!("member-{i}"), role(true, true, true)))
             .collect(),
+        Scenario::Hls => Vec::new(),
         Scenario::AudioRoom => (0..10)
             .map(|i| (format!("speaker-{i}"), role(false, true, true)))
             .chain((0..n).map(|i| (format!("listener-{i}"), role(false, false, true))))
@@ -403,6 +411,27 @@ async fn run(args: Args, clips: Arc<Clips>) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&out)?);
     }
     server.finish().await;
+    Ok(())
+}
+
+/// The LL-HLS scenario (no WebRTC clients).
+async fn run_hls(args: Args) -> anyhow::Result<()> {
+    let summary = hls::run(hls::HlsRun {
+        url: args
+            .url
+            .clone()
+            .unwrap_or_else(|| Target::Moim.default_url().to_owned()),
+        room: args.room.clone(),
+        clients: args.clients,
+        join_rate: args.join_rate,
+        seconds: args.seconds,
+        server_pid: args.server_pid,
+    })
+    .await?;
+    eprintln!("\n{}", summary.table());
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    }
     Ok(())
 }
 

@@ -4,7 +4,7 @@
 use std::fmt;
 
 /// One file of a rendition, as named in its playlist.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Resource {
     /// The media playlist, `index.m3u8`.
     Playlist,

@@ -225,7 +225,7 @@ async fn rendition_file(
 }
 
 /// A playlist response, cached for `seconds`.
-fn playlist(text: String, seconds: u32) -> Response {
+fn playlist(text: impl IntoResponse, seconds: u32) -> Response {
     let mut response = text.into_response();
     let h = response.headers_mut();
     h.insert(

@@ -4,12 +4,14 @@
 //! from the tracks' codec private data (the `avcC`, the AudioSpecificConfig) once the
 //! output's header says them.
 
+use std::collections::{HashMap, VecDeque};
 use std::io::BufReader;
 use std::process::ChildStdout;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
+use bytes::Bytes;
 use moim_egress::blocks::{BlockReader, Track};
 use moim_egress::cmaf::{AudioTrack, Tracks, VideoTrack};
 use moim_egress::hls::{
@@ -32,7 +34,23 @@ pub struct Rendition {
     segmenter: Mutex<Option<Segmenter>>,
     /// Counts the parts published (and the end): what held requests wait on.
     changes: watch::Sender<u64>,
+    /// What was served, shared by every request until it changes (a playlist) or leaves.
+    served: Mutex<Served>,
 }
+
+/// Files as served: one shared copy for every player asking for it.
+#[derive(Default)]
+struct Served {
+    /// The media playlist and the change it was made at.
+    playlist: Option<(u64, Bytes)>,
+    files: HashMap<Resource, Bytes>,
+    /// The order the files came in: the oldest go first.
+    order: VecDeque<Resource>,
+}
+
+/// Files kept served: a playlist's worth of parts and segments (ten parts a segment,
+/// eight segments) with room to spare.
+const SERVED_FILES: usize = 128;
 
 impl Rendition {
     /// A rendition of `encoding` at `frame_rate`, without frames yet.
@@ -42,6 +60,7 @@ impl Rendition {
             frame_rate,
             segmenter: Mutex::new(None),
             changes: watch::channel(0).0,
+            served: Mutex::new(Served::default()),
         }
     }
 
@@ -55,15 +74,40 @@ impl Rendition {
         (self.encoding.width, self.encoding.height)
     }
 
-    /// The media playlist (`index.m3u8`), once the rung has its tracks.
-    pub fn playlist(&self) -> Option<String> {
-        self.lock().as_ref().map(Segmenter::playlist)
+    /// The media playlist (`index.m3u8`), once the rung has its tracks. Made once per
+    /// change, however many players ask.
+    pub fn playlist(&self) -> Option<Bytes> {
+        let version = *self.changes.borrow();
+        let mut served = self.served();
+        if let Some((made, text)) = &served.playlist
+            && *made == version
+        {
+            return Some(text.clone());
+        }
+        // The version is read before the playlist: a change in between is seen next time.
+        let text = Bytes::from(self.lock().as_ref()?.playlist());
+        served.playlist = Some((version, text.clone()));
+        Some(text)
     }
 
-    /// A copy of the bytes of a file of the rendition (the init segment, a segment or a
-    /// part still kept); `None` for the playlist and for what is not there.
-    pub fn file(&self, resource: Resource) -> Option<Vec<u8>> {
-        self.lock().as_ref()?.get(resource).map(<[u8]>::to_vec)
+    /// The bytes of a file of the rendition (the init segment, a segment or a part still
+    /// kept), one shared copy for every player; `None` for the playlist and for what is
+    /// not there.
+    pub fn file(&self, resource: Resource) -> Option<Bytes> {
+        if let Some(bytes) = self.served().files.get(&resource) {
+            return Some(bytes.clone());
+        }
+        let bytes = Bytes::copy_from_slice(self.lock().as_ref()?.get(resource)?);
+        let mut served = self.served();
+        if served.files.insert(resource, bytes.clone()).is_none() {
+            served.order.push_back(resource);
+            if served.order.len() > SERVED_FILES
+                && let Some(oldest) = served.order.pop_front()
+            {
+                served.files.remove(&oldest);
+            }
+        }
+        Some(bytes)
     }
 
     /// Whether a blocking playlist request for segment `msn` (and its part `part`) can be
@@ -101,6 +145,10 @@ impl Rendition {
         Some(variant)
     }
 
+    fn served(&self) -> MutexGuard<'_, Served> {
+        self.served.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn lock(&self) -> MutexGuard<'_, Option<Segmenter>> {
         self.segmenter.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -108,19 +156,15 @@ impl Rendition {
     /// Runs `push` on the segmenter; wakes the waiting requests when a part was published
     /// (or the stream ended).
     fn update(&self, push: impl FnOnce(&mut Segmenter) -> Result<(), hls::Error>) -> bool {
-        let (refused, changed) = {
-            let mut guard = self.lock();
-            let Some(segmenter) = guard.as_mut() else {
-                return false;
-            };
-            let before = (segmenter.next_part(), segmenter.is_ended());
-            let refused = push(segmenter).is_err();
-            (
-                refused,
-                before != (segmenter.next_part(), segmenter.is_ended()),
-            )
+        let mut guard = self.lock();
+        let Some(segmenter) = guard.as_mut() else {
+            return false;
         };
-        if changed {
+        let before = (segmenter.next_part(), segmenter.is_ended());
+        let refused = push(segmenter).is_err();
+        // Counted while the segmenter is still locked: whoever sees the new part also
+        // sees the new count, so a playlist made before it is never served as current.
+        if before != (segmenter.next_part(), segmenter.is_ended()) {
             self.changes.send_modify(|n| *n += 1);
         }
         refused

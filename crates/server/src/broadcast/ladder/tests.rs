@@ -161,6 +161,11 @@ fn wait_for<T>(seconds: u64, mut ready: impl FnMut() -> Option<T>) -> Option<T> 
     }
 }
 
+/// A playlist as text.
+fn text(playlist: bytes::Bytes) -> String {
+    String::from_utf8(playlist.to_vec()).expect("a playlist is UTF-8")
+}
+
 /// The segments a playlist lists, by number, with their durations as written.
 fn segments(playlist: &str) -> Vec<(u64, String)> {
     let mut duration = String::new();
@@ -200,8 +205,8 @@ struct Checked {
 /// whole at the rendition's size, with sound.
 fn check_rendition(rendition: &Rendition, dir: &Path) -> Checked {
     let name = rendition.rung().name;
-    let playlist = rendition.playlist().unwrap();
-    let init = rendition.file(Resource::Init).unwrap();
+    let playlist = text(rendition.playlist().unwrap());
+    let init = rendition.file(Resource::Init).unwrap().to_vec();
     let listed = segments(&playlist);
     assert!(listed.len() >= 3, "{name}: {playlist}");
     let mut whole = init.clone();
@@ -342,7 +347,7 @@ fn a_720p_source_gets_sd_and_hd(codec: &str) {
 
     // A blocking request for the part being filled is answered once it is published.
     let hd = renditions.get("hd").unwrap();
-    let playlist = hd.playlist().unwrap();
+    let playlist = text(hd.playlist().unwrap());
     assert!(
         playlist.contains("#EXT-X-PART:DURATION=0.20000,URI=\"part"),
         "{playlist}"
@@ -385,7 +390,7 @@ fn a_720p_source_gets_sd_and_hd(codec: &str) {
     ladder.finish();
     for r in renditions.all() {
         let ended = wait_for(20, || {
-            r.playlist().filter(|p| p.ends_with("#EXT-X-ENDLIST\n"))
+            r.playlist().filter(|p| p.ends_with(b"#EXT-X-ENDLIST\n"))
         });
         assert!(ended.is_some(), "{} ends", r.rung().name);
     }
