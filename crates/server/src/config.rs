@@ -52,6 +52,8 @@ pub struct Config {
     /// Seconds an empty room is kept (its chat, board, settings) for someone to come
     /// back; 0 drops it when the last one leaves.
     pub empty_room_timeout: u64,
+    /// Seconds a broadcast waits for its source to come back before it stops by itself.
+    pub broadcast_source_grace: u64,
     /// Seconds a client has to send a request's headers; then the connection is closed.
     pub header_timeout: u64,
     /// Connections one address may hold at once (0: no limit); by default none in
@@ -76,6 +78,7 @@ impl Default for Config {
             recordings_quota_mb: 0,
             recordings_min_free_mb: 512,
             empty_room_timeout: 20,
+            broadcast_source_grace: 60,
             header_timeout: 10,
             max_connections_per_ip: None,
         }
@@ -149,6 +152,11 @@ impl Config {
             config.empty_room_timeout = v
                 .parse()
                 .context("MOIM_EMPTY_ROOM_TIMEOUT must be a number of seconds")?;
+        }
+        if let Some(v) = env("MOIM_BROADCAST_SOURCE_GRACE") {
+            config.broadcast_source_grace = v
+                .parse()
+                .context("MOIM_BROADCAST_SOURCE_GRACE must be a number of seconds")?;
         }
         if let Some(v) = env("MOIM_HEADER_TIMEOUT") {
             config.header_timeout = v

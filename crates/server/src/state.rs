@@ -6,9 +6,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use moim_media::{Command, MediaError, MediaPlane, ParticipantId};
 use moim_proto::ErrorCode;
 use moim_proto::error::ApiError;
-use moim_proto::signal::ChatMessage;
+use moim_proto::signal::{BroadcastStopReason, ChatMessage};
 use moim_proto::token::{Claims, Keys};
 
+use crate::broadcast;
 use crate::broadcast::playback::Playbacks;
 use crate::config::Config;
 use crate::recording::Recording;
@@ -66,14 +67,22 @@ impl AppState {
         removed
     }
 
-    /// Drops the rooms that were empty for the empty-room timeout, and broadcasts ended
-    /// long ago (called every second).
+    /// Drops the rooms that were empty for the empty-room timeout, stops broadcasts whose
+    /// source is gone for good, and forgets broadcasts ended long ago (called every
+    /// second).
     pub fn drop_expired_rooms(&self) {
         let ended = {
             let mut rooms = self.rooms();
             rooms.drop_expired(Instant::now());
             rooms.take_ended_recordings()
         };
+        let grace = Duration::from_secs(self.config.broadcast_source_grace);
+        let abandoned = self
+            .rooms()
+            .broadcasts_without_source(grace, Instant::now());
+        for (room, id) in abandoned {
+            let _ = broadcast::stop_because(self, &room, &id, BroadcastStopReason::SourceGone);
+        }
         self.playbacks.sweep(Instant::now());
         self.finish_ended(ended);
     }

@@ -367,3 +367,98 @@ async fn a_host_goes_live_from_the_meeting_and_everyone_sees_it() {
         .await;
     support::expect_error(&mut host, "not_found").await;
 }
+
+/// The ladder's frames fed so far, from `/metrics`.
+fn frames_fed(server: &Server) -> u64 {
+    let (_, _, metrics) = get(server, "/metrics");
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("moim_broadcast_frames_total{outcome=\"fed\"} "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("the ladder's frames in {metrics}"))
+}
+
+/// Waits (blocking reloads, one segment at a time) until the playlist at `rung` holds
+/// segment `msn`.
+fn wait_for_segment(server: &Server, rung: &str, msn: u64) -> String {
+    let (_, _, playlist) = get(server, &format!("{rung}index.m3u8"));
+    let mut at = preload_hint(&playlist).0;
+    loop {
+        let (status, _, playlist) = get(server, &format!("{rung}index.m3u8?_HLS_msn={at}"));
+        assert_eq!(status, 200, "segment {at}: {playlist}");
+        if at >= msn {
+            return playlist;
+        }
+        at += 1;
+    }
+}
+
+#[test]
+fn a_broadcast_goes_on_while_its_encoder_reconnects_and_ends_when_it_stays_away() {
+    let server = Server::start_with(&[("MOIM_BROADCAST_SOURCE_GRACE", "6")]);
+    let (mut encoder, auth) = encoder_in(&server, "again", "640x360");
+    let (status, broadcast) = start(
+        &server,
+        "again",
+        &auth,
+        &json!({"source": "studio", "public": true}),
+    );
+    assert_eq!(status, 201, "{broadcast}");
+    let (_, _, multivariant) = get(&server, "/hls/again/index.m3u8");
+    let uri = multivariant
+        .lines()
+        .find(|l| l.ends_with("/index.m3u8"))
+        .unwrap();
+    let rung = format!("/hls/again/{}", uri.trim_end_matches("index.m3u8"));
+    let playlist = wait_for_segment(&server, &rung, 1);
+
+    // The encoder drops for three seconds and comes back with the same stream key: its
+    // new tracks go on feeding the same stream, on the same timeline (the time it was
+    // away shows its last picture, in silence).
+    let _ = encoder.kill();
+    let _ = encoder.wait();
+    let away = preload_hint(&playlist).0;
+    std::thread::sleep(Duration::from_secs(3));
+    let fed = frames_fed(&server);
+    let mut encoder = publish_rtmp(
+        &server,
+        &server.token("again", "studio", &[]),
+        60,
+        "640x360",
+        &["-bf", "0", "-tune", "zerolatency"],
+    );
+    let playlist = wait_for_segment(&server, &rung, away + 5);
+    assert!(!playlist.contains("#EXT-X-ENDLIST"), "{playlist}");
+    let back = frames_fed(&server) - fed;
+    assert!(
+        back > 150,
+        "the returned encoder's frames reach the ladder: {back}"
+    );
+
+    // Away for good: after the grace period the broadcast stops and its playlists end.
+    let _ = encoder.kill();
+    let _ = encoder.wait();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, _, playlist) = get(&server, &format!("{rung}index.m3u8"));
+        if playlist.ends_with("#EXT-X-ENDLIST\n") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the playlist never ended: {playlist}"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let (_, response) = server.http(
+        "GET",
+        "/api/rooms/again/broadcasts",
+        &[("Authorization", &auth)],
+        "",
+    );
+    assert_eq!(
+        body_json(&response)["broadcasts"][0]["state"],
+        "ended",
+        "{response}"
+    );
+}

@@ -419,6 +419,9 @@ pub enum ServerMessage {
         /// Where to watch it (only in the reply to the host who started it).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         playback: Option<BroadcastPlayback>,
+        /// Why the server stopped it without being asked.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<BroadcastStopReason>,
     },
     /// A stroke was taken back by its author.
     BoardRemove {

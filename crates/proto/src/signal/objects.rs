@@ -278,6 +278,15 @@ pub struct BroadcastInfo {
     pub started_at: u64,
 }
 
+/// Why the server stopped a broadcast nobody asked to stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BroadcastStopReason {
+    /// Its source left (or stopped publishing) and did not come back within the grace
+    /// period.
+    SourceGone,
+}
+
 /// Where to watch a broadcast: paths on the server (prefix them with its origin).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BroadcastPlayback {

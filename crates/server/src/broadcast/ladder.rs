@@ -36,6 +36,10 @@ use input::{ChildSlot, Input};
 /// sound in 20 ms frames.
 const QUEUE: usize = 320;
 
+/// Replaced tracks whose late frames are recognised and ignored: a source that comes
+/// back replaces its tracks once per return, and their frames stop within a second.
+const REPLACED_KEPT: usize = 8;
+
 /// The sound's bit rate, the same on every rung (AAC-LC, 48 kHz, stereo).
 pub const AUDIO_KBPS: u32 = 128;
 
@@ -240,9 +244,14 @@ pub struct Ladder {
     feed: Option<JoinHandle<()>>,
     child: Arc<Mutex<ChildSlot>>,
     shared: Arc<Shared>,
-    /// The source's video and audio tracks: the first of each fed.
+    /// The source's video and audio tracks now: the first of each fed, then each track
+    /// that replaces it (the source came back).
     video: Option<TrackId>,
     audio: Option<TrackId>,
+    /// The video's codec: a track that replaces it must have the same.
+    video_codec: Option<FrameCodec>,
+    /// Tracks replaced: their late frames are ignored.
+    replaced: Vec<TrackId>,
     started: bool,
     /// A picture was dropped: the next ones wait for a keyframe (a decoder cannot use
     /// pictures that refer to a missing one).
@@ -273,13 +282,17 @@ impl Ladder {
             shared,
             video: None,
             audio: None,
+            video_codec: None,
+            replaced: Vec::new(),
             started: false,
             video_broken: false,
         })
     }
 
     /// Queues a frame of the source for ffmpeg without waiting: nothing before the first
-    /// video keyframe, only the first video and audio tracks fed, Opus audio.
+    /// video keyframe, one video and one audio track at a time, Opus audio. A new track
+    /// replaces the one of its kind (the source came back with new tracks): from its
+    /// first keyframe for video, which must keep the codec; the stream goes on.
     pub fn feed(&mut self, frame: &EgressFrame) {
         let video = match frame.codec {
             FrameCodec::Vp8 | FrameCodec::Vp9 | FrameCodec::Av1 | FrameCodec::H264 => true,
@@ -294,10 +307,23 @@ impl Ladder {
         };
         match *track {
             Some(t) if t == frame.track => {}
-            Some(_) => return,
+            Some(_) if self.replaced.contains(&frame.track) => return,
+            Some(_) if video && (!frame.keyframe || self.video_codec != Some(frame.codec)) => {
+                return;
+            }
+            Some(old) => {
+                if self.replaced.len() == REPLACED_KEPT {
+                    self.replaced.remove(0);
+                }
+                self.replaced.push(old);
+                *track = Some(frame.track);
+            }
             None if video && !frame.keyframe => return,
             None if !video && !video_started => return,
             None => *track = Some(frame.track),
+        }
+        if video {
+            self.video_codec = Some(frame.codec);
         }
         if video && self.video_broken && !frame.keyframe {
             self.shared.dropped.fetch_add(1, Ordering::Relaxed);

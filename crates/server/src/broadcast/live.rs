@@ -35,6 +35,8 @@ pub struct Broadcast {
     /// The source's tapped tracks: the first video and the first audio it publishes.
     video: Option<(ParticipantId, TrackId)>,
     audio: Option<(ParticipantId, TrackId)>,
+    /// Since when the source, tapped before, has had no track tapped.
+    gone_since: Option<Instant>,
     playback: Arc<Playback>,
 }
 
@@ -63,6 +65,7 @@ impl Broadcast {
             stop,
             video: None,
             audio: None,
+            gone_since: None,
             playback,
         })
     }
@@ -107,6 +110,7 @@ impl Broadcast {
             return;
         }
         *place = Some((p.id, track));
+        self.gone_since = None;
         let _ = media.send(Command::Tap {
             participant: p.id,
             track,
@@ -118,20 +122,31 @@ impl Broadcast {
 
     /// Forgets a tapped track that ended.
     pub fn track_unpublished(&mut self, track: TrackId) {
-        for place in [&mut self.video, &mut self.audio] {
-            if place.is_some_and(|(_, t)| t == track) {
-                *place = None;
-            }
-        }
+        self.forget(|(_, t)| t == track);
     }
 
     /// Forgets the tracks of a participant who left.
     pub fn left(&mut self, participant: ParticipantId) {
+        self.forget(|(p, _)| p == participant);
+    }
+
+    fn forget(&mut self, which: impl Fn((ParticipantId, TrackId)) -> bool) {
+        let had = self.video.is_some() || self.audio.is_some();
         for place in [&mut self.video, &mut self.audio] {
-            if place.is_some_and(|(p, _)| p == participant) {
+            if place.is_some_and(&which) {
                 *place = None;
             }
         }
+        if had && self.video.is_none() && self.audio.is_none() {
+            self.gone_since = Some(Instant::now());
+        }
+    }
+
+    /// Whether its source, tapped before, has had no track tapped for `grace` at `now`
+    /// (the players meanwhile see its last picture, in silence).
+    pub fn source_gone_for(&self, grace: Duration, now: Instant) -> bool {
+        self.gone_since
+            .is_some_and(|t| now.saturating_duration_since(t) >= grace)
     }
 
     /// Stops it: the taps go, the ladder publishes what it holds and its playlists end;

@@ -25,7 +25,9 @@ use std::sync::Arc;
 use moim_proto::ErrorCode;
 use moim_proto::error::ApiError;
 use moim_proto::names::check_identity;
-use moim_proto::signal::{BroadcastInfo, BroadcastOutput, BroadcastPlayback, ServerMessage};
+use moim_proto::signal::{
+    BroadcastInfo, BroadcastOutput, BroadcastPlayback, BroadcastStopReason, ServerMessage,
+};
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
@@ -143,6 +145,7 @@ pub fn start(
         ServerMessage::Broadcast {
             broadcast: Some(info.clone()),
             playback: None,
+            reason: None,
         },
     );
     info!(broadcast = %info.id, room = room_name, source = %info.source, "broadcast started");
@@ -155,6 +158,32 @@ pub fn stop(
     state: &AppState,
     room_name: &str,
     id: Option<&str>,
+) -> Result<BroadcastView, ApiError> {
+    stop_one(state, room_name, id, None)
+}
+
+/// Stops broadcast `id` of `room_name` by the server's own decision, telling everyone
+/// why.
+pub fn stop_because(
+    state: &AppState,
+    room_name: &str,
+    id: &str,
+    reason: BroadcastStopReason,
+) -> Result<BroadcastView, ApiError> {
+    info!(
+        broadcast = id,
+        room = room_name,
+        ?reason,
+        "stopping a broadcast"
+    );
+    stop_one(state, room_name, Some(id), Some(reason))
+}
+
+fn stop_one(
+    state: &AppState,
+    room_name: &str,
+    id: Option<&str>,
+    reason: Option<BroadcastStopReason>,
 ) -> Result<BroadcastView, ApiError> {
     let not_running =
         || ApiError::new(ErrorCode::NotFound, "No broadcast is running in this room.");
@@ -176,6 +205,7 @@ pub fn stop(
         ServerMessage::Broadcast {
             broadcast: None,
             playback: None,
+            reason,
         },
     );
     Ok(view(state, room_name, &playback, &info))

@@ -590,6 +590,23 @@ impl Rooms {
         }
     }
 
+    /// The broadcasts whose source has been gone for `grace` (room name and broadcast
+    /// id).
+    pub fn broadcasts_without_source(
+        &self,
+        grace: Duration,
+        now: Instant,
+    ) -> Vec<(String, String)> {
+        self.rooms
+            .iter()
+            .filter_map(|(name, r)| {
+                let b = r.broadcast.as_ref()?;
+                b.source_gone_for(grace, now)
+                    .then(|| (name.clone(), b.info.id.clone()))
+            })
+            .collect()
+    }
+
     /// Drops a room; its recording, if one runs, is left to finish outside the lock; its
     /// broadcast ends (and stays watchable).
     fn drop_room(&mut self, name: &str) {

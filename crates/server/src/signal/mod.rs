@@ -391,6 +391,7 @@ impl Connection {
                 Ok(Some(ServerMessage::Broadcast {
                     broadcast: Some(view.info),
                     playback: Some(view.playback),
+                    reason: None,
                 }))
             }
             ClientMessage::BroadcastStop => {
@@ -399,6 +400,7 @@ impl Connection {
                 Ok(Some(ServerMessage::Broadcast {
                     broadcast: None,
                     playback: None,
+                    reason: None,
                 }))
             }
             ClientMessage::Leave => {
