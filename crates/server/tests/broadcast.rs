@@ -6,10 +6,18 @@
 mod support;
 
 use std::process::{Child, Command};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use support::{Server, body_json, publish_rtmp};
+
+/// The tests that run an encoder and a ladder take turns: each needs most of a core.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn turn() -> MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
 
 /// An encoder publishing `size` in `room` as identity `studio`, and the host's
 /// `Authorization` header value once the encoder is in the room.
@@ -87,6 +95,7 @@ fn probe_size(url: &str) -> String {
 
 #[test]
 fn an_encoders_stream_goes_live_over_ll_hls_at_every_rung() {
+    let _turn = turn();
     let server = Server::start();
     let (mut encoder, auth) = encoder_in(&server, "show", "1280x720");
     let (status, broadcast) = start(
@@ -233,6 +242,7 @@ fn an_encoders_stream_goes_live_over_ll_hls_at_every_rung() {
 
 #[test]
 fn private_broadcasts_play_only_under_their_signed_key() {
+    let _turn = turn();
     let server = Server::start();
     let (mut encoder, auth) = encoder_in(&server, "closed", "640x360");
     for (body, code) in [
@@ -395,6 +405,7 @@ fn wait_for_segment(server: &Server, rung: &str, msn: u64) -> String {
 
 #[test]
 fn a_broadcast_goes_on_while_its_encoder_reconnects_and_ends_when_it_stays_away() {
+    let _turn = turn();
     let server = Server::start_with(&[("MOIM_BROADCAST_SOURCE_GRACE", "6")]);
     let (mut encoder, auth) = encoder_in(&server, "again", "640x360");
     let (status, broadcast) = start(
@@ -461,4 +472,98 @@ fn a_broadcast_goes_on_while_its_encoder_reconnects_and_ends_when_it_stays_away(
         "ended",
         "{response}"
     );
+}
+
+#[test]
+fn a_broadcast_restreams_to_an_rtmp_server_and_shows_how_it_goes() {
+    let _turn = turn();
+    let server = Server::start();
+    let (mut encoder, auth) = encoder_in(&server, "origin", "640x360");
+    let relay_key = server.token("relay", "restream", &["--name", "Restream"]);
+    let destination = format!("rtmp://127.0.0.1:{}/live/{relay_key}", server.rtmp_port);
+    for (body, what) in [
+        (
+            json!({"source": "studio", "outputs": ["hls", "rtmp"]}),
+            "no destination",
+        ),
+        (
+            json!({"source": "studio", "outputs": ["rtmp"], "rtmp_url": "http://example.com/x"}),
+            "not RTMP",
+        ),
+        (
+            json!({"source": "studio", "rtmp_url": destination}),
+            "a destination without the output",
+        ),
+    ] {
+        let (status, refusal) = start(&server, "origin", &auth, &body);
+        assert_eq!(status, 400, "{what}: {refusal}");
+    }
+    let (status, broadcast) = start(
+        &server,
+        "origin",
+        &auth,
+        &json!({"source": "studio", "outputs": ["hls", "rtmp"], "rtmp_url": destination}),
+    );
+    assert_eq!(status, 201, "{broadcast}");
+    let shown = broadcast["restream"]["url"].as_str().unwrap();
+    assert_eq!(
+        shown,
+        format!("rtmp://127.0.0.1:{}/live/…", server.rtmp_port),
+        "the stream key is not shown"
+    );
+
+    // Moim's own RTMP ingest is the destination: the restream joins room `relay`, whose
+    // own broadcast of it then plays.
+    let relay_host = format!("Bearer {}", server.token("relay", "host", &["--host"]));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, _) = start(
+            &server,
+            "relay",
+            &relay_host,
+            &json!({"source": "restream", "public": true}),
+        );
+        if status == 201 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the restream never reached room relay"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let multivariant = loop {
+        let (status, _, multivariant) = get(&server, "/hls/relay/index.m3u8");
+        if status == 200 {
+            break multivariant;
+        }
+        assert!(Instant::now() < deadline, "{multivariant}");
+    };
+    assert!(
+        multivariant.contains("RESOLUTION=640x360"),
+        "{multivariant}"
+    );
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, response) = server.http(
+            "GET",
+            "/api/rooms/origin/broadcasts",
+            &[("Authorization", &auth)],
+            "",
+        );
+        let listed = body_json(&response);
+        if listed["broadcasts"][0]["restream"]["state"] == "live" {
+            assert_eq!(
+                listed["broadcasts"][0]["restream"]["failures"], 0,
+                "{listed}"
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "{listed}");
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let _ = encoder.kill();
+    let _ = encoder.wait();
 }

@@ -261,6 +261,8 @@ pub enum RecordingStopReason {
 pub enum BroadcastOutput {
     /// LL-HLS with a quality ladder at `/hls/{room}/…`.
     Hls,
+    /// Restreamed to an RTMP server (the ladder's top rung, H.264 and AAC).
+    Rtmp,
 }
 
 /// A broadcast running in a room (it is live), as everyone in it is told.

@@ -16,6 +16,7 @@ use tracing::info;
 
 use crate::broadcast::ladder::{Ladder, LadderConfig};
 use crate::broadcast::playback::Playback;
+use crate::broadcast::restream::{Restream, RestreamStatus};
 use crate::room::Room;
 use crate::room::participant::Participant;
 
@@ -38,6 +39,7 @@ pub struct Broadcast {
     /// Since when the source, tapped before, has had no track tapped.
     gone_since: Option<Instant>,
     playback: Arc<Playback>,
+    restream: Option<Restream>,
 }
 
 impl std::fmt::Debug for Broadcast {
@@ -67,7 +69,20 @@ impl Broadcast {
             audio: None,
             gone_since: None,
             playback,
+            restream: None,
         })
+    }
+
+    /// Restreams it to `dest`, reading its rungs at `{hls_folder}{rung}/index.m3u8`.
+    pub fn restream_to(&mut self, hls_folder: String, dest: String) -> std::io::Result<()> {
+        let renditions = self.playback.renditions().clone();
+        self.restream = Some(Restream::start(renditions, hls_folder, dest)?);
+        Ok(())
+    }
+
+    /// Where its restream stands, if it has one.
+    pub fn restream(&self) -> Option<RestreamStatus> {
+        self.restream.as_ref().map(Restream::status)
     }
 
     /// What viewers reach.
@@ -166,6 +181,9 @@ impl Broadcast {
 
     /// Ends it without untapping (its room and source are gone).
     pub fn end(self) {
+        if let Some(restream) = &self.restream {
+            restream.stop();
+        }
         self.stop.store(true, Ordering::Relaxed);
         self.playback.end();
         info!(broadcast = %self.info.id, "broadcast stopped");

@@ -11,6 +11,7 @@
 //! - [`playback`]: what HLS viewers read, apart from the rooms: each room's latest
 //!   broadcast, live or ended.
 //! - [`access`]: the signed, expiring path keys of private broadcasts.
+//! - [`restream`]: the `rtmp` output: the top rung copied to an RTMP server.
 //!
 //! A room has at most one broadcast at a time: its HLS playlists are the room's
 //! (`/hls/{room}/index.m3u8`).
@@ -19,7 +20,9 @@ pub mod access;
 pub mod ladder;
 pub mod live;
 pub mod playback;
+pub mod restream;
 
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 
 use moim_proto::ErrorCode;
@@ -33,6 +36,7 @@ use tracing::{info, warn};
 
 use crate::broadcast::live::Broadcast;
 use crate::broadcast::playback::Playback;
+use crate::broadcast::restream::{RestreamState, RestreamStatus};
 use crate::room::no_one_in;
 use crate::state::{AppState, unix_millis, unix_now};
 
@@ -49,7 +53,17 @@ pub struct StartRequest {
     /// Anyone may watch it.
     #[serde(default)]
     pub public: bool,
+    /// Where the `rtmp` output goes (`rtmp://` or `rtmps://`, with the stream key).
+    #[serde(default)]
+    pub rtmp_url: Option<String>,
 }
+
+/// The longest RTMP destination URL taken.
+const MAX_RTMP_URL: usize = 2048;
+
+/// How long the key the restream reads the server's own HLS with works: a year, longer
+/// than any broadcast.
+const RESTREAM_KEY_SECONDS: u64 = 365 * 24 * 3600;
 
 /// The source that will stand for the meeting's composite grid.
 const COMPOSITE: &str = "composite";
@@ -80,6 +94,9 @@ pub struct BroadcastView {
     pub state: BroadcastState,
     /// Where to watch it.
     pub playback: BroadcastPlayback,
+    /// Where its RTMP restream stands, while it runs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restream: Option<RestreamStatus>,
 }
 
 /// Makes `room_name` live and tells everyone in it; returns the broadcast with its
@@ -107,6 +124,7 @@ pub fn start(
             "A broadcast needs an output: \"outputs\": [\"hls\"].",
         ));
     }
+    let rtmp_url = rtmp_destination(&request)?;
     let mut rooms = state.rooms();
     let room = rooms
         .room_mut(room_name)
@@ -134,11 +152,39 @@ pub fn start(
             "The server cannot start a broadcast now; its log says why.",
         )
     })?;
+    if let Some(dest) = rtmp_url {
+        let expires = unix_now() + RESTREAM_KEY_SECONDS;
+        let key = access::key(&state.config.api_secret, room_name, &info.id, expires);
+        let http = state.config.http_addr;
+        let ip = match http.ip() {
+            IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+            ip => ip,
+        };
+        let folder = format!(
+            "http://{}/hls/{room_name}/{key}/{}/",
+            SocketAddr::new(ip, http.port()),
+            info.id
+        );
+        broadcast.restream_to(folder, dest).map_err(|e| {
+            warn!("cannot start a restream: {e}");
+            ApiError::new(
+                ErrorCode::Internal,
+                "The server cannot start the restream now; its log says why.",
+            )
+        })?;
+    }
     broadcast.attach(&state.media, room);
     state
         .playbacks
         .insert(room_name, broadcast.playback().clone());
-    let view = view(state, room_name, broadcast.playback(), &info);
+    let view = view(
+        state,
+        room_name,
+        broadcast.playback(),
+        &info,
+        broadcast.restream(),
+    );
     *room.broadcast_mut() = Some(broadcast);
     room.broadcast(
         None,
@@ -199,6 +245,7 @@ fn stop_one(
     let broadcast = running.take().expect("checked above");
     let info = broadcast.info.clone();
     let playback = broadcast.playback().clone();
+    let restream = broadcast.restream();
     broadcast.stop(&state.media);
     room.broadcast(
         None,
@@ -208,7 +255,11 @@ fn stop_one(
             reason,
         },
     );
-    Ok(view(state, room_name, &playback, &info))
+    let restream = restream.map(|mut r| {
+        r.state = RestreamState::Stopped;
+        r
+    });
+    Ok(view(state, room_name, &playback, &info, restream))
 }
 
 /// The broadcasts of `room_name`: the one running, or else the last one while it can be
@@ -218,14 +269,15 @@ pub fn list(state: &AppState, room_name: &str) -> Vec<BroadcastView> {
         .rooms()
         .room(room_name)
         .and_then(|r| r.broadcast_running())
-        .map(|b| b.info.clone());
+        .map(|b| (b.info.clone(), b.restream()));
     let Some(playback) = state.playbacks.get(room_name) else {
         return Vec::new();
     };
-    let info = running
-        .filter(|info| info.id == playback.info.id)
-        .or_else(|| playback.is_ended().then(|| playback.info.clone()));
-    info.map(|info| view(state, room_name, &playback, &info))
+    let shown = running
+        .filter(|(info, _)| info.id == playback.info.id)
+        .or_else(|| playback.is_ended().then(|| (playback.info.clone(), None)));
+    shown
+        .map(|(info, restream)| view(state, room_name, &playback, &info, restream))
         .into_iter()
         .collect()
 }
@@ -236,8 +288,9 @@ fn view(
     room_name: &str,
     playback: &Arc<Playback>,
     info: &BroadcastInfo,
+    restream: Option<RestreamStatus>,
 ) -> BroadcastView {
-    let (hls, watch, expires_at) = if info.public {
+    let (hls, watch, expires_at) = if playback.is_public() {
         (
             format!("/hls/{room_name}/index.m3u8"),
             format!("/watch/{room_name}"),
@@ -268,6 +321,37 @@ fn view(
             watch,
             whep: format!("/whep/{room_name}/{}", path_segment(&info.source)),
         },
+        restream,
+    }
+}
+
+/// The `rtmp` output's destination: given exactly when the output is asked for, an
+/// `rtmp://` or `rtmps://` URL.
+fn rtmp_destination(request: &StartRequest) -> Result<Option<String>, ApiError> {
+    let wanted = request.outputs.contains(&BroadcastOutput::Rtmp);
+    match (&request.rtmp_url, wanted) {
+        (None, false) => Ok(None),
+        (Some(url), true)
+            if (url.starts_with("rtmp://") || url.starts_with("rtmps://"))
+                && url.len() <= MAX_RTMP_URL
+                && !url.chars().any(|c| c.is_control() || c.is_whitespace()) =>
+        {
+            Ok(Some(url.clone()))
+        }
+        (Some(_), true) => Err(ApiError::new(
+            ErrorCode::MalformedMessage,
+            format!(
+                "rtmp_url is an rtmp:// or rtmps:// URL with the stream key, at most {MAX_RTMP_URL} characters, without spaces."
+            ),
+        )),
+        (None, true) => Err(ApiError::new(
+            ErrorCode::MalformedMessage,
+            "The rtmp output needs its destination: \"rtmp_url\": \"rtmp://host/app/key\".",
+        )),
+        (Some(_), false) => Err(ApiError::new(
+            ErrorCode::MalformedMessage,
+            "rtmp_url is for the rtmp output: add \"rtmp\" to \"outputs\".",
+        )),
     }
 }
 

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use moim_proto::signal::BroadcastInfo;
+use moim_proto::signal::{BroadcastInfo, BroadcastOutput};
 
 use crate::broadcast::ladder::{LadderStats, Renditions};
 
@@ -31,6 +31,11 @@ impl Playback {
             renditions,
             ended_at: Mutex::new(None),
         }
+    }
+
+    /// Whether anyone may watch it over HLS, without a key.
+    pub fn is_public(&self) -> bool {
+        self.info.public && self.info.outputs.contains(&BroadcastOutput::Hls)
     }
 
     /// The ladder's renditions.

@@ -76,7 +76,7 @@ async fn answer(
             key,
             unix_now(),
         ),
-        None => playback.info.public,
+        None => playback.is_public(),
     };
     if !open {
         return Err(ApiError::new(

@@ -139,7 +139,7 @@ fn watchable(state: &AppState, room: &str, key: Option<&str>) -> Result<Arc<Play
             key,
             unix_now(),
         ),
-        None => playback.info.public,
+        None => playback.is_public(),
     };
     if !open {
         return Err(ApiError::new(

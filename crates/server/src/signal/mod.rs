@@ -386,6 +386,7 @@ impl Connection {
                     source,
                     outputs: vec![BroadcastOutput::Hls],
                     public,
+                    rtmp_url: None,
                 };
                 let view = broadcast::start(&self.state, &room, request)?;
                 Ok(Some(ServerMessage::Broadcast {
