@@ -141,6 +141,9 @@ export async function startServer(name) {
           await exited;
         }
       }
+      // Its ffmpeg children may outlive it a moment and still write to the inherited pipes.
+      child.stdout.unpipe(log).destroy();
+      child.stderr.unpipe(log).destroy();
       log.end();
     },
   };

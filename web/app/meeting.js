@@ -4,6 +4,7 @@
 import { MoimError, Room } from '/sdk/moim.js';
 import { ChatPanel } from './chat.js';
 import { controlButton, h, setControl } from './dom.js';
+import { LiveControls } from './live-controls.js';
 import { PeoplePanel } from './people.js';
 import { RecordControls } from './record-controls.js';
 import { Tile } from './tile.js';
@@ -152,6 +153,7 @@ class Meeting {
       onError: (message) => this.toast(message),
       onNotice: (message) => this.toast(message),
     });
+    this.live = new LiveControls({ room: this.room, token: choice.token, onNotice: (message) => this.toast(message) });
     this.chat = new ChatPanel({
       room: this.room,
       token: choice.token,
@@ -167,7 +169,7 @@ class Meeting {
     this.moreButton = controlButton('more', 'More options', () => this.toggleMore());
     this.moreButton.id = 'more-controls-button';
     this.moreEl = h('div', { class: 'more-controls', id: 'more-controls', onclick: () => this.toggleMore(false) },
-      this.screenButton, this.boardButton, this.record.button, this.peopleButton, this.viewButton);
+      this.screenButton, this.boardButton, this.record.button, this.live.button, this.peopleButton, this.viewButton);
     this.toastEl = h('div', { class: 'toast', role: 'alert', hidden: true });
     /** The last host's choice on leaving. */
     this.leaveDialog = h('dialog', { class: 'card leave-dialog', id: 'leave-dialog', 'aria-labelledby': 'leave-title' },
@@ -190,7 +192,7 @@ class Meeting {
       { class: 'meeting' },
       h('header', { class: 'topbar' },
         h('div', { class: 'brand small' }, h('div', { class: 'logo', 'aria-hidden': 'true' }, 'M'), h('span', { class: 'room-title' }, room)),
-        this.record.indicator, this.stateEl),
+        this.live.indicator, this.record.indicator, this.stateEl),
       h('div', { class: 'body' }, this.board.el, this.stageEl, this.panelEl, this.chat.el),
       this.controlsEl = h('footer', { class: 'controls' }, this.micButton, this.cameraButton, this.handButton, this.chatButton, this.moreEl, this.moreButton, leaveButton, this.record.menu),
       this.audioEl,
@@ -198,6 +200,7 @@ class Meeting {
       this.waitingAlert,
       this.leaveDialog,
       this.record.recordings.el,
+      this.live.el,
     );
     this.syncControls();
     this.wireRoom();
@@ -461,6 +464,7 @@ class Meeting {
     this.chat.setHost(this.room.localParticipant.role === 'host');
     this.board.setHost(this.room.localParticipant.role === 'host');
     this.record.setHost(this.room.localParticipant.role === 'host');
+    this.live.setHost(this.room.localParticipant.role === 'host');
   }
 
   /**

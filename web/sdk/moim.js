@@ -13,6 +13,7 @@ export { Chat } from './chat.js';
 export { Polls } from './polls.js';
 export { Moderation } from './moderation.js';
 export { ServerRecording } from './recording.js';
+export { LiveBroadcast } from './broadcast.js';
 export { BOARD_BACKGROUND, BOARD_HEIGHT, BOARD_WIDTH, Whiteboard } from './whiteboard.js';
 export { MoimError } from './errors.js';
 export { Emitter } from './events.js';
@@ -32,3 +33,7 @@ export { PROTOCOL_VERSION } from './protocol.js';
 /** @typedef {import('./protocol.js').ParticipantRole} ParticipantRole */
 /** @typedef {import('./protocol.js').JoinedMessage} JoinedMessage */
 /** @typedef {import('./protocol.js').RecordingKind} RecordingKind */
+/** @typedef {import('./protocol.js').BroadcastInfo} BroadcastInfo */
+/** @typedef {import('./protocol.js').BroadcastPlayback} BroadcastPlayback */
+/** @typedef {import('./protocol.js').BroadcastStopReason} BroadcastStopReason */
+/** @typedef {import('./broadcast.js').BroadcastStartOptions} BroadcastStartOptions */

@@ -76,6 +76,27 @@ export const PROTOCOL_VERSION = 1;
  */
 
 /**
+ * A broadcast running in the room: the room is live.
+ * @typedef {object} BroadcastInfo
+ * @property {string} id `BC_…`
+ * @property {string} source the identity of the participant whose camera and microphone it shows
+ * @property {('hls' | 'rtmp')[]} outputs LL-HLS at `/hls/{room}/`; restreamed to an RTMP server
+ * @property {boolean} public anyone may watch; else only through the signed URLs of its playback
+ * @property {number} started_at milliseconds since the Unix epoch
+ */
+
+/**
+ * Where to watch a broadcast: paths on the server (prefix them with its origin).
+ * @typedef {object} BroadcastPlayback
+ * @property {string} hls the multivariant LL-HLS playlist; a private broadcast's carries its
+ *   signed key
+ * @property {number} [expires_at] when `hls` stops working, seconds since the Unix epoch
+ *   (private broadcasts only)
+ * @property {string} watch the watch page, with `?key=` for a private broadcast
+ * @property {string} whep the WHEP endpoint that plays the source
+ */
+
+/**
  * A whiteboard stroke as the room keeps it: `points` are `x0, y0, x1, y1, …` on a
  * 1600 × 900 board.
  * @typedef {object} BoardStroke
@@ -121,6 +142,8 @@ export const PROTOCOL_VERSION = 1;
  *   | { type: 'board_stroke', stroke: number, tool: 'pen' | 'eraser', color: string, width: number, points: number[], done?: boolean }
  *   | { type: 'recording_start', kind: RecordingKind }
  *   | { type: 'recording_stop' }
+ *   | { type: 'broadcast_start', source: string, public?: boolean }
+ *   | { type: 'broadcast_stop' }
  *   | { type: 'board_undo' }
  *   | { type: 'board_clear' }
  *   | { type: 'board_pointer', x?: number, y?: number }
@@ -129,13 +152,15 @@ export const PROTOCOL_VERSION = 1;
  */
 
 /**
- * @typedef {{ type: 'joined', v: number, room: string, participant: ParticipantInfo, participants: ParticipantInfo[], chat?: ChatMessage[], polls?: PollInfo[], settings: RoomSettings, waiting?: Sender[], board?: BoardStroke[], recording?: RecordingInfo }} JoinedMessage
+ * @typedef {{ type: 'joined', v: number, room: string, participant: ParticipantInfo, participants: ParticipantInfo[], chat?: ChatMessage[], polls?: PollInfo[], settings: RoomSettings, waiting?: Sender[], board?: BoardStroke[], recording?: RecordingInfo, broadcast?: BroadcastInfo }} JoinedMessage
  * @typedef {{ type: 'waiting', room: string, participant: ParticipantInfo }} WaitingMessage
  * @typedef {{ type: 'waiting_list', waiting: Sender[] }} WaitingListMessage
  * @typedef {{ type: 'room_settings', settings: RoomSettings }} RoomSettingsMessage
  * @typedef {{ type: 'participant_updated', participant: ParticipantInfo }} ParticipantUpdatedMessage
  * @typedef {'max_duration' | 'storage_full'} RecordingStopReason why the server stopped a recording by itself
  * @typedef {{ type: 'recording', recording?: RecordingInfo, reason?: RecordingStopReason }} RecordingMessage
+ * @typedef {'source_gone'} BroadcastStopReason why the server stopped a broadcast by itself
+ * @typedef {{ type: 'broadcast', broadcast?: BroadcastInfo, playback?: BroadcastPlayback, reason?: BroadcastStopReason }} BroadcastMessage
  * @typedef {{ type: 'board_stroke', stroke: BoardStroke }} BoardStrokeMessage
  * @typedef {{ type: 'board_remove', id: string }} BoardRemoveMessage
  * @typedef {{ type: 'board_clear' }} BoardClearMessage
@@ -162,7 +187,7 @@ export const PROTOCOL_VERSION = 1;
  *   | PublishAnswerMessage | SubscribeOfferMessage | ChatReceivedMessage | DataReceivedMessage
  *   | ActiveSpeakersMessage | PollMessage | MutedByHostMessage | WaitingMessage
  *   | WaitingListMessage | RoomSettingsMessage | ParticipantUpdatedMessage
- *   | RecordingMessage | BoardStrokeMessage | BoardRemoveMessage | BoardClearMessage | BoardPointerMessage
+ *   | RecordingMessage | BroadcastMessage | BoardStrokeMessage | BoardRemoveMessage | BoardClearMessage | BoardPointerMessage
  *   | PongMessage | ErrorMessage)
  *   & { id?: string | number }} ServerMessage
  */

@@ -10,6 +10,7 @@ import { LocalParticipant } from './participant.js';
 import { Roster } from './roster.js';
 import { Polls } from './polls.js';
 import { ServerRecording } from './recording.js';
+import { LiveBroadcast } from './broadcast.js';
 import { FATAL_JOIN_CODES, PROTOCOL_VERSION } from './protocol.js';
 import { LocalTrackPublication, Publisher } from './publisher.js';
 import { SignalClient, signalUrl } from './signal.js';
@@ -153,6 +154,8 @@ export class Room extends Emitter {
     this.moderation = new Moderation(this.#signal);
     /** Server recordings of the room. @readonly */
     this.recording = new ServerRecording(this.#signal);
+    /** The room's live broadcast. @readonly */
+    this.broadcast = new LiveBroadcast(this.#signal);
     /** The shared whiteboard. @readonly */
     this.whiteboard = new Whiteboard(this.#signal, () => (this.#live ? this.localParticipant.sid : ''));
   }
@@ -390,6 +393,7 @@ export class Room extends Emitter {
     this.#settings = joined.settings;
     this.whiteboard.load(joined.board ?? []);
     this.recording.update(joined.recording ?? null);
+    this.broadcast.update(joined.broadcast ?? null);
     this.moderation.setWaiting(joined.waiting ?? []);
     this.#live = true;
     const publisher = /** @type {Publisher} */ (this.#publisher);
@@ -499,6 +503,9 @@ export class Room extends Emitter {
         break;
       case 'recording':
         this.recording.update(msg.recording ?? null, msg.reason);
+        break;
+      case 'broadcast':
+        this.broadcast.update(msg.broadcast ?? null, msg.playback, msg.reason);
         break;
       case 'waiting_list':
         this.moderation.setWaiting(msg.waiting);

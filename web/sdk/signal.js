@@ -250,7 +250,7 @@ export class SignalClient extends Emitter {
     if (msg.type === 'error') return this.#pending.findIndex((req) => req.anyError);
     // Messages of these types also arrive as events from others; only an echoed `id`
     // makes one a reply.
-    if (msg.type === 'chat' || msg.type === 'poll' || msg.type === 'recording') return -1;
+    if (msg.type === 'chat' || msg.type === 'poll' || msg.type === 'recording' || msg.type === 'broadcast') return -1;
     return this.#pending.findIndex((req) => req.replyType === msg.type);
   }
 

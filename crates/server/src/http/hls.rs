@@ -167,13 +167,13 @@ async fn rendition_file(
     blocking: Blocking,
 ) -> Result<Response, ApiError> {
     // What must be there first: the segment or part asked for (by the blocking
-    // parameters, or by the file's name); a plain playlist, its first part (a player
-    // could do nothing with a playlist without one); the init segment, the rendition's
-    // tracks.
+    // parameters, or by the file's name); a plain playlist, its first whole segment
+    // (players take a playlist without one for an empty stream); the init segment, the
+    // rendition's tracks.
     let (msn, part) = match resource {
         Resource::Playlist => match blocking.msn {
             Some(msn) => (Some(msn), blocking.part),
-            None => (Some(0), Some(0)),
+            None => (Some(0), None),
         },
         Resource::Init => (None, None),
         Resource::Segment(msn) => (Some(msn), None),
