@@ -286,6 +286,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn held_requests_are_bounded_and_counted_while_they_wait() {
+        let before = held_requests();
+        let held = Held::enter().expect("room for one");
+        assert_eq!(held_requests(), before + 1);
+        drop(held);
+        assert_eq!(held_requests(), before);
+        // With every place taken, the next request is refused at once, and counts nothing.
+        HELD.fetch_add(MAX_HELD_REQUESTS, Ordering::Relaxed);
+        let refused = Held::enter().map(|_| ()).unwrap_err();
+        assert_eq!(refused.code, ErrorCode::ServerBusy);
+        assert_eq!(held_requests(), before + MAX_HELD_REQUESTS);
+        HELD.fetch_sub(MAX_HELD_REQUESTS, Ordering::Relaxed);
+    }
+
+    #[test]
     fn blocking_parameters_are_whole_numbers_and_a_part_needs_its_segment() {
         let parse = |q| Blocking::parse(Some(q));
         assert_eq!(
