@@ -13,6 +13,7 @@
 //!   (the server remuxes those files into MP4 with ffmpeg) and CMAF.
 //! - [`blocks::BlockReader`]: the other way, frames with their times, tracks and keyframe
 //!   flags out of a Matroska stream (an ffmpeg child's output), and its tracks' description.
+//! - [`vp9::keyframe_size`]: a VP9 keyframe's picture size.
 //! - [`ogg::OggOpusWriter`]: Opus in Ogg (RFC 7845); gaps in the timeline are filled with
 //!   silent frames so that a muted stretch keeps its length.
 //! - [`cmaf`]: fragmented MP4 (CMAF) of H.264 and AAC-LC: the init segment, and fragments
@@ -29,4 +30,5 @@ pub mod ebml;
 pub mod h264;
 pub mod hls;
 pub mod ogg;
+pub mod vp9;
 pub mod webm;

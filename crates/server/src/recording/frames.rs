@@ -3,8 +3,8 @@
 
 use std::time::SystemTime;
 
-use moim_egress::h264;
 use moim_egress::webm::{Codec, TrackSpec};
+use moim_egress::{h264, vp9};
 use moim_media::track::vp8_keyframe_size;
 use moim_media::{EgressFrame, FrameCodec};
 
@@ -22,8 +22,13 @@ pub fn video_track(first: &EgressFrame) -> std::io::Result<(TrackSpec, &'static 
             )));
         }
     };
-    // VP9, AV1 and H.264 sizes are left to the decoder.
-    let (width, height) = vp8_keyframe_size(&first.data).unwrap_or((0, 0));
+    // AV1 and H.264 sizes are left to the decoder (the ladder reads H.264's SPS).
+    let size = match codec {
+        Codec::Vp8 => vp8_keyframe_size(&first.data),
+        Codec::Vp9 => vp9::keyframe_size(&first.data),
+        _ => None,
+    };
+    let (width, height) = size.unwrap_or((0, 0));
     let private = if codec == Codec::H264 {
         h264::avc_config(&first.data).ok_or_else(|| {
             std::io::Error::other("the first H.264 keyframe carries no SPS and PPS")
