@@ -11,7 +11,8 @@
  * @typedef {object} WatchInfo
  * @property {boolean} live a broadcast runs now (else it ended and `hls` plays it back)
  * @property {boolean} started the source sent its first picture: the playlists are there
- * @property {string} hls the multivariant playlist (with the key of a private broadcast)
+ * @property {string | null} hls the multivariant playlist (with the key of a private
+ *   broadcast); `null` when the broadcast is not offered over HLS
  * @property {string} whep where to post a WHEP offer while live
  * @property {string | null} source_name
  * @property {number} viewers people watching over WebRTC
@@ -275,9 +276,14 @@ function stopWebRtc() {
 /**
  * Plays the HLS playlist: with hls.js where the browser has Media Source Extensions (it
  * picks the quality the network carries), else with the browser's own HLS player.
- * @param {string} url
+ * @param {string | null} url `null`: the broadcast is not offered over HLS
  */
 async function playHls(url) {
+  if (url === null) {
+    setMode('');
+    showMessage('This broadcast plays over WebRTC only, and that did not work here.');
+    return;
+  }
   showMessage('');
   setMode('HLS');
   if ('MediaSource' in window || 'ManagedMediaSource' in window) {

@@ -18,6 +18,7 @@ use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use moim_proto::ErrorCode;
 use moim_proto::error::ApiError;
+use moim_proto::signal::BroadcastOutput;
 use moim_proto::token::{Claims, GrantPreset, Grants};
 use serde::Serialize;
 
@@ -35,8 +36,9 @@ pub struct WatchInfo {
     pub live: bool,
     /// The source has sent its first picture: the playlists are there.
     pub started: bool,
-    /// The multivariant playlist, with the key for a private broadcast.
-    pub hls: String,
+    /// The multivariant playlist, with the key for a private broadcast; `None` when the
+    /// broadcast is not offered over HLS (only restreamed).
+    pub hls: Option<String>,
     /// Where to `POST` a WHEP offer to watch with sub-second delay (while live).
     pub whep: String,
     /// The source's display name, while it is in the room.
@@ -70,10 +72,11 @@ pub async fn info(
         (source.map(|p| p.name.clone()), viewers)
     };
     let suffix = key.map(|k| format!("?key={k}")).unwrap_or_default();
-    let hls = match key {
+    let offered = playback.info.outputs.contains(&BroadcastOutput::Hls);
+    let hls = offered.then(|| match key {
         Some(key) => format!("/hls/{room}/{key}/index.m3u8"),
         None => format!("/hls/{room}/index.m3u8"),
-    };
+    });
     Json(WatchInfo {
         live: !playback.is_ended(),
         started: !playback.renditions().all().is_empty(),
