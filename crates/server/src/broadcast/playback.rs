@@ -7,8 +7,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use moim_proto::ErrorCode;
+use moim_proto::error::ApiError;
 use moim_proto::signal::{BroadcastInfo, BroadcastOutput};
 
+use crate::broadcast::access;
 use crate::broadcast::ladder::{LadderStats, Renditions};
 
 /// How long an ended broadcast stays watchable.
@@ -36,6 +39,28 @@ impl Playback {
     /// Whether anyone may watch it over HLS, without a key.
     pub fn is_public(&self) -> bool {
         self.info.public && self.info.outputs.contains(&BroadcastOutput::Hls)
+    }
+
+    /// Lets in a viewer of `room` with `key` (a path or query key) at `now` (Unix
+    /// seconds): the broadcast's key, or none for a public one; else the refusal.
+    pub fn let_in(
+        &self,
+        secret: &str,
+        room: &str,
+        key: Option<&str>,
+        now: u64,
+    ) -> Result<(), ApiError> {
+        let open = match key {
+            Some(key) => access::opens(secret, room, &self.info.id, key, now),
+            None => self.is_public(),
+        };
+        if open {
+            return Ok(());
+        }
+        Err(ApiError::new(
+            ErrorCode::PermissionDenied,
+            "This broadcast is private, and the key of this link is missing, wrong or expired; ask the host for a fresh link.",
+        ))
     }
 
     /// The ladder's renditions.

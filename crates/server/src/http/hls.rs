@@ -24,7 +24,6 @@ use moim_proto::ErrorCode;
 use moim_proto::error::ApiError;
 use tokio::time::Instant;
 
-use crate::broadcast::access;
 use crate::broadcast::ladder::Rendition;
 use crate::broadcast::playback::Playback;
 use crate::http::error::error_response;
@@ -68,22 +67,7 @@ async fn answer(
         _ => return Err(not_found()),
     };
     let playback = state.playbacks.get(room).ok_or_else(not_found)?;
-    let open = match key {
-        Some(key) => access::opens(
-            &state.config.api_secret,
-            room,
-            &playback.info.id,
-            key,
-            unix_now(),
-        ),
-        None => playback.is_public(),
-    };
-    if !open {
-        return Err(ApiError::new(
-            ErrorCode::PermissionDenied,
-            "This broadcast is private, and this playback URL's key is missing, wrong or expired; ask the host for a fresh one.",
-        ));
-    }
+    playback.let_in(&state.config.api_secret, room, key, unix_now())?;
     match rest {
         ["index.m3u8"] => multivariant(&playback).await,
         [id, rung, file] if *id == playback.info.id => {

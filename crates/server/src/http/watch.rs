@@ -134,21 +134,6 @@ fn watchable(state: &AppState, room: &str, key: Option<&str>) -> Result<Arc<Play
             format!("Room \"{room}\" is not live and has no broadcast to watch back."),
         )
     })?;
-    let open = match key {
-        Some(key) => access::opens(
-            &state.config.api_secret,
-            room,
-            &playback.info.id,
-            key,
-            unix_now(),
-        ),
-        None => playback.is_public(),
-    };
-    if !open {
-        return Err(ApiError::new(
-            ErrorCode::PermissionDenied,
-            "This broadcast is private, and this link's key is missing, wrong or expired; ask the host for a fresh link.",
-        ));
-    }
+    playback.let_in(&state.config.api_secret, room, key, unix_now())?;
     Ok(playback)
 }
