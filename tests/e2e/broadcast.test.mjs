@@ -89,6 +89,30 @@ async function waitForPlaying(page) {
 }
 
 /**
+ * The average brightness (0 to 255, each pixel's brightest colour) of the left and right
+ * halves of the middle rows of the watch page's picture now.
+ * @param {Page} page
+ * @returns {Promise<[number, number]>}
+ */
+function halvesBrightness(page) {
+  return page.evaluate(() => {
+    const video = /** @type {HTMLVideoElement} */ (document.getElementById('video'));
+    const canvas = document.createElement('canvas');
+    [canvas.width, canvas.height] = [video.videoWidth, video.videoHeight];
+    const context = /** @type {CanvasRenderingContext2D} */ (canvas.getContext('2d'));
+    context.drawImage(video, 0, 0);
+    const rows = Math.floor(canvas.height / 6);
+    const mean = (/** @type {number} */ x) => {
+      const { data } = context.getImageData(x, canvas.height / 2 - rows / 2, canvas.width / 2, rows);
+      let sum = 0;
+      for (let i = 0; i < data.length; i += 4) sum += Math.max(data[i], data[i + 1], data[i + 2]);
+      return sum / (data.length / 4);
+    };
+    return /** @type {[number, number]} */ ([mean(0), mean(canvas.width / 2)]);
+  });
+}
+
+/**
  * Starts a broadcast of the studio once it is in the room (the encoder takes a moment to
  * connect).
  * @param {string} url the server
@@ -312,5 +336,37 @@ describe('going live from the meeting app', () => {
     await host.locator('#stop-live').click();
     await guest.locator('#live-indicator').waitFor({ state: 'hidden', timeout: 10_000 });
     assert.ok(await host.locator('#live-dialog').isHidden(), 'the dialog closes once stopped');
+  });
+
+  test('a host broadcasts everyone in a grid, and a viewer watches it over HLS', { timeout: 90_000 }, async (t) => {
+    const gridRoom = uniqueRoom('grid');
+    const host = await newPage(browser, 'broadcast-grid-host');
+    t.after(() => host.close());
+    await joinAsHost(host, server, gridRoom, 'ada', 'Ada');
+    const guest = await newPage(browser, 'broadcast-grid-guest');
+    t.after(() => guest.close());
+    await joinWithApp(guest, server, gridRoom, 'Grace');
+
+    await host.locator('#go-live').click();
+    await host.locator('#live-source').selectOption('composite');
+    await host.locator('#live-public').check();
+    await host.locator('#live-start').click();
+    await guest.locator('#live-indicator').waitFor({ timeout: 10_000 });
+
+    // The grid has no WebRTC picture: the watch page goes straight to HLS.
+    const viewer = await newPage(browser, 'broadcast-grid-viewer');
+    t.after(() => viewer.close());
+    await viewer.goto(`${server.url}/watch/${gridRoom}`);
+    await waitUntil(() => viewer.evaluate(() => /** @type {any} */ (window).moimWatch.mode === 'HLS'), 30_000,
+      'the page played over HLS');
+    await waitForPlaying(viewer);
+    const width = await viewer.evaluate(() => /** @type {HTMLVideoElement} */ (document.getElementById('video')).videoWidth);
+    assert.ok(width === 854 || width === 1280, `a rung of the 1280×720 grid plays (${width} wide)`);
+    // Both cameras show, side by side: neither half of the picture is black.
+    await waitUntil(async () => {
+      const [left, right] = await halvesBrightness(viewer);
+      return left > 30 && right > 30;
+    }, 20_000, 'both cameras showed in the grid');
+    await screenshots(viewer, 'broadcast-grid-watch');
   });
 });

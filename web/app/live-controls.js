@@ -36,7 +36,7 @@ export class LiveControls {
       'Start broadcast');
     this.errorEl = h('p', { class: 'form-error', role: 'alert' });
     this.startView = h('div', { class: 'live-view' },
-      h('label', { class: 'label', for: 'live-source' }, 'Whose camera and microphone'),
+      h('label', { class: 'label', for: 'live-source' }, 'What viewers see'),
       this.sourceSelect,
       h('label', { class: 'switch' }, this.publicInput, 'Public'),
       h('p', { class: 'hint' }, 'A public broadcast is open to anyone who finds its page. A private one only to those given its links, which work for a day.'),
@@ -94,7 +94,8 @@ export class LiveControls {
     const others = [...room.participants.values()].filter((p) => p.trackBySource('camera'));
     this.sourceSelect.replaceChildren(
       h('option', { value: me.identity }, `${me.name} (you)${myCamera ? '' : ', camera off'}`),
-      ...others.map((p) => h('option', { value: p.identity }, p.name)));
+      ...others.map((p) => h('option', { value: p.identity }, p.name)),
+      h('option', { value: 'composite' }, 'Everyone, in a grid (like the composite recording)'));
     this.sourceSelect.value = me.identity;
     this.errorEl.textContent = '';
     this.titleEl.textContent = 'Go live';
@@ -112,7 +113,9 @@ export class LiveControls {
     this.startView.hidden = true;
     this.liveView.hidden = false;
     const room = this.options.room;
-    const source = info.source === room.localParticipant.identity
+    const source = info.source === 'composite'
+      ? 'everyone, in a grid'
+      : info.source === room.localParticipant.identity
       ? 'your camera and microphone'
       : `the camera and microphone of ${[...room.participants.values()].find((p) => p.identity === info.source)?.name ?? info.source}`;
     this.stateEl.textContent = `The room is live: viewers see ${source}.`;

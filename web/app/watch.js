@@ -13,7 +13,8 @@
  * @property {boolean} started the source sent its first picture: the playlists are there
  * @property {string | null} hls the multivariant playlist (with the key of a private
  *   broadcast); `null` when the broadcast is not offered over HLS
- * @property {string} whep where to post a WHEP offer while live
+ * @property {string | null} whep where to post a WHEP offer while live (null for the
+ *   meeting's composite grid, which plays over HLS only)
  * @property {string | null} source_name
  * @property {number} viewers people watching over WebRTC
  * @property {number} started_at milliseconds since the Unix epoch
@@ -170,7 +171,7 @@ async function refresh() {
 
 /** @param {WatchInfo} info */
 async function play(info) {
-  if (info.live && !hlsOnly) {
+  if (info.live && !hlsOnly && info.whep) {
     try {
       await playWebRtc(info.whep);
       return;

@@ -19,7 +19,8 @@ import { MoimError } from './errors.js';
 /**
  * @typedef {object} BroadcastStartOptions
  * @property {string} source the identity of the participant shown; it need not have
- *   joined yet (its camera and microphone are taken once published)
+ *   joined yet (its camera and microphone are taken once published); or `composite`
+ *   for everyone's cameras in a grid with everyone's sound (played over HLS only)
  * @property {boolean} [public] anyone may watch it (default false: only through the signed
  *   URLs of its playback)
  */
@@ -52,8 +53,9 @@ export class LiveBroadcast extends Emitter {
   }
 
   /**
-   * Makes the room live: a broadcast of the source's camera and microphone. Rejects with
-   * `permission_denied` without the record grant, `conflict` when one already runs.
+   * Makes the room live: a broadcast of the source's camera and microphone (or the
+   * grid). Rejects with `permission_denied` without the record grant, `conflict` when
+   * one already runs.
    * @param {BroadcastStartOptions} options
    * @returns {Promise<{ broadcast: BroadcastInfo, playback: BroadcastPlayback }>}
    */

@@ -93,7 +93,8 @@ export const PROTOCOL_VERSION = 1;
  * @property {number} [expires_at] when `hls` stops working, seconds since the Unix epoch
  *   (private broadcasts only)
  * @property {string} watch the watch page, with `?key=` for a private broadcast
- * @property {string} whep the WHEP endpoint that plays the source
+ * @property {string} [whep] the WHEP endpoint that plays the source (none for the
+ *   composite grid, which plays over HLS only)
  */
 
 /**

@@ -251,7 +251,6 @@ fn private_broadcasts_play_only_under_their_signed_key() {
             "malformed_message",
         ),
         (json!({"source": ""}), "malformed_message"),
-        (json!({"source": "composite"}), "malformed_message"),
         (json!({"origin": "studio"}), "malformed_message"),
     ] {
         let (status, refusal) = start(&server, "closed", &auth, &body);
@@ -566,4 +565,100 @@ fn a_broadcast_restreams_to_an_rtmp_server_and_shows_how_it_goes() {
     }
     let _ = encoder.kill();
     let _ = encoder.wait();
+}
+
+/// The average brightness (luma, 16 is black) of the left and right halves of the middle
+/// rows of the newest picture of the playlist at `url`, decoded by ffmpeg as a player.
+fn halves_brightness(url: &str) -> (f64, f64) {
+    let out = Command::new("ffmpeg")
+        .args([
+            "-nostdin",
+            "-v",
+            "error",
+            "-live_start_index",
+            "-1",
+            "-i",
+            url,
+        ])
+        .args(["-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "gray", "-"])
+        .output()
+        .expect("ffmpeg runs");
+    let (w, h) = (1280, 720);
+    assert_eq!(out.stdout.len(), w * h, "one 1280×720 picture from {url}");
+    let mean = |x: std::ops::Range<usize>| {
+        let rows = h / 2 - 60..h / 2 + 60;
+        let n = (rows.len() * x.len()) as f64;
+        let sum: u64 = rows
+            .flat_map(|r| x.clone().map(move |c| r * w + c))
+            .map(|i| u64::from(out.stdout[i]))
+            .sum();
+        sum as f64 / n
+    };
+    (mean(0..w / 2), mean(w / 2..w))
+}
+
+#[test]
+fn a_host_broadcasts_the_meetings_grid_of_everyones_cameras() {
+    let _turn = turn();
+    let server = Server::start();
+    let (mut studio, auth) = encoder_in(&server, "grid", "640x360");
+    let mut guest = publish_rtmp(
+        &server,
+        &server.token("grid", "guest", &[]),
+        60,
+        "640x360",
+        &["-bf", "0", "-tune", "zerolatency"],
+    );
+    let (status, broadcast) = start(
+        &server,
+        "grid",
+        &auth,
+        &json!({"source": "composite", "public": true}),
+    );
+    assert_eq!(status, 201, "{broadcast}");
+    assert_eq!(broadcast["source"], "composite");
+    assert!(
+        broadcast["playback"].get("whep").is_none(),
+        "the grid plays over HLS only: {broadcast}"
+    );
+    let id = broadcast["id"].as_str().unwrap().to_owned();
+
+    // The grid is 1280×720, whatever the cameras send: SD and HD rungs.
+    let (status, _, multivariant) = get(&server, "/hls/grid/index.m3u8");
+    assert_eq!(status, 200, "{multivariant}");
+    for size in ["854x480", "1280x720"] {
+        assert!(
+            multivariant.contains(&format!("RESOLUTION={size},")),
+            "{multivariant}"
+        );
+    }
+    assert!(multivariant.contains("mp4a.40.2"), "{multivariant}");
+
+    // Both cameras are in it, side by side.
+    let rung = format!("/hls/grid/{id}/hd/");
+    wait_for_segment(&server, &rung, 4);
+    let url = format!("http://127.0.0.1:{}{rung}index.m3u8", server.http_port);
+    let (left, right) = halves_brightness(&url);
+    println!("the grid's halves: {left:.0} and {right:.0} (black is 16)");
+    assert!(left > 40.0 && right > 40.0, "{left} {right}");
+
+    // The watch page plays it over HLS: no WHEP for a grid.
+    let (status, _, info) = get(&server, "/watch/grid/info");
+    assert_eq!(status, 200, "{info}");
+    let info: Value = serde_json::from_str(&info).unwrap();
+    assert_eq!(info["whep"], Value::Null, "{info}");
+    assert_eq!(info["hls"], "/hls/grid/index.m3u8", "{info}");
+    let (status, refusal) = server.http(
+        "POST",
+        "/watch/grid/whep",
+        &[("Content-Type", "application/sdp")],
+        "v=0\r\n",
+    );
+    assert_eq!(status, 404, "{refusal}");
+    assert!(refusal.contains("HLS only"), "{refusal}");
+
+    for encoder in [&mut studio, &mut guest] {
+        let _ = encoder.kill();
+        let _ = encoder.wait();
+    }
 }

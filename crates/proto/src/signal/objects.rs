@@ -300,8 +300,10 @@ pub struct BroadcastPlayback {
     pub expires_at: Option<u64>,
     /// The watch page (`/watch/{room}`, with `?key=` for a private broadcast).
     pub watch: String,
-    /// The WHEP endpoint that plays the source with sub-second delay.
-    pub whep: String,
+    /// The WHEP endpoint that plays the source with sub-second delay; none for the
+    /// composite grid, which plays over HLS only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub whep: Option<String>,
 }
 
 /// Which of the two peer connections a candidate belongs to.

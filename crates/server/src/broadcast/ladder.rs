@@ -13,12 +13,17 @@
 //! writes them into ffmpeg's input (`input.rs`); a full queue drops (counted), and after
 //! a dropped picture the rest wait for the next keyframe. The child starts at the source's
 //! first video keyframe, once the picture size that chooses the rungs is known.
+//!
+//! A broadcast of the meeting's composite grid has a [`GridLadder`] instead: the same
+//! rungs, encoded by the composite's own ffmpeg (`grid.rs`).
 
+mod grid;
 mod input;
 mod output;
 #[cfg(test)]
 mod tests;
 
+pub use grid::GridLadder;
 pub use output::Rendition;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -195,6 +200,32 @@ struct Shared {
     refused: AtomicU64,
 }
 
+impl Shared {
+    /// Hands `item` to a ladder's thread through `queue` without waiting, counting it fed
+    /// or dropped (the queue is full: the thread, or ffmpeg, is behind); forgets a queue
+    /// whose thread is gone. Whether it was queued.
+    fn offer<T>(&self, queue: &mut Option<SyncSender<T>>, item: T) -> bool {
+        let Some(sender) = queue else { return false };
+        match sender.try_send(item) {
+            Ok(()) => {
+                self.fed.fetch_add(1, Ordering::Relaxed);
+                true
+            }
+            Err(TrySendError::Full(_)) => {
+                let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+                if dropped.is_power_of_two() {
+                    warn!(dropped, "the HLS ladder is behind; dropping frames");
+                }
+                false
+            }
+            Err(TrySendError::Disconnected(_)) => {
+                *queue = None;
+                false
+            }
+        }
+    }
+}
+
 /// The ladder's renditions as the HTTP side reads them; cheap to clone, valid after the
 /// ladder is gone (its playlists then stay as they last were).
 #[derive(Clone)]
@@ -329,7 +360,9 @@ impl Ladder {
             self.shared.dropped.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        let Some(queue) = &self.queue else { return };
+        if self.queue.is_none() {
+            return;
+        }
         let message = if self.started {
             Input::Frame(frame.clone())
         } else {
@@ -337,23 +370,11 @@ impl Ladder {
                 first: frame.clone(),
             }
         };
-        match queue.try_send(message) {
-            Ok(()) => {
-                self.started = true;
-                self.video_broken &= !video;
-                self.shared.fed.fetch_add(1, Ordering::Relaxed);
-            }
-            Err(TrySendError::Full(_)) => {
-                self.video_broken |= video;
-                let dropped = self.shared.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-                if dropped.is_power_of_two() {
-                    warn!(
-                        dropped,
-                        "the HLS ladder (ffmpeg) is behind; dropping frames"
-                    );
-                }
-            }
-            Err(TrySendError::Disconnected(_)) => self.queue = None,
+        if self.shared.offer(&mut self.queue, message) {
+            self.started = true;
+            self.video_broken &= !video;
+        } else {
+            self.video_broken |= video;
         }
     }
 

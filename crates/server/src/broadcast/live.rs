@@ -2,7 +2,8 @@
 //! recording taps tracks), a thread that feeds their frames to the quality ladder, and the
 //! playback viewers reach. The source is a participant named by identity; it may join,
 //! leave and come back while the broadcast runs: its tracks are tapped whenever they are
-//! published.
+//! published. The source `composite` is the meeting's grid: every track of everyone in
+//! the room is tapped, as a composite recording taps them, and feeds a [`GridLadder`].
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,11 +15,16 @@ use moim_media::{Command, EgressFrame, EgressSender, MediaPlane, ParticipantId, 
 use moim_proto::signal::{BroadcastInfo, TrackKind};
 use tracing::info;
 
-use crate::broadcast::ladder::{Ladder, LadderConfig};
+use crate::broadcast::ladder::{GridLadder, Ladder, LadderConfig, Renditions};
 use crate::broadcast::playback::Playback;
 use crate::broadcast::restream::{Restream, RestreamStatus};
+use crate::recording::decoder::TILE_HEIGHT;
+use crate::recording::recorder::{Route, Routes};
 use crate::room::Room;
 use crate::room::participant::Participant;
+
+/// The source that stands for the meeting's composite grid.
+pub const COMPOSITE: &str = "composite";
 
 /// Frames waiting for the ladder's thread: about two seconds of a 30 fps video and its
 /// sound (the ladder has its own queue behind this one).
@@ -33,10 +39,13 @@ pub struct Broadcast {
     pub info: BroadcastInfo,
     sink: EgressSender,
     stop: Arc<AtomicBool>,
-    /// The source's tapped tracks: the first video and the first audio it publishes.
-    video: Option<(ParticipantId, TrackId)>,
-    audio: Option<(ParticipantId, TrackId)>,
-    /// Since when the source, tapped before, has had no track tapped.
+    /// The tracks tapped: the source's first video and first audio, or for the grid
+    /// every track in the room.
+    tapped: Vec<(ParticipantId, TrackId, TrackKind)>,
+    /// The grid's tracks and whose they are (a composite broadcast only).
+    grid: Option<Routes>,
+    /// Since when the source, tapped before, has had no track tapped (never for the grid,
+    /// which shows black while no one sends).
     gone_since: Option<Instant>,
     playback: Arc<Playback>,
     restream: Option<Restream>,
@@ -51,22 +60,32 @@ impl std::fmt::Debug for Broadcast {
 }
 
 impl Broadcast {
-    /// Starts the ladder's thread (ffmpeg starts at the source's first keyframe).
+    /// Starts the ladder's thread (for a participant, ffmpeg starts at the source's first
+    /// keyframe; the grid starts at once).
     pub fn start(info: BroadcastInfo) -> std::io::Result<Broadcast> {
-        let ladder = Ladder::start(LadderConfig::default())?;
-        let playback = Arc::new(Playback::new(info.clone(), ladder.renditions()));
+        let (encoder, grid) = if info.source == COMPOSITE {
+            let routes = Routes::default();
+            let ladder = GridLadder::start(LadderConfig::default(), routes.clone())?;
+            (Encoder::Grid(ladder), Some(routes))
+        } else {
+            (
+                Encoder::Source(Ladder::start(LadderConfig::default())?),
+                None,
+            )
+        };
+        let playback = Arc::new(Playback::new(info.clone(), encoder.renditions()));
         let (sink, frames) = sync_channel(QUEUE_FRAMES);
         let stop = Arc::new(AtomicBool::new(false));
         let stopping = stop.clone();
         std::thread::Builder::new()
             .name("moim-broadcast".into())
-            .spawn(move || feed(frames, ladder, &stopping))?;
+            .spawn(move || feed(frames, encoder, &stopping))?;
         Ok(Broadcast {
             info,
             sink,
             stop,
-            video: None,
-            audio: None,
+            tapped: Vec::new(),
+            grid,
             gone_since: None,
             playback,
             restream: None,
@@ -90,13 +109,9 @@ impl Broadcast {
         &self.playback
     }
 
-    /// Taps the source's tracks, if the source is in `room` now.
+    /// Taps the source's tracks, if the source is in `room` now (for the grid, everyone's).
     pub fn attach(&mut self, media: &MediaPlane, room: &Room) {
-        let source = room
-            .roster()
-            .iter()
-            .find(|p| p.identity == self.info.source && !p.hidden);
-        if let Some(p) = source {
+        for p in room.roster().iter() {
             for track in &p.tracks {
                 if let Some(id) = TrackId::parse(&track.sid) {
                     self.track_published(media, p, id, track.kind);
@@ -106,7 +121,7 @@ impl Broadcast {
     }
 
     /// Taps a new track of `p` if `p` is the source and the broadcast has no track of
-    /// that kind yet.
+    /// that kind yet; for the grid, any track of anyone but hidden viewers.
     pub fn track_published(
         &mut self,
         media: &MediaPlane,
@@ -114,24 +129,34 @@ impl Broadcast {
         track: TrackId,
         kind: TrackKind,
     ) {
-        if p.identity != self.info.source || p.hidden {
+        if p.hidden {
             return;
         }
-        let place = match kind {
-            TrackKind::Video => &mut self.video,
-            TrackKind::Audio => &mut self.audio,
+        let height = match &self.grid {
+            Some(routes) => {
+                routes.lock().unwrap_or_else(|e| e.into_inner()).insert(
+                    track,
+                    Route {
+                        stem: p.id.to_string(),
+                        name: p.name.clone(),
+                        video: kind == TrackKind::Video,
+                    },
+                );
+                // A tile's height of a simulcast camera is enough, and cheaper to decode.
+                TILE_HEIGHT
+            }
+            None if p.identity != self.info.source => return,
+            None if self.tapped.iter().any(|(_, _, k)| *k == kind) => return,
+            None => TALLEST,
         };
-        if place.is_some() {
-            return;
-        }
-        *place = Some((p.id, track));
+        self.tapped.push((p.id, track, kind));
         self.gone_since = None;
         let _ = media.send(Command::Tap {
             participant: p.id,
             track,
             tap: Tap::Broadcast,
             sink: Some(self.sink.clone()),
-            height: TALLEST,
+            height,
         });
     }
 
@@ -146,13 +171,21 @@ impl Broadcast {
     }
 
     fn forget(&mut self, which: impl Fn((ParticipantId, TrackId)) -> bool) {
-        let had = self.video.is_some() || self.audio.is_some();
-        for place in [&mut self.video, &mut self.audio] {
-            if place.is_some_and(&which) {
-                *place = None;
+        let had = !self.tapped.is_empty();
+        let mut gone = Vec::new();
+        self.tapped.retain(|(p, t, _)| {
+            let forget = which((*p, *t));
+            if forget {
+                gone.push(*t);
             }
-        }
-        if had && self.video.is_none() && self.audio.is_none() {
+            !forget
+        });
+        if let Some(routes) = &self.grid {
+            let mut routes = routes.lock().unwrap_or_else(|e| e.into_inner());
+            for track in gone {
+                routes.remove(&track);
+            }
+        } else if had && self.tapped.is_empty() {
             self.gone_since = Some(Instant::now());
         }
     }
@@ -167,7 +200,7 @@ impl Broadcast {
     /// Stops it: the taps go, the ladder publishes what it holds and its playlists end;
     /// viewers can still watch it back. Never waits.
     pub fn stop(mut self, media: &MediaPlane) {
-        for (participant, track) in [self.video.take(), self.audio.take()].into_iter().flatten() {
+        for (participant, track, _) in std::mem::take(&mut self.tapped) {
             let _ = media.send(Command::Tap {
                 participant,
                 track,
@@ -190,18 +223,49 @@ impl Broadcast {
     }
 }
 
+/// What makes the rungs of a broadcast.
+enum Encoder {
+    /// One participant's camera and microphone.
+    Source(Ladder),
+    /// The meeting's composite grid.
+    Grid(GridLadder),
+}
+
+impl Encoder {
+    fn feed(&mut self, frame: &EgressFrame) {
+        match self {
+            Encoder::Source(ladder) => ladder.feed(frame),
+            Encoder::Grid(ladder) => ladder.feed(frame),
+        }
+    }
+
+    fn finish(&mut self) {
+        match self {
+            Encoder::Source(ladder) => ladder.finish(),
+            Encoder::Grid(ladder) => ladder.finish(),
+        }
+    }
+
+    fn renditions(&self) -> Renditions {
+        match self {
+            Encoder::Source(ladder) => ladder.renditions(),
+            Encoder::Grid(ladder) => ladder.renditions(),
+        }
+    }
+}
+
 /// The ladder's thread: feeds it every frame until the broadcast stops, then lets it
 /// finish.
-fn feed(frames: Receiver<EgressFrame>, mut ladder: Ladder, stop: &AtomicBool) {
+fn feed(frames: Receiver<EgressFrame>, mut encoder: Encoder, stop: &AtomicBool) {
     while !stop.load(Ordering::Relaxed) {
         match frames.recv_timeout(Duration::from_millis(100)) {
-            Ok(frame) => ladder.feed(&frame),
+            Ok(frame) => encoder.feed(&frame),
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => break,
         }
     }
-    ladder.finish();
-    let renditions = ladder.renditions();
+    encoder.finish();
+    let renditions = encoder.renditions();
     let deadline = Instant::now() + FINISH_WAIT;
     while !renditions.ended() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));

@@ -1,7 +1,8 @@
 //! Live streams for viewers outside the meeting (`docs/broadcast.md`). A broadcast takes
-//! the frames of one source (a participant's camera and microphone, an RTMP encoder) from
-//! the media plane, the way a recording does, through a bounded queue that never stalls
-//! forwarding, and offers them over LL-HLS with a quality ladder.
+//! the frames of one source (a participant's camera and microphone, an RTMP encoder, or
+//! the meeting's composite grid) from the media plane, the way a recording does, through
+//! a bounded queue that never stalls forwarding, and offers them over LL-HLS with a
+//! quality ladder.
 //!
 //! - [`live`]: a broadcast running in a room: the taps on its source and the thread
 //!   feeding the ladder.
@@ -34,7 +35,7 @@ use moim_proto::signal::{
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
-use crate::broadcast::live::Broadcast;
+use crate::broadcast::live::{Broadcast, COMPOSITE};
 use crate::broadcast::playback::Playback;
 use crate::broadcast::restream::{RestreamState, RestreamStatus};
 use crate::room::no_one_in;
@@ -45,7 +46,7 @@ use crate::state::{AppState, unix_millis, unix_now};
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StartRequest {
-    /// The identity of the participant shown.
+    /// The identity of the participant shown, or `composite` for the meeting's grid.
     pub source: String,
     /// Where it goes; HLS when not said.
     #[serde(default = "hls_only")]
@@ -64,9 +65,6 @@ const MAX_RTMP_URL: usize = 2048;
 /// How long the key the restream reads the server's own HLS with works: a year, longer
 /// than any broadcast.
 const RESTREAM_KEY_SECONDS: u64 = 365 * 24 * 3600;
-
-/// The source that will stand for the meeting's composite grid.
-const COMPOSITE: &str = "composite";
 
 fn hls_only() -> Vec<BroadcastOutput> {
     vec![BroadcastOutput::Hls]
@@ -112,12 +110,6 @@ pub fn start(
             "The source is the identity of a participant of the room (1 to 128 characters).",
         )
     })?;
-    if request.source == COMPOSITE {
-        return Err(ApiError::new(
-            ErrorCode::MalformedMessage,
-            "Broadcasting the meeting's composite grid is not offered yet; name the identity of the participant to show.",
-        ));
-    }
     if request.outputs.is_empty() {
         return Err(ApiError::new(
             ErrorCode::MalformedMessage,
@@ -319,7 +311,8 @@ fn view(
             hls,
             expires_at,
             watch,
-            whep: format!("/whep/{room_name}/{}", path_segment(&info.source)),
+            whep: (info.source != COMPOSITE)
+                .then(|| format!("/whep/{room_name}/{}", path_segment(&info.source))),
         },
         restream,
     }

@@ -23,6 +23,7 @@ use moim_proto::token::{Claims, GrantPreset, Grants};
 use serde::Serialize;
 
 use crate::broadcast::access;
+use crate::broadcast::live::COMPOSITE;
 use crate::broadcast::playback::Playback;
 use crate::http::error::error_response;
 use crate::http::whip;
@@ -39,8 +40,9 @@ pub struct WatchInfo {
     /// The multivariant playlist, with the key for a private broadcast; `None` when the
     /// broadcast is not offered over HLS (only restreamed).
     pub hls: Option<String>,
-    /// Where to `POST` a WHEP offer to watch with sub-second delay (while live).
-    pub whep: String,
+    /// Where to `POST` a WHEP offer to watch with sub-second delay (while live); `None`
+    /// for the meeting's composite grid, which plays over HLS only.
+    pub whep: Option<String>,
     /// The source's display name, while it is in the room.
     pub source_name: Option<String>,
     /// People watching over WebRTC now (WHEP players of the room).
@@ -81,7 +83,7 @@ pub async fn info(
         live: !playback.is_ended(),
         started: !playback.renditions().all().is_empty(),
         hls,
-        whep: format!("/watch/{room}/whep{suffix}"),
+        whep: (playback.info.source != COMPOSITE).then(|| format!("/watch/{room}/whep{suffix}")),
         source_name,
         viewers,
         started_at: playback.info.started_at,
@@ -98,6 +100,12 @@ pub async fn play(
 ) -> Response {
     let key = query.get("key").map(String::as_str);
     let playback = match watchable(&state, &room, key) {
+        Ok(playback) if playback.info.source == COMPOSITE => {
+            return error_response(ApiError::new(
+                ErrorCode::NotFound,
+                "The meeting's grid plays over HLS only; its playlist is in the watch page's info.",
+            ));
+        }
         Ok(playback) if !playback.is_ended() => playback,
         Ok(_) => {
             return error_response(ApiError::new(

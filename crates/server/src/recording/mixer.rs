@@ -6,14 +6,16 @@
 //! its track's packet due then (one that arrived at least 40 ms before, against jitter)
 //! or a silent one. A composite adds an uncompressed video track that gets the grid every
 //! 40 ms (25 frames a second), on the same timeline and by the same rule: a picture shows
-//! the frames that had arrived 40 ms before its time, so picture and sound stay together. ffmpeg decodes the slots, mixes them (`amix`), encodes (Opus; VP8
-//! for the composite) and writes as it goes; if Moim dies, ffmpeg sees its input end and
-//! finishes the file.
+//! the frames that had arrived 40 ms before its time, so picture and sound stay together.
+//! ffmpeg decodes the slots, mixes them (`amix`), encodes (Opus; VP8 for the composite)
+//! and writes as it goes; if Moim dies, ffmpeg sees its input end and finishes the file.
+//! A broadcast of the grid has the same mix encoded into its rungs instead, on ffmpeg's
+//! standard output ([`MixOutput::Stream`]).
 
 use std::collections::{HashMap, VecDeque};
 use std::io::Write;
 use std::path::Path;
-use std::process::{Child, ChildStdin, Command};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
@@ -81,6 +83,20 @@ impl Slot {
     }
 }
 
+/// Where a mix goes.
+pub enum MixOutput<'a> {
+    /// A recording's file in this folder: `mix.ogg`, or `composite.webm` with a picture.
+    File(&'a Path),
+    /// ffmpeg's standard output ([`Mixer::take_output`]) as `args` say, after `graph`
+    /// goes on from the mix's filter graph, whose sound is `[mix]` and picture `[0:v:0]`.
+    Stream {
+        /// More filters, after the mix's own.
+        graph: String,
+        /// The outputs' arguments: maps, encoders, format, `pipe:1`.
+        args: Vec<String>,
+    },
+}
+
 /// The running mix.
 pub struct Mixer {
     child: Child,
@@ -99,37 +115,55 @@ pub struct Mixer {
 }
 
 impl Mixer {
-    /// Starts ffmpeg writing `mix.ogg` in `dir`, or `composite.webm` with `video`.
-    pub fn start(dir: &Path, video: Option<Compositor>) -> std::io::Result<Mixer> {
+    /// Starts ffmpeg writing the mix where `output` says, with `video`'s picture when
+    /// given.
+    pub fn start(output: MixOutput, video: Option<Compositor>) -> std::io::Result<Mixer> {
         let inputs: String = (0..SLOTS).map(|i| format!("[0:a:{i}]")).collect();
-        let filter = format!("{inputs}amix=inputs={SLOTS}:normalize=0:duration=longest[a]");
+        let mut filter = format!("{inputs}amix=inputs={SLOTS}:normalize=0:duration=longest[mix]");
         let mut ffmpeg = Command::new("ffmpeg");
-        ffmpeg
-            .args(["-nostdin", "-v", "error", "-f", "matroska", "-i", "pipe:0"])
-            .args(["-filter_complex", &filter]);
-        if video.is_some() {
-            ffmpeg
-                .args(["-map", "0:v", "-c:v", "libvpx", "-deadline", "realtime"])
-                .args([
-                    "-cpu-used",
-                    "16",
-                    "-b:v",
-                    "2M",
-                    "-g",
-                    "100",
-                    "-threads",
-                    "1",
-                ]);
-        }
-        ffmpeg.args(["-map", "[a]", "-c:a", "libopus", "-b:a", "96k"]);
-        if video.is_some() {
-            ffmpeg
-                .args(["-f", "webm", "-y"])
-                .arg(dir.join(COMPOSITE_FILE));
-        } else {
-            ffmpeg.args(["-f", "ogg", "-y"]).arg(dir.join(AUDIO_FILE));
-        }
-        let (child, stdin) = spawn_fed(&mut ffmpeg)?;
+        ffmpeg.args(["-nostdin", "-v", "error"]);
+        let stdout = match output {
+            MixOutput::File(dir) => {
+                ffmpeg
+                    .args(["-f", "matroska", "-i", "pipe:0"])
+                    .args(["-filter_complex", &filter]);
+                if video.is_some() {
+                    ffmpeg
+                        .args(["-map", "0:v", "-c:v", "libvpx", "-deadline", "realtime"])
+                        .args([
+                            "-cpu-used",
+                            "16",
+                            "-b:v",
+                            "2M",
+                            "-g",
+                            "100",
+                            "-threads",
+                            "1",
+                        ]);
+                }
+                ffmpeg.args(["-map", "[mix]", "-c:a", "libopus", "-b:a", "96k"]);
+                if video.is_some() {
+                    ffmpeg
+                        .args(["-f", "webm", "-y"])
+                        .arg(dir.join(COMPOSITE_FILE));
+                } else {
+                    ffmpeg.args(["-f", "ogg", "-y"]).arg(dir.join(AUDIO_FILE));
+                }
+                Stdio::null()
+            }
+            MixOutput::Stream { graph, args } => {
+                filter.push(';');
+                filter.push_str(&graph);
+                // Little probing: the input's header says everything.
+                ffmpeg
+                    .args(["-probesize", "32", "-analyzeduration", "0"])
+                    .args(["-f", "matroska", "-i", "pipe:0"])
+                    .args(["-filter_complex", &filter])
+                    .args(args);
+                Stdio::piped()
+            }
+        };
+        let (child, stdin) = spawn_fed(&mut ffmpeg, stdout)?;
         let feed = Feed::start(stdin)?;
         let opus = TrackSpec {
             codec: Codec::Opus,
@@ -170,6 +204,11 @@ impl Mixer {
         };
         mixer.send();
         Ok(mixer)
+    }
+
+    /// ffmpeg's standard output, of a [`MixOutput::Stream`] (once).
+    pub fn take_output(&mut self) -> Option<ChildStdout> {
+        self.child.stdout.take()
     }
 
     /// Queues an audio frame on its track's slot (taking a free one for a new track);

@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io::{Seek, SeekFrom, Write};
 use std::path::PathBuf;
-use std::process::{Child, ChildStdin, Command};
+use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -32,7 +32,7 @@ use crate::recording::compositor::Compositor;
 use crate::recording::ffmpeg::spawn_fed;
 use crate::recording::frames::{signed_ms, video_track};
 use crate::recording::manifest::FileReport;
-use crate::recording::mixer::Mixer;
+use crate::recording::mixer::{MixOutput, Mixer};
 
 /// How often pending bytes go to disk.
 const WRITE_EVERY: Duration = Duration::from_millis(250);
@@ -83,8 +83,11 @@ pub fn spawn(
     stop: StopAt,
 ) -> std::io::Result<JoinHandle<Vec<FileReport>>> {
     let mixer = match layout {
-        Layout::Mixed => Some(Mixer::start(&dir, None)?),
-        Layout::Composite => Some(Mixer::start(&dir, Some(Compositor::new(routes.clone())))?),
+        Layout::Mixed => Some(Mixer::start(MixOutput::File(&dir), None)?),
+        Layout::Composite => Some(Mixer::start(
+            MixOutput::File(&dir),
+            Some(Compositor::new(routes.clone())),
+        )?),
         _ => None,
     };
     let recorder = Recorder {
@@ -527,6 +530,6 @@ fn remux_to_mp4(path: &std::path::Path) -> std::io::Result<Sink> {
             "-y",
         ])
         .arg(path);
-    let (child, stdin) = spawn_fed(&mut ffmpeg)?;
+    let (child, stdin) = spawn_fed(&mut ffmpeg, Stdio::null())?;
     Ok(Sink::Remux { child, stdin })
 }

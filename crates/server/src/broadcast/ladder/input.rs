@@ -170,23 +170,7 @@ pub(super) fn run(
 /// The ffmpeg command of a ladder with `encodings`: Matroska in (one video, one Opus
 /// track), Matroska out (a libx264 track per rung, then one AAC-LC track).
 fn command(encodings: &[Encoding], config: &LadderConfig) -> Command {
-    let fps = config.pictures_per_second();
-    let every = config.segmenter.segment_target.as_secs_f64().max(0.1);
-    let mut graph = format!("[0:v:0]fps={fps},split={}", encodings.len());
-    for i in 0..encodings.len() {
-        graph.push_str(&format!("[s{i}]"));
-    }
-    for (i, e) in encodings.iter().enumerate() {
-        let (w, h) = (e.width, e.height);
-        // A fixed size whatever the source does later (simulcast layers change size):
-        // scaled to fit, then padded.
-        graph.push_str(&format!(
-            ";[s{i}]scale={w}:{h}:force_original_aspect_ratio=decrease,\
-             pad={w}:{h}:-1:-1,setsar=1,format=yuv420p[v{i}]"
-        ));
-    }
-    // Holes in the sound become silence, so the AAC track stays continuous.
-    graph.push_str(";[0:a:0]aresample=async=1[a]");
+    let (graph, outputs) = encoding(encodings, config, "[0:v:0]", "[0:a:0]");
     let mut ffmpeg = Command::new("ffmpeg");
     ffmpeg
         // Little probing: the input's header says everything. (Not `-fflags nobuffer`,
@@ -200,45 +184,76 @@ fn command(encodings: &[Encoding], config: &LadderConfig) -> Command {
             "-analyzeduration",
             "0",
         ])
-        .args(["-f", "matroska", "-i", "pipe:0", "-filter_complex", &graph]);
-    for i in 0..encodings.len() {
-        ffmpeg.args(["-map", &format!("[v{i}]")]);
-    }
-    // Keyframes only where forced, at the same times on every rung: x264's own would
-    // come at scene cuts, which differ between sizes (its `-g` is never reached).
-    let gop = (every * f64::from(fps) * 2.0).ceil() as u32;
-    ffmpeg
-        .args(["-map", "[a]", "-c:v", "libx264", "-preset", "veryfast"])
-        .args(["-tune", "zerolatency", "-profile:v", "high", "-bf", "0"])
-        .args([
-            "-g",
-            &gop.to_string(),
-            "-sc_threshold",
-            "0",
-            "-forced-idr",
-            "1",
-        ])
-        .args([
-            "-force_key_frames",
-            &format!("expr:gte(t,n_forced*{every})"),
-        ]);
-    for (i, e) in encodings.iter().enumerate() {
-        let rate = format!("{}k", e.rung.video_kbps);
-        for option in ["-b", "-maxrate", "-bufsize"] {
-            ffmpeg.args([&format!("{option}:v:{i}"), &rate]);
-        }
-    }
-    ffmpeg
-        .args(["-c:a", "aac", "-b:a", &format!("{AUDIO_KBPS}k")])
-        .args(["-ar", "48000", "-ac", "2", "-f", "matroska"])
-        // A cluster per instant, flushed at once; a stream that lags (sound) does not
-        // hold the others back more than 200 ms.
-        .args(["-cluster_time_limit", "0", "-flush_packets", "1"])
-        .args(["-max_interleave_delta", "200000", "pipe:1"])
+        .args(["-f", "matroska", "-i", "pipe:0", "-filter_complex", &graph])
+        .args(outputs)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
     ffmpeg
+}
+
+/// How ffmpeg makes the rungs of `encodings` from the picture labelled `video` and the
+/// sound labelled `audio` in its filter graph: the filters that follow (the graph), then
+/// the output's arguments (Matroska on its standard output: a libx264 track per rung,
+/// then one AAC-LC track).
+pub(super) fn encoding(
+    encodings: &[Encoding],
+    config: &LadderConfig,
+    video: &str,
+    audio: &str,
+) -> (String, Vec<String>) {
+    let fps = config.pictures_per_second();
+    let every = config.segmenter.segment_target.as_secs_f64().max(0.1);
+    let mut graph = format!("{video}fps={fps},split={}", encodings.len());
+    for i in 0..encodings.len() {
+        graph.push_str(&format!("[s{i}]"));
+    }
+    for (i, e) in encodings.iter().enumerate() {
+        let (w, h) = (e.width, e.height);
+        // A fixed size whatever the source does later (simulcast layers change size):
+        // scaled to fit, then padded.
+        graph.push_str(&format!(
+            ";[s{i}]scale={w}:{h}:force_original_aspect_ratio=decrease,\
+             pad={w}:{h}:-1:-1,setsar=1,format=yuv420p[v{i}]"
+        ));
+    }
+    // Holes in the sound become silence, so the AAC track stays continuous.
+    graph.push_str(&format!(";{audio}aresample=async=1[a]"));
+    let mut args: Vec<String> = Vec::new();
+    let mut push = |more: &[&str]| args.extend(more.iter().map(|a| (*a).to_owned()));
+    for i in 0..encodings.len() {
+        push(&["-map", &format!("[v{i}]")]);
+    }
+    // Keyframes only where forced, at the same times on every rung: x264's own would
+    // come at scene cuts, which differ between sizes (its `-g` is never reached).
+    let gop = (every * f64::from(fps) * 2.0).ceil() as u32;
+    push(&["-map", "[a]", "-c:v", "libx264", "-preset", "veryfast"]);
+    push(&["-tune", "zerolatency", "-profile:v", "high", "-bf", "0"]);
+    push(&[
+        "-g",
+        &gop.to_string(),
+        "-sc_threshold",
+        "0",
+        "-forced-idr",
+        "1",
+    ]);
+    push(&[
+        "-force_key_frames",
+        &format!("expr:gte(t,n_forced*{every})"),
+    ]);
+    for (i, e) in encodings.iter().enumerate() {
+        let rate = format!("{}k", e.rung.video_kbps);
+        for option in ["-b", "-maxrate", "-bufsize"] {
+            push(&[&format!("{option}:v:{i}"), &rate]);
+        }
+    }
+    push(&["-c:a", "aac", "-b:a", &format!("{AUDIO_KBPS}k")]);
+    push(&["-ar", "48000", "-ac", "2", "-f", "matroska"]);
+    // A cluster per instant, flushed at once; a stream that lags (sound) does not hold
+    // the others back more than 200 ms.
+    push(&["-cluster_time_limit", "0", "-flush_packets", "1"]);
+    push(&["-max_interleave_delta", "200000", "pipe:1"]);
+    (graph, args)
 }
 
 /// How one track's media times become input times.
