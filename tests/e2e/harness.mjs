@@ -82,12 +82,13 @@ export async function startServer(name) {
   const logFile = path.join(RESULTS_DIR, `${name}-server.log`);
   const recordingsDir = path.join(RESULTS_DIR, `${name}-recordings`);
   fs.rmSync(recordingsDir, { recursive: true, force: true });
+  const broadcastsDir = path.join(RESULTS_DIR, `${name}-broadcasts`);
   const log = fs.createWriteStream(logFile);
   await new Promise((resolve) => log.once('open', resolve));
   const ports = ['--http-port', String(httpPort), '--udp-port', String(udpPort), '--rtmp-port', String(rtmpPort)];
   const child = spawn(MOIM_BIN, ['serve', ...ports], {
     cwd: REPO_ROOT,
-    env: { RUST_LOG: 'info', ...process.env, MOIM_RECORDINGS_DIR: recordingsDir },
+    env: { RUST_LOG: 'info', ...process.env, MOIM_RECORDINGS_DIR: recordingsDir, MOIM_BROADCASTS_DIR: broadcastsDir },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   child.stdout.pipe(log, { end: false });

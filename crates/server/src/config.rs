@@ -54,6 +54,10 @@ pub struct Config {
     pub empty_room_timeout: u64,
     /// Seconds a broadcast waits for its source to come back before it stops by itself.
     pub broadcast_source_grace: u64,
+    /// Where broadcasts keep their recent segments to be watched back once ended.
+    pub broadcasts_dir: PathBuf,
+    /// Seconds of a broadcast (its newest) kept to watch back; 0: none.
+    pub broadcast_vod_window: u64,
     /// Seconds a client has to send a request's headers; then the connection is closed.
     pub header_timeout: u64,
     /// Connections one address may hold at once (0: no limit); by default none in
@@ -79,6 +83,8 @@ impl Default for Config {
             recordings_min_free_mb: 512,
             empty_room_timeout: 20,
             broadcast_source_grace: 60,
+            broadcasts_dir: PathBuf::from("broadcasts"),
+            broadcast_vod_window: 3600,
             header_timeout: 10,
             max_connections_per_ip: None,
         }
@@ -157,6 +163,14 @@ impl Config {
             config.broadcast_source_grace = v
                 .parse()
                 .context("MOIM_BROADCAST_SOURCE_GRACE must be a number of seconds")?;
+        }
+        if let Some(v) = env("MOIM_BROADCASTS_DIR") {
+            config.broadcasts_dir = PathBuf::from(v);
+        }
+        if let Some(v) = env("MOIM_BROADCAST_VOD_WINDOW") {
+            config.broadcast_vod_window = v
+                .parse()
+                .context("MOIM_BROADCAST_VOD_WINDOW must be a number of seconds (0: none)")?;
         }
         if let Some(v) = env("MOIM_HEADER_TIMEOUT") {
             config.header_timeout = v

@@ -94,6 +94,9 @@ async fn run(config: Config) -> anyhow::Result<()> {
             "recordings cut short when the server last stopped are marked interrupted"
         );
     }
+    let broadcasts_dir = config.broadcasts_dir.clone();
+    tokio::task::spawn_blocking(move || broadcast::archive::clear_leftovers(&broadcasts_dir))
+        .await?;
     let dev_mode = config.dev_mode;
     if config.dev_mode_exposed() {
         tracing::warn!(

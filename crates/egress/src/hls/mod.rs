@@ -9,7 +9,9 @@
 //! players read the same media) and `part{msn}.{n}.m4s`. It also answers whether a
 //! blocking playlist request (`_HLS_msn`, `_HLS_part`) can be answered yet
 //! ([`Segmenter::availability`]): the HTTP layer holds the request until it can.
-//! [`multivariant_playlist`] lists a ladder's renditions.
+//! [`multivariant_playlist`] lists a ladder's renditions. Each segment, once complete, can
+//! be kept elsewhere ([`Segmenter::newest_segment`]) and played back from a
+//! [`vod_playlist`].
 //!
 //! Sans-IO: the caller owns the clock, the files and HTTP. Times are in 90 kHz ticks
 //! ([`TICKS_PER_SECOND`]), as MPEG and RTP count them (RTMP's milliseconds times 90).
@@ -21,7 +23,7 @@ mod window;
 
 pub use input::{AudioFrame, Error, SegmenterConfig, VideoFrame};
 pub use names::Resource;
-pub use playlist::{Variant, multivariant_playlist};
+pub use playlist::{Variant, multivariant_playlist, vod_playlist};
 pub use window::Availability;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -52,6 +54,18 @@ const VIDEO_STALL_PARTS: i64 = 3;
 const PART_TOLERANCE: i64 = TICKS_PER_SECOND / 1000;
 /// A frame's duration until two frames tell it (30 per second).
 const DEFAULT_FRAME_TICKS: i64 = TICKS_PER_SECOND / 30;
+
+/// A complete segment as a playlist lists it: its media sequence number, and where it
+/// starts on the rendition's timeline and how long it lasts, in 90 kHz ticks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SegmentInfo {
+    /// Its media sequence number (`seg{msn}.m4s`).
+    pub msn: u64,
+    /// Its start on the timeline.
+    pub start: i64,
+    /// Its duration.
+    pub duration: i64,
+}
 
 /// The video track's waiting samples and timing.
 #[derive(Debug)]
@@ -369,17 +383,34 @@ impl Segmenter {
         }
     }
 
-    /// Appends the media playlist's text to `out`.
-    pub fn write_playlist(&self, out: &mut String) {
-        let wall_clock_at_zero = self.anchor.zip(self.origin).map(|(anchor, origin)| {
+    /// The newest complete segment and its bytes: each time a segment completes, this
+    /// is it (for keeping segments longer than the playlist's window).
+    pub fn newest_segment(&self) -> Option<(SegmentInfo, &[u8])> {
+        let segment = self.window.newest_complete()?;
+        let info = SegmentInfo {
+            msn: segment.msn,
+            start: segment.start,
+            duration: segment.duration(),
+        };
+        Some((info, &segment.bytes[..]))
+    }
+
+    /// The wall-clock time (Unix milliseconds) of the timeline's zero, once the first
+    /// frame placed it.
+    pub fn wall_clock_at_zero(&self) -> Option<i64> {
+        self.anchor.zip(self.origin).map(|(anchor, origin)| {
             self.first_frame_unix_ms
                 .saturating_add((origin.saturating_sub(anchor)) / (TICKS_PER_SECOND / 1000))
-        });
+        })
+    }
+
+    /// Appends the media playlist's text to `out`.
+    pub fn write_playlist(&self, out: &mut String) {
         MediaPlaylist {
             window: &self.window,
             segment_target: self.segment_target,
             part_target: self.part_target,
-            wall_clock_at_zero,
+            wall_clock_at_zero: self.wall_clock_at_zero(),
             ended: self.ended,
         }
         .write(out);

@@ -1,11 +1,12 @@
 //! The playlists' text: a rendition's LL-HLS media playlist (RFC 8216bis: parts, blocking
-//! reload, preload hints) and the multivariant playlist of a ladder.
+//! reload, preload hints), the VOD playlist of a finished one's kept segments, and the
+//! multivariant playlist of a ladder.
 
 use std::fmt::Write;
 
-use super::TICKS_PER_SECOND;
 use super::names::Resource;
 use super::window::Window;
+use super::{SegmentInfo, TICKS_PER_SECOND};
 use crate::cmaf::Tracks;
 
 /// `EXT-X-VERSION`: 6 is what `EXT-X-MAP` without `EXT-X-I-FRAMES-ONLY` needs; the
@@ -95,6 +96,45 @@ impl MediaPlaylist<'_> {
             let _ = writeln!(out, "#EXT-X-PRELOAD-HINT:TYPE=PART,URI=\"{next}\"");
         }
     }
+}
+
+/// The VOD media playlist (`EXT-X-PLAYLIST-TYPE:VOD`, ended) of a finished rendition's
+/// kept `segments`, oldest first, whose timeline's zero was at `wall_clock_at_zero` (Unix
+/// milliseconds), when known. Segments keep their names (`seg{msn}.m4s`) and the init
+/// segment its own.
+pub fn vod_playlist(segments: &[SegmentInfo], wall_clock_at_zero: Option<i64>) -> String {
+    // Every duration rounded to the nearest second is at most the target.
+    let target = segments
+        .iter()
+        .map(|s| (s.duration + TICKS_PER_SECOND / 2) / TICKS_PER_SECOND)
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    let first = segments.first().map_or(0, |s| s.msn);
+    let mut out = format!(
+        "#EXTM3U\n#EXT-X-VERSION:{VERSION}\n#EXT-X-TARGETDURATION:{target}\n\
+         #EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-MEDIA-SEQUENCE:{first}\n\
+         #EXT-X-MAP:URI=\"{}\"\n",
+        Resource::Init
+    );
+    for (i, segment) in segments.iter().enumerate() {
+        // Numbers that jump (a segment that could not be kept) are a discontinuity.
+        if i > 0 && segments[i - 1].msn + 1 != segment.msn {
+            out.push_str("#EXT-X-DISCONTINUITY\n");
+        }
+        if let Some(zero) = wall_clock_at_zero {
+            let at = zero.saturating_add(segment.start / (TICKS_PER_SECOND / 1000));
+            let _ = writeln!(out, "#EXT-X-PROGRAM-DATE-TIME:{}", Timestamp(at));
+        }
+        let _ = writeln!(
+            out,
+            "#EXTINF:{},\n{}",
+            Seconds(segment.duration),
+            Resource::Segment(segment.msn)
+        );
+    }
+    out.push_str("#EXT-X-ENDLIST\n");
+    out
 }
 
 /// One rendition of a ladder as the multivariant playlist lists it.
@@ -225,6 +265,26 @@ mod tests {
             "2024-02-29T12:34:56.789Z"
         );
         assert_eq!(Timestamp(-1).to_string(), "1969-12-31T23:59:59.999Z");
+    }
+
+    #[test]
+    fn a_vod_playlist_lists_the_kept_segments_and_ends() {
+        let segment = |msn: u64, start: i64| SegmentInfo {
+            msn,
+            start,
+            duration: 180_000,
+        };
+        let kept = [segment(7, 0), segment(8, 180_000), segment(10, 540_000)];
+        assert_eq!(
+            vod_playlist(&kept, Some(1_709_210_096_000)),
+            "#EXTM3U\n#EXT-X-VERSION:6\n#EXT-X-TARGETDURATION:2\n\
+             #EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-MEDIA-SEQUENCE:7\n#EXT-X-MAP:URI=\"init.mp4\"\n\
+             #EXT-X-PROGRAM-DATE-TIME:2024-02-29T12:34:56.000Z\n#EXTINF:2.00000,\nseg7.m4s\n\
+             #EXT-X-PROGRAM-DATE-TIME:2024-02-29T12:34:58.000Z\n#EXTINF:2.00000,\nseg8.m4s\n\
+             #EXT-X-DISCONTINUITY\n\
+             #EXT-X-PROGRAM-DATE-TIME:2024-02-29T12:35:02.000Z\n#EXTINF:2.00000,\nseg10.m4s\n\
+             #EXT-X-ENDLIST\n"
+        );
     }
 
     #[test]

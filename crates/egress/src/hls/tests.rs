@@ -169,6 +169,17 @@ fn the_window_slides_and_keeps_parts_only_near_the_end() {
     assert!(s.get(Resource::Segment(10)).is_none(), "still open");
     assert!(s.get(Resource::Part { msn: 10, part: 3 }).is_some());
     assert!(s.get(Resource::Part { msn: 10, part: 4 }).is_none());
+    // The newest complete segment, for keeping beyond the window.
+    let (info, bytes) = s.newest_segment().unwrap();
+    assert_eq!(
+        info,
+        SegmentInfo {
+            msn: 9,
+            start: 18 * TICKS_PER_SECOND,
+            duration: 2 * TICKS_PER_SECOND
+        }
+    );
+    assert_eq!(Some(bytes), s.get(Resource::Segment(9)));
 }
 
 #[test]

@@ -128,6 +128,11 @@ impl Window {
         self.complete.iter().skip(skip)
     }
 
+    /// The newest complete segment.
+    pub fn newest_complete(&self) -> Option<&Segment> {
+        self.complete.back()
+    }
+
     /// The longest complete segment so far, in seconds rounded to the nearest.
     pub fn longest_seconds(&self) -> u64 {
         self.longest

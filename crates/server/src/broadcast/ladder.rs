@@ -35,6 +35,7 @@ use moim_egress::hls::{SegmenterConfig, multivariant_playlist};
 use moim_media::{EgressFrame, FrameCodec, TrackId};
 use tracing::warn;
 
+use crate::broadcast::archive::ArchiveConfig;
 use input::{ChildSlot, Input};
 
 /// Frames waiting for ffmpeg at most: about four seconds of a 30 fps picture with its
@@ -106,12 +107,28 @@ pub struct LadderConfig {
     pub frame_rate: u32,
     /// How every rung is cut; keyframes are forced every `segment_target`.
     pub segmenter: SegmenterConfig,
+    /// Where the rungs' segments are kept to watch back (a folder per rung), if they are.
+    pub archive: Option<ArchiveConfig>,
 }
 
 impl LadderConfig {
     /// The frame rate as the encoders take it: 1 to 120.
     fn pictures_per_second(&self) -> u32 {
         self.frame_rate.clamp(1, 120)
+    }
+
+    /// The renditions of `encodings`, each archived in its rung's folder when asked.
+    fn renditions(&self, encodings: &[Encoding]) -> Vec<Arc<Rendition>> {
+        encodings
+            .iter()
+            .map(|e| {
+                let archive = self
+                    .archive
+                    .as_ref()
+                    .map(|a| (a.dir.join(e.rung.name), a.window));
+                Arc::new(Rendition::new(*e, self.pictures_per_second(), archive))
+            })
+            .collect()
     }
 }
 
@@ -121,6 +138,7 @@ impl Default for LadderConfig {
             rungs: Rung::DEFAULTS.to_vec(),
             frame_rate: 30,
             segmenter: SegmenterConfig::default(),
+            archive: None,
         }
     }
 }

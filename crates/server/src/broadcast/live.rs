@@ -60,18 +60,15 @@ impl std::fmt::Debug for Broadcast {
 }
 
 impl Broadcast {
-    /// Starts the ladder's thread (for a participant, ffmpeg starts at the source's first
-    /// keyframe; the grid starts at once).
-    pub fn start(info: BroadcastInfo) -> std::io::Result<Broadcast> {
+    /// Starts the ladder's thread with `ladder`'s rungs (for a participant, ffmpeg starts
+    /// at the source's first keyframe; the grid starts at once).
+    pub fn start(info: BroadcastInfo, ladder: LadderConfig) -> std::io::Result<Broadcast> {
         let (encoder, grid) = if info.source == COMPOSITE {
             let routes = Routes::default();
-            let ladder = GridLadder::start(LadderConfig::default(), routes.clone())?;
+            let ladder = GridLadder::start(ladder, routes.clone())?;
             (Encoder::Grid(ladder), Some(routes))
         } else {
-            (
-                Encoder::Source(Ladder::start(LadderConfig::default())?),
-                None,
-            )
+            (Encoder::Source(Ladder::start(ladder)?), None)
         };
         let playback = Arc::new(Playback::new(info.clone(), encoder.renditions()));
         let (sink, frames) = sync_channel(QUEUE_FRAMES);

@@ -12,12 +12,14 @@
 //! - [`playback`]: what HLS viewers read, apart from the rooms: each room's latest
 //!   broadcast, live or ended.
 //! - [`access`]: the signed, expiring path keys of private broadcasts.
+//! - [`archive`]: the rungs' segments kept on disk, so an ended broadcast plays back.
 //! - [`restream`]: the `rtmp` output: the top rung copied to an RTMP server.
 //!
 //! A room has at most one broadcast at a time: its HLS playlists are the room's
 //! (`/hls/{room}/index.m3u8`).
 
 pub mod access;
+pub mod archive;
 pub mod ladder;
 pub mod live;
 pub mod playback;
@@ -25,6 +27,7 @@ pub mod restream;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
+use std::time::Duration;
 
 use moim_proto::ErrorCode;
 use moim_proto::error::ApiError;
@@ -35,6 +38,8 @@ use moim_proto::signal::{
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
+use crate::broadcast::archive::ArchiveConfig;
+use crate::broadcast::ladder::LadderConfig;
 use crate::broadcast::live::{Broadcast, COMPOSITE};
 use crate::broadcast::playback::Playback;
 use crate::broadcast::restream::{RestreamState, RestreamStatus};
@@ -137,7 +142,15 @@ pub fn start(
         public: request.public,
         started_at: unix_millis(),
     };
-    let mut broadcast = Broadcast::start(info.clone()).map_err(|e| {
+    let mut ladder = LadderConfig::default();
+    if state.config.broadcast_vod_window > 0 {
+        ladder.archive = Some(ArchiveConfig::new(
+            &state.config.broadcasts_dir,
+            &info.id,
+            Duration::from_secs(state.config.broadcast_vod_window),
+        ));
+    }
+    let mut broadcast = Broadcast::start(info.clone(), ladder).map_err(|e| {
         warn!("cannot start a broadcast: {e}");
         ApiError::new(
             ErrorCode::Internal,

@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
@@ -197,7 +198,14 @@ async fn rendition_file(
         let text = rendition.playlist().ok_or_else(not_found)?;
         return Ok(playlist(text, 1));
     }
-    let bytes = rendition.file(resource).ok_or_else(not_found)?;
+    let bytes = match rendition.file(resource) {
+        Some(bytes) => bytes,
+        None => {
+            // Older than the playlist's window: on disk, if kept to watch back.
+            let path = rendition.archived(resource).ok_or_else(not_found)?;
+            Bytes::from(tokio::fs::read(path).await.map_err(|_| not_found())?)
+        }
+    };
     let mut response = bytes.into_response();
     let h = response.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("video/mp4"));

@@ -26,6 +26,9 @@ pub struct Server {
     pub rtmp_port: u16,
     /// Its recordings folder (a fresh temporary one).
     pub recordings: PathBuf,
+    /// Where its broadcasts keep what can be watched back (a temporary folder, removed
+    /// with it).
+    pub broadcasts: PathBuf,
 }
 
 impl Server {
@@ -53,12 +56,14 @@ impl Server {
             .port();
         let recordings = std::env::temp_dir().join(format!("moim-recordings-{http_port}"));
         let _ = std::fs::remove_dir_all(&recordings);
+        let broadcasts = std::env::temp_dir().join(format!("moim-broadcasts-{http_port}"));
         let child = Command::new(env!("CARGO_BIN_EXE_moim"))
             .args(["serve", "--http-port", &http_port.to_string()])
             .args(["--udp-port", &udp_port.to_string()])
             .args(["--rtmp-port", &rtmp_port.to_string()])
             .env("MOIM_LOG", "warn")
             .env("MOIM_RECORDINGS_DIR", &recordings)
+            .env("MOIM_BROADCASTS_DIR", &broadcasts)
             .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
@@ -69,6 +74,7 @@ impl Server {
             http_port,
             rtmp_port,
             recordings,
+            broadcasts,
         };
         let deadline = Instant::now() + Duration::from_secs(10);
         while std::net::TcpStream::connect(("127.0.0.1", http_port)).is_err() {
@@ -164,6 +170,7 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.broadcasts);
     }
 }
 

@@ -15,7 +15,7 @@ use std::time::{Instant, SystemTime};
 
 use moim_media::EgressFrame;
 
-use super::output::{self, Rendition};
+use super::output;
 use super::{LadderConfig, Renditions, Shared, input, plan};
 use crate::recording::compositor::{self, Compositor};
 use crate::recording::mixer::{MixOutput, Mixer};
@@ -55,10 +55,7 @@ impl GridLadder {
         let stdout = mixer
             .take_output()
             .ok_or_else(|| std::io::Error::other("the grid's ffmpeg has no output"))?;
-        let renditions: Vec<Arc<Rendition>> = encodings
-            .iter()
-            .map(|e| Arc::new(Rendition::new(*e, config.pictures_per_second())))
-            .collect();
+        let renditions = config.renditions(&encodings);
         let shared = Arc::new(Shared {
             list: OnceLock::from(renditions.clone()),
             fed: Default::default(),

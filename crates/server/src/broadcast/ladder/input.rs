@@ -22,7 +22,7 @@ use moim_egress::webm::{Codec, TrackSpec, WebmWriter};
 use moim_media::{EgressFrame, FrameCodec};
 use tracing::warn;
 
-use super::output::{self, Rendition};
+use super::output;
 use super::{AUDIO_KBPS, Encoding, LadderConfig, Shared, plan};
 use crate::recording::frames::{signed_ms, video_track};
 
@@ -100,10 +100,7 @@ pub(super) fn run(
         warn!("the source's picture size is unknown: the HLS ladder has its lowest rung only");
     }
     let encodings = plan(&config.rungs, size);
-    let renditions: Vec<Arc<Rendition>> = encodings
-        .iter()
-        .map(|e| Arc::new(Rendition::new(*e, config.pictures_per_second())))
-        .collect();
+    let renditions = config.renditions(&encodings);
     let _ = shared.list.set(renditions.clone());
 
     let mut child = match command(&encodings, &config).spawn() {

@@ -6,6 +6,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::io::BufReader;
+use std::path::PathBuf;
 use std::process::ChildStdout;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -15,12 +16,14 @@ use bytes::Bytes;
 use moim_egress::blocks::{BlockReader, Track};
 use moim_egress::cmaf::{AudioTrack, Tracks, VideoTrack};
 use moim_egress::hls::{
-    self, AudioFrame, Availability, Resource, Segmenter, SegmenterConfig, Variant, VideoFrame,
+    self, AudioFrame, Availability, Resource, SegmentInfo, Segmenter, SegmenterConfig, Variant,
+    VideoFrame,
 };
 use tokio::sync::watch;
 use tracing::warn;
 
 use super::{Encoding, Rung, Shared};
+use crate::broadcast::archive::Archive;
 
 /// ffmpeg's output times are milliseconds; the segmenter counts 90 kHz ticks.
 const TICKS_PER_MS: i64 = hls::TICKS_PER_SECOND / 1000;
@@ -36,6 +39,18 @@ pub struct Rendition {
     changes: watch::Sender<u64>,
     /// What was served, shared by every request until it changes (a playlist) or leaves.
     served: Mutex<Served>,
+    /// Its segments kept on disk to watch back.
+    archive: Mutex<Archiving>,
+}
+
+/// Whether a rendition's segments are kept on disk.
+enum Archiving {
+    /// Not kept (not asked, or the disk refused).
+    Off,
+    /// To be kept in this folder, this long, from the first complete segment.
+    To(PathBuf, Duration),
+    /// Being kept.
+    On(Archive),
 }
 
 /// Files as served: one shared copy for every player asking for it.
@@ -53,14 +68,22 @@ struct Served {
 const SERVED_FILES: usize = 128;
 
 impl Rendition {
-    /// A rendition of `encoding` at `frame_rate`, without frames yet.
-    pub(super) fn new(encoding: Encoding, frame_rate: u32) -> Rendition {
+    /// A rendition of `encoding` at `frame_rate`, without frames yet, whose segments are
+    /// kept on disk in `archive` (a folder, and how long) when given.
+    pub(super) fn new(
+        encoding: Encoding,
+        frame_rate: u32,
+        archive: Option<(PathBuf, Duration)>,
+    ) -> Rendition {
         Rendition {
             encoding,
             frame_rate,
             segmenter: Mutex::new(None),
             changes: watch::channel(0).0,
             served: Mutex::new(Served::default()),
+            archive: Mutex::new(
+                archive.map_or(Archiving::Off, |(dir, window)| Archiving::To(dir, window)),
+            ),
         }
     }
 
@@ -74,8 +97,9 @@ impl Rendition {
         (self.encoding.width, self.encoding.height)
     }
 
-    /// The media playlist (`index.m3u8`), once the rung has its tracks. Made once per
-    /// change, however many players ask.
+    /// The media playlist (`index.m3u8`), once the rung has its tracks: live, or once
+    /// ended the VOD playlist of every segment kept on disk. Made once per change, however
+    /// many players ask.
     pub fn playlist(&self) -> Option<Bytes> {
         let version = *self.changes.borrow();
         let mut served = self.served();
@@ -85,7 +109,15 @@ impl Rendition {
             return Some(text.clone());
         }
         // The version is read before the playlist: a change in between is seen next time.
-        let text = Bytes::from(self.lock().as_ref()?.playlist());
+        let text = {
+            let segmenter = self.lock();
+            let segmenter = segmenter.as_ref()?;
+            let vod = match &*self.archiving() {
+                Archiving::On(archive) if segmenter.is_ended() => archive.playlist(),
+                _ => None,
+            };
+            Bytes::from(vod.unwrap_or_else(|| segmenter.playlist()))
+        };
         served.playlist = Some((version, text.clone()));
         Some(text)
     }
@@ -108,6 +140,15 @@ impl Rendition {
             }
         }
         Some(bytes)
+    }
+
+    /// Where a file no longer in memory is kept on disk (a segment of the last
+    /// `broadcast_vod_window`), if it is.
+    pub fn archived(&self, resource: Resource) -> Option<PathBuf> {
+        match &*self.archiving() {
+            Archiving::On(archive) => archive.path(resource),
+            _ => None,
+        }
     }
 
     /// Whether a blocking playlist request for segment `msn` (and its part `part`) can be
@@ -153,22 +194,89 @@ impl Rendition {
         self.segmenter.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// The archive's state (locked after the segmenter, when both are).
+    fn archiving(&self) -> MutexGuard<'_, Archiving> {
+        self.archive.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Runs `push` on the segmenter; wakes the waiting requests when a part was published
-    /// (or the stream ended).
+    /// (or the stream ended). A segment it completed is then written to the archive,
+    /// without the segmenter locked.
     fn update(&self, push: impl FnOnce(&mut Segmenter) -> Result<(), hls::Error>) -> bool {
-        let mut guard = self.lock();
-        let Some(segmenter) = guard.as_mut() else {
-            return false;
+        let (refused, completed) = {
+            let mut guard = self.lock();
+            let Some(segmenter) = guard.as_mut() else {
+                return false;
+            };
+            let before = (segmenter.next_part(), segmenter.is_ended());
+            let newest = segmenter.newest_segment().map(|(s, _)| s.msn);
+            let refused = push(segmenter).is_err();
+            // Counted while the segmenter is still locked: whoever sees the new part also
+            // sees the new count, so a playlist made before it is never served as current.
+            if before != (segmenter.next_part(), segmenter.is_ended()) {
+                self.changes.send_modify(|n| *n += 1);
+            }
+            let completed = segmenter
+                .newest_segment()
+                .filter(|(s, _)| Some(s.msn) != newest)
+                .and_then(|(segment, bytes)| {
+                    let init = match &*self.archiving() {
+                        Archiving::Off => return None,
+                        Archiving::To(..) => Some(segmenter.init().to_vec()),
+                        Archiving::On(_) => None,
+                    };
+                    Some(Completed {
+                        segment,
+                        bytes: bytes.to_vec(),
+                        init,
+                        wall_clock_at_zero: segmenter.wall_clock_at_zero(),
+                        ended: segmenter.is_ended(),
+                    })
+                });
+            (refused, completed)
         };
-        let before = (segmenter.next_part(), segmenter.is_ended());
-        let refused = push(segmenter).is_err();
-        // Counted while the segmenter is still locked: whoever sees the new part also
-        // sees the new count, so a playlist made before it is never served as current.
-        if before != (segmenter.next_part(), segmenter.is_ended()) {
-            self.changes.send_modify(|n| *n += 1);
+        if let Some(completed) = completed {
+            self.keep(completed);
         }
         refused
     }
+
+    /// Writes a completed segment to the archive (started with the first).
+    fn keep(&self, completed: Completed) {
+        let mut archiving = self.archiving();
+        if let (Archiving::To(dir, window), Some(init)) = (&*archiving, &completed.init) {
+            *archiving = match Archive::create(dir.clone(), *window, init) {
+                Ok(archive) => Archiving::On(archive),
+                Err(e) => {
+                    warn!(dir = %dir.display(), "cannot keep the broadcast to watch back: {e}");
+                    Archiving::Off
+                }
+            };
+        }
+        if let Archiving::On(archive) = &mut *archiving {
+            archive.keep(
+                completed.segment,
+                &completed.bytes,
+                completed.wall_clock_at_zero,
+            );
+        }
+        drop(archiving);
+        // The last segment makes the VOD playlist whole: a new version of it.
+        if completed.ended {
+            self.changes.send_modify(|n| *n += 1);
+        }
+    }
+}
+
+/// A segment just completed, on its way to the archive.
+struct Completed {
+    segment: SegmentInfo,
+    bytes: Vec<u8>,
+    /// The init segment, for the archive's first.
+    init: Option<Vec<u8>>,
+    wall_clock_at_zero: Option<i64>,
+    /// It is the stream's last.
+    ended: bool,
 }
 
 /// Which output track feeds which rendition.
