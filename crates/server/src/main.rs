@@ -128,7 +128,11 @@ async fn run(config: Config) -> anyhow::Result<()> {
     http::listener::serve(listener, app, limits, async move {
         shutdown_signal().await;
         let stopping = state.clone();
-        let _ = tokio::task::spawn_blocking(move || recording::stop_all(&stopping)).await;
+        let _ = tokio::task::spawn_blocking(move || {
+            broadcast::stop_all(&stopping);
+            recording::stop_all(&stopping);
+        })
+        .await;
         state.rooms().disconnect_all();
     })
     .await;

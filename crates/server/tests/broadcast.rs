@@ -706,3 +706,52 @@ fn a_host_broadcasts_the_meetings_grid_of_everyones_cameras() {
         let _ = encoder.wait();
     }
 }
+
+#[test]
+fn a_server_that_stops_ends_its_broadcasts_and_leaves_no_ffmpeg_behind() {
+    let _turn = turn();
+    let mut server = Server::start();
+    let (mut encoder, auth) = encoder_in(&server, "closing", "640x360");
+    let relay_key = server.token("relay", "restream", &[]);
+    let destination = format!("rtmp://127.0.0.1:{}/live/{relay_key}", server.rtmp_port);
+    let (status, broadcast) = start(
+        &server,
+        "closing",
+        &auth,
+        &json!({"source": "studio", "outputs": ["hls", "rtmp"], "rtmp_url": destination, "public": true}),
+    );
+    assert_eq!(status, 201, "{broadcast}");
+    let id = broadcast["id"].as_str().unwrap();
+    let (status, _, _) = get(&server, "/hls/closing/index.m3u8");
+    assert_eq!(status, 200, "the ladder started");
+    wait_for_segment(&server, &format!("/hls/closing/{id}/sd/"), 2);
+    // The ladder's ffmpeg and the restream's, at least.
+    let out = Command::new("pgrep")
+        .args(["-P", &server.pid().to_string()])
+        .output()
+        .unwrap();
+    let children: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
+    assert!(children.len() >= 2, "ffmpeg children: {children:?}");
+
+    assert!(
+        server.terminate(Duration::from_secs(25)),
+        "the server exits"
+    );
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let left = loop {
+        let left: Vec<&String> = children
+            .iter()
+            .filter(|pid| std::path::Path::new(&format!("/proc/{pid}")).exists())
+            .collect();
+        if left.is_empty() || Instant::now() > deadline {
+            break left;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(left.is_empty(), "children left running: {left:?}");
+    let _ = encoder.kill();
+    let _ = encoder.wait();
+}

@@ -5,9 +5,9 @@
 //! published. The source `composite` is the meeting's grid: every track of everyone in
 //! the room is tapped, as a composite recording taps them, and feeds a [`GridLadder`].
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, sync_channel};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use moim_media::egress::TALLEST;
@@ -32,6 +32,38 @@ const QUEUE_FRAMES: usize = 160;
 
 /// How long a stopped broadcast's ladder gets to publish what ffmpeg still holds.
 const FINISH_WAIT: Duration = Duration::from_secs(5);
+
+/// Ladders' threads still running (each ends its ffmpeg before it ends), so that a
+/// server shutting down waits for them.
+static FEEDING: (Mutex<usize>, Condvar) = (Mutex::new(0), Condvar::new());
+
+/// Counts a ladder's thread while it lives.
+struct Feeding;
+
+impl Feeding {
+    fn enter() -> Feeding {
+        *FEEDING.0.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        Feeding
+    }
+}
+
+impl Drop for Feeding {
+    fn drop(&mut self) {
+        *FEEDING.0.lock().unwrap_or_else(|e| e.into_inner()) -= 1;
+        FEEDING.1.notify_all();
+    }
+}
+
+/// Waits up to `within` for every stopped broadcast's ladder to finish and end its
+/// ffmpeg; how many were still running then.
+pub fn wait_for_ladders(within: Duration) -> usize {
+    let running = FEEDING.0.lock().unwrap_or_else(|e| e.into_inner());
+    let (left, _) = FEEDING
+        .1
+        .wait_timeout_while(running, within, |n| *n > 0)
+        .unwrap_or_else(|e| e.into_inner());
+    *left
+}
 
 /// A running broadcast.
 pub struct Broadcast {
@@ -74,9 +106,13 @@ impl Broadcast {
         let (sink, frames) = sync_channel(QUEUE_FRAMES);
         let stop = Arc::new(AtomicBool::new(false));
         let stopping = stop.clone();
+        let feeding = Feeding::enter();
         std::thread::Builder::new()
             .name("moim-broadcast".into())
-            .spawn(move || feed(frames, encoder, &stopping))?;
+            .spawn(move || {
+                feed(frames, encoder, &stopping);
+                drop(feeding);
+            })?;
         Ok(Broadcast {
             info,
             sink,

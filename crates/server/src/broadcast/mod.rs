@@ -267,6 +267,21 @@ fn stop_one(
     Ok(view(state, room_name, &playback, &info, restream))
 }
 
+/// Stops every broadcast (the server is shutting down) and waits for their ladders and
+/// restreams to end their `ffmpeg` children.
+pub fn stop_all(state: &AppState) {
+    let running = state.rooms().broadcasts_running();
+    for room in running {
+        if let Err(e) = stop(state, &room, None) {
+            warn!(room, "stopping a broadcast failed: {}", e.message);
+        }
+    }
+    let left = live::wait_for_ladders(Duration::from_secs(20));
+    if left > 0 {
+        warn!(ladders = left, "broadcast ladders still finishing at exit");
+    }
+}
+
 /// The broadcasts of `room_name`: the one running, or else the last one while it can be
 /// watched back.
 pub fn list(state: &AppState, room_name: &str) -> Vec<BroadcastView> {

@@ -224,6 +224,11 @@ fn run(
         pause(backoff);
         backoff = (backoff * 2).min(MAX_BACKOFF);
     }
+    // Stopped just as a child started: it goes too.
+    if let Some(mut child) = lock(slot).take() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
     lock(status).status.state = RestreamState::Stopped;
 }
 

@@ -590,6 +590,15 @@ impl Rooms {
         }
     }
 
+    /// The rooms with a broadcast running.
+    pub fn broadcasts_running(&self) -> Vec<String> {
+        self.rooms
+            .iter()
+            .filter(|(_, r)| r.broadcast.is_some())
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
+
     /// The broadcasts whose source has been gone for `grace` (room name and broadcast
     /// id).
     pub fn broadcasts_without_source(

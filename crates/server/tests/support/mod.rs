@@ -151,6 +151,11 @@ impl Server {
         let _ = self.child.wait();
     }
 
+    /// The process's id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Sends SIGTERM and waits up to `within` for the process to exit.
     pub fn terminate(&mut self, within: Duration) -> bool {
         let pid = self.child.id().to_string();
