@@ -13,7 +13,7 @@
 //!   (the server remuxes those files into MP4 with ffmpeg) and CMAF.
 //! - [`blocks::BlockReader`]: the other way, frames with their times, tracks and keyframe
 //!   flags out of a Matroska stream (an ffmpeg child's output), and its tracks' description.
-//! - [`vp9::keyframe_size`]: a VP9 keyframe's picture size.
+//! - [`vp9::keyframe_size`], [`av1::keyframe_size`]: a VP9 or AV1 keyframe's picture size.
 //! - [`ogg::OggOpusWriter`]: Opus in Ogg (RFC 7845); gaps in the timeline are filled with
 //!   silent frames so that a muted stretch keeps its length.
 //! - [`cmaf`]: fragmented MP4 (CMAF) of H.264 and AAC-LC: the init segment, and fragments
@@ -24,6 +24,7 @@
 
 #![deny(missing_docs)]
 
+pub mod av1;
 pub mod blocks;
 pub mod cmaf;
 pub mod ebml;

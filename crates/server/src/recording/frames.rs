@@ -4,7 +4,7 @@
 use std::time::SystemTime;
 
 use moim_egress::webm::{Codec, TrackSpec};
-use moim_egress::{h264, vp9};
+use moim_egress::{av1, h264, vp9};
 use moim_media::track::vp8_keyframe_size;
 use moim_media::{EgressFrame, FrameCodec};
 
@@ -22,10 +22,11 @@ pub fn video_track(first: &EgressFrame) -> std::io::Result<(TrackSpec, &'static 
             )));
         }
     };
-    // AV1 and H.264 sizes are left to the decoder (the ladder reads H.264's SPS).
+    // H.264's size is left to the decoder (the ladder reads it from the SPS).
     let size = match codec {
         Codec::Vp8 => vp8_keyframe_size(&first.data),
         Codec::Vp9 => vp9::keyframe_size(&first.data),
+        Codec::Av1 => av1::keyframe_size(&first.data),
         _ => None,
     };
     let (width, height) = size.unwrap_or((0, 0));
