@@ -56,12 +56,33 @@ pub fn avc_config(frame: &[u8]) -> Option<Vec<u8>> {
 /// keyframe) declares; `None` without an SPS or when it cannot be read.
 pub fn picture_size(frame: &[u8]) -> Option<(u32, u32)> {
     let sps = nal_units(frame).find(|n| n[0] & 0x1F == 7)?;
-    sps_picture_size(sps)
+    read_sps(sps)?.size
 }
 
-/// The picture size an SPS NAL unit (its header byte first) declares (H.264 §7.3.2.1.1,
-/// the frame cropping of §7.4.2.1.1).
-fn sps_picture_size(sps: &[u8]) -> Option<(u32, u32)> {
+/// Whether a stream whose SPS NAL unit (its header byte first) is `sps` may send pictures
+/// out of presentation order (B-frames): `Some(false)` for the Baseline profile or a
+/// stream that says it reorders none (`max_num_reorder_frames` 0), `Some(true)` for one
+/// that says it does, `None` when the SPS does not say.
+pub fn reorders(sps: &[u8]) -> Option<bool> {
+    let sps = read_sps(sps)?;
+    if sps.profile == 66 {
+        return Some(false);
+    }
+    sps.max_num_reorder_frames.map(|n| n > 0)
+}
+
+/// What Moim reads in an SPS.
+struct Sps {
+    profile: u32,
+    /// Width and height after cropping.
+    size: Option<(u32, u32)>,
+    /// From the VUI's bitstream restriction, when it has one.
+    max_num_reorder_frames: Option<u32>,
+}
+
+/// Reads an SPS NAL unit (its header byte first): H.264 §7.3.2.1.1, the frame cropping
+/// of §7.4.2.1.1 and the VUI of §E.1.1.
+fn read_sps(sps: &[u8]) -> Option<Sps> {
     // The emulation prevention bytes (00 00 03) go before the bits are read.
     let mut rbsp = Vec::with_capacity(sps.len());
     let mut zeros = 0;
@@ -135,10 +156,81 @@ fn sps_picture_size(sps: &[u8]) -> Option<(u32, u32)> {
         _ => (2, 2),
     };
     let crop_y = crop_y * (2 - frame_mbs_only);
-    let width = (width_mbs * 16).checked_sub(crop_x * (left + right))?;
-    let height = (height_units * 16 * (2 - frame_mbs_only)).checked_sub(crop_y * (top + bottom))?;
-    let (width, height) = (u32::try_from(width).ok()?, u32::try_from(height).ok()?);
-    (width > 0 && height > 0).then_some((width, height))
+    let size = (|| {
+        let width = (width_mbs * 16).checked_sub(crop_x * (left + right))?;
+        let height =
+            (height_units * 16 * (2 - frame_mbs_only)).checked_sub(crop_y * (top + bottom))?;
+        let (width, height) = (u32::try_from(width).ok()?, u32::try_from(height).ok()?);
+        (width > 0 && height > 0).then_some((width, height))
+    })();
+    let max_num_reorder_frames = match r.bits(1) {
+        Some(1) => vui_reorder_frames(&mut r),
+        _ => None,
+    };
+    Some(Sps {
+        profile,
+        size,
+        max_num_reorder_frames,
+    })
+}
+
+/// The `max_num_reorder_frames` of `vui_parameters()` (§E.1.1), when it has a bitstream
+/// restriction.
+fn vui_reorder_frames(r: &mut Bits) -> Option<u32> {
+    if r.bits(1)? == 1 && r.bits(8)? == 255 {
+        r.bits(32)?; // sar_width, sar_height
+    }
+    if r.bits(1)? == 1 {
+        r.bits(1)?; // overscan_appropriate_flag
+    }
+    if r.bits(1)? == 1 {
+        r.bits(4)?; // video_format, video_full_range_flag
+        if r.bits(1)? == 1 {
+            r.bits(24)?; // colour_primaries, transfer_characteristics, matrix_coefficients
+        }
+    }
+    if r.bits(1)? == 1 {
+        r.ue()?; // chroma_sample_loc_type_top_field
+        r.ue()?; // chroma_sample_loc_type_bottom_field
+    }
+    if r.bits(1)? == 1 {
+        r.bits(32)?; // num_units_in_tick
+        r.bits(32)?; // time_scale
+        r.bits(1)?; // fixed_frame_rate_flag
+    }
+    let nal_hrd = r.bits(1)? == 1;
+    if nal_hrd {
+        skip_hrd(r)?;
+    }
+    let vcl_hrd = r.bits(1)? == 1;
+    if vcl_hrd {
+        skip_hrd(r)?;
+    }
+    if nal_hrd || vcl_hrd {
+        r.bits(1)?; // low_delay_hrd_flag
+    }
+    r.bits(1)?; // pic_struct_present_flag
+    if r.bits(1)? == 0 {
+        return None; // bitstream_restriction_flag
+    }
+    r.bits(1)?; // motion_vectors_over_pic_boundaries_flag
+    for _ in 0..4 {
+        r.ue()?; // max_bytes_per_pic_denom … log2_max_mv_length_vertical
+    }
+    r.ue() // max_num_reorder_frames
+}
+
+/// Skips `hrd_parameters()` (§E.1.2).
+fn skip_hrd(r: &mut Bits) -> Option<()> {
+    let cpb_count = r.ue()?.min(31) + 1;
+    r.bits(8)?; // bit_rate_scale, cpb_size_scale
+    for _ in 0..cpb_count {
+        r.ue()?; // bit_rate_value_minus1
+        r.ue()?; // cpb_size_value_minus1
+        r.bits(1)?; // cbr_flag
+    }
+    r.bits(20)?; // four delay and offset lengths
+    Some(())
 }
 
 /// A reader of big-endian bit fields and Exp-Golomb codes (an RBSP, an
@@ -256,16 +348,49 @@ mod tests {
         assert_eq!(picture_size(&FRAME[17..]), None, "no SPS");
         // Any cut or change of a real SPS gives a size or nothing, never a panic.
         for end in 0..SPS_1080P_HIGH.len() {
-            let _ = sps_picture_size(&SPS_1080P_HIGH[..end]);
+            let _ = reorders(&SPS_1080P_HIGH[..end]);
         }
         for i in 1..SPS_1080P_HIGH.len() {
             for byte in [0x00, 0xff, 0x03, 0x80] {
                 let mut sps = SPS_1080P_HIGH.to_vec();
                 sps[i] = byte;
-                let _ = sps_picture_size(&sps);
+                let _ = reorders(&sps);
             }
         }
         let zeros = [0x67, 0x64, 0, 0x28, 0, 0, 0, 0, 0, 0, 0, 0];
-        assert_eq!(sps_picture_size(&zeros), None);
+        assert_eq!(read_sps(&zeros).and_then(|s| s.size), None);
+    }
+
+    /// The SPS of an H.264 stream ffmpeg's libx264 encodes with `options`.
+    fn x264_sps(options: &[&str]) -> Vec<u8> {
+        let out = std::process::Command::new("ffmpeg")
+            .args([
+                "-v",
+                "error",
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc2=size=320x180:rate=30",
+            ])
+            .args(["-frames:v", "1", "-c:v", "libx264"])
+            .args(options)
+            .args(["-f", "h264", "-"])
+            .output()
+            .expect("ffmpeg runs");
+        let sps = nal_units(&out.stdout).find(|n| n[0] & 0x1F == 7);
+        sps.expect("an SPS").to_vec()
+    }
+
+    #[test]
+    fn the_sps_says_whether_pictures_come_out_of_order() {
+        assert_eq!(reorders(&x264_sps(&["-bf", "3"])), Some(true));
+        assert_eq!(reorders(&x264_sps(&["-bf", "0"])), Some(false));
+        assert_eq!(reorders(&x264_sps(&["-tune", "zerolatency"])), Some(false));
+        assert_eq!(
+            reorders(&x264_sps(&["-profile:v", "baseline"])),
+            Some(false)
+        );
+        assert_eq!(reorders(SPS_720P_BASELINE), Some(false));
+        assert_eq!(reorders(&[0x67]), None);
     }
 }

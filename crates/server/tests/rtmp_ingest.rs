@@ -110,6 +110,14 @@ async fn video_with_b_frames_is_encoded_again_without_them() {
             s.video_keyframes >= 1 && s.video_frames >= 60 && s.audio_frames >= 50
         })
         .await;
+    // The SPS said B-frames: the very first picture is the re-encoder's (main profile),
+    // none of the source's (high) got through.
+    let first = viewer.seen().first_video.expect("a first picture");
+    let profile = first
+        .windows(5)
+        .find(|w| w[..4] == [0, 0, 1, 0x67])
+        .map(|w| w[4]);
+    assert_eq!(profile, Some(77), "the first picture's SPS profile");
     assert_eq!(
         exited_within(&mut encoder, Duration::ZERO),
         None,

@@ -6,6 +6,7 @@
 use std::io::{Cursor, Read};
 
 use bytes::Bytes;
+use moim_egress::h264;
 use scuffle_flv::video::VideoData;
 use scuffle_flv::video::body::VideoTagBody;
 use scuffle_flv::video::body::legacy::LegacyVideoTagBody;
@@ -128,6 +129,8 @@ pub struct VideoIn {
     length_size: usize,
     /// The AVC profile (66 baseline, 77 main, 100 high), once known.
     profile: Option<u8>,
+    /// Whether the SPS says pictures come out of order (B-frames), when it says.
+    reorders: Option<bool>,
     last_pts: Option<i64>,
 }
 
@@ -135,6 +138,13 @@ impl VideoIn {
     /// The AVC profile indication of the stream's decoder configuration, once it came.
     pub fn profile(&self) -> Option<u8> {
         self.profile
+    }
+
+    /// Whether the stream's SPS says its pictures come out of presentation order
+    /// (B-frames: `Some(true)`) or never do (`Some(false)`); `None` when it does not say,
+    /// and the pictures' times tell.
+    pub fn reorders(&self) -> Option<bool> {
+        self.reorders
     }
 
     /// Reads one video message (FLV VIDEODATA) sent at `timestamp` ms (its decoding
@@ -157,6 +167,7 @@ impl VideoIn {
                 }
                 self.length_size = usize::from(config.length_size_minus_one & 3) + 1;
                 self.profile = Some(config.profile_indication);
+                self.reorders = config.sps.first().and_then(|sps| h264::reorders(sps));
                 Ok(None)
             }
             (

@@ -151,18 +151,18 @@ impl Stream {
                         return Err(refuse());
                     }
                 }
+                // The SPS says so: re-encoded from the first keyframe, before any
+                // picture with B-frames reaches the room.
+                Ok(None) if header && video.reorders() == Some(true) => {
+                    info!(%peer, room = self.room, "the video has B-frames (its SPS says); encoding it again without them");
+                    self.reencode()?;
+                }
                 Ok(None) => {}
+                // Pictures out of order although the SPS did not say: re-encoded from the
+                // next keyframe.
                 Err(Refusal::BFrames) => {
                     info!(%peer, room = self.room, "the video has B-frames; encoding it again without them");
-                    let transcoder =
-                        Transcoder::video(self.publisher.frames.clone()).map_err(|e| {
-                            warn!(room = self.room, "RTMP video cannot be encoded again: {e}");
-                            refuse()
-                        })?;
-                    self.video = Video::Reencode {
-                        transcoder,
-                        started: false,
-                    };
+                    self.reencode()?;
                 }
                 Err(e) => {
                     warn!(%peer, room = self.room, "RTMP stream refused: {e}");
@@ -183,6 +183,19 @@ impl Stream {
                 transcoder.tag(flv::VIDEO, timestamp, &data);
             }
         }
+        Ok(())
+    }
+
+    /// Sends the video through a re-encoder without B-frames from its next keyframe on.
+    fn reencode(&mut self) -> Result<(), ServerSessionError> {
+        let transcoder = Transcoder::video(self.publisher.frames.clone()).map_err(|e| {
+            warn!(room = self.room, "RTMP video cannot be encoded again: {e}");
+            refuse()
+        })?;
+        self.video = Video::Reencode {
+            transcoder,
+            started: false,
+        };
         Ok(())
     }
 }

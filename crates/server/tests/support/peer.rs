@@ -25,6 +25,8 @@ pub struct Seen {
     pub audio_frames: u64,
     pub video_frames: u64,
     pub video_keyframes: u64,
+    /// The first video frame's payload, as received.
+    pub first_video: Option<Vec<u8>>,
     pub messages: Vec<Value>,
 }
 
@@ -347,6 +349,9 @@ impl Task {
                     seen.audio_frames += 1;
                 } else {
                     seen.video_frames += 1;
+                    if seen.first_video.is_none() {
+                        seen.first_video = Some(d.data.to_vec());
+                    }
                     if d.is_keyframe() {
                         seen.video_keyframes += 1;
                     }
