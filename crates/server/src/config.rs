@@ -7,11 +7,14 @@
 //! mint host tokens, it refuses to listen beyond loopback unless told so explicitly, and
 //! outside development mode the secret must be long enough to resist guessing.
 
+use std::borrow::Cow;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use serde::Deserialize;
+
+use crate::broadcast::ladder::Rung;
 
 /// The development API key.
 pub const DEV_API_KEY: &str = "devkey";
@@ -58,6 +61,8 @@ pub struct Config {
     pub broadcasts_dir: PathBuf,
     /// Seconds of a broadcast (its newest) kept to watch back; 0: none.
     pub broadcast_vod_window: u64,
+    /// The quality ladder's rungs to choose from (those at or below a source's height).
+    pub broadcast_rungs: Vec<Rung>,
     /// Seconds a client has to send a request's headers; then the connection is closed.
     pub header_timeout: u64,
     /// Connections one address may hold at once (0: no limit); by default none in
@@ -85,6 +90,7 @@ impl Default for Config {
             broadcast_source_grace: 60,
             broadcasts_dir: PathBuf::from("broadcasts"),
             broadcast_vod_window: 3600,
+            broadcast_rungs: Rung::DEFAULTS.to_vec(),
             header_timeout: 10,
             max_connections_per_ip: None,
         }
@@ -172,6 +178,12 @@ impl Config {
                 .parse()
                 .context("MOIM_BROADCAST_VOD_WINDOW must be a number of seconds (0: none)")?;
         }
+        if let Some(v) = env("MOIM_BROADCAST_RUNGS") {
+            config.broadcast_rungs = parse_rungs(&v).context(
+                "MOIM_BROADCAST_RUNGS must list name:height:video_kbps, comma-separated \
+                 (e.g. sd:480:1000,hd:720:2500)",
+            )?;
+        }
         if let Some(v) = env("MOIM_HEADER_TIMEOUT") {
             config.header_timeout = v
                 .parse()
@@ -204,6 +216,7 @@ impl Config {
         if self.header_timeout == 0 {
             bail!("header_timeout must be at least 1 second");
         }
+        check_rungs(&self.broadcast_rungs)?;
         if self.api_key.is_empty() || self.api_secret.is_empty() {
             bail!("api_key and api_secret must not be empty");
         }
@@ -274,6 +287,54 @@ fn is_yes(v: &str) -> bool {
     matches!(v, "1" | "true" | "yes")
 }
 
+/// Rungs written `name:height:video_kbps`, comma-separated.
+fn parse_rungs(text: &str) -> anyhow::Result<Vec<Rung>> {
+    text.split(',')
+        .map(|rung| {
+            let parts: Vec<&str> = rung.trim().split(':').collect();
+            let [name, height, kbps] = parts[..] else {
+                bail!("\"{rung}\" is not name:height:video_kbps");
+            };
+            Ok(Rung {
+                name: Cow::Owned(name.to_owned()),
+                height: height.parse().context("a rung's height is a number")?,
+                video_kbps: kbps.parse().context("a rung's bit rate is a number")?,
+            })
+        })
+        .collect()
+}
+
+/// A ladder is 1 to 8 rungs with distinct names that fit in a URL path (letters, digits,
+/// `-` and `_`), heights from 144 to 4320 and rates from 100 kbit/s to 100 Mbit/s.
+fn check_rungs(rungs: &[Rung]) -> anyhow::Result<()> {
+    if !(1..=8).contains(&rungs.len()) {
+        bail!("broadcast_rungs must list 1 to 8 rungs");
+    }
+    for (i, rung) in rungs.iter().enumerate() {
+        let name = &rung.name;
+        let fits = (1..=16).contains(&name.len())
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !fits {
+            bail!(
+                "broadcast rung \"{name}\": a name is 1 to 16 letters, digits, '-' or '_' \
+                 (it is a folder in the HLS URLs)"
+            );
+        }
+        if rungs[..i].iter().any(|r| r.name == rung.name) {
+            bail!("broadcast rung \"{name}\" is listed twice");
+        }
+        if !(144..=4320).contains(&rung.height) {
+            bail!("broadcast rung \"{name}\": the height is 144 to 4320 pixels");
+        }
+        if !(100..=100_000).contains(&rung.video_kbps) {
+            bail!("broadcast rung \"{name}\": the video bit rate is 100 to 100000 kbit/s");
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -325,6 +386,42 @@ mod tests {
         assert!(!c.dev_mode);
         assert_eq!(c.advertised_udp().to_string(), "10.1.2.3:9000");
         assert_eq!(c.workers, 4);
+    }
+
+    #[test]
+    fn the_ladder_comes_from_the_file_or_the_environment_and_is_checked() {
+        assert_eq!(
+            Config::load(None, no_env).unwrap().broadcast_rungs,
+            Rung::DEFAULTS
+        );
+        let text = "[[broadcast_rungs]]\nname = \"low\"\nheight = 240\nvideo_kbps = 400\n";
+        let c = load_file("rungs", text, |k| {
+            (k == "MOIM_DEV_MODE").then(|| "1".into())
+        })
+        .unwrap();
+        assert_eq!(c.broadcast_rungs.len(), 1);
+        assert_eq!(
+            (&*c.broadcast_rungs[0].name, c.broadcast_rungs[0].height),
+            ("low", 240)
+        );
+        let from = |v: &'static str| {
+            Config::load(None, move |k| {
+                (k == "MOIM_BROADCAST_RUNGS").then(|| v.to_owned())
+            })
+        };
+        let c = from("sd:480:1000, uhd:2160:16000").unwrap();
+        assert_eq!(c.broadcast_rungs[1].video_kbps, 16_000);
+        for (bad, said) in [
+            ("sd:480", "name:height:video_kbps"),
+            ("sd:tall:1000", "name:height:video_kbps"),
+            ("s/d:480:1000", "letters, digits"),
+            ("sd:480:1000,sd:720:2500", "listed twice"),
+            ("sd:100:1000", "144 to 4320"),
+            ("sd:480:10", "100 to 100000"),
+        ] {
+            let err = format!("{:#}", from(bad).unwrap_err());
+            assert!(err.contains(said), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -405,7 +405,14 @@ fn wait_for_segment(server: &Server, rung: &str, msn: u64) -> String {
 #[test]
 fn a_broadcast_goes_on_while_its_encoder_reconnects_and_ends_when_it_stays_away() {
     let _turn = turn();
-    let server = Server::start_with(&[("MOIM_BROADCAST_SOURCE_GRACE", "6")]);
+    // A ladder of its own, from the configuration.
+    let server = Server::start_with(&[
+        ("MOIM_BROADCAST_SOURCE_GRACE", "6"),
+        (
+            "MOIM_BROADCAST_RUNGS",
+            "low:240:400,mid:360:800,high:720:2500",
+        ),
+    ]);
     let (mut encoder, auth) = encoder_in(&server, "again", "640x360");
     let (status, broadcast) = start(
         &server,
@@ -415,6 +422,15 @@ fn a_broadcast_goes_on_while_its_encoder_reconnects_and_ends_when_it_stays_away(
     );
     assert_eq!(status, 201, "{broadcast}");
     let (_, _, multivariant) = get(&server, "/hls/again/index.m3u8");
+    for rung in [
+        "RESOLUTION=428x240,",
+        "/low/",
+        "RESOLUTION=640x360,",
+        "/mid/",
+    ] {
+        assert!(multivariant.contains(rung), "{rung} in {multivariant}");
+    }
+    assert!(!multivariant.contains("/high/"), "none above the source");
     let uri = multivariant
         .lines()
         .find(|l| l.ends_with("/index.m3u8"))

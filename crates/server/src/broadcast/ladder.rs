@@ -26,6 +26,7 @@ mod tests;
 pub use grid::GridLadder;
 pub use output::Rendition;
 
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -33,6 +34,7 @@ use std::thread::JoinHandle;
 
 use moim_egress::hls::{SegmenterConfig, multivariant_playlist};
 use moim_media::{EgressFrame, FrameCodec, TrackId};
+use serde::Deserialize;
 use tracing::warn;
 
 use crate::broadcast::archive::ArchiveConfig;
@@ -50,11 +52,12 @@ const REPLACED_KEPT: usize = 8;
 pub const AUDIO_KBPS: u32 = 128;
 
 /// One step of the ladder: a name (its folder in URLs), a picture height and a video bit
-/// rate.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// rate (`broadcast_rungs` in the configuration).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Rung {
     /// The rung's name: `sd`, `hd`, `fhd` (its playlist is `{name}/index.m3u8`).
-    pub name: &'static str,
+    pub name: Cow<'static, str>,
     /// The picture's height in pixels (its shorter side, for a portrait source).
     pub height: u32,
     /// The video's bit rate in kbit/s, held nearly constant (ffmpeg's `-b:v`, `-maxrate`).
@@ -64,19 +67,19 @@ pub struct Rung {
 impl Rung {
     /// 480p at 1 Mbit/s: what a phone on a weak network can hold.
     pub const SD: Rung = Rung {
-        name: "sd",
+        name: Cow::Borrowed("sd"),
         height: 480,
         video_kbps: 1_000,
     };
     /// 720p at 2.5 Mbit/s.
     pub const HD: Rung = Rung {
-        name: "hd",
+        name: Cow::Borrowed("hd"),
         height: 720,
         video_kbps: 2_500,
     };
     /// 1080p at 5 Mbit/s.
     pub const FHD: Rung = Rung {
-        name: "fhd",
+        name: Cow::Borrowed("fhd"),
         height: 1080,
         video_kbps: 5_000,
     };
@@ -125,8 +128,12 @@ impl LadderConfig {
                 let archive = self
                     .archive
                     .as_ref()
-                    .map(|a| (a.dir.join(e.rung.name), a.window));
-                Arc::new(Rendition::new(*e, self.pictures_per_second(), archive))
+                    .map(|a| (a.dir.join(&*e.rung.name), a.window));
+                Arc::new(Rendition::new(
+                    e.clone(),
+                    self.pictures_per_second(),
+                    archive,
+                ))
             })
             .collect()
     }
@@ -144,7 +151,7 @@ impl Default for LadderConfig {
 }
 
 /// A rung as encoded for one source: its picture size, the source's shape kept.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct Encoding {
     rung: Rung,
     width: u32,
@@ -157,7 +164,7 @@ struct Encoding {
 fn plan(rungs: &[Rung], source: Option<(u32, u32)>) -> Vec<Encoding> {
     let mut rungs = rungs.to_vec();
     rungs.sort_by_key(|r| r.height);
-    let Some(&lowest) = rungs.first() else {
+    let Some(lowest) = rungs.first().cloned() else {
         return Vec::new();
     };
     let (width, height) = source

@@ -142,7 +142,10 @@ pub fn start(
         public: request.public,
         started_at: unix_millis(),
     };
-    let mut ladder = LadderConfig::default();
+    let mut ladder = LadderConfig {
+        rungs: state.config.broadcast_rungs.clone(),
+        ..LadderConfig::default()
+    };
     if state.config.broadcast_vod_window > 0 {
         ladder.archive = Some(ArchiveConfig::new(
             &state.config.broadcasts_dir,

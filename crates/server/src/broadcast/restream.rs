@@ -157,7 +157,7 @@ fn run(
         if let Some(top) = renditions.all().last()
             && top.availability(0, None) == Availability::Ready
         {
-            break top.rung().name;
+            break top.rung().name.clone();
         }
         pause(Duration::from_millis(200));
     };

@@ -88,8 +88,8 @@ impl Rendition {
     }
 
     /// The rung it encodes (its name is its folder in URLs).
-    pub fn rung(&self) -> Rung {
-        self.encoding.rung
+    pub fn rung(&self) -> &Rung {
+        &self.encoding.rung
     }
 
     /// Its picture's width and height in pixels.

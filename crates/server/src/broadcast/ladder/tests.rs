@@ -204,7 +204,7 @@ struct Checked {
 /// Writes a rendition's init segment and segments to `dir`, then has ffmpeg decode them
 /// whole at the rendition's size, with sound.
 fn check_rendition(rendition: &Rendition, dir: &Path) -> Checked {
-    let name = rendition.rung().name;
+    let name = &rendition.rung().name;
     let playlist = text(rendition.playlist().unwrap());
     let init = rendition.file(Resource::Init).unwrap().to_vec();
     let listed = segments(&playlist);
@@ -329,11 +329,11 @@ fn a_720p_source_gets_sd_and_hd(codec: &str) {
     feed(&mut ladder, &source, start, 0, 4_000);
     let multivariant = wait_for(10, || renditions.multivariant_playlist("")).unwrap();
     println!("{multivariant}");
-    let names: Vec<&str> = renditions.all().iter().map(|r| r.rung().name).collect();
+    let names: Vec<&str> = renditions.all().iter().map(|r| &*r.rung().name).collect();
     assert_eq!(names, ["sd", "hd"], "no 1080p rung for a 720p source");
     assert!(renditions.get("fhd").is_none());
     for (uri, resolution) in [("sd", "854x480"), ("hd", "1280x720")] {
-        let rung = renditions.get(uri).unwrap().rung();
+        let rung = renditions.get(uri).unwrap().rung().clone();
         let line = multivariant
             .lines()
             .find(|l| l.contains(&format!("RESOLUTION={resolution}")))
@@ -435,41 +435,38 @@ fn ladder_of_an_h264_source_in_annex_b_plays_at_every_rung() {
 
 #[test]
 fn ladder_rungs_fit_the_source() {
-    let sizes = |source| -> Vec<(&str, u32, u32)> {
+    let sizes = |source| -> Vec<String> {
         plan(&Rung::DEFAULTS, source)
             .iter()
-            .map(|e| (e.rung.name, e.width, e.height))
+            .map(|e| format!("{} {}x{}", e.rung.name, e.width, e.height))
             .collect()
     };
     assert_eq!(
         sizes(Some((1920, 1080))),
-        [("sd", 854, 480), ("hd", 1280, 720), ("fhd", 1920, 1080)]
+        ["sd 854x480", "hd 1280x720", "fhd 1920x1080"]
     );
-    assert_eq!(
-        sizes(Some((1280, 720))),
-        [("sd", 854, 480), ("hd", 1280, 720)]
-    );
+    assert_eq!(sizes(Some((1280, 720))), ["sd 854x480", "hd 1280x720"]);
     assert_eq!(
         sizes(Some((720, 1280))),
-        [("sd", 480, 854), ("hd", 720, 1280)],
+        ["sd 480x854", "hd 720x1280"],
         "a portrait picture's rungs are its width"
     );
     assert_eq!(
         sizes(Some((640, 360))),
-        [("sd", 640, 360)],
+        ["sd 640x360"],
         "the lowest, no taller than the source"
     );
     assert_eq!(
         sizes(Some((1440, 1080))),
-        [("sd", 640, 480), ("hd", 960, 720), ("fhd", 1440, 1080)]
+        ["sd 640x480", "hd 960x720", "fhd 1440x1080"]
     );
-    assert_eq!(sizes(None), [("sd", 854, 480)]);
-    assert_eq!(sizes(Some((0, 0))), [("sd", 854, 480)]);
-    assert_eq!(sizes(Some((u32::MAX, 1))), [("sd", 4096, 2)]);
+    assert_eq!(sizes(None), ["sd 854x480"]);
+    assert_eq!(sizes(Some((0, 0))), ["sd 854x480"]);
+    assert_eq!(sizes(Some((u32::MAX, 1))), ["sd 4096x2"]);
     let reversed = [Rung::FHD, Rung::SD];
-    let names: Vec<&str> = plan(&reversed, Some((3840, 2160)))
+    let names: Vec<String> = plan(&reversed, Some((3840, 2160)))
         .iter()
-        .map(|e| e.rung.name)
+        .map(|e| e.rung.name.to_string())
         .collect();
     assert_eq!(
         names,
@@ -545,11 +542,11 @@ fn ladder_cpu() {
         let seconds = measured_from.elapsed().as_secs_f64();
         assert_eq!(pid, same);
         let cpu = (ticks_after - ticks_before) as f64 / clock_ticks as f64 / seconds;
-        let rungs: Vec<&str> = ladder
+        let rungs: Vec<String> = ladder
             .renditions()
             .all()
             .iter()
-            .map(|r| r.rung().name)
+            .map(|r| r.rung().name.to_string())
             .collect();
         println!(
             "{width}x{height} {codec} -> {rungs:?}: ffmpeg {:.0} % of a core over {seconds:.1} s; \
