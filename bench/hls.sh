@@ -4,7 +4,8 @@
 # The server runs on core 0. An encoder (ffmpeg, 640x360 at 30 fps over RTMP) publishes in
 # room `bench` and a public broadcast of it starts; the ladder's ffmpeg (one 360p rung)
 # is moved to core 1 with the encoder and moim-load, so core 0 does nothing but the
-# server's own work: ingest, packaging and serving. moim-load then runs N players, each
+# server's own work: ingest, packaging and serving. moim-load, at real-time priority so
+# that the encoders' bursts on its core do not delay its reads, then runs N players, each
 # asking for the hinted part before it exists and reloading the playlist blocking on it,
 # and reports the parts' delivery delay (from the first player having a part to each
 # player having it), errors, and the server's CPU.
@@ -44,7 +45,7 @@ for child in $(pgrep -P "$server"); do taskset -a -p -c 1 "$child" >/dev/null; d
 
 for n in "${counts[@]}"; do
   echo "== $n players"
-  taskset -c 1 "$bin/moim-load" --scenario hls -n "$n" --join-rate 500 --seconds 20 \
+  taskset -c 1 chrt -f 10 "$bin/moim-load" --scenario hls -n "$n" --join-rate 500 --seconds 20 \
     --url "http://127.0.0.1:$http" --room bench --server-pid "$server" 2>&1 \
     | grep -v '^ *[0-9.]* s  players'
 done
