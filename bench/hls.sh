@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # LL-HLS serving: how many low-latency players one core of the server serves.
 #
-# The server runs on core 0. An encoder (ffmpeg, 640x360 at 30 fps over RTMP) publishes in
+# The server runs on core 0, with one runtime thread and one media worker (more threads
+# than cores only take turns). An encoder (ffmpeg, 640x360 at 30 fps over RTMP) publishes in
 # room `bench` and a public broadcast of it starts; the ladder's ffmpeg (one 360p rung)
 # is moved to core 1 with the encoder and moim-load, so core 0 does nothing but the
 # server's own work: ingest, packaging and serving. moim-load, at real-time priority so
@@ -24,7 +25,7 @@ rtmp=11945
 work="$(mktemp -d)"
 ulimit -n 65536 2>/dev/null || true
 
-taskset -c 0 "$bin/moim" serve --http-port "$http" --udp-port 17892 --rtmp-port "$rtmp" \
+TOKIO_WORKER_THREADS=1 MOIM_WORKERS=1 taskset -c 0 "$bin/moim" serve --http-port "$http" --udp-port 17892 --rtmp-port "$rtmp" \
   >"$work/server.log" 2>&1 &
 server=$!
 trap 'kill $server $encoder 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
