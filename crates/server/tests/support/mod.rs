@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod broadcast;
 pub mod clip;
 pub mod peer;
 
