@@ -33,10 +33,12 @@ pub mod router;
 pub mod sdp;
 pub mod session;
 pub mod speech;
+pub mod stats;
 pub mod stun;
 mod subscribe;
 pub mod subscription;
 pub mod track;
+mod track_control;
 mod udp;
 mod worker;
 
@@ -57,7 +59,8 @@ pub use error::MediaError;
 pub use event::{MediaEvent, PublishedTrack};
 pub use ids::{ParticipantId, RoomId, SessionId, TrackId};
 pub use publish::MAX_TRACKS_PER_PUBLISHER;
-pub use router::{Router, RouterStats};
+pub use router::Router;
+pub use stats::RouterStats;
 
 /// Kernel buffer size asked for the media socket, so that a burst (a keyframe to many
 /// subscribers) is not dropped by the socket before the worker reads or the NIC sends it.

@@ -5,7 +5,7 @@
 //! [`Router::handle_command`] and [`Router::handle_timeout`], then drains
 //! [`Router::poll_transmit`] and [`Router::poll_event`]. Tests drive it the same way with
 //! simulated time. The role-specific parts live in `publish.rs`, `subscribe.rs`,
-//! `play.rs` and `forward.rs`.
+//! `play.rs` and `forward.rs`; muting and rendered sizes in `track_control.rs`.
 //!
 //! Each media worker has its own router. Routers of one media plane exchange [`Relay`]
 //! messages ([`Router::poll_relay`], [`Router::handle_relay`]; see `relay.rs`), so that a
@@ -27,6 +27,7 @@ use crate::ids::{ParticipantId, RoomId, SessionId, TrackId};
 use crate::pending::Pending;
 use crate::relay::{DatagramBatch, Relay, WorkerId};
 use crate::session::{Session, SessionRole};
+use crate::stats::RouterStats;
 use crate::stun::IceKey;
 use crate::track::Track;
 
@@ -82,55 +83,6 @@ impl RoomMedia {
             && self.players.is_empty()
             && self.remote_receivers == 0
             && !self.announced
-    }
-}
-
-/// Counters of what the router forwarded and dropped, and what it holds now.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct RouterStats {
-    /// Open sessions (peer connections).
-    pub sessions: u64,
-    /// Tracks published on this worker (mirrors of other workers' tracks not counted).
-    pub tracks: u64,
-    /// Tracks of other workers this worker mirrors (it fans them out to its sessions).
-    pub mirrored_tracks: u64,
-    /// Datagrams handed to the router.
-    pub datagrams_received: u64,
-    /// Datagrams from addresses no session claims.
-    pub unroutable_datagrams: u64,
-    /// Datagrams a session refused (malformed, wrong state).
-    pub rejected_datagrams: u64,
-    /// Frames forwarded to subscribers.
-    pub frames_forwarded: u64,
-    /// Datagrams handed to the worker that owns their session.
-    pub datagrams_handed_over: u64,
-    /// Frames handed to recordings.
-    pub frames_recorded: u64,
-    /// Frames a recording's full queue did not take.
-    pub recording_drops: u64,
-    /// Reliable data-channel messages sent on signaling instead (the channel was full).
-    pub data_to_signaling: u64,
-    /// Lossy data-channel messages dropped (the channel was full).
-    pub data_dropped: u64,
-    /// Clients' data-channel messages dropped because the control plane was behind.
-    pub events_dropped: u64,
-}
-
-impl std::ops::AddAssign for RouterStats {
-    fn add_assign(&mut self, other: RouterStats) {
-        self.sessions += other.sessions;
-        self.tracks += other.tracks;
-        self.mirrored_tracks += other.mirrored_tracks;
-        self.datagrams_received += other.datagrams_received;
-        self.unroutable_datagrams += other.unroutable_datagrams;
-        self.rejected_datagrams += other.rejected_datagrams;
-        self.frames_forwarded += other.frames_forwarded;
-        self.datagrams_handed_over += other.datagrams_handed_over;
-        self.frames_recorded += other.frames_recorded;
-        self.recording_drops += other.recording_drops;
-        self.data_to_signaling += other.data_to_signaling;
-        self.data_dropped += other.data_dropped;
-        self.events_dropped += other.events_dropped;
     }
 }
 
@@ -632,79 +584,5 @@ impl Router {
             worker,
             wanted,
         });
-    }
-
-    /// Mutes or unmutes a track of `participant`; one its publisher declared and that is
-    /// not negotiated yet starts in that state.
-    fn mute(&mut self, participant: ParticipantId, track: TrackId, muted: bool) {
-        let publisher = self
-            .participants
-            .get(&participant)
-            .and_then(|p| p.publisher);
-        if let Some(declared) = publisher
-            .and_then(|id| self.sessions.get_mut(&id))
-            .and_then(|s| s.declared.values_mut().find(|d| d.track == track))
-        {
-            declared.muted = muted;
-        }
-        self.mute_track(track, muted);
-    }
-
-    /// Stops or resumes forwarding a track (this worker's, whose mirrors on the other workers
-    /// follow, or a mirror of another's). A muted track stops counting as speech at once,
-    /// and players stop showing it.
-    pub(crate) fn mute_track(&mut self, track: TrackId, muted: bool) {
-        let Some(t) = self.tracks.get_mut(&track) else {
-            return;
-        };
-        if t.muted == muted {
-            return;
-        }
-        t.muted = muted;
-        let room = t.room;
-        let local = t.is_local();
-        if muted && local && t.speech.silence() {
-            self.pending.announce(MediaEvent::Speaking {
-                participant: t.participant,
-                track,
-                speaking: false,
-            });
-        }
-        if !muted {
-            // Subscribers restart on a keyframe.
-            for sub in &t.subscribers {
-                if let Some(slot) = self
-                    .sessions
-                    .get_mut(&sub.session)
-                    .and_then(|s| s.slots.get_mut(&sub.mid))
-                {
-                    slot.rebind(Some(track));
-                }
-            }
-        }
-        // The other workers' mirrors follow, in order after the track's publication.
-        if local {
-            self.broadcast(|| Relay::TrackMuted { track, muted });
-        }
-        self.rebind_players(room);
-    }
-
-    fn video_size(&mut self, participant: ParticipantId, track: TrackId, height: u32) {
-        let Some(id) = self
-            .participants
-            .get(&participant)
-            .and_then(|p| p.subscriber)
-        else {
-            return;
-        };
-        let Some(session) = self.sessions.get_mut(&id) else {
-            return;
-        };
-        for slot in session.slots.values_mut() {
-            if slot.track == Some(track) {
-                debug!(%participant, %track, height, "rendered size");
-                slot.target_height = height.max(1);
-            }
-        }
     }
 }
