@@ -111,28 +111,14 @@ fn uvlc(b: &mut Bits) -> Option<u32> {
 
 #[cfg(test)]
 mod tests {
-    use std::process::Command;
-
     use super::*;
 
-    /// The first frame of an AV1 stream ffmpeg encodes at `size`, read from IVF.
+    /// The first frame of an AV1 stream ffmpeg encodes at `size`.
     fn first_frame(size: &str) -> Vec<u8> {
-        let out = Command::new("ffmpeg")
-            .args(["-v", "error", "-f", "lavfi", "-i"])
-            .arg(format!("testsrc2=size={size}:rate=30"))
-            .args(["-frames:v", "2", "-c:v", "libaom-av1", "-cpu-used", "8"])
-            .args(["-usage", "realtime", "-f", "ivf", "-"])
-            .output()
-            .expect("ffmpeg runs");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let ivf = out.stdout;
-        // 32-byte file header, then a 12-byte frame header with the frame's size.
-        let len = u32::from_le_bytes(ivf[32..36].try_into().unwrap()) as usize;
-        ivf[44..44 + len].to_vec()
+        crate::test_ivf::first_frame(
+            size,
+            &["libaom-av1", "-cpu-used", "8", "-usage", "realtime"],
+        )
     }
 
     #[test]

@@ -31,5 +31,7 @@ pub mod ebml;
 pub mod h264;
 pub mod hls;
 pub mod ogg;
+#[cfg(test)]
+mod test_ivf;
 pub mod vp9;
 pub mod webm;
