@@ -93,7 +93,7 @@ impl Archive {
     pub fn path(&self, resource: Resource) -> Option<PathBuf> {
         let kept = match resource {
             Resource::Init => !self.failed,
-            Resource::Segment(msn) => self.kept.iter().any(|k| k.msn == msn),
+            Resource::Segment(msn) => self.kept.binary_search_by_key(&msn, |k| k.msn).is_ok(),
             Resource::Part { .. } | Resource::Playlist => false,
         };
         kept.then(|| self.dir.join(resource.to_string()))
