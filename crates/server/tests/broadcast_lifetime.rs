@@ -1,16 +1,19 @@
-//! A broadcast over its life: its encoder drops and comes back, it ends and is watched
-//! back from what was kept on disk, it is restreamed to an RTMP server, and a server told
-//! to stop ends it and leaves no ffmpeg behind.
+//! A broadcast over its life: its encoder drops and comes back (in the same codec or in
+//! another), it ends and is watched back from what was kept on disk, it is restreamed to
+//! an RTMP server, and a server told to stop ends it and leaves no ffmpeg behind.
 
 mod support;
 
 use std::process::Command;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 use support::broadcast::{
-    encoder_in, frames_fed, get, preload_hint, start, turn, wait_for_segment,
+    encoder_in, frames_fed, get, lowest_rung, preload_hint, start, turn, wait_for_segment,
 };
+use support::clip::Clip;
+use support::peer::Peer;
 use support::{Server, body_json, publish_rtmp};
 
 #[test]
@@ -42,11 +45,7 @@ fn a_broadcast_goes_on_while_its_encoder_reconnects_and_ends_when_it_stays_away(
         assert!(multivariant.contains(rung), "{rung} in {multivariant}");
     }
     assert!(!multivariant.contains("/high/"), "none above the source");
-    let uri = multivariant
-        .lines()
-        .find(|l| l.ends_with("/index.m3u8"))
-        .unwrap();
-    let rung = format!("/hls/again/{}", uri.trim_end_matches("index.m3u8"));
+    let rung = lowest_rung(&multivariant, "again");
     let playlist = wait_for_segment(&server, &rung, 1);
 
     // The encoder drops for three seconds and comes back with the same stream key: its
@@ -141,6 +140,82 @@ fn a_broadcast_goes_on_while_its_encoder_reconnects_and_ends_when_it_stays_away(
     assert!((probed - listed).abs() < 2.5, "{probed} vs {listed}");
     let kept = std::fs::read_dir(&server.broadcasts).unwrap().count();
     assert_eq!(kept, 1, "one broadcast's folder in {:?}", server.broadcasts);
+}
+
+#[test]
+fn a_source_that_comes_back_in_another_codec_goes_on_in_the_same_stream() {
+    let _turn = turn();
+    let server = Server::start_with(&[("MOIM_BROADCAST_RUNGS", "low:180:300")]);
+    let (mut encoder, auth) = encoder_in(&server, "recodec", "320x180");
+    let (status, broadcast) = start(
+        &server,
+        "recodec",
+        &auth,
+        &json!({"source": "studio", "public": true}),
+    );
+    assert_eq!(status, 201, "{broadcast}");
+    let (_, _, multivariant) = get(&server, "/hls/recodec/index.m3u8");
+    let rung = &lowest_rung(&multivariant, "recodec");
+    let playlist = wait_for_segment(&server, rung, 1);
+    let (_, _, init) = get(&server, &format!("{rung}init.mp4"));
+
+    // The encoder (H.264 over RTMP) goes, and the source comes back from a browser-like
+    // peer sending VP8 over WebRTC: the same stream goes on, with the init segment
+    // players already hold.
+    let _ = encoder.kill();
+    let _ = encoder.wait();
+    let away = preload_hint(&playlist).0;
+    let fed = frames_fed(&server);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let clip = Arc::new(Clip::flash_and_beep(&server.recordings.join("source"), 4));
+    let _peer = runtime.block_on(Peer::join_sending(
+        &server.ws_url(),
+        &server.token("recodec", "studio", &[]),
+        clip,
+    ));
+    let playlist = wait_for_segment(&server, rung, away + 4);
+    assert!(!playlist.contains("#EXT-X-ENDLIST"), "{playlist}");
+    let back = frames_fed(&server) - fed;
+    assert!(
+        back > 100,
+        "the VP8 source's frames reach the ladder: {back}"
+    );
+    assert_eq!(get(&server, &format!("{rung}init.mp4")).2, init);
+    // The time it was away is cut out: no segment runs over the target duration (as
+    // HLS counts it, rounded).
+    let target: f64 = playlist
+        .lines()
+        .find_map(|l| l.strip_prefix("#EXT-X-TARGETDURATION:"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    for duration in playlist.lines().filter_map(|l| l.strip_prefix("#EXTINF:")) {
+        let seconds: f64 = duration.trim_end_matches(',').parse().unwrap();
+        assert!(seconds.round() <= target, "{playlist}");
+    }
+
+    // A segment made from the VP8 source decodes with that init segment.
+    let url = |file: &str| format!("http://127.0.0.1:{}{rung}{file}", server.http_port);
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-protocol_whitelist", "concat,http,tcp"])
+        .args(["-count_frames", "-select_streams", "v:0"])
+        .args(["-show_entries", "stream=nb_read_frames", "-of", "csv=p=0"])
+        .arg(format!(
+            "concat:{}|{}",
+            url("init.mp4"),
+            url(&format!("seg{}.m4s", away + 3))
+        ))
+        .output()
+        .expect("ffprobe runs");
+    let frames: u32 = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .unwrap_or(0);
+    assert!(
+        frames >= 20 && out.stderr.is_empty(),
+        "{frames} pictures: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]

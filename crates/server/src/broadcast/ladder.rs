@@ -304,10 +304,13 @@ pub struct Ladder {
     /// that replaces it (the source came back).
     video: Option<TrackId>,
     audio: Option<TrackId>,
-    /// The video's codec: a track that replaces it must have the same.
-    video_codec: Option<FrameCodec>,
     /// Tracks replaced: their late frames are ignored.
     replaced: Vec<TrackId>,
+    /// Tracks replaced so far, and which replacement the video and the sound track now
+    /// came with.
+    replacements: u32,
+    video_since: u32,
+    audio_since: u32,
     started: bool,
     /// A picture was dropped: the next ones wait for a keyframe (a decoder cannot use
     /// pictures that refer to a missing one).
@@ -338,8 +341,10 @@ impl Ladder {
             shared,
             video: None,
             audio: None,
-            video_codec: None,
             replaced: Vec::new(),
+            replacements: 0,
+            video_since: 0,
+            audio_since: 0,
             started: false,
             video_broken: false,
         })
@@ -348,7 +353,8 @@ impl Ladder {
     /// Queues a frame of the source for ffmpeg without waiting: nothing before the first
     /// video keyframe, one video and one audio track at a time, Opus audio. A new track
     /// replaces the one of its kind (the source came back with new tracks): from its
-    /// first keyframe for video, which must keep the codec; the stream goes on.
+    /// first keyframe for video (in any codec: ffmpeg is started again for another one),
+    /// and for sound once the video has been replaced; the stream goes on.
     pub fn feed(&mut self, frame: &EgressFrame) {
         let video = match frame.codec {
             FrameCodec::Vp8 | FrameCodec::Vp9 | FrameCodec::Av1 | FrameCodec::H264 => true,
@@ -364,22 +370,26 @@ impl Ladder {
         match *track {
             Some(t) if t == frame.track => {}
             Some(_) if self.replaced.contains(&frame.track) => return,
-            Some(_) if video && (!frame.keyframe || self.video_codec != Some(frame.codec)) => {
-                return;
-            }
+            Some(_) if video && !frame.keyframe => return,
+            // The old sound goes on until the source's picture is back: a new generation
+            // of ffmpeg starts at a picture.
+            Some(_) if !video && self.audio_since >= self.video_since => return,
             Some(old) => {
                 if self.replaced.len() == REPLACED_KEPT {
                     self.replaced.remove(0);
                 }
                 self.replaced.push(old);
                 *track = Some(frame.track);
+                self.replacements += 1;
+                if video {
+                    self.video_since = self.replacements;
+                } else {
+                    self.audio_since = self.replacements;
+                }
             }
             None if video && !frame.keyframe => return,
             None if !video && !video_started => return,
             None => *track = Some(frame.track),
-        }
-        if video {
-            self.video_codec = Some(frame.codec);
         }
         if video && self.video_broken && !frame.keyframe {
             self.shared.dropped.fetch_add(1, Ordering::Relaxed);

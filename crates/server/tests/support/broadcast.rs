@@ -65,6 +65,16 @@ pub fn get(server: &Server, path: &str) -> (u16, String, String) {
     (status, head.to_ascii_lowercase(), body.to_owned())
 }
 
+/// The folder of the multivariant playlist's first (lowest) rung in a public broadcast
+/// of `room`: `/hls/{room}/{…}/`, where its `index.m3u8` and files are.
+pub fn lowest_rung(multivariant: &str, room: &str) -> String {
+    let uri = multivariant
+        .lines()
+        .find(|l| l.ends_with("/index.m3u8"))
+        .unwrap_or_else(|| panic!("a rung in {multivariant}"));
+    format!("/hls/{room}/{}", uri.trim_end_matches("index.m3u8"))
+}
+
 /// The `URI` of the playlist's preload hint: the part being filled, `part{msn}.{n}.m4s`.
 pub fn preload_hint(playlist: &str) -> (u64, u32) {
     let line = playlist

@@ -47,7 +47,13 @@ impl GridLadder {
         };
         let canvas = (compositor::WIDTH as u32, compositor::HEIGHT as u32);
         let encodings = plan(&config.rungs, Some(canvas));
-        let (graph, args) = input::encoding(&encodings, &config, "[0:v:0]", "[mix]");
+        let (graph, args) = input::encoding(
+            &encodings,
+            &config,
+            "[0:v:0]",
+            "[mix]",
+            input::Keyframes::default(),
+        );
         let mut mixer = Mixer::start(
             MixOutput::Stream { graph, args },
             Some(Compositor::new(routes)),
@@ -64,17 +70,25 @@ impl GridLadder {
         });
         let (wall_zero, started) = (SystemTime::now(), Instant::now());
         let reading = shared.clone();
-        let segmenting = config.segmenter;
+        let to = output::Destination {
+            renditions: renditions.clone(),
+            wall_zero,
+            config: config.segmenter,
+            shift: None,
+        };
         let reader = std::thread::Builder::new()
             .name("moim-ladder-out".into())
-            .spawn(move || output::run(stdout, renditions, wall_zero, segmenting, reading))?;
+            .spawn(move || {
+                output::run(stdout, to, reading);
+                output::finish(&renditions);
+            })?;
         let (queue, frames) = sync_channel(QUEUE);
         let thread = std::thread::Builder::new()
             .name("moim-grid".into())
             .spawn(move || {
                 mix(&frames, &mut mixer);
                 // ffmpeg sees its input end, finishes and closes its output: the reader
-                // ends the renditions' playlists.
+                // then ends the renditions' playlists.
                 mixer.finish(started, Instant::now());
                 let _ = reader.join();
             })?;

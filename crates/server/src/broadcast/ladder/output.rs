@@ -27,6 +27,8 @@ use crate::broadcast::archive::Archive;
 
 /// ffmpeg's output times are milliseconds; the segmenter counts 90 kHz ticks.
 const TICKS_PER_MS: i64 = hls::TICKS_PER_SECOND / 1000;
+/// An AAC-LC frame's length at 48 kHz (1024 samples), rounded up.
+pub(super) const AAC_FRAME_MS: i64 = 22;
 
 /// One rung of a running ladder, packaged for LL-HLS: what its playlist and files are,
 /// and when to look again. Shared by the thread filling it and the HTTP handlers.
@@ -286,18 +288,26 @@ struct Routes {
     audio: u64,
 }
 
-/// The reading thread: fills the renditions from ffmpeg's output until it ends, then ends
-/// their playlists. `wall_zero` is the wall clock at the output's time zero.
-pub(super) fn run(
-    stdout: ChildStdout,
-    renditions: Vec<Arc<Rendition>>,
-    wall_zero: SystemTime,
-    config: SegmenterConfig,
-    shared: Arc<Shared>,
-) {
+/// Where one ffmpeg child's output goes.
+pub(super) struct Destination {
+    pub renditions: Vec<Arc<Rendition>>,
+    /// The wall clock at the output's time zero.
+    pub wall_zero: SystemTime,
+    pub config: SegmenterConfig,
+    /// For a child that goes on after another: what is added to its times (ms) so that
+    /// its output follows the previous one's. Its tracks must be the same.
+    pub shift: Option<i64>,
+}
+
+/// The reading thread: fills the renditions from ffmpeg's output until it ends; where it
+/// ended (ms, on the renditions' timeline), or `None` when it gave nothing to package.
+pub(super) fn run(stdout: ChildStdout, to: Destination, shared: Arc<Shared>) -> Option<i64> {
+    let renditions = &to.renditions;
     let mut blocks = BlockReader::new(BufReader::with_capacity(1 << 16, stdout));
     let mut payload = Vec::new();
     let mut routes = None;
+    let shift = to.shift.unwrap_or(0);
+    let mut end = 0;
     loop {
         let block = match blocks.next_frame(&mut payload) {
             Ok(Some(block)) => block,
@@ -308,28 +318,36 @@ pub(super) fn run(
             }
         };
         if routes.is_none() {
-            let since_zero = Duration::from_millis(block.time_ms.max(0) as u64);
-            let first = wall_zero.checked_add(since_zero).unwrap_or(wall_zero);
             let tracks = blocks.tracks().unwrap_or_default();
-            match start(tracks, &renditions, config, first) {
+            let started = match to.shift {
+                None => {
+                    let since_zero = Duration::from_millis(block.time_ms.max(0) as u64);
+                    let first = to.wall_zero.checked_add(since_zero).unwrap_or(to.wall_zero);
+                    start(tracks, renditions, to.config, first)
+                }
+                Some(_) => go_on(tracks, renditions),
+            };
+            match started {
                 Ok(started) => routes = Some(started),
                 Err(e) => {
                     warn!("the HLS ladder cannot package ffmpeg's output: {e}");
-                    break;
+                    return None;
                 }
             }
         }
         let Some(routes) = &routes else { break };
-        let time = block.time_ms.saturating_mul(TICKS_PER_MS);
+        let ms = block.time_ms.saturating_add(shift);
+        let time = ms.saturating_mul(TICKS_PER_MS);
         let mut refused = 0;
         if block.track == routes.audio {
             let frame = AudioFrame {
                 pts: time,
                 data: &payload,
             };
-            for rendition in &renditions {
+            for rendition in renditions {
                 refused += u64::from(rendition.update(|s| s.push_audio(&frame)));
             }
+            end = end.max(ms + AAC_FRAME_MS);
         } else if let Some(rendition) = routes
             .video
             .iter()
@@ -343,6 +361,7 @@ pub(super) fn run(
                 data: &payload,
             };
             refused += u64::from(rendition.update(|s| s.push_video(&frame)));
+            end = end.max(ms + 1000 / i64::from(rendition.frame_rate.max(1)));
         }
         if refused > 0 {
             let before = shared.refused.fetch_add(refused, Ordering::Relaxed);
@@ -354,7 +373,12 @@ pub(super) fn run(
             }
         }
     }
-    for rendition in &renditions {
+    routes.map(|_| end)
+}
+
+/// Ends the renditions' playlists: what they hold is published as a last part and segment.
+pub(super) fn finish(renditions: &[Arc<Rendition>]) {
+    for rendition in renditions {
         rendition.update(|s| {
             s.finish();
             Ok(())
@@ -362,14 +386,12 @@ pub(super) fn run(
     }
 }
 
-/// Gives each rendition its segmenter, from the output's `tracks` (the first block's
-/// wall clock is `first`); the routes from tracks to renditions.
-fn start(
-    tracks: &[Track],
+/// The output's tracks: the H.264 ones (one per rung, in the rungs' order) and the AAC
+/// one, checked against `renditions`.
+fn tracks_of<'a>(
+    tracks: &'a [Track],
     renditions: &[Arc<Rendition>],
-    config: SegmenterConfig,
-    first: SystemTime,
-) -> Result<Routes, String> {
+) -> Result<(Vec<&'a Track>, &'a Track), String> {
     let video: Vec<&Track> = tracks
         .iter()
         .filter(|t| t.codec_id == "V_MPEG4/ISO/AVC")
@@ -385,21 +407,63 @@ fn start(
             renditions.len()
         ));
     }
+    Ok((video, audio))
+}
+
+/// What a rendition's segments carry, from the output's tracks.
+fn cmaf_tracks(video: &Track, sound: &AudioTrack, rendition: &Rendition) -> Result<Tracks, String> {
+    let (width, height) = video.video.unwrap_or_else(|| rendition.size());
+    let picture =
+        VideoTrack::new(video.codec_private.clone(), width, height).map_err(|e| e.to_string())?;
+    Ok(Tracks {
+        video: Some(picture),
+        audio: Some(sound.clone()),
+    })
+}
+
+fn routes(video: &[&Track], audio: &Track) -> Routes {
+    Routes {
+        video: video.iter().map(|t| t.number).collect(),
+        audio: audio.number,
+    }
+}
+
+/// Gives each rendition its segmenter, from the output's `tracks` (the first block's
+/// wall clock is `first`); the routes from tracks to renditions.
+fn start(
+    tracks: &[Track],
+    renditions: &[Arc<Rendition>],
+    config: SegmenterConfig,
+    first: SystemTime,
+) -> Result<Routes, String> {
+    let (video, audio) = tracks_of(tracks, renditions)?;
     let sound = AudioTrack::new(audio.codec_private.clone()).map_err(|e| e.to_string())?;
     for (track, rendition) in video.iter().zip(renditions) {
-        let (width, height) = track.video.unwrap_or_else(|| rendition.size());
-        let picture = VideoTrack::new(track.codec_private.clone(), width, height)
-            .map_err(|e| e.to_string())?;
-        let tracks = Tracks {
-            video: Some(picture),
-            audio: Some(sound.clone()),
-        };
+        let tracks = cmaf_tracks(track, &sound, rendition)?;
         let segmenter = Segmenter::new(tracks, config, first).map_err(|e| e.to_string())?;
         *rendition.lock() = Some(segmenter);
         rendition.changes.send_modify(|n| *n += 1);
     }
-    Ok(Routes {
-        video: video.iter().map(|t| t.number).collect(),
-        audio: audio.number,
-    })
+    Ok(routes(&video, audio))
+}
+
+/// The routes of a later child's output into the renditions' segmenters, which its
+/// tracks must match (players hold the init segments made from the first child's).
+fn go_on(tracks: &[Track], renditions: &[Arc<Rendition>]) -> Result<Routes, String> {
+    let (video, audio) = tracks_of(tracks, renditions)?;
+    let sound = AudioTrack::new(audio.codec_private.clone()).map_err(|e| e.to_string())?;
+    for (track, rendition) in video.iter().zip(renditions) {
+        let tracks = cmaf_tracks(track, &sound, rendition)?;
+        let same = rendition
+            .lock()
+            .as_ref()
+            .is_some_and(|s| *s.tracks() == tracks);
+        if !same {
+            return Err(format!(
+                "rung {} changed its parameter sets",
+                rendition.rung().name
+            ));
+        }
+    }
+    Ok(routes(&video, audio))
 }

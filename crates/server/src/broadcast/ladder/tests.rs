@@ -483,15 +483,32 @@ fn ladder_command_forces_the_same_keyframes_on_every_rung() {
     println!("{line}");
     for part in [
         "[0:v:0]fps=30,split=2[s0][s1];[s0]scale=854:480:",
-        "[s1]scale=1280:720:force_original_aspect_ratio=decrease,pad=1280:720:-1:-1",
+        "[s1]scale=1280:720:force_original_aspect_ratio=decrease\
+         :out_color_matrix=bt709:out_range=tv,pad=1280:720:-1:-1",
+        "setparams=range=tv:color_primaries=bt709:color_trc=bt709:colorspace=bt709[v1]",
         "-c:v libx264 -preset veryfast -tune zerolatency -profile:v high -bf 0",
-        "-g 120 -sc_threshold 0 -forced-idr 1 -force_key_frames expr:gte(t,n_forced*2)",
+        "-g 120 -sc_threshold 0 -forced-idr 1 -force_key_frames expr:gte(t,0+n_forced*2)",
         "-b:v:0 1000k -maxrate:v:0 1000k -bufsize:v:0 1000k",
         "-b:v:1 2500k -maxrate:v:1 2500k -bufsize:v:1 2500k",
         "-c:a aac -b:a 128k -ar 48000 -ac 2 -f matroska",
     ] {
         assert!(line.contains(part), "{part}");
     }
+}
+
+#[test]
+fn a_later_generation_forces_its_keyframes_on_the_renditions_grid() {
+    // Its first picture at 9.5 s of its input lands at 5.3 s of the renditions: forced
+    // at once, then at 6 s, 8 s… (0.7 s after its first picture, then every 2 s).
+    let keyframes = input::Keyframes {
+        start_ms: 9_500,
+        shift_ms: -4_200,
+    };
+    assert_eq!(keyframes.expression(2.0), "expr:gte(t,-1.3+n_forced*2)");
+    assert_eq!(
+        input::Keyframes::default().expression(2.0),
+        "expr:gte(t,0+n_forced*2)"
+    );
 }
 
 /// The CPU time (user and system, in clock ticks) of this process's `ffmpeg` child, and
