@@ -66,9 +66,12 @@ export const REMOTE_AUDIO = 'audio[data-track-sid]';
 /**
  * Starts `moim serve` on free loopback ports and waits until `/healthz` answers 200.
  * @param {string} name names the log file under tests/e2e/results/
+ * @param {{ host?: string }} [options] `host`: listen on this address instead of loopback
+ *   (a lab network's, `lab.mjs`), development mode exposed to it
  * @returns {Promise<Server>}
  */
-export async function startServer(name) {
+export async function startServer(name, options = {}) {
+  const host = options.host ?? '127.0.0.1';
   if (!fs.existsSync(MOIM_BIN)) {
     throw new Error(
       `The server binary ${MOIM_BIN} does not exist. Build it with \`cargo build --release\` ` +
@@ -85,10 +88,27 @@ export async function startServer(name) {
   const broadcastsDir = path.join(RESULTS_DIR, `${name}-broadcasts`);
   const log = fs.createWriteStream(logFile);
   await new Promise((resolve) => log.once('open', resolve));
-  const ports = ['--http-port', String(httpPort), '--udp-port', String(udpPort), '--rtmp-port', String(rtmpPort)];
+  const ports = ['--http-port', String(httpPort), '--udp-port', String(udpPort), '--rtmp-port', String(rtmpPort), '--tcp-port', '0'];
+  /** @type {Record<string, string>} */
+  const addresses =
+    host === '127.0.0.1'
+      ? {}
+      : {
+          MOIM_HTTP_ADDR: `${host}:${httpPort}`,
+          MOIM_UDP_ADDR: `${host}:${udpPort}`,
+          MOIM_TCP_ADDR: `${host}:0`,
+          MOIM_RTMP_ADDR: `${host}:${rtmpPort}`,
+          MOIM_EXPOSE_DEV_MODE: '1',
+        };
   const child = spawn(MOIM_BIN, ['serve', ...ports], {
     cwd: REPO_ROOT,
-    env: { RUST_LOG: 'info', ...process.env, MOIM_RECORDINGS_DIR: recordingsDir, MOIM_BROADCASTS_DIR: broadcastsDir },
+    env: {
+      RUST_LOG: 'info',
+      ...process.env,
+      ...addresses,
+      MOIM_RECORDINGS_DIR: recordingsDir,
+      MOIM_BROADCASTS_DIR: broadcastsDir,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   child.stdout.pipe(log, { end: false });
@@ -101,7 +121,7 @@ export async function startServer(name) {
       resolve(undefined);
     });
   });
-  const url = `http://127.0.0.1:${httpPort}`;
+  const url = `http://${host}:${httpPort}`;
   const deadline = Date.now() + 30_000;
   for (;;) {
     if (exitCode !== null) {

@@ -39,6 +39,8 @@ fn livestream_subscribers_all_receive_the_publishers_media() {
             &http.to_string(),
             "--udp-port",
             &udp.to_string(),
+            "--tcp-port",
+            "0",
         ])
         .env("MOIM_LOG", "warn")
         .stderr(Stdio::null())

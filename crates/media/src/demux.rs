@@ -214,9 +214,14 @@ impl Demux {
 
     /// The worker whose sessions use ufrags like `ufrag`, if it is one of ours.
     fn worker_of(&self, ufrag: &str) -> Option<WorkerId> {
-        let worker = usize::from_str_radix(ufrag.get(..2)?, 16).ok()?;
-        (worker < self.workers).then_some(WorkerId(worker))
+        ufrag_worker(ufrag, self.workers)
     }
+}
+
+/// The worker, one of `workers`, whose session has the local ufrag `ufrag`.
+pub(crate) fn ufrag_worker(ufrag: &str, workers: usize) -> Option<WorkerId> {
+    let worker = usize::from_str_radix(ufrag.get(..2)?, 16).ok()?;
+    (worker < workers).then_some(WorkerId(worker))
 }
 
 #[cfg(test)]

@@ -37,6 +37,7 @@ pub mod stats;
 pub mod stun;
 mod subscribe;
 pub mod subscription;
+mod tcp;
 pub mod track;
 mod track_control;
 mod udp;
@@ -80,6 +81,9 @@ pub struct MediaConfig {
     pub bind: SocketAddr,
     /// The address put in ICE candidates; the bind address unless it is unspecified.
     pub advertise: SocketAddr,
+    /// The TCP address to listen on for ICE-TCP (`127.0.0.1:7881`), if any; its candidates
+    /// advertise `advertise`'s IP.
+    pub tcp_bind: Option<SocketAddr>,
     /// Worker threads; 0 means one per core.
     pub workers: usize,
 }
@@ -117,6 +121,7 @@ pub struct MediaPlane {
     commands: Vec<mpsc::Sender<Command>>,
     placement: Arc<Mutex<Placement>>,
     local_addr: SocketAddr,
+    tcp_addr: Option<SocketAddr>,
     stats: Vec<Arc<Mutex<MediaStats>>>,
 }
 
@@ -140,13 +145,23 @@ impl MediaPlane {
         if advertise.port() == 0 {
             advertise.set_port(local_addr.port());
         }
+        let tcp_listener = config
+            .tcp_bind
+            .map(std::net::TcpListener::bind)
+            .transpose()?;
+        let tcp_addr = tcp_listener.as_ref().map(|l| l.local_addr()).transpose()?;
+        let tcp_candidate = tcp_addr.map(|a| SocketAddr::new(advertise.ip(), a.port()));
+        let (link_txs, link_rxs): (Vec<_>, Vec<_>) =
+            (0..workers).map(|_| tcp::link_channel()).unzip();
         let (event_tx, event_rx) = mpsc::channel(CHANNEL_CAPACITY);
         let (relay_txs, relay_rxs): (Vec<_>, Vec<_>) =
             (0..workers).map(|_| mpsc::channel(RELAY_CAPACITY)).unzip();
         let mut commands = Vec::new();
         let mut stats = Vec::new();
         let ice_key = IceKey::random();
-        for (index, (socket, relays_in)) in sockets.into_iter().zip(relay_rxs).enumerate() {
+        let inboxes = relay_rxs.into_iter().zip(link_rxs);
+        for (index, (socket, (relays_in, links_in))) in sockets.into_iter().zip(inboxes).enumerate()
+        {
             let (command_tx, command_rx) = mpsc::channel(CHANNEL_CAPACITY);
             let worker_stats = Arc::new(Mutex::new(MediaStats::default()));
             let links = WorkerLinks {
@@ -157,6 +172,7 @@ impl MediaPlane {
                 relays_out: relay_txs.clone(),
                 stats: worker_stats.clone(),
                 ice_key: ice_key.clone(),
+                tcp: tcp_candidate.map(|candidate| (candidate, links_in)),
             };
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -173,11 +189,27 @@ impl MediaPlane {
             commands.push(command_tx);
             stats.push(worker_stats);
         }
+        if let Some(listener) = tcp_listener {
+            listener.set_nonblocking(true)?;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            thread::Builder::new()
+                .name("moim-ice-tcp".into())
+                .spawn(move || {
+                    runtime.block_on(async move {
+                        let listener = tokio::net::TcpListener::from_std(listener)
+                            .expect("a non-blocking listener inside a runtime");
+                        tcp::listen(listener, link_txs).await;
+                    });
+                })?;
+        }
         Ok((
             MediaPlane {
                 commands,
                 placement: Arc::new(Mutex::new(Placement::new(workers))),
                 local_addr,
+                tcp_addr,
                 stats,
             },
             event_rx,
@@ -201,6 +233,11 @@ impl MediaPlane {
     /// The UDP address the media plane is bound to.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The TCP address ICE-TCP listens on, if it does.
+    pub fn tcp_addr(&self) -> Option<SocketAddr> {
+        self.tcp_addr
     }
 
     /// Sends a command without waiting to the worker of its participant (placing a new

@@ -16,7 +16,7 @@ use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use str0m::net::{Protocol, Receive, Transmit};
+use str0m::net::{Protocol, Receive, TcpType, Transmit};
 use str0m::{Candidate, Event, IceConnectionState, IceCreds, Input, Output, Rtc};
 use tracing::{debug, info, warn};
 
@@ -91,6 +91,8 @@ pub struct Router {
     worker: WorkerId,
     workers: usize,
     candidate: SocketAddr,
+    /// The passive ICE-TCP candidate every session offers too, if the node listens on TCP.
+    tcp_candidate: Option<SocketAddr>,
     pub(crate) sessions: HashMap<SessionId, Session>,
     pub(crate) participants: HashMap<ParticipantId, ParticipantMedia>,
     pub(crate) tracks: HashMap<TrackId, Track>,
@@ -129,6 +131,7 @@ impl Router {
             worker,
             workers,
             candidate,
+            tcp_candidate: None,
             sessions: HashMap::new(),
             participants: HashMap::new(),
             tracks: HashMap::new(),
@@ -144,6 +147,12 @@ impl Router {
             next_sweep: None,
             stats: RouterStats::default(),
         }
+    }
+
+    /// Every session made from now on offers ICE over TCP at `candidate` too (a passive
+    /// host candidate, RFC 6544).
+    pub fn offer_tcp(&mut self, candidate: SocketAddr) {
+        self.tcp_candidate = Some(candidate);
     }
 
     /// What the router dropped and forwarded so far.
@@ -274,16 +283,33 @@ impl Router {
     pub fn handle_datagram(&mut self, now: Instant, source: SocketAddr, datagram: &[u8]) {
         self.stats.datagrams_received += 1;
         let route = self.demux.route(now, source, datagram);
-        self.deliver(now, route, source, datagram);
+        self.deliver(now, route, (Protocol::Udp, source), datagram);
     }
 
     /// Feeds a datagram another worker received for a session of this one.
     pub(crate) fn handle_handed_over(&mut self, now: Instant, source: SocketAddr, datagram: &[u8]) {
         let route = self.demux.route_local(now, source, datagram);
-        self.deliver(now, route, source, datagram);
+        self.deliver(now, route, (Protocol::Udp, source), datagram);
     }
 
-    fn deliver(&mut self, now: Instant, route: Route, source: SocketAddr, datagram: &[u8]) {
+    /// Feeds one packet received over an ICE-TCP connection from `source` (the listener
+    /// handed the connection to the worker owning its session); false when no session of
+    /// this worker takes it (the connection is then let go).
+    pub fn handle_tcp_frame(&mut self, now: Instant, source: SocketAddr, frame: &[u8]) -> bool {
+        self.stats.datagrams_received += 1;
+        let route = self.demux.route_local(now, source, frame);
+        let known = matches!(route, Route::Session(_));
+        self.deliver(now, route, (Protocol::Tcp, source), frame);
+        known
+    }
+
+    fn deliver(
+        &mut self,
+        now: Instant,
+        route: Route,
+        (proto, source): (Protocol, SocketAddr),
+        datagram: &[u8],
+    ) {
         let id = match route {
             Route::Session(id) => id,
             Route::Worker(worker) => {
@@ -306,9 +332,12 @@ impl Router {
         let input = Input::Receive(
             now,
             Receive {
-                proto: Protocol::Udp,
+                proto,
                 source,
-                destination: self.candidate,
+                destination: match (proto, self.tcp_candidate) {
+                    (Protocol::Tcp, Some(tcp)) => tcp,
+                    _ => self.candidate,
+                },
                 contents,
             },
         );
@@ -390,6 +419,15 @@ impl Router {
             .build(now);
         let candidate = Candidate::host(self.candidate, "udp").expect("a valid host address");
         rtc.add_local_candidate(candidate);
+        if let Some(tcp) = self.tcp_candidate {
+            let candidate = Candidate::builder()
+                .tcp()
+                .host(tcp)
+                .tcptype(TcpType::Passive)
+                .build()
+                .expect("a valid host address");
+            rtc.add_local_candidate(candidate);
+        }
         let session = Session::new(room, participant, role, rtc, now);
         let id = session.id;
         self.demux.add_session(id, ufrag);

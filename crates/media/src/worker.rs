@@ -1,9 +1,10 @@
-//! The IO loop around one [`Router`]: a thread owning its own socket of the shared UDP port
-//! and the channels to the other workers.
+//! The IO loop around one [`Router`]: a thread owning its own socket of the shared UDP port,
+//! the ICE-TCP connections of its sessions (`tcp.rs`) and the channels to the other
+//! workers.
 //!
-//! It waits for a datagram, a command, a message from another worker or the router's next
-//! timeout, hands it to the router, then sends what the router wants sent, relays what it
-//! has for other workers and passes its events to the control plane.
+//! It waits for a datagram, a TCP frame, a command, a message from another worker or the
+//! router's next timeout, hands it to the router, then sends what the router wants sent,
+//! relays what it has for other workers and passes its events to the control plane.
 //!
 //! Nothing that changes the state of a room is lost to a full queue: relays of tracks and
 //! interests wait in the [`RelayOutbox`], and events stay in the router until the control
@@ -25,7 +26,9 @@ use crate::outbox::RelayOutbox;
 use crate::relay::{Relay, WorkerId};
 use crate::router::Router;
 use crate::stun::IceKey;
+use crate::tcp::{TcpConnections, TcpIn, TcpLink, frames};
 use crate::udp::MediaSocket;
+use str0m::net::Protocol;
 
 /// Longest sleep when the router has no timer.
 const IDLE_WAKE: Duration = Duration::from_millis(500);
@@ -46,6 +49,9 @@ pub(crate) struct WorkerLinks {
     pub stats: Arc<Mutex<MediaStats>>,
     /// The node's ICE key, shared by every worker.
     pub ice_key: IceKey,
+    /// The ICE-TCP candidate and the connections the listener hands over, if the node
+    /// listens on TCP.
+    pub tcp: Option<(SocketAddr, mpsc::Receiver<TcpLink>)>,
 }
 
 /// Runs the IO loop until the command channel closes.
@@ -58,8 +64,14 @@ pub(crate) async fn run(socket: UdpSocket, candidate: SocketAddr, links: WorkerL
         relays_out,
         stats,
         ice_key,
+        tcp: tcp_setup,
     } = links;
     let mut router = Router::for_worker(candidate, me, relays_out.len(), ice_key);
+    let mut tcp = TcpConnections::default();
+    let mut tcp_links = tcp_setup.map(|(tcp_candidate, links)| {
+        router.offer_tcp(tcp_candidate);
+        links
+    });
     let mut socket = match MediaSocket::new(socket) {
         Ok(s) => s,
         Err(e) => {
@@ -98,10 +110,32 @@ pub(crate) async fn run(socket: UdpSocket, candidate: SocketAddr, links: WorkerL
             Some((from, relay)) = relays_in.recv() => {
                 router.handle_relay(Instant::now(), from, relay);
             },
+            Some(link) = next_link(&mut tcp_links) => match tcp.add(link) {
+                Ok((remote, first)) => {
+                    if !router.handle_tcp_frame(Instant::now(), remote, &first) {
+                        tcp.remove(remote);
+                    }
+                }
+                Err(e) => warn!("cannot take an ICE-TCP connection: {e}"),
+            },
+            Some(input) = tcp.incoming.recv() => match input {
+                TcpIn::Frames { from, chunk } => {
+                    let now = Instant::now();
+                    for frame in frames(&chunk) {
+                        router.handle_tcp_frame(now, from, frame);
+                    }
+                    tcp.recycle(chunk);
+                }
+                TcpIn::Closed(remote) => tcp.remove(remote),
+            },
             _ = tokio::time::sleep_until(deadline.into()) => router.handle_timeout(Instant::now()),
         }
         while let Some(transmit) = router.poll_transmit() {
-            socket.send(transmit.destination, &transmit.contents);
+            if transmit.proto == Protocol::Tcp {
+                tcp.send(transmit.destination, &transmit.contents);
+            } else {
+                socket.send(transmit.destination, &transmit.contents);
+            }
         }
         socket.flush();
         outbox.retry();
@@ -119,7 +153,7 @@ pub(crate) async fn run(socket: UdpSocket, candidate: SocketAddr, links: WorkerL
             *stats.lock().unwrap_or_else(|e| e.into_inner()) = MediaStats {
                 router: router.stats(),
                 datagrams_sent: socket.sent,
-                send_drops: socket.send_drops,
+                send_drops: socket.send_drops + tcp.send_drops,
                 relay_drops: outbox.dropped,
                 state_waiting: (outbox.waiting() + router.pending.events_waiting()) as u64,
             };
@@ -131,6 +165,14 @@ pub(crate) async fn run(socket: UdpSocket, candidate: SocketAddr, links: WorkerL
         }
     }
     info!(worker = me.0, "media worker stopped");
+}
+
+/// The next connection the ICE-TCP listener hands over; never, without one.
+async fn next_link(links: &mut Option<mpsc::Receiver<TcpLink>>) -> Option<TcpLink> {
+    match links {
+        Some(links) => links.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Hands the router's events to the control plane while its channel has room; the rest

@@ -39,6 +39,9 @@ pub struct ServeArgs {
     /// Override the media UDP port (default 7882).
     #[arg(long)]
     pub udp_port: Option<u16>,
+    /// Override the ICE-TCP media port (default 7881; 0 picks a free one).
+    #[arg(long)]
+    pub tcp_port: Option<u16>,
     /// Override the RTMP ingest port (default 1935; 0 picks a free one).
     #[arg(long)]
     pub rtmp_port: Option<u16>,

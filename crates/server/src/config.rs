@@ -31,6 +31,9 @@ pub struct Config {
     pub http_addr: SocketAddr,
     /// The UDP address all media sessions share.
     pub udp_addr: SocketAddr,
+    /// Where clients whose networks block UDP reach the media over ICE-TCP (a passive
+    /// candidate in every session, RFC 6544), on the same IP as the UDP candidate.
+    pub tcp_addr: SocketAddr,
     /// The IP put in ICE candidates when `udp_addr` is a wildcard (e.g. the public IP).
     pub advertise_ip: Option<IpAddr>,
     /// Where encoders publish live streams over RTMP (`rtmp://HOST:PORT/live/{token}`).
@@ -75,6 +78,7 @@ impl Default for Config {
         Config {
             http_addr: SocketAddr::from(([127, 0, 0, 1], 7880)),
             udp_addr: SocketAddr::from(([127, 0, 0, 1], 7882)),
+            tcp_addr: SocketAddr::from(([127, 0, 0, 1], 7881)),
             advertise_ip: None,
             rtmp_addr: SocketAddr::from(([127, 0, 0, 1], 1935)),
             workers: 0,
@@ -123,6 +127,9 @@ impl Config {
         }
         if let Some(v) = env("MOIM_UDP_ADDR") {
             config.udp_addr = v.parse().context("MOIM_UDP_ADDR must be IP:PORT")?;
+        }
+        if let Some(v) = env("MOIM_TCP_ADDR") {
+            config.tcp_addr = v.parse().context("MOIM_TCP_ADDR must be IP:PORT")?;
         }
         if let Some(v) = env("MOIM_RTMP_ADDR") {
             config.rtmp_addr = v.parse().context("MOIM_RTMP_ADDR must be IP:PORT")?;
@@ -238,6 +245,7 @@ impl Config {
             for (name, addr) in [
                 ("http_addr", self.http_addr),
                 ("udp_addr", self.udp_addr),
+                ("tcp_addr", self.tcp_addr),
                 ("rtmp_addr", self.rtmp_addr),
             ] {
                 if !addr.ip().is_loopback() {
@@ -269,7 +277,7 @@ impl Config {
     /// Development mode listening beyond loopback, as asked for with `expose_dev_mode`.
     pub fn dev_mode_exposed(&self) -> bool {
         self.dev_mode
-            && ![self.http_addr, self.udp_addr, self.rtmp_addr]
+            && ![self.http_addr, self.udp_addr, self.tcp_addr, self.rtmp_addr]
                 .iter()
                 .all(|a| a.ip().is_loopback())
     }

@@ -61,6 +61,9 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if let Some(port) = args.udp_port {
         config.udp_addr.set_port(port);
     }
+    if let Some(port) = args.tcp_port {
+        config.tcp_addr.set_port(port);
+    }
     if let Some(port) = args.rtmp_port {
         config.rtmp_addr.set_port(port);
     }
@@ -74,9 +77,15 @@ async fn run(config: Config) -> anyhow::Result<()> {
     let (media, media_events) = MediaPlane::start(MediaConfig {
         bind: config.udp_addr,
         advertise: config.advertised_udp(),
+        tcp_bind: Some(config.tcp_addr),
         workers: config.workers,
     })
-    .with_context(|| format!("cannot bind media UDP {}", config.udp_addr))?;
+    .with_context(|| {
+        format!(
+            "cannot bind media UDP {} and TCP {}",
+            config.udp_addr, config.tcp_addr
+        )
+    })?;
     let listener = tokio::net::TcpListener::bind(config.http_addr)
         .await
         .with_context(|| format!("cannot listen on {}", config.http_addr))?;

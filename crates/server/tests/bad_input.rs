@@ -4,9 +4,11 @@ mod support;
 
 use std::time::Duration;
 
+use moim_media::stun::binding_request;
 use serde_json::json;
 use support::peer::Peer;
 use support::{Server, Signal, expect_error};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_signaling_input_is_refused_while_media_keeps_flowing() {
@@ -143,4 +145,44 @@ async fn rejoining_with_the_same_identity_replaces_the_old_connection() {
     assert_eq!(joined["participants"], json!([]), "the old self is gone");
     expect_error(&mut first, "replaced").await;
     assert!(first.recv().await.is_none(), "the old connection is closed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strangers_on_the_ice_tcp_port_are_let_go_while_media_keeps_flowing() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let server = Server::start_with(&[("MOIM_TCP_ADDR", &format!("127.0.0.1:{port}"))]);
+    let _alice = Peer::join(&server.ws_url(), &server.token("tcp", "alice", &[]), true).await;
+    let bob = Peer::join(&server.ws_url(), &server.token("tcp", "bob", &[]), false).await;
+    bob.wait_for(Duration::from_secs(10), "media before the strangers", |s| {
+        s.video_frames > 10
+    })
+    .await;
+    let before = bob.seen().video_frames;
+
+    // Something that is not STUN, and STUN requests for sessions that do not exist (on no
+    // worker, and on the first): each connection is closed.
+    let nowhere = binding_request("ffnosuchsession:x", None);
+    let unknown = binding_request("00nosuchsession:x", None);
+    for first in [b"hello, media server".to_vec(), nowhere, unknown] {
+        let mut stranger = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .expect("the ICE-TCP port listens");
+        let mut framed = (first.len() as u16).to_be_bytes().to_vec();
+        framed.extend_from_slice(&first);
+        stranger.write_all(&framed).await.unwrap();
+        let mut buf = [0u8; 64];
+        let read = tokio::time::timeout(Duration::from_secs(5), stranger.read(&mut buf))
+            .await
+            .expect("the server lets the stranger go");
+        assert!(matches!(read, Ok(0) | Err(_)), "nothing answered: {read:?}");
+    }
+
+    bob.wait_for(Duration::from_secs(5), "media after the strangers", |s| {
+        s.video_frames > before + 30
+    })
+    .await;
 }

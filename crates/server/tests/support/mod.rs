@@ -62,6 +62,7 @@ impl Server {
             .args(["serve", "--http-port", &http_port.to_string()])
             .args(["--udp-port", &udp_port.to_string()])
             .args(["--rtmp-port", &rtmp_port.to_string()])
+            .env("MOIM_TCP_ADDR", "127.0.0.1:0")
             .env("MOIM_LOG", "warn")
             .env("MOIM_RECORDINGS_DIR", &recordings)
             .env("MOIM_BROADCASTS_DIR", &broadcasts)
