@@ -1,5 +1,7 @@
 //! What `moim serve` tells the person who started it in development mode: links to click.
 
+use std::net::SocketAddr;
+
 /// Words for meeting names that are easy to read aloud.
 const ADJECTIVES: [&str; 16] = [
     "amber", "bold", "brisk", "calm", "gentle", "golden", "happy", "jolly", "lively", "lucky",
@@ -11,10 +13,15 @@ const NOUNS: [&str; 16] = [
 ];
 
 /// The banner printed at start in development mode: a meeting to start as its host, the
-/// link to invite others to it, and the start page.
-pub fn development(port: u16) -> String {
+/// link to invite others to it, and the start page, at the address the server listens on
+/// (`localhost` for loopback and all interfaces).
+pub fn development(addr: SocketAddr) -> String {
     let room = meeting_name(rand::random());
-    let base = format!("http://localhost:{port}");
+    let port = addr.port();
+    let base = match addr.ip() {
+        ip if ip.is_loopback() || ip.is_unspecified() => format!("http://localhost:{port}"),
+        ip => format!("http://{}", SocketAddr::new(ip, port)),
+    };
     format!(
         "\n  Moim is running in development mode (API key \"devkey\", secret \"secret\").\n\n  \
          Start a meeting:  {base}/r/{room}?host=1\n  \
@@ -46,9 +53,11 @@ mod tests {
 
     #[test]
     fn the_banner_links_a_meeting_and_its_invitation() {
-        let text = development(7880);
+        let text = development("127.0.0.1:7880".parse().unwrap());
         assert!(text.contains("http://localhost:7880/r/"), "{text}");
         assert!(text.contains("?host=1"), "{text}");
         assert!(!text.contains('\u{1b}'), "no colour codes");
+        let exposed = development("10.99.1.1:7880".parse().unwrap());
+        assert!(exposed.contains("http://10.99.1.1:7880/r/"), "{exposed}");
     }
 }

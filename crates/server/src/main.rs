@@ -127,7 +127,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     });
     info!(http = %http_addr, media = %media.local_addr(), rtmp = %rtmp_addr, workers = media.workers(), "Moim is running");
     if dev_mode {
-        eprintln!("{}", banner::development(http_addr.port()));
+        eprintln!("{}", banner::development(http_addr));
     }
     let limits = http::listener::Limits {
         header_timeout: Duration::from_secs(state.config.header_timeout),
