@@ -4,7 +4,7 @@
 // `lab.launchBrowser()` runs inside the namespace, and the namespace's own iptables rules
 // block what a firewall would. Needs root (as the test script runs in CI).
 
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -13,9 +13,18 @@ import { CHROMIUM_ARGS, RESULTS_DIR } from './harness.mjs';
 
 const run = promisify(execFile);
 
-/** Why the lab cannot run here, or null when it can. */
-export const LAB_UNAVAILABLE =
-  process.getuid?.() !== 0 ? 'the network lab needs root (network namespaces, iptables)' : null;
+/** Why the lab cannot run here, or null when it can (it tries a namespace once). */
+export const LAB_UNAVAILABLE = (() => {
+  if (process.getuid?.() !== 0) return 'the network lab needs root (network namespaces, iptables)';
+  try {
+    execFileSync('ip', ['netns', 'add', 'moim-lab-probe'], { stdio: 'pipe' });
+    execFileSync('ip', ['netns', 'del', 'moim-lab-probe'], { stdio: 'pipe' });
+    execFileSync('iptables', ['--version'], { stdio: 'pipe' });
+  } catch (e) {
+    return `the network lab cannot run here: ${/** @type {Error} */ (e).message}`;
+  }
+  return null;
+})();
 
 /**
  * Chromium flags that let pages of `url` (a lab address over plain HTTP) use the camera
