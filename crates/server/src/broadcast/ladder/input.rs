@@ -286,12 +286,12 @@ pub(super) fn encoding(
     for (i, e) in encodings.iter().enumerate() {
         let (w, h) = (e.width, e.height);
         // A fixed size whatever the source does later (simulcast layers change size):
-        // scaled to fit, then padded. Fixed colours too (BT.709, limited range), so the
-        // encoder's parameter sets are the same whatever the source is (a source that
-        // comes back in another codec keeps the init segments players hold).
+        // scaled to fit, then padded. The colours are labelled the same whatever the
+        // source says (BT.709, limited range, as players take untagged HD anyway), so the
+        // encoder's parameter sets are the same too: a source that comes back in another
+        // codec keeps the init segments players hold.
         graph.push_str(&format!(
-            ";[s{i}]scale={w}:{h}:force_original_aspect_ratio=decrease\
-             :out_color_matrix=bt709:out_range=tv,\
+            ";[s{i}]scale={w}:{h}:force_original_aspect_ratio=decrease,\
              pad={w}:{h}:-1:-1,setsar=1,format=yuv420p,\
              setparams=range=tv:color_primaries=bt709:color_trc=bt709:colorspace=bt709[v{i}]"
         ));

@@ -483,8 +483,7 @@ fn ladder_command_forces_the_same_keyframes_on_every_rung() {
     println!("{line}");
     for part in [
         "[0:v:0]fps=30,split=2[s0][s1];[s0]scale=854:480:",
-        "[s1]scale=1280:720:force_original_aspect_ratio=decrease\
-         :out_color_matrix=bt709:out_range=tv,pad=1280:720:-1:-1",
+        "[s1]scale=1280:720:force_original_aspect_ratio=decrease,pad=1280:720:-1:-1",
         "setparams=range=tv:color_primaries=bt709:color_trc=bt709:colorspace=bt709[v1]",
         "-c:v libx264 -preset veryfast -tune zerolatency -profile:v high -bf 0",
         "-g 120 -sc_threshold 0 -forced-idr 1 -force_key_frames expr:gte(t,0+n_forced*2)",
