@@ -3,16 +3,18 @@
 //! both made by an `ffmpeg` child process. Moim feeds ffmpeg one Matroska stream on its
 //! standard input with a fixed number of Opus tracks ("slots"), each a track of the room
 //! while it lasts, and keeps every slot flowing in real time: each 20 ms step a slot gets
-//! its track's packet due then (one that arrived at least 40 ms before, against jitter)
-//! or a silent one. A composite adds an uncompressed video track that gets the grid every
-//! 40 ms (25 frames a second), on the same timeline and by the same rule: a picture shows
-//! the frames that had arrived 40 ms before its time, so picture and sound stay together.
+//! its track's packet due then (by its media time, 40 ms after it would have arrived at
+//! the quickest, against jitter: `playout.rs`) or a silent one. A composite adds an
+//! uncompressed video track that gets the grid every 40 ms (25 frames a second), on the
+//! same timeline and by the same rule: a picture shows the frames that would have arrived
+//! 40 ms before its time, had they travelled as quickly as their sender's quickest audio
+//! (lip sync), so picture and sound stay together.
 //! ffmpeg decodes the slots, mixes them (`amix`), encodes (Opus; VP8 for the composite)
 //! and writes as it goes; if Moim dies, ffmpeg sees its input end and finishes the file.
 //! A broadcast of the grid has the same mix encoded into its rungs instead, on ffmpeg's
 //! standard output ([`MixOutput::Stream`]).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
@@ -30,16 +32,11 @@ use tracing::warn;
 use crate::recording::compositor::{self, Compositor};
 use crate::recording::ffmpeg::spawn_fed;
 use crate::recording::manifest::FileReport;
+use crate::recording::playout::{PLAYOUT_DELAY, Playout};
 
 /// Audio tracks mixed at once; more wait for a free slot.
 pub const SLOTS: usize = 8;
 const TICK: Duration = Duration::from_millis(20);
-/// A packet plays at the first step at least this long after it arrived (room for
-/// jitter); one that could only play more than `MAX_LATE` after that is dropped, so the
-/// delay never grows.
-const PLAYOUT_DELAY: Duration = Duration::from_millis(40);
-const MAX_LATE: Duration = Duration::from_millis(60);
-const MAX_QUEUE: usize = 10;
 /// A slot whose track sent nothing this long is free for another track.
 const IDLE: Duration = Duration::from_secs(2);
 /// A composite's video frame every this many 20 ms steps.
@@ -56,31 +53,8 @@ const COMPOSITE_FILE: &str = "composite.webm";
 
 struct Slot {
     track: Option<TrackId>,
-    /// Packets and when they arrived.
-    queue: VecDeque<(Instant, Vec<u8>)>,
+    playout: Playout,
     last_packet: Instant,
-}
-
-impl Slot {
-    /// The packet to play at `at`, if one is due.
-    fn play(&mut self, at: Instant) -> Option<Vec<u8>> {
-        while self
-            .queue
-            .front()
-            .is_some_and(|(arrived, _)| *arrived + PLAYOUT_DELAY + MAX_LATE < at)
-        {
-            self.queue.pop_front();
-        }
-        let due = self
-            .queue
-            .front()
-            .is_some_and(|(arrived, _)| *arrived + PLAYOUT_DELAY <= at);
-        if due {
-            self.queue.pop_front().map(|(_, data)| data)
-        } else {
-            None
-        }
-    }
 }
 
 /// Where a mix goes.
@@ -189,7 +163,7 @@ impl Mixer {
             slots: (0..SLOTS)
                 .map(|_| Slot {
                     track: None,
-                    queue: VecDeque::new(),
+                    playout: Playout::new(now),
                     last_packet: now,
                 })
                 .collect(),
@@ -235,17 +209,19 @@ impl Mixer {
                 if let Some(old) = self.slots[i].track.replace(frame.track) {
                     self.by_track.remove(&old);
                 }
-                self.slots[i].queue.clear();
+                self.slots[i].playout.clear();
                 self.by_track.insert(frame.track, i);
                 i
             }
         };
         let s = &mut self.slots[slot];
         s.last_packet = now;
-        if s.queue.len() >= MAX_QUEUE {
-            s.queue.pop_front();
-        }
-        s.queue.push_back((frame.network_time, frame.data.to_vec()));
+        s.playout.push(
+            frame.time,
+            frame.clock_rate,
+            frame.network_time,
+            &frame.data,
+        );
         self.frames += 1;
     }
 
@@ -267,7 +243,7 @@ impl Mixer {
             let ms = (self.ticks * 20) as i64;
             let at = self.start + TICK * self.ticks as u32;
             for (i, s) in self.slots.iter_mut().enumerate() {
-                let packet = s.play(at);
+                let packet = s.playout.play(at);
                 let data = packet.as_deref().unwrap_or(&SILENCE);
                 self.writer
                     .block(&mut self.out, i as u64 + 1, ms, true, data);

@@ -18,6 +18,7 @@ pub mod frames;
 pub mod limits;
 pub mod manifest;
 pub mod mixer;
+pub mod playout;
 pub mod recorder;
 pub mod slot;
 
