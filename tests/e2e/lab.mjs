@@ -41,6 +41,9 @@ export function trusting(url) {
  * @property {string} hostAddress this side of the veth pair: where servers listen
  * @property {string} clientAddress the namespace's side
  * @property {(...args: string[]) => Promise<void>} iptables adds a rule inside the namespace
+ * @property {(kbit: number | null) => Promise<void>} limitDownlink caps what reaches the
+ *   namespace at `kbit` kbit/s (a token bucket, `tc tbf`, queueing up to 300 ms, dropping
+ *   beyond), or lifts the cap (`null`)
  * @property {(extraArgs?: string[]) => Promise<import('playwright-core').Browser>} launchBrowser
  *   Chromium inside the namespace
  * @property {() => Promise<void>} remove
@@ -79,6 +82,13 @@ export async function createLab(index) {
     clientAddress,
     iptables: async (...args) => {
       await within('iptables', ...args);
+    },
+    limitDownlink: async (kbit) => {
+      if (kbit === null) {
+        await run('tc', ['qdisc', 'del', 'dev', outside, 'root']).catch(() => {});
+        return;
+      }
+      await run('tc', ['qdisc', 'replace', 'dev', outside, 'root', 'tbf', 'rate', `${kbit}kbit`, 'burst', '16kb', 'latency', '300ms']);
     },
     launchBrowser: (extraArgs = []) =>
       chromium.launch({ executablePath: wrapper, headless: true, args: [...CHROMIUM_ARGS, ...extraArgs] }),

@@ -239,6 +239,7 @@ class Meeting {
       this.syncParticipant(p);
     });
     room.on('trackMuted', (_info, p) => this.syncParticipant(p));
+    room.on('trackPaused', (info, p) => this.stage.setPaused(p, info));
     room.on('activeSpeakers', (sids) => this.stage.markSpeakers(sids));
     room.on('mutedByHost', ({ source, muted, locked }) => {
       const what = source === 'camera' ? 'camera' : 'microphone';

@@ -95,6 +95,16 @@ export class Stage {
   }
 
   /**
+   * Marks a remote video the server paused (or resumed) for this connection's bandwidth.
+   * @param {RemoteParticipant} p
+   * @param {TrackInfo} info
+   */
+  setPaused(p, info) {
+    const tile = info.source === 'screen' ? this.screenTiles.get(info.sid) : this.cameraTiles.get(p.sid);
+    tile?.setPaused(Boolean(info.paused));
+  }
+
+  /**
    * Shows a remote video track: a screen in a tile of its own, a camera in its owner's tile.
    * @param {MediaStreamTrack} track
    * @param {RemoteParticipant} p

@@ -25,6 +25,7 @@ export class Tile {
     this.nameLabel = h('span', { class: 'name' });
     this.micIcon = h('span', { class: 'mic-state', title: 'Microphone off', hidden: true }, icon('micOff'));
     this.handIcon = h('span', { class: 'hand-state', title: 'Hand raised', hidden: true }, icon('hand'));
+    this.pausedNote = h('p', { class: 'paused-note', hidden: true }, 'Video paused: your connection is too slow for it');
     this.el = h(
       'div',
       {
@@ -36,6 +37,7 @@ export class Tile {
       },
       this.video,
       this.avatar,
+      this.pausedNote,
       h('div', { class: 'tile-label' }, this.handIcon, this.micIcon, this.nameLabel),
     );
     const onPin = options.onPin;
@@ -87,6 +89,16 @@ export class Tile {
   /** @param {boolean} off the camera is muted: show the avatar */
   setVideoMuted(off) {
     this.el.classList.toggle('video-muted', off);
+  }
+
+  /**
+   * The server paused this video because your connection cannot carry it now: the
+   * avatar (or a dark tile) and a note say so until it resumes.
+   * @param {boolean} paused
+   */
+  setPaused(paused) {
+    this.el.classList.toggle('video-paused', paused);
+    this.pausedNote.hidden = !paused;
   }
 
   /** Shows whether the tile is pinned large. @param {boolean} pinned */

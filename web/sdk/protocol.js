@@ -22,6 +22,8 @@ export const PROTOCOL_VERSION = 1;
  * @property {'audio' | 'video'} kind
  * @property {TrackSource} source
  * @property {boolean} muted
+ * @property {boolean} [paused] you receive it, and the server paused it because your connection
+ *   cannot carry even its smallest layer now (it resumes by itself when it can)
  * @property {boolean} [simulcast]
  * @property {string} [codec]
  */
@@ -171,6 +173,7 @@ export const PROTOCOL_VERSION = 1;
  * @typedef {{ type: 'track_published', participant: string, track: TrackInfo }} TrackPublishedMessage
  * @typedef {{ type: 'track_unpublished', participant: string, track: string }} TrackUnpublishedMessage
  * @typedef {{ type: 'track_muted', participant: string, track: string, muted: boolean }} TrackMutedMessage
+ * @typedef {{ type: 'subscription_paused', participant: string, track: string, paused: boolean }} SubscriptionPausedMessage
  * @typedef {{ type: 'publish_answer', sdp: string, tracks: { mid: string, sid: string }[] }} PublishAnswerMessage
  * @typedef {{ type: 'subscribe_offer', sdp: string, tracks: SubscribedMid[] }} SubscribeOfferMessage
  * @typedef {{ type: 'chat', message: ChatMessage }} ChatReceivedMessage
@@ -184,7 +187,7 @@ export const PROTOCOL_VERSION = 1;
 
 /**
  * @typedef {(JoinedMessage | ParticipantJoinedMessage | ParticipantLeftMessage
- *   | TrackPublishedMessage | TrackUnpublishedMessage | TrackMutedMessage
+ *   | TrackPublishedMessage | TrackUnpublishedMessage | TrackMutedMessage | SubscriptionPausedMessage
  *   | PublishAnswerMessage | SubscribeOfferMessage | ChatReceivedMessage | DataReceivedMessage
  *   | ActiveSpeakersMessage | PollMessage | MutedByHostMessage | WaitingMessage
  *   | WaitingListMessage | RoomSettingsMessage | ParticipantUpdatedMessage

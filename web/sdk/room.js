@@ -36,6 +36,8 @@ import { Whiteboard } from './whiteboard.js';
  * @property {[TrackInfo, RemoteParticipant]} trackPublished
  * @property {[TrackInfo, RemoteParticipant]} trackUnpublished
  * @property {[TrackInfo, RemoteParticipant]} trackMuted `TrackInfo.muted` holds the new state
+ * @property {[TrackInfo, RemoteParticipant]} trackPaused the server paused a video you receive
+ *   because your connection cannot carry it now, or resumed it (`TrackInfo.paused`)
  * @property {[MediaStreamTrack, RemoteParticipant, TrackInfo]} trackSubscribed
  * @property {[MediaStreamTrack, RemoteParticipant, TrackInfo]} trackUnsubscribed
  * @property {[string[]]} activeSpeakers sids of the participants speaking now (yours too), the

@@ -72,6 +72,14 @@ export class Roster {
         emit('trackMuted', info, participant);
         return true;
       }
+      case 'subscription_paused': {
+        const participant = this.participants.get(msg.participant);
+        const info = participant?.tracks.get(msg.track);
+        if (!participant || !info || Boolean(info.paused) === msg.paused) return true;
+        info.paused = msg.paused;
+        emit('trackPaused', info, participant);
+        return true;
+      }
       default:
         return false;
     }

@@ -61,7 +61,7 @@ fn layers(c: &mut Criterion) {
         |b| {
             b.iter(|| {
                 let layer = track.layer_index(black_box(Some(Rid::from("h"))), now);
-                track.saw_frame(layer, None, now);
+                track.saw_frame(layer, 1000, None, now);
                 black_box(track.choose_layer(black_box(540), now))
             })
         },

@@ -60,6 +60,18 @@ pub enum MediaEvent {
         /// Speech started (`true`) or ended.
         speaking: bool,
     },
+    /// A video the participant receives was paused because its connection does not carry
+    /// even the smallest layer now, or resumed because it does again.
+    SubscriptionPaused {
+        /// The subscriber.
+        participant: ParticipantId,
+        /// The video's publisher.
+        publisher: ParticipantId,
+        /// The video.
+        track: TrackId,
+        /// Paused (`true`) or resumed.
+        paused: bool,
+    },
     /// The participant's reliable data channel opened (it can be sent messages over it) or
     /// closed.
     DataChannel {

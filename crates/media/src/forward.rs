@@ -78,7 +78,7 @@ impl Router {
         } else {
             None
         };
-        track.saw_frame(layer, height, now);
+        track.saw_frame(layer, frame.data.len(), height, now);
         if track.muted {
             return false;
         }
@@ -102,7 +102,7 @@ impl Router {
                 slot.layer = None;
             }
             let wanted = if video {
-                track.choose_layer(slot.target_height, now)
+                track.layer_for(slot, now)
             } else {
                 Some(layer)
             };
@@ -147,9 +147,7 @@ impl Router {
         let Some(track) = slot.track.and_then(|t| self.tracks.get(&t)) else {
             return;
         };
-        let layer = slot
-            .layer
-            .or_else(|| track.choose_layer(slot.target_height, now));
+        let layer = slot.layer.or_else(|| track.layer_for(slot, now));
         if let Some(layer) = layer {
             self.pending.request_keyframe(track.id, layer);
         }
@@ -165,7 +163,7 @@ impl Router {
             let Some(track) = slot.track.and_then(|t| self.tracks.get(&t)) else {
                 continue;
             };
-            if let Some(layer) = track.choose_layer(slot.target_height, now) {
+            if let Some(layer) = track.layer_for(slot, now) {
                 self.pending.request_keyframe(track.id, layer);
             }
         }

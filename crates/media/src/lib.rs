@@ -15,6 +15,8 @@
 
 #![deny(missing_docs)]
 
+pub mod allocation;
+mod bandwidth;
 pub mod command;
 pub mod data;
 pub mod demux;
@@ -28,6 +30,7 @@ mod pending;
 pub mod placement;
 mod play;
 mod publish;
+pub mod rate;
 pub mod relay;
 pub mod router;
 pub mod sdp;

@@ -16,10 +16,12 @@ use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use str0m::bwe::BweKind;
 use str0m::net::{Protocol, Receive, TcpType, Transmit};
 use str0m::{Candidate, Event, IceConnectionState, IceCreds, Input, Output, Rtc};
 use tracing::{debug, info, warn};
 
+use crate::bandwidth::INITIAL_ESTIMATE;
 use crate::command::{Command, Follow};
 use crate::demux::{Demux, Route, worker_ufrag};
 use crate::event::MediaEvent;
@@ -108,6 +110,8 @@ pub struct Router {
     /// Datagrams for other workers, one batch per worker.
     handovers: Vec<DatagramBatch>,
     next_sweep: Option<Instant>,
+    /// New receiving sessions estimate their bandwidth (`bandwidth.rs`).
+    estimate_bandwidth: bool,
     pub(crate) stats: RouterStats,
 }
 
@@ -145,6 +149,7 @@ impl Router {
             transmits: VecDeque::new(),
             handovers: (0..workers).map(|_| DatagramBatch::default()).collect(),
             next_sweep: None,
+            estimate_bandwidth: true,
             stats: RouterStats::default(),
         }
     }
@@ -153,6 +158,13 @@ impl Router {
     /// host candidate, RFC 6544).
     pub fn offer_tcp(&mut self, candidate: SocketAddr) {
         self.tcp_candidate = Some(candidate);
+    }
+
+    /// Whether receiving sessions made from now on estimate their bandwidth and share it
+    /// among their videos (on unless turned off; without, each video gets the layer its
+    /// rendered size asks for).
+    pub fn estimate_bandwidth(&mut self, on: bool) {
+        self.estimate_bandwidth = on;
     }
 
     /// What the router dropped and forwarded so far.
@@ -254,7 +266,7 @@ impl Router {
                 track,
                 width: _,
                 height,
-            } => self.video_size(participant, track, height),
+            } => self.video_size(now, participant, track, height),
             Command::RemoveParticipant { participant } => self.remove_participant(participant),
             Command::Unpublish { participant } => self.unpublish(participant),
             Command::Tap {
@@ -375,7 +387,7 @@ impl Router {
         self.drive(now);
     }
 
-    /// Closes sessions that never connected.
+    /// Closes sessions that never connected; shares out estimates str0m has not updated.
     fn sweep(&mut self, now: Instant) {
         self.next_sweep = (!self.sessions.is_empty()).then(|| now + SWEEP_INTERVAL);
         self.demux.expire(now);
@@ -397,6 +409,7 @@ impl Router {
                 self.pending.poll(session);
             }
         }
+        self.reallocate_quiet(now);
     }
 
     /// Builds an ICE-lite `Rtc` with the shared host candidate and registers a session for
@@ -412,11 +425,14 @@ impl Router {
         credentials.ufrag = worker_ufrag(self.worker, &credentials.ufrag);
         credentials.pass = self.demux.password(&credentials.ufrag);
         let ufrag = credentials.ufrag.clone();
-        let mut rtc = Rtc::builder()
+        let mut config = Rtc::builder()
             .set_ice_lite(true)
             .set_send_buffer_video(SEND_BUFFER_VIDEO)
-            .set_local_ice_credentials(credentials)
-            .build(now);
+            .set_local_ice_credentials(credentials);
+        if role != SessionRole::Publisher && self.estimate_bandwidth {
+            config = config.enable_bwe(Some(INITIAL_ESTIMATE));
+        }
+        let mut rtc = config.build(now);
         let candidate = Candidate::host(self.candidate, "udp").expect("a valid host address");
         rtc.add_local_candidate(candidate);
         if let Some(tcp) = self.tcp_candidate {
@@ -526,6 +542,9 @@ impl Router {
             Event::ChannelData(data) => self.channel_data(now, id, data),
             Event::ChannelClose(channel) => self.channel_closed(id, channel),
             Event::KeyframeRequest(request) => self.subscriber_wants_keyframe(now, id, request),
+            Event::EgressBitrateEstimate(BweKind::Twcc { estimate, .. }) => {
+                self.estimated(now, id, estimate.as_u64())
+            }
             _ => {}
         }
     }

@@ -8,6 +8,7 @@ use str0m::Rtc;
 use str0m::change::SdpPendingOffer;
 use str0m::media::Mid;
 
+use crate::bandwidth::Bandwidth;
 use crate::data::DataChannels;
 use crate::ids::{ParticipantId, RoomId, SessionId, TrackId};
 use crate::subscription::Slot;
@@ -81,6 +82,8 @@ pub struct Session {
     pub negotiation: Negotiation,
     /// Subscriber: its open data channels.
     pub channels: DataChannels,
+    /// Subscriber and player: what the path to it carries, shared among its videos.
+    pub bandwidth: Bandwidth,
 }
 
 impl Session {
@@ -106,6 +109,7 @@ impl Session {
             slots: HashMap::new(),
             negotiation: Negotiation::default(),
             channels: DataChannels::default(),
+            bandwidth: Bandwidth::default(),
         }
     }
 }

@@ -10,6 +10,19 @@ use crate::ids::TrackId;
 /// Height assumed until the subscriber says how large it renders the video.
 pub const DEFAULT_TARGET_HEIGHT: u32 = 360;
 
+/// How much of its track a video subscription may have, by the subscriber's bandwidth
+/// (`allocation.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Cap {
+    /// No estimate yet: the layer its rendered size asks for.
+    #[default]
+    Free,
+    /// This layer of the track at most.
+    Layer(usize),
+    /// Nothing: the subscriber's bandwidth does not carry even the smallest layer.
+    Paused,
+}
+
 /// What to do with one incoming frame for one subscription.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Decision {
@@ -33,6 +46,10 @@ pub struct Slot {
     pub target_height: u32,
     /// The layer being forwarded; `None` until a keyframe (video) or first frame (audio).
     pub layer: Option<usize>,
+    /// What the bandwidth allocation allows it.
+    pub cap: Cap,
+    /// When the allocation last lowered it, which holds back the next step up.
+    pub lowered: Option<Instant>,
     rebase: bool,
     /// Added to incoming RTP times (in the media clock) to make outgoing ones.
     offset: i64,
@@ -48,6 +65,8 @@ impl Slot {
             is_video,
             target_height: DEFAULT_TARGET_HEIGHT,
             layer: None,
+            cap: Cap::Free,
+            lowered: None,
             rebase: true,
             offset: 0,
             last_out: None,
@@ -96,6 +115,21 @@ impl Slot {
             forward: on_current,
             request_keyframe: (on_current && wanted != layer).then_some(wanted),
         }
+    }
+
+    /// Takes the allocation's answer (`lowered`: a step down); `Some(paused)` when it
+    /// pauses or resumes the video. A paused video resumes on a keyframe.
+    pub fn allot(&mut self, cap: Cap, lowered: bool, now: Instant) -> Option<bool> {
+        if lowered {
+            self.lowered = Some(now);
+        }
+        let was_paused = self.cap == Cap::Paused;
+        self.cap = cap;
+        let paused = cap == Cap::Paused;
+        if paused {
+            self.layer = None;
+        }
+        (was_paused != paused).then_some(paused)
     }
 
     fn switch_to(&mut self, layer: usize) {
@@ -161,6 +195,19 @@ mod tests {
         assert!(s.decide(2, Some(2), true).forward);
         assert_eq!(s.layer, Some(2));
         assert!(!s.decide(0, Some(2), false).forward);
+    }
+
+    #[test]
+    fn a_paused_video_resumes_on_a_keyframe() {
+        let mut s = video_slot();
+        let now = Instant::now();
+        s.decide(0, Some(0), true);
+        assert_eq!(s.allot(Cap::Paused, true, now), Some(true));
+        assert_eq!(s.lowered, Some(now));
+        assert_eq!(s.allot(Cap::Paused, true, now), None, "still paused");
+        assert_eq!(s.allot(Cap::Layer(0), false, now), Some(false));
+        assert!(!s.decide(0, Some(0), false).forward);
+        assert!(s.decide(0, Some(0), true).forward);
     }
 
     #[test]

@@ -7,8 +7,10 @@ use str0m::media::{Mid, Rid};
 
 use crate::egress::Taps;
 use crate::ids::{ParticipantId, RoomId, SessionId, TrackId};
+use crate::rate::Rate;
 use crate::relay::{TrackInfo, WorkerId};
 use crate::speech::Speech;
+use crate::subscription::{Cap, Slot};
 
 /// A layer that sent nothing for this long is treated as stopped by the publisher.
 const LAYER_IDLE: Duration = Duration::from_millis(1500);
@@ -30,6 +32,8 @@ pub struct Layer {
     pub last_seen: Instant,
     /// When a keyframe was last asked for, to merge requests from many subscribers.
     pub last_keyframe_request: Option<Instant>,
+    /// What it costs a subscriber.
+    pub rate: Rate,
 }
 
 impl Layer {
@@ -40,10 +44,12 @@ impl Layer {
             height_known: false,
             last_seen: now,
             last_keyframe_request: None,
+            rate: Rate::new(now),
         }
     }
 
-    fn is_active(&self, now: Instant) -> bool {
+    /// Whether the publisher still sends it.
+    pub fn is_active(&self, now: Instant) -> bool {
         now.saturating_duration_since(self.last_seen) < LAYER_IDLE
     }
 }
@@ -160,10 +166,18 @@ impl Track {
         self.layers.len() - 1
     }
 
-    /// Notes a frame on layer `index`; a VP8 keyframe tells the layer's real height.
-    pub fn saw_frame(&mut self, index: usize, keyframe_height: Option<u32>, now: Instant) {
+    /// Notes a frame of `bytes` on layer `index`; a VP8 keyframe tells the layer's real
+    /// height.
+    pub fn saw_frame(
+        &mut self,
+        index: usize,
+        bytes: usize,
+        keyframe_height: Option<u32>,
+        now: Instant,
+    ) {
         let layer = &mut self.layers[index];
         layer.last_seen = now;
+        layer.rate.add(bytes, now);
         if let Some(h) = keyframe_height {
             layer.height = h;
             layer.height_known = true;
@@ -188,6 +202,16 @@ impl Track {
             }
         }
         best_fit.or(tallest)
+    }
+
+    /// The layer `slot` should receive: what its rendered size asks for, within what the
+    /// bandwidth allocation allows it; `None` while paused or before any layer arrived.
+    pub fn layer_for(&self, slot: &Slot, now: Instant) -> Option<usize> {
+        match slot.cap {
+            Cap::Paused => None,
+            Cap::Layer(cap) if self.layers.get(cap).is_some_and(|l| l.is_active(now)) => Some(cap),
+            _ => self.choose_layer(slot.target_height, now),
+        }
     }
 
     /// Whether a keyframe request to layer `index` should go out now (merging requests
@@ -265,9 +289,9 @@ mod tests {
     fn learnt_heights_replace_guesses() {
         let now = Instant::now();
         let mut t = track(now);
-        t.saw_frame(2, Some(480), now);
-        t.saw_frame(1, Some(240), now);
-        t.saw_frame(0, Some(120), now);
+        t.saw_frame(2, 1000, Some(480), now);
+        t.saw_frame(1, 1000, Some(240), now);
+        t.saw_frame(0, 1000, Some(120), now);
         assert_eq!(t.choose_layer(360, now), Some(2));
         assert_eq!(t.choose_layer(240, now), Some(1));
     }
@@ -277,8 +301,8 @@ mod tests {
         let start = Instant::now();
         let mut t = track(start);
         let later = start + Duration::from_secs(3);
-        t.saw_frame(0, None, later);
-        t.saw_frame(1, None, later);
+        t.saw_frame(0, 1000, None, later);
+        t.saw_frame(1, 1000, None, later);
         assert_eq!(
             t.choose_layer(720, later),
             Some(1),

@@ -1,6 +1,8 @@
 //! What changes about a track while it flows: muted or not (here and on the other workers,
 //! which mirror it), and the height each subscriber shows it at (which picks its layer).
 
+use std::time::Instant;
+
 use tracing::debug;
 
 use crate::event::MediaEvent;
@@ -65,8 +67,14 @@ impl Router {
     }
 
     /// Sets the height `participant` shows `track` at: its subscription picks the layer
-    /// closest to it.
-    pub(crate) fn video_size(&mut self, participant: ParticipantId, track: TrackId, height: u32) {
+    /// closest to it, within the bandwidth shared out again at once.
+    pub(crate) fn video_size(
+        &mut self,
+        now: Instant,
+        participant: ParticipantId,
+        track: TrackId,
+        height: u32,
+    ) {
         let Some(id) = self
             .participants
             .get(&participant)
@@ -83,5 +91,6 @@ impl Router {
                 slot.target_height = height.max(1);
             }
         }
+        self.allocate(now, id);
     }
 }

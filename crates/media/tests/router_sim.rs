@@ -323,7 +323,7 @@ fn a_full_data_channel_hands_reliable_messages_back_for_signaling() {
 
 #[test]
 fn a_room_on_two_overloaded_workers_converges_when_the_load_passes() {
-    let mut sim = Sim::with_workers(2);
+    let mut sim = Sim::with_workers(2).without_bandwidth_estimation();
     let mut publishers: Vec<usize> = (0..4).map(|i| sim.add_publisher(10001 + i)).collect();
     let subscribers = [sim.add_subscriber(10011), sim.add_subscriber(10012)];
     sim.run(Duration::from_secs(1));
@@ -403,4 +403,50 @@ fn a_room_on_two_overloaded_workers_converges_when_the_load_passes() {
         let frames = sim.peers[s].video_frames - before[i];
         assert!(frames >= 100, "subscriber {s}: {frames} frames in a second");
     }
+}
+
+#[test]
+fn a_slow_downlink_gets_a_smaller_layer_and_a_very_slow_one_pauses_the_video() {
+    let mut sim = Sim::new();
+    let alice = sim.add_simulcast_publisher(10001, &["q", "h", "f"]);
+    // Layers of about 110, 210 and 420 kbit/s; the subscriber's default size asks for
+    // the middle one.
+    sim.peers[alice].interframe_bytes = 400;
+    let bob = sim.add_subscriber(10002);
+    sim.run(Duration::from_secs(3));
+    assert_eq!(sim.peers[bob].last_keyframe_height, Some(360), "open");
+
+    sim.limit_downlink(bob, Some(180_000));
+    sim.run(Duration::from_secs(10));
+    assert_eq!(sim.peers[bob].last_keyframe_height, Some(180), "180 kbit/s");
+    let frames = sim.peers[bob].video_frames;
+    sim.run(Duration::from_secs(2));
+    assert!(
+        sim.peers[bob].video_frames > frames + 30,
+        "the smaller layer keeps moving"
+    );
+    assert_eq!(sim.peers[bob].paused, 0);
+
+    sim.limit_downlink(bob, Some(60_000));
+    sim.run(Duration::from_secs(10));
+    assert_eq!(sim.peers[bob].paused, 1, "60 kbit/s: the video is paused");
+    let (frames, audio) = (sim.peers[bob].video_frames, sim.peers[bob].audio_frames);
+    sim.run(Duration::from_secs(2));
+    assert!(
+        sim.peers[bob].video_frames <= frames + 1,
+        "no video while paused"
+    );
+    assert!(
+        sim.peers[bob].audio_frames >= audio + 58,
+        "the sound goes on (30 frames a second): {} frames in 2 s, {} dropped on the link",
+        sim.peers[bob].audio_frames - audio,
+        sim.peers[bob].downlink.as_ref().unwrap().dropped
+    );
+
+    sim.limit_downlink(bob, None);
+    sim.run(Duration::from_secs(20));
+    assert_eq!(sim.peers[bob].paused, 0, "resumed once the link is open");
+    let frames = sim.peers[bob].video_frames;
+    sim.run(Duration::from_secs(1));
+    assert!(sim.peers[bob].video_frames > frames + 20);
 }

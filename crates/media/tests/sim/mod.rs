@@ -7,6 +7,7 @@
 // Shared by the simulation tests and the fan-out benchmark; each uses a part.
 #![allow(dead_code)]
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -21,13 +22,16 @@ use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::channel::ChannelId;
 use str0m::format::Codec;
 use str0m::media::{
-    Direction, Frequency, MediaKind, MediaTime, Mid, Rid, Simulcast, SimulcastLayer,
+    Direction, Frequency, KeyframeRequestKind, MediaKind, MediaTime, Mid, Rid, Simulcast,
+    SimulcastLayer,
 };
 use str0m::net::{Protocol, Receive, Transmit};
 use str0m::{Candidate, Event, Input, Output, Rtc};
 use tokio::sync::{mpsc, oneshot};
 
 pub const SERVER: &str = "127.0.0.1:7882";
+/// A peer asks for a keyframe after a gap at most this often.
+const PLI_EVERY: Duration = Duration::from_millis(500);
 pub const STEP: Duration = Duration::from_millis(5);
 
 /// The queues between workers while they are overloaded.
@@ -72,6 +76,45 @@ pub struct Peer {
     pub offered_tracks: Option<usize>,
     /// The publishers of those tracks, one entry per track.
     pub offered_from: Vec<ParticipantId>,
+    /// A downlink of limited rate, if set; else datagrams arrive at once.
+    pub downlink: Option<Downlink>,
+    /// Videos the server paused for this peer's bandwidth, less those it resumed.
+    pub paused: i32,
+    /// When the peer last asked for a keyframe after a gap.
+    last_pli: Option<Instant>,
+}
+
+/// A link of fixed rate to a peer, like a token bucket (`tc tbf`): datagrams queue while
+/// it is busy, and one that would wait longer than `max_delay` is dropped.
+pub struct Downlink {
+    pub bps: u64,
+    pub max_delay: Duration,
+    busy_until: Instant,
+    queue: VecDeque<(Instant, Transmit)>,
+    pub dropped: u64,
+}
+
+impl Downlink {
+    /// Takes a datagram sent at `now`; false when it is dropped.
+    fn send(&mut self, now: Instant, t: Transmit) -> bool {
+        let start = self.busy_until.max(now);
+        if start.saturating_duration_since(now) > self.max_delay {
+            self.dropped += 1;
+            return false;
+        }
+        let bits = (t.contents.len() as u64 + 28) * 8;
+        self.busy_until = start + Duration::from_micros(bits * 1_000_000 / self.bps);
+        self.queue.push_back((self.busy_until, t));
+        true
+    }
+
+    /// The next datagram through by `now`.
+    fn arrived(&mut self, now: Instant) -> Option<Transmit> {
+        if self.queue.front()?.0 <= now {
+            return self.queue.pop_front().map(|(_, t)| t);
+        }
+        None
+    }
 }
 
 impl Peer {
@@ -98,6 +141,9 @@ impl Peer {
             channel_messages: Vec::new(),
             offered_tracks: None,
             offered_from: Vec::new(),
+            downlink: None,
+            paused: 0,
+            last_pli: None,
         }
     }
 
@@ -165,7 +211,8 @@ impl Peer {
                     f
                 } else {
                     let mut f = vec![0x11, 0, 0, 1, 2, 3];
-                    f.resize(self.interframe_bytes.max(f.len()), 7);
+                    // Each layer twice the size of the one below.
+                    f.resize((self.interframe_bytes << i).max(f.len()), 7);
                     f
                 };
                 let mut w = self.rtc.writer(mid).unwrap();
@@ -194,6 +241,18 @@ impl Peer {
                             self.last_keyframe_height = Some(u32::from(h));
                         }
                         self.gaps += u32::from(!d.contiguous);
+                        // Like a browser's decoder, a gap asks for a keyframe (not
+                        // more often than every half second).
+                        let due = self.last_pli.is_none_or(|t| {
+                            d.network_time.saturating_duration_since(t) >= PLI_EVERY
+                        });
+                        if !d.contiguous
+                            && due
+                            && let Some(mut w) = self.rtc.writer(d.mid)
+                        {
+                            let _ = w.request_keyframe(None, KeyframeRequestKind::Pli);
+                            self.last_pli = Some(d.network_time);
+                        }
                     }
                 }
                 Output::Event(Event::KeyframeRequest(r)) => {
@@ -271,6 +330,16 @@ impl Sim {
     }
 
     /// Hands a command to its worker(s), as the media plane's handle does.
+    /// Turns off the subscribers' bandwidth estimation: the simulated links deliver at
+    /// once in steps of 5 ms, and a publisher whose video is mostly keyframes sends in
+    /// bursts an estimate follows poorly; for tests about something else.
+    pub fn without_bandwidth_estimation(mut self) -> Sim {
+        for router in &mut self.routers {
+            router.estimate_bandwidth(false);
+        }
+        self
+    }
+
     pub fn command(&mut self, command: Command) {
         match self.placement.route(&command) {
             Some(worker) => self.routers[worker.0].handle_command(self.now, command),
@@ -447,6 +516,15 @@ impl Sim {
             if let MediaEvent::TrackUnpublished { .. } = event {
                 self.unpublished += 1;
             }
+            if let MediaEvent::SubscriptionPaused {
+                participant,
+                paused,
+                ..
+            } = event
+            {
+                let peer = self.peers.iter_mut().find(|p| p.id == participant).unwrap();
+                peer.paused += if paused { 1 } else { -1 };
+            }
             if let MediaEvent::DataChannel { .. }
             | MediaEvent::DataReceived { .. }
             | MediaEvent::DataUndelivered { .. } = event
@@ -546,9 +624,33 @@ impl Sim {
         datagrams
     }
 
+    /// Limits what reaches `peer` to `bps` bits a second (queueing up to 300 ms), or
+    /// lifts the limit.
+    pub fn limit_downlink(&mut self, peer: usize, bps: Option<u64>) {
+        let now = self.now;
+        let peer = &mut self.peers[peer];
+        let queued = peer.downlink.take().map(|d| d.queue).unwrap_or_default();
+        for (_, t) in queued {
+            Sim::hand(now, peer, t, &mut self.backlog);
+        }
+        peer.downlink = bps.map(|bps| Downlink {
+            bps,
+            max_delay: Duration::from_millis(300),
+            busy_until: now,
+            queue: VecDeque::new(),
+            dropped: 0,
+        });
+    }
+
     /// Hands the routers' datagrams to the peers they are for (dropping every
-    /// `drop_every`-th).
+    /// `drop_every`-th), through their downlinks where they have one.
     pub fn deliver(&mut self, transmits: Vec<Transmit>) {
+        let now = self.now;
+        for peer in &mut self.peers {
+            while let Some(t) = peer.downlink.as_mut().and_then(|d| d.arrived(now)) {
+                Sim::hand(now, peer, t, &mut self.backlog);
+            }
+        }
         for t in transmits {
             self.sent += 1;
             if self.drop_every.is_some_and(|n| self.sent.is_multiple_of(n)) {
@@ -557,18 +659,28 @@ impl Sim {
             let Some(peer) = self.peers.iter_mut().find(|p| p.addr == t.destination) else {
                 continue;
             };
-            let input = Input::Receive(
-                self.now,
-                Receive {
-                    proto: Protocol::Udp,
-                    source: t.source,
-                    destination: t.destination,
-                    contents: (&*t.contents).try_into().unwrap(),
-                },
-            );
-            peer.rtc.handle_input(input).unwrap();
-            // A peer takes in what arrives as it arrives (its queues are short).
-            peer.poll(&mut self.backlog);
+            match &mut peer.downlink {
+                Some(link) => {
+                    link.send(now, t);
+                }
+                None => Sim::hand(now, peer, t, &mut self.backlog),
+            }
         }
+    }
+
+    /// A datagram arrives at `peer`.
+    fn hand(now: Instant, peer: &mut Peer, t: Transmit, backlog: &mut Vec<(SocketAddr, Vec<u8>)>) {
+        let input = Input::Receive(
+            now,
+            Receive {
+                proto: Protocol::Udp,
+                source: t.source,
+                destination: t.destination,
+                contents: (&*t.contents).try_into().unwrap(),
+            },
+        );
+        peer.rtc.handle_input(input).unwrap();
+        // A peer takes in what arrives as it arrives (its queues are short).
+        peer.poll(backlog);
     }
 }

@@ -153,6 +153,16 @@ pub enum ServerMessage {
         /// Muted (`true`) or unmuted.
         muted: bool,
     },
+    /// A video this participant receives was paused because its connection does not
+    /// carry even the video's smallest layer now, or resumed because it does again.
+    SubscriptionPaused {
+        /// The publisher's sid.
+        participant: String,
+        /// The track's sid.
+        track: String,
+        /// Paused (`true`) or resumed.
+        paused: bool,
+    },
     /// The answer to [`ClientMessage::PublishOffer`].
     PublishAnswer {
         /// The SDP answer.

@@ -126,6 +126,19 @@ fn handle(state: &AppState, event: MediaEvent) {
                 room.set_speaking(&state.media, participant, track, speaking);
             }
         }
+        MediaEvent::SubscriptionPaused {
+            participant,
+            publisher,
+            track,
+            paused,
+        } => {
+            let message = ServerMessage::SubscriptionPaused {
+                participant: publisher.to_string(),
+                track: track.to_string(),
+                paused,
+            };
+            state.rooms().send_to(participant, message);
+        }
         MediaEvent::DataChannel { participant, open } => {
             if let Some(p) = state.rooms().participant_mut(participant) {
                 p.data_channel = open;

@@ -1,0 +1,225 @@
+//! Each receiving session's bandwidth: str0m estimates what the path to the subscriber
+//! carries (transport-wide congestion control); the router shares that among the
+//! session's videos (`allocation.rs`), caps each subscription's layer accordingly, pauses
+//! the videos that do not fit (telling the subscriber) and tells str0m how much to probe
+//! for, so a subscriber whose path frees up climbs back.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use moim_proto::signal::{TrackKind, TrackSource};
+use str0m::bwe::Bitrate;
+
+use crate::allocation::{Demand, Priority, allocate};
+use crate::event::MediaEvent;
+use crate::ids::{ParticipantId, SessionId};
+use crate::router::Router;
+use crate::subscription::Cap;
+
+/// What str0m assumes a new path carries, until it measures.
+pub const INITIAL_ESTIMATE: Bitrate = Bitrate::kbps(1_000);
+/// An estimate below this share (in percent) of what the session sends is congestion.
+const CONGESTED_PERCENT: u64 = 85;
+/// A session is allocated again at most this often, unless its estimate falls.
+const REALLOCATE_EVERY: Duration = Duration::from_millis(500);
+/// An estimate this much (in percent) below the one last allocated reallocates at once.
+const FALL_PERCENT: u64 = 90;
+/// While a video has less than it wants, str0m is made to probe for more this often.
+const PROBE_EVERY: Duration = Duration::from_secs(3);
+/// How much the wanted bitrate is raised to probe, in bits a second.
+const PROBE_NUDGE: u64 = 2_000;
+
+/// A receiving session's estimate and when it was last shared out.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Bandwidth {
+    /// Bits a second the path carries, by str0m's estimate.
+    pub estimate: Option<u64>,
+    /// The estimate last allocated, and when.
+    allocated: Option<(u64, Instant)>,
+    probe: Probe,
+}
+
+/// Probing for more while videos want it. str0m probes when the wanted bitrate rises
+/// above the estimate, so every [`PROBE_EVERY`] the wanted bitrate is raised a little
+/// for one allocation. (Lowering it further, to what is sent, would also lower the
+/// estimate str0m allows.)
+#[derive(Debug, Clone, Copy, Default)]
+enum Probe {
+    /// Nothing wanted.
+    #[default]
+    Idle,
+    /// Wanted: the next probe, not before this.
+    Waiting(Instant),
+    /// Raised a little; the next allocation asks as before.
+    Raised,
+}
+
+impl Router {
+    /// str0m estimated what the path to session `id` carries.
+    pub(crate) fn estimated(&mut self, now: Instant, id: SessionId, bps: u64) {
+        let Some(session) = self.sessions.get_mut(&id) else {
+            return;
+        };
+        session.bandwidth.estimate = Some(bps);
+        let due = session.bandwidth.allocated.is_none_or(|(last, at)| {
+            bps * 100 < last * FALL_PERCENT || now.saturating_duration_since(at) >= REALLOCATE_EVERY
+        });
+        if due {
+            self.allocate(now, id);
+        }
+    }
+
+    /// Shares out again the estimates of sessions str0m has not updated lately (an
+    /// estimate that holds still brings no event, and the probing for more must go on).
+    pub(crate) fn reallocate_quiet(&mut self, now: Instant) {
+        let quiet: Vec<SessionId> = self
+            .sessions
+            .values()
+            .filter(|s| {
+                s.bandwidth
+                    .allocated
+                    .is_some_and(|(_, at)| now.saturating_duration_since(at) >= REALLOCATE_EVERY)
+            })
+            .map(|s| s.id)
+            .collect();
+        for id in quiet {
+            self.allocate(now, id);
+        }
+    }
+
+    /// Shares session `id`'s estimate among its videos.
+    pub(crate) fn allocate(&mut self, now: Instant, id: SessionId) {
+        let speaking: HashSet<ParticipantId> = self
+            .tracks
+            .values()
+            .filter(|t| t.kind == TrackKind::Audio && t.speech.is_speaking())
+            .map(|t| t.participant)
+            .collect();
+        let Some(session) = self.sessions.get_mut(&id) else {
+            return;
+        };
+        let Some(estimate) = session.bandwidth.estimate else {
+            return;
+        };
+        session.bandwidth.allocated = Some((estimate, now));
+        let mut audio = 0;
+        // What the videos send now, by the layers they have.
+        let mut videos_sent = 0;
+        let mut wanted = Vec::new();
+        let mut demands = Vec::new();
+        for (mid, slot) in &session.slots {
+            let Some(track) = slot.track.and_then(|t| self.tracks.get(&t)) else {
+                continue;
+            };
+            if !slot.open || track.muted {
+                continue;
+            }
+            if !slot.is_video {
+                audio += track
+                    .layers
+                    .iter()
+                    .filter_map(|l| l.rate.bps())
+                    .max()
+                    .unwrap_or(0);
+                continue;
+            }
+            // The layers it may have, smallest first, up to the one its size asks for.
+            let Some(fit) = track.choose_layer(slot.target_height, now) else {
+                continue;
+            };
+            let mut layers: Vec<(u32, u64, usize)> = track
+                .layers
+                .iter()
+                .enumerate()
+                .filter(|(_, l)| l.is_active(now) && l.height <= track.layers[fit].height)
+                .filter_map(|(i, l)| Some((l.height, l.rate.bps()?, i)))
+                .collect();
+            if layers.is_empty() {
+                continue;
+            }
+            layers.sort_unstable();
+            let current = match slot.cap {
+                Cap::Free => Some(layers.len() - 1),
+                Cap::Layer(l) => layers.iter().position(|&(_, _, i)| i == l),
+                Cap::Paused => None,
+            };
+            videos_sent += current.map_or(0, |c| layers[c].1);
+            let priority = if track.source == TrackSource::Screen {
+                Priority::Screen
+            } else if speaking.contains(&track.participant) {
+                Priority::Speaker
+            } else {
+                Priority::Camera
+            };
+            demands.push(Demand {
+                priority,
+                costs: layers.iter().map(|&(_, bps, _)| bps).collect(),
+                current,
+                may_rise: slot.lowered.is_none_or(|t| {
+                    now.saturating_duration_since(t) >= crate::allocation::UPGRADE_HOLD
+                }),
+            });
+            wanted.push((*mid, track.id, track.participant, layers));
+        }
+        // While nothing is congested the estimate hovers about what is sent (the estimator
+        // trusts little more than it has seen acknowledged), and a keyframe or a busier
+        // picture makes a layer cost more for a moment: only an estimate clearly below
+        // what is sent is congestion, and takes layers away.
+        let sent = audio + videos_sent;
+        let congested = estimate * 100 < sent * CONGESTED_PERCENT;
+        let budget = if congested {
+            estimate
+        } else {
+            estimate.max(sent)
+        };
+        let budget = budget.saturating_sub(audio);
+        let chosen = allocate(budget, &demands);
+        let mut sending = audio;
+        let mut desired = audio;
+        for ((demand, choice), (mid, track, publisher, layers)) in
+            demands.iter().zip(&chosen).zip(wanted)
+        {
+            desired += demand.costs.last().copied().unwrap_or(0);
+            let cap = match choice {
+                Some(i) => {
+                    sending += demand.costs[*i];
+                    Cap::Layer(layers[*i].2)
+                }
+                None => Cap::Paused,
+            };
+            let lowered = match (demand.current, choice) {
+                (Some(c), Some(i)) => *i < c,
+                (Some(_), None) => true,
+                _ => false,
+            };
+            let Some(slot) = session.slots.get_mut(&mid) else {
+                continue;
+            };
+            if let Some(paused) = slot.allot(cap, lowered, now) {
+                self.pending.announce(MediaEvent::SubscriptionPaused {
+                    participant: session.participant,
+                    publisher,
+                    track,
+                    paused,
+                });
+            }
+        }
+        // No padding beyond the media (it would fill a slow link and crowd out the
+        // sound); probes find out whether the videos' wanted layers fit.
+        let desired = desired.max(sending);
+        let wanting = desired > sending && estimate < desired;
+        let (probe, asked) = match session.bandwidth.probe {
+            Probe::Idle | Probe::Waiting(_) if !wanting => (Probe::Idle, desired),
+            Probe::Idle => (Probe::Raised, desired + PROBE_NUDGE),
+            Probe::Waiting(at) if now >= at => (Probe::Raised, desired + PROBE_NUDGE),
+            Probe::Waiting(at) => (Probe::Waiting(at), desired),
+            Probe::Raised => (Probe::Waiting(now + PROBE_EVERY), desired),
+        };
+        session.bandwidth.probe = probe;
+        session
+            .rtc
+            .bwe()
+            .set_bitrate(Bitrate::bps(sending), Bitrate::bps(asked));
+        self.pending.poll(session);
+    }
+}

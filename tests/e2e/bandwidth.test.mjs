@@ -1,0 +1,154 @@
+// Someone on a slow connection keeps the meeting: Chromium in a lab network (`lab.mjs`)
+// whose downlink is capped by a token bucket receives the camera of someone on an open
+// network. At 600 kbit/s the server's bandwidth estimate moves them to a smaller simulcast
+// layer and the picture keeps moving; at 150 kbit/s the video is paused, the tile says
+// so, and the sound goes on; once the cap is lifted the video comes back by itself.
+
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import {
+  REMOTE_AUDIO,
+  REMOTE_CAMERA_VIDEOS,
+  RESULTS_DIR,
+  delay,
+  joinWithApp,
+  launchBrowser,
+  newPage,
+  startServer,
+  uniqueRoom,
+  waitForAudioPacketsRising,
+  waitForFramesDecodedRising,
+} from './harness.mjs';
+import { LAB_UNAVAILABLE, createLab, trusting } from './lab.mjs';
+
+/** @typedef {import('./harness.mjs').Page} Page */
+
+/** @typedef {{ height: number, decoded: number, freezes: number, frozen: number }} Received */
+
+/**
+ * The video the page receives: its height, frames decoded, and the freezes Chromium
+ * counted (how many, and seconds frozen in all).
+ * @param {Page} page
+ * @returns {Promise<Received>}
+ */
+function receivedVideo(page) {
+  return page.evaluate(async () => {
+    const stats = await /** @type {any} */ (window).moimRoom.subscriberPc.getStats();
+    let out = { height: 0, decoded: 0, freezes: 0, frozen: 0 };
+    stats.forEach((/** @type {any} */ s) => {
+      if (s.type !== 'inbound-rtp' || s.kind !== 'video') return;
+      out = { height: s.frameHeight ?? 0, decoded: s.framesDecoded ?? 0, freezes: s.freezeCount ?? 0, frozen: s.totalFreezesDuration ?? 0 };
+    });
+    return out;
+  });
+}
+
+/**
+ * Waits until `check` holds for the received video, or fails with what it was.
+ * @param {Page} page
+ * @param {(v: Received) => boolean} check
+ * @param {string} what
+ * @param {number} timeout
+ */
+async function waitForVideo(page, check, what, timeout) {
+  const deadline = Date.now() + timeout;
+  let last = await receivedVideo(page);
+  while (!check(last)) {
+    if (Date.now() > deadline) throw new Error(`${what} within ${timeout} ms: last ${JSON.stringify(last)}`);
+    await delay(500);
+    last = await receivedVideo(page);
+  }
+  return last;
+}
+
+const PAUSED_NOTE = '.tile[data-source="camera"]:not([data-local]) .paused-note';
+
+describe('a participant on a slow connection', { skip: LAB_UNAVAILABLE ?? false }, () => {
+  /** @type {import('./lab.mjs').Lab} */
+  let lab;
+  /** @type {import('./harness.mjs').Server} */
+  let server;
+  /** @type {import('./harness.mjs').Browser} */
+  let open;
+  /** @type {import('./harness.mjs').Browser} */
+  let slow;
+  /** @type {Page} */
+  let grace;
+  let fullHeight = 0;
+
+  before(async () => {
+    lab = await createLab(2);
+    server = await startServer('bandwidth', { host: lab.hostAddress });
+    open = await launchBrowser(trusting(server.url));
+    slow = await lab.launchBrowser(trusting(server.url));
+    const room = uniqueRoom('slow');
+    const ada = await newPage(open, 'bandwidth-ada');
+    grace = await newPage(slow, 'bandwidth-grace');
+    await joinWithApp(ada, server, room, 'Ada');
+    await joinWithApp(grace, server, room, 'Grace', { cameraOff: true });
+    // Every pause and resume the page hears of, for the messages of failures.
+    await grace.evaluate(() => {
+      const w = /** @type {any} */ (window);
+      w.pauses = [];
+      w.moimRoom.on('trackPaused', (/** @type {any} */ info) => w.pauses.push(`${info.paused ? 'paused' : 'resumed'} at ${new Date().toISOString()}`));
+    });
+    // Large: the tile asks for the tallest layer.
+    await grace.getByRole('button', { name: 'Pin Ada' }).click();
+  });
+
+  after(async () => {
+    await lab?.limitDownlink(null);
+    await open?.close();
+    await slow?.close();
+    await server?.stop();
+    await lab?.remove();
+  });
+
+  test('receives the camera at the size its pinned tile asks for while the network is open', async () => {
+    const joined = Date.now();
+    await waitForFramesDecodedRising(grace, REMOTE_CAMERA_VIDEOS);
+    // The estimate starts at 1 Mbit/s and climbs as str0m probes the path.
+    await waitForVideo(grace, (v) => v.height === 720, 'the tallest layer (720 lines)', 30_000);
+    fullHeight = 720;
+    console.log(`open: 720 lines after ${((Date.now() - joined) / 1000).toFixed(1)} s`);
+  });
+
+  test('at 600 kbit/s gets a smaller layer that keeps moving, and the sound', async () => {
+    const limited = Date.now();
+    await lab.limitDownlink(600);
+    const switched = await waitForVideo(grace, (v) => v.height > 0 && v.height < fullHeight, `a layer smaller than ${fullHeight} lines`, 30_000);
+    const downSwitch = (Date.now() - limited) / 1000;
+    await delay(10_000);
+    const later = await receivedVideo(grace);
+    console.log(`600 kbit/s: ${fullHeight} → ${switched.height} lines after ${downSwitch.toFixed(1)} s; ` +
+      `in the 10 s after, ${later.freezes - switched.freezes} freezes, ${(later.frozen - switched.frozen).toFixed(2)} s frozen`);
+    await waitForFramesDecodedRising(grace, REMOTE_CAMERA_VIDEOS);
+    await waitForAudioPacketsRising(grace, REMOTE_AUDIO);
+    assert.ok(await grace.locator(PAUSED_NOTE).isHidden(), 'the video is not paused');
+  });
+
+  test('at 150 kbit/s the video pauses with a note on the tile, and the sound goes on', async () => {
+    await lab.limitDownlink(150);
+    await grace.locator(PAUSED_NOTE).waitFor({ state: 'visible', timeout: 30_000 });
+    // What was on its way when the video paused arrives first.
+    await delay(1_000);
+    const before = await receivedVideo(grace);
+    await delay(2_000);
+    const after = await receivedVideo(grace);
+    const pauses = await grace.evaluate(() => /** @type {any} */ (window).pauses);
+    assert.ok(after.decoded - before.decoded <= 2, `video still decoding: ${before.decoded} → ${after.decoded} (${pauses}, now ${new Date().toISOString()})`);
+    await waitForAudioPacketsRising(grace, REMOTE_AUDIO);
+    await grace.screenshot({ path: path.join(RESULTS_DIR, 'bandwidth-paused.png') });
+  });
+
+  test('once the network opens again the video comes back by itself, up to its size', async () => {
+    const lifted = Date.now();
+    await lab.limitDownlink(null);
+    await grace.locator(PAUSED_NOTE).waitFor({ state: 'hidden', timeout: 30_000 });
+    const resumed = (Date.now() - lifted) / 1000;
+    await waitForFramesDecodedRising(grace, REMOTE_CAMERA_VIDEOS);
+    await waitForVideo(grace, (v) => v.height === fullHeight, `back to ${fullHeight} lines`, 60_000);
+    console.log(`lifted: video resumed after ${resumed.toFixed(1)} s, back to ${fullHeight} lines after ${((Date.now() - lifted) / 1000).toFixed(1)} s`);
+  });
+});
