@@ -16,7 +16,8 @@ use crate::ids::{ParticipantId, SessionId};
 use crate::router::Router;
 use crate::subscription::Cap;
 
-/// What str0m assumes a new path carries, until it measures.
+/// What str0m assumes a new path carries, until it measures (the allocation waits for
+/// the first measurement).
 pub const INITIAL_ESTIMATE: Bitrate = Bitrate::kbps(1_000);
 /// An estimate below this share (in percent) of what the session sends is congestion.
 const CONGESTED_PERCENT: u64 = 85;
@@ -60,6 +61,12 @@ impl Router {
         let Some(session) = self.sessions.get_mut(&id) else {
             return;
         };
+        // The first word is the starting guess, not a measurement: nothing is taken away
+        // on it (a video of more than the guess would be paused before the path was
+        // ever probed).
+        if session.bandwidth.estimate.is_none() && bps == INITIAL_ESTIMATE.as_u64() {
+            return;
+        }
         session.bandwidth.estimate = Some(bps);
         let due = session.bandwidth.allocated.is_none_or(|(last, at)| {
             bps * 100 < last * FALL_PERCENT || now.saturating_duration_since(at) >= REALLOCATE_EVERY

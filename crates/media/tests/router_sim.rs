@@ -416,9 +416,9 @@ fn a_slow_downlink_gets_a_smaller_layer_and_a_very_slow_one_pauses_the_video() {
     sim.run(Duration::from_secs(3));
     assert_eq!(sim.peers[bob].last_keyframe_height, Some(360), "open");
 
-    sim.limit_downlink(bob, Some(180_000));
+    sim.limit_downlink(bob, Some(210_000));
     sim.run(Duration::from_secs(10));
-    assert_eq!(sim.peers[bob].last_keyframe_height, Some(180), "180 kbit/s");
+    assert_eq!(sim.peers[bob].last_keyframe_height, Some(180), "210 kbit/s");
     let frames = sim.peers[bob].video_frames;
     sim.run(Duration::from_secs(2));
     assert!(
