@@ -187,22 +187,39 @@ impl Router {
             demands.iter().zip(&chosen).zip(wanted)
         {
             desired += demand.costs.last().copied().unwrap_or(0);
-            let cap = match choice {
-                Some(i) => {
-                    sending += demand.costs[*i];
-                    Cap::Layer(layers[*i].2)
-                }
-                None => Cap::Paused,
-            };
-            let lowered = match (demand.current, choice) {
-                (Some(c), Some(i)) => *i < c,
-                (Some(_), None) => true,
-                _ => false,
-            };
             let Some(slot) = session.slots.get_mut(&mid) else {
                 continue;
             };
+            let cap = match choice {
+                Some(i) => Cap::Layer(layers[*i].2),
+                None => Cap::Paused,
+            };
+            // A dip defers the pause; a path that would not carry the video even alone
+            // does not.
+            let cap = if budget < demand.costs[0] {
+                cap
+            } else {
+                slot.defer_pause(cap, layers[0].2, now)
+            };
+            let choice = match cap {
+                Cap::Layer(l) => layers.iter().position(|&(_, _, i)| i == l),
+                _ => None,
+            };
+            sending += choice.map_or(0, |i| demand.costs[i]);
+            let lowered = match (demand.current, choice) {
+                (Some(c), Some(i)) => i < c,
+                (Some(_), None) => true,
+                _ => false,
+            };
             if let Some(paused) = slot.allot(cap, lowered, now) {
+                tracing::info!(
+                    session = %session.id,
+                    %track,
+                    paused,
+                    estimate_kbps = estimate / 1000,
+                    sent_kbps = sent / 1000,
+                    "a video no longer fits the subscriber's path, or fits again"
+                );
                 self.pending.announce(MediaEvent::SubscriptionPaused {
                     participant: session.participant,
                     publisher,

@@ -1,7 +1,7 @@
 //! The sending side of one subscriber m-line: which track and layer it carries, and the
 //! timestamp rewriting that keeps its timeline continuous across layer and source switches.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use str0m::media::MediaTime;
 
@@ -9,6 +9,11 @@ use crate::ids::TrackId;
 
 /// Height assumed until the subscriber says how large it renders the video.
 pub const DEFAULT_TARGET_HEIGHT: u32 = 360;
+
+/// A running video the allocation has no room for (beside the others) keeps its smallest
+/// layer this long before it is paused: a pause takes the picture away, and an estimate
+/// dips for a moment on a busy host or under a burst of other traffic.
+pub const PAUSE_AFTER: Duration = Duration::from_secs(2);
 
 /// How much of its track a video subscription may have, by the subscriber's bandwidth
 /// (`allocation.rs`).
@@ -50,6 +55,8 @@ pub struct Slot {
     pub cap: Cap,
     /// When the allocation last lowered it, which holds back the next step up.
     pub lowered: Option<Instant>,
+    /// Since when the allocation has had no room for it while it was running.
+    short_since: Option<Instant>,
     rebase: bool,
     /// Added to incoming RTP times (in the media clock) to make outgoing ones.
     offset: i64,
@@ -67,6 +74,7 @@ impl Slot {
             layer: None,
             cap: Cap::Free,
             lowered: None,
+            short_since: None,
             rebase: true,
             offset: 0,
             last_out: None,
@@ -114,6 +122,21 @@ impl Slot {
         Decision {
             forward: on_current,
             request_keyframe: (on_current && wanted != layer).then_some(wanted),
+        }
+    }
+
+    /// The allocation's answer `cap`, except that a running video keeps layer `smallest`
+    /// for [`PAUSE_AFTER`] before it is paused.
+    pub fn defer_pause(&mut self, cap: Cap, smallest: usize, now: Instant) -> Cap {
+        if cap != Cap::Paused || self.cap == Cap::Paused {
+            self.short_since = None;
+            return cap;
+        }
+        let since = *self.short_since.get_or_insert(now);
+        if now.saturating_duration_since(since) < PAUSE_AFTER {
+            Cap::Layer(smallest)
+        } else {
+            cap
         }
     }
 
@@ -208,6 +231,28 @@ mod tests {
         assert_eq!(s.allot(Cap::Layer(0), false, now), Some(false));
         assert!(!s.decide(0, Some(0), false).forward);
         assert!(s.decide(0, Some(0), true).forward);
+    }
+
+    #[test]
+    fn a_running_video_is_paused_only_when_it_stays_short() {
+        let mut s = video_slot();
+        let t0 = Instant::now();
+        assert_eq!(s.defer_pause(Cap::Paused, 0, t0), Cap::Layer(0));
+        let dip_over = t0 + PAUSE_AFTER / 2;
+        assert_eq!(s.defer_pause(Cap::Layer(1), 0, dip_over), Cap::Layer(1));
+        assert_eq!(
+            s.defer_pause(Cap::Paused, 0, dip_over),
+            Cap::Layer(0),
+            "a new shortfall waits again"
+        );
+        let later = dip_over + PAUSE_AFTER;
+        assert_eq!(s.defer_pause(Cap::Paused, 0, later), Cap::Paused);
+        s.allot(Cap::Paused, true, later);
+        assert_eq!(
+            s.defer_pause(Cap::Paused, 0, later),
+            Cap::Paused,
+            "stays paused"
+        );
     }
 
     #[test]
