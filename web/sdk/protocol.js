@@ -174,6 +174,8 @@ export const PROTOCOL_VERSION = 1;
  * @typedef {{ type: 'track_unpublished', participant: string, track: string }} TrackUnpublishedMessage
  * @typedef {{ type: 'track_muted', participant: string, track: string, muted: boolean }} TrackMutedMessage
  * @typedef {{ type: 'subscription_paused', participant: string, track: string, paused: boolean }} SubscriptionPausedMessage
+ * @typedef {{ rid: string | null, active: boolean }} LayerActive
+ * @typedef {{ type: 'publish_layers', track: string, layers: LayerActive[] }} PublishLayersMessage
  * @typedef {{ type: 'publish_answer', sdp: string, tracks: { mid: string, sid: string }[] }} PublishAnswerMessage
  * @typedef {{ type: 'subscribe_offer', sdp: string, tracks: SubscribedMid[] }} SubscribeOfferMessage
  * @typedef {{ type: 'chat', message: ChatMessage }} ChatReceivedMessage
@@ -188,7 +190,7 @@ export const PROTOCOL_VERSION = 1;
 /**
  * @typedef {(JoinedMessage | ParticipantJoinedMessage | ParticipantLeftMessage
  *   | TrackPublishedMessage | TrackUnpublishedMessage | TrackMutedMessage | SubscriptionPausedMessage
- *   | PublishAnswerMessage | SubscribeOfferMessage | ChatReceivedMessage | DataReceivedMessage
+ *   | PublishLayersMessage | PublishAnswerMessage | SubscribeOfferMessage | ChatReceivedMessage | DataReceivedMessage
  *   | ActiveSpeakersMessage | PollMessage | MutedByHostMessage | WaitingMessage
  *   | WaitingListMessage | RoomSettingsMessage | ParticipantUpdatedMessage
  *   | RecordingMessage | BroadcastMessage | BoardStrokeMessage | BoardRemoveMessage | BoardClearMessage | BoardPointerMessage

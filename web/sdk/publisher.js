@@ -4,6 +4,7 @@
 /** @typedef {import('./protocol.js').TrackSource} TrackSource */
 /** @typedef {import('./protocol.js').PublishedMid} PublishedMid */
 /** @typedef {import('./protocol.js').PublishAnswerMessage} PublishAnswerMessage */
+/** @typedef {import('./protocol.js').LayerActive} LayerActive */
 
 /** Simulcast layers for cameras: quarter, half and full resolution. */
 export const CAMERA_SIMULCAST = Object.freeze([
@@ -33,6 +34,35 @@ export class LocalTrackPublication {
     this.serverMuted = muted;
     /** @type {RTCRtpTransceiver | null} */
     this.transceiver = null;
+    /** The last change of the layers sent, so changes apply one after another. */
+    this.layersChanged = Promise.resolve();
+  }
+
+  /**
+   * Sends only the layers the server asks for (dynacast): it pauses those taller than
+   * anyone receives, and every layer of a video nobody receives, so the encoder does not
+   * make them. A layer the server does not name is left as it is.
+   * @param {LayerActive[]} layers
+   * @returns {Promise<void>}
+   */
+  setLayers(layers) {
+    const sender = this.transceiver?.sender;
+    if (!sender) return this.layersChanged;
+    this.layersChanged = this.layersChanged
+      .then(async () => {
+        const params = sender.getParameters();
+        let changed = false;
+        for (const encoding of params.encodings ?? []) {
+          const layer = layers.find((l) => (l.rid ?? undefined) === encoding.rid);
+          if (layer && encoding.active !== layer.active) {
+            encoding.active = layer.active;
+            changed = true;
+          }
+        }
+        if (changed) await sender.setParameters(params);
+      })
+      .catch(() => {});
+    return this.layersChanged;
   }
 
   /** The m-line the track is sent on, once negotiated. */

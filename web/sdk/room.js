@@ -519,6 +519,9 @@ export class Room extends Emitter {
       case 'participant_updated':
         this.#onParticipantUpdated(msg.participant);
         break;
+      case 'publish_layers':
+        this.#publications.find((p) => p.sid === msg.track)?.setLayers(msg.layers);
+        break;
       case 'muted_by_host': {
         const pub = this.#publications.find((p) => p.sid === msg.track);
         if (!pub) break;

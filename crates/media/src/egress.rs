@@ -98,6 +98,11 @@ impl Taps {
     pub fn any(&self) -> bool {
         self.0.iter().any(Option::is_some)
     }
+
+    /// The heights the taps take the track at.
+    pub fn target_heights(&self) -> impl Iterator<Item = u32> + '_ {
+        self.0.iter().flatten().map(|t| t.slot.target_height)
+    }
 }
 
 /// Frames of two layers this close together are one picture: an encoder sends every
@@ -172,6 +177,7 @@ impl Router {
             old.flush();
         }
         *place = sink.map(|sink| EgressTap::new(sink, track, t.kind, height));
+        self.layers_due = true;
         if place.is_some()
             && t.kind == TrackKind::Video
             && let Some(layer) = t.choose_layer(height, now)

@@ -2,6 +2,8 @@
 
 use moim_proto::signal::{TrackKind, TrackSource};
 
+use str0m::media::Rid;
+
 use crate::ids::{ParticipantId, RoomId, SessionId, TrackId};
 
 /// A published track, as the media plane negotiated it.
@@ -59,6 +61,16 @@ pub enum MediaEvent {
         track: TrackId,
         /// Speech started (`true`) or ended.
         speaking: bool,
+    },
+    /// The layers of a video its publisher should send (dynacast): the others no receiver
+    /// needs. A video without simulcast has one layer, without a rid.
+    LayersWanted {
+        /// The publisher.
+        participant: ParticipantId,
+        /// The video.
+        track: TrackId,
+        /// Every layer the server has seen, by rid, and whether to send it.
+        layers: Vec<(Option<Rid>, bool)>,
     },
     /// A video the participant receives was paused because its connection does not carry
     /// even the smallest layer now, or resumed because it does again.

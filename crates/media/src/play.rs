@@ -97,6 +97,7 @@ impl Router {
                         session: player,
                         mid: *mid,
                     });
+                    self.layers_due = true;
                 }
             }
         }

@@ -8,6 +8,7 @@ use str0m::media::{MediaAdded, MediaKind, Mid};
 use tracing::debug;
 
 use crate::command::{DeclaredTrack, PublishAnswer};
+use crate::dynacast::Dynacast;
 use crate::egress::Taps;
 use crate::error::MediaError;
 use crate::event::{MediaEvent, PublishedTrack};
@@ -148,6 +149,7 @@ impl Router {
             subscribers: Vec::new(),
             speech: Speech::default(),
             egress: Taps::default(),
+            dynacast: Dynacast::default(),
         };
         self.pending.announce(MediaEvent::TrackPublished {
             room,

@@ -144,6 +144,16 @@ pub enum Relay {
         /// The layer that needs a keyframe.
         rid: Option<Rid>,
     },
+    /// The sending worker's receivers show the receiving worker's track at these heights
+    /// (dynacast; empty: it has none).
+    ReceiverHeights {
+        /// The track.
+        track: TrackId,
+        /// The sending worker.
+        worker: WorkerId,
+        /// The heights, each once.
+        heights: Vec<u32>,
+    },
     /// The sending worker starts (or stops) having subscribers or players in the room, so
     /// it wants (or no longer wants) the room's frames.
     Interest {
@@ -167,6 +177,7 @@ impl Relay {
                 | Relay::TrackUnpublished(_)
                 | Relay::TrackMuted { .. }
                 | Relay::Interest { .. }
+                | Relay::ReceiverHeights { .. }
         )
     }
 }
@@ -195,6 +206,16 @@ impl Router {
                     self.pending.request_keyframe(track, layer);
                 }
             }
+            Relay::ReceiverHeights {
+                track,
+                worker,
+                heights,
+            } => {
+                if let Some(t) = self.tracks.get_mut(&track) {
+                    t.dynacast.remote_needs(worker, heights);
+                    self.layers_due = true;
+                }
+            }
             Relay::Interest {
                 room,
                 worker,
@@ -206,6 +227,10 @@ impl Router {
                     r.remote_receivers |= bit;
                 } else {
                     r.remote_receivers &= !bit;
+                    for t in self.tracks.values_mut().filter(|t| t.room == room) {
+                        t.dynacast.forget_worker(worker);
+                    }
+                    self.layers_due = true;
                     self.forget_empty_room(room);
                 }
             }

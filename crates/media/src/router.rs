@@ -90,7 +90,7 @@ impl RoomMedia {
 
 /// The SFU core. See the module docs.
 pub struct Router {
-    worker: WorkerId,
+    pub(crate) worker: WorkerId,
     workers: usize,
     candidate: SocketAddr,
     /// The passive ICE-TCP candidate every session offers too, if the node listens on TCP.
@@ -110,6 +110,9 @@ pub struct Router {
     /// Datagrams for other workers, one batch per worker.
     handovers: Vec<DatagramBatch>,
     next_sweep: Option<Instant>,
+    /// Subscriptions, rendered sizes or taps changed: the layers publishers send are
+    /// worked out again (`dynacast.rs`) before the router next waits.
+    pub(crate) layers_due: bool,
     /// New receiving sessions estimate their bandwidth (`bandwidth.rs`).
     estimate_bandwidth: bool,
     pub(crate) stats: RouterStats,
@@ -149,6 +152,7 @@ impl Router {
             transmits: VecDeque::new(),
             handovers: (0..workers).map(|_| DatagramBatch::default()).collect(),
             next_sweep: None,
+            layers_due: false,
             estimate_bandwidth: true,
             stats: RouterStats::default(),
         }
@@ -410,6 +414,7 @@ impl Router {
             }
         }
         self.reallocate_quiet(now);
+        self.layers_due = true;
     }
 
     /// Builds an ICE-lite `Rtc` with the shared host candidate and registers a session for
@@ -468,6 +473,10 @@ impl Router {
             }
             while let Some(id) = self.closed.pop() {
                 self.close_session(id, true);
+            }
+            if self.layers_due {
+                self.layers_due = false;
+                self.update_layers_wanted(now);
             }
             if self.pending.nothing_to_poll() && self.session_events.is_empty() {
                 break;

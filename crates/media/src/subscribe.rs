@@ -177,6 +177,7 @@ impl Router {
                         .slots
                         .insert(mid, Slot::new(Some(track_id), video, true));
                     track.subscribers.push(Subscriber { session: id, mid });
+                    self.layers_due = true;
                 }
                 None => {
                     debug!(session = %id, "track {track_id} left during negotiation");

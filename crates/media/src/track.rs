@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 use moim_proto::signal::{TrackKind, TrackSource};
 use str0m::media::{Mid, Rid};
 
+use crate::dynacast::Dynacast;
 use crate::egress::Taps;
 use crate::ids::{ParticipantId, RoomId, SessionId, TrackId};
 use crate::rate::Rate;
@@ -113,6 +114,8 @@ pub struct Track {
     pub speech: Speech,
     /// Local tracks being recorded or broadcast: where their frames go.
     pub egress: Taps,
+    /// Which layers its receivers need, so the publisher pauses the others.
+    pub dynacast: Dynacast,
 }
 
 impl Track {
@@ -131,6 +134,7 @@ impl Track {
             subscribers: Vec::new(),
             speech: Speech::default(),
             egress: Taps::default(),
+            dynacast: Dynacast::default(),
         }
     }
 
@@ -187,10 +191,20 @@ impl Track {
     /// The layer a subscriber rendering at `target_height` should receive: the smallest
     /// active layer at least ~90 % as tall, else the tallest active one.
     pub fn choose_layer(&self, target_height: u32, now: Instant) -> Option<usize> {
+        self.fit_layer(target_height, |l| l.is_active(now))
+    }
+
+    /// The layer rendering at `target_height` asks for, whether or not the publisher sends
+    /// it now (dynacast).
+    pub fn layer_for_size(&self, target_height: u32) -> Option<usize> {
+        self.fit_layer(target_height, |_| true)
+    }
+
+    fn fit_layer(&self, target_height: u32, usable: impl Fn(&Layer) -> bool) -> Option<usize> {
         let mut best_fit: Option<usize> = None;
         let mut tallest: Option<usize> = None;
         for (i, layer) in self.layers.iter().enumerate() {
-            if !layer.is_active(now) {
+            if !usable(layer) {
                 continue;
             }
             if tallest.is_none_or(|t| self.layers[t].height < layer.height) {
@@ -260,6 +274,7 @@ mod tests {
             subscribers: Vec::new(),
             speech: Default::default(),
             egress: Taps::default(),
+            dynacast: Dynacast::default(),
         }
         .with_layers(now)
     }

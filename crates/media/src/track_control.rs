@@ -92,5 +92,6 @@ impl Router {
             }
         }
         self.allocate(now, id);
+        self.layers_due = true;
     }
 }

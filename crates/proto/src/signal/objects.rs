@@ -116,6 +116,15 @@ pub struct PublishedMid {
     pub muted: bool,
 }
 
+/// One simulcast layer of a published video and whether to send it (dynacast).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LayerActive {
+    /// The layer's rid; `None` for a video without simulcast.
+    pub rid: Option<String>,
+    /// Send it (`true`) or pause it.
+    pub active: bool,
+}
+
 /// Which track sid the server gave a publisher m-line.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MidTrack {

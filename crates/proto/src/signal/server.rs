@@ -153,6 +153,15 @@ pub enum ServerMessage {
         /// Muted (`true`) or unmuted.
         muted: bool,
     },
+    /// Which layers of one of this participant's videos to send: the tallest one someone
+    /// receives and every smaller one (dynacast). A video no one receives has every layer
+    /// paused.
+    PublishLayers {
+        /// The track's sid.
+        track: String,
+        /// The layers the server has seen.
+        layers: Vec<LayerActive>,
+    },
     /// A video this participant receives was paused because its connection does not
     /// carry even the video's smallest layer now, or resumed because it does again.
     SubscriptionPaused {

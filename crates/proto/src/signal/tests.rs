@@ -124,3 +124,26 @@ fn events_have_no_id() {
     let text = ServerReply::event(ServerMessage::Pong).to_json();
     assert_eq!(text, r#"{"type":"pong"}"#);
 }
+
+#[test]
+fn publish_layers_names_each_layer_by_rid() {
+    let message = ServerMessage::PublishLayers {
+        track: "TR_000001".into(),
+        layers: vec![
+            LayerActive {
+                rid: Some("q".into()),
+                active: true,
+            },
+            LayerActive {
+                rid: None,
+                active: false,
+            },
+        ],
+    };
+    let value: Value = serde_json::from_str(&ServerReply::event(message).to_json()).unwrap();
+    assert_eq!(
+        value,
+        json!({"type":"publish_layers","track":"TR_000001",
+               "layers":[{"rid":"q","active":true},{"rid":null,"active":false}]})
+    );
+}

@@ -3,7 +3,9 @@
 use std::sync::Arc;
 
 use moim_media::{Command, MediaEvent};
-use moim_proto::signal::{RoomMode, ServerMessage, SubscribedMid, TrackInfo, TrackKind};
+use moim_proto::signal::{
+    LayerActive, RoomMode, ServerMessage, SubscribedMid, TrackInfo, TrackKind,
+};
 use tokio::sync::mpsc;
 use tracing::debug;
 
@@ -125,6 +127,24 @@ fn handle(state: &AppState, event: MediaEvent) {
             if let Some(room) = state.rooms().room_of_mut(participant) {
                 room.set_speaking(&state.media, participant, track, speaking);
             }
+        }
+        MediaEvent::LayersWanted {
+            participant,
+            track,
+            layers,
+        } => {
+            let layers = layers
+                .into_iter()
+                .map(|(rid, active)| LayerActive {
+                    rid: rid.map(|r| r.to_string()),
+                    active,
+                })
+                .collect();
+            let message = ServerMessage::PublishLayers {
+                track: track.to_string(),
+                layers,
+            };
+            state.rooms().send_to(participant, message);
         }
         MediaEvent::SubscriptionPaused {
             participant,
