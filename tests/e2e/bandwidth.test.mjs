@@ -74,6 +74,8 @@ describe('a participant on a slow connection', { skip: LAB_UNAVAILABLE ?? false 
   /** @type {import('./harness.mjs').Browser} */
   let slow;
   /** @type {Page} */
+  let ada;
+  /** @type {Page} */
   let grace;
   let fullHeight = 0;
 
@@ -83,7 +85,7 @@ describe('a participant on a slow connection', { skip: LAB_UNAVAILABLE ?? false 
     open = await launchBrowser(trusting(server.url));
     slow = await lab.launchBrowser(trusting(server.url));
     const room = uniqueRoom('slow');
-    const ada = await newPage(open, 'bandwidth-ada');
+    ada = await newPage(open, 'bandwidth-ada');
     grace = await newPage(slow, 'bandwidth-grace');
     await joinWithApp(ada, server, room, 'Ada');
     await joinWithApp(grace, server, room, 'Grace', { cameraOff: true });
@@ -144,6 +146,16 @@ describe('a participant on a slow connection', { skip: LAB_UNAVAILABLE ?? false 
       before = after;
     }
     console.log(`150 kbit/s: no frame decoded for 2 s, ${((Date.now() - paused) / 1000).toFixed(1)} s after the note`);
+    // Everyone sees that Grace's connection is poor; her network panel says why.
+    const graceBars = ada.locator('.tile[data-source="camera"]', { hasText: 'Grace' }).locator('.quality');
+    await graceBars.and(ada.locator('[data-quality="poor"]')).waitFor({ timeout: 10_000 });
+    await grace.locator('#network-button').click();
+    const estimate = grace.locator('#network-panel [data-stat="estimate"]');
+    await grace.waitForFunction(() => /^\d+ kbit\/s$/.test(document.querySelector('#network-panel [data-stat="estimate"]')?.textContent ?? ''), null, { timeout: 10_000 });
+    const kbps = Number((await estimate.innerText()).split(' ')[0]);
+    assert.ok(kbps < 300, `the downlink estimate shown: ${kbps} kbit/s`);
+    await grace.screenshot({ path: path.join(RESULTS_DIR, 'bandwidth-network-panel.png') });
+    await grace.locator('#network-button').click();
     await waitForAudioPacketsRising(grace, REMOTE_AUDIO);
     await grace.screenshot({ path: path.join(RESULTS_DIR, 'bandwidth-paused.png') });
   });
@@ -155,6 +167,8 @@ describe('a participant on a slow connection', { skip: LAB_UNAVAILABLE ?? false 
     const resumed = (Date.now() - lifted) / 1000;
     await waitForFramesDecodedRising(grace, REMOTE_CAMERA_VIDEOS);
     await waitForVideo(grace, (v) => v.height === fullHeight, `back to ${fullHeight} lines`, 60_000);
+    const graceBars = ada.locator('.tile[data-source="camera"]', { hasText: 'Grace' }).locator('.quality');
+    await graceBars.and(ada.locator('[data-quality="excellent"], [data-quality="good"]')).waitFor({ timeout: 30_000 });
     console.log(`lifted: video resumed after ${resumed.toFixed(1)} s, back to ${fullHeight} lines after ${((Date.now() - lifted) / 1000).toFixed(1)} s`);
   });
 });

@@ -140,6 +140,25 @@ describe('the meeting as people see it', () => {
     await screenshots(grace, 'controls');
   });
 
+  test('every tile shows how well that person’s connection is; the network panel your own numbers', async () => {
+    const bars = ada.locator('.tile[data-identity] .quality:not([hidden])');
+    await ada.waitForFunction(() => document.querySelectorAll('.tile[data-identity] .quality:not([hidden])').length === 3, null, { timeout: 15_000 });
+    for (const label of await bars.evaluateAll((els) => els.map((e) => e.getAttribute('aria-label')))) {
+      assert.match(label ?? '', /^Connection: (excellent|good|poor)$/);
+    }
+    await ada.locator('#network-button').click();
+    const panel = ada.locator('#network-panel');
+    await panel.waitFor();
+    await ada.waitForFunction(() => /\d+ ms/.test(document.querySelector('[data-stat="rtt"]')?.textContent ?? ''), null, { timeout: 10_000 });
+    assert.match(await panel.locator('[data-stat="up"]').innerText(), /^\d+ kbit\/s$/);
+    assert.match(await panel.locator('[data-stat="down"]').innerText(), /^\d+ kbit\/s$/);
+    assert.equal(await panel.locator('[data-stat="transport"]').innerText(), 'UDP');
+    assert.match(await panel.locator('.network-quality').innerText(), /^Your connection is (excellent|good|poor)\.$/);
+    await screenshots(ada, 'network-panel');
+    await ada.locator('#network-button').click();
+    await panel.waitFor({ state: 'hidden' });
+  });
+
   test('Ctrl+D mutes and unmutes the microphone, Ctrl+E the camera', async () => {
     await ada.keyboard.press('Control+d');
     await ada.getByRole('button', { name: 'Unmute microphone' }).waitFor();

@@ -7,6 +7,7 @@ import { ChatPanel } from './chat.js';
 import { controlButton, h, setControl } from './dom.js';
 import { LiveControls } from './live-controls.js';
 import { LocalMedia } from './local-media.js';
+import { NetworkPanel } from './network.js';
 import { PeoplePanel } from './people.js';
 import { RecordControls } from './record-controls.js';
 import { RemoteAudio } from './remote-audio.js';
@@ -84,6 +85,7 @@ class Meeting {
     this.stateEl = h('div', { class: 'conn', id: 'connection-state', role: 'status', 'data-state': 'connecting' },
       h('span', { class: 'dot' }), h('span', { class: 'conn-text' }, STATE_TEXT.connecting));
     this.stage = new Stage({ room: this.room, name: choice.name });
+    this.network = new NetworkPanel(this.room);
     this.media = new LocalMedia({
       room: this.room,
       choice,
@@ -158,7 +160,7 @@ class Meeting {
       { class: 'meeting' },
       h('header', { class: 'topbar' },
         h('div', { class: 'brand small' }, h('div', { class: 'logo', 'aria-hidden': 'true' }, 'M'), h('span', { class: 'room-title' }, room)),
-        this.live.indicator, this.record.indicator, this.stateEl),
+        this.live.indicator, this.record.indicator, h('div', { class: 'topbar-end' }, this.network.button, this.stateEl)),
       h('div', { class: 'body' }, this.board.el, this.stage.el, this.panelEl, this.chat.el),
       this.controlsEl = h('footer', { class: 'controls' }, this.micButton, this.cameraButton, this.handButton, this.chatButton, this.moreEl, this.moreButton, leaveButton, this.record.menu),
       this.remoteAudio.el,
@@ -167,6 +169,7 @@ class Meeting {
       this.leaveDialog,
       this.record.recordings.el,
       this.live.el,
+      this.network.el,
     );
     this.syncControls();
     this.wireRoom();
@@ -240,6 +243,10 @@ class Meeting {
     });
     room.on('trackMuted', (_info, p) => this.syncParticipant(p));
     room.on('trackPaused', (info, p) => this.stage.setPaused(p, info));
+    room.on('connectionQuality', (p) => {
+      if (p === room.localParticipant) this.stage.localTile.setQuality(p.quality);
+      else this.syncParticipant(/** @type {RemoteParticipant} */ (p));
+    });
     room.on('activeSpeakers', (sids) => this.stage.markSpeakers(sids));
     room.on('mutedByHost', ({ source, muted, locked }) => {
       const what = source === 'camera' ? 'camera' : 'microphone';

@@ -92,6 +92,7 @@ export class Stage {
     const mic = p.trackBySource('microphone');
     tile.setMicMuted(!mic || mic.muted);
     tile.setHand(p.handRaised);
+    tile.setQuality(p.quality);
   }
 
   /**

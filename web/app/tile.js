@@ -25,6 +25,8 @@ export class Tile {
     this.nameLabel = h('span', { class: 'name' });
     this.micIcon = h('span', { class: 'mic-state', title: 'Microphone off', hidden: true }, icon('micOff'));
     this.handIcon = h('span', { class: 'hand-state', title: 'Hand raised', hidden: true }, icon('hand'));
+    this.qualityEl = h('span', { class: 'quality', role: 'img', hidden: true },
+      h('i', {}), h('i', {}), h('i', {}));
     this.pausedNote = h('p', { class: 'paused-note', hidden: true }, 'Video paused: your connection is too slow for it');
     this.el = h(
       'div',
@@ -38,7 +40,7 @@ export class Tile {
       this.video,
       this.avatar,
       this.pausedNote,
-      h('div', { class: 'tile-label' }, this.handIcon, this.micIcon, this.nameLabel),
+      h('div', { class: 'tile-label' }, this.qualityEl, this.handIcon, this.micIcon, this.nameLabel),
     );
     const onPin = options.onPin;
     /** @type {HTMLButtonElement | null} */
@@ -108,6 +110,19 @@ export class Tile {
     this.pinButton.setAttribute('aria-pressed', String(pinned));
     setControl(this.pinButton, 'pin', pinned ? `Unpin ${this.name}` : `Pin ${this.name}`, false);
     this.el.classList.toggle('pinned', pinned);
+  }
+
+  /**
+   * Shows how well the participant's connection carries its media, as three bars.
+   * @param {import('/sdk/moim.js').ConnectionQuality | null} quality null: not measured yet
+   */
+  setQuality(quality) {
+    this.qualityEl.hidden = quality === null;
+    if (quality === null) return;
+    this.qualityEl.dataset.quality = quality;
+    const label = `Connection: ${quality}`;
+    this.qualityEl.setAttribute('aria-label', label);
+    this.qualityEl.title = label;
   }
 
   /** @param {boolean} raised the participant asks to speak */

@@ -31,6 +31,8 @@ export { PROTOCOL_VERSION } from './protocol.js';
 /** @typedef {import('./protocol.js').TrackSource} TrackSource */
 /** @typedef {import('./protocol.js').ParticipantInfo} ParticipantInfo */
 /** @typedef {import('./protocol.js').ParticipantRole} ParticipantRole */
+/** @typedef {import('./protocol.js').ConnectionQuality} ConnectionQuality */
+/** @typedef {import('./protocol.js').NetworkStats} NetworkStats */
 /** @typedef {import('./protocol.js').JoinedMessage} JoinedMessage */
 /** @typedef {import('./protocol.js').RecordingKind} RecordingKind */
 /** @typedef {import('./protocol.js').BroadcastInfo} BroadcastInfo */

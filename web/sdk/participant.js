@@ -4,6 +4,7 @@
 /** @typedef {import('./protocol.js').ParticipantInfo} ParticipantInfo */
 /** @typedef {import('./protocol.js').ParticipantRole} ParticipantRole */
 /** @typedef {import('./protocol.js').TrackInfo} TrackInfo */
+/** @typedef {import('./protocol.js').ConnectionQuality} ConnectionQuality */
 
 /** Someone else in the room and the tracks they publish. */
 export class RemoteParticipant {
@@ -21,6 +22,8 @@ export class RemoteParticipant {
     this.tracks = new Map(info.tracks.map((t) => [t.sid, { ...t }]));
     /** Asks to speak (audio rooms). */
     this.handRaised = info.hand_raised ?? false;
+    /** How well its connection carries its media; null until measured. @type {ConnectionQuality | null} */
+    this.quality = info.quality ?? null;
   }
 
   /**
@@ -43,6 +46,8 @@ export class LocalParticipant {
     /** @type {ParticipantRole} */
     this.role = 'guest';
     this.handRaised = false;
+    /** How well your connection carries your media; null until measured. @type {ConnectionQuality | null} */
+    this.quality = null;
   }
 
   /** Whether it may publish now (a listener of an audio room may not until promoted). */
@@ -57,5 +62,6 @@ export class LocalParticipant {
     this.name = info.name || info.identity;
     this.role = info.role;
     this.handRaised = info.hand_raised ?? false;
+    this.quality = info.quality ?? this.quality;
   }
 }

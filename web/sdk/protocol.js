@@ -37,6 +37,25 @@ export const PROTOCOL_VERSION = 1;
  * @property {ParticipantRole} role `viewer`: may not publish (a listener in an audio room)
  * @property {TrackInfo[]} tracks
  * @property {boolean} [hand_raised] asks to speak
+ * @property {ConnectionQuality} [quality] how well its connection carries its media, once measured
+ */
+
+/**
+ * How well a participant's connection carries its media.
+ * @typedef {'excellent' | 'good' | 'poor' | 'lost'} ConnectionQuality
+ */
+
+/**
+ * Your own connection's numbers (absent ones are not measured yet).
+ * @typedef {object} NetworkStats
+ * @property {number} [rtt_ms] round-trip time to the server
+ * @property {number} [jitter_ms] jitter of the audio the server receives from you
+ * @property {number} [loss_up] percent of your packets lost on the way to the server
+ * @property {number} [loss_down] percent of the server's packets lost on the way to you
+ * @property {number} up_kbps what you send
+ * @property {number} down_kbps what you receive
+ * @property {number} [estimate_kbps] what the server estimates your downlink carries
+ * @property {boolean} tcp the media goes over TCP
  */
 
 /**
@@ -174,6 +193,8 @@ export const PROTOCOL_VERSION = 1;
  * @typedef {{ type: 'track_unpublished', participant: string, track: string }} TrackUnpublishedMessage
  * @typedef {{ type: 'track_muted', participant: string, track: string, muted: boolean }} TrackMutedMessage
  * @typedef {{ type: 'subscription_paused', participant: string, track: string, paused: boolean }} SubscriptionPausedMessage
+ * @typedef {{ type: 'connection_quality', participant: string, quality: ConnectionQuality }} ConnectionQualityMessage
+ * @typedef {{ type: 'network_stats', stats: NetworkStats }} NetworkStatsMessage
  * @typedef {{ rid: string | null, active: boolean }} LayerActive
  * @typedef {{ type: 'publish_layers', track: string, layers: LayerActive[] }} PublishLayersMessage
  * @typedef {{ type: 'publish_answer', sdp: string, tracks: { mid: string, sid: string }[] }} PublishAnswerMessage
@@ -190,6 +211,7 @@ export const PROTOCOL_VERSION = 1;
 /**
  * @typedef {(JoinedMessage | ParticipantJoinedMessage | ParticipantLeftMessage
  *   | TrackPublishedMessage | TrackUnpublishedMessage | TrackMutedMessage | SubscriptionPausedMessage
+ *   | ConnectionQualityMessage | NetworkStatsMessage
  *   | PublishLayersMessage | PublishAnswerMessage | SubscribeOfferMessage | ChatReceivedMessage | DataReceivedMessage
  *   | ActiveSpeakersMessage | PollMessage | MutedByHostMessage | WaitingMessage
  *   | WaitingListMessage | RoomSettingsMessage | ParticipantUpdatedMessage

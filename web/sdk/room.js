@@ -52,6 +52,10 @@ import { Whiteboard } from './whiteboard.js';
  * @property {[RemoteParticipant | LocalParticipant]} participantUpdated a role or raised hand
  *   changed (yours too: a listener promoted to speaker may publish now; a speaker made
  *   listener has its tracks unpublished)
+ * @property {[RemoteParticipant | LocalParticipant]} connectionQuality a participant's
+ *   connection quality changed (yours too); see its `quality`
+ * @property {[import('./protocol.js').NetworkStats]} networkStats your own connection's
+ *   numbers, every two seconds (also in `room.networkStats`)
  * @property {[MoimError]} error
  */
 
@@ -145,6 +149,8 @@ export class Room extends Emitter {
     this.name = '';
     /** @readonly */
     this.localParticipant = new LocalParticipant();
+    /** Your own connection's latest numbers. @type {import('./protocol.js').NetworkStats | null} */
+    this.networkStats = null;
     this.#signal = new SignalClient(signalUrl(base));
     this.#signal.on('message', (msg) => this.#onMessage(msg));
     this.#signal.on('lost', () => this.#onConnectionLost());
@@ -518,6 +524,18 @@ export class Room extends Emitter {
         break;
       case 'participant_updated':
         this.#onParticipantUpdated(msg.participant);
+        break;
+      case 'connection_quality': {
+        const local = msg.participant === this.localParticipant.sid;
+        const participant = local ? this.localParticipant : this.#roster.participants.get(msg.participant);
+        if (!participant) break;
+        participant.quality = msg.quality;
+        this.emit('connectionQuality', participant);
+        break;
+      }
+      case 'network_stats':
+        this.networkStats = msg.stats;
+        this.emit('networkStats', msg.stats);
         break;
       case 'publish_layers':
         this.#publications.find((p) => p.sid === msg.track)?.setLayers(msg.layers);

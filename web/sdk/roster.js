@@ -114,6 +114,7 @@ export class Roster {
       participant.name = info.name || info.identity;
       participant.role = info.role;
       participant.handRaised = info.hand_raised ?? false;
+      participant.quality = info.quality ?? participant.quality;
     }
     const tracks = info.tracks ?? [];
     const current = new Set(tracks.map((t) => t.sid));

@@ -1,6 +1,6 @@
 //! Events from the media plane to the control plane.
 
-use moim_proto::signal::{TrackKind, TrackSource};
+use moim_proto::signal::{ConnectionQuality, NetworkStats, TrackKind, TrackSource};
 
 use str0m::media::Rid;
 
@@ -22,7 +22,7 @@ pub struct PublishedTrack {
 }
 
 /// What the media plane tells the control plane.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum MediaEvent {
     /// A participant's track was negotiated and will be forwarded.
     TrackPublished {
@@ -61,6 +61,16 @@ pub enum MediaEvent {
         track: TrackId,
         /// Speech started (`true`) or ended.
         speaking: bool,
+    },
+    /// A participant's connection quality and numbers, every stats period
+    /// ([`crate::quality::STATS_INTERVAL`]).
+    ConnectionQuality {
+        /// The participant.
+        participant: ParticipantId,
+        /// How well its connection carries its media.
+        quality: ConnectionQuality,
+        /// Its numbers, for its own network panel.
+        stats: NetworkStats,
     },
     /// The layers of a video its publisher should send (dynacast): the others no receiver
     /// needs. A video without simulcast has one layer, without a rid.

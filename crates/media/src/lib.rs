@@ -31,6 +31,7 @@ mod pending;
 pub mod placement;
 mod play;
 mod publish;
+pub mod quality;
 pub mod rate;
 pub mod relay;
 pub mod router;

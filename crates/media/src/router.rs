@@ -27,6 +27,7 @@ use crate::demux::{Demux, Route, worker_ufrag};
 use crate::event::MediaEvent;
 use crate::ids::{ParticipantId, RoomId, SessionId, TrackId};
 use crate::pending::Pending;
+use crate::quality::STATS_INTERVAL;
 use crate::relay::{DatagramBatch, Relay, WorkerId};
 use crate::session::{Session, SessionRole};
 use crate::stats::RouterStats;
@@ -345,6 +346,7 @@ impl Router {
         let Some(session) = self.sessions.get_mut(&id) else {
             return;
         };
+        session.link.heard = Some(now);
         let input = Input::Receive(
             now,
             Receive {
@@ -433,6 +435,7 @@ impl Router {
         let mut config = Rtc::builder()
             .set_ice_lite(true)
             .set_send_buffer_video(SEND_BUFFER_VIDEO)
+            .set_stats_interval((role != SessionRole::Player).then_some(STATS_INTERVAL))
             .set_local_ice_credentials(credentials);
         if role != SessionRole::Publisher && self.estimate_bandwidth {
             config = config.enable_bwe(Some(INITIAL_ESTIMATE));
@@ -554,6 +557,8 @@ impl Router {
             Event::EgressBitrateEstimate(BweKind::Twcc { estimate, .. }) => {
                 self.estimated(now, id, estimate.as_u64())
             }
+            Event::PeerStats(stats) => self.peer_stats(id, &stats),
+            Event::MediaIngressStats(stats) => self.ingress_stats(id, &stats),
             _ => {}
         }
     }

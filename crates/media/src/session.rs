@@ -11,6 +11,7 @@ use str0m::media::Mid;
 use crate::bandwidth::Bandwidth;
 use crate::data::DataChannels;
 use crate::ids::{ParticipantId, RoomId, SessionId, TrackId};
+use crate::quality::Link;
 use crate::subscription::Slot;
 
 /// A publisher m-line as its client declared it.
@@ -84,6 +85,8 @@ pub struct Session {
     pub channels: DataChannels,
     /// Subscriber and player: what the path to it carries, shared among its videos.
     pub bandwidth: Bandwidth,
+    /// Its latest statistics, for the participant's connection quality.
+    pub link: Link,
 }
 
 impl Session {
@@ -110,6 +113,7 @@ impl Session {
             negotiation: Negotiation::default(),
             channels: DataChannels::default(),
             bandwidth: Bandwidth::default(),
+            link: Link::default(),
         }
     }
 }

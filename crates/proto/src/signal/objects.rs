@@ -98,6 +98,9 @@ pub struct ParticipantInfo {
     /// The participant asks to speak (audio rooms).
     #[serde(default, skip_serializing_if = "is_false")]
     pub hand_raised: bool,
+    /// How well its connection carries its media, once measured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quality: Option<ConnectionQuality>,
 }
 
 fn is_false(b: &bool) -> bool {
@@ -114,6 +117,46 @@ pub struct PublishedMid {
     /// The track is muted from the start (a camera turned off before publishing).
     #[serde(default)]
     pub muted: bool,
+}
+
+/// How well a participant's connection carries its media, worst first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConnectionQuality {
+    /// Nothing arrived from it lately.
+    Lost,
+    /// Heavy loss, long delays or a video paused for bandwidth.
+    Poor,
+    /// Some loss or delay.
+    Good,
+    /// Nothing to notice.
+    Excellent,
+}
+
+/// A participant's own connection numbers, for its network panel.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct NetworkStats {
+    /// Round-trip time to the server, in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rtt_ms: Option<u32>,
+    /// Jitter of the audio the server receives from it, in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jitter_ms: Option<u32>,
+    /// Share of its packets lost on the way to the server, in percent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loss_up: Option<f32>,
+    /// Share of the server's packets lost on the way to it, in percent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loss_down: Option<f32>,
+    /// What it sends the server, in kbit/s.
+    pub up_kbps: u32,
+    /// What the server sends it, in kbit/s.
+    pub down_kbps: u32,
+    /// What the server estimates its downlink carries, in kbit/s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub estimate_kbps: Option<u32>,
+    /// The media goes over TCP (a network that blocks UDP) rather than UDP.
+    pub tcp: bool,
 }
 
 /// One simulcast layer of a published video and whether to send it (dynacast).

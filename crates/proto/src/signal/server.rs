@@ -153,6 +153,18 @@ pub enum ServerMessage {
         /// Muted (`true`) or unmuted.
         muted: bool,
     },
+    /// A participant's connection quality changed (yours too).
+    ConnectionQuality {
+        /// The participant's sid.
+        participant: String,
+        /// How well its connection carries its media now.
+        quality: ConnectionQuality,
+    },
+    /// Your own connection's numbers, every two seconds.
+    NetworkStats {
+        /// The numbers.
+        stats: NetworkStats,
+    },
     /// Which layers of one of this participant's videos to send: the tallest one someone
     /// receives and every smaller one (dynacast). A video no one receives has every layer
     /// paused.

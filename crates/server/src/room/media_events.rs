@@ -128,6 +128,24 @@ fn handle(state: &AppState, event: MediaEvent) {
                 room.set_speaking(&state.media, participant, track, speaking);
             }
         }
+        MediaEvent::ConnectionQuality {
+            participant,
+            quality,
+            stats,
+        } => {
+            let mut rooms = state.rooms();
+            rooms.send_to(participant, ServerMessage::NetworkStats { stats });
+            let changed = rooms
+                .participant_mut(participant)
+                .is_some_and(|p| p.quality.replace(quality) != Some(quality));
+            if changed && let Some(room) = rooms.room_of_mut(participant) {
+                let message = ServerMessage::ConnectionQuality {
+                    participant: participant.to_string(),
+                    quality,
+                };
+                room.broadcast(None, message);
+            }
+        }
         MediaEvent::LayersWanted {
             participant,
             track,

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use moim_media::{ParticipantId, TrackId};
-use moim_proto::signal::{ParticipantInfo, Role, Sender, TrackInfo};
+use moim_proto::signal::{ConnectionQuality, ParticipantInfo, Role, Sender, TrackInfo};
 use moim_proto::token::Grants;
 use tokio::sync::{Notify, mpsc};
 use tracing::warn;
@@ -60,6 +60,8 @@ pub struct Participant {
     /// The reliable data channel of its subscriber connection is open: messages for it go
     /// there rather than on signaling.
     pub data_channel: bool,
+    /// How well its connection carries its media, as the room was last told.
+    pub quality: Option<ConnectionQuality>,
     /// Its audio tracks that carry speech now.
     pub speaking: Vec<TrackId>,
     /// Tracks a host muted and locked: it may not unmute them.
@@ -89,6 +91,7 @@ impl Participant {
             announce_limit: RateLimit::announce(now),
             mute_limit: RateLimit::own_mute(now),
             data_channel: false,
+            quality: None,
             speaking: Vec::new(),
             locked_tracks: Vec::new(),
             hand_raised: false,
@@ -115,6 +118,7 @@ impl Participant {
             role: self.role(),
             tracks: self.tracks.clone(),
             hand_raised: self.hand_raised,
+            quality: self.quality,
         }
     }
 
