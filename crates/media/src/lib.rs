@@ -54,6 +54,8 @@ use std::thread;
 
 use tokio::sync::{mpsc, oneshot};
 
+pub use crate::tcp::PER_ADDRESS as TCP_CONNECTIONS_PER_ADDRESS;
+
 use crate::placement::Placement;
 use crate::relay::WorkerId;
 use crate::stun::IceKey;
@@ -91,6 +93,8 @@ pub struct MediaConfig {
     pub tcp_bind: Option<SocketAddr>,
     /// Worker threads; 0 means one per core.
     pub workers: usize,
+    /// Receiving sessions estimate their bandwidth (`bandwidth.rs`).
+    pub bandwidth_estimation: bool,
 }
 
 /// A snapshot of the media plane's counters, refreshed by the worker a few times a second.
@@ -178,6 +182,7 @@ impl MediaPlane {
                 stats: worker_stats.clone(),
                 ice_key: ice_key.clone(),
                 tcp: tcp_candidate.map(|candidate| (candidate, links_in)),
+                bandwidth_estimation: config.bandwidth_estimation,
             };
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()

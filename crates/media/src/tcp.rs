@@ -8,11 +8,12 @@
 //! `demux.rs` routes datagrams). The worker then reads the connection's frames through a
 //! task of its own runtime, and writes its packets into a buffer that a writer task
 //! empties, so neither way ever blocks the worker. Each direction reuses its buffers: no
-//! allocation per packet once a connection runs.
+//! allocation per packet once a connection runs. One address holds at most
+//! [`PER_ADDRESS`] connections at once, so that nobody exhausts the node's sockets.
 
 use std::collections::HashMap;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -38,6 +39,48 @@ const READ_CHUNK: usize = 64 * 1024;
 const IN_QUEUE: usize = 256;
 /// Connections handed to a worker and not yet taken.
 const LINK_QUEUE: usize = 64;
+/// Connections one address may hold at once, waiting for their first frame or running:
+/// every participant needs two, and an office behind one NAT shares its address. Beyond,
+/// new connections are closed at once.
+pub const PER_ADDRESS: usize = 64;
+
+/// How many connections each address holds.
+#[derive(Clone, Default)]
+struct Addresses(Arc<Mutex<HashMap<IpAddr, usize>>>);
+
+impl Addresses {
+    /// A place for one more connection from `ip`, if it has fewer than [`PER_ADDRESS`].
+    fn take(&self, ip: IpAddr) -> Option<AddressSlot> {
+        let mut counts = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let count = counts.entry(ip).or_default();
+        if *count >= PER_ADDRESS {
+            return None;
+        }
+        *count += 1;
+        Some(AddressSlot {
+            addresses: self.clone(),
+            ip,
+        })
+    }
+}
+
+/// One connection's place among its address's; given back when dropped.
+struct AddressSlot {
+    addresses: Addresses,
+    ip: IpAddr,
+}
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        let mut counts = self.addresses.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(count) = counts.get_mut(&self.ip) {
+            *count -= 1;
+            if *count == 0 {
+                counts.remove(&self.ip);
+            }
+        }
+    }
+}
 
 /// A client's connection on its way to the worker owning its session, with its first
 /// frame (the STUN request that named the session).
@@ -45,6 +88,7 @@ pub(crate) struct TcpLink {
     stream: std::net::TcpStream,
     remote: SocketAddr,
     first: Vec<u8>,
+    slot: AddressSlot,
 }
 
 /// The channels that bring a worker its connections.
@@ -56,6 +100,7 @@ pub(crate) fn link_channel() -> (mpsc::Sender<TcpLink>, mpsc::Receiver<TcpLink>)
 /// `workers`), until the listener fails.
 pub(crate) async fn listen(listener: TcpListener, workers: Vec<mpsc::Sender<TcpLink>>) {
     let workers = Arc::new(workers);
+    let addresses = Addresses::default();
     loop {
         let (stream, remote) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -65,9 +110,13 @@ pub(crate) async fn listen(listener: TcpListener, workers: Vec<mpsc::Sender<TcpL
                 continue;
             }
         };
+        let Some(slot) = addresses.take(remote.ip()) else {
+            debug!(%remote, "ICE-TCP connection refused: too many from this address");
+            continue;
+        };
         let workers = workers.clone();
         tokio::spawn(async move {
-            if let Err(e) = hand_over(stream, remote, &workers).await {
+            if let Err(e) = hand_over(stream, remote, slot, &workers).await {
                 debug!(%remote, "ICE-TCP connection refused: {e}");
             }
         });
@@ -78,6 +127,7 @@ pub(crate) async fn listen(listener: TcpListener, workers: Vec<mpsc::Sender<TcpL
 async fn hand_over(
     mut stream: TcpStream,
     remote: SocketAddr,
+    slot: AddressSlot,
     workers: &[mpsc::Sender<TcpLink>],
 ) -> io::Result<()> {
     let first = tokio::time::timeout(FIRST_FRAME_WITHIN, read_frame(&mut stream))
@@ -91,6 +141,7 @@ async fn hand_over(
         stream: stream.into_std()?,
         remote,
         first,
+        slot,
     };
     workers[worker.0]
         .try_send(link)
@@ -170,6 +221,7 @@ impl TcpConnections {
         }
         tokio::spawn(read_loop(
             reader,
+            link.slot,
             link.remote,
             Arc::downgrade(&outgoing),
             self.to_worker.clone(),
@@ -224,6 +276,8 @@ impl TcpConnections {
 /// the client goes or the worker forgot the connection (`outgoing` is gone).
 async fn read_loop(
     mut reader: OwnedReadHalf,
+    // Held while the connection is read.
+    _slot: AddressSlot,
     remote: SocketAddr,
     outgoing: Weak<Outgoing>,
     to_worker: mpsc::Sender<TcpIn>,
@@ -301,6 +355,31 @@ async fn write_loop(mut writer: OwnedWriteHalf, outgoing: Arc<Outgoing>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_address_holds_a_bounded_number_of_connections() {
+        let addresses = Addresses::default();
+        let one: IpAddr = "192.0.2.1".parse().unwrap();
+        let other: IpAddr = "192.0.2.2".parse().unwrap();
+        let mut held: Vec<AddressSlot> = (0..PER_ADDRESS)
+            .map(|_| addresses.take(one).unwrap())
+            .collect();
+        assert!(addresses.take(one).is_none(), "one too many");
+        assert!(
+            addresses.take(other).is_some(),
+            "another address is not affected"
+        );
+        held.pop();
+        assert!(
+            addresses.take(one).is_some(),
+            "a place given back is taken again"
+        );
+        drop(held);
+        assert!(
+            addresses.0.lock().unwrap().is_empty(),
+            "nothing kept for gone connections"
+        );
+    }
 
     #[test]
     fn a_chunk_splits_into_its_frames_and_a_partial_one_waits() {

@@ -52,6 +52,8 @@ pub(crate) struct WorkerLinks {
     /// The ICE-TCP candidate and the connections the listener hands over, if the node
     /// listens on TCP.
     pub tcp: Option<(SocketAddr, mpsc::Receiver<TcpLink>)>,
+    /// Receiving sessions estimate their bandwidth.
+    pub bandwidth_estimation: bool,
 }
 
 /// Runs the IO loop until the command channel closes.
@@ -65,8 +67,10 @@ pub(crate) async fn run(socket: UdpSocket, candidate: SocketAddr, links: WorkerL
         stats,
         ice_key,
         tcp: tcp_setup,
+        bandwidth_estimation,
     } = links;
     let mut router = Router::for_worker(candidate, me, relays_out.len(), ice_key);
+    router.estimate_bandwidth(bandwidth_estimation);
     let mut tcp = TcpConnections::default();
     let mut tcp_links = tcp_setup.map(|(tcp_candidate, links)| {
         router.offer_tcp(tcp_candidate);

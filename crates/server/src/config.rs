@@ -40,6 +40,10 @@ pub struct Config {
     pub rtmp_addr: SocketAddr,
     /// Media worker threads; 0 means one per core.
     pub workers: usize,
+    /// Each receiving connection estimates its bandwidth and gets only the layers that fit
+    /// (off: every subscriber gets what its rendered size asks for, which saves the
+    /// estimator's and the pacer's work on a network known to be fast).
+    pub bandwidth_estimation: bool,
     pub api_key: String,
     pub api_secret: String,
     /// Development mode: the app mints tokens itself through `/api/dev/token`.
@@ -82,6 +86,7 @@ impl Default for Config {
             advertise_ip: None,
             rtmp_addr: SocketAddr::from(([127, 0, 0, 1], 1935)),
             workers: 0,
+            bandwidth_estimation: true,
             api_key: DEV_API_KEY.into(),
             api_secret: DEV_API_SECRET.into(),
             dev_mode: true,
@@ -201,6 +206,9 @@ impl Config {
                 v.parse()
                     .context("MOIM_MAX_CONNECTIONS_PER_IP must be a number (0: no limit)")?,
             );
+        }
+        if let Some(v) = env("MOIM_BANDWIDTH_ESTIMATION") {
+            config.bandwidth_estimation = is_yes(&v);
         }
         if let Some(v) = env("MOIM_DEV_MODE") {
             config.dev_mode = is_yes(&v);
@@ -472,6 +480,21 @@ mod tests {
         assert_eq!(c.rtmp_addr, SocketAddr::from(([127, 0, 0, 1], 1935)));
         let err = Config::load(None, |k| (k == "MOIM_RTMP_ADDR").then(|| "1935".into()));
         assert!(err.unwrap_err().to_string().contains("MOIM_RTMP_ADDR"));
+    }
+
+    #[test]
+    fn bandwidth_estimation_is_on_unless_turned_off() {
+        assert!(Config::load(None, |_| None).unwrap().bandwidth_estimation);
+        let off = Config::load(None, |k| {
+            (k == "MOIM_BANDWIDTH_ESTIMATION").then(|| "0".into())
+        });
+        assert!(!off.unwrap().bandwidth_estimation);
+        let file = load_file(
+            "bwe",
+            "bandwidth_estimation = false\ndev_mode = true\n",
+            |_| None,
+        );
+        assert!(!file.unwrap().bandwidth_estimation);
     }
 
     #[test]

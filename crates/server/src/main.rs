@@ -79,6 +79,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         advertise: config.advertised_udp(),
         tcp_bind: Some(config.tcp_addr),
         workers: config.workers,
+        bandwidth_estimation: config.bandwidth_estimation,
     })
     .with_context(|| {
         format!(

@@ -186,3 +186,43 @@ async fn strangers_on_the_ice_tcp_port_are_let_go_while_media_keeps_flowing() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_cannot_hold_more_than_its_share_of_ice_tcp_connections() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let _server = Server::start_with(&[("MOIM_TCP_ADDR", &format!("127.0.0.1:{port}"))]);
+    // Connections that never say anything hold their places until the server gives up
+    // on them (10 s); the next one from the same address is closed at once.
+    let mut held = Vec::new();
+    for _ in 0..moim_media::TCP_CONNECTIONS_PER_ADDRESS {
+        held.push(
+            tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .expect("the ICE-TCP port listens"),
+        );
+    }
+    let mut one_more = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("the kernel accepts the connection");
+    let mut buf = [0u8; 16];
+    let read = tokio::time::timeout(Duration::from_secs(2), one_more.read(&mut buf))
+        .await
+        .expect("the server closes the connection beyond the limit at once");
+    assert!(matches!(read, Ok(0) | Err(_)), "nothing answered: {read:?}");
+
+    // Once they are gone, the address may connect again: that connection is kept open.
+    drop(held);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut again = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("the ICE-TCP port listens");
+    let waited = tokio::time::timeout(Duration::from_secs(1), again.read(&mut buf)).await;
+    assert!(
+        waited.is_err(),
+        "the connection waits for its first frame: {waited:?}"
+    );
+}
