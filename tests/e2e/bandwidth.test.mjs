@@ -2,7 +2,10 @@
 // whose downlink is capped by a token bucket receives the camera of someone on an open
 // network. At 600 kbit/s the server's bandwidth estimate moves them to a smaller simulcast
 // layer and the picture keeps moving; at 150 kbit/s the video is paused, the tile says
-// so, and the sound goes on; once the cap is lifted the video comes back by itself.
+// so, and the sound goes on; once the cap is lifted the video comes back by itself. Then
+// the lab's firewall drops 5 % of the packets both ways: retransmissions (NACK/RTX) keep
+// the picture decoding, Opus's in-band FEC and concealment the sound, and everyone sees
+// the connection rated below excellent.
 
 import assert from 'node:assert/strict';
 import path from 'node:path';
@@ -62,9 +65,31 @@ async function waitForVideo(page, check, what, timeout) {
   return last;
 }
 
+/**
+ * The share (percent) of the sound the page played that was made up for lost packets,
+ * and the samples in all.
+ * @param {Page} page
+ * @returns {Promise<{ samples: number, concealed: number }>}
+ */
+function receivedSound(page) {
+  return page.evaluate(async () => {
+    const stats = await /** @type {any} */ (window).moimRoom.subscriberPc.getStats();
+    const out = { samples: 0, concealed: 0 };
+    stats.forEach((/** @type {any} */ s) => {
+      if (s.type !== 'inbound-rtp' || s.kind !== 'audio') return;
+      out.samples += s.totalSamplesReceived ?? 0;
+      out.concealed += s.concealedSamples ?? 0;
+    });
+    return out;
+  });
+}
+
+/** Seconds over which the lossy network is measured. */
+const LOSS_WINDOW_S = 15;
+
 const PAUSED_NOTE = '.tile[data-source="camera"]:not([data-local]) .paused-note';
 
-describe('a participant on a slow connection', { skip: LAB_UNAVAILABLE ?? false }, () => {
+describe('a participant on a slow, then lossy, connection', { skip: LAB_UNAVAILABLE ?? false }, () => {
   /** @type {import('./lab.mjs').Lab} */
   let lab;
   /** @type {import('./harness.mjs').Server} */
@@ -170,5 +195,34 @@ describe('a participant on a slow connection', { skip: LAB_UNAVAILABLE ?? false 
     const graceBars = ada.locator('.tile[data-source="camera"]', { hasText: 'Grace' }).locator('.quality');
     await graceBars.and(ada.locator('[data-quality="excellent"], [data-quality="good"]')).waitFor({ timeout: 30_000 });
     console.log(`lifted: video resumed after ${resumed.toFixed(1)} s, back to ${fullHeight} lines after ${((Date.now() - lifted) / 1000).toFixed(1)} s`);
+  });
+  test('on a network that loses 5 % both ways, the picture and the sound go on; the connection shows below excellent', async () => {
+    await waitForVideo(grace, (v) => v.height === fullHeight, `${fullHeight} lines before the loss`, 30_000);
+    for (const chain of ['INPUT', 'OUTPUT']) {
+      await lab.iptables('-A', chain, '-m', 'statistic', '--mode', 'random', '--probability', '0.05', '-j', 'DROP');
+    }
+    const [video, graceSound, adaSound] = await Promise.all([receivedVideo(grace), receivedSound(grace), receivedSound(ada)]);
+    await delay(LOSS_WINDOW_S * 1000);
+    const [video2, graceSound2, adaSound2] = await Promise.all([receivedVideo(grace), receivedSound(grace), receivedSound(ada)]);
+    const concealed = (/** @type {{ samples: number, concealed: number }} */ a, /** @type {typeof a} */ b) =>
+      (100 * (b.concealed - a.concealed)) / Math.max(1, b.samples - a.samples);
+    const decoded = video2.decoded - video.decoded;
+    const frozen = video2.frozen - video.frozen;
+    const text = `5 % loss both ways, ${LOSS_WINDOW_S} s: ${decoded} frames decoded, ${video2.freezes - video.freezes} freezes ` +
+      `(${frozen.toFixed(2)} s), ${concealed(graceSound, graceSound2).toFixed(1)} % of the sound concealed on the lossy side, ` +
+      `${concealed(adaSound, adaSound2).toFixed(1)} % on the open side`;
+    console.log(text);
+    // Decoding most of the time: at least 10 frames a second, frozen under a third of it.
+    assert.ok(decoded >= 10 * LOSS_WINDOW_S && frozen < LOSS_WINDOW_S / 3, text);
+    assert.ok(concealed(graceSound, graceSound2) < 15 && concealed(adaSound, adaSound2) < 15, text);
+    const graceBars = ada.locator('.tile[data-source="camera"]', { hasText: 'Grace' }).locator('.quality');
+    await graceBars.and(ada.locator('[data-quality="good"], [data-quality="poor"]')).waitFor({ timeout: 10_000 });
+    await grace.locator('#network-button').click();
+    await grace.waitForFunction(() => {
+      const loss = (/** @type {string} */ key) => Number.parseFloat(document.querySelector(`#network-panel [data-stat="${key}"]`)?.textContent ?? '');
+      return loss('loss_up') > 0 || loss('loss_down') > 0;
+    }, null, { timeout: 10_000 });
+    await grace.screenshot({ path: path.join(RESULTS_DIR, 'loss-network-panel.png') });
+    await grace.locator('#network-button').click();
   });
 });
