@@ -31,6 +31,7 @@ fn simulcast_track(now: Instant) -> Track {
         subscribers: Vec::new(),
         speech: Default::default(),
         egress: Default::default(),
+        dynacast: Default::default(),
     };
     for rid in ["q", "h", "f"] {
         track.layer_index(Some(Rid::from(rid)), now);
