@@ -66,8 +66,9 @@ export const REMOTE_AUDIO = 'audio[data-track-sid]';
 /**
  * Starts `moim serve` on free loopback ports and waits until `/healthz` answers 200.
  * @param {string} name names the log file under tests/e2e/results/
- * @param {{ host?: string }} [options] `host`: listen on this address instead of loopback
- *   (a lab network's, `lab.mjs`), development mode exposed to it
+ * @param {{ host?: string, env?: Record<string, string> }} [options] `host`: listen on this
+ *   address instead of loopback (a lab network's, `lab.mjs`), development mode exposed to
+ *   it; `env`: more settings (`MOIM_*` variables)
  * @returns {Promise<Server>}
  */
 export async function startServer(name, options = {}) {
@@ -92,8 +93,9 @@ export async function startServer(name, options = {}) {
   /** @type {Record<string, string>} */
   const addresses =
     host === '127.0.0.1'
-      ? {}
+      ? { MOIM_TURN_ADDR: `${host}:0` }
       : {
+          MOIM_TURN_ADDR: `${host}:0`,
           MOIM_HTTP_ADDR: `${host}:${httpPort}`,
           MOIM_UDP_ADDR: `${host}:${udpPort}`,
           MOIM_TCP_ADDR: `${host}:0`,
@@ -106,6 +108,7 @@ export async function startServer(name, options = {}) {
       RUST_LOG: 'info',
       ...process.env,
       ...addresses,
+      ...options.env,
       MOIM_RECORDINGS_DIR: recordingsDir,
       MOIM_BROADCASTS_DIR: broadcastsDir,
     },
@@ -364,7 +367,7 @@ export function delay(ms) {
 }
 
 /** @returns {Promise<number>} */
-function freeTcpPort() {
+export function freeTcpPort() {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
     srv.once('error', reject);

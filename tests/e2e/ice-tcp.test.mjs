@@ -5,54 +5,19 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import {
-  REMOTE_AUDIO,
-  REMOTE_CAMERA_VIDEOS,
-  delay,
-  joinWithApp,
-  launchBrowser,
-  newPage,
-  startServer,
-  uniqueRoom,
-  waitForAudioPacketsRising,
-  waitForFramesDecodedRising,
-} from './harness.mjs';
-import { LAB_UNAVAILABLE, createLab, trusting } from './lab.mjs';
-
-/** @typedef {import('./harness.mjs').Page} Page */
+import { startServer } from './harness.mjs';
+import { LAB_UNAVAILABLE, createLab, meetAcrossTheLab, seeAndHearEachOther, selectedCandidates } from './lab.mjs';
 
 /**
- * The protocol of the local candidate of each of the page's peer connections' selected
- * pairs (publisher, then subscriber), once both have one.
- * @param {Page} page
+ * The protocol of the local candidate of each of the page's selected pairs, once both are
+ * `expected` (or after 20 s). With TURN offered too, Chromium may start on a relayed
+ * candidate and move to the direct pair once it answers.
+ * @param {import('./harness.mjs').Page} page
+ * @param {string} expected
  */
-async function selectedProtocols(page) {
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    const protocols = await protocolsNow(page);
-    if (protocols.every((p) => p !== null) || Date.now() > deadline) return protocols;
-    await delay(250);
-  }
-}
-
-/** @param {Page} page */
-function protocolsNow(page) {
-  return page.evaluate(async () => {
-    const room = /** @type {any} */ (window).moimRoom;
-    const out = [];
-    for (const pc of [room.publisherPc, room.subscriberPc]) {
-      const stats = await pc.getStats();
-      /** @type {string | null} */
-      let protocol = null;
-      stats.forEach((/** @type {any} */ s) => {
-        if (s.type !== 'transport' || !s.selectedCandidatePairId) return;
-        const pair = stats.get(s.selectedCandidatePairId);
-        protocol = stats.get(pair.localCandidateId)?.protocol ?? null;
-      });
-      out.push(protocol);
-    }
-    return out;
-  });
+async function selectedProtocols(page, expected) {
+  const candidates = await selectedCandidates(page, (all) => all.every((c) => c.protocol === expected));
+  return candidates.map((c) => c?.protocol ?? null);
 }
 
 describe('a participant whose network blocks UDP', { skip: LAB_UNAVAILABLE ?? false }, () => {
@@ -60,46 +25,28 @@ describe('a participant whose network blocks UDP', { skip: LAB_UNAVAILABLE ?? fa
   let lab;
   /** @type {import('./harness.mjs').Server} */
   let server;
-  /** @type {import('./harness.mjs').Browser} */
-  let open;
-  /** @type {import('./harness.mjs').Browser} */
-  let blocked;
-  /** @type {Page} */
-  let ada;
-  /** @type {Page} */
-  let tcp;
+  /** @type {import('./lab.mjs').Meeting} */
+  let meeting;
 
   before(async () => {
     lab = await createLab(1);
     await lab.iptables('-A', 'OUTPUT', '-p', 'udp', '-j', 'DROP');
     server = await startServer('ice-tcp', { host: lab.hostAddress });
-    open = await launchBrowser(trusting(server.url));
-    blocked = await lab.launchBrowser(trusting(server.url));
-    const room = uniqueRoom('tcp');
-    ada = await newPage(open, 'ice-tcp-ada');
-    tcp = await newPage(blocked, 'ice-tcp-grace');
-    await joinWithApp(ada, server, room, 'Ada');
-    await joinWithApp(tcp, server, room, 'Grace');
+    meeting = await meetAcrossTheLab(lab, server, 'ice-tcp');
   });
 
   after(async () => {
-    await open?.close();
-    await blocked?.close();
+    await meeting?.close();
     await server?.stop();
     await lab?.remove();
   });
 
   test('connects both ways over TCP', async () => {
-    assert.deepEqual(await selectedProtocols(tcp), ['tcp', 'tcp']);
-    assert.deepEqual(await selectedProtocols(ada), ['udp', 'udp']);
+    assert.deepEqual(await selectedProtocols(meeting.grace, 'tcp'), ['tcp', 'tcp']);
+    assert.deepEqual(await selectedProtocols(meeting.ada, 'udp'), ['udp', 'udp']);
   });
 
   test('sees and hears the other, who sees and hears them', async () => {
-    await Promise.all([
-      waitForFramesDecodedRising(tcp, REMOTE_CAMERA_VIDEOS),
-      waitForFramesDecodedRising(ada, REMOTE_CAMERA_VIDEOS),
-      waitForAudioPacketsRising(tcp, REMOTE_AUDIO),
-      waitForAudioPacketsRising(ada, REMOTE_AUDIO),
-    ]);
+    await seeAndHearEachOther(meeting);
   });
 });

@@ -9,7 +9,19 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { chromium } from 'playwright-core';
-import { CHROMIUM_ARGS, RESULTS_DIR } from './harness.mjs';
+import {
+  CHROMIUM_ARGS,
+  REMOTE_AUDIO,
+  REMOTE_CAMERA_VIDEOS,
+  RESULTS_DIR,
+  delay,
+  joinWithApp,
+  launchBrowser,
+  newPage,
+  uniqueRoom,
+  waitForAudioPacketsRising,
+  waitForFramesDecodedRising,
+} from './harness.mjs';
 
 const run = promisify(execFile);
 
@@ -104,4 +116,90 @@ export async function createLab(index) {
 async function remove(namespace, outside) {
   await run('ip', ['link', 'del', outside]).catch(() => {});
   await run('ip', ['netns', 'del', namespace]).catch(() => {});
+}
+
+/**
+ * @typedef {{ protocol: string, candidateType: string, relayProtocol?: string }} LocalCandidate
+ */
+
+/**
+ * The local candidate of each of the page's peer connections' selected pairs (publisher,
+ * then subscriber), once both have one and `settled` holds of them (or as they are after
+ * 20 s: null for one that has none). Chromium may select one pair first and move to a
+ * better one once that one answers too.
+ * @param {import('./harness.mjs').Page} page
+ * @param {(candidates: LocalCandidate[]) => boolean} [settled]
+ * @returns {Promise<(LocalCandidate | null)[]>}
+ */
+export async function selectedCandidates(page, settled = () => true) {
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const candidates = await page.evaluate(async () => {
+      const room = /** @type {any} */ (window).moimRoom;
+      const out = [];
+      for (const pc of [room.publisherPc, room.subscriberPc]) {
+        const stats = await pc.getStats();
+        /** @type {any} */
+        let local = null;
+        stats.forEach((/** @type {any} */ s) => {
+          if (s.type !== 'transport' || !s.selectedCandidatePairId) return;
+          const pair = stats.get(s.selectedCandidatePairId);
+          const c = stats.get(pair.localCandidateId);
+          if (c) local = { protocol: c.protocol, candidateType: c.candidateType, relayProtocol: c.relayProtocol };
+        });
+        out.push(local);
+      }
+      return out;
+    });
+    const all = /** @type {LocalCandidate[]} */ (candidates.filter((c) => c !== null));
+    if ((all.length === candidates.length && settled(all)) || Date.now() > deadline) return candidates;
+    await delay(250);
+  }
+}
+
+/**
+ * @typedef {object} Meeting
+ * @property {import('./harness.mjs').Page} ada on the open network
+ * @property {import('./harness.mjs').Page} grace inside the lab
+ * @property {() => Promise<void>} close closes both browsers
+ */
+
+/**
+ * Ada, in a browser on the open network, and Grace, in one inside the lab, join one room
+ * through the app.
+ * @param {Lab} lab
+ * @param {import('./harness.mjs').Server} server
+ * @param {string} name names the room and the pages' screenshots
+ * @param {string[]} [labArgs] more Chromium flags for Grace's browser
+ * @returns {Promise<Meeting>}
+ */
+export async function meetAcrossTheLab(lab, server, name, labArgs = []) {
+  const open = await launchBrowser(trusting(server.url));
+  const walled = await lab.launchBrowser([...trusting(server.url), ...labArgs]);
+  const room = uniqueRoom(name);
+  const ada = await newPage(open, `${name}-ada`);
+  const grace = await newPage(walled, `${name}-grace`);
+  await joinWithApp(ada, server, room, 'Ada');
+  await joinWithApp(grace, server, room, 'Grace');
+  return {
+    ada,
+    grace,
+    close: async () => {
+      await open.close();
+      await walled.close();
+    },
+  };
+}
+
+/**
+ * Waits until each sees and hears the other.
+ * @param {Meeting} meeting
+ */
+export async function seeAndHearEachOther({ ada, grace }) {
+  await Promise.all([
+    waitForFramesDecodedRising(grace, REMOTE_CAMERA_VIDEOS),
+    waitForFramesDecodedRising(ada, REMOTE_CAMERA_VIDEOS),
+    waitForAudioPacketsRising(grace, REMOTE_AUDIO),
+    waitForAudioPacketsRising(ada, REMOTE_AUDIO),
+  ]);
 }

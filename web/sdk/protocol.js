@@ -174,7 +174,12 @@ export const PROTOCOL_VERSION = 1;
  */
 
 /**
- * @typedef {{ type: 'joined', v: number, room: string, participant: ParticipantInfo, participants: ParticipantInfo[], chat?: ChatMessage[], polls?: PollInfo[], settings: RoomSettings, waiting?: Sender[], board?: BoardStroke[], recording?: RecordingInfo, broadcast?: BroadcastInfo }} JoinedMessage
+ * A TURN server with this participant's credentials, as `RTCPeerConnection` takes it.
+ * @typedef {{ urls: string[], username: string, credential: string }} IceServer
+ */
+
+/**
+ * @typedef {{ type: 'joined', v: number, room: string, participant: ParticipantInfo, participants: ParticipantInfo[], chat?: ChatMessage[], polls?: PollInfo[], settings: RoomSettings, waiting?: Sender[], board?: BoardStroke[], recording?: RecordingInfo, broadcast?: BroadcastInfo, ice_servers?: IceServer[] }} JoinedMessage
  * @typedef {{ type: 'waiting', room: string, participant: ParticipantInfo }} WaitingMessage
  * @typedef {{ type: 'waiting_list', waiting: Sender[] }} WaitingListMessage
  * @typedef {{ type: 'room_settings', settings: RoomSettings }} RoomSettingsMessage

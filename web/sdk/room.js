@@ -132,6 +132,8 @@ export class Room extends Emitter {
   /** Sids of your tracks a host muted and locked. @type {Set<string>} */
   #locked = new Set();
   #nextDataId = 1;
+  /** TURN servers from the last join. @type {RTCIceServer[]} */
+  #iceServers = [];
 
   /** @param {RoomOptions} [options] */
   constructor(options = {}) {
@@ -393,6 +395,7 @@ export class Room extends Emitter {
       joined: performance.now(),
     };
     this.#signal.resetBackoff();
+    this.#useIceServers(joined.ice_servers ?? []);
     this.name = joined.room;
     this.localParticipant.update(joined.participant);
     this.#roster.sync(joined.participants ?? []);
@@ -416,10 +419,29 @@ export class Room extends Emitter {
     return joined;
   }
 
+  /**
+   * Gives both connections the TURN servers the server offers with this join (unless the
+   * application set its own), before they gather candidates: the way in for a network
+   * that blocks the media ports.
+   * @param {import('./protocol.js').IceServer[]} servers
+   */
+  #useIceServers(servers) {
+    if (this.options.rtcConfig.iceServers) return;
+    this.#iceServers = servers;
+    for (const pc of [this.#publisher?.pc, this.#subscriber?.pc]) {
+      pc?.setConfiguration({ ...pc.getConfiguration(), iceServers: servers });
+    }
+  }
+
+  /** Peer connection settings: the application's, with the server's TURN servers. */
+  #rtcConfig() {
+    return { iceServers: this.#iceServers, ...this.options.rtcConfig };
+  }
+
   #newPublisher() {
     const signal = this.#signal;
     return new Publisher({
-      rtcConfig: this.options.rtcConfig,
+      rtcConfig: this.#rtcConfig(),
       sendOffer: (sdp, tracks) =>
         signal.request({ type: 'publish_offer', sdp, tracks }, 'publish_answer'),
       onCandidate: (candidate) => signal.send({ type: 'candidate', target: 'publisher', candidate }),
@@ -432,7 +454,7 @@ export class Room extends Emitter {
     const onFailed = () => this.#onConnectionLost();
     this.#publisher = this.#newPublisher();
     const subscriber = new Subscriber({
-      rtcConfig: this.options.rtcConfig,
+      rtcConfig: this.#rtcConfig(),
       sendAnswer: (sdp) => signal.send({ type: 'subscribe_answer', sdp }),
       onCandidate: (candidate) => signal.send({ type: 'candidate', target: 'subscriber', candidate }),
       onFailed,

@@ -38,6 +38,32 @@ pub struct Config {
     pub advertise_ip: Option<IpAddr>,
     /// Where encoders publish live streams over RTMP (`rtmp://HOST:PORT/live/{token}`).
     pub rtmp_addr: SocketAddr,
+    /// Whether this server relays media for clients that reach nothing else (embedded
+    /// TURN on `turn_addr`, and on `turn_tls_addr` with a certificate). Off when
+    /// `turn_urls` names an external TURN server.
+    pub turn: bool,
+    /// Where the embedded TURN server listens, UDP and TCP on one port (default: the IP
+    /// of `udp_addr`, port 3478).
+    pub turn_addr: Option<SocketAddr>,
+    /// Where the embedded TURN server listens for TLS when `tls_cert` and `tls_key` are
+    /// set (default: the IP of `udp_addr`, port 5349); 443 gets through the strictest
+    /// firewalls.
+    pub turn_tls_addr: Option<SocketAddr>,
+    /// The name in `turns:` URLs, which the certificate must be for (default: the
+    /// advertised IP).
+    pub turn_domain: Option<String>,
+    /// External TURN servers' URLs (e.g. coturn with `use-auth-secret`) handed to clients
+    /// instead of the embedded server.
+    pub turn_urls: Vec<String>,
+    /// The secret TURN credentials are signed with: coturn's `static-auth-secret` when
+    /// `turn_urls` is used (default: derived from `api_secret`).
+    pub turn_secret: Option<String>,
+    /// Seconds the TURN credentials handed out at a join stay valid.
+    pub turn_credential_ttl: u64,
+    /// PEM certificate chain for TLS (TURN/TLS).
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `tls_cert`.
+    pub tls_key: Option<PathBuf>,
     /// Media worker threads; 0 means one per core.
     pub workers: usize,
     /// Each receiving connection estimates its bandwidth and gets only the layers that fit
@@ -85,6 +111,15 @@ impl Default for Config {
             tcp_addr: SocketAddr::from(([127, 0, 0, 1], 7881)),
             advertise_ip: None,
             rtmp_addr: SocketAddr::from(([127, 0, 0, 1], 1935)),
+            turn: true,
+            turn_addr: None,
+            turn_tls_addr: None,
+            turn_domain: None,
+            turn_urls: Vec::new(),
+            turn_secret: None,
+            turn_credential_ttl: 24 * 3600,
+            tls_cert: None,
+            tls_key: None,
             workers: 0,
             bandwidth_estimation: true,
             api_key: DEV_API_KEY.into(),
@@ -138,6 +173,40 @@ impl Config {
         }
         if let Some(v) = env("MOIM_RTMP_ADDR") {
             config.rtmp_addr = v.parse().context("MOIM_RTMP_ADDR must be IP:PORT")?;
+        }
+        if let Some(v) = env("MOIM_TURN") {
+            config.turn = is_yes(&v);
+        }
+        if let Some(v) = env("MOIM_TURN_ADDR") {
+            config.turn_addr = Some(v.parse().context("MOIM_TURN_ADDR must be IP:PORT")?);
+        }
+        if let Some(v) = env("MOIM_TURN_TLS_ADDR") {
+            config.turn_tls_addr = Some(v.parse().context("MOIM_TURN_TLS_ADDR must be IP:PORT")?);
+        }
+        if let Some(v) = env("MOIM_TURN_DOMAIN") {
+            config.turn_domain = Some(v);
+        }
+        if let Some(v) = env("MOIM_TURN_URLS") {
+            config.turn_urls = v
+                .split(',')
+                .map(str::trim)
+                .filter(|u| !u.is_empty())
+                .map(str::to_owned)
+                .collect();
+        }
+        if let Some(v) = env("MOIM_TURN_SECRET") {
+            config.turn_secret = Some(v);
+        }
+        if let Some(v) = env("MOIM_TURN_CREDENTIAL_TTL") {
+            config.turn_credential_ttl = v
+                .parse()
+                .context("MOIM_TURN_CREDENTIAL_TTL must be a number of seconds")?;
+        }
+        if let Some(v) = env("MOIM_TLS_CERT") {
+            config.tls_cert = Some(PathBuf::from(v));
+        }
+        if let Some(v) = env("MOIM_TLS_KEY") {
+            config.tls_key = Some(PathBuf::from(v));
         }
         if let Some(v) = env("MOIM_ADVERTISE_IP") {
             config.advertise_ip = Some(v.parse().context("MOIM_ADVERTISE_IP must be an IP")?);
@@ -249,13 +318,11 @@ impl Config {
                 self.api_secret.len()
             );
         }
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            bail!("tls_cert and tls_key go together: set both (PEM files) or neither");
+        }
         if self.dev_mode && !self.expose_dev_mode {
-            for (name, addr) in [
-                ("http_addr", self.http_addr),
-                ("udp_addr", self.udp_addr),
-                ("tcp_addr", self.tcp_addr),
-                ("rtmp_addr", self.rtmp_addr),
-            ] {
+            for (name, addr) in self.listeners() {
                 if !addr.ip().is_loopback() {
                     bail!(
                         "{name} {addr} is not a loopback address, and in development mode anyone \
@@ -282,12 +349,43 @@ impl Config {
             .unwrap_or(if self.dev_mode { 0 } else { 256 })
     }
 
+    /// Whether the embedded TURN server runs.
+    pub fn embedded_turn(&self) -> bool {
+        self.turn && self.turn_urls.is_empty()
+    }
+
+    /// Every address the server listens on, by setting name.
+    fn listeners(&self) -> Vec<(&'static str, SocketAddr)> {
+        let mut all = vec![
+            ("http_addr", self.http_addr),
+            ("udp_addr", self.udp_addr),
+            ("tcp_addr", self.tcp_addr),
+            ("rtmp_addr", self.rtmp_addr),
+        ];
+        if self.embedded_turn() {
+            all.push(("turn_addr", self.turn_listen()));
+            if self.tls_cert.is_some() {
+                all.push(("turn_tls_addr", self.turn_tls_listen()));
+            }
+        }
+        all
+    }
+
+    /// Where the embedded TURN server listens for UDP and TCP.
+    pub fn turn_listen(&self) -> SocketAddr {
+        self.turn_addr
+            .unwrap_or(SocketAddr::new(self.udp_addr.ip(), 3478))
+    }
+
+    /// Where the embedded TURN server listens for TLS.
+    pub fn turn_tls_listen(&self) -> SocketAddr {
+        self.turn_tls_addr
+            .unwrap_or(SocketAddr::new(self.udp_addr.ip(), 5349))
+    }
+
     /// Development mode listening beyond loopback, as asked for with `expose_dev_mode`.
     pub fn dev_mode_exposed(&self) -> bool {
-        self.dev_mode
-            && ![self.http_addr, self.udp_addr, self.tcp_addr, self.rtmp_addr]
-                .iter()
-                .all(|a| a.ip().is_loopback())
+        self.dev_mode && !self.listeners().iter().all(|(_, a)| a.ip().is_loopback())
     }
 
     /// The address put in ICE candidates.
@@ -401,6 +499,7 @@ mod tests {
         let c = load_file("plain", &text, no_env).unwrap();
         assert!(!c.dev_mode);
         assert_eq!(c.advertised_udp().to_string(), "10.1.2.3:9000");
+        assert_eq!(c.turn_listen().to_string(), "0.0.0.0:3478");
         assert_eq!(c.workers, 4);
     }
 
@@ -480,6 +579,27 @@ mod tests {
         assert_eq!(c.rtmp_addr, SocketAddr::from(([127, 0, 0, 1], 1935)));
         let err = Config::load(None, |k| (k == "MOIM_RTMP_ADDR").then(|| "1935".into()));
         assert!(err.unwrap_err().to_string().contains("MOIM_RTMP_ADDR"));
+    }
+
+    #[test]
+    fn turn_is_embedded_unless_external_urls_are_given() {
+        let c = Config::load(None, |_| None).unwrap();
+        assert!(c.embedded_turn());
+        assert_eq!(c.turn_listen().to_string(), "127.0.0.1:3478");
+        let external = Config::load(None, |k| match k {
+            "MOIM_TURN_URLS" => Some("turn:turn.example.org:3478?transport=udp, turns:turn.example.org:443?transport=tcp".into()),
+            "MOIM_TURN_SECRET" => Some("coturn static-auth-secret".into()),
+            _ => None,
+        })
+        .unwrap();
+        assert!(!external.embedded_turn());
+        assert_eq!(external.turn_urls.len(), 2);
+        let half_tls = Config::load(None, |k| (k == "MOIM_TLS_CERT").then(|| "cert.pem".into()));
+        assert!(half_tls.unwrap_err().to_string().contains("tls_key"));
+        let exposed_turn = Config::load(None, |k| {
+            (k == "MOIM_TURN_ADDR").then(|| "0.0.0.0:3478".into())
+        });
+        assert!(exposed_turn.unwrap_err().to_string().contains("turn_addr"));
     }
 
     #[test]

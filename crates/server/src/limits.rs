@@ -90,6 +90,18 @@ mod tests {
                 seconds(crate::broadcast::playback::KEEP_ENDED),
             ),
             (
+                "MAX_TURN_ALLOCATIONS",
+                count(crate::turn::MAX_TURN_ALLOCATIONS),
+            ),
+            (
+                "MAX_TURN_CONNECTIONS",
+                count(crate::turn::MAX_TURN_CONNECTIONS),
+            ),
+            (
+                "HANDSHAKE_TIMEOUT",
+                seconds(moim_turn::service::HANDSHAKE_TIMEOUT),
+            ),
+            (
                 "PUBLISH_DEADLINE",
                 seconds(crate::ingest::session::PUBLISH_DEADLINE),
             ),

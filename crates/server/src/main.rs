@@ -14,7 +14,10 @@ mod recording;
 mod room;
 mod signal;
 mod state;
+mod tls;
+mod turn;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -87,6 +90,16 @@ async fn run(config: Config) -> anyhow::Result<()> {
             config.udp_addr, config.tcp_addr
         )
     })?;
+    let advertised_media = SocketAddr::new(config.advertised_udp().ip(), media.local_addr().port());
+    let ice = match turn::IceServers::start(&config, media.local_addr(), advertised_media).await {
+        Ok(ice) => ice,
+        // A development machine may run a TURN server of its own on 3478.
+        Err(e) if config.dev_mode => {
+            tracing::warn!("{e:#}; running without TURN");
+            turn::IceServers::external(&config)
+        }
+        Err(e) => return Err(e),
+    };
     let listener = tokio::net::TcpListener::bind(config.http_addr)
         .await
         .with_context(|| format!("cannot listen on {}", config.http_addr))?;
@@ -114,7 +127,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
             "development mode is exposed beyond loopback: anyone who reaches this server can mint host tokens"
         );
     }
-    let state = Arc::new(AppState::new(config, media.clone()));
+    let state = Arc::new(AppState::new(config, media.clone(), ice));
     tokio::spawn(room::media_events::run(state.clone(), media_events));
     tokio::spawn(ingest::serve(rtmp, state.clone()));
     recording::limits::watch(state.clone());
@@ -126,7 +139,18 @@ async fn run(config: Config) -> anyhow::Result<()> {
             sweeper.drop_expired_rooms();
         }
     });
-    info!(http = %http_addr, media = %media.local_addr(), rtmp = %rtmp_addr, workers = media.workers(), "Moim is running");
+    let turn_addr = state
+        .ice
+        .service
+        .as_ref()
+        .map(|s| s.listen_addr().to_string());
+    let turn_tls = state
+        .ice
+        .service
+        .as_ref()
+        .and_then(|s| s.tls_addr())
+        .map(|a| a.to_string());
+    info!(http = %http_addr, media = %media.local_addr(), rtmp = %rtmp_addr, turn = turn_addr, turn_tls, workers = media.workers(), "Moim is running");
     if dev_mode {
         eprintln!("{}", banner::development(http_addr));
     }

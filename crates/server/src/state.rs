@@ -15,6 +15,7 @@ use crate::config::Config;
 use crate::recording::Recording;
 use crate::room::Rooms;
 use crate::room::participant::Participant;
+use crate::turn::IceServers;
 
 /// What every request handler shares.
 #[derive(Debug)]
@@ -24,12 +25,14 @@ pub struct AppState {
     pub media: MediaPlane,
     /// Each room's latest broadcast as HLS viewers reach it.
     pub playbacks: Playbacks,
+    /// TURN servers and credentials for participants.
+    pub ice: IceServers,
     rooms: Mutex<Rooms>,
 }
 
 impl AppState {
     /// State around a started media plane.
-    pub fn new(config: Config, media: MediaPlane) -> AppState {
+    pub fn new(config: Config, media: MediaPlane, ice: IceServers) -> AppState {
         let keys = Keys::single(&config.api_key, &config.api_secret);
         let rooms = Rooms::new(Duration::from_secs(config.empty_room_timeout));
         AppState {
@@ -37,6 +40,7 @@ impl AppState {
             keys,
             media,
             playbacks: Playbacks::default(),
+            ice,
             rooms: Mutex::new(rooms),
         }
     }

@@ -133,6 +133,17 @@ pub enum ConnectionQuality {
     Excellent,
 }
 
+/// A TURN server and the time-limited credentials to use it (`RTCIceServer`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IceServer {
+    /// `turn:` and `turns:` URLs of one server.
+    pub urls: Vec<String>,
+    /// `{expiry}:{identity}`.
+    pub username: String,
+    /// The password for `username`.
+    pub credential: String,
+}
+
 /// A participant's own connection numbers, for its network panel.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct NetworkStats {

@@ -43,6 +43,10 @@ pub enum ServerMessage {
         /// The whiteboard's strokes, bottom first.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         board: Vec<BoardStroke>,
+        /// TURN servers with credentials for this participant, as `RTCPeerConnection`'s
+        /// `iceServers` takes them: the way in for a network that blocks Moim's media ports.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        ice_servers: Vec<IceServer>,
     },
     /// New points of a whiteboard stroke (`points` holds only the new ones; the first
     /// message of a stroke puts it on top of the board). Everyone gets these in the same

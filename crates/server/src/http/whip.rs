@@ -182,8 +182,9 @@ where
     F: FnOnce(MediaPlane, RoomId, ParticipantId, String) -> Fut,
     Fut: Future<Output = Result<String, MediaError>>,
 {
+    let ice_servers = state.ice.link_headers(&identity);
     match open(state, room, kind, claims, identity, role, offer, negotiate).await {
-        Ok(opened) => created(&opened.location, opened.answer),
+        Ok(opened) => created(&opened.location, opened.answer, &ice_servers),
         Err(e) => error_response(e),
     }
 }
@@ -345,7 +346,9 @@ fn new_resource() -> String {
     format!("{:032x}", rand::random::<u128>())
 }
 
-fn created(location: &str, sdp: String) -> Response {
+/// `201 Created` with the answer, its resource's `Location` and the TURN servers as
+/// `Link: <url>; rel="ice-server"` headers (RFC 9725 §4.6).
+fn created(location: &str, sdp: String, ice_servers: &[String]) -> Response {
     let mut response = (StatusCode::CREATED, sdp).into_response();
     let headers = response.headers_mut();
     headers.insert(
@@ -354,6 +357,11 @@ fn created(location: &str, sdp: String) -> Response {
     );
     if let Ok(v) = HeaderValue::from_str(location) {
         headers.insert(header::LOCATION, v);
+    }
+    for link in ice_servers {
+        if let Ok(v) = HeaderValue::from_str(link) {
+            headers.append(header::LINK, v);
+        }
     }
     response
 }

@@ -59,7 +59,8 @@ fn arrive(
             })
             .map_err(media_error)?;
     }
-    Ok(joined.message(room_name))
+    let ice_servers = state.ice.for_identity(&joined.me.identity);
+    Ok(joined.message(room_name, ice_servers))
 }
 
 /// Lets `target` in from the waiting room; it receives `joined`.

@@ -8,7 +8,7 @@ use moim_media::{ParticipantId, RoomId};
 use moim_proto::ErrorCode;
 use moim_proto::error::ApiError;
 use moim_proto::signal::{
-    BoardStroke, BroadcastInfo, ChatMessage, ParticipantInfo, PollInfo, RecordingInfo,
+    BoardStroke, BroadcastInfo, ChatMessage, IceServer, ParticipantInfo, PollInfo, RecordingInfo,
     RoomSettings, Sender, ServerMessage, ServerReply,
 };
 use moim_proto::token::Grants;
@@ -40,8 +40,8 @@ pub struct Joined {
 }
 
 impl Joined {
-    /// The `joined` message for the newcomer.
-    pub fn message(&self, room_name: &str) -> ServerMessage {
+    /// The `joined` message for the newcomer, with the TURN servers it may use.
+    pub fn message(&self, room_name: &str, ice_servers: Vec<IceServer>) -> ServerMessage {
         ServerMessage::Joined {
             v: moim_proto::signal::PROTOCOL_VERSION,
             room: room_name.to_owned(),
@@ -54,6 +54,7 @@ impl Joined {
             board: self.board.clone(),
             recording: self.recording.clone(),
             broadcast: self.broadcast.clone().map(Box::new),
+            ice_servers,
         }
     }
 }

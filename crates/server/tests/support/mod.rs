@@ -23,6 +23,8 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 pub struct Server {
     child: Child,
     pub http_port: u16,
+    /// The media UDP port.
+    pub udp_port: u16,
     /// Where encoders publish over RTMP.
     pub rtmp_port: u16,
     /// Its recordings folder (a fresh temporary one).
@@ -63,6 +65,7 @@ impl Server {
             .args(["--udp-port", &udp_port.to_string()])
             .args(["--rtmp-port", &rtmp_port.to_string()])
             .env("MOIM_TCP_ADDR", "127.0.0.1:0")
+            .env("MOIM_TURN_ADDR", "127.0.0.1:0")
             .env("MOIM_LOG", "warn")
             .env("MOIM_RECORDINGS_DIR", &recordings)
             .env("MOIM_BROADCASTS_DIR", &broadcasts)
@@ -74,6 +77,7 @@ impl Server {
         let server = Server {
             child,
             http_port,
+            udp_port,
             rtmp_port,
             recordings,
             broadcasts,

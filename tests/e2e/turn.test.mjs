@@ -1,0 +1,78 @@
+// Someone behind a firewall that lets nothing through but the web server and one TLS port
+// still meets: Chromium in a lab network (`lab.mjs`) whose firewall drops all UDP and every
+// TCP port but those two gets a relayed address from Moim's own TURN server over TLS (the
+// credentials came in `joined`), and sees and hears someone on an open network, who sees
+// and hears them.
+
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { RESULTS_DIR, freeTcpPort, startServer } from './harness.mjs';
+import { LAB_UNAVAILABLE, createLab, meetAcrossTheLab, seeAndHearEachOther, selectedCandidates } from './lab.mjs';
+
+/**
+ * A self-signed certificate for `ip`, as an operator's would be for their domain.
+ * @param {string} ip
+ */
+function certificateFor(ip) {
+  const dir = path.join(RESULTS_DIR, 'turn-tls');
+  fs.mkdirSync(dir, { recursive: true });
+  const cert = path.join(dir, 'cert.pem');
+  const key = path.join(dir, 'key.pem');
+  execFileSync('openssl', [
+    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
+    '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=moim-lab',
+    '-addext', `subjectAltName=IP:${ip}`,
+  ], { stdio: 'pipe' });
+  return { cert, key };
+}
+
+describe('a participant whose firewall leaves only the web and TURN/TLS ports open', { skip: LAB_UNAVAILABLE ?? false }, () => {
+  /** @type {import('./lab.mjs').Lab} */
+  let lab;
+  /** @type {import('./harness.mjs').Server} */
+  let server;
+  /** @type {import('./lab.mjs').Meeting} */
+  let meeting;
+
+  before(async () => {
+    lab = await createLab(3);
+    const { cert, key } = certificateFor(lab.hostAddress);
+    const tlsPort = await freeTcpPort();
+    server = await startServer('turn', {
+      host: lab.hostAddress,
+      env: {
+        MOIM_TLS_CERT: cert,
+        MOIM_TLS_KEY: key,
+        MOIM_TURN_TLS_ADDR: `${lab.hostAddress}:${tlsPort}`,
+      },
+    });
+    const httpPort = new URL(server.url).port;
+    await lab.iptables('-A', 'OUTPUT', '-o', 'lo', '-j', 'ACCEPT');
+    await lab.iptables('-A', 'OUTPUT', '-p', 'tcp', '--dport', httpPort, '-j', 'ACCEPT');
+    await lab.iptables('-A', 'OUTPUT', '-p', 'tcp', '--dport', String(tlsPort), '-j', 'ACCEPT');
+    await lab.iptables('-A', 'OUTPUT', '-j', 'DROP');
+    // The lab's certificate is self-signed; an operator's comes from a public CA.
+    meeting = await meetAcrossTheLab(lab, server, 'turn', ['--ignore-certificate-errors']);
+  });
+
+  after(async () => {
+    await meeting?.close();
+    await server?.stop();
+    await lab?.remove();
+  });
+
+  test('connects both ways through a relayed address reached over TLS', async () => {
+    const candidates = await selectedCandidates(meeting.grace, (all) => all.every((c) => c.relayProtocol === 'tls'));
+    for (const c of candidates) {
+      assert.equal(c?.candidateType, 'relay', JSON.stringify(candidates));
+      assert.equal(c?.relayProtocol, 'tls', JSON.stringify(candidates));
+    }
+  });
+
+  test('sees and hears the other, who sees and hears them', async () => {
+    await seeAndHearEachOther(meeting);
+  });
+});
