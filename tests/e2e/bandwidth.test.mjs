@@ -215,6 +215,14 @@ describe('a participant on a slow, then lossy, connection', { skip: LAB_UNAVAILA
     // Decoding most of the time: at least 10 frames a second, frozen under a third of it.
     assert.ok(decoded >= 10 * LOSS_WINDOW_S && frozen < LOSS_WINDOW_S / 3, text);
     assert.ok(concealed(graceSound, graceSound2) < 15 && concealed(adaSound, adaSound2) < 15, text);
+    // The sound came with RED: each packet also carries the frame before it.
+    const audioLine = await grace.evaluate(() => {
+      const sdp = /** @type {any} */ (window).moimRoom.subscriberPc.remoteDescription.sdp;
+      const line = sdp.split('\r\n').find((/** @type {string} */ l) => l.startsWith('m=audio'));
+      const red = sdp.match(/a=rtpmap:(\d+) red\/48000\/2/);
+      return { line, red: red?.[1] };
+    });
+    assert.ok(audioLine.red && audioLine.line.split(' ')[3] === audioLine.red, JSON.stringify(audioLine));
     const graceBars = ada.locator('.tile[data-source="camera"]', { hasText: 'Grace' }).locator('.quality');
     await graceBars.and(ada.locator('[data-quality="good"], [data-quality="poor"]')).waitFor({ timeout: 10_000 });
     await grace.locator('#network-button').click();

@@ -436,6 +436,9 @@ impl Router {
             .set_ice_lite(true)
             .set_send_buffer_video(SEND_BUFFER_VIDEO)
             .set_stats_interval((role != SessionRole::Player).then_some(STATS_INTERVAL))
+            // RED (RFC 2198) where the browser offers it: a lost sound frame comes back
+            // with the next packet (docs/networks.md, "Lossy networks").
+            .enable_opus(true, true)
             .set_local_ice_credentials(credentials);
         if role != SessionRole::Publisher && self.estimate_bandwidth {
             config = config.enable_bwe(Some(INITIAL_ESTIMATE));
