@@ -58,6 +58,9 @@ export function trusting(url) {
  *   beyond), or lifts the cap (`null`)
  * @property {(extraArgs?: string[]) => Promise<import('playwright-core').Browser>} launchBrowser
  *   Chromium inside the namespace
+ * @property {() => Promise<string>} plugInSecondNetwork gives the namespace a second
+ *   network interface (another veth pair, 10.98.N.2, as a laptop moving from Wi-Fi to
+ *   cable gets one) and returns its address; the server is reached through it too
  * @property {() => Promise<void>} remove
  */
 
@@ -72,7 +75,7 @@ export async function createLab(index) {
   const inside = `moimlab${index}b`;
   const hostAddress = `10.99.${index}.1`;
   const clientAddress = `10.99.${index}.2`;
-  await remove(namespace, outside);
+  await remove(namespace, outside, `moimlab${index}c`);
   const ip = (/** @type {string[]} */ ...args) => run('ip', args);
   const within = (/** @type {string[]} */ ...args) => run('ip', ['netns', 'exec', namespace, ...args]);
   await ip('netns', 'add', namespace);
@@ -104,17 +107,27 @@ export async function createLab(index) {
     },
     launchBrowser: (extraArgs = []) =>
       chromium.launch({ executablePath: wrapper, headless: true, args: [...CHROMIUM_ARGS, ...extraArgs] }),
-    remove: () => remove(namespace, outside),
+    plugInSecondNetwork: async () => {
+      const [second, secondInside] = [`moimlab${index}c`, `moimlab${index}d`];
+      await ip('link', 'add', second, 'type', 'veth', 'peer', 'name', secondInside);
+      await ip('link', 'set', secondInside, 'netns', namespace);
+      await ip('addr', 'add', `10.98.${index}.1/24`, 'dev', second);
+      await ip('link', 'set', second, 'up');
+      await within('ip', 'addr', 'add', `10.98.${index}.2/24`, 'dev', secondInside);
+      await within('ip', 'link', 'set', secondInside, 'up');
+      return `10.98.${index}.2`;
+    },
+    remove: () => remove(namespace, outside, `moimlab${index}c`),
   };
 }
 
 /**
- * Deletes a lab's namespace and its veth pair, if they exist.
+ * Deletes a lab's namespace and its veth pairs, if they exist.
  * @param {string} namespace
- * @param {string} outside
+ * @param {string[]} outside
  */
-async function remove(namespace, outside) {
-  await run('ip', ['link', 'del', outside]).catch(() => {});
+async function remove(namespace, ...outside) {
+  for (const link of outside) await run('ip', ['link', 'del', link]).catch(() => {});
   await run('ip', ['netns', 'del', namespace]).catch(() => {});
 }
 

@@ -146,6 +146,7 @@ export const PROTOCOL_VERSION = 1;
  *   | { type: 'publish_offer', sdp: string, tracks: PublishedMid[] }
  *   | { type: 'subscribe_answer', sdp: string }
  *   | { type: 'candidate', target: 'publisher' | 'subscriber', candidate: RTCIceCandidateInit }
+ *   | { type: 'restart_ice' }
  *   | { type: 'mute', track: string, muted: boolean }
  *   | { type: 'video_size', track: string, width: number, height: number }
  *   | { type: 'chat', text: string, to?: string[] }

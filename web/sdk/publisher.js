@@ -76,7 +76,8 @@ export class LocalTrackPublication {
  * @property {RTCConfiguration} rtcConfig
  * @property {(sdp: string, tracks: PublishedMid[]) => Promise<PublishAnswerMessage>} sendOffer
  * @property {(candidate: RTCIceCandidateInit) => void} onCandidate
- * @property {() => void} onFailed called when the connection fails for good
+ * @property {(state: RTCPeerConnectionState) => void} onConnectionState called when the
+ *   connection's state changes (`disconnected`, `failed`: its network path is broken)
  */
 
 export class Publisher {
@@ -97,7 +98,7 @@ export class Publisher {
       if (ev.candidate) options.onCandidate(ev.candidate.toJSON());
     };
     this.pc.onconnectionstatechange = () => {
-      if (this.pc.connectionState === 'failed' && !this.#closed) options.onFailed();
+      if (!this.#closed) options.onConnectionState(this.pc.connectionState);
     };
   }
 

@@ -95,6 +95,10 @@ import { Whiteboard } from './whiteboard.js';
 /** @typedef {{ width: number, height: number, sent: string, timer?: ReturnType<typeof setTimeout> }} VideoSize */
 
 const VIDEO_SIZE_DEBOUNCE_MS = 200;
+/** A connection disconnected this long gets its ICE restarted. */
+const ICE_RESTART_AFTER_MS = 500;
+/** An ICE restart that has not brought media back by then gives way to a full reconnect. */
+const ICE_RESTART_TIMEOUT_MS = 10_000;
 
 /** Errors after which the server closes the connection: the session ends, no reconnecting. */
 const SESSION_ENDING_CODES = new Set(['replaced', 'removed', 'banned', 'meeting_ended']);
@@ -132,6 +136,10 @@ export class Room extends Emitter {
   /** Sids of your tracks a host muted and locked. @type {Set<string>} */
   #locked = new Set();
   #nextDataId = 1;
+  /** An ICE restart in progress: the fallback to a full reconnect. @type {ReturnType<typeof setTimeout> | null} */
+  #iceRestart = null;
+  /** @type {ReturnType<typeof setTimeout> | undefined} */
+  #disconnectedTimer = undefined;
   /** TURN servers from the last join. @type {RTCIceServer[]} */
   #iceServers = [];
 
@@ -153,6 +161,8 @@ export class Room extends Emitter {
     this.localParticipant = new LocalParticipant();
     /** Your own connection's latest numbers. @type {import('./protocol.js').NetworkStats | null} */
     this.networkStats = null;
+    /** ICE restarts so far (the network changed under a connection). */
+    this.iceRestarts = 0;
     this.#signal = new SignalClient(signalUrl(base));
     this.#signal.on('message', (msg) => this.#onMessage(msg));
     this.#signal.on('lost', () => this.#onConnectionLost());
@@ -445,19 +455,18 @@ export class Room extends Emitter {
       sendOffer: (sdp, tracks) =>
         signal.request({ type: 'publish_offer', sdp, tracks }, 'publish_answer'),
       onCandidate: (candidate) => signal.send({ type: 'candidate', target: 'publisher', candidate }),
-      onFailed: () => this.#onConnectionLost(),
+      onConnectionState: () => this.#onMediaState(),
     });
   }
 
   #openMedia() {
     const signal = this.#signal;
-    const onFailed = () => this.#onConnectionLost();
     this.#publisher = this.#newPublisher();
     const subscriber = new Subscriber({
       rtcConfig: this.#rtcConfig(),
       sendAnswer: (sdp) => signal.send({ type: 'subscribe_answer', sdp }),
       onCandidate: (candidate) => signal.send({ type: 'candidate', target: 'subscriber', candidate }),
-      onFailed,
+      onConnectionState: () => this.#onMediaState(),
       onError: (err) => this.#reportError(err),
       onChannelMessage: (text) => signal.deliver(text),
     });
@@ -469,6 +478,9 @@ export class Room extends Emitter {
   /** Closes both peer connections; every received track is reported unsubscribed. */
   #closeMedia() {
     this.#live = false;
+    clearTimeout(this.#iceRestart ?? undefined);
+    this.#iceRestart = null;
+    clearTimeout(this.#disconnectedTimer);
     this.#subscriber?.close();
     this.#subscriber = null;
     this.#publisher?.close();
@@ -636,6 +648,48 @@ export class Room extends Emitter {
   }
 
   /** The socket closed or a peer connection failed while the session was up. */
+  /**
+   * A peer connection's state changed. A broken media path (the network changed: a new
+   * address, Wi-Fi to cable) is mended by restarting ICE on both connections over the
+   * signaling socket, without rejoining: at once when one failed, after
+   * `ICE_RESTART_AFTER_MS` when one stays disconnected (it often recovers by itself).
+   */
+  #onMediaState() {
+    const states = [this.#publisher?.pc.connectionState, this.#subscriber?.pc.connectionState];
+    clearTimeout(this.#disconnectedTimer);
+    if (states.includes('failed')) {
+      this.#restartIce();
+    } else if (states.includes('disconnected')) {
+      this.#disconnectedTimer = setTimeout(() => this.#restartIce(), ICE_RESTART_AFTER_MS);
+    } else if (states.every((s) => s !== 'connecting')) {
+      clearTimeout(this.#iceRestart ?? undefined);
+      this.#iceRestart = null;
+    }
+  }
+
+  /**
+   * Restarts ICE on both connections: the publisher with a new offer, the subscriber by
+   * asking the server for one. If media is not back within `ICE_RESTART_TIMEOUT_MS`, or
+   * the signaling socket is down too, the room reconnects in full.
+   */
+  #restartIce() {
+    if (this.#state !== 'connected' || this.#iceRestart) return;
+    if (!this.#signal.send({ type: 'restart_ice' })) {
+      this.#onConnectionLost();
+      return;
+    }
+    this.iceRestarts += 1;
+    this.#iceRestart = setTimeout(() => {
+      this.#iceRestart = null;
+      const states = [this.#publisher?.pc.connectionState, this.#subscriber?.pc.connectionState];
+      if (states.some((s) => s === 'failed' || s === 'disconnected' || s === 'connecting')) {
+        this.#onConnectionLost();
+      }
+    }, ICE_RESTART_TIMEOUT_MS);
+    this.#publisher?.pc.restartIce();
+    this.#negotiate().catch((err) => this.#reportError(err));
+  }
+
   #onConnectionLost() {
     if (this.#state !== 'connected') return;
     if (!this.options.reconnect) {

@@ -28,7 +28,8 @@ import { Emitter } from './events.js';
  * @property {RTCConfiguration} rtcConfig
  * @property {(sdp: string) => void} sendAnswer
  * @property {(candidate: RTCIceCandidateInit) => void} onCandidate
- * @property {() => void} onFailed called when the connection fails for good
+ * @property {(state: RTCPeerConnectionState) => void} onConnectionState called when the
+ *   connection's state changes (`disconnected`, `failed`: its network path is broken)
  * @property {(err: unknown) => void} onError an offer could not be applied
  * @property {(text: string) => void} onChannelMessage a message arrived on a data channel
  */
@@ -58,7 +59,7 @@ export class Subscriber extends Emitter {
       if (ev.candidate) options.onCandidate(ev.candidate.toJSON());
     };
     this.pc.onconnectionstatechange = () => {
-      if (this.pc.connectionState === 'failed' && !this.#closed) options.onFailed();
+      if (!this.#closed) options.onConnectionState(this.pc.connectionState);
     };
     this.pc.ondatachannel = (ev) => {
       const channel = ev.channel;

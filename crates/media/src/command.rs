@@ -90,6 +90,13 @@ pub enum Command {
         /// Told whether the answer was taken, so the client hears of a bad one.
         reply: Reply<()>,
     },
+    /// Restart ICE on the participant's subscriber connection (its network changed): a new
+    /// [`crate::MediaEvent::SubscriberOffer`] with new ICE credentials follows. Its
+    /// publisher connection restarts with a new offer ([`Command::Publish`]).
+    RestartIce {
+        /// Whose subscriber connection.
+        participant: ParticipantId,
+    },
     /// Accept a play (WHEP) offer: the offer's receiving m-lines carry the followed
     /// participant's audio and video.
     Play {
@@ -216,6 +223,7 @@ impl Command {
             Command::Publish { .. }
             | Command::Mute { .. }
             | Command::SubscribeAnswer { .. }
+            | Command::RestartIce { .. }
             | Command::Play { .. }
             | Command::Tap { .. } => {
                 return None;

@@ -9,6 +9,8 @@
 //! Every local ufrag starts with its worker's number in two hex digits, so a worker that
 //! reads a datagram for another worker's session knows where to hand it (and remembers the
 //! address for a while, since the kernel keeps delivering that address to the same socket).
+//! A session whose ICE restarted has credentials str0m chose at random; the workers share
+//! those ([`IceKey::restarted`]) and look them up before the derived ones.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -96,8 +98,27 @@ impl Demux {
         self.by_ufrag.insert(local_ufrag, session);
     }
 
+    /// Registers the credentials a session's ICE restart gave it (keeping its earlier
+    /// ufrags until it goes), for this worker and the others; false when the session
+    /// already has `ufrag` (no restart).
+    pub fn restart_session(&mut self, session: SessionId, ufrag: &str, password: &str) -> bool {
+        if self.by_ufrag.get(ufrag) == Some(&session) {
+            return false;
+        }
+        self.key.restarted(ufrag, self.worker, password);
+        self.by_ufrag.insert(ufrag.to_owned(), session);
+        true
+    }
+
     /// Forgets a session and every address learnt for it.
     pub fn remove_session(&mut self, session: SessionId) {
+        let ufrags: Vec<String> = self
+            .by_ufrag
+            .iter()
+            .filter(|(_, s)| **s == session)
+            .map(|(u, _)| u.clone())
+            .collect();
+        self.key.forget(&ufrags);
         self.by_ufrag.retain(|_, s| *s != session);
         for addr in self.addrs_of.remove(&session).unwrap_or_default() {
             self.by_addr.remove(&addr);
@@ -123,14 +144,23 @@ impl Demux {
                 None => Route::Unknown,
             };
         };
+        let restarted = self.key.restarted_as(local);
         let owner = match self.by_ufrag.get(local) {
             Some(session) => Route::Session(*session),
-            None => match self.worker_of(local) {
+            None => match restarted
+                .as_ref()
+                .map(|(w, _)| *w)
+                .or(self.worker_of(local))
+            {
                 Some(worker) if worker != self.worker => Route::Worker(worker),
                 _ => return Route::Unknown,
             },
         };
-        if !stun::has_integrity(datagram, &self.key.password(local)) {
+        let password = match restarted {
+            Some((_, password)) => password,
+            None => self.key.password(local),
+        };
+        if !stun::has_integrity(datagram, &password) {
             return Route::Unknown;
         }
         match owner {
@@ -276,6 +306,43 @@ mod tests {
             );
         }
         assert_eq!(demux.remembered(), (0, 0));
+    }
+
+    #[test]
+    fn a_restarted_session_is_found_by_its_new_credentials_from_any_worker() {
+        let key = IceKey::random();
+        let mut mine = Demux::new(WorkerId(1), 2, key.clone());
+        let mut other = Demux::new(WorkerId(0), 2, key);
+        let now = Instant::now();
+        let session = SessionId(4);
+        mine.add_session(session, worker_ufrag(WorkerId(1), "abcd"));
+        // str0m's restart credentials: random, without the worker's prefix.
+        mine.restart_session(session, "0fRandom", "a random password of 24+");
+        let request = |password| binding_request("0fRandom:peer", Some(password));
+        let moved: SocketAddr = "127.0.0.1:6001".parse().unwrap();
+        assert_eq!(
+            other.route(now, moved, &request("a random password of 24+")),
+            Route::Worker(WorkerId(1))
+        );
+        assert_eq!(
+            other.route(now, moved, &[0x80; 40]),
+            Route::Worker(WorkerId(1))
+        );
+        let elsewhere: SocketAddr = "127.0.0.1:6003".parse().unwrap();
+        assert_eq!(
+            other.route(now, elsewhere, &request("the derived one is no good now")),
+            Route::Unknown
+        );
+        assert_eq!(
+            mine.route(now, moved, &request("a random password of 24+")),
+            Route::Session(session)
+        );
+        mine.remove_session(session);
+        assert_eq!(
+            other.route(now, elsewhere, &request("a random password of 24+")),
+            Route::Unknown,
+            "forgotten with its session"
+        );
     }
 
     #[test]

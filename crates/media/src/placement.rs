@@ -55,6 +55,7 @@ impl Placement {
             | Command::Subscribe { participant, .. }
             | Command::Play { participant, .. } => self.place(*participant),
             Command::SubscribeAnswer { participant, .. }
+            | Command::RestartIce { participant }
             | Command::VideoSize { participant, .. }
             | Command::Mute { participant, .. }
             | Command::Unpublish { participant }

@@ -92,9 +92,12 @@ impl Router {
         for track in gone {
             self.unpublish_track(track);
         }
+        let sdp = answer.to_sdp_string();
+        // An offer with new ICE credentials restarted ICE (the client's network changed).
+        self.note_ice_credentials(id, &sdp);
         Ok(PublishAnswer {
             session: id,
-            sdp: answer.to_sdp_string(),
+            sdp,
             tracks,
         })
     }

@@ -16,6 +16,7 @@ use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use moim_proto::signal::TrackKind;
 use str0m::bwe::BweKind;
 use str0m::net::{Protocol, Receive, TcpType, Transmit};
 use str0m::{Candidate, Event, IceConnectionState, IceCreds, Input, Output, Rtc};
@@ -32,7 +33,7 @@ use crate::relay::{DatagramBatch, Relay, WorkerId};
 use crate::session::{Session, SessionRole};
 use crate::stats::RouterStats;
 use crate::stun::IceKey;
-use crate::track::Track;
+use crate::track::{Origin, Track};
 
 /// A session that has not connected after this long is closed.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
@@ -252,6 +253,7 @@ impl Router {
             } => {
                 let _ = reply.send(self.subscribe_answer(participant, &answer));
             }
+            Command::RestartIce { participant } => self.restart_ice(participant),
             Command::Play {
                 room,
                 participant,
@@ -419,6 +421,49 @@ impl Router {
         self.layers_due = true;
     }
 
+    /// Registers the ICE credentials in SDP that session `id` sends (an answer or an offer)
+    /// when an ICE restart changed them: str0m chose them at random, so the
+    /// demultiplexers learn them instead of deriving them.
+    pub(crate) fn note_ice_credentials(&mut self, id: SessionId, sdp: &str) {
+        if let Some((ufrag, password)) = crate::sdp::ice_credentials(sdp)
+            && self.demux.restart_session(id, ufrag, password)
+            && let Some(session) = self.sessions.get_mut(&id)
+        {
+            info!(session = %id, role = ?session.role, "ICE restarted");
+            session.ice_restarting = true;
+        }
+    }
+
+    /// The participant's subscriber session on this worker.
+    pub(crate) fn subscriber_of(&self, participant: ParticipantId) -> Option<SessionId> {
+        self.participants
+            .get(&participant)
+            .and_then(|p| p.subscriber)
+    }
+
+    /// A session whose ICE restarted has its path back: its receivers' decoders missed
+    /// pictures meanwhile, so keyframes are asked for (of the videos a subscriber receives;
+    /// of every layer a publisher sends).
+    fn ice_restarted(&mut self, now: Instant, id: SessionId) {
+        let Some(session) = self.sessions.get_mut(&id) else {
+            return;
+        };
+        if !std::mem::take(&mut session.ice_restarting) {
+            return;
+        }
+        info!(session = %id, "path back after the ICE restart");
+        self.request_keyframes_for(now, id);
+        for track in self.tracks.values() {
+            if matches!(track.origin, Origin::Local { session, .. } if session == id)
+                && track.kind == TrackKind::Video
+            {
+                for layer in 0..track.layers.len() {
+                    self.pending.request_keyframe(track.id, layer);
+                }
+            }
+        }
+    }
+
     /// Builds an ICE-lite `Rtc` with the shared host candidate and registers a session for
     /// it.
     pub(crate) fn add_session(
@@ -547,6 +592,9 @@ impl Router {
                 debug!(session = %id, "connected");
                 self.request_keyframes_for(now, id);
             }
+            Event::IceConnectionStateChange(
+                IceConnectionState::Connected | IceConnectionState::Completed,
+            ) => self.ice_restarted(now, id),
             Event::MediaAdded(added) => match role {
                 SessionRole::Publisher => self.publisher_media_added(id, added),
                 SessionRole::Player => self.player_media_added(id, added),

@@ -52,6 +52,8 @@ pub struct Negotiation {
     pub stopping: Vec<Mid>,
     /// Whether the data channel that keeps the connection up has been offered.
     pub channel_offered: bool,
+    /// Whether the next offer restarts ICE.
+    pub restart_ice: bool,
 }
 
 /// One peer connection.
@@ -87,6 +89,9 @@ pub struct Session {
     pub bandwidth: Bandwidth,
     /// Its latest statistics, for the participant's connection quality.
     pub link: Link,
+    /// Its ICE restarted and the path is not back yet: once it is, the pictures lost
+    /// meanwhile are mended with keyframes.
+    pub ice_restarting: bool,
 }
 
 impl Session {
@@ -114,6 +119,7 @@ impl Session {
             channels: DataChannels::default(),
             bandwidth: Bandwidth::default(),
             link: Link::default(),
+            ice_restarting: false,
         }
     }
 }

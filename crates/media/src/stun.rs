@@ -7,9 +7,14 @@
 //! without asking it. An address is remembered only after that check: a stranger who can
 //! send datagrams but never saw the session's SDP makes the server remember nothing.
 
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
 use hmac::{Hmac, Mac};
 use sha1::Sha1;
 use sha2::Sha256;
+
+use crate::relay::WorkerId;
 
 const HEADER: usize = 20;
 const MAGIC: [u8; 4] = [0x21, 0x12, 0xa4, 0x42];
@@ -17,9 +22,14 @@ const ATTR_USERNAME: u16 = 0x0006;
 const ATTR_MESSAGE_INTEGRITY: u16 = 0x0008;
 const INTEGRITY_LEN: usize = 20;
 
-/// The secret from which the ICE password of every session of a node is derived.
+/// The secret from which the ICE password of every session of a node is derived, and the
+/// credentials of sessions whose ICE restarted (str0m picks those at random), which every
+/// worker of the node shares.
 #[derive(Clone)]
-pub struct IceKey([u8; 32]);
+pub struct IceKey {
+    secret: [u8; 32],
+    restarted: Arc<RwLock<HashMap<String, (WorkerId, String)>>>,
+}
 
 impl std::fmt::Debug for IceKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -32,13 +42,40 @@ impl IceKey {
     pub fn random() -> IceKey {
         let mut key = [0; 32];
         getrandom::fill(&mut key).expect("the operating system's random source");
-        IceKey(key)
+        IceKey {
+            secret: key,
+            restarted: Arc::default(),
+        }
+    }
+
+    /// Shares the credentials a session of `worker` took when its ICE restarted.
+    pub fn restarted(&self, ufrag: &str, worker: WorkerId, password: &str) {
+        self.write()
+            .insert(ufrag.to_owned(), (worker, password.to_owned()));
+    }
+
+    /// Forgets credentials shared with [`IceKey::restarted`].
+    pub fn forget(&self, ufrags: &[String]) {
+        let mut restarted = self.write();
+        for ufrag in ufrags {
+            restarted.remove(ufrag);
+        }
+    }
+
+    /// The worker and password of a session whose ICE restarted to `ufrag`, if one did.
+    pub fn restarted_as(&self, ufrag: &str) -> Option<(WorkerId, String)> {
+        let restarted = self.restarted.read().unwrap_or_else(|e| e.into_inner());
+        restarted.get(ufrag).cloned()
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, (WorkerId, String)>> {
+        self.restarted.write().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The local ICE password of the session whose local ufrag is `ufrag`: 32 hex digits
     /// (ICE asks for at least 128 bits).
     pub fn password(&self, ufrag: &str) -> String {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.0).expect("any key length");
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.secret).expect("any key length");
         mac.update(ufrag.as_bytes());
         let digest = mac.finalize().into_bytes();
         digest[..16].iter().map(|b| format!("{b:02x}")).collect()

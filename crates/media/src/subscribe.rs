@@ -78,11 +78,15 @@ impl Router {
             return;
         };
         let n = &mut session.negotiation;
-        let changes = !n.to_open.is_empty() || !n.to_stop.is_empty() || !n.channel_offered;
+        let changes =
+            !n.to_open.is_empty() || !n.to_stop.is_empty() || !n.channel_offered || n.restart_ice;
         if n.pending.is_some() || !changes {
             return;
         }
         let mut api = session.rtc.sdp_api();
+        if std::mem::take(&mut n.restart_ice) {
+            api.ice_restart(true);
+        }
         if !n.channel_offered {
             // A data channel from the first offer on: the connection comes up before any
             // track exists and stays up (bundled) when every track m-line is stopped.
@@ -130,12 +134,27 @@ impl Router {
                 tracks.push((mid.to_string(), track_id, track.participant));
             }
         }
+        let sdp = offer.to_sdp_string();
         self.pending.announce(MediaEvent::SubscriberOffer {
             participant: session.participant,
-            sdp: offer.to_sdp_string(),
+            sdp: sdp.clone(),
             tracks,
         });
         self.pending.poll(session);
+        self.note_ice_credentials(id, &sdp);
+    }
+
+    /// Restarts ICE on the participant's subscriber connection (its network changed): the
+    /// next offer carries new credentials, sent at once or once the outstanding one is
+    /// answered.
+    pub(crate) fn restart_ice(&mut self, participant: ParticipantId) {
+        let Some(id) = self.subscriber_of(participant) else {
+            return;
+        };
+        if let Some(session) = self.sessions.get_mut(&id) {
+            session.negotiation.restart_ice = true;
+            self.negotiate(id);
+        }
     }
 
     /// Applies the client's answer to the outstanding subscriber offer.

@@ -75,11 +75,7 @@ impl Router {
         track: TrackId,
         height: u32,
     ) {
-        let Some(id) = self
-            .participants
-            .get(&participant)
-            .and_then(|p| p.subscriber)
-        else {
+        let Some(id) = self.subscriber_of(participant) else {
             return;
         };
         let Some(session) = self.sessions.get_mut(&id) else {

@@ -26,6 +26,30 @@ fn subscriber_receives_publisher_media() {
 }
 
 #[test]
+fn peers_whose_addresses_change_restart_ice_and_media_flows_again() {
+    // Two workers, and each new port lands on the other one: the restarted credentials
+    // must be known on every worker.
+    let mut sim = Sim::with_workers(2);
+    let publisher = sim.add_publisher(5000);
+    let subscriber = sim.add_subscriber(6000);
+    sim.run(Duration::from_secs(2));
+    assert!(
+        sim.peers[subscriber].video_frames > 20,
+        "media before the move"
+    );
+    sim.move_publisher(publisher, 5001);
+    sim.move_subscriber(subscriber, 6001);
+    sim.run(Duration::from_secs(1));
+    let before = sim.peers[subscriber].video_frames;
+    sim.run(Duration::from_secs(2));
+    let after = sim.peers[subscriber].video_frames;
+    assert!(
+        after >= before + 50,
+        "{before} then {after} frames after the move"
+    );
+}
+
+#[test]
 fn late_subscriber_gets_a_keyframe_by_asking_the_publisher() {
     let mut sim = Sim::new();
     let alice = sim.add_publisher(10001);

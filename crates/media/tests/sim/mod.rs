@@ -297,6 +297,8 @@ pub struct Sim {
     backlog: Vec<(SocketAddr, Vec<u8>)>,
     /// The queues between workers, while they are overloaded.
     overload: Option<Overload>,
+    /// Addresses peers moved away from: what they still send from there is lost.
+    gone: Vec<SocketAddr>,
 }
 
 impl Sim {
@@ -326,6 +328,7 @@ impl Sim {
             data_events: Vec::new(),
             backlog: Vec::new(),
             overload: None,
+            gone: Vec::new(),
         }
     }
 
@@ -505,6 +508,50 @@ impl Sim {
         self.peers.len() - 1
     }
 
+    /// Moves a publisher to `port`, as a network change would: it restarts ICE with a new
+    /// offer, then gathers its new address; its old address is gone.
+    pub fn move_publisher(&mut self, peer: usize, port: u16) {
+        let new = self.move_peer(peer, port);
+        let mut api = self.peers[peer].rtc.sdp_api();
+        api.ice_restart(false);
+        let (offer, pending) = api.apply().unwrap();
+        let id = self.peers[peer].id;
+        let (tx, mut rx) = oneshot::channel();
+        self.command(Command::Publish {
+            room: self.room,
+            participant: id,
+            offer: offer.to_sdp_string(),
+            sources: None,
+            reply: tx,
+        });
+        let answer = rx.try_recv().unwrap().unwrap();
+        let answer = SdpAnswer::from_sdp_string(&answer.sdp).unwrap();
+        let peer = &mut self.peers[peer];
+        peer.rtc.sdp_api().accept_answer(pending, answer).unwrap();
+        peer.rtc
+            .add_local_candidate(Candidate::host(new, "udp").unwrap());
+    }
+
+    /// Moves a subscriber to `port`: it asks the server to restart ICE, answers the new
+    /// offer, then gathers its new address; its old address is gone.
+    pub fn move_subscriber(&mut self, peer: usize, port: u16) {
+        let new = self.move_peer(peer, port);
+        let participant = self.peers[peer].id;
+        self.command(Command::RestartIce { participant });
+        self.handle_events();
+        self.peers[peer]
+            .rtc
+            .add_local_candidate(Candidate::host(new, "udp").unwrap());
+    }
+
+    fn move_peer(&mut self, peer: usize, port: u16) -> SocketAddr {
+        let new: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let peer = &mut self.peers[peer];
+        self.gone.push(peer.addr);
+        peer.addr = new;
+        new
+    }
+
     pub fn video_track_of(&self, peer: usize) -> TrackId {
         let id = self.peers[peer].id;
         self.videos.iter().find(|(p, _)| *p == id).unwrap().1
@@ -590,6 +637,9 @@ impl Sim {
         }
         let workers = self.routers.len();
         for (from, data) in to_server {
+            if self.gone.contains(&from) {
+                continue;
+            }
             let worker = usize::from(from.port()) % workers;
             self.routers[worker].handle_datagram(self.now, from, &data);
         }

@@ -34,6 +34,10 @@ pub enum ClientMessage {
         /// The SDP answer.
         sdp: String,
     },
+    /// Restart ICE on the subscriber connection (the client's network changed): a
+    /// [`ServerMessage::SubscribeOffer`] with new ICE credentials follows. The publisher
+    /// connection restarts with a `publish_offer` made with `iceRestart`.
+    RestartIce,
     /// A trickled client candidate; the server is ICE-lite and learns candidates from the
     /// connectivity checks, so this is optional.
     Candidate {
@@ -227,6 +231,7 @@ const CLIENT_TYPES: &[&str] = &[
     "publish_offer",
     "subscribe_answer",
     "candidate",
+    "restart_ice",
     "mute",
     "video_size",
     "chat",

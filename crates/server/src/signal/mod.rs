@@ -227,6 +227,13 @@ impl Connection {
                     .map_err(media_error)?;
                 Ok(None)
             }
+            ClientMessage::RestartIce => {
+                self.state
+                    .media
+                    .send(Command::RestartIce { participant })
+                    .map_err(media_error)?;
+                Ok(None)
+            }
             // The server is ICE-lite and learns client addresses from connectivity checks.
             ClientMessage::Candidate { .. } => Ok(None),
             ClientMessage::Mute { track, muted } => self.mute(participant, &track, muted),
