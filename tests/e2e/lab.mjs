@@ -81,6 +81,7 @@ export async function createLab(index) {
   await ip('netns', 'add', namespace);
   await ip('link', 'add', outside, 'type', 'veth', 'peer', 'name', inside);
   await ip('link', 'set', inside, 'netns', namespace);
+  await withoutIpv6(outside, inside, within);
   await ip('addr', 'add', `${hostAddress}/24`, 'dev', outside);
   await ip('link', 'set', outside, 'up');
   await within('ip', 'addr', 'add', `${clientAddress}/24`, 'dev', inside);
@@ -111,6 +112,7 @@ export async function createLab(index) {
       const [second, secondInside] = [`moimlab${index}c`, `moimlab${index}d`];
       await ip('link', 'add', second, 'type', 'veth', 'peer', 'name', secondInside);
       await ip('link', 'set', secondInside, 'netns', namespace);
+      await withoutIpv6(second, secondInside, within);
       await ip('addr', 'add', `10.98.${index}.1/24`, 'dev', second);
       await ip('link', 'set', second, 'up');
       await within('ip', 'addr', 'add', `10.98.${index}.2/24`, 'dev', secondInside);
@@ -119,6 +121,21 @@ export async function createLab(index) {
     },
     remove: () => remove(namespace, outside, `moimlab${index}c`),
   };
+}
+
+/**
+ * Turns IPv6 off on both ends of a veth pair before it comes up. Otherwise the kernel adds
+ * a link-local address a second or two later, and a Chromium on the host that starts
+ * loading a page just then aborts it with ERR_NETWORK_CHANGED.
+ * @param {string} outside
+ * @param {string} inside
+ * @param {(...args: string[]) => Promise<unknown>} within runs a command in the namespace
+ */
+async function withoutIpv6(outside, inside, within) {
+  const off = (/** @type {string} */ link) => `echo 1 > /proc/sys/net/ipv6/conf/${link}/disable_ipv6`;
+  // A kernel without IPv6 has nothing to turn off.
+  await run('sh', ['-c', off(outside)]).catch(() => {});
+  await within('sh', '-c', off(inside)).catch(() => {});
 }
 
 /**
@@ -187,21 +204,27 @@ export async function selectedCandidates(page, settled = () => true) {
  * @returns {Promise<Meeting>}
  */
 export async function meetAcrossTheLab(lab, server, name, labArgs = []) {
-  const open = await launchBrowser(trusting(server.url));
-  const walled = await lab.launchBrowser([...trusting(server.url), ...labArgs]);
-  const room = uniqueRoom(name);
-  const ada = await newPage(open, `${name}-ada`);
-  const grace = await newPage(walled, `${name}-grace`);
-  await joinWithApp(ada, server, room, 'Ada');
-  await joinWithApp(grace, server, room, 'Grace');
-  return {
-    ada,
-    grace,
-    close: async () => {
-      await open.close();
-      await walled.close();
-    },
+  /** @type {import('playwright-core').Browser[]} */
+  const browsers = [];
+  const close = async () => {
+    for (const browser of browsers) await browser.close();
   };
+  try {
+    const open = await launchBrowser(trusting(server.url));
+    browsers.push(open);
+    const walled = await lab.launchBrowser([...trusting(server.url), ...labArgs]);
+    browsers.push(walled);
+    const room = uniqueRoom(name);
+    const ada = await newPage(open, `${name}-ada`);
+    const grace = await newPage(walled, `${name}-grace`);
+    await joinWithApp(ada, server, room, 'Ada');
+    await joinWithApp(grace, server, room, 'Grace');
+    return { ada, grace, close };
+  } catch (e) {
+    // A browser left open would keep the test process alive after the failure.
+    await close();
+    throw e;
+  }
 }
 
 /**

@@ -95,6 +95,8 @@ pub struct MediaConfig {
     pub workers: usize,
     /// Receiving sessions estimate their bandwidth (`bandwidth.rs`).
     pub bandwidth_estimation: bool,
+    /// Sound goes with RED (RFC 2198) where the browser offers it.
+    pub audio_red: bool,
 }
 
 /// A snapshot of the media plane's counters, refreshed by the worker a few times a second.
@@ -183,6 +185,7 @@ impl MediaPlane {
                 ice_key: ice_key.clone(),
                 tcp: tcp_candidate.map(|candidate| (candidate, links_in)),
                 bandwidth_estimation: config.bandwidth_estimation,
+                audio_red: config.audio_red,
             };
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()

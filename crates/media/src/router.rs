@@ -117,6 +117,8 @@ pub struct Router {
     pub(crate) layers_due: bool,
     /// New receiving sessions estimate their bandwidth (`bandwidth.rs`).
     estimate_bandwidth: bool,
+    /// New sessions offer and accept RED for their sound.
+    audio_red: bool,
     pub(crate) stats: RouterStats,
 }
 
@@ -156,6 +158,7 @@ impl Router {
             next_sweep: None,
             layers_due: false,
             estimate_bandwidth: true,
+            audio_red: false,
             stats: RouterStats::default(),
         }
     }
@@ -171,6 +174,12 @@ impl Router {
     /// rendered size asks for).
     pub fn estimate_bandwidth(&mut self, on: bool) {
         self.estimate_bandwidth = on;
+    }
+
+    /// Whether sessions made from now on send and take their sound with RED (RFC 2198:
+    /// each packet also carries the frame before it) where the browser offers it.
+    pub fn audio_red(&mut self, on: bool) {
+        self.audio_red = on;
     }
 
     /// What the router dropped and forwarded so far.
@@ -481,9 +490,9 @@ impl Router {
             .set_ice_lite(true)
             .set_send_buffer_video(SEND_BUFFER_VIDEO)
             .set_stats_interval((role != SessionRole::Player).then_some(STATS_INTERVAL))
-            // RED (RFC 2198) where the browser offers it: a lost sound frame comes back
-            // with the next packet (docs/networks.md, "Lossy networks").
-            .enable_opus(true, true)
+            // A lost sound frame comes back with the next packet (docs/networks.md,
+            // "Lossy networks").
+            .enable_opus(true, self.audio_red)
             .set_local_ice_credentials(credentials);
         if role != SessionRole::Publisher && self.estimate_bandwidth {
             config = config.enable_bwe(Some(INITIAL_ESTIMATE));

@@ -54,6 +54,8 @@ pub(crate) struct WorkerLinks {
     pub tcp: Option<(SocketAddr, mpsc::Receiver<TcpLink>)>,
     /// Receiving sessions estimate their bandwidth.
     pub bandwidth_estimation: bool,
+    /// Sound goes with RED where the browser offers it.
+    pub audio_red: bool,
 }
 
 /// Runs the IO loop until the command channel closes.
@@ -68,9 +70,11 @@ pub(crate) async fn run(socket: UdpSocket, candidate: SocketAddr, links: WorkerL
         ice_key,
         tcp: tcp_setup,
         bandwidth_estimation,
+        audio_red,
     } = links;
     let mut router = Router::for_worker(candidate, me, relays_out.len(), ice_key);
     router.estimate_bandwidth(bandwidth_estimation);
+    router.audio_red(audio_red);
     let mut tcp = TcpConnections::default();
     let mut tcp_links = tcp_setup.map(|(tcp_candidate, links)| {
         router.offer_tcp(tcp_candidate);

@@ -70,6 +70,9 @@ pub struct Config {
     /// (off: every subscriber gets what its rendered size asks for, which saves the
     /// estimator's and the pacer's work on a network known to be fast).
     pub bandwidth_estimation: bool,
+    /// Sound goes with RED (RFC 2198) where the browser offers it: a lost frame comes back
+    /// with the next packet, for twice the sound's bitrate.
+    pub audio_red: bool,
     pub api_key: String,
     pub api_secret: String,
     /// Development mode: the app mints tokens itself through `/api/dev/token`.
@@ -122,6 +125,7 @@ impl Default for Config {
             tls_key: None,
             workers: 0,
             bandwidth_estimation: true,
+            audio_red: false,
             api_key: DEV_API_KEY.into(),
             api_secret: DEV_API_SECRET.into(),
             dev_mode: true,
@@ -278,6 +282,9 @@ impl Config {
         }
         if let Some(v) = env("MOIM_BANDWIDTH_ESTIMATION") {
             config.bandwidth_estimation = is_yes(&v);
+        }
+        if let Some(v) = env("MOIM_AUDIO_RED") {
+            config.audio_red = is_yes(&v);
         }
         if let Some(v) = env("MOIM_DEV_MODE") {
             config.dev_mode = is_yes(&v);
@@ -615,6 +622,9 @@ mod tests {
             |_| None,
         );
         assert!(!file.unwrap().bandwidth_estimation);
+        assert!(!Config::load(None, |_| None).unwrap().audio_red);
+        let red = Config::load(None, |k| (k == "MOIM_AUDIO_RED").then(|| "1".into()));
+        assert!(red.unwrap().audio_red);
     }
 
     #[test]

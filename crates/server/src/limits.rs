@@ -101,6 +101,7 @@ mod tests {
                 "HANDSHAKE_TIMEOUT",
                 seconds(moim_turn::service::HANDSHAKE_TIMEOUT),
             ),
+            ("MAX_MESSAGE", size(moim_turn::service::MAX_MESSAGE)),
             (
                 "PUBLISH_DEADLINE",
                 seconds(crate::ingest::session::PUBLISH_DEADLINE),

@@ -83,6 +83,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         tcp_bind: Some(config.tcp_addr),
         workers: config.workers,
         bandwidth_estimation: config.bandwidth_estimation,
+        audio_red: config.audio_red,
     })
     .with_context(|| {
         format!(

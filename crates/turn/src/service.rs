@@ -28,8 +28,10 @@ use crate::server::{Client, Outcome, RelayPorts, Transport, TurnServer};
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often expired allocations are closed.
 const EXPIRY_TICK: Duration = Duration::from_secs(5);
-/// The largest datagram or stream message relayed.
-const MAX_MESSAGE: usize = 65_536 + 4;
+/// The largest datagram or stream message relayed: WebRTC keeps its packets under the
+/// path MTU, so 4 KiB is ample; a stream client framing more is cut off. Each
+/// allocation and each stream client holds one such buffer (4,096 of each at most: 32 MiB).
+pub const MAX_MESSAGE: usize = 4096;
 
 /// One of Moim's media addresses, as clients see it and as this host reaches it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
