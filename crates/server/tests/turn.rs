@@ -75,7 +75,7 @@ fn udp_url(ice_servers: &Value) -> (SocketAddr, String, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn joined_hands_out_turn_credentials_the_server_accepts_for_its_media_port_only() {
-    let server = Server::start();
+    let server = Server::start_with(&[("MOIM_TURN", "1")]);
     let (_signal, reply) = joined(&server, "t1", "ada", &[]).await;
     let (turn, username, credential) = udp_url(&reply["ice_servers"]);
     assert!(username.ends_with(":ada"), "{username}");
@@ -126,7 +126,7 @@ async fn joined_hands_out_turn_credentials_the_server_accepts_for_its_media_port
 
 #[test]
 fn a_whip_answer_names_the_turn_servers_in_link_headers() {
-    let server = Server::start();
+    let server = Server::start_with(&[("MOIM_TURN", "1")]);
     let mut rtc = str0m::Rtc::new(std::time::Instant::now());
     let mut change = rtc.sdp_api();
     change.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None);

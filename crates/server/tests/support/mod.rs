@@ -65,6 +65,9 @@ impl Server {
             .args(["--udp-port", &udp_port.to_string()])
             .args(["--rtmp-port", &rtmp_port.to_string()])
             .env("MOIM_TCP_ADDR", "127.0.0.1:0")
+            // Each TURN server takes a UDP and a TCP port of one number; the many servers
+            // these tests run at once have no use for it (turn.rs turns it on).
+            .env("MOIM_TURN", "0")
             .env("MOIM_TURN_ADDR", "127.0.0.1:0")
             .env("MOIM_LOG", "warn")
             .env("MOIM_RECORDINGS_DIR", &recordings)
