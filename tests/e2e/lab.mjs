@@ -58,9 +58,9 @@ export function trusting(url) {
  *   beyond), or lifts the cap (`null`)
  * @property {(extraArgs?: string[]) => Promise<import('playwright-core').Browser>} launchBrowser
  *   Chromium inside the namespace
- * @property {() => Promise<string>} plugInSecondNetwork gives the namespace a second
- *   network interface (another veth pair, 10.98.N.2, as a laptop moving from Wi-Fi to
- *   cable gets one) and returns its address; the server is reached through it too
+ * @property {() => Promise<string>} changeAddress gives the namespace a new address
+ *   (10.99.N.3) and takes the old one away, as a network change does, silently breaking
+ *   every connection made from it; returns the new address
  * @property {() => Promise<void>} remove
  */
 
@@ -75,7 +75,7 @@ export async function createLab(index) {
   const inside = `moimlab${index}b`;
   const hostAddress = `10.99.${index}.1`;
   const clientAddress = `10.99.${index}.2`;
-  await remove(namespace, outside, `moimlab${index}c`);
+  await remove(namespace, outside);
   const ip = (/** @type {string[]} */ ...args) => run('ip', args);
   const within = (/** @type {string[]} */ ...args) => run('ip', ['netns', 'exec', namespace, ...args]);
   await ip('netns', 'add', namespace);
@@ -108,18 +108,16 @@ export async function createLab(index) {
     },
     launchBrowser: (extraArgs = []) =>
       chromium.launch({ executablePath: wrapper, headless: true, args: [...CHROMIUM_ARGS, ...extraArgs] }),
-    plugInSecondNetwork: async () => {
-      const [second, secondInside] = [`moimlab${index}c`, `moimlab${index}d`];
-      await ip('link', 'add', second, 'type', 'veth', 'peer', 'name', secondInside);
-      await ip('link', 'set', secondInside, 'netns', namespace);
-      await withoutIpv6(second, secondInside, within);
-      await ip('addr', 'add', `10.98.${index}.1/24`, 'dev', second);
-      await ip('link', 'set', second, 'up');
-      await within('ip', 'addr', 'add', `10.98.${index}.2/24`, 'dev', secondInside);
-      await within('ip', 'link', 'set', secondInside, 'up');
-      return `10.98.${index}.2`;
+    changeAddress: async () => {
+      const next = `10.99.${index}.3`;
+      // The new address stays when the old one (the subnet's first) goes.
+      await within('sh', '-c', `echo 1 > /proc/sys/net/ipv4/conf/${inside}/promote_secondaries`);
+      await within('ip', 'addr', 'add', `${next}/24`, 'dev', inside);
+      await within('ip', 'addr', 'del', `${clientAddress}/24`, 'dev', inside);
+      await within('ip', 'route', 'replace', 'default', 'via', hostAddress);
+      return next;
     },
-    remove: () => remove(namespace, outside, `moimlab${index}c`),
+    remove: () => remove(namespace, outside),
   };
 }
 

@@ -143,6 +143,7 @@ export const PROTOCOL_VERSION = 1;
 
 /**
  * @typedef {{ type: 'join', v: number, token: string }
+ *   | { type: 'resume', v: number, participant: string, key: string, received: number }
  *   | { type: 'publish_offer', sdp: string, tracks: PublishedMid[] }
  *   | { type: 'subscribe_answer', sdp: string }
  *   | { type: 'candidate', target: 'publisher' | 'subscriber', candidate: RTCIceCandidateInit }
@@ -180,7 +181,8 @@ export const PROTOCOL_VERSION = 1;
  */
 
 /**
- * @typedef {{ type: 'joined', v: number, room: string, participant: ParticipantInfo, participants: ParticipantInfo[], chat?: ChatMessage[], polls?: PollInfo[], settings: RoomSettings, waiting?: Sender[], board?: BoardStroke[], recording?: RecordingInfo, broadcast?: BroadcastInfo, ice_servers?: IceServer[] }} JoinedMessage
+ * @typedef {{ type: 'joined', v: number, room: string, participant: ParticipantInfo, participants: ParticipantInfo[], chat?: ChatMessage[], polls?: PollInfo[], settings: RoomSettings, waiting?: Sender[], board?: BoardStroke[], recording?: RecordingInfo, broadcast?: BroadcastInfo, ice_servers?: IceServer[], resume?: string }} JoinedMessage
+ * @typedef {{ type: 'resumed', received: number }} ResumedMessage
  * @typedef {{ type: 'waiting', room: string, participant: ParticipantInfo }} WaitingMessage
  * @typedef {{ type: 'waiting_list', waiting: Sender[] }} WaitingListMessage
  * @typedef {{ type: 'room_settings', settings: RoomSettings }} RoomSettingsMessage
@@ -222,7 +224,7 @@ export const PROTOCOL_VERSION = 1;
  *   | ActiveSpeakersMessage | PollMessage | MutedByHostMessage | WaitingMessage
  *   | WaitingListMessage | RoomSettingsMessage | ParticipantUpdatedMessage
  *   | RecordingMessage | BroadcastMessage | BoardStrokeMessage | BoardRemoveMessage | BoardClearMessage | BoardPointerMessage
- *   | PongMessage | ErrorMessage)
+ *   | PongMessage | ResumedMessage | ErrorMessage)
  *   & { id?: string | number }} ServerMessage
  */
 

@@ -11,7 +11,8 @@ import { Roster } from './roster.js';
 import { Polls } from './polls.js';
 import { ServerRecording } from './recording.js';
 import { LiveBroadcast } from './broadcast.js';
-import { FATAL_JOIN_CODES, PROTOCOL_VERSION } from './protocol.js';
+import { FATAL_JOIN_CODES } from './protocol.js';
+import { PathWatch } from './path-watch.js';
 import { LocalTrackPublication, Publisher } from './publisher.js';
 import { SignalClient, signalUrl } from './signal.js';
 import { Subscriber } from './subscriber.js';
@@ -99,6 +100,8 @@ const VIDEO_SIZE_DEBOUNCE_MS = 200;
 const ICE_RESTART_AFTER_MS = 500;
 /** An ICE restart that has not brought media back by then gives way to a full reconnect. */
 const ICE_RESTART_TIMEOUT_MS = 10_000;
+/** How long a lost session is tried to be resumed before joining afresh (the server keeps it 20 s). */
+const RESUME_WITHIN_MS = 15_000;
 
 /** Errors after which the server closes the connection: the session ends, no reconnecting. */
 const SESSION_ENDING_CODES = new Set(['replaced', 'removed', 'banned', 'meeting_ended']);
@@ -142,6 +145,12 @@ export class Room extends Emitter {
   #disconnectedTimer = undefined;
   /** TURN servers from the last join. @type {RTCIceServer[]} */
   #iceServers = [];
+  /** The key that resumes this session's signaling on a new socket. */
+  #resumeKey = '';
+  #pathWatch = new PathWatch(
+    () => (this.#live ? (this.#publisher?.pc ?? null) : null),
+    () => this.#resume(true),
+  );
 
   /** @param {RoomOptions} [options] */
   constructor(options = {}) {
@@ -390,7 +399,7 @@ export class Room extends Emitter {
     this.#closeMedia();
     this.#openMedia();
     const reply = /** @type {JoinedMessage | import('./protocol.js').WaitingMessage} */ (
-      await this.#signal.request({ type: 'join', v: PROTOCOL_VERSION, token: this.#token }, 'joined')
+      await this.#signal.join(this.#token)
     );
     let joined;
     if (reply.type === 'waiting') {
@@ -406,6 +415,7 @@ export class Room extends Emitter {
     };
     this.#signal.resetBackoff();
     this.#useIceServers(joined.ice_servers ?? []);
+    this.#resumeKey = joined.resume ?? '';
     this.name = joined.room;
     this.localParticipant.update(joined.participant);
     this.#roster.sync(joined.participants ?? []);
@@ -417,6 +427,7 @@ export class Room extends Emitter {
     this.broadcast.update(joined.broadcast ?? null);
     this.moderation.setWaiting(joined.waiting ?? []);
     this.#live = true;
+    this.#pathWatch.start();
     const publisher = /** @type {Publisher} */ (this.#publisher);
     if (this.#publications.length > 0) {
       publisher.add(this.#publications);
@@ -478,6 +489,7 @@ export class Room extends Emitter {
   /** Closes both peer connections; every received track is reported unsubscribed. */
   #closeMedia() {
     this.#live = false;
+    this.#pathWatch.stop();
     clearTimeout(this.#iceRestart ?? undefined);
     this.#iceRestart = null;
     clearTimeout(this.#disconnectedTimer);
@@ -682,7 +694,8 @@ export class Room extends Emitter {
     this.#iceRestart = setTimeout(() => {
       this.#iceRestart = null;
       const states = [this.#publisher?.pc.connectionState, this.#subscriber?.pc.connectionState];
-      if (states.some((s) => s === 'failed' || s === 'disconnected' || s === 'connecting')) {
+      if (this.#state === 'connected' && states.some((s) => s === 'failed' || s === 'disconnected' || s === 'connecting')) {
+        this.#resumeKey = '';
         this.#onConnectionLost();
       }
     }, ICE_RESTART_TIMEOUT_MS);
@@ -696,6 +709,51 @@ export class Room extends Emitter {
       this.#end(new MoimError('connection_closed', 'The connection to the server was lost.'));
       return;
     }
+    if (this.#resumeKey && this.#live) this.#resume(false);
+    else this.#reconnect();
+  }
+
+  /**
+   * Takes the session up on a new signaling socket (the old one was lost, or the media
+   * path broke and the socket most likely with it): same participant, same connections,
+   * nothing missed either way; then restarts ICE if the media path is broken. Joins
+   * afresh if the server cannot resume the session.
+   * @param {boolean} pathBroken the media path broke
+   */
+  async #resume(pathBroken) {
+    // An ICE restart under way has its own fallback.
+    if (this.#state !== 'connected' || (pathBroken && this.#iceRestart)) return;
+    this.#setState('reconnecting');
+    this.#signal.abandon();
+    const abort = new AbortController();
+    this.#reconnecting = abort;
+    const giveUpAt = Date.now() + RESUME_WITHIN_MS;
+    let opened = await this.#signal.open().then(() => true, () => false);
+    while (!abort.signal.aborted && Date.now() < giveUpAt) {
+      if (!opened) {
+        opened = await this.#signal.reopen(abort.signal);
+        continue;
+      }
+      try {
+        await this.#signal.resume(this.localParticipant.sid, this.#resumeKey);
+      } catch (err) {
+        if (abort.signal.aborted) return;
+        if (asMoimError(err).code === 'connection_closed') {
+          opened = false;
+          continue;
+        }
+        break;
+      }
+      this.#reconnecting = null;
+      this.#signal.resetBackoff();
+      this.#setState('connected');
+      const states = [this.#publisher?.pc.connectionState, this.#subscriber?.pc.connectionState];
+      if (pathBroken || states.some((s) => s === 'failed' || s === 'disconnected')) this.#restartIce();
+      return;
+    }
+    if (abort.signal.aborted) return;
+    this.#reconnecting = null;
+    this.#signal.failPending();
     this.#reconnect();
   }
 
@@ -733,6 +791,7 @@ export class Room extends Emitter {
   #end(error) {
     this.#reconnecting?.abort();
     this.#reconnecting = null;
+    this.#resumeKey = '';
     this.#signal.close();
     this.#closeMedia();
     for (const size of this.#videoSizes.values()) clearTimeout(size.timer);

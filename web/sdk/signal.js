@@ -1,8 +1,11 @@
 // The signaling WebSocket: one socket at a time, request/reply matching by `id`, keepalive
-// pings, and reopening with backoff after the socket is lost.
+// pings, reopening with backoff after the socket is lost, and resuming the message stream
+// on the new socket: from `joined` on, messages both ways are counted and the latest ones
+// kept, so that what was lost with the old socket is sent again.
 
 import { Emitter } from './events.js';
 import { MoimError } from './errors.js';
+import { PROTOCOL_VERSION } from './protocol.js';
 
 const PING_INTERVAL_MS = 10_000;
 // A socket that has not delivered anything (not even a `pong`) for this long is treated as
@@ -10,6 +13,8 @@ const PING_INTERVAL_MS = 10_000;
 const SILENCE_LIMIT_MS = 25_000;
 const BACKOFF_FIRST_MS = 250;
 const BACKOFF_MAX_MS = 5_000;
+/** How many of its own latest messages the client keeps to send again after a resume. */
+const SENT_KEPT = 256;
 
 /** @typedef {import('./protocol.js').ClientMessage} ClientMessage */
 /** @typedef {import('./protocol.js').ServerMessage} ServerMessage */
@@ -27,6 +32,7 @@ const BACKOFF_MAX_MS = 5_000;
  * @property {(msg: ServerMessage) => void} resolve
  * @property {(err: Error) => void} reject
  * @property {boolean} [anyError] settled by an `error` without `id` too (see {@link SignalClient.expect})
+ * @property {boolean} [startsStream] its reply starts the counted message stream
  */
 
 /**
@@ -54,6 +60,15 @@ export class SignalClient extends Emitter {
   #pingTimer;
   #lastHeard = 0;
   #backoff = BACKOFF_FIRST_MS;
+  /** Messages received since `joined`. */
+  #received = 0;
+  #countReceived = false;
+  /** Messages sent since `join`, the latest of them kept. @type {string[]} */
+  #sentKept = [];
+  #sent = 0;
+  #countSent = false;
+  /** A resume is under way: nothing else goes out until the server said where it was. */
+  #resuming = false;
 
   /** @param {string} url the WebSocket URL, see {@link signalUrl} */
   constructor(url) {
@@ -78,6 +93,8 @@ export class SignalClient extends Emitter {
    */
   open() {
     this.close();
+    this.#countReceived = false;
+    this.#countSent = false;
     return new Promise((resolve, reject) => {
       this.timings = { start: performance.now() };
       const ws = new WebSocket(this.url);
@@ -92,13 +109,13 @@ export class SignalClient extends Emitter {
       };
       ws.onmessage = (ev) => {
         this.#lastHeard = Date.now();
-        this.#receive(ev.data);
+        this.#receive(ev.data, true);
       };
       ws.onclose = (ev) => {
         if (this.#ws !== ws) return;
         this.#detach();
-        this.#failPending(new MoimError('connection_closed', 'The signaling connection closed.'));
         if (opened) {
+          // Requests in flight stay pending: a resume answers them.
           this.emit('lost', { code: ev.code, reason: ev.reason });
         } else {
           reject(new MoimError('connection_failed', `Could not connect to ${this.url}.`));
@@ -135,6 +152,73 @@ export class SignalClient extends Emitter {
     this.#backoff = BACKOFF_FIRST_MS;
   }
 
+  /**
+   * Joins: sends `join` and starts counting the message stream at its reply.
+   * @param {string} token
+   * @returns {Promise<Extract<ServerMessage, { type: 'joined' }>>}
+   */
+  join(token) {
+    this.#received = 0;
+    this.#sent = 0;
+    this.#sentKept = [];
+    return this.request({ type: 'join', v: PROTOCOL_VERSION, token }, 'joined', null, true);
+  }
+
+  /**
+   * Resumes the message stream of participant `sid` on the socket just opened: the server
+   * sends again what this client missed, and this client what the server missed. Rejects
+   * (e.g. `cannot_resume`) when the stream cannot go on; the caller then joins afresh.
+   * @param {string} sid
+   * @param {string} key the `resume` key from `joined`
+   */
+  async resume(sid, key) {
+    this.#resuming = true;
+    try {
+      const msg = { type: 'resume', v: PROTOCOL_VERSION, participant: sid, key, received: this.#received };
+      const reply = await this.request(/** @type {ClientMessage} */ (msg), 'resumed', null, true);
+      const missed = this.#sent - reply.received;
+      if (missed < 0 || missed > this.#sentKept.length) {
+        throw new MoimError('cannot_resume', 'Messages sent before the connection was lost cannot be sent again.');
+      }
+      for (const text of this.#sentKept.slice(this.#sentKept.length - missed)) this.#ws?.send(text);
+    } finally {
+      this.#resuming = false;
+    }
+  }
+
+  /**
+   * Checks that the socket still carries messages: a ping not answered within `ms` gives
+   * the socket up (`lost` follows). For when the media path broke and signaling may have
+   * broken with it.
+   * @param {number} ms
+   */
+  probe(ms) {
+    const ws = this.#ws;
+    if (!ws) return;
+    const timer = setTimeout(() => {
+      if (this.#ws === ws) this.#drop();
+    }, ms);
+    const done = () => clearTimeout(timer);
+    this.request({ type: 'ping' }, 'pong').then(done, done);
+  }
+
+  /** Gives up the requests waiting for replies (the stream they belong to is over). */
+  failPending() {
+    this.#failPending(new MoimError('connection_closed', 'The signaling connection closed.'));
+  }
+
+  /**
+   * Leaves the socket for a new one without a closing handshake (which would end the
+   * session); the requests in flight stay pending for a resume. The server closes the old
+   * socket once the new one resumes.
+   */
+  abandon() {
+    const ws = this.#ws;
+    if (!ws) return;
+    this.#detach();
+    ws.onopen = ws.onmessage = ws.onclose = null;
+  }
+
   /** Closes the socket on purpose: no `lost` event follows. */
   close() {
     const ws = this.#ws;
@@ -151,9 +235,22 @@ export class SignalClient extends Emitter {
    */
   send(msg) {
     const ws = this.#ws;
-    if (!ws || ws.readyState !== WebSocket.OPEN) return false;
-    ws.send(JSON.stringify(msg));
+    if (!ws || ws.readyState !== WebSocket.OPEN || this.#resuming) return false;
+    this.#write(ws, JSON.stringify(msg));
     return true;
+  }
+
+  /**
+   * Writes a frame; once the stream started, it is counted and kept for a resume.
+   * @param {WebSocket} ws
+   * @param {string} text
+   */
+  #write(ws, text) {
+    ws.send(text);
+    if (!this.#countSent) return;
+    this.#sent += 1;
+    this.#sentKept.push(text);
+    if (this.#sentKept.length > SENT_KEPT) this.#sentKept.shift();
   }
 
   /**
@@ -164,13 +261,14 @@ export class SignalClient extends Emitter {
    * @param {ClientMessage} msg
    * @param {T} replyType
    * @param {((text: string) => void) | null} [via]
+   * @param {boolean} [startsStream] `join` or `resume`: its reply starts the counted stream
    * @returns {Promise<Extract<ServerMessage, { type: T }>>}
    */
-  request(msg, replyType, via = null) {
+  request(msg, replyType, via = null, startsStream = false) {
     return new Promise((resolve, reject) => {
       const id = `r${this.#nextId++}`;
       const ws = this.#ws;
-      if (!via && (!ws || ws.readyState !== WebSocket.OPEN)) {
+      if (!via && (!ws || ws.readyState !== WebSocket.OPEN || (this.#resuming && !startsStream))) {
         reject(new MoimError('connection_closed', 'The signaling connection is not open.'));
         return;
       }
@@ -179,10 +277,15 @@ export class SignalClient extends Emitter {
         replyType,
         resolve: /** @type {(msg: ServerMessage) => void} */ (resolve),
         reject,
+        startsStream,
       });
       const text = JSON.stringify({ ...msg, id });
       if (via) via(text);
-      else ws?.send(text);
+      else if (startsStream) {
+        ws?.send(text);
+        // The server counts what follows this frame.
+        this.#countSent = true;
+      } else if (ws) this.#write(ws, text);
     });
   }
 
@@ -211,11 +314,14 @@ export class SignalClient extends Emitter {
    * @param {string} text
    */
   deliver(text) {
-    this.#receive(text);
+    this.#receive(text, false);
   }
 
-  /** @param {unknown} data */
-  #receive(data) {
+  /**
+   * @param {unknown} data
+   * @param {boolean} onSocket it came on the socket: it counts in the stream
+   */
+  #receive(data, onSocket) {
     if (typeof data !== 'string') return;
     /** @type {ServerMessage} */
     let msg;
@@ -225,6 +331,7 @@ export class SignalClient extends Emitter {
       return;
     }
     if (!msg || typeof msg.type !== 'string') return;
+    if (onSocket && this.#countReceived) this.#received += 1;
     const index = this.#pendingIndexFor(msg);
     if (index < 0) {
       this.emit('message', msg);
@@ -234,6 +341,7 @@ export class SignalClient extends Emitter {
     if (msg.type === 'error') {
       req.reject(new MoimError(msg.code, msg.message));
     } else {
+      if (req.startsStream) this.#countReceived = true;
       req.resolve(msg);
     }
   }
@@ -271,7 +379,6 @@ export class SignalClient extends Emitter {
     this.#detach();
     ws.onopen = ws.onmessage = ws.onclose = null;
     ws.close(4000, 'no reply from server');
-    this.#failPending(new MoimError('connection_closed', 'The server stopped answering.'));
     this.emit('lost', { code: 4000, reason: 'no reply from server' });
   }
 

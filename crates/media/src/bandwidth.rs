@@ -76,6 +76,32 @@ impl Router {
         }
     }
 
+    /// Session `id`'s path changed (its ICE restarted over another network): what was
+    /// estimated, and taken away, on the old path says nothing of the new one, and the
+    /// outage itself looked like congestion. The session starts over as a new one does:
+    /// no estimate, every video at the layer its size asks for, until str0m measures.
+    pub(crate) fn path_changed(&mut self, now: Instant, id: SessionId) {
+        let Some(session) = self.sessions.get_mut(&id) else {
+            return;
+        };
+        session.rtc.bwe().reset(INITIAL_ESTIMATE);
+        session.bandwidth = Bandwidth::default();
+        for slot in session.slots.values_mut() {
+            let Some(track) = slot.track.and_then(|t| self.tracks.get(&t)) else {
+                continue;
+            };
+            if let Some(paused) = slot.allot(Cap::Free, false, now) {
+                self.pending.announce(MediaEvent::SubscriptionPaused {
+                    participant: session.participant,
+                    publisher: track.participant,
+                    track: track.id,
+                    paused,
+                });
+            }
+        }
+        self.pending.poll(session);
+    }
+
     /// Shares out again the estimates of sessions str0m has not updated lately (an
     /// estimate that holds still brings no event, and the probing for more must go on).
     pub(crate) fn reallocate_quiet(&mut self, now: Instant) {

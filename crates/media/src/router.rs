@@ -461,6 +461,7 @@ impl Router {
             return;
         }
         info!(session = %id, "path back after the ICE restart");
+        self.path_changed(now, id);
         self.request_keyframes_for(now, id);
         for track in self.tracks.values() {
             if matches!(track.origin, Origin::Local { session, .. } if session == id)

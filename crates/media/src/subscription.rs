@@ -14,6 +14,9 @@ pub const DEFAULT_TARGET_HEIGHT: u32 = 360;
 /// layer this long before it is paused: a pause takes the picture away, and an estimate
 /// dips for a moment on a busy host or under a burst of other traffic.
 pub const PAUSE_AFTER: Duration = Duration::from_secs(2);
+/// A frame whose RTP time runs this much further ahead of the last one than its arrival
+/// does restarts the outgoing timeline at its arrival ([`Slot::out_time`]).
+pub const MAX_AHEAD: Duration = Duration::from_millis(500);
 
 /// How much of its track a video subscription may have, by the subscriber's bandwidth
 /// (`allocation.rs`).
@@ -60,7 +63,8 @@ pub struct Slot {
     rebase: bool,
     /// Added to incoming RTP times (in the media clock) to make outgoing ones.
     offset: i64,
-    last_out: Option<(u64, Instant)>,
+    /// The last frame sent: its outgoing and incoming RTP times and when it arrived.
+    last_out: Option<(u64, u64, Instant)>,
 }
 
 impl Slot {
@@ -161,22 +165,37 @@ impl Slot {
     }
 
     /// The outgoing RTP time of a frame; after a switch, the timeline continues from the
-    /// last frame sent, advanced by the wall-clock time since.
+    /// last frame sent, advanced by the wall-clock time since. So does it after a frame
+    /// whose time runs more than [`MAX_AHEAD`] ahead of its arrival: after an outage the
+    /// stream may restart on a stale keyframe (retransmitted late), and the fresh frames
+    /// behind it would otherwise be timed that far in the future, and held that long by
+    /// the receiver.
     pub fn out_time(&mut self, time: MediaTime, wall: Instant) -> MediaTime {
         let clock = u64::from(time.denom());
+        let input = time.numer();
+        let since = |last_wall: Instant| {
+            let elapsed = wall.saturating_duration_since(last_wall);
+            elapsed.as_micros() as u64 * clock / 1_000_000
+        };
+        if let Some((_, last_in, last_wall)) = self.last_out {
+            let ahead = input
+                .saturating_sub(last_in)
+                .saturating_sub(since(last_wall));
+            if ahead > MAX_AHEAD.as_millis() as u64 * clock / 1_000 {
+                self.rebase = true;
+            }
+        }
         if self.rebase {
             self.rebase = false;
             self.offset = match self.last_out {
-                Some((last, last_wall)) => {
-                    let elapsed = wall.saturating_duration_since(last_wall);
-                    let advance = (elapsed.as_micros() as u64 * clock / 1_000_000).max(1);
-                    (last + advance) as i64 - time.numer() as i64
+                Some((last, _, last_wall)) => {
+                    (last + since(last_wall).max(1)) as i64 - input as i64
                 }
                 None => 0,
             };
         }
-        let out = (time.numer() as i64 + self.offset).max(0) as u64;
-        self.last_out = Some((out, wall));
+        let out = (input as i64 + self.offset).max(0) as u64;
+        self.last_out = Some((out, input, wall));
         MediaTime::new(out, time.frequency())
     }
 }
@@ -291,5 +310,26 @@ mod tests {
             t0 + Duration::from_millis(99),
         );
         assert_eq!(next.numer(), 4_000 + 2_970 + 3_000);
+    }
+
+    #[test]
+    fn a_frame_far_ahead_of_its_arrival_is_timed_by_its_arrival() {
+        let mut s = video_slot();
+        let t0 = Instant::now();
+        let hz = Frequency::NINETY_KHZ;
+        s.decide(0, Some(0), true);
+        assert_eq!(s.out_time(MediaTime::new(0, hz), t0).numer(), 0);
+        // A stale keyframe reopened the stream; the next frame, 100 ms later, was taken
+        // 2 s after it.
+        let fresh = s.out_time(MediaTime::new(180_000, hz), t0 + Duration::from_millis(100));
+        assert_eq!(fresh.numer(), 9_000);
+        let next = s.out_time(MediaTime::new(183_000, hz), t0 + Duration::from_millis(133));
+        assert_eq!(next.numer(), 12_000, "and the timeline goes on from there");
+        // A late frame (a small jump ahead, as after jitter) keeps the timeline.
+        let jittery = s.out_time(
+            MediaTime::new(186_000 + 9_000, hz),
+            t0 + Duration::from_millis(140),
+        );
+        assert_eq!(jittery.numer(), 24_000);
     }
 }

@@ -23,6 +23,10 @@ pub enum ErrorCode {
     NotJoined,
     /// A second `join` on a socket that already carries a participant.
     AlreadyJoined,
+    /// `resume` found nothing to resume: the participant is gone (its grace period passed,
+    /// it was removed, or the server restarted), the key is wrong, or the client missed
+    /// more than the server keeps. The client joins afresh.
+    CannotResume,
     /// The access token is not a well-formed JWT of a known API key, its signature does not
     /// verify, or it names a room or identity the server cannot use.
     InvalidToken,
@@ -85,6 +89,7 @@ impl ErrorCode {
             ErrorCode::UnsupportedVersion => "unsupported_version",
             ErrorCode::NotJoined => "not_joined",
             ErrorCode::AlreadyJoined => "already_joined",
+            ErrorCode::CannotResume => "cannot_resume",
             ErrorCode::InvalidToken => "invalid_token",
             ErrorCode::TokenExpired => "token_expired",
             ErrorCode::WrongRoom => "wrong_room",

@@ -54,8 +54,10 @@ mod tests {
             ("IDLE_TIMEOUT", seconds(crate::signal::IDLE_TIMEOUT)),
             (
                 "OUTBOX_CAPACITY",
-                count(crate::room::participant::OUTBOX_CAPACITY),
+                count(crate::room::outbox::OUTBOX_CAPACITY),
             ),
+            ("RESUME_GRACE", seconds(crate::room::outbox::RESUME_GRACE)),
+            ("RESUME_WINDOW", count(crate::room::outbox::RESUME_WINDOW)),
             (
                 "MAX_MESSAGE_BYTES",
                 size(moim_proto::signal::MAX_MESSAGE_BYTES),

@@ -4,7 +4,7 @@ mod support;
 
 use std::time::Duration;
 
-use support::peer::Peer;
+use support::peer::{Peer, Seen};
 use support::{Server, Signal};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -49,14 +49,18 @@ async fn a_vanished_participants_tracks_disappear_for_others() {
     bob.wait_for(Duration::from_secs(10), "media", |s| s.video_frames > 10)
         .await;
     alice.vanish();
-    bob.wait_for(Duration::from_secs(5), "alice leaving", |s| {
-        let left = s.messages.iter().any(|m| m["type"] == "participant_left");
+    // Alice is kept for a while in case she comes back on a new socket (`resume`)...
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let left = |s: &Seen| s.messages.iter().any(|m| m["type"] == "participant_left");
+    assert!(!left(&bob.seen()), "alice was kept to resume");
+    // ...and leaves for good when she does not (RESUME_GRACE, 20 s).
+    bob.wait_for(Duration::from_secs(25), "alice leaving", |s| {
         let last_offer = s
             .messages
             .iter()
             .rev()
             .find(|m| m["type"] == "subscribe_offer");
-        left && last_offer.is_some_and(|o| o["tracks"].as_array().unwrap().is_empty())
+        left(s) && last_offer.is_some_and(|o| o["tracks"].as_array().unwrap().is_empty())
     })
     .await;
 }

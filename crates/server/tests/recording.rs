@@ -312,7 +312,7 @@ async fn a_composite_recording_is_one_video_of_the_grid_with_the_mixed_audio() {
     let started = std::time::Instant::now();
     tokio::time::sleep(Duration::from_secs(3)).await;
     // Someone leaving mid-recording: the grid re-flows, the timeline goes on.
-    drop(bob);
+    bob.send(json!({"type": "leave"})).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     let manifest = stop_recording(&server, "grid", &auth, &id);
     let recorded = started.elapsed().as_secs_f64();

@@ -7,7 +7,7 @@ mod support;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::{Server, Signal, expect_error, joined};
+use support::{Server, Signal, expect_error, joined, leave};
 
 /// Ada says something, then everyone is gone.
 async fn say_and_leave(server: &Server, room: &str) {
@@ -15,7 +15,7 @@ async fn say_and_leave(server: &Server, room: &str) {
     ada.send(json!({"type": "chat", "text": "remember me"}))
         .await;
     ada.recv_type("chat").await;
-    drop(ada);
+    leave(ada).await;
 }
 
 fn chat_texts(joined: &Value) -> Vec<String> {
@@ -35,7 +35,7 @@ async fn an_emptied_room_keeps_its_chat_until_the_timeout() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let (again, reply) = joined(&server, "back", "ada", &["--host"]).await;
     assert_eq!(chat_texts(&reply), ["remember me"], "{reply}");
-    drop(again);
+    leave(again).await;
 
     // Empty for longer than the timeout: the next meeting starts fresh.
     tokio::time::sleep(Duration::from_secs(4)).await;

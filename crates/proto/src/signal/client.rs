@@ -20,6 +20,19 @@ pub enum ClientMessage {
         /// The access token (a JWT, see [`crate::token`]).
         token: String,
     },
+    /// The first message on a new socket of a client whose socket was lost: takes up the
+    /// participant's signaling where it broke off (see `resumed`), within the grace period
+    /// the server keeps a lost participant.
+    Resume {
+        /// The protocol version the client speaks.
+        v: u32,
+        /// The participant's sid.
+        participant: String,
+        /// The `resume` key from `joined`.
+        key: String,
+        /// How many messages the client received since `joined`.
+        received: u64,
+    },
     /// An offer for the publisher connection, which the client always makes; it carries the
     /// participant's own tracks to the server.
     PublishOffer {
@@ -228,6 +241,7 @@ fn reliable_by_default() -> bool {
 /// The `type` names [`ClientMessage`] knows, to tell unknown messages from malformed ones.
 const CLIENT_TYPES: &[&str] = &[
     "join",
+    "resume",
     "publish_offer",
     "subscribe_answer",
     "candidate",

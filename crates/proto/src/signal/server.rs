@@ -47,6 +47,17 @@ pub enum ServerMessage {
         /// `iceServers` takes them: the way in for a network that blocks Moim's media ports.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         ice_servers: Vec<IceServer>,
+        /// The key that resumes this participant's signaling on a new socket after the
+        /// socket was lost (`resume`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        resume: Option<String>,
+    },
+    /// The reply to `resume`: the participant's signaling goes on over this socket. The
+    /// messages the client missed follow; it sends again those of its own after the
+    /// first `received`.
+    Resumed {
+        /// How many of the client's messages since it joined the server received.
+        received: u64,
     },
     /// New points of a whiteboard stroke (`points` holds only the new ones; the first
     /// message of a stroke puts it on top of the board). Everyone gets these in the same

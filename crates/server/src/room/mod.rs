@@ -12,6 +12,7 @@ pub mod chat;
 pub mod lobby;
 pub mod media_events;
 pub mod moderation;
+pub mod outbox;
 pub mod participant;
 pub mod polls;
 pub mod rooms;

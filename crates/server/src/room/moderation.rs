@@ -9,7 +9,7 @@ use moim_proto::error::ApiError;
 use moim_proto::signal::{ServerMessage, ServerReply};
 
 use crate::room::Room;
-use crate::room::participant::{Link, Participant};
+use crate::room::participant::Participant;
 use crate::state::AppState;
 
 /// Mutes `track` of `target` in `room`, or with `muted: false` lifts a lock so the owner
@@ -114,9 +114,7 @@ pub fn disconnect(p: &Participant, code: ErrorCode, sentence: &str) {
             .to_json()
             .into(),
     );
-    if let Link::Socket { kick, .. } = &p.link {
-        kick.notify_one();
-    }
+    p.disconnect();
 }
 
 fn no_participant() -> ApiError {

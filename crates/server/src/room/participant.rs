@@ -4,29 +4,21 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use moim_media::{ParticipantId, TrackId};
 use moim_proto::signal::{ConnectionQuality, ParticipantInfo, Role, Sender, TrackInfo};
 use moim_proto::token::Grants;
-use tokio::sync::{Notify, mpsc};
-use tracing::warn;
 
 use crate::room::chat::RateLimit;
-
-/// Capacity of a participant's outgoing message queue; a client this far behind is
-/// disconnected rather than buffered without bound.
-pub const OUTBOX_CAPACITY: usize = 256;
+use crate::room::outbox::Outbox;
 
 /// How the server reaches a participant.
 #[derive(Debug, Clone)]
 pub enum Link {
-    /// A signaling WebSocket: messages go to its outbox; `kick` closes it.
-    Socket {
-        outbox: mpsc::Sender<Arc<str>>,
-        kick: Arc<Notify>,
-    },
+    /// Signaling over WebSocket: messages go to its outbox, which a new socket resumes when
+    /// the client's network changed.
+    Socket(Outbox),
     /// A WHIP or WHEP session, addressed by its resource id.
     Http { resource: String },
 }
@@ -48,8 +40,6 @@ pub struct Participant {
     pub link: Link,
     /// Not announced to the room (WHEP players).
     pub hidden: bool,
-    /// Already told to disconnect for not reading its messages.
-    kicked: AtomicBool,
     pub chat_limit: RateLimit,
     pub data_limit: RateLimit,
     pub board_limit: RateLimit,
@@ -84,7 +74,6 @@ impl Participant {
             unannounced: HashMap::new(),
             link,
             hidden,
-            kicked: AtomicBool::new(false),
             chat_limit: RateLimit::chat(now),
             data_limit: RateLimit::data(now),
             board_limit: RateLimit::board(now),
@@ -134,12 +123,15 @@ impl Participant {
 
     /// Queues a message; a full queue disconnects the client.
     pub fn send(&self, text: &Arc<str>) {
-        if let Link::Socket { outbox, kick } = &self.link
-            && let Err(mpsc::error::TrySendError::Full(_)) = outbox.try_send(text.clone())
-            && !self.kicked.swap(true, Ordering::Relaxed)
-        {
-            warn!(participant = %self.id, "client is not reading its messages; disconnecting it");
-            kick.notify_one();
+        if let Link::Socket(outbox) = &self.link {
+            outbox.push(text);
+        }
+    }
+
+    /// Closes its signaling connection for good, after what was queued for it.
+    pub fn disconnect(&self) {
+        if let Link::Socket(outbox) = &self.link {
+            outbox.end();
         }
     }
 }

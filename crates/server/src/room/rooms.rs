@@ -37,6 +37,8 @@ pub struct Joined {
     pub settings: RoomSettings,
     /// The waiting room, for a host.
     pub waiting: Vec<Sender>,
+    /// The key that resumes the newcomer's signaling on a new socket.
+    pub resume: Option<String>,
 }
 
 impl Joined {
@@ -55,6 +57,7 @@ impl Joined {
             recording: self.recording.clone(),
             broadcast: self.broadcast.clone().map(Box::new),
             ice_servers,
+            resume: self.resume.clone(),
         }
     }
 }
@@ -191,9 +194,7 @@ impl Rooms {
                 "The same identity joined this room from another connection.",
             );
             old.send(&ServerReply::error(None, error).to_json().into());
-            if let Link::Socket { kick, .. } = &old.link {
-                kick.notify_one();
-            }
+            old.disconnect();
         }
         if !participant.hidden {
             room.broadcast(
@@ -205,6 +206,10 @@ impl Rooms {
         }
         let others = room.roster.snapshot(participant.id);
         let me = participant.info();
+        let resume = match &participant.link {
+            Link::Socket(outbox) => Some(outbox.key()),
+            Link::Http { .. } => None,
+        };
         if let Some(recording) = room.recording.running_mut().filter(|_| !participant.hidden) {
             recording.joined(&participant, unix_millis());
             recording.save();
@@ -229,6 +234,7 @@ impl Rooms {
             broadcast: room.broadcast.as_ref().map(|b| b.info.clone()),
             settings: room.settings(),
             waiting,
+            resume,
         }
     }
 
@@ -390,9 +396,7 @@ impl Rooms {
     pub fn disconnect_all(&self) {
         for room in self.rooms.values() {
             for p in room.roster.iter().chain(room.lobby.waiting()) {
-                if let Link::Socket { kick, .. } = &p.link {
-                    kick.notify_one();
-                }
+                p.disconnect();
             }
         }
     }

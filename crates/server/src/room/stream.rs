@@ -94,10 +94,7 @@ mod tests {
 
     fn socket() -> Link {
         let (outbox, _) = tokio::sync::mpsc::channel(1);
-        Link::Socket {
-            outbox,
-            kick: Default::default(),
-        }
+        Link::Socket(crate::room::outbox::Outbox::new(outbox, Default::default()))
     }
 
     fn whip() -> Link {

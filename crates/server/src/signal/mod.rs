@@ -10,6 +10,10 @@
 //! request (stopping a recording) answers from a task of its own, so the outbox keeps
 //! draining meanwhile. A client that does not read is dropped after [`SEND_TIMEOUT`]; one
 //! that never joins, after [`JOIN_DEADLINE`].
+//!
+//! The participant's messages go through its [`Outbox`], which outlives the socket: a socket
+//! that closes without the client saying so (its network changed) leaves the participant in
+//! the room for [`RESUME_GRACE`], and a new socket that sends `resume` carries on.
 
 mod media;
 mod room;
@@ -28,7 +32,7 @@ use moim_proto::signal::{
     ServerReply,
 };
 use tokio::sync::{Notify, mpsc};
-use tracing::{debug, info, warn};
+use tracing::{debug, info};
 
 use crate::broadcast;
 use crate::recording;
@@ -37,7 +41,8 @@ use crate::room::board::{self, Segment};
 use crate::room::chat::Outgoing;
 use crate::room::lobby::SettingsChange;
 use crate::room::moderation;
-use crate::room::participant::{Link, OUTBOX_CAPACITY, Participant};
+use crate::room::outbox::{OUTBOX_CAPACITY, Outbox, RESUME_GRACE, RESUME_WINDOW, SocketEnd};
+use crate::room::participant::{Link, Participant};
 use crate::state::{AppState, media_error, unix_millis};
 
 /// Frames up to this size are read and refused with `message_too_large`; larger ones
@@ -63,9 +68,13 @@ pub async fn upgrade(State(state): State<Arc<AppState>>, ws: WebSocketUpgrade) -
 struct Connection {
     state: Arc<AppState>,
     participant: Option<ParticipantId>,
-    outbox: mpsc::Sender<Arc<str>>,
+    /// The participant's message stream and this socket's number in it, once joined.
+    outbox: Option<(Outbox, u64)>,
+    /// This socket's queue: the outbox fills it, the connection writes it out.
+    queue: mpsc::Sender<Arc<str>>,
     inbox: Option<mpsc::Receiver<Arc<str>>>,
     kick: Arc<Notify>,
+    /// The client left (`leave`, or a closing handshake): no resuming.
     closing: bool,
     /// The id of the request being handled (a reply queued under the rooms lock needs it).
     request: Option<serde_json::Value>,
@@ -73,11 +82,13 @@ struct Connection {
 
 impl Connection {
     fn new(state: Arc<AppState>) -> Connection {
-        let (outbox, inbox) = mpsc::channel(OUTBOX_CAPACITY);
+        // Room for what a resume sends again, beyond the queue's own capacity.
+        let (queue, inbox) = mpsc::channel(OUTBOX_CAPACITY + RESUME_WINDOW);
         Connection {
             state,
             participant: None,
-            outbox,
+            outbox: None,
+            queue,
             inbox: Some(inbox),
             kick: Arc::new(Notify::new()),
             closing: false,
@@ -99,6 +110,11 @@ impl Connection {
                     // Until it joins, nothing is queued for a connection: its replies (the
                     // `joined` among them) go out at once, ahead of what joining queues.
                     let joined_before = self.participant.is_some();
+                    if let Some((outbox, _)) = &self.outbox
+                        && matches!(frame, Message::Text(_) | Message::Binary(_))
+                    {
+                        outbox.note_received();
+                    }
                     let reply = match frame {
                         Message::Text(text) => self.handle_text(text.as_str()).await,
                         Message::Binary(_) => Some(ServerReply::error(None, ApiError::new(
@@ -107,6 +123,7 @@ impl Connection {
                         ))),
                         Message::Close(_) => {
                             // The closing handshake: the client's Close is answered.
+                            self.closing = true;
                             send_within(&mut socket, Message::Close(None)).await;
                             break;
                         }
@@ -157,18 +174,19 @@ impl Connection {
                 }
             }
         }
-        if let Some(id) = self.participant {
-            self.state.remove_participant(id);
-            debug!(participant = %id, "signaling connection closed");
+        if let (Some(id), Some((outbox, attachment))) = (self.participant, &self.outbox) {
+            if self.closing {
+                outbox.end();
+            }
+            socket_closed(&self.state, id, outbox, *attachment, last_heard.elapsed());
         }
     }
 
     /// Queues a reply behind the events already queued for this client; a client too far
     /// behind to take it is disconnected.
     fn queue(&self, reply: &ServerReply) {
-        if self.outbox.try_send(reply.to_json().into()).is_err() {
-            warn!("a signaling client is not reading its messages; disconnecting it");
-            self.kick.notify_one();
+        if let Some((outbox, _)) = &self.outbox {
+            outbox.push(&reply.to_json().into());
         }
     }
 
@@ -198,6 +216,15 @@ impl Connection {
         if let ClientMessage::Join { v, token } = message {
             return self.join(v, &token).map(Some);
         }
+        if let ClientMessage::Resume {
+            v,
+            participant,
+            key,
+            received,
+        } = message
+        {
+            return self.resume(v, &participant, &key, received).map(Some);
+        }
         if message == ClientMessage::Ping {
             return Ok(Some(ServerMessage::Pong));
         }
@@ -210,7 +237,9 @@ impl Connection {
             self.take_announce(participant, true)?;
         }
         match message {
-            ClientMessage::Join { .. } | ClientMessage::Ping => unreachable!("handled above"),
+            ClientMessage::Join { .. } | ClientMessage::Resume { .. } | ClientMessage::Ping => {
+                unreachable!("handled above")
+            }
             ClientMessage::PublishOffer { sdp, tracks } => {
                 self.publish(participant, sdp, tracks).await.map(Some)
             }
@@ -435,7 +464,7 @@ impl Connection {
             Err(e) => return Some(ServerReply::error(id, e)),
         };
         let state = self.state.clone();
-        let outbox = self.outbox.clone();
+        let outbox = self.outbox.as_ref().map(|(o, _)| o.clone());
         tokio::spawn(async move {
             let done = tokio::task::spawn_blocking(move || match start {
                 Some(kind) => recording::start(&state, &name, kind).map(Some),
@@ -458,12 +487,15 @@ impl Connection {
                 },
                 Err(e) => ServerReply::error(id, e),
             };
-            let _ = outbox.send(reply.to_json().into()).await;
+            if let Some(outbox) = outbox {
+                outbox.push(&reply.to_json().into());
+            }
         });
         None
     }
 
-    fn join(&mut self, v: u32, token: &str) -> Result<ServerMessage, ApiError> {
+    /// Refuses a second `join` or `resume` on this socket, or another protocol version.
+    fn check_first(&self, v: u32) -> Result<(), ApiError> {
         if self.participant.is_some() {
             return Err(ApiError::new(
                 ErrorCode::AlreadyJoined,
@@ -478,12 +510,15 @@ impl Connection {
                 ),
             ));
         }
+        Ok(())
+    }
+
+    fn join(&mut self, v: u32, token: &str) -> Result<ServerMessage, ApiError> {
+        self.check_first(v)?;
         let claims = self.state.verify(token)?;
         let room_name = claims.video.room.clone();
-        let link = Link::Socket {
-            outbox: self.outbox.clone(),
-            kick: self.kick.clone(),
-        };
+        let outbox = Outbox::new(self.queue.clone(), self.kick.clone());
+        let link = Link::Socket(outbox.clone());
         let participant = Participant::new(
             claims.sub.clone(),
             claims.display_name().to_owned(),
@@ -494,8 +529,71 @@ impl Connection {
         let id = participant.id;
         let reply = admission::enter(&self.state, &room_name, participant)?;
         self.participant = Some(id);
+        self.outbox = Some((outbox, 0));
         info!(participant = %id, identity = %claims.sub, room = %room_name, "joined");
         Ok(reply)
+    }
+}
+
+impl Connection {
+    /// Takes up the signaling of participant `sid` on this socket (its old socket was
+    /// lost), if `key` is its resume key and the messages it missed are still kept.
+    fn resume(
+        &mut self,
+        v: u32,
+        sid: &str,
+        key: &str,
+        received: u64,
+    ) -> Result<ServerMessage, ApiError> {
+        self.check_first(v)?;
+        let cannot = |why: &str| {
+            ApiError::new(
+                ErrorCode::CannotResume,
+                format!("The session cannot be resumed ({why}); join again."),
+            )
+        };
+        let id = ParticipantId::parse(sid).ok_or_else(|| cannot("no such participant"))?;
+        let outbox = match self.state.rooms().participant(id).map(|p| &p.link) {
+            Some(Link::Socket(outbox)) => outbox.clone(),
+            _ => return Err(cannot("no such participant")),
+        };
+        let (attachment, got) = outbox
+            .resume(key, received, self.queue.clone(), self.kick.clone())
+            .map_err(|e| cannot(&e.to_string()))?;
+        self.participant = Some(id);
+        self.outbox = Some((outbox, attachment));
+        info!(participant = %id, "signaling resumed on a new connection");
+        Ok(ServerMessage::Resumed { received: got })
+    }
+}
+
+/// The socket numbered `attachment` of participant `id` closed after the client was silent
+/// for `silent`: the participant goes now if its stream ended, or when the rest of
+/// [`RESUME_GRACE`] passes without a resume.
+fn socket_closed(
+    state: &Arc<AppState>,
+    id: ParticipantId,
+    outbox: &Outbox,
+    attachment: u64,
+    silent: Duration,
+) {
+    match outbox.socket_closed(attachment) {
+        SocketEnd::Superseded => debug!(participant = %id, "an old signaling connection closed"),
+        SocketEnd::Ended => {
+            state.remove_participant(id);
+            debug!(participant = %id, "signaling connection closed");
+        }
+        SocketEnd::Lost => {
+            info!(participant = %id, "signaling connection lost; keeping the participant to resume");
+            let (state, outbox) = (state.clone(), outbox.clone());
+            tokio::spawn(async move {
+                tokio::time::sleep(RESUME_GRACE.saturating_sub(silent)).await;
+                if outbox.expire(attachment) {
+                    info!(participant = %id, "not resumed in time; removing the participant");
+                    state.remove_participant(id);
+                }
+            });
+        }
     }
 }
 

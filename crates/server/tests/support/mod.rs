@@ -277,6 +277,16 @@ pub async fn joined(
     (signal, reply)
 }
 
+/// Leaves the room and waits for the server to close the connection (a socket dropped
+/// instead would keep the participant in the room for a resume).
+pub async fn leave(mut signal: Signal) {
+    signal.send(json!({"type": "leave"})).await;
+    assert!(
+        signal.recv_closed().await,
+        "the server closes the connection"
+    );
+}
+
 /// Waits for the next `error` and checks its code and that it has a human sentence.
 pub async fn expect_error(signal: &mut Signal, code: &str) -> Value {
     let reply = signal.recv_type("error").await;
