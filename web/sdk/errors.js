@@ -13,3 +13,14 @@ export class MoimError extends Error {
     this.code = code;
   }
 }
+
+/**
+ * The error as a {@link MoimError} (code `client_error` for any other).
+ * @param {unknown} err
+ * @returns {MoimError}
+ */
+export function asMoimError(err) {
+  if (err instanceof MoimError) return err;
+  const message = err instanceof Error ? err.message : String(err);
+  return new MoimError('client_error', message);
+}

@@ -3,7 +3,7 @@
 // on its own when the connection drops.
 
 import { Emitter } from './events.js';
-import { MoimError } from './errors.js';
+import { MoimError, asMoimError } from './errors.js';
 import { Chat } from './chat.js';
 import { Moderation } from './moderation.js';
 import { LocalParticipant } from './participant.js';
@@ -11,8 +11,7 @@ import { Roster } from './roster.js';
 import { Polls } from './polls.js';
 import { ServerRecording } from './recording.js';
 import { LiveBroadcast } from './broadcast.js';
-import { FATAL_JOIN_CODES } from './protocol.js';
-import { PathWatch } from './path-watch.js';
+import { Recovery } from './recovery.js';
 import { LocalTrackPublication, Publisher } from './publisher.js';
 import { SignalClient, signalUrl } from './signal.js';
 import { Subscriber } from './subscriber.js';
@@ -96,13 +95,6 @@ import { Whiteboard } from './whiteboard.js';
 /** @typedef {{ width: number, height: number, sent: string, timer?: ReturnType<typeof setTimeout> }} VideoSize */
 
 const VIDEO_SIZE_DEBOUNCE_MS = 200;
-/** A connection disconnected this long gets its ICE restarted. */
-const ICE_RESTART_AFTER_MS = 500;
-/** An ICE restart that has not brought media back by then gives way to a full reconnect. */
-const ICE_RESTART_TIMEOUT_MS = 10_000;
-/** How long a lost session is tried to be resumed before joining afresh (the server keeps it 20 s). */
-const RESUME_WITHIN_MS = 15_000;
-
 /** Errors after which the server closes the connection: the session ends, no reconnecting. */
 const SESSION_ENDING_CODES = new Set(['replaced', 'removed', 'banned', 'meeting_ended']);
 
@@ -128,8 +120,6 @@ export class Room extends Emitter {
   });
   /** @type {Map<string, VideoSize>} */
   #videoSizes = new Map();
-  /** @type {AbortController | null} */
-  #reconnecting = null;
   /** @type {Timings} */
   #timings = {};
   /** @type {string[]} */
@@ -139,18 +129,10 @@ export class Room extends Emitter {
   /** Sids of your tracks a host muted and locked. @type {Set<string>} */
   #locked = new Set();
   #nextDataId = 1;
-  /** An ICE restart in progress: the fallback to a full reconnect. @type {ReturnType<typeof setTimeout> | null} */
-  #iceRestart = null;
-  /** @type {ReturnType<typeof setTimeout> | undefined} */
-  #disconnectedTimer = undefined;
   /** TURN servers from the last join. @type {RTCIceServer[]} */
   #iceServers = [];
-  /** The key that resumes this session's signaling on a new socket. */
-  #resumeKey = '';
-  #pathWatch = new PathWatch(
-    () => (this.#live ? (this.#publisher?.pc ?? null) : null),
-    () => this.#resume(true),
-  );
+  /** @type {Recovery} */
+  #recovery;
 
   /** @param {RoomOptions} [options] */
   constructor(options = {}) {
@@ -170,11 +152,23 @@ export class Room extends Emitter {
     this.localParticipant = new LocalParticipant();
     /** Your own connection's latest numbers. @type {import('./protocol.js').NetworkStats | null} */
     this.networkStats = null;
-    /** ICE restarts so far (the network changed under a connection). */
-    this.iceRestarts = 0;
     this.#signal = new SignalClient(signalUrl(base));
     this.#signal.on('message', (msg) => this.#onMessage(msg));
-    this.#signal.on('lost', () => this.#onConnectionLost());
+    this.#recovery = new Recovery(this.#signal, {
+      state: () => this.#state,
+      setState: (state) => this.#setState(state),
+      reconnects: () => this.options.reconnect,
+      live: () => this.#live,
+      publisher: () => (this.#live ? (this.#publisher?.pc ?? null) : null),
+      mediaStates: () => [this.#publisher?.pc.connectionState, this.#subscriber?.pc.connectionState],
+      sid: () => this.localParticipant.sid,
+      renegotiate: () => this.#negotiate().catch((err) => this.#reportError(err)),
+      join: async () => {
+        await this.#join();
+      },
+      closeMedia: () => this.#closeMedia(),
+      end: (error) => this.#end(error),
+    });
     /** The room's chat. @readonly */
     this.chat = new Chat(this.#signal, () => this.#channelSender(true));
     /** The room's polls. @readonly */
@@ -187,6 +181,11 @@ export class Room extends Emitter {
     this.broadcast = new LiveBroadcast(this.#signal);
     /** The shared whiteboard. @readonly */
     this.whiteboard = new Whiteboard(this.#signal, () => (this.#live ? this.localParticipant.sid : ''));
+  }
+
+  /** ICE restarts so far (the network changed under a connection). */
+  get iceRestarts() {
+    return this.#recovery.iceRestarts;
   }
 
   /** @returns {ConnectionState} */
@@ -415,7 +414,7 @@ export class Room extends Emitter {
     };
     this.#signal.resetBackoff();
     this.#useIceServers(joined.ice_servers ?? []);
-    this.#resumeKey = joined.resume ?? '';
+    this.#recovery.resumeKey = joined.resume ?? '';
     this.name = joined.room;
     this.localParticipant.update(joined.participant);
     this.#roster.sync(joined.participants ?? []);
@@ -427,7 +426,7 @@ export class Room extends Emitter {
     this.broadcast.update(joined.broadcast ?? null);
     this.moderation.setWaiting(joined.waiting ?? []);
     this.#live = true;
-    this.#pathWatch.start();
+    this.#recovery.start();
     const publisher = /** @type {Publisher} */ (this.#publisher);
     if (this.#publications.length > 0) {
       publisher.add(this.#publications);
@@ -466,7 +465,7 @@ export class Room extends Emitter {
       sendOffer: (sdp, tracks) =>
         signal.request({ type: 'publish_offer', sdp, tracks }, 'publish_answer'),
       onCandidate: (candidate) => signal.send({ type: 'candidate', target: 'publisher', candidate }),
-      onConnectionState: () => this.#onMediaState(),
+      onConnectionState: () => this.#recovery.mediaStateChanged(),
     });
   }
 
@@ -477,7 +476,7 @@ export class Room extends Emitter {
       rtcConfig: this.#rtcConfig(),
       sendAnswer: (sdp) => signal.send({ type: 'subscribe_answer', sdp }),
       onCandidate: (candidate) => signal.send({ type: 'candidate', target: 'subscriber', candidate }),
-      onConnectionState: () => this.#onMediaState(),
+      onConnectionState: () => this.#recovery.mediaStateChanged(),
       onError: (err) => this.#reportError(err),
       onChannelMessage: (text) => signal.deliver(text),
     });
@@ -489,10 +488,7 @@ export class Room extends Emitter {
   /** Closes both peer connections; every received track is reported unsubscribed. */
   #closeMedia() {
     this.#live = false;
-    this.#pathWatch.stop();
-    clearTimeout(this.#iceRestart ?? undefined);
-    this.#iceRestart = null;
-    clearTimeout(this.#disconnectedTimer);
+    this.#recovery.stop();
     this.#subscriber?.close();
     this.#subscriber = null;
     this.#publisher?.close();
@@ -659,139 +655,12 @@ export class Room extends Emitter {
     this.#videoSizes.delete(trackSid);
   }
 
-  /** The socket closed or a peer connection failed while the session was up. */
-  /**
-   * A peer connection's state changed. A broken media path (the network changed: a new
-   * address, Wi-Fi to cable) is mended by restarting ICE on both connections over the
-   * signaling socket, without rejoining: at once when one failed, after
-   * `ICE_RESTART_AFTER_MS` when one stays disconnected (it often recovers by itself).
-   */
-  #onMediaState() {
-    const states = [this.#publisher?.pc.connectionState, this.#subscriber?.pc.connectionState];
-    clearTimeout(this.#disconnectedTimer);
-    if (states.includes('failed')) {
-      this.#restartIce();
-    } else if (states.includes('disconnected')) {
-      this.#disconnectedTimer = setTimeout(() => this.#restartIce(), ICE_RESTART_AFTER_MS);
-    } else if (states.every((s) => s !== 'connecting')) {
-      clearTimeout(this.#iceRestart ?? undefined);
-      this.#iceRestart = null;
-    }
-  }
-
-  /**
-   * Restarts ICE on both connections: the publisher with a new offer, the subscriber by
-   * asking the server for one. If media is not back within `ICE_RESTART_TIMEOUT_MS`, or
-   * the signaling socket is down too, the room reconnects in full.
-   */
-  #restartIce() {
-    if (this.#state !== 'connected' || this.#iceRestart) return;
-    if (!this.#signal.send({ type: 'restart_ice' })) {
-      this.#onConnectionLost();
-      return;
-    }
-    this.iceRestarts += 1;
-    this.#iceRestart = setTimeout(() => {
-      this.#iceRestart = null;
-      const states = [this.#publisher?.pc.connectionState, this.#subscriber?.pc.connectionState];
-      if (this.#state === 'connected' && states.some((s) => s === 'failed' || s === 'disconnected' || s === 'connecting')) {
-        this.#resumeKey = '';
-        this.#onConnectionLost();
-      }
-    }, ICE_RESTART_TIMEOUT_MS);
-    this.#publisher?.pc.restartIce();
-    this.#negotiate().catch((err) => this.#reportError(err));
-  }
-
-  #onConnectionLost() {
-    if (this.#state !== 'connected') return;
-    if (!this.options.reconnect) {
-      this.#end(new MoimError('connection_closed', 'The connection to the server was lost.'));
-      return;
-    }
-    if (this.#resumeKey && this.#live) this.#resume(false);
-    else this.#reconnect();
-  }
-
-  /**
-   * Takes the session up on a new signaling socket (the old one was lost, or the media
-   * path broke and the socket most likely with it): same participant, same connections,
-   * nothing missed either way; then restarts ICE if the media path is broken. Joins
-   * afresh if the server cannot resume the session.
-   * @param {boolean} pathBroken the media path broke
-   */
-  async #resume(pathBroken) {
-    // An ICE restart under way has its own fallback.
-    if (this.#state !== 'connected' || (pathBroken && this.#iceRestart)) return;
-    this.#setState('reconnecting');
-    this.#signal.abandon();
-    const abort = new AbortController();
-    this.#reconnecting = abort;
-    const giveUpAt = Date.now() + RESUME_WITHIN_MS;
-    let opened = await this.#signal.open().then(() => true, () => false);
-    while (!abort.signal.aborted && Date.now() < giveUpAt) {
-      if (!opened) {
-        opened = await this.#signal.reopen(abort.signal);
-        continue;
-      }
-      try {
-        await this.#signal.resume(this.localParticipant.sid, this.#resumeKey);
-      } catch (err) {
-        if (abort.signal.aborted) return;
-        if (asMoimError(err).code === 'connection_closed') {
-          opened = false;
-          continue;
-        }
-        break;
-      }
-      this.#reconnecting = null;
-      this.#signal.resetBackoff();
-      this.#setState('connected');
-      const states = [this.#publisher?.pc.connectionState, this.#subscriber?.pc.connectionState];
-      if (pathBroken || states.some((s) => s === 'failed' || s === 'disconnected')) this.#restartIce();
-      return;
-    }
-    if (abort.signal.aborted) return;
-    this.#reconnecting = null;
-    this.#signal.failPending();
-    this.#reconnect();
-  }
-
-  async #reconnect() {
-    this.#setState('reconnecting');
-    this.#signal.close();
-    this.#closeMedia();
-    const abort = new AbortController();
-    this.#reconnecting = abort;
-    while (await this.#signal.reopen(abort.signal)) {
-      try {
-        await this.#join();
-      } catch (err) {
-        if (abort.signal.aborted) return;
-        const error = asMoimError(err);
-        if (FATAL_JOIN_CODES.has(error.code) || error.code === 'replaced') {
-          this.#end(error);
-          return;
-        }
-        this.#signal.close();
-        this.#closeMedia();
-        continue;
-      }
-      if (abort.signal.aborted) return;
-      this.#reconnecting = null;
-      this.#setState('connected');
-      return;
-    }
-  }
-
   /**
    * Ends the session for good.
    * @param {MoimError | null} error reported through `error` when not null
    */
   #end(error) {
-    this.#reconnecting?.abort();
-    this.#reconnecting = null;
-    this.#resumeKey = '';
+    this.#recovery.abort();
     this.#signal.close();
     this.#closeMedia();
     for (const size of this.#videoSizes.values()) clearTimeout(size.timer);
@@ -815,14 +684,4 @@ export class Room extends Emitter {
     this.#state = state;
     this.emit('connectionState', state);
   }
-}
-
-/**
- * @param {unknown} err
- * @returns {MoimError}
- */
-function asMoimError(err) {
-  if (err instanceof MoimError) return err;
-  const message = err instanceof Error ? err.message : String(err);
-  return new MoimError('client_error', message);
 }
