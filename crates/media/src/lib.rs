@@ -25,6 +25,7 @@ pub mod egress;
 pub mod error;
 pub mod event;
 mod forward;
+mod ice_restart;
 pub mod ids;
 pub mod outbox;
 mod pending;

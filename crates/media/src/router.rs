@@ -16,7 +16,6 @@ use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use moim_proto::signal::TrackKind;
 use str0m::bwe::BweKind;
 use str0m::net::{Protocol, Receive, TcpType, Transmit};
 use str0m::{Candidate, Event, IceConnectionState, IceCreds, Input, Output, Rtc};
@@ -33,7 +32,7 @@ use crate::relay::{DatagramBatch, Relay, WorkerId};
 use crate::session::{Session, SessionRole};
 use crate::stats::RouterStats;
 use crate::stun::IceKey;
-use crate::track::{Origin, Track};
+use crate::track::Track;
 
 /// A session that has not connected after this long is closed.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
@@ -102,7 +101,7 @@ pub struct Router {
     pub(crate) tracks: HashMap<TrackId, Track>,
     pub(crate) rooms: HashMap<RoomId, RoomMedia>,
     pub(crate) follows: HashMap<SessionId, Follow>,
-    demux: Demux,
+    pub(crate) demux: Demux,
     timers: BinaryHeap<Reverse<(Instant, SessionId)>>,
     session_events: VecDeque<(SessionId, Event)>,
     /// What handling an input left to do: polls, keyframe requests, offers, events, relays.
@@ -430,48 +429,11 @@ impl Router {
         self.layers_due = true;
     }
 
-    /// Registers the ICE credentials in SDP that session `id` sends (an answer or an offer)
-    /// when an ICE restart changed them: str0m chose them at random, so the
-    /// demultiplexers learn them instead of deriving them.
-    pub(crate) fn note_ice_credentials(&mut self, id: SessionId, sdp: &str) {
-        if let Some((ufrag, password)) = crate::sdp::ice_credentials(sdp)
-            && self.demux.restart_session(id, ufrag, password)
-            && let Some(session) = self.sessions.get_mut(&id)
-        {
-            info!(session = %id, role = ?session.role, "ICE restarted");
-            session.ice_restarting = true;
-        }
-    }
-
     /// The participant's subscriber session on this worker.
     pub(crate) fn subscriber_of(&self, participant: ParticipantId) -> Option<SessionId> {
         self.participants
             .get(&participant)
             .and_then(|p| p.subscriber)
-    }
-
-    /// A session whose ICE restarted has its path back: its receivers' decoders missed
-    /// pictures meanwhile, so keyframes are asked for (of the videos a subscriber receives;
-    /// of every layer a publisher sends).
-    fn ice_restarted(&mut self, now: Instant, id: SessionId) {
-        let Some(session) = self.sessions.get_mut(&id) else {
-            return;
-        };
-        if !std::mem::take(&mut session.ice_restarting) {
-            return;
-        }
-        info!(session = %id, "path back after the ICE restart");
-        self.path_changed(now, id);
-        self.request_keyframes_for(now, id);
-        for track in self.tracks.values() {
-            if matches!(track.origin, Origin::Local { session, .. } if session == id)
-                && track.kind == TrackKind::Video
-            {
-                for layer in 0..track.layers.len() {
-                    self.pending.request_keyframe(track.id, layer);
-                }
-            }
-        }
     }
 
     /// Builds an ICE-lite `Rtc` with the shared host candidate and registers a session for

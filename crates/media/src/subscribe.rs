@@ -144,19 +144,6 @@ impl Router {
         self.note_ice_credentials(id, &sdp);
     }
 
-    /// Restarts ICE on the participant's subscriber connection (its network changed): the
-    /// next offer carries new credentials, sent at once or once the outstanding one is
-    /// answered.
-    pub(crate) fn restart_ice(&mut self, participant: ParticipantId) {
-        let Some(id) = self.subscriber_of(participant) else {
-            return;
-        };
-        if let Some(session) = self.sessions.get_mut(&id) {
-            session.negotiation.restart_ice = true;
-            self.negotiate(id);
-        }
-    }
-
     /// Applies the client's answer to the outstanding subscriber offer.
     pub(crate) fn subscribe_answer(
         &mut self,
