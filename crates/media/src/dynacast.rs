@@ -57,8 +57,9 @@ pub struct Dynacast {
     /// When this worker first looked at the track: until then every layer counts as
     /// needed, so a new track is not paused before its receivers arrive.
     since: Option<Instant>,
-    /// The layers the publisher was last told to send (`None`: never told, so all).
-    told: Option<LayerSet>,
+    /// The layers the publisher was last told to send, and of how many layers known then
+    /// (`None`: never told, so all).
+    told: Option<(LayerSet, usize)>,
 }
 
 impl Dynacast {
@@ -81,7 +82,9 @@ impl Dynacast {
     }
 
     /// Takes the layers `needed` now of a track with `layers` layers; the layers to send
-    /// when that differs from what the publisher was last told.
+    /// when that differs from what the publisher was last told, or a layer first seen
+    /// since must be named too (the publisher's encoder may start its tallest layer late,
+    /// and a layer left unnamed keeps being sent).
     fn update(&mut self, needed: LayerSet, layers: usize, now: Instant) -> Option<LayerSet> {
         let since = *self.since.get_or_insert(now);
         let layers = layers.min(MAX_LAYERS);
@@ -97,10 +100,10 @@ impl Dynacast {
                 send.insert(i);
             }
         }
-        if self.told.unwrap_or(all) == send {
+        if self.told.unwrap_or((all, layers)) == (send, layers) {
             return None;
         }
-        self.told = Some(send);
+        self.told = Some((send, layers));
         Some(send)
     }
 }
@@ -242,6 +245,21 @@ mod tests {
             None,
             "told once"
         );
+    }
+
+    #[test]
+    fn a_layer_that_starts_late_is_named_too() {
+        let mut d = Dynacast::default();
+        let t0 = Instant::now();
+        assert_eq!(d.update(set(&[]), 2, t0), None);
+        assert_eq!(d.update(set(&[]), 2, t0 + LAYER_HOLD), Some(set(&[])));
+        // The tallest layer's first frame arrives after the publisher was told.
+        assert_eq!(
+            d.update(set(&[]), 3, t0 + LAYER_HOLD * 2),
+            Some(set(&[])),
+            "told again, naming it"
+        );
+        assert_eq!(d.update(set(&[]), 3, t0 + LAYER_HOLD * 3), None);
     }
 
     #[test]
