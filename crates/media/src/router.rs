@@ -39,8 +39,15 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
 /// Video packets a session keeps for retransmission: about 2 s of a 720p layer, far more
 /// than a NACK round trip needs (str0m's default of 1000 held ~1.5 MiB per subscriber).
 const SEND_BUFFER_VIDEO: usize = 300;
-/// Immediate timeouts handled in one poll of a session before it goes back to the heap.
-const MAX_IMMEDIATE_TIMEOUTS: u32 = 8;
+/// Immediate timeouts handled in one poll of a session before it goes back to the heap:
+/// enough for a keyframe's packets through the pacer, one timeout each.
+const MAX_IMMEDIATE_TIMEOUTS: u32 = 64;
+/// A timeout this close to the time last handed to the session is run at once, at its
+/// own time. str0m's pacer (on with bandwidth estimation) releases one packet per timeout
+/// and asks for the next a microsecond later, so that its clock moves between packets;
+/// through the heap, each paced packet cost a pass of the IO loop and a datagram of its
+/// own. Timers further off keep their time: pacing and probing depend on it.
+const IMMEDIATE_SLACK: Duration = Duration::from_micros(10);
 /// How often sessions are swept for [`CONNECT_TIMEOUT`].
 const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -515,6 +522,8 @@ impl Router {
         // str0m asks for an immediate timeout when work is queued (e.g. a written frame to
         // packetize); doing it here saves a trip through the timer heap and the IO loop.
         let mut immediate = 0;
+        // The time handed to str0m: `now`, moved on by the pacer's microseconds.
+        let mut clock = now;
         loop {
             if !session.rtc.is_alive() {
                 self.closed.push(id);
@@ -524,9 +533,10 @@ impl Router {
                 Ok(Output::Transmit(t)) => self.transmits.push_back(t),
                 Ok(Output::Event(e)) => self.session_events.push_back((id, e)),
                 Ok(Output::Timeout(at)) => {
-                    if at <= now && immediate < MAX_IMMEDIATE_TIMEOUTS {
+                    if at <= clock + IMMEDIATE_SLACK && immediate < MAX_IMMEDIATE_TIMEOUTS {
                         immediate += 1;
-                        if let Err(e) = session.rtc.handle_input(Input::Timeout(now)) {
+                        clock = clock.max(at);
+                        if let Err(e) = session.rtc.handle_input(Input::Timeout(clock)) {
                             warn!(session = %id, "timeout handling failed: {e}");
                             session.rtc.disconnect();
                         }

@@ -474,3 +474,33 @@ fn a_slow_downlink_gets_a_smaller_layer_and_a_very_slow_one_pauses_the_video() {
     sim.run(Duration::from_secs(1));
     assert!(sim.peers[bob].video_frames > frames + 20);
 }
+
+#[test]
+fn a_frame_leaves_whole_for_every_subscriber_in_one_pass() {
+    // With bandwidth estimation on, str0m's pacer releases one packet per timeout and
+    // asks for the next a microsecond later. The router runs those timeouts at once, so
+    // a frame does not trickle out one packet per subscriber per pass of the IO loop.
+    let mut sim = Sim::new();
+    let publisher = sim.add_publisher(10_000);
+    // Well inside the starting estimate, so that the pacer has no debt to wait out.
+    sim.peers[publisher].interframe_bytes = 3_000;
+    let subscribers: Vec<usize> = (0..3).map(|i| sim.add_subscriber(20_000 + i)).collect();
+    sim.run(Duration::from_secs(3));
+    let datagrams = sim.frame_datagrams(publisher);
+    let now = sim.now;
+    let router = &mut sim.routers[0];
+    for (from, datagram) in &datagrams {
+        router.handle_datagram(now, *from, datagram);
+    }
+    let mut sent = std::collections::HashMap::new();
+    while let Some(t) = router.poll_transmit() {
+        *sent.entry(t.destination).or_insert(0) += 1;
+    }
+    for subscriber in subscribers {
+        let packets = sent.get(&sim.peers[subscriber].addr).copied().unwrap_or(0);
+        assert!(
+            packets >= 3,
+            "a 3 KB frame is three packets or more; {packets} left at once"
+        );
+    }
+}
