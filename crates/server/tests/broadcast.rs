@@ -237,7 +237,9 @@ fn private_broadcasts_play_only_under_their_signed_key() {
     );
     assert!(refusal.contains("invalid_sdp"), "{refusal}");
 
-    let forged = format!("{}0", &key[..key.len() - 1]);
+    // The key with its last hex digit changed (to another one than it ends with).
+    let last = if key.ends_with('0') { '1' } else { '0' };
+    let forged = format!("{}{last}", &key[..key.len() - 1]);
     for path in [
         "/hls/closed/index.m3u8".to_owned(),
         format!("/hls/closed/{rung}"),
