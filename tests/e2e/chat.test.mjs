@@ -5,7 +5,17 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
-import { joinAsHost, joinWithApp, launchBrowser, newPage, startServer, uniqueRoom } from './harness.mjs';
+import {
+  REMOTE_CAMERA_VIDEOS,
+  joinAsHost,
+  joinWithApp,
+  launchBrowser,
+  mintToken,
+  newPage,
+  startServer,
+  uniqueRoom,
+  waitForFramesDecodedRising,
+} from './harness.mjs';
 
 /** @typedef {import('./harness.mjs').Page} Page */
 
@@ -174,5 +184,22 @@ describe('chat in the web app', () => {
 
     await sendChat(ada, 'still here');
     await grace.locator('#chat-messages .chat-text', { hasText: 'still here' }).waitFor({ timeout: 5_000 });
+  });
+
+  test('a viewer without the data grant watches and reads the chat, with no data channels', async () => {
+    const token = await mintToken({ room, identity: 'vic', name: 'Vic', role: 'viewer' });
+    const vic = await newPage(browser, 'chat-vic');
+    await vic.goto(`${server.url}/r/${room}?token=${encodeURIComponent(token)}`);
+    await vic.getByRole('button', { name: 'Join', exact: true }).click();
+    await vic.locator('#connection-state[data-state="connected"]').waitFor({ timeout: 20_000 });
+    await waitForFramesDecodedRising(vic, REMOTE_CAMERA_VIDEOS, { count: 2 });
+    await sendChat(ada, 'For the audience too');
+    await openChat(vic);
+    await vic.locator('#chat-messages .chat-text', { hasText: 'For the audience too' }).waitFor({ timeout: 5_000 });
+    const channels = await vic.evaluate(async () => {
+      const stats = await /** @type {any} */ (window).moimRoom.subscriberPc.getStats();
+      return [...stats.values()].filter((s) => s.type === 'data-channel').length;
+    });
+    assert.equal(channels, 0, 'a viewer\'s connection has no data channels');
   });
 });

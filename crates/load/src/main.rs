@@ -225,7 +225,7 @@ impl Server {
         match self {
             Server::Moim { ws_url } => Signaling::Moim(MoimSignal {
                 url: ws_url.clone(),
-                token: mint(&args.api_key, &args.api_secret, &args.room, identity),
+                token: mint(&args.api_key, &args.api_secret, &args.room, identity, role),
                 render_height: role.render_height,
             }),
             Server::Janus { base, room } => Signaling::Janus(JanusSignal {
@@ -442,8 +442,15 @@ fn unix_seconds() -> f64 {
         .map_or(0.0, |d| d.as_secs_f64())
 }
 
-/// A token for one simulated client, signed like `moim token` does.
-fn mint(api_key: &str, secret: &str, room: &str, identity: &str) -> String {
+/// A token for one simulated client, signed like `moim token` does: a client that
+/// publishes nothing is a viewer (`--viewer`: join and subscribe, as a broadcast's audience
+/// is), the others guests.
+fn mint(api_key: &str, secret: &str, room: &str, identity: &str, role: Role) -> String {
+    let preset = if role.video || role.audio {
+        GrantPreset::Guest
+    } else {
+        GrantPreset::Viewer
+    };
     let now = unix_seconds() as u64;
     Claims {
         iss: api_key.to_owned(),
@@ -451,7 +458,7 @@ fn mint(api_key: &str, secret: &str, room: &str, identity: &str) -> String {
         name: None,
         nbf: now.saturating_sub(10),
         exp: now + 24 * 3600,
-        video: Grants::preset(room, GrantPreset::Guest),
+        video: Grants::preset(room, preset),
     }
     .sign(secret)
 }

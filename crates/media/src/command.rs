@@ -80,6 +80,10 @@ pub enum Command {
         room: RoomId,
         /// The receiving participant; its own tracks are left out.
         participant: ParticipantId,
+        /// Whether it may send data: only then does the connection carry data channels.
+        /// Without, what is sent to it goes over signaling, and its connection runs no
+        /// SCTP association (a viewer of a large broadcast costs that much less).
+        data: bool,
     },
     /// The client's answer to the latest subscriber offer.
     SubscribeAnswer {
@@ -186,9 +190,14 @@ impl Command {
     /// A copy of a command that carries no reply channel (one for each worker).
     pub fn duplicate(&self) -> Option<Command> {
         Some(match self {
-            Command::Subscribe { room, participant } => Command::Subscribe {
+            Command::Subscribe {
+                room,
+                participant,
+                data,
+            } => Command::Subscribe {
                 room: *room,
                 participant: *participant,
+                data: *data,
             },
             Command::VideoSize {
                 participant,

@@ -260,7 +260,11 @@ impl Router {
                 let result = self.publish(now, room, participant, &offer, sources);
                 let _ = reply.send(result);
             }
-            Command::Subscribe { room, participant } => self.subscribe(now, room, participant),
+            Command::Subscribe {
+                room,
+                participant,
+                data,
+            } => self.subscribe(now, room, participant, data),
             Command::SubscribeAnswer {
                 participant,
                 answer,

@@ -50,8 +50,12 @@ pub struct Negotiation {
     pub opening: Vec<(Mid, TrackId)>,
     /// m-lines the pending offer stops; their slots go once it is answered.
     pub stopping: Vec<Mid>,
-    /// Whether the data channel that keeps the connection up has been offered.
-    pub channel_offered: bool,
+    /// Whether the connection carries data channels (the participant may send data).
+    pub data: bool,
+    /// Whether what keeps the connection up before any track and when every track
+    /// m-line is stopped has been offered: the data channels, or without them an
+    /// inactive audio m-line.
+    pub anchored: bool,
     /// Whether the next offer restarts ICE.
     pub restart_ice: bool,
 }

@@ -1,6 +1,7 @@
 //! Subscriber sessions: the server offers every other participant's tracks and keeps the
-//! offer current as tracks come and go. The first offer is made at once, with a data channel,
-//! so the connection is up before the first track arrives.
+//! offer current as tracks come and go. The first offer is made at once, with the data
+//! channels (or, for a participant without the data grant, an inactive audio m-line), so
+//! the connection is up before the first track arrives.
 
 use std::time::Instant;
 
@@ -19,8 +20,15 @@ use crate::subscription::Slot;
 use crate::track::Subscriber;
 
 impl Router {
-    /// Opens the participant's subscriber session and offers it the room's tracks.
-    pub(crate) fn subscribe(&mut self, now: Instant, room: RoomId, participant: ParticipantId) {
+    /// Opens the participant's subscriber session and offers it the room's tracks, with
+    /// data channels if it may send `data`.
+    pub(crate) fn subscribe(
+        &mut self,
+        now: Instant,
+        room: RoomId,
+        participant: ParticipantId,
+        data: bool,
+    ) {
         if self
             .participants
             .get(&participant)
@@ -29,6 +37,9 @@ impl Router {
             return;
         }
         let id = self.add_session(now, room, participant, SessionRole::Subscriber);
+        if let Some(session) = self.sessions.get_mut(&id) {
+            session.negotiation.data = data;
+        }
         self.participants.entry(participant).or_default().subscriber = Some(id);
         let room_media = self.rooms.entry(room).or_default();
         room_media.subscribers.push(id);
@@ -79,7 +90,7 @@ impl Router {
         };
         let n = &mut session.negotiation;
         let changes =
-            !n.to_open.is_empty() || !n.to_stop.is_empty() || !n.channel_offered || n.restart_ice;
+            !n.to_open.is_empty() || !n.to_stop.is_empty() || !n.anchored || n.restart_ice;
         if n.pending.is_some() || !changes {
             return;
         }
@@ -87,11 +98,16 @@ impl Router {
         if std::mem::take(&mut n.restart_ice) {
             api.ice_restart(true);
         }
-        if !n.channel_offered {
-            // A data channel from the first offer on: the connection comes up before any
-            // track exists and stays up (bundled) when every track m-line is stopped.
-            offer_channels(&mut api);
-            n.channel_offered = true;
+        if !n.anchored {
+            // From the first offer on, something that is not a track: the connection comes
+            // up before any track exists and stays up (bundled) when every track m-line is
+            // stopped. An inactive m-line carries nothing and is never bound to a track.
+            if n.data {
+                offer_channels(&mut api);
+            } else {
+                api.add_media(MediaKind::Audio, Direction::Inactive, None, None, None);
+            }
+            n.anchored = true;
         }
         for track_id in n.to_open.drain(..) {
             let Some(track) = self.tracks.get(&track_id) else {

@@ -504,3 +504,38 @@ fn a_frame_leaves_whole_for_every_subscriber_in_one_pass() {
         );
     }
 }
+
+#[test]
+fn a_viewer_without_the_data_grant_receives_over_a_connection_without_data_channels() {
+    // The viewer comes first: an inactive audio m-line brings its connection up before
+    // any track exists and keeps it up while none is left.
+    let mut sim = Sim::new();
+    let viewer = sim.add_viewer(10002);
+    let guest = sim.add_subscriber(10003);
+    sim.run(Duration::from_secs(1));
+    let alice = sim.add_publisher(10001);
+    sim.run(Duration::from_secs(3));
+    let v = &sim.peers[viewer];
+    assert!(v.video_frames > 50, "video frames: {}", v.video_frames);
+    assert!(v.audio_frames > 50, "audio frames: {}", v.audio_frames);
+    assert!(!v.offered_data, "no data channels offered");
+    assert!(v.channels.is_empty());
+    assert!(
+        sim.peers[guest].offered_data,
+        "a guest has its data channels"
+    );
+
+    // Every track gone, then a new publisher: the same connection carries it.
+    let id = sim.peers[alice].id;
+    sim.command(Command::RemoveParticipant { participant: id });
+    sim.run(Duration::from_secs(1));
+    assert_eq!(sim.peers[viewer].offered_tracks, Some(0));
+    let frames = sim.peers[viewer].video_frames;
+    sim.add_publisher(10004);
+    sim.run(Duration::from_secs(3));
+    assert!(
+        sim.peers[viewer].video_frames > frames + 50,
+        "the next publisher's video: {}",
+        sim.peers[viewer].video_frames - frames
+    );
+}

@@ -22,20 +22,13 @@ async fn restart_ice_gets_a_subscriber_offer_with_new_credentials_and_media_goes
     let bob = Peer::join(&server.ws_url(), &server.token("ir", "bob", &[]), false).await;
     bob.wait_for(Duration::from_secs(10), "media", |s| s.video_frames > 10)
         .await;
-    let offers = |s: &support::peer::Seen| -> Vec<String> {
-        s.messages
-            .iter()
-            .filter(|m| m["type"] == "subscribe_offer")
-            .map(|m| m["sdp"].as_str().unwrap().to_owned())
-            .collect()
-    };
-    let before = offers(&bob.seen());
+    let before = bob.seen().subscriber_offers();
     bob.send(json!({"type": "restart_ice"})).await;
     bob.wait_for(Duration::from_secs(5), "a new offer", |s| {
-        offers(s).len() > before.len()
+        s.subscriber_offers().len() > before.len()
     })
     .await;
-    let after = offers(&bob.seen());
+    let after = bob.seen().subscriber_offers();
     assert_ne!(
         ufrag(before.last().unwrap()),
         ufrag(after.last().unwrap()),

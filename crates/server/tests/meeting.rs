@@ -42,6 +42,42 @@ async fn two_participants_receive_each_others_audio_and_video() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viewer_receives_without_data_channels_and_gets_chat_over_signaling() {
+    let server = Server::start();
+    let alice = Peer::join(&server.ws_url(), &server.token("r5", "alice", &[]), true).await;
+    let vic = Peer::join(
+        &server.ws_url(),
+        &server.token("r5", "vic", &["--viewer"]),
+        false,
+    )
+    .await;
+    vic.wait_for(Duration::from_secs(10), "media", |s| {
+        s.audio_frames > 20 && s.video_frames > 20
+    })
+    .await;
+    let to_vic = vic.seen().subscriber_offers();
+    assert!(!to_vic.is_empty());
+    assert!(
+        to_vic.iter().all(|sdp| !sdp.contains("m=application")),
+        "no data channels for a viewer: {to_vic:?}"
+    );
+    assert!(
+        alice.seen().subscriber_offers()[0].contains("m=application"),
+        "a guest gets its data channels"
+    );
+
+    alice
+        .send(serde_json::json!({"type": "chat", "text": "welcome"}))
+        .await;
+    vic.wait_for(Duration::from_secs(5), "the chat message", |s| {
+        s.messages
+            .iter()
+            .any(|m| m["type"] == "chat" && m["message"]["text"] == "welcome")
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_vanished_participants_tracks_disappear_for_others() {
     let server = Server::start();
     let alice = Peer::join(&server.ws_url(), &server.token("r2", "alice", &[]), true).await;

@@ -74,6 +74,8 @@ pub struct Peer {
     pub channel_messages: Vec<String>,
     /// Tracks in the last subscriber offer this peer answered.
     pub offered_tracks: Option<usize>,
+    /// Whether a subscriber offer to this peer carried data channels (`m=application`).
+    pub offered_data: bool,
     /// The publishers of those tracks, one entry per track.
     pub offered_from: Vec<ParticipantId>,
     /// A downlink of limited rate, if set; else datagrams arrive at once.
@@ -140,6 +142,7 @@ impl Peer {
             channels: Vec::new(),
             channel_messages: Vec::new(),
             offered_tracks: None,
+            offered_data: false,
             offered_from: Vec::new(),
             downlink: None,
             paused: 0,
@@ -499,10 +502,20 @@ impl Sim {
     }
 
     pub fn add_subscriber(&mut self, port: u16) -> usize {
+        self.add_receiver(port, true)
+    }
+
+    /// A participant that receives without the data grant: no data channels.
+    pub fn add_viewer(&mut self, port: u16) -> usize {
+        self.add_receiver(port, false)
+    }
+
+    fn add_receiver(&mut self, port: u16, data: bool) -> usize {
         let peer = Peer::new(port, self.now);
         self.command(Command::Subscribe {
             room: self.room,
             participant: peer.id,
+            data,
         });
         self.peers.push(peer);
         self.peers.len() - 1
@@ -595,6 +608,7 @@ impl Sim {
                 self.last_offer_tracks = Some(tracks.len());
                 let peer = self.peers.iter_mut().find(|p| p.id == participant).unwrap();
                 peer.offered_tracks = Some(tracks.len());
+                peer.offered_data |= sdp.contains("m=application");
                 peer.offered_from = tracks.iter().map(|(_, _, p)| *p).collect();
                 let offer = SdpOffer::from_sdp_string(&sdp).unwrap();
                 let answer = peer.rtc.sdp_api().accept_offer(offer).unwrap();

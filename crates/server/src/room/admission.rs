@@ -7,6 +7,7 @@ use moim_media::{Command, ParticipantId, TrackId};
 use moim_proto::ErrorCode;
 use moim_proto::error::ApiError;
 use moim_proto::signal::{RoomMode, RoomSettings, ServerMessage, TrackKind};
+use moim_proto::token::Grants;
 
 use crate::room::lobby::SettingsChange;
 use crate::room::moderation::disconnect;
@@ -22,7 +23,7 @@ pub fn enter(
     participant: Participant,
 ) -> Result<ServerMessage, ApiError> {
     let id = participant.id;
-    let can_subscribe = participant.grants.can_subscribe;
+    let grants = participant.grants.clone();
     let info = participant.info();
     let entry = state.rooms().enter(room_name, participant)?;
     match entry {
@@ -30,7 +31,7 @@ pub fn enter(
             room: room_name.to_owned(),
             participant: info,
         }),
-        Entry::Joined(joined) => arrive(state, room_name, id, can_subscribe, *joined),
+        Entry::Joined(joined) => arrive(state, room_name, id, &grants, *joined),
     }
 }
 
@@ -40,7 +41,7 @@ fn arrive(
     state: &AppState,
     room_name: &str,
     id: ParticipantId,
-    can_subscribe: bool,
+    grants: &Grants,
     mut joined: Joined,
 ) -> Result<ServerMessage, ApiError> {
     if let Some(old) = joined.replaced.take() {
@@ -50,12 +51,13 @@ fn arrive(
             room.refresh_stream(&state.media);
         }
     }
-    if can_subscribe {
+    if grants.can_subscribe {
         state
             .media
             .send(Command::Subscribe {
                 room: joined.room,
                 participant: id,
+                data: grants.can_publish_data,
             })
             .map_err(media_error)?;
     }
@@ -65,15 +67,15 @@ fn arrive(
 
 /// Lets `target` in from the waiting room; it receives `joined`.
 pub fn admit(state: &AppState, room_name: &str, target: ParticipantId) -> Result<(), ApiError> {
-    let (joined, can_subscribe) = {
+    let (joined, grants) = {
         let mut rooms = state.rooms();
         let p = rooms
             .take_waiting(room_name, target)
             .ok_or_else(not_waiting)?;
-        let can_subscribe = p.grants.can_subscribe;
-        (rooms.join(room_name, p), can_subscribe)
+        let grants = p.grants.clone();
+        (rooms.join(room_name, p), grants)
     };
-    let message = arrive(state, room_name, target, can_subscribe, joined)?;
+    let message = arrive(state, room_name, target, &grants, joined)?;
     state.rooms().send_to(target, message);
     Ok(())
 }

@@ -30,6 +30,17 @@ pub struct Seen {
     pub messages: Vec<Value>,
 }
 
+impl Seen {
+    /// The SDP of every subscriber offer received, in order.
+    pub fn subscriber_offers(&self) -> Vec<String> {
+        self.messages
+            .iter()
+            .filter(|m| m["type"] == "subscribe_offer")
+            .map(|m| m["sdp"].as_str().unwrap().to_owned())
+            .collect()
+    }
+}
+
 /// A running peer; dropping it stops the task (as if the process vanished).
 pub struct Peer {
     pub seen: Arc<Mutex<Seen>>,
