@@ -184,6 +184,7 @@ export const PROTOCOL_VERSION = 1;
  * @typedef {{ type: 'joined', v: number, room: string, participant: ParticipantInfo, participants: ParticipantInfo[], chat?: ChatMessage[], polls?: PollInfo[], settings: RoomSettings, waiting?: Sender[], board?: BoardStroke[], recording?: RecordingInfo, broadcast?: BroadcastInfo, ice_servers?: IceServer[], resume?: string }} JoinedMessage
  * @typedef {{ type: 'resumed', received: number }} ResumedMessage
  * @typedef {{ type: 'waiting', room: string, participant: ParticipantInfo }} WaitingMessage
+ * @typedef {{ type: 'moved', room: string, url: string }} MovedMessage
  * @typedef {{ type: 'waiting_list', waiting: Sender[] }} WaitingListMessage
  * @typedef {{ type: 'room_settings', settings: RoomSettings }} RoomSettingsMessage
  * @typedef {{ type: 'participant_updated', participant: ParticipantInfo }} ParticipantUpdatedMessage
@@ -221,7 +222,7 @@ export const PROTOCOL_VERSION = 1;
  *   | TrackPublishedMessage | TrackUnpublishedMessage | TrackMutedMessage | SubscriptionPausedMessage
  *   | ConnectionQualityMessage | NetworkStatsMessage
  *   | PublishLayersMessage | PublishAnswerMessage | SubscribeOfferMessage | ChatReceivedMessage | DataReceivedMessage
- *   | ActiveSpeakersMessage | PollMessage | MutedByHostMessage | WaitingMessage
+ *   | ActiveSpeakersMessage | PollMessage | MutedByHostMessage | WaitingMessage | MovedMessage
  *   | WaitingListMessage | RoomSettingsMessage | ParticipantUpdatedMessage
  *   | RecordingMessage | BroadcastMessage | BoardStrokeMessage | BoardRemoveMessage | BoardClearMessage | BoardPointerMessage
  *   | PongMessage | ResumedMessage | ErrorMessage)

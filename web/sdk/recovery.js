@@ -150,7 +150,10 @@ export class Recovery {
     let opened = await signal.open().then(() => true, () => false);
     while (!abort.signal.aborted && Date.now() < giveUpAt) {
       if (!opened) {
-        opened = await signal.reopen(abort.signal);
+        // The node of a cluster that hosted the room and refuses connections is most
+        // likely gone: the room is joined afresh where it is placed now.
+        opened = await signal.reopen(abort.signal, signal.moved ? 1 : Infinity);
+        if (!opened && signal.moved) break;
         continue;
       }
       try {
@@ -180,6 +183,8 @@ export class Recovery {
   async #reconnect() {
     this.#session.setState('reconnecting');
     this.#signal.close();
+    // A fresh join goes where the room is placed now: its node may be gone.
+    this.#signal.goHome();
     this.#session.closeMedia();
     const abort = new AbortController();
     this.#reconnecting = abort;
@@ -194,6 +199,7 @@ export class Recovery {
           return;
         }
         this.#signal.close();
+        this.#signal.goHome();
         this.#session.closeMedia();
         continue;
       }

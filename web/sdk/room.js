@@ -95,6 +95,8 @@ import { Whiteboard } from './whiteboard.js';
 /** @typedef {{ width: number, height: number, sent: string, timer?: ReturnType<typeof setTimeout> }} VideoSize */
 
 const VIDEO_SIZE_DEBOUNCE_MS = 200;
+/** How many times in a row a cluster may send a join to another node. */
+const MAX_MOVES = 3;
 /** Errors after which the server closes the connection: the session ends, no reconnecting. */
 const SESSION_ENDING_CODES = new Set(['replaced', 'removed', 'banned', 'meeting_ended']);
 
@@ -397,9 +399,15 @@ export class Room extends Emitter {
   async #join() {
     this.#closeMedia();
     this.#openMedia();
-    const reply = /** @type {JoinedMessage | import('./protocol.js').WaitingMessage} */ (
-      await this.#signal.join(this.#token)
-    );
+    /** @typedef {import('./protocol.js').WaitingMessage | import('./protocol.js').MovedMessage} NotYetJoined */
+    let reply = /** @type {JoinedMessage | NotYetJoined} */ (await this.#signal.join(this.#token));
+    // A cluster sends the client to the node hosting the room, once or (while rooms move)
+    // a few times.
+    for (let hops = 0; reply.type === 'moved'; hops += 1) {
+      if (hops === MAX_MOVES) throw new MoimError('connection_failed', `Room ${reply.room} kept moving between nodes.`);
+      await this.#signal.moveTo(reply.url);
+      reply = /** @type {JoinedMessage | NotYetJoined} */ (await this.#signal.join(this.#token));
+    }
     let joined;
     if (reply.type === 'waiting') {
       this.emit('waiting', reply);

@@ -73,8 +73,10 @@ export class SignalClient extends Emitter {
   /** @param {string} url the WebSocket URL, see {@link signalUrl} */
   constructor(url) {
     super();
-    /** @readonly */
+    /** Where sockets open: the server's URL, or the node hosting the room it sent us to. */
     this.url = url;
+    /** @readonly the server's URL as given */
+    this.home = url;
     /**
      * `performance.now()` when the latest socket was created and when it opened.
      * @type {{ start?: number, open?: number }}
@@ -125,26 +127,48 @@ export class SignalClient extends Emitter {
   }
 
   /**
+   * Opens a socket to another node of a cluster, which hosts the room (`moved`).
+   * @param {string} url its WebSocket URL
+   */
+  moveTo(url) {
+    this.url = url;
+    return this.open();
+  }
+
+  /** Opens the next socket at the server's own URL again, which places the room anew. */
+  goHome() {
+    this.url = this.home;
+  }
+
+  /** Whether sockets open at another node than the server's own URL. */
+  get moved() {
+    return this.url !== this.home;
+  }
+
+  /**
    * Keeps trying to open a socket. The wait before each try starts at 250 ms and doubles up to
    * 5 s; it keeps growing across calls until {@link resetBackoff}, so that a server which
    * accepts sockets but fails joins is not hammered either.
    * @param {AbortSignal} abort stops the attempts
-   * @returns {Promise<boolean>} true once a socket is open, false if aborted
+   * @param {number} [tries] gives up after this many failed attempts
+   * @returns {Promise<boolean>} true once a socket is open, false if aborted or given up
    */
-  async reopen(abort) {
-    for (;;) {
+  async reopen(abort, tries = Infinity) {
+    for (let failed = 0; failed < tries; ) {
       await sleep(this.#backoff, abort);
       this.#backoff = Math.min(this.#backoff * 2, BACKOFF_MAX_MS);
       if (abort.aborted) return false;
       try {
         await this.open();
       } catch {
+        failed += 1;
         continue;
       }
       if (!abort.aborted) return true;
       this.close();
       return false;
     }
+    return false;
   }
 
   /** Call once a session is established again: the next {@link reopen} starts quickly. */

@@ -12,6 +12,7 @@ mod http;
 mod ivf;
 mod janus_api;
 mod janus_signal;
+mod joins;
 mod metrics;
 mod moim_signal;
 mod ogg;
@@ -57,6 +58,9 @@ enum Scenario {
     /// N LL-HLS players of the room's broadcast (which must be live): blocking playlist
     /// reloads and parts asked for before they exist, on keep-alive connections.
     Hls,
+    /// N rounds of two joins without media into a new room each (named `--room` and the
+    /// round): how long placing a room and joining take, on one node or through a cluster.
+    Joins,
 }
 
 /// The kind of server under test.
@@ -149,6 +153,9 @@ fn main() -> anyhow::Result<()> {
     if args.scenario == Scenario::Hls {
         return runtime.block_on(run_hls(args));
     }
+    if args.scenario == Scenario::Joins {
+        return runtime.block_on(run_joins(args));
+    }
     let clips = Arc::new(Clips::load_or_generate(
         &args.clips.clone().unwrap_or_else(clips::cache_dir),
     )?);
@@ -186,7 +193,7 @@ fn scenario_roles(args: &Args, role: impl Fn(bool, bool, bool) -> Role) -> Vec<(
         Scenario::Meeting => (0..n)
             .map(|i| (format!("member-{i}"), role(true, true, true)))
             .collect(),
-        Scenario::Hls => Vec::new(),
+        Scenario::Hls | Scenario::Joins => Vec::new(),
         Scenario::AudioRoom => (0..10)
             .map(|i| (format!("speaker-{i}"), role(false, true, true)))
             .chain((0..n).map(|i| (format!("listener-{i}"), role(false, false, true))))
@@ -415,6 +422,29 @@ async fn run(args: Args, clips: Arc<Clips>) -> anyhow::Result<()> {
 }
 
 /// The LL-HLS scenario (no WebRTC clients).
+async fn run_joins(args: Args) -> anyhow::Result<()> {
+    let url = args
+        .url
+        .clone()
+        .unwrap_or_else(|| Target::Moim.default_url().to_owned());
+    let (key, secret) = (args.api_key.clone(), args.api_secret.clone());
+    let guest = Role {
+        video: true,
+        audio: true,
+        subscribe: true,
+        render_height: 0,
+    };
+    let run = joins::JoinRun {
+        ws_url: format!("{}/rtc", url.replacen("http", "ws", 1)),
+        room: args.room.clone(),
+        rounds: args.clients,
+    };
+    joins::run(run, |room, identity| {
+        mint(&key, &secret, room, identity, guest)
+    })
+    .await
+}
+
 async fn run_hls(args: Args) -> anyhow::Result<()> {
     let summary = hls::run(hls::HlsRun {
         url: args

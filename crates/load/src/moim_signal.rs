@@ -13,7 +13,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::signal::{ToMedia, ToSignaling};
 
-type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
+pub type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// Where and as whom a participant joins a Moim room.
 pub struct MoimSignal {
@@ -31,9 +31,7 @@ impl MoimSignal {
         to_media: Sender<ToMedia>,
         mut from_media: Receiver<ToSignaling>,
     ) -> anyhow::Result<()> {
-        let (ws, _) = tokio_tungstenite::connect_async(&self.url)
-            .await
-            .with_context(|| format!("cannot open {}", self.url))?;
+        let (ws, reply, _) = join(&self.url, &self.token).await?;
         let mut link = Link {
             ws,
             render_height: self.render_height,
@@ -41,8 +39,11 @@ impl MoimSignal {
             announced: Vec::new(),
             placed: false,
         };
-        link.send(json!({"type": "join", "v": 1, "token": self.token}))
-            .await?;
+        if let Some(message) = link.on_server_message(reply)?
+            && to_media.send(message).await.is_err()
+        {
+            return Ok(());
+        }
         loop {
             tokio::select! {
                 message = from_media.recv() => match message {
@@ -72,6 +73,33 @@ impl MoimSignal {
             }
         }
     }
+}
+
+/// Joins with `token` at `url`, following `moved` to the node of a cluster that hosts the
+/// room (at most three times); returns the socket, the reply to `join` there and how many
+/// times the join moved.
+pub async fn join(url: &str, token: &str) -> anyhow::Result<(Socket, Value, usize)> {
+    let mut url = url.to_owned();
+    for moves in 0..3 {
+        let (mut ws, _) = tokio_tungstenite::connect_async(&url)
+            .await
+            .with_context(|| format!("cannot open {url}"))?;
+        let join = json!({"type": "join", "v": 1, "token": token});
+        ws.send(Message::text(join.to_string())).await?;
+        let reply: Value = loop {
+            match ws.next().await {
+                Some(Ok(Message::Text(text))) => break serde_json::from_str(&text)?,
+                Some(Ok(_)) => {}
+                Some(Err(e)) => bail!("signaling failed: {e}"),
+                None => bail!("the server closed the signaling connection before joining"),
+            }
+        };
+        if reply["type"] != "moved" {
+            return Ok((ws, reply, moves));
+        }
+        url = reply["url"].as_str().unwrap_or_default().to_owned();
+    }
+    bail!("the cluster sent the join to another node three times")
 }
 
 /// The open signaling connection.

@@ -1,6 +1,7 @@
 //! Typed keys of the media plane. Their `Display` form is the wire sid (`PA_…`, `TR_…`).
 
 use std::fmt;
+use std::sync::LazyLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 macro_rules! id_type {
@@ -10,9 +11,10 @@ macro_rules! id_type {
         pub struct $name(pub u64);
 
         impl $name {
-            /// A key no other key of this type in this process has.
+            /// A key no other key of this type in this process has, nor (but by a chance
+            /// of one in two billion) in another process: see [`first_key`].
             pub fn next() -> Self {
-                static NEXT: AtomicU64 = AtomicU64::new(1);
+                static NEXT: LazyLock<AtomicU64> = LazyLock::new(|| AtomicU64::new(first_key()));
                 $name(NEXT.fetch_add(1, Ordering::Relaxed))
             }
 
@@ -29,6 +31,14 @@ macro_rules! id_type {
             }
         }
     };
+}
+
+/// Where a process's keys of a type start: at a random multiple of 2³², so that the sids
+/// of the nodes of a cluster, and of one node before and after a restart, do not meet (a
+/// client that moves to another node keeps the sids it knew of the old one).
+fn first_key() -> u64 {
+    let base = getrandom::u32().unwrap_or(0) & 0x7fff_ffff;
+    (u64::from(base) << 32) | 1
 }
 
 id_type!(
@@ -66,7 +76,10 @@ mod tests {
     }
 
     #[test]
-    fn next_ids_differ() {
+    fn next_ids_differ_and_processes_start_apart() {
         assert_ne!(ParticipantId::next(), ParticipantId::next());
+        let starts: std::collections::HashSet<u64> = (0..8).map(|_| first_key()).collect();
+        assert!(starts.len() > 1, "random starts: {starts:?}");
+        assert!(starts.iter().all(|s| s & 0xffff_ffff == 1));
     }
 }

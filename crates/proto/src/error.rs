@@ -75,6 +75,10 @@ pub enum ErrorCode {
     /// No room for another recording: the recordings folder used its quota or the disk is
     /// nearly full.
     StorageFull,
+    /// The cluster's coordination store (Redis) cannot be reached, so no node can take a
+    /// room that is not running yet; rooms already running carry on. Trying again later
+    /// may succeed.
+    ClusterUnavailable,
     /// A bug in the server, which logged it; the request itself may have been fine.
     Internal,
 }
@@ -108,6 +112,7 @@ impl ErrorCode {
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::Conflict => "conflict",
             ErrorCode::StorageFull => "storage_full",
+            ErrorCode::ClusterUnavailable => "cluster_unavailable",
             ErrorCode::Internal => "internal",
         }
     }
@@ -152,6 +157,7 @@ mod tests {
             ErrorCode::PermissionDenied,
             ErrorCode::MessageTooLarge,
             ErrorCode::RateLimited,
+            ErrorCode::ClusterUnavailable,
         ] {
             let json = serde_json::to_string(&code).unwrap();
             assert_eq!(json, format!("\"{}\"", code.as_str()));

@@ -44,6 +44,10 @@ pub struct Grants {
     /// May start and stop server recordings and download their files.
     #[serde(default)]
     pub room_record: bool,
+    /// May see and manage the cluster's nodes (`/api/nodes`): a grant for the whole
+    /// server, so a token with it needs no room.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub node_admin: bool,
 }
 
 /// The preset grant sets of `moim token`.
@@ -70,6 +74,7 @@ impl Grants {
             can_publish_data: publish,
             room_admin: host,
             room_record: host,
+            node_admin: false,
         }
     }
 }
@@ -141,14 +146,37 @@ impl Keys {
     }
 
     /// Checks the token's shape, algorithm, issuer, signature and lifetime at `now`
-    /// (seconds since the Unix epoch) and returns its claims.
+    /// (seconds since the Unix epoch), that it admits to a room and the names it carries,
+    /// and returns its claims.
     pub fn verify(&self, token: &str, now: u64) -> Result<Claims, ApiError> {
-        let invalid = |why: &str| {
-            ApiError::new(
-                ErrorCode::InvalidToken,
-                format!("The access token is invalid: {why}."),
-            )
-        };
+        let claims = self.verify_signed(token, now)?;
+        if !claims.video.room_join || claims.video.room.is_empty() {
+            return Err(ApiError::new(
+                ErrorCode::PermissionDenied,
+                "The access token does not grant joining a room.",
+            ));
+        }
+        claims
+            .check_names()
+            .map_err(|e| invalid(&format!("its {}", lowercase_first(&e.message))))?;
+        Ok(claims)
+    }
+
+    /// Checks a token for the server-wide node API as [`Keys::verify`] checks one for a
+    /// room: signed, in its lifetime, and carrying the `nodeAdmin` grant.
+    pub fn verify_node_admin(&self, token: &str, now: u64) -> Result<Claims, ApiError> {
+        let claims = self.verify_signed(token, now)?;
+        if !claims.video.node_admin {
+            return Err(ApiError::new(
+                ErrorCode::PermissionDenied,
+                "The access token does not allow managing nodes (nodeAdmin grant).",
+            ));
+        }
+        Ok(claims)
+    }
+
+    /// The claims of a token signed with a known key and within its lifetime at `now`.
+    fn verify_signed(&self, token: &str, now: u64) -> Result<Claims, ApiError> {
         let mut parts = token.split('.');
         let (Some(header), Some(payload), Some(signature), None) =
             (parts.next(), parts.next(), parts.next(), parts.next())
@@ -187,17 +215,16 @@ impl Keys {
         if claims.nbf > now + 60 {
             return Err(invalid("it is not valid yet (nbf is in the future)"));
         }
-        if !claims.video.room_join || claims.video.room.is_empty() {
-            return Err(ApiError::new(
-                ErrorCode::PermissionDenied,
-                "The access token does not grant joining a room.",
-            ));
-        }
-        claims
-            .check_names()
-            .map_err(|e| invalid(&format!("its {}", lowercase_first(&e.message))))?;
         Ok(claims)
     }
+}
+
+/// The error for a token that is not what it claims to be, saying `why`.
+fn invalid(why: &str) -> ApiError {
+    ApiError::new(
+        ErrorCode::InvalidToken,
+        format!("The access token is invalid: {why}."),
+    )
 }
 
 /// "A room name is …" → "a room name is …", to follow "its".
@@ -240,6 +267,24 @@ mod tests {
         let verified = keys().verify(&c.sign("secret"), NOW).unwrap();
         assert_eq!(verified, c);
         assert!(verified.video.can_publish && !verified.video.room_admin);
+    }
+
+    #[test]
+    fn only_a_node_admin_token_opens_the_node_api_and_it_joins_no_room() {
+        let mut c = claims(GrantPreset::Host);
+        c.video = Grants {
+            node_admin: true,
+            ..Grants::default()
+        };
+        let token = c.sign("secret");
+        assert_eq!(keys().verify_node_admin(&token, NOW).unwrap(), c);
+        let err = keys().verify(&token, NOW).unwrap_err();
+        assert_eq!(err.code, ErrorCode::PermissionDenied);
+        let host = claims(GrantPreset::Host).sign("secret");
+        let err = keys().verify_node_admin(&host, NOW).unwrap_err();
+        assert_eq!(err.code, ErrorCode::PermissionDenied);
+        let forged = keys().verify_node_admin(&c.sign("other"), NOW).unwrap_err();
+        assert_eq!(forged.code, ErrorCode::InvalidToken);
     }
 
     #[test]

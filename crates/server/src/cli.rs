@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::{Args, Parser, Subcommand};
+use moim_proto::names;
 use moim_proto::token::{Claims, GrantPreset, Grants};
 
 use crate::config::Config;
@@ -50,8 +51,8 @@ pub struct ServeArgs {
 #[derive(Debug, Args)]
 pub struct TokenArgs {
     /// The room the token admits to.
-    #[arg(long)]
-    room: String,
+    #[arg(long, required_unless_present = "node_admin")]
+    room: Option<String>,
     /// The participant's identity (unique within the room).
     #[arg(long)]
     identity: String,
@@ -64,6 +65,10 @@ pub struct TokenArgs {
     /// Every grant, including admin and record.
     #[arg(long)]
     host: bool,
+    /// Only the server-wide grant to see and manage the cluster's nodes (`/api/nodes`),
+    /// for no room.
+    #[arg(long, conflicts_with_all = ["room", "viewer", "host"])]
+    node_admin: bool,
     /// Lifetime, e.g. 90s, 30m, 6h, 2d.
     #[arg(long, default_value = "6h")]
     ttl: String,
@@ -93,17 +98,27 @@ impl TokenArgs {
             GrantPreset::Guest
         };
         let now = unix_now();
+        let video = match &self.room {
+            Some(room) => Grants::preset(room, preset),
+            None => Grants {
+                node_admin: true,
+                ..Grants::default()
+            },
+        };
         let claims = Claims {
             iss: api_key,
             sub: self.identity.clone(),
             name: self.name.clone(),
             nbf: now.saturating_sub(10),
             exp: now + ttl.as_secs(),
-            video: Grants::preset(&self.room, preset),
+            video,
         };
-        claims
-            .check_names()
-            .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+        let names = if self.node_admin {
+            names::check_identity(&claims.sub)
+        } else {
+            claims.check_names()
+        };
+        names.map_err(|e| anyhow::anyhow!("{}", e.message))?;
         Ok(claims.sign(&secret))
     }
 }

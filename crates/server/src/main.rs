@@ -2,10 +2,9 @@
 //! prints an access token.
 
 mod banner;
-// The HTTP routes that serve the ladder's playlists come next; until then only its tests
-// call it.
 mod broadcast;
 mod cli;
+mod cluster;
 mod config;
 mod http;
 mod ingest;
@@ -28,6 +27,7 @@ use tracing::info;
 use tracing_subscriber::EnvFilter;
 
 use crate::cli::{Cli, Cmd, ServeArgs};
+use crate::cluster::load::LoadMeter;
 use crate::config::Config;
 use crate::state::AppState;
 
@@ -128,7 +128,10 @@ async fn run(config: Config) -> anyhow::Result<()> {
             "development mode is exposed beyond loopback: anyone who reaches this server can mint host tokens"
         );
     }
-    let state = Arc::new(AppState::new(config, media.clone(), ice));
+    let mut config = config;
+    config.http_addr = http_addr;
+    let cluster = cluster::Cluster::new(&config, advertised_media)?;
+    let state = Arc::new(AppState::new(config, media.clone(), ice, cluster));
     tokio::spawn(room::media_events::run(state.clone(), media_events));
     tokio::spawn(ingest::serve(rtmp, state.clone()));
     recording::limits::watch(state.clone());
@@ -138,6 +141,15 @@ async fn run(config: Config) -> anyhow::Result<()> {
         loop {
             every.tick().await;
             sweeper.drop_expired_rooms();
+        }
+    });
+    let beating = state.clone();
+    tokio::spawn(async move {
+        let mut meter = LoadMeter::new(beating.media.stats().datagrams_sent);
+        let mut every = tokio::time::interval(cluster::HEARTBEAT);
+        loop {
+            every.tick().await;
+            beating.beat(&mut meter).await;
         }
     });
     let turn_addr = state

@@ -11,6 +11,8 @@ use moim_proto::token::{Claims, Keys};
 
 use crate::broadcast;
 use crate::broadcast::playback::Playbacks;
+use crate::cluster::load::LoadMeter;
+use crate::cluster::{Cluster, Placement};
 use crate::config::Config;
 use crate::recording::Recording;
 use crate::room::Rooms;
@@ -27,12 +29,14 @@ pub struct AppState {
     pub playbacks: Playbacks,
     /// TURN servers and credentials for participants.
     pub ice: IceServers,
+    /// This node's place among the nodes sharing rooms.
+    pub cluster: Cluster,
     rooms: Mutex<Rooms>,
 }
 
 impl AppState {
     /// State around a started media plane.
-    pub fn new(config: Config, media: MediaPlane, ice: IceServers) -> AppState {
+    pub fn new(config: Config, media: MediaPlane, ice: IceServers, cluster: Cluster) -> AppState {
         let keys = Keys::single(&config.api_key, &config.api_secret);
         let rooms = Rooms::new(Duration::from_secs(config.empty_room_timeout));
         AppState {
@@ -41,6 +45,7 @@ impl AppState {
             media,
             playbacks: Playbacks::default(),
             ice,
+            cluster,
             rooms: Mutex::new(rooms),
         }
     }
@@ -53,6 +58,32 @@ impl AppState {
     /// Verifies an access token now.
     pub fn verify(&self, token: &str) -> Result<Claims, ApiError> {
         self.keys.verify(token, unix_now())
+    }
+
+    /// Where room `name` runs for a client that reached this node: here when it runs
+    /// here already (without asking the cluster), else where the cluster places it.
+    pub async fn place(&self, name: &str) -> Result<Placement, ApiError> {
+        if self.rooms().contains(name) {
+            return Ok(Placement::Here);
+        }
+        self.cluster.place(name).await
+    }
+
+    /// Registers this node in the cluster with the load `meter` measures since its
+    /// previous call (every heartbeat).
+    pub async fn beat(&self, meter: &mut LoadMeter) {
+        let (names, participants) = {
+            let rooms = self.rooms();
+            (rooms.names(), rooms.counts().1)
+        };
+        let media = self.media.stats();
+        let load = meter.measure(
+            names.len() as u64,
+            participants as u64,
+            media.router.tracks,
+            media.datagrams_sent,
+        );
+        self.cluster.beat(load, &names).await;
     }
 
     /// Removes a participant from its room and the media plane.

@@ -52,6 +52,14 @@ pub enum ServerMessage {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         resume: Option<String>,
     },
+    /// The reply to `join` when the room is hosted on another node of the cluster: the
+    /// client joins again there, with the same token, on a socket to `url`.
+    Moved {
+        /// The room asked for.
+        room: String,
+        /// The signaling WebSocket URL of the node hosting the room.
+        url: String,
+    },
     /// The reply to `resume`: the participant's signaling goes on over this socket. The
     /// messages the client missed follow; it sends again those of its own after the
     /// first `received`.

@@ -1,6 +1,8 @@
-//! Bearer tokens on HTTP requests (WHIP, WHEP, the room API), said once at the edge: a
-//! handler that takes [`Authorized<G>`] runs only for a valid token, for the room in the
-//! path, that carries grant `G`; every other request is answered with the error.
+//! Bearer tokens on HTTP requests (WHIP, WHEP, the room API, the node API), said once at
+//! the edge: a handler that takes [`Authorized<G>`] runs only for a valid token, for the
+//! room in the path, that carries grant `G`, and one that takes [`NodeAdmin`] only for a
+//! valid token with the server-wide `nodeAdmin` grant; every other request is answered
+//! with the error.
 
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -14,7 +16,7 @@ use moim_proto::error::ApiError;
 use moim_proto::token::Claims;
 
 use crate::http::error::error_response;
-use crate::state::AppState;
+use crate::state::{AppState, unix_now};
 
 /// A grant a route needs; the marker types below name them.
 pub trait Grant {
@@ -91,23 +93,45 @@ impl<G: Grant> FromRequestParts<Arc<AppState>> for Authorized<G> {
     }
 }
 
+/// A request whose bearer token is valid and carries the server-wide `nodeAdmin` grant.
+pub struct NodeAdmin;
+
+impl FromRequestParts<Arc<AppState>> for NodeAdmin {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, Self::Rejection> {
+        bearer(&parts.headers)
+            .and_then(|token| state.keys.verify_node_admin(token, unix_now()))
+            .map(|_| NodeAdmin)
+            .map_err(error_response)
+    }
+}
+
+/// The token of an `Authorization: Bearer` header.
+fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::InvalidToken,
+                "Send the access token as \"Authorization: Bearer <token>\".",
+            )
+        })
+}
+
 /// Checks the bearer token in `headers`: valid, for `room`, carrying grant `G`.
 fn authorize<G: Grant>(
     state: &AppState,
     headers: &HeaderMap,
     room: &str,
 ) -> Result<Claims, ApiError> {
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::InvalidToken,
-                "Send the access token as \"Authorization: Bearer <token>\".",
-            )
-        })?;
-    let claims = state.verify(token.trim())?;
+    let claims = state.verify(bearer(headers)?)?;
     if claims.video.room != room {
         return Err(ApiError::new(
             ErrorCode::WrongRoom,

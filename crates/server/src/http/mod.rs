@@ -10,6 +10,8 @@ pub mod file_response;
 pub mod hls;
 pub mod listener;
 pub mod metrics;
+pub mod node_api;
+pub mod placement;
 pub mod recording_api;
 pub mod room_api;
 pub mod watch;
@@ -48,6 +50,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     let cross_origin = Router::new()
         .merge(offers)
         .route("/api/info", get(api::info).options(preflight))
+        .route("/api/nodes", get(node_api::list).options(preflight))
         .route(
             "/api/rooms/{room}/data",
             post(room_api::send_data).options(preflight),
@@ -110,6 +113,10 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/api/rooms/{room}/participants/{identity}/{action}",
             post(room_api::admit_or_reject).options(preflight),
         )
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            placement::to_the_rooms_node,
+        ))
         .layer(middleware::from_fn(allow_any_origin));
     Router::new()
         .route("/", get(assets::app))

@@ -299,6 +299,16 @@ impl Rooms {
         }
     }
 
+    /// The names of the rooms running here.
+    pub fn names(&self) -> Vec<String> {
+        self.rooms.keys().cloned().collect()
+    }
+
+    /// Whether room `name` runs here.
+    pub fn contains(&self, name: &str) -> bool {
+        self.rooms.contains_key(name)
+    }
+
     /// The rooms with a broadcast running.
     pub fn broadcasts_running(&self) -> Vec<String> {
         self.rooms

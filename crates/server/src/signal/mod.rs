@@ -35,6 +35,7 @@ use tokio::sync::{Notify, mpsc};
 use tracing::{debug, info};
 
 use crate::broadcast;
+use crate::cluster::Placement;
 use crate::recording;
 use crate::room::admission;
 use crate::room::board::{self, Segment};
@@ -214,7 +215,7 @@ impl Connection {
 
     async fn handle(&mut self, message: ClientMessage) -> Result<Option<ServerMessage>, ApiError> {
         if let ClientMessage::Join { v, token } = message {
-            return self.join(v, &token).map(Some);
+            return self.join(v, &token).await.map(Some);
         }
         if let ClientMessage::Resume {
             v,
@@ -513,10 +514,18 @@ impl Connection {
         Ok(())
     }
 
-    fn join(&mut self, v: u32, token: &str) -> Result<ServerMessage, ApiError> {
+    /// Joins the room of `token` here, or sends the client to the node hosting it.
+    async fn join(&mut self, v: u32, token: &str) -> Result<ServerMessage, ApiError> {
         self.check_first(v)?;
         let claims = self.state.verify(token)?;
         let room_name = claims.video.room.clone();
+        if let Placement::At(node) = self.state.place(&room_name).await? {
+            debug!(room = %room_name, node = %node.id, "sent to the room's node");
+            return Ok(ServerMessage::Moved {
+                room: room_name,
+                url: node.signal_url(),
+            });
+        }
         let outbox = Outbox::new(self.queue.clone(), self.kick.clone());
         let link = Link::Socket(outbox.clone());
         let participant = Participant::new(

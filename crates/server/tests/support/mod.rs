@@ -6,6 +6,7 @@
 
 pub mod broadcast;
 pub mod clip;
+pub mod cluster;
 pub mod peer;
 
 use std::net::{TcpListener, UdpSocket};
@@ -99,17 +100,14 @@ impl Server {
 
     /// A token from `moim token`, as a user would mint it.
     pub fn token(&self, room: &str, identity: &str, extra: &[&str]) -> String {
-        let out = Command::new(env!("CARGO_BIN_EXE_moim"))
-            .args(["token", "--room", room, "--identity", identity])
-            .args(extra)
-            .output()
-            .expect("moim token runs");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+        let mut args = vec!["--room", room, "--identity", identity];
+        args.extend_from_slice(extra);
+        mint(&args)
+    }
+
+    /// A token from `moim token --node-admin`, for the node API.
+    pub fn node_admin_token(&self) -> String {
+        mint(&["--node-admin", "--identity", "ops"])
     }
 
     /// Sends one HTTP/1.1 request and returns (status, headers+body as text).
@@ -151,6 +149,21 @@ impl Server {
         let status = text[9..12].parse().unwrap();
         (status, text)
     }
+}
+
+/// The token `moim token` prints with `args`.
+fn mint(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_moim"))
+        .arg("token")
+        .args(args)
+        .output()
+        .expect("moim token runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
 impl Server {

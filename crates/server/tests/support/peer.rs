@@ -60,9 +60,7 @@ impl Peer {
     }
 
     async fn start(url: &str, token: &str, publish: bool, clip: Option<Arc<Clip>>) -> Peer {
-        let (ws, _) = tokio_tungstenite::connect_async(url)
-            .await
-            .expect("ws connects");
+        let (ws, reply) = joined(url, token).await;
         let seen = Arc::new(Mutex::new(Seen::default()));
         let (stop_tx, stop_rx) = oneshot::channel();
         let (say, said) = mpsc::channel(16);
@@ -78,7 +76,7 @@ impl Peer {
             audio_frames: 0,
             clip,
         };
-        tokio::spawn(task.run(token.to_owned(), publish, stop_rx));
+        tokio::spawn(task.run(reply, publish, stop_rx));
         Peer {
             seen,
             stop: Some(stop_tx),
@@ -188,9 +186,8 @@ impl Task {
         let _ = self.ws.send(Message::text(v.to_string())).await;
     }
 
-    async fn run(mut self, token: String, publish: bool, mut stop: oneshot::Receiver<()>) {
-        self.send(json!({"type": "join", "v": 1, "token": token}))
-            .await;
+    async fn run(mut self, reply: Value, publish: bool, mut stop: oneshot::Receiver<()>) {
+        self.on_message(reply).await;
         if publish {
             let mut conn = Conn::new().await;
             let mut api = conn.rtc.sdp_api();
@@ -398,6 +395,34 @@ impl Task {
             _ => {}
         }
     }
+}
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Joins with `token` at `url`, following `moved` to the node hosting the room as the
+/// client library does; returns the socket and the reply to `join` there.
+async fn joined(url: &str, token: &str) -> (Socket, Value) {
+    let mut url = url.to_owned();
+    for _ in 0..3 {
+        let (mut ws, _) = tokio_tungstenite::connect_async(&url)
+            .await
+            .expect("ws connects");
+        let join = json!({"type": "join", "v": 1, "token": token});
+        ws.send(Message::text(join.to_string())).await.unwrap();
+        let reply = loop {
+            match ws.next().await {
+                Some(Ok(Message::Text(t))) => break serde_json::from_str::<Value>(&t).unwrap(),
+                Some(Ok(_)) => {}
+                other => panic!("no reply to join: {other:?}"),
+            }
+        };
+        if reply["type"] != "moved" {
+            return (ws, reply);
+        }
+        url = reply["url"].as_str().unwrap().to_owned();
+    }
+    panic!("moved more than three times");
 }
 
 async fn recv(socket: Option<&UdpSocket>, buf: &mut [u8]) -> Option<(usize, SocketAddr)> {

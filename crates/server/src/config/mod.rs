@@ -16,6 +16,8 @@ use serde::Deserialize;
 
 use crate::broadcast::ladder::Rung;
 
+mod env;
+
 /// The development API key.
 pub const DEV_API_KEY: &str = "devkey";
 /// The development API secret.
@@ -104,6 +106,17 @@ pub struct Config {
     /// Connections one address may hold at once (0: no limit); by default none in
     /// development mode (everything comes from localhost), 256 otherwise.
     pub max_connections_per_ip: Option<usize>,
+    /// Turns on cluster mode: the nodes sharing this Redis place rooms among themselves
+    /// (e.g. `redis://127.0.0.1:6379`). Without it the node is alone.
+    pub redis_url: Option<String>,
+    /// This node's name in the cluster (default: a random one at each start).
+    pub node_id: Option<String>,
+    /// A label for where this node runs; new rooms go to nodes of the region of the node
+    /// the client reached first, when one is alive.
+    pub region: Option<String>,
+    /// The URL clients reach this node at, where other nodes send them (default:
+    /// `http://` and the advertised IP, or the HTTP address, and the HTTP port).
+    pub public_url: Option<String>,
 }
 
 impl Default for Config {
@@ -141,6 +154,10 @@ impl Default for Config {
             broadcast_rungs: Rung::DEFAULTS.to_vec(),
             header_timeout: 10,
             max_connections_per_ip: None,
+            redis_url: None,
+            node_id: None,
+            region: None,
+            public_url: None,
         }
     }
 }
@@ -166,132 +183,7 @@ impl Config {
             }
             None => Config::default(),
         };
-        if let Some(v) = env("MOIM_HTTP_ADDR") {
-            config.http_addr = v.parse().context("MOIM_HTTP_ADDR must be IP:PORT")?;
-        }
-        if let Some(v) = env("MOIM_UDP_ADDR") {
-            config.udp_addr = v.parse().context("MOIM_UDP_ADDR must be IP:PORT")?;
-        }
-        if let Some(v) = env("MOIM_TCP_ADDR") {
-            config.tcp_addr = v.parse().context("MOIM_TCP_ADDR must be IP:PORT")?;
-        }
-        if let Some(v) = env("MOIM_RTMP_ADDR") {
-            config.rtmp_addr = v.parse().context("MOIM_RTMP_ADDR must be IP:PORT")?;
-        }
-        if let Some(v) = env("MOIM_TURN") {
-            config.turn = is_yes(&v);
-        }
-        if let Some(v) = env("MOIM_TURN_ADDR") {
-            config.turn_addr = Some(v.parse().context("MOIM_TURN_ADDR must be IP:PORT")?);
-        }
-        if let Some(v) = env("MOIM_TURN_TLS_ADDR") {
-            config.turn_tls_addr = Some(v.parse().context("MOIM_TURN_TLS_ADDR must be IP:PORT")?);
-        }
-        if let Some(v) = env("MOIM_TURN_DOMAIN") {
-            config.turn_domain = Some(v);
-        }
-        if let Some(v) = env("MOIM_TURN_URLS") {
-            config.turn_urls = v
-                .split(',')
-                .map(str::trim)
-                .filter(|u| !u.is_empty())
-                .map(str::to_owned)
-                .collect();
-        }
-        if let Some(v) = env("MOIM_TURN_SECRET") {
-            config.turn_secret = Some(v);
-        }
-        if let Some(v) = env("MOIM_TURN_CREDENTIAL_TTL") {
-            config.turn_credential_ttl = v
-                .parse()
-                .context("MOIM_TURN_CREDENTIAL_TTL must be a number of seconds")?;
-        }
-        if let Some(v) = env("MOIM_TLS_CERT") {
-            config.tls_cert = Some(PathBuf::from(v));
-        }
-        if let Some(v) = env("MOIM_TLS_KEY") {
-            config.tls_key = Some(PathBuf::from(v));
-        }
-        if let Some(v) = env("MOIM_ADVERTISE_IP") {
-            config.advertise_ip = Some(v.parse().context("MOIM_ADVERTISE_IP must be an IP")?);
-        }
-        if let Some(v) = env("MOIM_WORKERS") {
-            config.workers = v
-                .parse()
-                .context("MOIM_WORKERS must be a number of threads (0: one per core)")?;
-        }
-        if let Some(v) = env("MOIM_API_KEY") {
-            config.api_key = v;
-        }
-        if let Some(v) = env("MOIM_API_SECRET") {
-            config.api_secret = v;
-            config.dev_mode = false;
-        }
-        if let Some(v) = env("MOIM_RECORDINGS_DIR") {
-            config.recordings_dir = PathBuf::from(v);
-        }
-        if let Some(v) = env("MOIM_RECORDING_MAX_DURATION") {
-            config.recording_max_duration = v
-                .parse()
-                .context("MOIM_RECORDING_MAX_DURATION must be a number of seconds (0: no limit)")?;
-        }
-        if let Some(v) = env("MOIM_RECORDINGS_QUOTA_MB") {
-            config.recordings_quota_mb = v
-                .parse()
-                .context("MOIM_RECORDINGS_QUOTA_MB must be a number of MiB (0: no quota)")?;
-        }
-        if let Some(v) = env("MOIM_RECORDINGS_MIN_FREE_MB") {
-            config.recordings_min_free_mb = v
-                .parse()
-                .context("MOIM_RECORDINGS_MIN_FREE_MB must be a number of MiB (0: no check)")?;
-        }
-        if let Some(v) = env("MOIM_EMPTY_ROOM_TIMEOUT") {
-            config.empty_room_timeout = v
-                .parse()
-                .context("MOIM_EMPTY_ROOM_TIMEOUT must be a number of seconds")?;
-        }
-        if let Some(v) = env("MOIM_BROADCAST_SOURCE_GRACE") {
-            config.broadcast_source_grace = v
-                .parse()
-                .context("MOIM_BROADCAST_SOURCE_GRACE must be a number of seconds")?;
-        }
-        if let Some(v) = env("MOIM_BROADCASTS_DIR") {
-            config.broadcasts_dir = PathBuf::from(v);
-        }
-        if let Some(v) = env("MOIM_BROADCAST_VOD_WINDOW") {
-            config.broadcast_vod_window = v
-                .parse()
-                .context("MOIM_BROADCAST_VOD_WINDOW must be a number of seconds (0: none)")?;
-        }
-        if let Some(v) = env("MOIM_BROADCAST_RUNGS") {
-            config.broadcast_rungs = parse_rungs(&v).context(
-                "MOIM_BROADCAST_RUNGS must list name:height:video_kbps, comma-separated \
-                 (e.g. sd:480:1000,hd:720:2500)",
-            )?;
-        }
-        if let Some(v) = env("MOIM_HEADER_TIMEOUT") {
-            config.header_timeout = v
-                .parse()
-                .context("MOIM_HEADER_TIMEOUT must be a number of seconds")?;
-        }
-        if let Some(v) = env("MOIM_MAX_CONNECTIONS_PER_IP") {
-            config.max_connections_per_ip = Some(
-                v.parse()
-                    .context("MOIM_MAX_CONNECTIONS_PER_IP must be a number (0: no limit)")?,
-            );
-        }
-        if let Some(v) = env("MOIM_BANDWIDTH_ESTIMATION") {
-            config.bandwidth_estimation = is_yes(&v);
-        }
-        if let Some(v) = env("MOIM_AUDIO_RED") {
-            config.audio_red = is_yes(&v);
-        }
-        if let Some(v) = env("MOIM_DEV_MODE") {
-            config.dev_mode = is_yes(&v);
-        }
-        if let Some(v) = env("MOIM_EXPOSE_DEV_MODE") {
-            config.expose_dev_mode = is_yes(&v);
-        }
+        env::apply(&mut config, env)?;
         config.validate()?;
         Ok(config)
     }
@@ -325,6 +217,29 @@ impl Config {
                 self.api_secret.len()
             );
         }
+        if let Some(url) = &self.redis_url
+            && !["redis://", "rediss://", "redis+unix://", "unix://"]
+                .iter()
+                .any(|scheme| url.starts_with(scheme))
+        {
+            bail!(
+                "redis_url must be a redis://HOST:PORT URL (or rediss://, unix://), not \"{url}\""
+            );
+        }
+        if let Some(url) = &self.public_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            bail!("public_url must start with http:// or https://, not \"{url}\"");
+        }
+        if let Some(id) = &self.node_id
+            && (id.is_empty()
+                || id.len() > 64
+                || !id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+        {
+            bail!("node_id must be 1 to 64 letters, digits, '-' or '_', not \"{id}\"");
+        }
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             bail!("tls_cert and tls_key go together: set both (PEM files) or neither");
         }
@@ -354,6 +269,19 @@ impl Config {
     pub fn connections_per_address(&self) -> usize {
         self.max_connections_per_ip
             .unwrap_or(if self.dev_mode { 0 } else { 256 })
+    }
+
+    /// The URL clients reach this node at: `public_url`, or one made of the advertised IP
+    /// (else the HTTP address's) and the HTTP port.
+    pub fn public_url(&self) -> String {
+        if let Some(url) = &self.public_url {
+            return url.trim_end_matches('/').to_owned();
+        }
+        let ip = match self.advertise_ip {
+            Some(ip) if self.http_addr.ip().is_unspecified() => ip,
+            _ => self.http_addr.ip(),
+        };
+        format!("http://{}", SocketAddr::new(ip, self.http_addr.port()))
     }
 
     /// Whether the embedded TURN server runs.
@@ -625,6 +553,43 @@ mod tests {
         assert!(!Config::load(None, |_| None).unwrap().audio_red);
         let red = Config::load(None, |k| (k == "MOIM_AUDIO_RED").then(|| "1".into()));
         assert!(red.unwrap().audio_red);
+    }
+
+    #[test]
+    fn cluster_settings_and_the_url_this_node_is_reached_at() {
+        let alone = Config::load(None, |_| None).unwrap();
+        assert_eq!(alone.redis_url, None);
+        assert_eq!(alone.public_url(), "http://127.0.0.1:7880");
+        let env = |k: &str| match k {
+            "MOIM_REDIS_URL" => Some("redis://10.0.0.5:6379".into()),
+            "MOIM_NODE_ID" => Some("eu-1".into()),
+            "MOIM_REGION" => Some("eu".into()),
+            "MOIM_PUBLIC_URL" => Some("https://eu-1.meet.example.org/".into()),
+            _ => None,
+        };
+        let node = Config::load(None, env).unwrap();
+        assert_eq!(node.redis_url.as_deref(), Some("redis://10.0.0.5:6379"));
+        assert_eq!(
+            (node.node_id.as_deref(), node.region.as_deref()),
+            (Some("eu-1"), Some("eu"))
+        );
+        assert_eq!(node.public_url(), "https://eu-1.meet.example.org");
+        for (key, value, says) in [
+            (
+                "MOIM_REDIS_URL",
+                "10.0.0.5:6379",
+                "redis_url must be a redis://",
+            ),
+            (
+                "MOIM_PUBLIC_URL",
+                "meet.example.org",
+                "public_url must start with http",
+            ),
+            ("MOIM_NODE_ID", "eu 1", "node_id must be"),
+        ] {
+            let err = Config::load(None, |k| (k == key).then(|| value.into())).unwrap_err();
+            assert!(format!("{err:#}").contains(says), "{err:#}");
+        }
     }
 
     #[test]

@@ -1,0 +1,158 @@
+//! The cluster: which node hosts which room.
+//!
+//! Without `redis_url` the node is alone and hosts every room. With it, every node
+//! registers itself in Redis with its load at each heartbeat ([`registry`]); a room that
+//! is not running here is placed on the least-loaded live node ([`node::least_loaded`]),
+//! and a client that reached another node is sent to the room's node: signaling answers
+//! `join` with `moved`, HTTP (WHIP, WHEP, the room API) with a `307` redirect. A room
+//! running here is served without asking Redis, so the rooms a node has go on while Redis
+//! is away; only new rooms then wait for it.
+
+pub mod load;
+pub mod node;
+pub mod registry;
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use moim_proto::ErrorCode;
+use moim_proto::error::ApiError;
+use tracing::{info, warn};
+
+use crate::config::Config;
+use crate::state::unix_millis;
+use node::{Load, NodeInfo};
+use registry::{Registry, RegistryError};
+
+/// How often a node registers itself.
+pub const HEARTBEAT: Duration = Duration::from_millis(500);
+
+/// Where a room runs, for a client that reached this node.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Placement {
+    /// On this node.
+    Here,
+    /// On another node, which the client is sent to.
+    At(NodeInfo),
+}
+
+/// This node's place in the cluster.
+#[derive(Debug)]
+pub struct Cluster {
+    /// This node as it registers itself (its load from the latest heartbeat).
+    me: Mutex<NodeInfo>,
+    /// The cluster's Redis; `None` for a node alone.
+    registry: Option<Registry>,
+    /// Whether the latest heartbeat reached Redis (for logging the changes).
+    registered: AtomicBool,
+}
+
+impl Cluster {
+    /// This node, in the cluster of `config.redis_url` if set; `media` is its advertised
+    /// media address.
+    pub fn new(config: &Config, media: std::net::SocketAddr) -> anyhow::Result<Cluster> {
+        let id = config
+            .node_id
+            .clone()
+            .unwrap_or_else(|| format!("node-{:08x}", rand::random::<u32>()));
+        let registry = match &config.redis_url {
+            Some(url) => Some(
+                Registry::new(url)
+                    .map_err(|e| anyhow::anyhow!("redis_url \"{url}\" is not usable: {e}"))?,
+            ),
+            None => None,
+        };
+        let now = unix_millis();
+        Ok(Cluster {
+            me: Mutex::new(NodeInfo {
+                id,
+                url: config.public_url(),
+                media: media.to_string(),
+                region: config.region.clone(),
+                version: env!("CARGO_PKG_VERSION").to_owned(),
+                started: now,
+                heartbeat: now,
+                load: Load::default(),
+            }),
+            registry,
+            registered: AtomicBool::new(false),
+        })
+    }
+
+    /// Whether this node shares rooms with others through Redis.
+    pub fn clustered(&self) -> bool {
+        self.registry.is_some()
+    }
+
+    /// This node as it registers itself now.
+    pub fn me(&self) -> NodeInfo {
+        self.me.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Registers this node with `load`, and renews the placement of the `rooms` running
+    /// here (called every [`HEARTBEAT`]).
+    pub async fn beat(&self, load: Load, rooms: &[String]) {
+        let me = {
+            let mut me = self.me.lock().unwrap_or_else(|e| e.into_inner());
+            me.load = load;
+            me.heartbeat = unix_millis();
+            me.clone()
+        };
+        let Some(registry) = &self.registry else {
+            return;
+        };
+        let result = registry.beat(&me, rooms).await;
+        let was = self.registered.swap(result.is_ok(), Ordering::Relaxed);
+        match result {
+            Ok(()) if !was => info!(node = %me.id, url = %me.url, "registered in the cluster"),
+            Err(e) if was => {
+                warn!(node = %me.id, "lost the cluster's Redis ({e}); rooms running here go on, new ones wait for it")
+            }
+            _ => {}
+        }
+    }
+
+    /// The live nodes: from Redis when clustered, else this one.
+    pub async fn nodes(&self) -> Result<Vec<NodeInfo>, ApiError> {
+        match &self.registry {
+            Some(registry) => registry.live_nodes().await.map_err(unavailable),
+            None => Ok(vec![self.me()]),
+        }
+    }
+
+    /// Where `room`, which does not run on this node, is to run: placed on the
+    /// least-loaded live node unless a live node hosts it already.
+    pub async fn place(&self, room: &str) -> Result<Placement, ApiError> {
+        let Some(registry) = &self.registry else {
+            return Ok(Placement::Here);
+        };
+        let me = self.me();
+        let live = registry.live_nodes().await.map_err(unavailable)?;
+        let candidate = node::least_loaded(&live, me.region.as_deref())
+            .map_or(me.id.as_str(), |n| n.id.as_str());
+        let host = registry.place(room, candidate).await.map_err(unavailable)?;
+        if host == me.id {
+            return Ok(Placement::Here);
+        }
+        match live.into_iter().find(|n| n.id == host) {
+            Some(node) => Ok(Placement::At(node)),
+            None => Err(ApiError::new(
+                ErrorCode::ClusterUnavailable,
+                format!(
+                    "Room \"{room}\" was just placed on node {host}, which has not registered yet; try again."
+                ),
+            )),
+        }
+    }
+}
+
+fn unavailable(e: RegistryError) -> ApiError {
+    ApiError::new(
+        ErrorCode::ClusterUnavailable,
+        format!(
+            "The cluster's Redis cannot be reached ({e}), so no node can take a new room now; \
+             rooms already running go on. Try again shortly."
+        ),
+    )
+}

@@ -1,0 +1,208 @@
+//! The cluster's state in Redis: the live nodes and which node hosts which room.
+//!
+//! Keys (all under `moim:`):
+//! - `moim:node:{id}`: the node's [`NodeInfo`] as JSON, written at every heartbeat with a
+//!   lifetime of [`NODE_TTL`], so a node that stops beating is gone from Redis by itself;
+//! - `moim:nodes`: the set of node ids ever registered (pruned of those whose key is gone);
+//! - `moim:room:{room}`: the id of the node hosting the room, with a lifetime of
+//!   [`ROOM_TTL`] that the hosting node renews while the room runs;
+//! - `moim:placed`: per node id, the rooms placed on it since its latest heartbeat, which
+//!   its load does not show yet (so a burst of new rooms is spread, not all sent to the
+//!   node that looked least loaded at the latest heartbeat).
+//!
+//! Every operation has a deadline ([`OP_TIMEOUT`]): Redis being away makes placement fail
+//! with an error at once rather than hold a client.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{AsyncCommands, Script};
+
+use super::node::NodeInfo;
+
+/// How long a node stays listed after its latest heartbeat.
+pub const NODE_TTL: Duration = Duration::from_secs(2);
+/// How long a room stays placed on its node without being renewed.
+pub const ROOM_TTL: Duration = Duration::from_secs(30);
+/// The longest any Redis operation may take.
+pub const OP_TIMEOUT: Duration = Duration::from_millis(1_000);
+
+const NODES: &str = "moim:nodes";
+const NODE_PREFIX: &str = "moim:node:";
+const ROOM_PREFIX: &str = "moim:room:";
+const PLACED: &str = "moim:placed";
+
+/// Places a room: the node already hosting it while that node is alive, else the
+/// candidate. KEYS[1] the room's key, KEYS[2] the placed counts; ARGV: candidate id, node
+/// key prefix, lifetime (ms).
+const PLACE: &str = r"
+local current = redis.call('GET', KEYS[1])
+if current and redis.call('EXISTS', ARGV[2] .. current) == 1 then
+  return current
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
+redis.call('HINCRBY', KEYS[2], ARGV[1], 1)
+return ARGV[1]
+";
+
+/// Renews the placement of rooms running on this node: each key that is free or already
+/// this node's. KEYS the rooms' keys; ARGV: this node's id, lifetime (ms).
+const HOLD: &str = r"
+for _, key in ipairs(KEYS) do
+  local current = redis.call('GET', key)
+  if not current or current == ARGV[1] then
+    redis.call('SET', key, ARGV[1], 'PX', ARGV[2])
+  end
+end
+return #KEYS
+";
+
+/// Why an operation on Redis failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("Redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    #[error("Redis did not answer within {} ms", OP_TIMEOUT.as_millis())]
+    Timeout,
+}
+
+/// A connection to the cluster's Redis (reconnecting by itself) and its scripts.
+pub struct Registry {
+    redis: ConnectionManager,
+    place: Script,
+    hold: Script,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Registry")
+    }
+}
+
+impl Registry {
+    /// A registry for the Redis at `url`; it connects on first use, and again after every
+    /// loss, so a node starts while Redis is away.
+    pub fn new(url: &str) -> Result<Registry, redis::RedisError> {
+        let client = redis::Client::open(url)?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(OP_TIMEOUT))
+            .set_response_timeout(Some(OP_TIMEOUT))
+            .set_number_of_retries(1)
+            .set_max_delay(Duration::from_millis(500));
+        Ok(Registry {
+            redis: ConnectionManager::new_lazy_with_config(client, config)?,
+            place: Script::new(PLACE),
+            hold: Script::new(HOLD),
+        })
+    }
+
+    /// Writes this node's heartbeat and renews the placement of its `rooms`.
+    pub async fn beat(&self, node: &NodeInfo, rooms: &[String]) -> Result<(), RegistryError> {
+        let json = serde_json::to_string(node).expect("node info serializes");
+        let mut redis = self.redis.clone();
+        within(async {
+            redis::pipe()
+                .cmd("SET")
+                .arg(node_key(&node.id))
+                .arg(json)
+                .arg("PX")
+                .arg(NODE_TTL.as_millis() as u64)
+                .ignore()
+                .cmd("SADD")
+                .arg(NODES)
+                .arg(&node.id)
+                .ignore()
+                .cmd("HDEL")
+                .arg(PLACED)
+                .arg(&node.id)
+                .ignore()
+                .query_async::<()>(&mut redis)
+                .await?;
+            if !rooms.is_empty() {
+                let mut hold = self.hold.prepare_invoke();
+                for room in rooms {
+                    hold.key(room_key(room));
+                }
+                hold.arg(&node.id)
+                    .arg(ROOM_TTL.as_millis() as u64)
+                    .invoke_async::<u64>(&mut redis)
+                    .await?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// The nodes alive now (whose heartbeat has not expired), by id, each with the rooms
+    /// placed on it since its heartbeat counted in.
+    pub async fn live_nodes(&self) -> Result<Vec<NodeInfo>, RegistryError> {
+        let mut redis = self.redis.clone();
+        within(async {
+            let mut ids: Vec<String> = redis.smembers(NODES).await?;
+            if ids.is_empty() {
+                return Ok(Vec::new());
+            }
+            ids.sort();
+            let keys: Vec<String> = ids.iter().map(|id| node_key(id)).collect();
+            let (found, placed): (Vec<Option<String>>, HashMap<String, u64>) = redis::pipe()
+                .cmd("MGET")
+                .arg(&keys)
+                .cmd("HGETALL")
+                .arg(PLACED)
+                .query_async(&mut redis)
+                .await?;
+            let gone: Vec<&String> = ids
+                .iter()
+                .zip(&found)
+                .filter(|(_, json)| json.is_none())
+                .map(|(id, _)| id)
+                .collect();
+            if !gone.is_empty() {
+                redis.srem::<_, _, ()>(NODES, gone).await?;
+            }
+            Ok(found
+                .into_iter()
+                .flatten()
+                .filter_map(|json| serde_json::from_str::<NodeInfo>(&json).ok())
+                .map(|mut node| {
+                    node.load.rooms += placed.get(&node.id).copied().unwrap_or(0);
+                    node
+                })
+                .collect())
+        })
+        .await
+    }
+
+    /// Places `room` on `candidate` unless a live node hosts it already; returns the id of
+    /// the node hosting it now.
+    pub async fn place(&self, room: &str, candidate: &str) -> Result<String, RegistryError> {
+        let mut redis = self.redis.clone();
+        within(async {
+            Ok(self
+                .place
+                .key(room_key(room))
+                .key(PLACED)
+                .arg(candidate)
+                .arg(NODE_PREFIX)
+                .arg(ROOM_TTL.as_millis() as u64)
+                .invoke_async(&mut redis)
+                .await?)
+        })
+        .await
+    }
+}
+
+fn node_key(id: &str) -> String {
+    format!("{NODE_PREFIX}{id}")
+}
+
+fn room_key(room: &str) -> String {
+    format!("{ROOM_PREFIX}{room}")
+}
+
+async fn within<T>(op: impl Future<Output = Result<T, RegistryError>>) -> Result<T, RegistryError> {
+    tokio::time::timeout(OP_TIMEOUT, op)
+        .await
+        .unwrap_or(Err(RegistryError::Timeout))
+}

@@ -1,0 +1,77 @@
+//! HTTP requests for a room that runs on another node of the cluster (WHIP, WHEP, the
+//! room API) are sent there with `307 Temporary Redirect`, which keeps the method and the
+//! body (RFC 9725 §4.5: WHIP and WHEP clients follow it). Only a request with a valid
+//! token for the room can place it; any other goes on to its handler, which refuses it.
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::cluster::Placement;
+use crate::http::error::error_response;
+use crate::state::AppState;
+
+/// Sends a request for a room hosted elsewhere to the room's node.
+pub async fn to_the_rooms_node(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let room = match room_of(request.uri().path()) {
+        Some(room) if state.cluster.clustered() && request.method() != Method::OPTIONS => room,
+        _ => return next.run(request).await,
+    };
+    let token_for_room = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(|token| state.verify(token.trim()).ok())
+        .is_some_and(|claims| claims.video.room == room);
+    if !token_for_room {
+        return next.run(request).await;
+    }
+    match state.place(room).await {
+        Ok(Placement::Here) => next.run(request).await,
+        Ok(Placement::At(node)) => {
+            let target = request
+                .uri()
+                .path_and_query()
+                .map_or(request.uri().path(), |p| p.as_str());
+            let location = format!("{}{target}", node.url);
+            let mut response = StatusCode::TEMPORARY_REDIRECT.into_response();
+            if let Ok(value) = HeaderValue::from_str(&location) {
+                response.headers_mut().insert(header::LOCATION, value);
+            }
+            response
+        }
+        Err(e) => error_response(e),
+    }
+}
+
+/// The room a path is about: `/whip/{room}…`, `/whep/{room}…`, `/api/rooms/{room}…`.
+fn room_of(path: &str) -> Option<&str> {
+    let rest = ["/whip/", "/whep/", "/api/rooms/"]
+        .iter()
+        .find_map(|prefix| path.strip_prefix(prefix))?;
+    let room = rest.split('/').next()?;
+    (!room.is_empty()).then_some(room)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_room_is_read_from_the_paths_that_name_one() {
+        assert_eq!(room_of("/whip/standup"), Some("standup"));
+        assert_eq!(room_of("/whep/standup/ada"), Some("standup"));
+        assert_eq!(room_of("/api/rooms/standup/recordings"), Some("standup"));
+        assert_eq!(room_of("/api/info"), None);
+        assert_eq!(room_of("/api/rooms/"), None);
+        assert_eq!(room_of("/hls/standup/index.m3u8"), None);
+    }
+}

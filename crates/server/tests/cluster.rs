@@ -1,0 +1,214 @@
+//! Nodes sharing a real Redis: they register and are listed, a room runs on one node and
+//! clients that reach another are sent there, a dead node's rooms are placed again, and a
+//! Redis outage stops only new rooms.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::cluster::{Redis, list_nodes, nodes, wait_for_nodes};
+use support::peer::Peer;
+use support::{Server, Signal, body_json, expect_error};
+
+const THREE: [&str; 3] = ["node-0", "node-1", "node-2"];
+
+/// The index of the node hosting `room`, found by joining it through `through` as
+/// `identity` and leaving again.
+async fn host_of(nodes: &[Server], through: usize, room: &str, identity: &str) -> usize {
+    let token = nodes[through].token(room, identity, &[]);
+    let mut signal = Signal::connect(&nodes[through].ws_url()).await;
+    let reply = signal.join(&token).await;
+    match reply["type"].as_str() {
+        Some("joined") => {
+            support::leave(signal).await;
+            through
+        }
+        Some("moved") => {
+            let url = reply["url"].as_str().unwrap();
+            nodes.iter().position(|n| n.ws_url() == url).unwrap()
+        }
+        _ => panic!("{reply}"),
+    }
+}
+
+#[test]
+fn nodes_register_and_an_operator_lists_them() {
+    let redis = Redis::start();
+    let nodes = nodes(&redis, 3);
+    wait_for_nodes(&nodes[1], &THREE, Duration::from_secs(5));
+    let listing = list_nodes(&nodes[1]);
+    assert_eq!(listing["node"], "node-1");
+    assert_eq!(listing["clustered"], true);
+    for (node, server) in listing["nodes"].as_array().unwrap().iter().zip(&nodes) {
+        assert_eq!(
+            node["url"],
+            format!("http://127.0.0.1:{}", server.http_port)
+        );
+        assert_eq!(node["media"], format!("127.0.0.1:{}", server.udp_port));
+        for field in [
+            "rooms",
+            "participants",
+            "tracks",
+            "cpu",
+            "packets_per_second",
+        ] {
+            assert!(node["load"][field].is_number(), "{field}: {node}");
+        }
+    }
+
+    let (status, response) = nodes[0].http("GET", "/api/nodes", &[], "");
+    assert_eq!(status, 401, "{response}");
+    assert_eq!(body_json(&response)["code"], "invalid_token");
+    let host = format!("Bearer {}", nodes[0].token("r", "ada", &["--host"]));
+    let (status, response) = nodes[0].http("GET", "/api/nodes", &[("Authorization", &host)], "");
+    assert_eq!(status, 403, "a room's host is no operator: {response}");
+    assert_eq!(body_json(&response)["code"], "permission_denied");
+
+    let alone = Server::start();
+    let listing = list_nodes(&alone);
+    assert_eq!(listing["clustered"], false);
+    assert_eq!(listing["nodes"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn participants_who_reach_different_nodes_meet_on_the_rooms_node() {
+    let redis = Redis::start();
+    let nodes = nodes(&redis, 3);
+    wait_for_nodes(&nodes[0], &THREE, Duration::from_secs(5));
+    let mut peers = Vec::new();
+    for (i, who) in ["alice", "bob", "carol"].into_iter().enumerate() {
+        let token = nodes[i].token("c1", who, &[]);
+        peers.push(Peer::join(&nodes[i].ws_url(), &token, true).await);
+    }
+    for (who, peer) in ["alice", "bob", "carol"].iter().zip(&peers) {
+        peer.wait_for(
+            Duration::from_secs(15),
+            &format!("{who} meeting both others"),
+            |s| {
+                let others = s
+                    .messages
+                    .iter()
+                    .map(|m| match m["type"].as_str() {
+                        Some("joined") => m["participants"].as_array().map_or(0, Vec::len),
+                        Some("participant_joined") => 1,
+                        _ => 0,
+                    })
+                    .sum::<usize>();
+                others == 2 && s.audio_frames > 40 && s.video_frames > 40
+            },
+        )
+        .await;
+    }
+
+    // Everyone is on one node; the others send there.
+    let host = host_of(&nodes, 0, "c1", "probe").await;
+    let (_, metrics) = nodes[host].http("GET", "/metrics", &[], "");
+    assert!(metrics.contains("\nmoim_participants 3\n"), "{metrics}");
+    let elsewhere = (host + 1) % 3;
+    let mut signal = Signal::connect(&nodes[elsewhere].ws_url()).await;
+    let reply = signal
+        .join(&nodes[elsewhere].token("c1", "dave", &[]))
+        .await;
+    assert_eq!(reply["type"], "moved", "{reply}");
+    assert_eq!(reply["room"], "c1");
+    assert_eq!(reply["url"], nodes[host].ws_url());
+
+    // WHIP to another node is redirected there, method and body kept; only with a token.
+    let auth = format!("Bearer {}", nodes[elsewhere].token("c1", "obs", &[]));
+    let headers = [
+        ("Authorization", auth.as_str()),
+        ("Content-Type", "application/sdp"),
+    ];
+    let (status, response) = nodes[elsewhere].http("POST", "/whip/c1", &headers, "v=0");
+    assert_eq!(status, 307, "{response}");
+    let location = format!("http://127.0.0.1:{}/whip/c1", nodes[host].http_port);
+    assert!(
+        response.contains(&format!("location: {location}\r\n")),
+        "{response}"
+    );
+    let (status, _) = nodes[elsewhere].http("POST", "/whip/c1", &[], "v=0");
+    assert_eq!(status, 401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_nodes_rooms_are_placed_again_on_live_nodes() {
+    let redis = Redis::start();
+    let mut nodes = nodes(&redis, 3);
+    wait_for_nodes(&nodes[0], &THREE, Duration::from_secs(5));
+    let _alice = Peer::join(
+        &nodes[0].ws_url(),
+        &nodes[0].token("c2", "alice", &[]),
+        true,
+    )
+    .await;
+    let host = host_of(&nodes, 0, "c2", "probe").await;
+    let killed = Instant::now();
+    nodes[host].kill9();
+    let live: Vec<usize> = (0..3).filter(|&i| i != host).collect();
+    let ids: Vec<&str> = live.iter().map(|&i| THREE[i]).collect();
+    wait_for_nodes(&nodes[live[0]], &ids, Duration::from_secs(5));
+    let gone = killed.elapsed();
+    let bob = Peer::join(
+        &nodes[live[0]].ws_url(),
+        &nodes[live[0]].token("c2", "bob", &[]),
+        false,
+    )
+    .await;
+    bob.wait_for(Duration::from_secs(5), "bob in the room again", |s| {
+        s.messages.first().is_some_and(|m| m["type"] == "joined")
+    })
+    .await;
+    let new_host = host_of(&nodes, live[1], "c2", "probe").await;
+    assert!(live.contains(&new_host));
+    eprintln!("node gone from the list after {gone:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn while_redis_is_away_running_rooms_go_on_and_new_rooms_wait() {
+    let mut redis = Redis::start();
+    let nodes = nodes(&redis, 2);
+    wait_for_nodes(&nodes[0], &THREE[..2], Duration::from_secs(5));
+    let host = host_of(&nodes, 0, "c3", "probe").await;
+    let node = &nodes[host];
+    let alice = Peer::join(&node.ws_url(), &node.token("c3", "alice", &[]), true).await;
+
+    redis.stop();
+    let bob = Peer::join(&node.ws_url(), &node.token("c3", "bob", &[]), true).await;
+    for peer in [&alice, &bob] {
+        peer.wait_for(
+            Duration::from_secs(10),
+            "media between alice and bob",
+            |s| s.audio_frames > 40 && s.video_frames > 40,
+        )
+        .await;
+    }
+    let asked = Instant::now();
+    let mut carol = Signal::connect(&node.ws_url()).await;
+    carol
+        .send(serde_json::json!({"type": "join", "v": 1, "token": node.token("c4", "carol", &[])}))
+        .await;
+    expect_error(&mut carol, "cluster_unavailable").await;
+    assert!(
+        asked.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        asked.elapsed()
+    );
+    let auth = format!("Bearer {}", node.node_admin_token());
+    let (status, response) = node.http("GET", "/api/nodes", &[("Authorization", &auth)], "");
+    assert_eq!(status, 503, "{response}");
+
+    redis.restart();
+    wait_for_nodes(node, &THREE[..2], Duration::from_secs(10));
+    let mut carol = Signal::connect(&node.ws_url()).await;
+    let reply = carol.join(&node.token("c4", "carol", &[])).await;
+    assert!(
+        ["joined", "moved"].contains(&reply["type"].as_str().unwrap()),
+        "{reply}"
+    );
+    let before = alice.seen().video_frames;
+    alice
+        .wait_for(Duration::from_secs(5), "media still flowing", |s| {
+            s.video_frames > before + 20
+        })
+        .await;
+}

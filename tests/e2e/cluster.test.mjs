@@ -1,0 +1,187 @@
+// Three nodes share a real Redis; three people open the meeting link on three different
+// nodes and meet in one room: the client library follows `moved` to the room's node. When
+// the room's node dies, the meeting comes back on a live node.
+
+import assert from 'node:assert/strict';
+import { execFile, spawn } from 'node:child_process';
+import net from 'node:net';
+import { after, before, describe, test } from 'node:test';
+import {
+  MOIM_BIN,
+  REMOTE_AUDIO,
+  REMOTE_CAMERA_VIDEOS,
+  delay,
+  freeTcpPort,
+  joinWithApp,
+  launchBrowser,
+  mintToken,
+  newPage,
+  startServer,
+  uniqueRoom,
+  waitForAudioPacketsRising,
+  waitForFramesDecodedRising,
+} from './harness.mjs';
+
+/** Starts `redis-server` without persistence on a free port; resolves once it accepts. */
+async function startRedis() {
+  const port = await freeTcpPort();
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+    stdio: 'ignore',
+  });
+  for (let i = 0; ; i += 1) {
+    const up = await new Promise((resolve) => {
+      const s = net.connect(port, '127.0.0.1', () => {
+        s.end();
+        resolve(true);
+      });
+      s.once('error', () => resolve(false));
+    });
+    if (up) break;
+    if (i > 100) throw new Error('redis-server did not start');
+    await delay(50);
+  }
+  return { url: `redis://127.0.0.1:${port}`, stop: () => child.kill('SIGKILL') };
+}
+
+describe('a meeting across three nodes of a cluster', () => {
+  /** @type {{ url: string, stop: () => void }} */
+  let redis;
+  /** @type {import('./harness.mjs').Server[]} */
+  let nodes = [];
+  /** @type {import('./harness.mjs').Browser} */
+  let browser;
+  /** @type {import('./harness.mjs').Page[]} */
+  const pages = [];
+  const room = uniqueRoom('cluster');
+
+  before(async () => {
+    ({ redis, nodes } = await startCluster('cluster'));
+    browser = await launchBrowser();
+    for (const [i, name] of ['Ada', 'Grace', 'Linus'].entries()) {
+      const page = await newPage(browser, `cluster-${name.toLowerCase()}`);
+      pages.push(page);
+      await joinWithApp(page, nodes[i], room, name);
+    }
+  });
+
+  after(async () => {
+    await browser?.close();
+    for (const node of nodes) await node.stop();
+    redis?.stop();
+  });
+
+  test('each participant sees and hears the two others', async () => {
+    await Promise.all(pages.map((page) => waitForFramesDecodedRising(page, REMOTE_CAMERA_VIDEOS, { count: 2 })));
+    await Promise.all(pages.map((page) => waitForAudioPacketsRising(page, REMOTE_AUDIO, { count: 2 })));
+  });
+
+  test('everyone is on the one node hosting the room', async () => {
+    const urls = await Promise.all(
+      pages.map((page) => page.evaluate(() => /** @type {any} */ (window).moimRoom.signal.url)),
+    );
+    assert.equal(new Set(urls).size, 1, urls.join(', '));
+    const host = nodes.find((node) => urls[0] === `${node.url.replace('http:', 'ws:')}/rtc`);
+    assert.ok(host, urls[0]);
+    const metrics = await (await fetch(`${host.url}/metrics`)).text();
+    assert.match(metrics, /\nmoim_participants 3\n/);
+  });
+});
+
+/**
+ * Starts `redis-server` and three nodes sharing it; resolves once all three are listed.
+ * @param {string} name
+ */
+async function startCluster(name) {
+  const redis = await startRedis();
+  const nodes = [];
+  for (const i of [0, 1, 2]) {
+    nodes.push(await startServer(`${name}-${i}`, { env: { MOIM_REDIS_URL: redis.url, MOIM_NODE_ID: `node-${i}` } }));
+  }
+  const admin = await nodeAdminToken();
+  for (;;) {
+    const res = await fetch(`${nodes[0].url}/api/nodes`, { headers: { Authorization: `Bearer ${admin}` } });
+    if (res.ok && (await res.json()).nodes.length === 3) break;
+    await delay(100);
+  }
+  return { redis, nodes };
+}
+
+describe('a meeting whose node dies', () => {
+  /** @type {{ url: string, stop: () => void }} */
+  let redis;
+  /** @type {import('./harness.mjs').Server[]} */
+  let nodes = [];
+  /** @type {import('./harness.mjs').Browser} */
+  let browser;
+  /** @type {import('./harness.mjs').Page[]} */
+  const pages = [];
+  const room = uniqueRoom('failover');
+  let host = -1;
+
+  before(async () => {
+    ({ redis, nodes } = await startCluster('failover'));
+    browser = await launchBrowser();
+    // Place the room (a join from a browser's own WebSocket, then leave) to know its node.
+    const probe = await newPage(browser, 'failover-probe');
+    await probe.goto(`${nodes[0].url}/healthz`);
+    const token = await mintToken({ room, identity: 'probe' });
+    const reply = await probe.evaluate(
+      ([url, token]) =>
+        new Promise((resolve) => {
+          const ws = new WebSocket(url);
+          ws.onopen = () => ws.send(JSON.stringify({ type: 'join', v: 1, token, id: 'probe' }));
+          ws.onmessage = (ev) => {
+            ws.send(JSON.stringify({ type: 'leave' }));
+            resolve(JSON.parse(ev.data));
+          };
+        }),
+      [`${nodes[0].url.replace('http:', 'ws:')}/rtc`, token],
+    );
+    host = reply.type === 'joined' ? 0 : nodes.findIndex((n) => `${n.url.replace('http:', 'ws:')}/rtc` === reply.url);
+    assert.ok(host >= 0, JSON.stringify(reply));
+    await probe.close();
+    // Two people open the link on the two other nodes (their load balancer's choice).
+    for (const [i, name] of ['Ada', 'Grace'].entries()) {
+      const page = await newPage(browser, `failover-${name.toLowerCase()}`);
+      pages.push(page);
+      await joinWithApp(page, nodes[(host + 1 + i) % 3], room, name);
+    }
+    await Promise.all(pages.map((page) => waitForFramesDecodedRising(page, REMOTE_CAMERA_VIDEOS)));
+  });
+
+  after(async () => {
+    await browser?.close();
+    for (const node of nodes) await node.stop();
+    redis?.stop();
+  });
+
+  test('both are back in the room on a live node and see each other again', async () => {
+    const killed = Date.now();
+    await nodes[host].crash();
+    const back = await Promise.all(
+      pages.map(async (page) => {
+        await page.locator('#connection-state:not([data-state="connected"])').waitFor({ timeout: 10_000 });
+        await page.locator('#connection-state[data-state="connected"]').waitFor({ timeout: 20_000 });
+        const connected = Date.now() - killed;
+        await waitForFramesDecodedRising(page, REMOTE_CAMERA_VIDEOS, { timeout: 20_000 });
+        return { connected, seeing: Date.now() - killed };
+      }),
+    );
+    const urls = await Promise.all(pages.map((page) => page.evaluate(() => /** @type {any} */ (window).moimRoom.signal.url)));
+    assert.equal(urls[0], urls[1]);
+    assert.notEqual(urls[0], `${nodes[host].url.replace('http:', 'ws:')}/rtc`);
+    console.log(`failover: back in the room after ${back.map((b) => b.connected).join(' and ')} ms, seeing each other after ${back.map((b) => b.seeing).join(' and ')} ms`);
+  });
+});
+
+/**
+ * A token for the node API, from `moim token --node-admin`.
+ * @returns {Promise<string>}
+ */
+function nodeAdminToken() {
+  return new Promise((resolve, reject) => {
+    execFile(MOIM_BIN, ['token', '--node-admin', '--identity', 'ops'], (err, stdout) =>
+      err ? reject(err) : resolve(stdout.trim()),
+    );
+  });
+}
