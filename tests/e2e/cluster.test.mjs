@@ -1,6 +1,6 @@
 // Three nodes share a real Redis; three people open the meeting link on three different
 // nodes and meet in one room: the client library follows `moved` to the room's node. When
-// the room's node dies, the meeting comes back on a live node.
+// the room's node dies or drains (SIGTERM), the meeting comes back on a live node.
 
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
@@ -106,73 +106,97 @@ async function startCluster(name) {
   return { redis, nodes };
 }
 
-describe('a meeting whose node dies', () => {
-  /** @type {{ url: string, stop: () => void }} */
-  let redis;
-  /** @type {import('./harness.mjs').Server[]} */
-  let nodes = [];
-  /** @type {import('./harness.mjs').Browser} */
-  let browser;
-  /** @type {import('./harness.mjs').Page[]} */
-  const pages = [];
-  const room = uniqueRoom('failover');
-  let host = -1;
+/**
+ * Two people meet in a room whose node then goes (`end`); both must be back in the room on
+ * a live node and see each other again.
+ * @param {string} label
+ * @param {string} what
+ * @param {(node: import('./harness.mjs').Server) => Promise<void>} end
+ */
+function losingTheRoomsNode(label, what, end) {
+  describe(`a meeting whose node ${what}`, () => {
+    /** @type {{ url: string, stop: () => void }} */
+    let redis;
+    /** @type {import('./harness.mjs').Server[]} */
+    let nodes = [];
+    /** @type {import('./harness.mjs').Browser} */
+    let browser;
+    /** @type {import('./harness.mjs').Page[]} */
+    const pages = [];
+    const room = uniqueRoom(label);
+    let host = -1;
+    /** @param {import('./harness.mjs').Server} node */
+    const wsUrl = (node) => `${node.url.replace('http:', 'ws:')}/rtc`;
 
-  before(async () => {
-    ({ redis, nodes } = await startCluster('failover'));
-    browser = await launchBrowser();
-    // Place the room (a join from a browser's own WebSocket, then leave) to know its node.
-    const probe = await newPage(browser, 'failover-probe');
-    await probe.goto(`${nodes[0].url}/healthz`);
-    const token = await mintToken({ room, identity: 'probe' });
-    const reply = await probe.evaluate(
-      ([url, token]) =>
-        new Promise((resolve) => {
-          const ws = new WebSocket(url);
-          ws.onopen = () => ws.send(JSON.stringify({ type: 'join', v: 1, token, id: 'probe' }));
-          ws.onmessage = (ev) => {
-            ws.send(JSON.stringify({ type: 'leave' }));
-            resolve(JSON.parse(ev.data));
-          };
+    before(async () => {
+      ({ redis, nodes } = await startCluster(label));
+      browser = await launchBrowser();
+      // Place the room (a join from a browser's own WebSocket, then leave) to know its node.
+      const probe = await newPage(browser, `${label}-probe`);
+      await probe.goto(`${nodes[0].url}/healthz`);
+      const token = await mintToken({ room, identity: 'probe' });
+      const reply = await probe.evaluate(
+        ([url, token]) =>
+          new Promise((resolve) => {
+            const ws = new WebSocket(url);
+            ws.onopen = () => ws.send(JSON.stringify({ type: 'join', v: 1, token, id: 'probe' }));
+            ws.onmessage = (ev) => {
+              ws.send(JSON.stringify({ type: 'leave' }));
+              resolve(JSON.parse(ev.data));
+            };
+          }),
+        [wsUrl(nodes[0]), token],
+      );
+      host = reply.type === 'joined' ? 0 : nodes.findIndex((n) => wsUrl(n) === reply.url);
+      assert.ok(host >= 0, JSON.stringify(reply));
+      await probe.close();
+      // Two people open the link on the two other nodes (their load balancer's choice).
+      for (const [i, name] of ['Ada', 'Grace'].entries()) {
+        const page = await newPage(browser, `${label}-${name.toLowerCase()}`);
+        pages.push(page);
+        await joinWithApp(page, nodes[(host + 1 + i) % 3], room, name);
+      }
+      await Promise.all(pages.map((page) => waitForFramesDecodedRising(page, REMOTE_CAMERA_VIDEOS)));
+    });
+
+    after(async () => {
+      await browser?.close();
+      for (const node of nodes) await node.stop();
+      redis?.stop();
+    });
+
+    test('both are back in the room on a live node and see each other again', async () => {
+      const started = Date.now();
+      const ended = end(nodes[host]);
+      const back = await Promise.all(
+        pages.map(async (page) => {
+          await page.waitForFunction(
+            (gone) => {
+              const room = /** @type {any} */ (window).moimRoom;
+              const state = document.querySelector('#connection-state')?.getAttribute('data-state');
+              return room.signal.url !== gone && state === 'connected';
+            },
+            wsUrl(nodes[host]),
+            { timeout: 20_000 },
+          );
+          const connected = Date.now() - started;
+          await waitForFramesDecodedRising(page, REMOTE_CAMERA_VIDEOS, { timeout: 20_000 });
+          return { connected, seeing: Date.now() - started };
         }),
-      [`${nodes[0].url.replace('http:', 'ws:')}/rtc`, token],
-    );
-    host = reply.type === 'joined' ? 0 : nodes.findIndex((n) => `${n.url.replace('http:', 'ws:')}/rtc` === reply.url);
-    assert.ok(host >= 0, JSON.stringify(reply));
-    await probe.close();
-    // Two people open the link on the two other nodes (their load balancer's choice).
-    for (const [i, name] of ['Ada', 'Grace'].entries()) {
-      const page = await newPage(browser, `failover-${name.toLowerCase()}`);
-      pages.push(page);
-      await joinWithApp(page, nodes[(host + 1 + i) % 3], room, name);
-    }
-    await Promise.all(pages.map((page) => waitForFramesDecodedRising(page, REMOTE_CAMERA_VIDEOS)));
+      );
+      await ended;
+      const urls = await Promise.all(pages.map((page) => page.evaluate(() => /** @type {any} */ (window).moimRoom.signal.url)));
+      assert.equal(urls[0], urls[1]);
+      console.log(
+        `${label}: back in the room after ${back.map((b) => b.connected).join(' and ')} ms, ` +
+          `seeing each other after ${back.map((b) => b.seeing).join(' and ')} ms`,
+      );
+    });
   });
+}
 
-  after(async () => {
-    await browser?.close();
-    for (const node of nodes) await node.stop();
-    redis?.stop();
-  });
-
-  test('both are back in the room on a live node and see each other again', async () => {
-    const killed = Date.now();
-    await nodes[host].crash();
-    const back = await Promise.all(
-      pages.map(async (page) => {
-        await page.locator('#connection-state:not([data-state="connected"])').waitFor({ timeout: 10_000 });
-        await page.locator('#connection-state[data-state="connected"]').waitFor({ timeout: 20_000 });
-        const connected = Date.now() - killed;
-        await waitForFramesDecodedRising(page, REMOTE_CAMERA_VIDEOS, { timeout: 20_000 });
-        return { connected, seeing: Date.now() - killed };
-      }),
-    );
-    const urls = await Promise.all(pages.map((page) => page.evaluate(() => /** @type {any} */ (window).moimRoom.signal.url)));
-    assert.equal(urls[0], urls[1]);
-    assert.notEqual(urls[0], `${nodes[host].url.replace('http:', 'ws:')}/rtc`);
-    console.log(`failover: back in the room after ${back.map((b) => b.connected).join(' and ')} ms, seeing each other after ${back.map((b) => b.seeing).join(' and ')} ms`);
-  });
-});
+losingTheRoomsNode('failover', 'dies', (node) => node.crash());
+losingTheRoomsNode('drain', 'drains', (node) => node.stop());
 
 /**
  * A token for the node API, from `moim token --node-admin`.

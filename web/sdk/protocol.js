@@ -185,6 +185,7 @@ export const PROTOCOL_VERSION = 1;
  * @typedef {{ type: 'resumed', received: number }} ResumedMessage
  * @typedef {{ type: 'waiting', room: string, participant: ParticipantInfo }} WaitingMessage
  * @typedef {{ type: 'moved', room: string, url: string }} MovedMessage
+ * @typedef {{ type: 'reconnect', reason: 'draining' }} ReconnectMessage
  * @typedef {{ type: 'waiting_list', waiting: Sender[] }} WaitingListMessage
  * @typedef {{ type: 'room_settings', settings: RoomSettings }} RoomSettingsMessage
  * @typedef {{ type: 'participant_updated', participant: ParticipantInfo }} ParticipantUpdatedMessage
@@ -222,7 +223,7 @@ export const PROTOCOL_VERSION = 1;
  *   | TrackPublishedMessage | TrackUnpublishedMessage | TrackMutedMessage | SubscriptionPausedMessage
  *   | ConnectionQualityMessage | NetworkStatsMessage
  *   | PublishLayersMessage | PublishAnswerMessage | SubscribeOfferMessage | ChatReceivedMessage | DataReceivedMessage
- *   | ActiveSpeakersMessage | PollMessage | MutedByHostMessage | WaitingMessage | MovedMessage
+ *   | ActiveSpeakersMessage | PollMessage | MutedByHostMessage | WaitingMessage | MovedMessage | ReconnectMessage
  *   | WaitingListMessage | RoomSettingsMessage | ParticipantUpdatedMessage
  *   | RecordingMessage | BroadcastMessage | BoardStrokeMessage | BoardRemoveMessage | BoardClearMessage | BoardPointerMessage
  *   | PongMessage | ResumedMessage | ErrorMessage)

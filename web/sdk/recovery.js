@@ -121,6 +121,15 @@ export class Recovery {
     this.#session.renegotiate();
   }
 
+  /**
+   * The node hosting the session is going away (`reconnect`): join afresh at the server's
+   * own URL, which places the room on another node, without trying to resume here.
+   */
+  leaveNode() {
+    this.resumeKey = '';
+    this.#onConnectionLost();
+  }
+
   #onConnectionLost() {
     if (this.#session.state() !== 'connected') return;
     if (!this.#session.reconnects()) {
@@ -198,6 +207,9 @@ export class Recovery {
           this.#session.end(error);
           return;
         }
+        // A node the cluster sent us to that refused is gone; the cluster places the room
+        // elsewhere within two seconds, so the next try comes soon.
+        if (this.#signal.moved) this.#signal.resetBackoff();
         this.#signal.close();
         this.#signal.goHome();
         this.#session.closeMedia();

@@ -603,6 +603,9 @@ export class Room extends Emitter {
         this.emit('mutedByHost', { source: pub.source, muted: msg.muted, locked: msg.locked });
         break;
       }
+      case 'reconnect':
+        this.#recovery.leaveNode();
+        break;
       case 'data':
         this.emit('data', msg.payload, {
           ...(msg.from ? { from: msg.from } : {}),

@@ -173,7 +173,15 @@ async fn run(config: Config) -> anyhow::Result<()> {
     };
     let app = http::router(state.clone());
     http::listener::serve(listener, app, limits, async move {
-        shutdown_signal().await;
+        tokio::select! {
+            () = shutdown_signal() => {}
+            () = state.stop.notified() => info!("draining, as an operator asked"),
+        }
+        if state.cluster.clustered() {
+            state
+                .drain(Duration::from_secs(state.config.drain_timeout))
+                .await;
+        }
         let stopping = state.clone();
         let _ = tokio::task::spawn_blocking(move || {
             broadcast::stop_all(&stopping);

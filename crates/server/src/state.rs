@@ -6,8 +6,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use moim_media::{Command, MediaError, MediaPlane, ParticipantId};
 use moim_proto::ErrorCode;
 use moim_proto::error::ApiError;
-use moim_proto::signal::{BroadcastStopReason, ChatMessage};
+use moim_proto::signal::{
+    BroadcastStopReason, ChatMessage, ReconnectReason, ServerMessage, ServerReply,
+};
 use moim_proto::token::{Claims, Keys};
+use tokio::sync::Notify;
 
 use crate::broadcast;
 use crate::broadcast::playback::Playbacks;
@@ -31,6 +34,8 @@ pub struct AppState {
     pub ice: IceServers,
     /// This node's place among the nodes sharing rooms.
     pub cluster: Cluster,
+    /// Notified when an operator asks this node to drain and stop (the node API).
+    pub stop: Notify,
     rooms: Mutex<Rooms>,
 }
 
@@ -46,6 +51,7 @@ impl AppState {
             playbacks: Playbacks::default(),
             ice,
             cluster,
+            stop: Notify::new(),
             rooms: Mutex::new(rooms),
         }
     }
@@ -63,10 +69,30 @@ impl AppState {
     /// Where room `name` runs for a client that reached this node: here when it runs
     /// here already (without asking the cluster), else where the cluster places it.
     pub async fn place(&self, name: &str) -> Result<Placement, ApiError> {
-        if self.rooms().contains(name) {
+        if !self.cluster.draining() && self.rooms().contains(name) {
             return Ok(Placement::Here);
         }
         self.cluster.place(name).await
+    }
+
+    /// Moves everyone off this node of a cluster before it stops: no room is placed here
+    /// any more, each participant is told to join again at the server's URL (`reconnect`,
+    /// which places its room on another node) and let go; WHIP and WHEP sessions, which
+    /// cannot be told, end. Returns once nobody is left, or after `within`.
+    pub async fn drain(&self, within: Duration) {
+        let rooms = self.rooms().names();
+        self.cluster.drain(&rooms).await;
+        let message = ServerReply::event(ServerMessage::Reconnect {
+            reason: ReconnectReason::Draining,
+        });
+        let untold = self.rooms().send_off(&message.to_json().into());
+        for participant in untold {
+            self.remove_participant(participant);
+        }
+        let deadline = Instant::now() + within;
+        while self.rooms().counts().1 > 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Registers this node in the cluster with the load `meter` measures since its

@@ -212,3 +212,53 @@ async fn while_redis_is_away_running_rooms_go_on_and_new_rooms_wait() {
         })
         .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_draining_node_sends_everyone_to_join_again_and_exits() {
+    let redis = Redis::start();
+    let mut nodes = nodes(&redis, 3);
+    wait_for_nodes(&nodes[0], &THREE, Duration::from_secs(5));
+    let host = host_of(&nodes, 0, "c5", "probe").await;
+    let node = &nodes[host];
+    let alice = Peer::join(&node.ws_url(), &node.token("c5", "alice", &[]), true).await;
+    alice
+        .wait_for(Duration::from_secs(10), "alice joined", |s| {
+            s.messages.first().is_some_and(|m| m["type"] == "joined")
+        })
+        .await;
+
+    // Asked through another node, the drain is sent to the node itself.
+    let other = (host + 1) % 3;
+    let auth = format!("Bearer {}", nodes[other].node_admin_token());
+    let path = format!("/api/nodes/{}/drain", THREE[host]);
+    let (status, response) = nodes[other].http("POST", &path, &[("Authorization", &auth)], "");
+    assert_eq!(status, 307, "{response}");
+    let location = format!("http://127.0.0.1:{}{path}", nodes[host].http_port);
+    assert!(
+        response.contains(&format!("location: {location}\r\n")),
+        "{response}"
+    );
+    let (status, response) = nodes[host].http("POST", &path, &[("Authorization", &auth)], "");
+    assert_eq!(status, 202, "{response}");
+
+    alice
+        .wait_for(Duration::from_secs(5), "the node's reconnect", |s| {
+            s.messages
+                .iter()
+                .any(|m| m["type"] == "reconnect" && m["reason"] == "draining")
+        })
+        .await;
+    let started = Instant::now();
+    while nodes[host].running() {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the drained node exits"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The room goes on elsewhere.
+    let live: Vec<usize> = (0..3).filter(|&i| i != host).collect();
+    let again = host_of(&nodes, live[0], "c5", "alice").await;
+    assert!(live.contains(&again), "{again}");
+    nodes[host].kill9();
+}

@@ -352,6 +352,15 @@ pub enum BroadcastStopReason {
     SourceGone,
 }
 
+/// Why the server asks a client to join again elsewhere.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReconnectReason {
+    /// The node is draining (shutting down, or an operator asked it to): the room goes on
+    /// on another node of the cluster.
+    Draining,
+}
+
 /// Where to watch a broadcast: paths on the server (prefix them with its origin).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BroadcastPlayback {

@@ -60,6 +60,13 @@ pub enum ServerMessage {
         /// The signaling WebSocket URL of the node hosting the room.
         url: String,
     },
+    /// The node the participant is on is going away: the client joins again, as a new
+    /// participant, at the server's own URL (which places the room on another node),
+    /// without trying to resume here. The socket closes after this.
+    Reconnect {
+        /// Why.
+        reason: ReconnectReason,
+    },
     /// The reply to `resume`: the participant's signaling goes on over this socket. The
     /// messages the client missed follow; it sends again those of its own after the
     /// first `received`.

@@ -74,6 +74,7 @@ impl Cluster {
                 started: now,
                 heartbeat: now,
                 load: Load::default(),
+                draining: false,
             }),
             registry,
             registered: AtomicBool::new(false),
@@ -83,6 +84,33 @@ impl Cluster {
     /// Whether this node shares rooms with others through Redis.
     pub fn clustered(&self) -> bool {
         self.registry.is_some()
+    }
+
+    /// Whether this node is draining.
+    pub fn draining(&self) -> bool {
+        self.me.lock().unwrap_or_else(|e| e.into_inner()).draining
+    }
+
+    /// Starts draining: this node registers as draining at once (no room is placed on it
+    /// from now on) and gives up the placement of its `rooms`, so that their next joins
+    /// place them on other nodes.
+    pub async fn drain(&self, rooms: &[String]) {
+        let me = {
+            let mut me = self.me.lock().unwrap_or_else(|e| e.into_inner());
+            me.draining = true;
+            me.clone()
+        };
+        info!(node = %me.id, rooms = rooms.len(), "draining");
+        let Some(registry) = &self.registry else {
+            return;
+        };
+        let released = match registry.beat(&me, &[]).await {
+            Ok(()) => registry.release(&me.id, rooms).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = released {
+            warn!(node = %me.id, "could not tell the cluster this node is draining ({e}); its rooms move once its registration expires");
+        }
     }
 
     /// This node as it registers itself now.
@@ -128,7 +156,10 @@ impl Cluster {
             return Ok(Placement::Here);
         };
         let me = self.me();
-        let live = registry.live_nodes().await.map_err(unavailable)?;
+        let mut live = registry.live_nodes().await.map_err(unavailable)?;
+        if me.draining {
+            live.retain(|n| n.id != me.id);
+        }
         let candidate = node::least_loaded(&live, me.region.as_deref())
             .map_or(me.id.as_str(), |n| n.id.as_str());
         let host = registry.place(room, candidate).await.map_err(unavailable)?;

@@ -23,6 +23,9 @@ pub struct NodeInfo {
     pub heartbeat: u64,
     /// How busy it is.
     pub load: Load,
+    /// It is going away: no room is placed on it, and its clients are moving off.
+    #[serde(default)]
+    pub draining: bool,
 }
 
 impl NodeInfo {
@@ -60,15 +63,16 @@ impl Load {
     }
 }
 
-/// The node a new room goes to: the least loaded of `live`, among those of `region` when
-/// any is alive (the region of the node the client reached, which a geographic load
-/// balancer chose for it).
+/// The node a new room goes to: the least loaded of the `live` nodes that are not
+/// draining, among those of `region` when any is alive (the region of the node the client
+/// reached, which a geographic load balancer chose for it).
 pub fn least_loaded<'a>(live: &'a [NodeInfo], region: Option<&str>) -> Option<&'a NodeInfo> {
-    let in_region = |n: &&NodeInfo| region.is_some() && n.region.as_deref() == region;
-    let pool: Vec<&NodeInfo> = if live.iter().any(|n| in_region(&n)) {
-        live.iter().filter(in_region).collect()
+    let open: Vec<&NodeInfo> = live.iter().filter(|n| !n.draining).collect();
+    let in_region = |n: &&&NodeInfo| region.is_some() && n.region.as_deref() == region;
+    let pool: Vec<&NodeInfo> = if open.iter().any(|n| in_region(&n)) {
+        open.iter().filter(in_region).copied().collect()
     } else {
-        live.iter().collect()
+        open
     };
     pool.into_iter()
         .min_by_key(|n| (n.load.weight(), n.id.as_str()))
@@ -92,6 +96,7 @@ mod tests {
                 cpu,
                 ..Load::default()
             },
+            draining: false,
         }
     }
 
@@ -104,6 +109,13 @@ mod tests {
         ];
         assert_eq!(least_loaded(&live, None).unwrap().id, "c");
         assert!(least_loaded(&[], None).is_none());
+        let mut leaving = live.clone();
+        leaving[2].draining = true;
+        assert_eq!(
+            least_loaded(&leaving, None).unwrap().id,
+            "b",
+            "a draining node takes no room"
+        );
     }
 
     #[test]

@@ -58,6 +58,17 @@ end
 return #KEYS
 ";
 
+/// Gives up the placement of rooms that are this node's. KEYS the rooms' keys; ARGV:
+/// this node's id.
+const RELEASE: &str = r"
+for _, key in ipairs(KEYS) do
+  if redis.call('GET', key) == ARGV[1] then
+    redis.call('DEL', key)
+  end
+end
+return #KEYS
+";
+
 /// Why an operation on Redis failed.
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
@@ -72,6 +83,7 @@ pub struct Registry {
     redis: ConnectionManager,
     place: Script,
     hold: Script,
+    release: Script,
 }
 
 impl std::fmt::Debug for Registry {
@@ -94,6 +106,7 @@ impl Registry {
             redis: ConnectionManager::new_lazy_with_config(client, config)?,
             place: Script::new(PLACE),
             hold: Script::new(HOLD),
+            release: Script::new(RELEASE),
         })
     }
 
@@ -129,6 +142,24 @@ impl Registry {
                     .invoke_async::<u64>(&mut redis)
                     .await?;
             }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Gives up the placement of those of `rooms` that are on node `id`, so that their
+    /// next joins place them anew.
+    pub async fn release(&self, id: &str, rooms: &[String]) -> Result<(), RegistryError> {
+        if rooms.is_empty() {
+            return Ok(());
+        }
+        let mut redis = self.redis.clone();
+        within(async {
+            let mut release = self.release.prepare_invoke();
+            for room in rooms {
+                release.key(room_key(room));
+            }
+            release.arg(id).invoke_async::<u64>(&mut redis).await?;
             Ok(())
         })
         .await

@@ -144,6 +144,11 @@ pub(super) fn apply(
     if let Some(v) = env("MOIM_PUBLIC_URL") {
         config.public_url = Some(v);
     }
+    if let Some(v) = env("MOIM_DRAIN_TIMEOUT") {
+        config.drain_timeout = v
+            .parse()
+            .context("MOIM_DRAIN_TIMEOUT must be a number of seconds")?;
+    }
     if let Some(v) = env("MOIM_DEV_MODE") {
         config.dev_mode = is_yes(&v);
     }

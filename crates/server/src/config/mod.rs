@@ -117,6 +117,9 @@ pub struct Config {
     /// The URL clients reach this node at, where other nodes send them (default:
     /// `http://` and the advertised IP, or the HTTP address, and the HTTP port).
     pub public_url: Option<String>,
+    /// Seconds a draining node of a cluster waits for its participants to move before it
+    /// stops anyway.
+    pub drain_timeout: u64,
 }
 
 impl Default for Config {
@@ -158,6 +161,7 @@ impl Default for Config {
             node_id: None,
             region: None,
             public_url: None,
+            drain_timeout: 30,
         }
     }
 }

@@ -52,6 +52,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/info", get(api::info).options(preflight))
         .route("/api/nodes", get(node_api::list).options(preflight))
         .route(
+            "/api/nodes/{id}/drain",
+            post(node_api::drain).options(preflight),
+        )
+        .route(
             "/api/rooms/{room}/data",
             post(room_api::send_data).options(preflight),
         )

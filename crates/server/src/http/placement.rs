@@ -41,15 +41,19 @@ pub async fn to_the_rooms_node(
                 .uri()
                 .path_and_query()
                 .map_or(request.uri().path(), |p| p.as_str());
-            let location = format!("{}{target}", node.url);
-            let mut response = StatusCode::TEMPORARY_REDIRECT.into_response();
-            if let Ok(value) = HeaderValue::from_str(&location) {
-                response.headers_mut().insert(header::LOCATION, value);
-            }
-            response
+            redirect(&format!("{}{target}", node.url))
         }
         Err(e) => error_response(e),
     }
+}
+
+/// `307 Temporary Redirect` to `location`: the client sends the same request there.
+pub fn redirect(location: &str) -> Response {
+    let mut response = StatusCode::TEMPORARY_REDIRECT.into_response();
+    if let Ok(value) = HeaderValue::from_str(location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    response
 }
 
 /// The room a path is about: `/whip/{room}…`, `/whep/{room}…`, `/api/rooms/{room}…`.

@@ -422,6 +422,25 @@ impl Rooms {
             .collect()
     }
 
+    /// Tells everyone in every room `text` and closes their signaling after it (waiting
+    /// ones too); returns the participants without a socket (WHIP, WHEP), which cannot be
+    /// told.
+    pub fn send_off(&self, text: &std::sync::Arc<str>) -> Vec<ParticipantId> {
+        let mut untold = Vec::new();
+        for room in self.rooms.values() {
+            for p in room.roster.iter().chain(room.lobby.waiting()) {
+                match p.link {
+                    crate::room::participant::Link::Socket(_) => {
+                        p.send(text);
+                        p.disconnect();
+                    }
+                    crate::room::participant::Link::Http { .. } => untold.push(p.id),
+                }
+            }
+        }
+        untold
+    }
+
     /// Number of rooms and of participants in them.
     pub fn counts(&self) -> (usize, usize) {
         (self.rooms.len(), self.room_of.len())

@@ -173,6 +173,11 @@ impl Server {
         let _ = self.child.wait();
     }
 
+    /// Whether the process has not exited yet.
+    pub fn running(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
     /// The process's id.
     pub fn pid(&self) -> u32 {
         self.child.id()
