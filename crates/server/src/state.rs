@@ -72,7 +72,13 @@ impl AppState {
         if !self.cluster.draining() && self.rooms().contains(name) {
             return Ok(Placement::Here);
         }
-        self.cluster.place(name).await
+        let placement = self.cluster.place(name).await?;
+        if placement == Placement::Here
+            && let Some(snapshot) = self.cluster.room_state(name).await?
+        {
+            self.rooms().restore(name, snapshot);
+        }
+        Ok(placement)
     }
 
     /// Moves everyone off this node of a cluster before it stops: no room is placed here
@@ -80,8 +86,8 @@ impl AppState {
     /// which places its room on another node) and let go; WHIP and WHEP sessions, which
     /// cannot be told, end. Returns once nobody is left, or after `within`.
     pub async fn drain(&self, within: Duration) {
-        let rooms = self.rooms().names();
-        self.cluster.drain(&rooms).await;
+        let states = self.rooms().take_snapshots(true);
+        self.cluster.drain(&states).await;
         let message = ServerReply::event(ServerMessage::Reconnect {
             reason: ReconnectReason::Draining,
         });
@@ -98,9 +104,15 @@ impl AppState {
     /// Registers this node in the cluster with the load `meter` measures since its
     /// previous call (every heartbeat).
     pub async fn beat(&self, meter: &mut LoadMeter) {
-        let (names, participants) = {
-            let rooms = self.rooms();
-            (rooms.names(), rooms.counts().1)
+        let clustered = self.cluster.clustered();
+        let (names, participants, states) = {
+            let mut rooms = self.rooms();
+            let states = if clustered {
+                rooms.take_snapshots(false)
+            } else {
+                Vec::new()
+            };
+            (rooms.names(), rooms.counts().1, states)
         };
         let media = self.media.stats();
         let load = meter.measure(
@@ -109,7 +121,10 @@ impl AppState {
             media.router.tracks,
             media.datagrams_sent,
         );
-        self.cluster.beat(load, &names).await;
+        if !self.cluster.beat(load, &names, &states).await {
+            self.rooms()
+                .mark_changed(states.iter().map(|(room, _)| room.as_str()));
+        }
     }
 
     /// Removes a participant from its room and the media plane.

@@ -1,11 +1,12 @@
 //! Nodes sharing a real Redis: they register and are listed, a room runs on one node and
-//! clients that reach another are sent there, a dead node's rooms are placed again, and a
-//! Redis outage stops only new rooms.
+//! clients that reach another are sent there, a dead or draining node's rooms are placed
+//! again with their chat, and a Redis outage stops only new rooms.
 
 mod support;
 
 use std::time::{Duration, Instant};
 
+use serde_json::json;
 use support::cluster::{Redis, list_nodes, nodes, wait_for_nodes};
 use support::peer::Peer;
 use support::{Server, Signal, body_json, expect_error};
@@ -135,13 +136,23 @@ async fn a_dead_nodes_rooms_are_placed_again_on_live_nodes() {
     let redis = Redis::start();
     let mut nodes = nodes(&redis, 3);
     wait_for_nodes(&nodes[0], &THREE, Duration::from_secs(5));
-    let _alice = Peer::join(
+    let alice = Peer::join(
         &nodes[0].ws_url(),
         &nodes[0].token("c2", "alice", &[]),
         true,
     )
     .await;
+    alice
+        .send(json!({"type": "chat", "id": "c", "text": "before the crash"}))
+        .await;
+    alice
+        .wait_for(Duration::from_secs(5), "the chat echo", |s| {
+            s.messages.iter().any(|m| m["type"] == "chat")
+        })
+        .await;
     let host = host_of(&nodes, 0, "c2", "probe").await;
+    // The room's state reaches Redis with the node's next heartbeat.
+    tokio::time::sleep(Duration::from_millis(700)).await;
     let killed = Instant::now();
     nodes[host].kill9();
     let live: Vec<usize> = (0..3).filter(|&i| i != host).collect();
@@ -158,6 +169,11 @@ async fn a_dead_nodes_rooms_are_placed_again_on_live_nodes() {
         s.messages.first().is_some_and(|m| m["type"] == "joined")
     })
     .await;
+    let joined = &bob.seen().messages[0];
+    assert_eq!(
+        joined["chat"][0]["text"], "before the crash",
+        "the chat outlives the node: {joined}"
+    );
     let new_host = host_of(&nodes, live[1], "c2", "probe").await;
     assert!(live.contains(&new_host));
     eprintln!("node gone from the list after {gone:?}");
@@ -222,8 +238,11 @@ async fn a_draining_node_sends_everyone_to_join_again_and_exits() {
     let node = &nodes[host];
     let alice = Peer::join(&node.ws_url(), &node.token("c5", "alice", &[]), true).await;
     alice
-        .wait_for(Duration::from_secs(10), "alice joined", |s| {
-            s.messages.first().is_some_and(|m| m["type"] == "joined")
+        .send(json!({"type": "chat", "id": "c", "text": "before the drain"}))
+        .await;
+    alice
+        .wait_for(Duration::from_secs(10), "the chat echo", |s| {
+            s.messages.iter().any(|m| m["type"] == "chat")
         })
         .await;
 
@@ -256,9 +275,12 @@ async fn a_draining_node_sends_everyone_to_join_again_and_exits() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    // The room goes on elsewhere.
+    // The room goes on elsewhere, with its chat.
     let live: Vec<usize> = (0..3).filter(|&i| i != host).collect();
-    let again = host_of(&nodes, live[0], "c5", "alice").await;
+    let again = host_of(&nodes, live[0], "c5", "bob").await;
     assert!(live.contains(&again), "{again}");
+    let mut carol = Signal::connect(&nodes[again].ws_url()).await;
+    let joined = carol.join(&nodes[again].token("c5", "carol", &[])).await;
+    assert_eq!(joined["chat"][0]["text"], "before the drain", "{joined}");
     nodes[host].kill9();
 }

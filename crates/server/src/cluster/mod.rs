@@ -21,6 +21,7 @@ use moim_proto::error::ApiError;
 use tracing::{info, warn};
 
 use crate::config::Config;
+use crate::room::snapshot::RoomSnapshot;
 use crate::state::unix_millis;
 use node::{Load, NodeInfo};
 use registry::{Registry, RegistryError};
@@ -92,20 +93,21 @@ impl Cluster {
     }
 
     /// Starts draining: this node registers as draining at once (no room is placed on it
-    /// from now on) and gives up the placement of its `rooms`, so that their next joins
-    /// place them on other nodes.
-    pub async fn drain(&self, rooms: &[String]) {
+    /// from now on), writes the `states` of its rooms and gives up their placement, so
+    /// that their next joins place them on other nodes, where they go on from there.
+    pub async fn drain(&self, states: &[(String, RoomSnapshot)]) {
+        let rooms: Vec<String> = states.iter().map(|(room, _)| room.clone()).collect();
         let me = {
             let mut me = self.me.lock().unwrap_or_else(|e| e.into_inner());
             me.draining = true;
             me.clone()
         };
-        info!(node = %me.id, rooms = rooms.len(), "draining");
+        info!(node = %me.id, rooms = states.len(), "draining");
         let Some(registry) = &self.registry else {
             return;
         };
-        let released = match registry.beat(&me, &[]).await {
-            Ok(()) => registry.release(&me.id, rooms).await,
+        let released = match registry.beat(&me, &[], &as_json(states)).await {
+            Ok(()) => registry.release(&me.id, &rooms).await,
             Err(e) => Err(e),
         };
         if let Err(e) = released {
@@ -118,9 +120,15 @@ impl Cluster {
         self.me.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
-    /// Registers this node with `load`, and renews the placement of the `rooms` running
-    /// here (called every [`HEARTBEAT`]).
-    pub async fn beat(&self, load: Load, rooms: &[String]) {
+    /// Registers this node with `load`, writes the changed `states` of its rooms and renews
+    /// the placement of the `rooms` running here (called every [`HEARTBEAT`]). False when
+    /// Redis did not take it (the states are to be written again).
+    pub async fn beat(
+        &self,
+        load: Load,
+        rooms: &[String],
+        states: &[(String, RoomSnapshot)],
+    ) -> bool {
         let me = {
             let mut me = self.me.lock().unwrap_or_else(|e| e.into_inner());
             me.load = load;
@@ -128,9 +136,10 @@ impl Cluster {
             me.clone()
         };
         let Some(registry) = &self.registry else {
-            return;
+            return true;
         };
-        let result = registry.beat(&me, rooms).await;
+        let result = registry.beat(&me, rooms, &as_json(states)).await;
+        let done = result.is_ok();
         let was = self.registered.swap(result.is_ok(), Ordering::Relaxed);
         match result {
             Ok(()) if !was => info!(node = %me.id, url = %me.url, "registered in the cluster"),
@@ -139,6 +148,7 @@ impl Cluster {
             }
             _ => {}
         }
+        done
     }
 
     /// The live nodes: from Redis when clustered, else this one.
@@ -147,6 +157,21 @@ impl Cluster {
             Some(registry) => registry.live_nodes().await.map_err(unavailable),
             None => Ok(vec![self.me()]),
         }
+    }
+
+    /// The lasting state `room` had on the node that ran it last, if clustered and kept.
+    pub async fn room_state(&self, room: &str) -> Result<Option<RoomSnapshot>, ApiError> {
+        let Some(registry) = &self.registry else {
+            return Ok(None);
+        };
+        let json = registry.state(room).await.map_err(unavailable)?;
+        Ok(json.and_then(|json| match serde_json::from_str(&json) {
+            Ok(snapshot) => Some(snapshot),
+            Err(e) => {
+                warn!(%room, "the room's state in Redis is not readable ({e}); it starts afresh");
+                None
+            }
+        }))
     }
 
     /// Where `room`, which does not run on this node, is to run: placed on the
@@ -176,6 +201,16 @@ impl Cluster {
             )),
         }
     }
+}
+
+fn as_json(states: &[(String, RoomSnapshot)]) -> Vec<(String, String)> {
+    states
+        .iter()
+        .map(|(room, snapshot)| {
+            let json = serde_json::to_string(snapshot).expect("room state serializes");
+            (room.clone(), json)
+        })
+        .collect()
 }
 
 fn unavailable(e: RegistryError) -> ApiError {

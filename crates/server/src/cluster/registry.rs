@@ -6,6 +6,9 @@
 //! - `moim:nodes`: the set of node ids ever registered (pruned of those whose key is gone);
 //! - `moim:room:{room}`: the id of the node hosting the room, with a lifetime of
 //!   [`ROOM_TTL`] that the hosting node renews while the room runs;
+//! - `moim:state:{room}`: the room's lasting state (chat, polls, board, settings, bans) as
+//!   JSON, written by its node when it changes and expiring with the placement, so that a
+//!   node taking the room over starts it from there;
 //! - `moim:placed`: per node id, the rooms placed on it since its latest heartbeat, which
 //!   its load does not show yet (so a burst of new rooms is spread, not all sent to the
 //!   node that looked least loaded at the latest heartbeat).
@@ -31,6 +34,7 @@ pub const OP_TIMEOUT: Duration = Duration::from_millis(1_000);
 const NODES: &str = "moim:nodes";
 const NODE_PREFIX: &str = "moim:node:";
 const ROOM_PREFIX: &str = "moim:room:";
+const STATE_PREFIX: &str = "moim:state:";
 const PLACED: &str = "moim:placed";
 
 /// Places a room: the node already hosting it while that node is alive, else the
@@ -46,13 +50,15 @@ redis.call('HINCRBY', KEYS[2], ARGV[1], 1)
 return ARGV[1]
 ";
 
-/// Renews the placement of rooms running on this node: each key that is free or already
-/// this node's. KEYS the rooms' keys; ARGV: this node's id, lifetime (ms).
+/// Renews the placement of rooms running on this node, and the lifetime of their state:
+/// each key that is free or already this node's. KEYS each room's key followed by its
+/// state's; ARGV: this node's id, lifetime (ms).
 const HOLD: &str = r"
-for _, key in ipairs(KEYS) do
-  local current = redis.call('GET', key)
+for i = 1, #KEYS, 2 do
+  local current = redis.call('GET', KEYS[i])
   if not current or current == ARGV[1] then
-    redis.call('SET', key, ARGV[1], 'PX', ARGV[2])
+    redis.call('SET', KEYS[i], ARGV[1], 'PX', ARGV[2])
+    redis.call('PEXPIRE', KEYS[i + 1], ARGV[2])
   end
 end
 return #KEYS
@@ -110,13 +116,27 @@ impl Registry {
         })
     }
 
-    /// Writes this node's heartbeat and renews the placement of its `rooms`.
-    pub async fn beat(&self, node: &NodeInfo, rooms: &[String]) -> Result<(), RegistryError> {
+    /// Writes this node's heartbeat, the changed `states` (room, JSON) of its rooms, and
+    /// renews the placement of its `rooms`.
+    pub async fn beat(
+        &self,
+        node: &NodeInfo,
+        rooms: &[String],
+        states: &[(String, String)],
+    ) -> Result<(), RegistryError> {
         let json = serde_json::to_string(node).expect("node info serializes");
         let mut redis = self.redis.clone();
+        let mut pipe = redis::pipe();
+        for (room, state) in states {
+            pipe.cmd("SET")
+                .arg(state_key(room))
+                .arg(state)
+                .arg("PX")
+                .arg(ROOM_TTL.as_millis() as u64)
+                .ignore();
+        }
         within(async {
-            redis::pipe()
-                .cmd("SET")
+            pipe.cmd("SET")
                 .arg(node_key(&node.id))
                 .arg(json)
                 .arg("PX")
@@ -135,7 +155,7 @@ impl Registry {
             if !rooms.is_empty() {
                 let mut hold = self.hold.prepare_invoke();
                 for room in rooms {
-                    hold.key(room_key(room));
+                    hold.key(room_key(room)).key(state_key(room));
                 }
                 hold.arg(&node.id)
                     .arg(ROOM_TTL.as_millis() as u64)
@@ -145,6 +165,12 @@ impl Registry {
             Ok(())
         })
         .await
+    }
+
+    /// The lasting state of `room` (JSON) as its node last wrote it, if any.
+    pub async fn state(&self, room: &str) -> Result<Option<String>, RegistryError> {
+        let mut redis = self.redis.clone();
+        within(async { Ok(redis.get(state_key(room)).await?) }).await
     }
 
     /// Gives up the placement of those of `rooms` that are on node `id`, so that their
@@ -230,6 +256,10 @@ fn node_key(id: &str) -> String {
 
 fn room_key(room: &str) -> String {
     format!("{ROOM_PREFIX}{room}")
+}
+
+fn state_key(room: &str) -> String {
+    format!("{STATE_PREFIX}{room}")
 }
 
 async fn within<T>(op: impl Future<Output = Result<T, RegistryError>>) -> Result<T, RegistryError> {

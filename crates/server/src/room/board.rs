@@ -44,6 +44,21 @@ pub struct Segment {
 }
 
 impl Board {
+    /// The board of a snapshot's strokes, bottom first (those beyond the board's limit of
+    /// points left out).
+    pub(super) fn from_strokes(strokes: Vec<BoardStroke>) -> Board {
+        let mut board = Board::default();
+        for stroke in strokes {
+            let points = stroke.points.len() / 2;
+            if board.points + points > MAX_POINTS {
+                break;
+            }
+            board.points += points;
+            board.strokes.push(stroke);
+        }
+        board
+    }
+
     /// The strokes, bottom first.
     pub fn strokes(&self) -> Vec<BoardStroke> {
         self.strokes.clone()

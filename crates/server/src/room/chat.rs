@@ -127,7 +127,7 @@ impl Default for ChatLog {
 
 impl ChatLog {
     /// The id the next message gets.
-    fn take_id(&mut self) -> u64 {
+    pub(super) fn take_id(&mut self) -> u64 {
         self.next_id += 1;
         self.next_id
     }
@@ -148,6 +148,20 @@ impl ChatLog {
     /// Every kept message.
     pub fn all(&self) -> impl Iterator<Item = &ChatMessage> {
         self.messages.iter()
+    }
+
+    /// The kept messages and the latest id given, for a snapshot.
+    pub(super) fn parts(&self) -> (Vec<ChatMessage>, u64) {
+        (self.messages.iter().cloned().collect(), self.next_id)
+    }
+
+    /// The log of a snapshot: its messages (the newest that fit), its ids going on.
+    pub(super) fn from_parts(messages: Vec<ChatMessage>, next_id: u64) -> ChatLog {
+        let skip = messages.len().saturating_sub(TRANSCRIPT_LIMIT);
+        ChatLog {
+            messages: messages.into_iter().skip(skip).collect(),
+            next_id: next_id.max(first_id()),
+        }
     }
 }
 

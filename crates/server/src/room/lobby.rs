@@ -43,6 +43,29 @@ pub struct Lobby {
 }
 
 impl Lobby {
+    /// A lobby as a snapshot left it: its settings, the identities admitted and made
+    /// speakers; nobody waits.
+    pub(super) fn from_parts(
+        settings: RoomSettings,
+        admitted: Vec<String>,
+        promoted: Vec<String>,
+    ) -> Lobby {
+        Lobby {
+            settings,
+            admitted: admitted.into_iter().collect(),
+            promoted: promoted.into_iter().collect(),
+            waiting: Vec::new(),
+        }
+    }
+
+    /// The identities admitted and made speakers, for a snapshot.
+    pub(super) fn parts(&self) -> (Vec<String>, Vec<String>) {
+        (
+            self.admitted.iter().cloned().collect(),
+            self.promoted.iter().cloned().collect(),
+        )
+    }
+
     /// The room's settings now.
     pub fn settings(&self) -> RoomSettings {
         self.settings

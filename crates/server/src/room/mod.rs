@@ -17,6 +17,7 @@ pub mod participant;
 pub mod polls;
 pub mod rooms;
 pub mod roster;
+pub mod snapshot;
 pub mod stream;
 
 pub use rooms::{Entry, Joined, Rooms};
@@ -67,6 +68,8 @@ pub struct Room {
     emptied_at: Option<Instant>,
     /// A host ended the meeting: the room goes as soon as it is empty.
     ended: bool,
+    /// Its lasting state ([`snapshot`]) may have changed since it was last taken.
+    changed: bool,
 }
 
 impl Room {
@@ -83,6 +86,7 @@ impl Room {
             stream: RoomStream::default(),
             emptied_at: None,
             ended: false,
+            changed: false,
         }
     }
 
@@ -112,6 +116,7 @@ impl Room {
 
     /// The room's door, mutably.
     pub fn lobby_mut(&mut self) -> &mut Lobby {
+        self.changed = true;
         &mut self.lobby
     }
 
@@ -127,6 +132,7 @@ impl Room {
 
     /// The room's chat, mutably.
     pub fn chat_mut(&mut self) -> &mut ChatLog {
+        self.changed = true;
         &mut self.chat
     }
 
@@ -173,11 +179,13 @@ impl Room {
         &mut self,
         id: ParticipantId,
     ) -> Option<(&mut Participant, &mut Board)> {
+        self.changed = true;
         Some((self.roster.get_mut(id)?, &mut self.board))
     }
 
     /// A participant with the room's polls, to check its grants while voting.
     pub fn member_and_polls(&mut self, id: ParticipantId) -> Option<(&Participant, &mut Polls)> {
+        self.changed = true;
         Some((self.roster.get(id)?, &mut self.polls))
     }
 

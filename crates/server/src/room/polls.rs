@@ -134,7 +134,36 @@ impl Polls {
         Ok(poll.info.clone())
     }
 
-    /// Every poll, oldest first.
+    /// Every poll with the identities that voted in it, oldest first, for a snapshot.
+    pub(super) fn all_with_voters(&self) -> Vec<(PollInfo, Vec<String>)> {
+        self.polls
+            .iter()
+            .map(|p| (p.info.clone(), p.voters.iter().cloned().collect()))
+            .collect()
+    }
+
+    /// The latest id given, for a snapshot.
+    pub(super) fn next_id(&self) -> u64 {
+        self.next_id
+    }
+
+    /// The polls of a snapshot (the newest that fit), their ids going on.
+    pub(super) fn from_parts(polls: Vec<(PollInfo, Vec<String>)>, next_id: u64) -> Polls {
+        let skip = polls.len().saturating_sub(MAX_POLLS);
+        Polls {
+            polls: polls
+                .into_iter()
+                .skip(skip)
+                .map(|(info, voters)| Poll {
+                    info,
+                    voters: voters.into_iter().collect(),
+                })
+                .collect(),
+            next_id: next_id.max(crate::room::chat::first_id()),
+        }
+    }
+
+    /// Every poll as announced, oldest first.
     pub fn all(&self) -> Vec<PollInfo> {
         self.polls.iter().map(|p| p.info.clone()).collect()
     }

@@ -17,6 +17,7 @@ use super::Room;
 use crate::recording::Recording;
 use crate::room::lobby::Gate;
 use crate::room::participant::{Link, Participant};
+use crate::room::snapshot::RoomSnapshot;
 use crate::state::unix_millis;
 
 /// The result of a join.
@@ -299,6 +300,49 @@ impl Rooms {
         }
     }
 
+    /// The lasting state of the rooms whose state changed since the last call (or of
+    /// every room with `all`).
+    pub fn take_snapshots(&mut self, all: bool) -> Vec<(String, RoomSnapshot)> {
+        let mut taken = Vec::new();
+        for (name, room) in &mut self.rooms {
+            if all || std::mem::take(&mut room.changed) {
+                let banned = self
+                    .bans
+                    .get(name)
+                    .map(|b| b.iter().cloned().collect())
+                    .unwrap_or_default();
+                taken.push((name.clone(), room.snapshot(banned)));
+            }
+        }
+        taken
+    }
+
+    /// Notes that the lasting state of `rooms` is still to be written.
+    pub fn mark_changed<'a>(&mut self, rooms: impl Iterator<Item = &'a str>) {
+        for name in rooms {
+            if let Some(room) = self.rooms.get_mut(name) {
+                room.changed = true;
+            }
+        }
+    }
+
+    /// Starts room `name` from `snapshot` unless it runs here already; it goes after the
+    /// empty-room timeout if nobody comes.
+    pub fn restore(&mut self, name: &str, snapshot: RoomSnapshot) {
+        if self.rooms.contains_key(name) {
+            return;
+        }
+        if !snapshot.banned.is_empty() {
+            self.bans
+                .entry(name.to_owned())
+                .or_default()
+                .extend(snapshot.banned.iter().cloned());
+        }
+        let mut room = Room::restored(snapshot);
+        room.emptied_at = Some(Instant::now());
+        self.rooms.insert(name.to_owned(), room);
+    }
+
     /// The names of the rooms running here.
     pub fn names(&self) -> Vec<String> {
         self.rooms.keys().cloned().collect()
@@ -430,11 +474,11 @@ impl Rooms {
         for room in self.rooms.values() {
             for p in room.roster.iter().chain(room.lobby.waiting()) {
                 match p.link {
-                    crate::room::participant::Link::Socket(_) => {
+                    Link::Socket(_) => {
                         p.send(text);
                         p.disconnect();
                     }
-                    crate::room::participant::Link::Http { .. } => untold.push(p.id),
+                    Link::Http { .. } => untold.push(p.id),
                 }
             }
         }

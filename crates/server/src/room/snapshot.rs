@@ -1,0 +1,139 @@
+//! What of a room outlives the node it runs on when nodes share rooms: its chat, polls,
+//! board, settings, who was admitted or made a speaker, and its bans. The room's node
+//! keeps it in Redis as it changes (with every heartbeat); a node that takes the room over,
+//! after its node died or drained, starts the room from it, so the people who come back
+//! find the room as they left it.
+
+use moim_proto::signal::{BoardStroke, ChatMessage, PollInfo, RoomSettings};
+use serde::{Deserialize, Serialize};
+
+use crate::room::Room;
+use crate::room::board::Board;
+use crate::room::chat::ChatLog;
+use crate::room::lobby::Lobby;
+use crate::room::polls::Polls;
+
+/// A room's lasting state.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RoomSnapshot {
+    /// Chat messages to everyone, oldest first, and the latest id given.
+    pub chat: Vec<ChatMessage>,
+    pub chat_id: u64,
+    /// Polls with the identities that voted, oldest first, and the latest id given.
+    pub polls: Vec<(PollInfo, Vec<String>)>,
+    pub poll_id: u64,
+    /// The board's strokes, bottom first.
+    pub board: Vec<BoardStroke>,
+    pub settings: RoomSettings,
+    /// Identities let in, who pass the lock and the waiting room when they come back.
+    pub admitted: Vec<String>,
+    /// Identities made speakers of an audio room.
+    pub speakers: Vec<String>,
+    /// Identities a host removed with a ban.
+    pub banned: Vec<String>,
+}
+
+impl Room {
+    /// The room's lasting state, with its `banned` identities (kept by [`super::Rooms`]).
+    pub fn snapshot(&self, banned: Vec<String>) -> RoomSnapshot {
+        let (chat, chat_id) = self.chat.parts();
+        let (admitted, speakers) = self.lobby.parts();
+        RoomSnapshot {
+            chat,
+            chat_id,
+            polls: self.polls.all_with_voters(),
+            poll_id: self.polls.next_id(),
+            board: self.board.strokes(),
+            settings: self.lobby.settings(),
+            admitted,
+            speakers,
+            banned,
+        }
+    }
+
+    /// An empty room that goes on from `snapshot` (its bans go to [`super::Rooms`]).
+    pub fn restored(snapshot: RoomSnapshot) -> Room {
+        let mut room = Room::new();
+        room.chat = ChatLog::from_parts(snapshot.chat, snapshot.chat_id);
+        room.polls = Polls::from_parts(snapshot.polls, snapshot.poll_id);
+        room.board = Board::from_strokes(snapshot.board);
+        room.lobby = Lobby::from_parts(snapshot.settings, snapshot.admitted, snapshot.speakers);
+        room
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use moim_proto::signal::{BoardTool, PollOption, RoomMode, Sender};
+
+    use super::*;
+
+    #[test]
+    fn a_restored_room_has_what_its_snapshot_had_and_its_ids_go_on() {
+        let ada = Sender {
+            sid: "PA_1".into(),
+            identity: "ada".into(),
+            name: "Ada".into(),
+        };
+        let far = u64::MAX / 4;
+        let snapshot = RoomSnapshot {
+            chat: vec![ChatMessage {
+                id: far,
+                ts: 1,
+                from: ada.clone(),
+                text: "hello".into(),
+                to: Vec::new(),
+            }],
+            chat_id: far,
+            polls: vec![(
+                PollInfo {
+                    id: far,
+                    ts: 2,
+                    from: ada,
+                    question: "tea?".into(),
+                    options: vec![
+                        PollOption {
+                            text: "yes".into(),
+                            votes: 1,
+                        },
+                        PollOption {
+                            text: "no".into(),
+                            votes: 0,
+                        },
+                    ],
+                    closed: false,
+                },
+                vec!["ada".into()],
+            )],
+            poll_id: far,
+            board: vec![BoardStroke {
+                id: "PA_1.1".into(),
+                by: "ada".into(),
+                tool: BoardTool::Pen,
+                color: "#000000".into(),
+                width: 4,
+                points: vec![0, 0, 10, 10],
+                done: true,
+            }],
+            settings: RoomSettings {
+                locked: true,
+                mode: RoomMode::Audio,
+                ..RoomSettings::default()
+            },
+            admitted: vec!["ada".into()],
+            speakers: vec!["grace".into()],
+            banned: vec!["mallory".into()],
+        };
+        let mut room = Room::restored(snapshot.clone());
+        assert_eq!(room.snapshot(vec!["mallory".into()]), snapshot);
+        assert!(
+            room.chat_mut().take_id() > far,
+            "new messages come after the old"
+        );
+        let err = room
+            .polls
+            .vote(far, 0, "ada")
+            .expect_err("ada voted before the room moved");
+        assert_eq!(err.code, moim_proto::ErrorCode::Conflict);
+    }
+}
