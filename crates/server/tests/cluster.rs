@@ -129,6 +129,20 @@ async fn participants_who_reach_different_nodes_meet_on_the_rooms_node() {
     );
     let (status, _) = nodes[elsewhere].http("POST", "/whip/c1", &[], "v=0");
     assert_eq!(status, 401);
+
+    // The watch page and HLS, without a token, follow a room that runs, and place none.
+    let (status, response) = nodes[elsewhere].http("GET", "/watch/c1/info?key=k", &[], "");
+    assert_eq!(status, 307, "{response}");
+    let location = format!(
+        "http://127.0.0.1:{}/watch/c1/info?key=k",
+        nodes[host].http_port
+    );
+    assert!(
+        response.contains(&format!("location: {location}\r\n")),
+        "{response}"
+    );
+    let (status, response) = nodes[elsewhere].http("GET", "/hls/nowhere/index.m3u8", &[], "");
+    assert_eq!(status, 404, "{response}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -159,6 +159,14 @@ impl Cluster {
         }
     }
 
+    /// The other node `room` runs on, if clustered and it runs on a live one; nothing is
+    /// placed (for requests without a token, which follow a room but never start one).
+    pub async fn locate(&self, room: &str) -> Option<NodeInfo> {
+        let registry = self.registry.as_ref()?;
+        let node = registry.hosting(room).await.ok().flatten()?;
+        (node.id != self.me().id).then_some(node)
+    }
+
     /// The lasting state `room` had on the node that ran it last, if clustered and kept.
     pub async fn room_state(&self, room: &str) -> Result<Option<RoomSnapshot>, ApiError> {
         let Some(registry) = &self.registry else {

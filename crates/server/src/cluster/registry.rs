@@ -167,6 +167,19 @@ impl Registry {
         .await
     }
 
+    /// The node hosting `room` while it is alive.
+    pub async fn hosting(&self, room: &str) -> Result<Option<NodeInfo>, RegistryError> {
+        let mut redis = self.redis.clone();
+        within(async {
+            let Some(id): Option<String> = redis.get(room_key(room)).await? else {
+                return Ok(None);
+            };
+            let json: Option<String> = redis.get(node_key(&id)).await?;
+            Ok(json.and_then(|json| serde_json::from_str(&json).ok()))
+        })
+        .await
+    }
+
     /// The lasting state of `room` (JSON) as its node last wrote it, if any.
     pub async fn state(&self, room: &str) -> Result<Option<String>, RegistryError> {
         let mut redis = self.redis.clone();

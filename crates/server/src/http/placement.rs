@@ -1,7 +1,9 @@
-//! HTTP requests for a room that runs on another node of the cluster (WHIP, WHEP, the
-//! room API) are sent there with `307 Temporary Redirect`, which keeps the method and the
-//! body (RFC 9725 §4.5: WHIP and WHEP clients follow it). Only a request with a valid
-//! token for the room can place it; any other goes on to its handler, which refuses it.
+//! HTTP requests for a room that runs on another node of the cluster are sent there with
+//! `307 Temporary Redirect`, which keeps the method and the body (RFC 9725 §4.5: WHIP and
+//! WHEP clients follow it). WHIP, WHEP and the room API carry a token: only a valid token
+//! for the room can place it; any other request goes on to its handler, which refuses it.
+//! The watch page's requests and HLS carry none: they follow a room that runs somewhere
+//! already, and never place one.
 
 use std::sync::Arc;
 
@@ -20,10 +22,19 @@ pub async fn to_the_rooms_node(
     request: Request,
     next: Next,
 ) -> Response {
-    let room = match room_of(request.uri().path()) {
-        Some(room) if state.cluster.clustered() && request.method() != Method::OPTIONS => room,
+    let (room, tokened) = match room_of(request.uri().path()) {
+        Some(found) if state.cluster.clustered() && request.method() != Method::OPTIONS => found,
         _ => return next.run(request).await,
     };
+    if !tokened {
+        if state.rooms().contains(room) {
+            return next.run(request).await;
+        }
+        return match state.cluster.locate(room).await {
+            Some(node) => redirect(&format!("{}{}", node.url, path_and_query(&request))),
+            None => next.run(request).await,
+        };
+    }
     let token_for_room = request
         .headers()
         .get(header::AUTHORIZATION)
@@ -36,15 +47,16 @@ pub async fn to_the_rooms_node(
     }
     match state.place(room).await {
         Ok(Placement::Here) => next.run(request).await,
-        Ok(Placement::At(node)) => {
-            let target = request
-                .uri()
-                .path_and_query()
-                .map_or(request.uri().path(), |p| p.as_str());
-            redirect(&format!("{}{target}", node.url))
-        }
+        Ok(Placement::At(node)) => redirect(&format!("{}{}", node.url, path_and_query(&request))),
         Err(e) => error_response(e),
     }
+}
+
+fn path_and_query(request: &Request) -> &str {
+    request
+        .uri()
+        .path_and_query()
+        .map_or(request.uri().path(), |p| p.as_str())
 }
 
 /// `307 Temporary Redirect` to `location`: the client sends the same request there.
@@ -56,13 +68,21 @@ pub fn redirect(location: &str) -> Response {
     response
 }
 
-/// The room a path is about: `/whip/{room}…`, `/whep/{room}…`, `/api/rooms/{room}…`.
-fn room_of(path: &str) -> Option<&str> {
-    let rest = ["/whip/", "/whep/", "/api/rooms/"]
-        .iter()
-        .find_map(|prefix| path.strip_prefix(prefix))?;
+/// The room a path is about, and whether its requests carry a token for it:
+/// `/whip/{room}…`, `/whep/{room}…`, `/api/rooms/{room}…` do; `/watch/{room}/…` and
+/// `/hls/{room}/…` do not.
+fn room_of(path: &str) -> Option<(&str, bool)> {
+    let (rest, tokened) = [
+        ("/whip/", true),
+        ("/whep/", true),
+        ("/api/rooms/", true),
+        ("/watch/", false),
+        ("/hls/", false),
+    ]
+    .iter()
+    .find_map(|(prefix, tokened)| Some((path.strip_prefix(prefix)?, *tokened)))?;
     let room = rest.split('/').next()?;
-    (!room.is_empty()).then_some(room)
+    (!room.is_empty()).then_some((room, tokened))
 }
 
 #[cfg(test)]
@@ -71,11 +91,15 @@ mod tests {
 
     #[test]
     fn the_room_is_read_from_the_paths_that_name_one() {
-        assert_eq!(room_of("/whip/standup"), Some("standup"));
-        assert_eq!(room_of("/whep/standup/ada"), Some("standup"));
-        assert_eq!(room_of("/api/rooms/standup/recordings"), Some("standup"));
+        assert_eq!(room_of("/whip/standup"), Some(("standup", true)));
+        assert_eq!(room_of("/whep/standup/ada"), Some(("standup", true)));
+        assert_eq!(
+            room_of("/api/rooms/standup/recordings"),
+            Some(("standup", true))
+        );
         assert_eq!(room_of("/api/info"), None);
         assert_eq!(room_of("/api/rooms/"), None);
-        assert_eq!(room_of("/hls/standup/index.m3u8"), None);
+        assert_eq!(room_of("/hls/standup/index.m3u8"), Some(("standup", false)));
+        assert_eq!(room_of("/watch/standup/info"), Some(("standup", false)));
     }
 }
