@@ -150,9 +150,11 @@ describe('a participant on a slow, then lossy, connection', { skip: LAB_UNAVAILA
     const later = await receivedVideo(grace);
     console.log(`600 kbit/s: ${fullHeight} → ${switched.height} lines after ${downSwitch.toFixed(1)} s; ` +
       `in the 10 s after, ${later.freezes - switched.freezes} freezes, ${(later.frozen - switched.frozen).toFixed(2)} s frozen`);
+    // The estimate may dip below the smallest layer for a moment on this shaped link (its
+    // queue is deep), pausing the video; it must come back by itself within seconds.
+    await grace.locator(PAUSED_NOTE).waitFor({ state: 'hidden', timeout: 10_000 });
     await waitForFramesDecodedRising(grace, REMOTE_CAMERA_VIDEOS);
     await waitForAudioPacketsRising(grace, REMOTE_AUDIO);
-    assert.ok(await grace.locator(PAUSED_NOTE).isHidden(), 'the video is not paused');
   });
 
   test('at 150 kbit/s the video pauses with a note on the tile, and the sound goes on', async () => {

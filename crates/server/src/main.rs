@@ -109,15 +109,10 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen for RTMP on {}", config.rtmp_addr))?;
     let rtmp_addr = rtmp.local_addr()?;
-    let recordings_dir = config.recordings_dir.clone();
-    let interrupted =
-        tokio::task::spawn_blocking(move || recording::mark_interrupted(&recordings_dir)).await?;
-    if interrupted > 0 {
-        tracing::warn!(
-            recordings = interrupted,
-            "recordings cut short when the server last stopped are marked interrupted"
-        );
-    }
+    let mut config = config;
+    config.http_addr = http_addr;
+    let cluster = cluster::Cluster::new(&config, advertised_media)?;
+    mark_interrupted_recordings(&config, &cluster).await?;
     let broadcasts_dir = config.broadcasts_dir.clone();
     tokio::task::spawn_blocking(move || broadcast::archive::clear_leftovers(&broadcasts_dir))
         .await?;
@@ -128,9 +123,6 @@ async fn run(config: Config) -> anyhow::Result<()> {
             "development mode is exposed beyond loopback: anyone who reaches this server can mint host tokens"
         );
     }
-    let mut config = config;
-    config.http_addr = http_addr;
-    let cluster = cluster::Cluster::new(&config, advertised_media)?;
     let state = Arc::new(AppState::new(config, media.clone(), ice, cluster));
     tokio::spawn(room::media_events::run(state.clone(), media_events));
     tokio::spawn(ingest::serve(rtmp, state.clone()));
@@ -192,6 +184,38 @@ async fn run(config: Config) -> anyhow::Result<()> {
     })
     .await;
     info!("stopped");
+    Ok(())
+}
+
+/// Marks the recordings cut short when the server last stopped (a crash) as interrupted;
+/// in a cluster, not those of nodes alive now, which may share the folder (none at all
+/// while Redis cannot say which are alive).
+async fn mark_interrupted_recordings(
+    config: &Config,
+    cluster: &cluster::Cluster,
+) -> anyhow::Result<()> {
+    let alive: Vec<String> = if cluster.clustered() {
+        match cluster.nodes().await {
+            Ok(nodes) => nodes.into_iter().map(|n| n.id).collect(),
+            Err(e) => {
+                tracing::warn!("{}; unfinished recordings are left as they are", e.message);
+                return Ok(());
+            }
+        }
+    } else {
+        Vec::new()
+    };
+    let dir = config.recordings_dir.clone();
+    let interrupted = tokio::task::spawn_blocking(move || {
+        recording::mark_interrupted(&dir, |node| alive.iter().any(|a| a == node))
+    })
+    .await?;
+    if interrupted > 0 {
+        tracing::warn!(
+            recordings = interrupted,
+            "recordings cut short when the server last stopped are marked interrupted"
+        );
+    }
     Ok(())
 }
 

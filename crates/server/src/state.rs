@@ -17,7 +17,7 @@ use crate::broadcast::playback::Playbacks;
 use crate::cluster::load::LoadMeter;
 use crate::cluster::{Cluster, Placement};
 use crate::config::Config;
-use crate::recording::Recording;
+use crate::recording::{self, Recording};
 use crate::room::Rooms;
 use crate::room::participant::Participant;
 use crate::turn::IceServers;
@@ -76,6 +76,14 @@ impl AppState {
         if placement == Placement::Here
             && let Some(snapshot) = self.cluster.room_state(name).await?
         {
+            if let Some(id) = &snapshot.recording {
+                // Its node is gone: where the folder is shared, mark it as a restart would.
+                let dir = self.config.recordings_dir.join(name).join(id);
+                let me = self.cluster.me().id;
+                tokio::task::spawn_blocking(move || {
+                    recording::mark_one_interrupted(&dir, |node| node == me)
+                });
+            }
             self.rooms().restore(name, snapshot);
         }
         Ok(placement)
@@ -86,7 +94,11 @@ impl AppState {
     /// which places its room on another node) and let go; WHIP and WHEP sessions, which
     /// cannot be told, end. Returns once nobody is left, or after `within`.
     pub async fn drain(&self, within: Duration) {
-        let states = self.rooms().take_snapshots(true);
+        let mut states = self.rooms().take_snapshots(true);
+        for (_, state) in &mut states {
+            // This node finishes its recordings as it stops: none is to be marked interrupted.
+            state.recording = None;
+        }
         self.cluster.drain(&states).await;
         let message = ServerReply::event(ServerMessage::Reconnect {
             reason: ReconnectReason::Draining,

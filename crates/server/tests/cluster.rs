@@ -7,7 +7,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use support::cluster::{Redis, list_nodes, nodes, wait_for_nodes};
+use support::cluster::{Redis, list_nodes, nodes, nodes_with, wait_for_nodes};
 use support::peer::Peer;
 use support::{Server, Signal, body_json, expect_error};
 
@@ -297,4 +297,59 @@ async fn a_draining_node_sends_everyone_to_join_again_and_exits() {
     let joined = carol.join(&nodes[again].token("c5", "carol", &[])).await;
     assert_eq!(joined["chat"][0]["text"], "before the drain", "{joined}");
     nodes[host].kill9();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recording_on_a_dead_node_is_marked_interrupted_by_the_node_taking_its_room_over() {
+    let redis = Redis::start();
+    let shared = std::env::temp_dir().join(format!("moim-shared-rec-{}", redis.port));
+    let shared_dir = shared.to_str().unwrap().to_owned();
+    let mut nodes = nodes_with(&redis, 0..3, &[("MOIM_RECORDINGS_DIR", &shared_dir)]);
+    wait_for_nodes(&nodes[0], &THREE, Duration::from_secs(5));
+    let host = host_of(&nodes, 0, "c6", "probe").await;
+    let node = &nodes[host];
+    let _alice = Peer::join(&node.ws_url(), &node.token("c6", "alice", &[]), true).await;
+    let (_, id) = support::start_recording(node, "c6", "track");
+    let manifest = shared.join("c6").join(&id).join("manifest.json");
+    let status = || -> String {
+        let text = std::fs::read_to_string(&manifest).unwrap_or_default();
+        serde_json::from_str::<serde_json::Value>(&text).map_or(String::new(), |m| {
+            m["status"].as_str().unwrap_or_default().to_owned()
+        })
+    };
+    // A node starting beside it leaves the running recording alone.
+    let late = nodes_with(&redis, 3..4, &[("MOIM_RECORDINGS_DIR", &shared_dir)]);
+    wait_for_nodes(
+        &late[0],
+        &["node-0", "node-1", "node-2", "node-3"],
+        Duration::from_secs(5),
+    );
+    assert_eq!(status(), "recording");
+
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    nodes[host].kill9();
+    let live = (host + 1) % 3;
+    let mut ids: Vec<String> = (0..4)
+        .filter(|&i| i != host)
+        .map(|i| format!("node-{i}"))
+        .collect();
+    ids.sort();
+    let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+    wait_for_nodes(&nodes[live], &ids, Duration::from_secs(5));
+    let bob = Peer::join(
+        &nodes[live].ws_url(),
+        &nodes[live].token("c6", "bob", &[]),
+        false,
+    )
+    .await;
+    bob.wait_for(Duration::from_secs(5), "bob in the room again", |s| {
+        s.messages.first().is_some_and(|m| m["type"] == "joined")
+    })
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while status() != "interrupted" {
+        assert!(Instant::now() < deadline, "status {}", status());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = std::fs::remove_dir_all(&shared);
 }

@@ -35,6 +35,10 @@ pub struct Manifest {
     /// Why the server stopped it by itself (a limit), if it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop_reason: Option<RecordingStopReason>,
+    /// The node that records it, in a cluster: another node sharing the recordings folder
+    /// leaves it alone while that node is alive.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub node: String,
 }
 
 /// What became of one file.
@@ -149,34 +153,39 @@ pub fn write(dir: &Path, manifest: &Manifest) {
     }
 }
 
-/// Marks every recording whose manifest still says `recording` as `interrupted`: at
-/// start-up none runs, so those were cut short by a crash (their files play up to where
-/// they were). Returns how many.
-pub fn mark_interrupted(recordings_dir: &Path) -> usize {
+/// Marks every recording whose manifest still says `recording` as `interrupted`, but those
+/// recorded by a node for which `alive` holds (a cluster's nodes may share the folder): at
+/// start-up none runs here, so the others were cut short by a crash (their files play up
+/// to where they were). Returns how many.
+pub fn mark_interrupted(recordings_dir: &Path, alive: impl Fn(&str) -> bool) -> usize {
     let Ok(rooms) = std::fs::read_dir(recordings_dir) else {
         return 0;
     };
-    let mut marked = 0;
-    for recording in rooms
+    rooms
         .filter_map(Result::ok)
         .filter_map(|room| std::fs::read_dir(room.path()).ok())
         .flatten()
         .filter_map(Result::ok)
-    {
-        let dir = recording.path();
-        let Some(mut manifest) = std::fs::read(dir.join("manifest.json"))
-            .ok()
-            .and_then(|bytes| serde_json::from_slice::<Manifest>(&bytes).ok())
-        else {
-            continue;
-        };
-        if manifest.status == "recording" {
-            manifest.status = "interrupted".into();
-            write(&dir, &manifest);
-            marked += 1;
-        }
+        .filter(|recording| mark_one_interrupted(&recording.path(), &alive))
+        .count()
+}
+
+/// Marks the recording in folder `dir` interrupted if its manifest says it is still
+/// recording and its node is not `alive` (it stopped without finishing it); true if it
+/// did.
+pub fn mark_one_interrupted(dir: &Path, alive: impl Fn(&str) -> bool) -> bool {
+    let Some(mut manifest) = std::fs::read(dir.join("manifest.json"))
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<Manifest>(&bytes).ok())
+    else {
+        return false;
+    };
+    if manifest.status != "recording" || (!manifest.node.is_empty() && alive(&manifest.node)) {
+        return false;
     }
-    marked
+    manifest.status = "interrupted".into();
+    write(dir, &manifest);
+    true
 }
 
 /// Whether `name` is safe as one folder or file name under the recordings folder.
@@ -222,6 +231,7 @@ mod tests {
             files: Vec::new(),
             chat: Vec::new(),
             stop_reason: None,
+            node: "node-a".into(),
         }
     }
 
@@ -237,9 +247,14 @@ mod tests {
         let listed = list(&root, "r");
         assert_eq!(listed.len(), 1);
         assert_eq!(listed[0].status, "recording", "the newest version");
-        assert_eq!(mark_interrupted(&root), 1);
+        assert_eq!(
+            mark_interrupted(&root, |node| node == "node-a"),
+            0,
+            "its node still runs it"
+        );
+        assert_eq!(mark_interrupted(&root, |_| false), 1);
         assert_eq!(list(&root, "r")[0].status, "interrupted");
-        assert_eq!(mark_interrupted(&root), 0, "once");
+        assert_eq!(mark_interrupted(&root, |_| false), 0, "once");
         std::fs::remove_dir_all(root).unwrap();
     }
 }

@@ -41,7 +41,9 @@ use tracing::{info, warn};
 use self::manifest::FileReport;
 use self::manifest::{Manifest, ManifestParticipant, ManifestSaver, ManifestTrack};
 use self::recorder::{Layout, Route, Routes, StopAt};
-pub use crate::recording::manifest::{is_folder_name, list, mark_interrupted};
+pub use crate::recording::manifest::{
+    is_folder_name, list, mark_interrupted, mark_one_interrupted,
+};
 use crate::room::participant::Participant;
 use crate::room::{Room, no_one_in};
 use crate::state::{AppState, unix_millis};
@@ -113,6 +115,11 @@ impl Recording {
                 files: Vec::new(),
                 chat: Vec::new(),
                 stop_reason: None,
+                node: if state.cluster.clustered() {
+                    state.cluster.me().id
+                } else {
+                    String::new()
+                },
             },
             info,
             dir,

@@ -148,6 +148,7 @@ impl Room {
 
     /// The room's server recording, mutably.
     pub fn recording_mut(&mut self) -> &mut RecordingSlot {
+        self.changed = true;
         &mut self.recording
     }
 

@@ -31,6 +31,10 @@ pub struct RoomSnapshot {
     pub speakers: Vec<String>,
     /// Identities a host removed with a ban.
     pub banned: Vec<String>,
+    /// The id of the server recording running then, if one was: a node that takes the
+    /// room over after a crash marks it interrupted (its files are readable as they are).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recording: Option<String>,
 }
 
 impl Room {
@@ -48,6 +52,7 @@ impl Room {
             admitted,
             speakers,
             banned,
+            recording: self.recording.running().map(|r| r.info.id.clone()),
         }
     }
 
@@ -123,6 +128,7 @@ mod tests {
             admitted: vec!["ada".into()],
             speakers: vec!["grace".into()],
             banned: vec!["mallory".into()],
+            recording: None,
         };
         let mut room = Room::restored(snapshot.clone());
         assert_eq!(room.snapshot(vec!["mallory".into()]), snapshot);

@@ -67,13 +67,22 @@ impl Drop for Redis {
 
 /// `n` nodes sharing `redis`, each on its own ports.
 pub fn nodes(redis: &Redis, n: usize) -> Vec<Server> {
+    nodes_with(redis, 0..n, &[])
+}
+
+/// Nodes `node-{i}` for each `i` of `ids`, sharing `redis`, with more settings `env`.
+pub fn nodes_with(redis: &Redis, ids: std::ops::Range<usize>, env: &[(&str, &str)]) -> Vec<Server> {
     let url = redis.url();
-    (0..n)
-        .map(|i| {
-            let id = format!("node-{i}");
-            Server::start_with(&[("MOIM_REDIS_URL", &url), ("MOIM_NODE_ID", &id)])
-        })
-        .collect()
+    ids.map(|i| {
+        let id = format!("node-{i}");
+        let mut all = vec![
+            ("MOIM_REDIS_URL", url.as_str()),
+            ("MOIM_NODE_ID", id.as_str()),
+        ];
+        all.extend_from_slice(env);
+        Server::start_with(&all)
+    })
+    .collect()
 }
 
 /// `GET /api/nodes` on `server` with a node admin token: the listing.
