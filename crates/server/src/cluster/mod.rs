@@ -4,7 +4,8 @@
 //! registers itself in Redis with its load at each heartbeat ([`registry`]); a room that
 //! is not running here is placed on the least-loaded live node ([`node::least_loaded`]),
 //! and a client that reached another node is sent to the room's node: signaling answers
-//! `join` with `moved`, HTTP (WHIP, WHEP, the room API) with a `307` redirect. A room
+//! `join` with `moved`, HTTP (WHIP, WHEP, the room API, the watch page, HLS) with a `307`
+//! redirect. A room
 //! running here is served without asking Redis, so the rooms a node has go on while Redis
 //! is away; only new rooms then wait for it.
 

@@ -13,6 +13,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::cluster::Placement;
+use crate::http::auth::bearer;
 use crate::http::error::error_response;
 use crate::state::AppState;
 
@@ -35,12 +36,9 @@ pub async fn to_the_rooms_node(
             None => next.run(request).await,
         };
     }
-    let token_for_room = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .and_then(|token| state.verify(token.trim()).ok())
+    let token_for_room = bearer(request.headers())
+        .ok()
+        .and_then(|token| state.verify(token).ok())
         .is_some_and(|claims| claims.video.room == room);
     if !token_for_room {
         return next.run(request).await;
