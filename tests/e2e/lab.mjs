@@ -186,6 +186,41 @@ export async function selectedCandidates(page, settled = () => true) {
 }
 
 /**
+ * What each of the page's peer connections (publisher, then subscriber) knows of ICE: its
+ * states, its local candidates and its candidate pairs. For the message of a failed
+ * assertion, so that a run that could not connect says how far it came.
+ * @param {import('./harness.mjs').Page} page
+ * @returns {Promise<string>}
+ */
+export async function iceReport(page) {
+  const report = await page.evaluate(async () => {
+    const room = /** @type {any} */ (window).moimRoom;
+    const out = [];
+    for (const pc of [room.publisherPc, room.subscriberPc]) {
+      if (!pc) {
+        out.push(null);
+        continue;
+      }
+      const stats = await pc.getStats();
+      /** @type {string[]} */
+      const candidates = [];
+      /** @type {string[]} */
+      const pairs = [];
+      stats.forEach((/** @type {any} */ s) => {
+        if (s.type === 'local-candidate') {
+          candidates.push(`${s.candidateType}/${s.protocol}${s.relayProtocol ? `/${s.relayProtocol}` : ''} ${s.address}:${s.port}`);
+        } else if (s.type === 'candidate-pair') {
+          pairs.push(`${s.state} sent=${s.requestsSent ?? 0} answered=${s.responsesReceived ?? 0}`);
+        }
+      });
+      out.push({ ice: pc.iceConnectionState, gathering: pc.iceGatheringState, candidates, pairs });
+    }
+    return out;
+  }).catch((/** @type {Error} */ e) => `no report: ${e.message}`);
+  return JSON.stringify(report);
+}
+
+/**
  * @typedef {object} Meeting
  * @property {import('./harness.mjs').Page} ada on the open network
  * @property {import('./harness.mjs').Page} grace inside the lab

@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { RESULTS_DIR, freeTcpPort, startServer } from './harness.mjs';
-import { LAB_UNAVAILABLE, createLab, meetAcrossTheLab, seeAndHearEachOther, selectedCandidates } from './lab.mjs';
+import { LAB_UNAVAILABLE, createLab, iceReport, meetAcrossTheLab, seeAndHearEachOther, selectedCandidates } from './lab.mjs';
 
 /**
  * A self-signed certificate for `ip`, as an operator's would be for their domain.
@@ -29,6 +29,14 @@ function certificateFor(ip) {
   return { cert, key };
 }
 
+/**
+ * The TURN server's lines of the server's log.
+ * @param {import('./harness.mjs').Server} server
+ */
+function turnLog(server) {
+  return fs.readFileSync(server.logFile, 'utf8').split('\n').filter((l) => l.includes('TURN')).slice(-20).join(' | ');
+}
+
 describe('a participant whose firewall leaves only the web and TURN/TLS ports open', { skip: LAB_UNAVAILABLE ?? false }, () => {
   /** @type {import('./lab.mjs').Lab} */
   let lab;
@@ -44,6 +52,8 @@ describe('a participant whose firewall leaves only the web and TURN/TLS ports op
     server = await startServer('turn', {
       host: lab.hostAddress,
       env: {
+        // The TURN server's handshakes and allocations, for a run that cannot connect.
+        MOIM_LOG: 'info,str0m=warn,moim_turn=debug',
         MOIM_TLS_CERT: cert,
         MOIM_TLS_KEY: key,
         MOIM_TURN_TLS_ADDR: `${lab.hostAddress}:${tlsPort}`,
@@ -66,9 +76,12 @@ describe('a participant whose firewall leaves only the web and TURN/TLS ports op
 
   test('connects both ways through a relayed address reached over TLS', async () => {
     const candidates = await selectedCandidates(meeting.grace, (all) => all.every((c) => c.relayProtocol === 'tls'));
+    const report = candidates.every((c) => c?.relayProtocol === 'tls')
+      ? ''
+      : `${await iceReport(meeting.grace)} TURN: ${turnLog(server)}`;
     for (const c of candidates) {
-      assert.equal(c?.candidateType, 'relay', JSON.stringify(candidates));
-      assert.equal(c?.relayProtocol, 'tls', JSON.stringify(candidates));
+      assert.equal(c?.candidateType, 'relay', `${JSON.stringify(candidates)} ${report}`);
+      assert.equal(c?.relayProtocol, 'tls', `${JSON.stringify(candidates)} ${report}`);
     }
   });
 
