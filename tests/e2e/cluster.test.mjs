@@ -106,6 +106,119 @@ async function startCluster(name) {
   return { redis, nodes };
 }
 
+/** @param {import('./harness.mjs').Server} node */
+const wsUrl = (node) => `${node.url.replace('http:', 'ws:')}/rtc`;
+
+/**
+ * Places `room` (a join from a browser's own WebSocket to the first node, then leave); the
+ * index of the node it runs on.
+ * @param {import('./harness.mjs').Browser} browser
+ * @param {import('./harness.mjs').Server[]} nodes
+ * @param {string} room
+ * @param {string} label
+ */
+async function placeRoom(browser, nodes, room, label) {
+  const probe = await newPage(browser, `${label}-probe`);
+  await probe.goto(`${nodes[0].url}/healthz`);
+  const token = await mintToken({ room, identity: 'probe' });
+  const reply = await probe.evaluate(
+    ([url, token]) =>
+      new Promise((resolve) => {
+        const ws = new WebSocket(url);
+        ws.onopen = () => ws.send(JSON.stringify({ type: 'join', v: 1, token, id: 'probe' }));
+        ws.onmessage = (ev) => {
+          ws.send(JSON.stringify({ type: 'leave' }));
+          resolve(JSON.parse(ev.data));
+        };
+      }),
+    [wsUrl(nodes[0]), token],
+  );
+  const host = reply.type === 'joined' ? 0 : nodes.findIndex((n) => wsUrl(n) === reply.url);
+  assert.ok(host >= 0, JSON.stringify(reply));
+  await probe.close();
+  return host;
+}
+
+/**
+ * The value of gauge `name` (with its labels, e.g. `moim_relays{direction="in"}`) on `node`.
+ * @param {import('./harness.mjs').Server} node
+ * @param {string} name
+ */
+async function gauge(node, name) {
+  const metrics = await (await fetch(`${node.url}/metrics`)).text();
+  const line = metrics.split('\n').find((l) => l.startsWith(`${name} `));
+  return line ? Number(line.split(' ')[1]) : NaN;
+}
+
+describe('a live stream whose viewers reach other nodes than its own', () => {
+  /** @type {{ url: string, stop: () => void }} */
+  let redis;
+  /** @type {import('./harness.mjs').Server[]} */
+  let nodes = [];
+  /** @type {import('./harness.mjs').Browser} */
+  let browser;
+  /** @type {import('./harness.mjs').Page[]} */
+  const viewers = [];
+  const room = uniqueRoom('relay');
+  let host = -1;
+  /** @type {import('./harness.mjs').Server[]} */
+  let edges = [];
+
+  before(async () => {
+    ({ redis, nodes } = await startCluster('relay'));
+    browser = await launchBrowser();
+    host = await placeRoom(browser, nodes, room, 'relay');
+    edges = nodes.filter((_, i) => i !== host);
+    const studio = await newPage(browser, 'relay-studio');
+    const token = await mintToken({ room, identity: 'studio', name: 'Studio' });
+    await studio.goto(`${nodes[host].url}/examples/whip.html?${new URLSearchParams({ room, token, autostart: '1' })}`);
+    await studio.waitForFunction(() => /** @type {any} */ (window).pc?.connectionState === 'connected', null, {
+      timeout: 20_000,
+    });
+    // Two viewers on each of the two other nodes, as a load balancer spreads them.
+    for (const [i, edge] of [...edges, ...edges].entries()) {
+      const viewer = await newPage(browser, `relay-viewer-${i}`);
+      viewers.push(viewer);
+      const token = await mintToken({ room, identity: `viewer-${i}`, role: 'viewer' });
+      await viewer.goto(`${edge.url}/examples/whep.html?${new URLSearchParams({ room, token, autostart: '1' })}`);
+    }
+  });
+
+  after(async () => {
+    await browser?.close();
+    for (const node of nodes) await node.stop();
+    redis?.stop();
+  });
+
+  test('every viewer sees and hears the stream from the node it reached', async () => {
+    await Promise.all(viewers.map((viewer) => waitForFramesDecodedRising(viewer, '#video')));
+    await Promise.all(viewers.map((viewer) => waitForAudioPacketsRising(viewer, '#video')));
+  });
+
+  test("the stream's node sends it once to each other node, not once per viewer", async () => {
+    assert.equal(await gauge(nodes[host], 'moim_relays{direction="out"}'), 2);
+    // The studio and the two relays: the viewers are on the other nodes.
+    assert.equal(await gauge(nodes[host], 'moim_participants'), 3);
+    for (const edge of edges) {
+      assert.equal(await gauge(edge, 'moim_relays{direction="in"}'), 1);
+      // Two viewers and the relay publishing into the node's mirror of the room.
+      assert.equal(await gauge(edge, 'moim_participants'), 3);
+    }
+  });
+
+  test('a node whose viewers all left stops relaying', async () => {
+    await viewers[0].close();
+    await viewers[2].close();
+    const deadline = Date.now() + 30_000;
+    while ((await gauge(nodes[host], 'moim_relays{direction="out"}')) !== 1) {
+      assert.ok(Date.now() < deadline, 'the relay to the node without viewers did not end');
+      await delay(250);
+    }
+    assert.equal(await gauge(edges[0], 'moim_relays{direction="in"}'), 0);
+    assert.equal(await gauge(edges[1], 'moim_relays{direction="in"}'), 1);
+  });
+});
+
 /**
  * Two people meet in a room whose node then goes (`end`); both must be back in the room on
  * a live node and see each other again.
@@ -125,31 +238,11 @@ function losingTheRoomsNode(label, what, end) {
     const pages = [];
     const room = uniqueRoom(label);
     let host = -1;
-    /** @param {import('./harness.mjs').Server} node */
-    const wsUrl = (node) => `${node.url.replace('http:', 'ws:')}/rtc`;
 
     before(async () => {
       ({ redis, nodes } = await startCluster(label));
       browser = await launchBrowser();
-      // Place the room (a join from a browser's own WebSocket, then leave) to know its node.
-      const probe = await newPage(browser, `${label}-probe`);
-      await probe.goto(`${nodes[0].url}/healthz`);
-      const token = await mintToken({ room, identity: 'probe' });
-      const reply = await probe.evaluate(
-        ([url, token]) =>
-          new Promise((resolve) => {
-            const ws = new WebSocket(url);
-            ws.onopen = () => ws.send(JSON.stringify({ type: 'join', v: 1, token, id: 'probe' }));
-            ws.onmessage = (ev) => {
-              ws.send(JSON.stringify({ type: 'leave' }));
-              resolve(JSON.parse(ev.data));
-            };
-          }),
-        [wsUrl(nodes[0]), token],
-      );
-      host = reply.type === 'joined' ? 0 : nodes.findIndex((n) => wsUrl(n) === reply.url);
-      assert.ok(host >= 0, JSON.stringify(reply));
-      await probe.close();
+      host = await placeRoom(browser, nodes, room, label);
       // Two people open the link on the two other nodes (their load balancer's choice).
       for (const [i, name] of ['Ada', 'Grace'].entries()) {
         const page = await newPage(browser, `${label}-${name.toLowerCase()}`);

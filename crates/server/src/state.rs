@@ -15,6 +15,7 @@ use tokio::sync::Notify;
 use crate::broadcast;
 use crate::broadcast::playback::Playbacks;
 use crate::cluster::load::LoadMeter;
+use crate::cluster::relay::Relays;
 use crate::cluster::{Cluster, Placement};
 use crate::config::Config;
 use crate::recording::{self, Recording};
@@ -36,6 +37,8 @@ pub struct AppState {
     pub cluster: Cluster,
     /// Notified when an operator asks this node to drain and stop (the node API).
     pub stop: Notify,
+    /// The relays feeding this node's mirrors of rooms running on other nodes.
+    pub relays: Relays,
     rooms: Mutex<Rooms>,
 }
 
@@ -52,6 +55,7 @@ impl AppState {
             ice,
             cluster,
             stop: Notify::new(),
+            relays: Relays::default(),
             rooms: Mutex::new(rooms),
         }
     }
@@ -73,19 +77,23 @@ impl AppState {
             return Ok(Placement::Here);
         }
         let placement = self.cluster.place(name).await?;
-        if placement == Placement::Here
-            && let Some(snapshot) = self.cluster.room_state(name).await?
-        {
-            if let Some(id) = &snapshot.recording {
-                // Its node is gone: where the folder is shared, mark it as a restart would.
-                let dir = self.config.recordings_dir.join(name).join(id);
-                let me = self.cluster.me().id;
-                tokio::task::spawn_blocking(move || {
-                    recording::mark_one_interrupted(&dir, |node| node == me)
-                });
-            }
-            self.rooms().restore(name, snapshot);
+        if placement != Placement::Here {
+            return Ok(placement);
         }
+        // A mirror of the room here becomes the room (its relay sees that and ends).
+        let Some(snapshot) = self.cluster.room_state(name).await? else {
+            self.rooms().host(name);
+            return Ok(placement);
+        };
+        if let Some(id) = &snapshot.recording {
+            // Its node is gone: where the folder is shared, mark it as a restart would.
+            let dir = self.config.recordings_dir.join(name).join(id);
+            let me = self.cluster.me().id;
+            tokio::task::spawn_blocking(move || {
+                recording::mark_one_interrupted(&dir, |node| node == me)
+            });
+        }
+        self.rooms().restore(name, snapshot);
         Ok(placement)
     }
 

@@ -12,6 +12,7 @@
 pub mod load;
 pub mod node;
 pub mod registry;
+pub mod relay;
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};

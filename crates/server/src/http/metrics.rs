@@ -12,7 +12,10 @@ use crate::state::AppState;
 
 /// Renders the current counters.
 pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
-    let (rooms, participants) = state.rooms().counts();
+    let ((rooms, participants), relays_out) = {
+        let rooms = state.rooms();
+        (rooms.counts(), rooms.relays_out())
+    };
     let media = state.media.stats();
     let r = media.router;
     let mut out = String::new();
@@ -34,6 +37,15 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
         "gauge",
         "Participants in all rooms.",
         &[("", participants as u64)],
+    );
+    metric(
+        "moim_relays",
+        "gauge",
+        "Node-to-node relays of rooms' streams: in, rooms of other nodes mirrored here; out, other nodes' relays playing rooms of this one.",
+        &[
+            ("{direction=\"in\"}", state.relays.count() as u64),
+            ("{direction=\"out\"}", relays_out as u64),
+        ],
     );
     metric(
         "moim_sessions",

@@ -4,6 +4,10 @@
 //! for the room can place it; any other request goes on to its handler, which refuses it.
 //! The watch page's requests and HLS carry none: they follow a room that runs somewhere
 //! already, and never place one.
+//!
+//! A player of a room's stream (`POST /whep/{room}`) is the exception: it stays on the
+//! node it reached, which mirrors the room and relays its stream from the room's node
+//! once however many players it has (`cluster/relay`).
 
 use std::sync::Arc;
 
@@ -36,6 +40,12 @@ pub async fn to_the_rooms_node(
             None => next.run(request).await,
         };
     }
+    let whep = request.uri().path().starts_with("/whep/");
+    let mirrored = || state.rooms().room(room).is_some_and(|r| r.is_mirror());
+    if whep && request.method() != Method::POST && mirrored() {
+        // A session of a player of this node's mirror ends (or trickles) here.
+        return next.run(request).await;
+    }
     let token_for_room = bearer(request.headers())
         .ok()
         .and_then(|token| state.verify(token).ok())
@@ -43,8 +53,19 @@ pub async fn to_the_rooms_node(
     if !token_for_room {
         return next.run(request).await;
     }
+    let plays_stream = whep
+        && request.method() == Method::POST
+        && request.uri().path().trim_end_matches('/') == format!("/whep/{room}");
     match state.place(room).await {
         Ok(Placement::Here) => next.run(request).await,
+        // A player of the room's stream is served by this node's mirror of the room.
+        Ok(Placement::At(node))
+            if plays_stream
+                && node.url.starts_with("http://")
+                && state.relays.ensure(&state, room, node.clone()) =>
+        {
+            next.run(request).await
+        }
         Ok(Placement::At(node)) => redirect(&format!("{}{}", node.url, path_and_query(&request))),
         Err(e) => error_response(e),
     }

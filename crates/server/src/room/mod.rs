@@ -70,6 +70,9 @@ pub struct Room {
     ended: bool,
     /// Its lasting state ([`snapshot`]) may have changed since it was last taken.
     changed: bool,
+    /// It runs on another node of the cluster: this one holds only its players and the
+    /// relay that feeds them (`cluster/relay`), and neither hosts nor snapshots it.
+    mirror: bool,
 }
 
 impl Room {
@@ -87,11 +90,17 @@ impl Room {
             emptied_at: None,
             ended: false,
             changed: false,
+            mirror: false,
         }
     }
 
     fn is_empty(&self) -> bool {
         self.roster.is_empty() && self.lobby.no_one_waiting()
+    }
+
+    /// Whether the room runs on another node and this one only mirrors it.
+    pub fn is_mirror(&self) -> bool {
+        self.mirror
     }
 
     /// The media plane's id of this room.

@@ -14,6 +14,7 @@ use moim_proto::signal::{
 use moim_proto::token::Grants;
 
 use super::Room;
+use crate::cluster::relay::RELAY_IDENTITY;
 use crate::recording::Recording;
 use crate::room::lobby::Gate;
 use crate::room::participant::{Link, Participant};
@@ -304,7 +305,7 @@ impl Rooms {
     /// every room with `all`).
     pub fn take_snapshots(&mut self, all: bool) -> Vec<(String, RoomSnapshot)> {
         let mut taken = Vec::new();
-        for (name, room) in &mut self.rooms {
+        for (name, room) in self.rooms.iter_mut().filter(|(_, r)| !r.mirror) {
             if all || std::mem::take(&mut room.changed) {
                 let banned = self
                     .bans
@@ -329,7 +330,10 @@ impl Rooms {
     /// Starts room `name` from `snapshot` unless it runs here already; it goes after the
     /// empty-room timeout if nobody comes.
     pub fn restore(&mut self, name: &str, snapshot: RoomSnapshot) {
-        if self.rooms.contains_key(name) {
+        if let Some(room) = self.rooms.get_mut(name) {
+            if room.mirror {
+                room.take_over(snapshot);
+            }
             return;
         }
         if !snapshot.banned.is_empty() {
@@ -343,14 +347,39 @@ impl Rooms {
         self.rooms.insert(name.to_owned(), room);
     }
 
-    /// The names of the rooms running here.
+    /// The names of the rooms running here (not the mirrors of rooms running elsewhere).
     pub fn names(&self) -> Vec<String> {
-        self.rooms.keys().cloned().collect()
+        self.rooms
+            .iter()
+            .filter(|(_, r)| !r.mirror)
+            .map(|(name, _)| name.clone())
+            .collect()
     }
 
-    /// Whether room `name` runs here.
+    /// Whether room `name` runs here (a mirror of it does not count).
     pub fn contains(&self, name: &str) -> bool {
-        self.rooms.contains_key(name)
+        self.rooms.get(name).is_some_and(|r| !r.mirror)
+    }
+
+    /// Makes sure room `name`, which runs on another node, has a mirror here for this
+    /// node's players of it; false when the room runs here (nothing to mirror). A new
+    /// mirror goes after the empty-room timeout if nobody comes.
+    pub fn mirror(&mut self, name: &str) -> bool {
+        let room = self.rooms.entry(name.to_owned()).or_insert_with(|| {
+            let mut room = Room::new();
+            room.mirror = true;
+            room.emptied_at = Some(Instant::now());
+            room
+        });
+        room.mirror
+    }
+
+    /// Room `name`, if mirrored here, now runs here: it stops being a mirror (its players
+    /// stay). True when it was one.
+    pub fn host(&mut self, name: &str) -> bool {
+        self.rooms
+            .get_mut(name)
+            .is_some_and(|r| std::mem::take(&mut r.mirror))
     }
 
     /// The rooms with a broadcast running.
@@ -483,6 +512,17 @@ impl Rooms {
             }
         }
         untold
+    }
+
+    /// The relays of other nodes playing rooms of this one (hidden players by the relay
+    /// identity).
+    pub fn relays_out(&self) -> usize {
+        let relay = format!("{RELAY_IDENTITY}~");
+        self.rooms
+            .values()
+            .flat_map(|r| r.roster.iter())
+            .filter(|p| p.hidden && p.identity.starts_with(&relay))
+            .count()
     }
 
     /// Number of rooms and of participants in them.

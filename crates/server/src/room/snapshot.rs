@@ -59,11 +59,18 @@ impl Room {
     /// An empty room that goes on from `snapshot` (its bans go to [`super::Rooms`]).
     pub fn restored(snapshot: RoomSnapshot) -> Room {
         let mut room = Room::new();
-        room.chat = ChatLog::from_parts(snapshot.chat, snapshot.chat_id);
-        room.polls = Polls::from_parts(snapshot.polls, snapshot.poll_id);
-        room.board = Board::from_strokes(snapshot.board);
-        room.lobby = Lobby::from_parts(snapshot.settings, snapshot.admitted, snapshot.speakers);
+        room.take_over(snapshot);
         room
+    }
+
+    /// Goes on from `snapshot`: its chat, polls, board and door (a mirror whose room now
+    /// runs here keeps its players).
+    pub fn take_over(&mut self, snapshot: RoomSnapshot) {
+        self.mirror = false;
+        self.chat = ChatLog::from_parts(snapshot.chat, snapshot.chat_id);
+        self.polls = Polls::from_parts(snapshot.polls, snapshot.poll_id);
+        self.board = Board::from_strokes(snapshot.board);
+        self.lobby = Lobby::from_parts(snapshot.settings, snapshot.admitted, snapshot.speakers);
     }
 }
 
@@ -141,5 +148,50 @@ mod tests {
             .vote(far, 0, "ada")
             .expect_err("ada voted before the room moved");
         assert_eq!(err.code, moim_proto::ErrorCode::Conflict);
+    }
+
+    #[test]
+    fn a_mirror_is_not_hosted_until_its_room_comes_here_and_then_goes_on_from_its_state() {
+        use crate::room::participant::{Link, Participant};
+        use crate::room::rooms::Rooms;
+        use moim_proto::token::{GrantPreset, Grants};
+
+        let mut rooms = Rooms::new(std::time::Duration::from_secs(60));
+        assert!(rooms.mirror("show"));
+        let player = Participant::new(
+            "viewer~1".into(),
+            "Viewer".into(),
+            Grants::preset("show", GrantPreset::Viewer),
+            Link::Http {
+                resource: "r1".into(),
+            },
+            true,
+        );
+        rooms.join("show", player);
+        assert!(
+            !rooms.contains("show"),
+            "a mirror is not a room hosted here"
+        );
+        assert!(rooms.names().is_empty(), "nor placed here at a heartbeat");
+        assert!(
+            rooms.take_snapshots(true).is_empty(),
+            "nor written to Redis"
+        );
+
+        let snapshot = RoomSnapshot {
+            chat_id: 7,
+            settings: RoomSettings {
+                locked: true,
+                ..RoomSettings::default()
+            },
+            ..RoomSnapshot::default()
+        };
+        rooms.restore("show", snapshot);
+        assert!(rooms.contains("show"), "the room runs here now");
+        assert!(!rooms.mirror("show"), "and is no mirror any more");
+        let room = rooms.room("show").expect("kept");
+        assert_eq!(room.roster().iter().count(), 1, "its player stays");
+        assert!(room.lobby().settings().locked, "its state came with it");
+        assert_eq!(rooms.names(), vec!["show".to_owned()]);
     }
 }

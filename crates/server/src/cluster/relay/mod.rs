@@ -1,0 +1,337 @@
+//! Rooms and broadcasts spanning nodes: node-to-node media relay.
+//!
+//! A WHEP player (`POST /whep/{room}`) that reaches a node where its room does not run
+//! stays there: the node mirrors the room ([`crate::room::Rooms::mirror`]) and runs one
+//! relay for it, however many players it has. The relay plays the room's stream from the
+//! room's node as a WHEP client of it (a str0m peer connection, DTLS-SRTP between the
+//! nodes' media ports) and publishes what it receives into the mirror as a local WHIP
+//! publisher would (over loopback), so the players here follow it like any room's stream.
+//! The room's node sends each track once per node that mirrors it, not once per player.
+//!
+//! Keyframe requests of the players here go up as the relay's own, coalesced on the way
+//! by both nodes' media planes; the layer the relay receives is the one the room's node
+//! chooses for it from its bandwidth estimate of the link between the nodes (on a LAN,
+//! the best). The relay ends when its last player has been gone for [`LINGER`], when the
+//! room comes to run here, or when the room's node stops answering; in that last case
+//! its players end too, and join again (WHEP clients retry), which places the room anew.
+
+mod leg;
+pub mod whep;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use moim_media::ParticipantId;
+use moim_proto::token::{Claims, GrantPreset, Grants};
+use str0m::Event;
+use str0m::IceConnectionState;
+use str0m::media::{Direction, KeyframeRequestKind, MediaData, Mid, Pt};
+use tokio::net::UdpSocket;
+use tokio::task::JoinHandle;
+use tracing::{debug, info, warn};
+
+use crate::cluster::node::NodeInfo;
+use crate::http::whip::{self, Role};
+use crate::state::{AppState, unix_now};
+use leg::Leg;
+
+/// The identity a relay has on both nodes (players of a room see no one by it: a relay
+/// plays hidden on the room's node and publishes only into a mirror).
+pub const RELAY_IDENTITY: &str = "moim-relay";
+/// How long a relay outlives its last player (a reload comes back to it).
+pub const LINGER: Duration = Duration::from_secs(10);
+/// How long the link between the nodes may stay disconnected before the relay gives up.
+const LOST_AFTER: Duration = Duration::from_secs(5);
+/// How often a relay looks at its mirror.
+const CHECK: Duration = Duration::from_secs(1);
+/// Seconds the token a relay shows the room's node stays valid (it is shown once).
+const TOKEN_SECONDS: u64 = 60;
+
+/// The relays this node runs, one per mirrored room.
+#[derive(Debug, Default)]
+pub struct Relays {
+    running: Mutex<HashMap<String, JoinHandle<()>>>,
+}
+
+impl Relays {
+    /// Mirrors room `name`, which runs on `node`, for a player about to join it here:
+    /// starts its relay unless one runs. False when the room runs here after all.
+    pub fn ensure(&self, state: &Arc<AppState>, name: &str, node: NodeInfo) -> bool {
+        if !state.rooms().mirror(name) {
+            return false;
+        }
+        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        if running.get(name).is_some_and(|task| !task.is_finished()) {
+            return true;
+        }
+        info!(room = name, node = %node.id, "relaying the room from its node");
+        let task = tokio::spawn(relay(state.clone(), name.to_owned(), node));
+        running.insert(name.to_owned(), task);
+        true
+    }
+
+    /// How many rooms this node mirrors from other nodes now.
+    pub fn count(&self) -> usize {
+        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        running.retain(|_, task| !task.is_finished());
+        running.len()
+    }
+}
+
+/// Why a relay ended.
+#[derive(Debug, PartialEq)]
+enum End {
+    /// Its last player left, or the room came to run here.
+    Unneeded,
+    /// The room's node could not be reached or stopped answering.
+    Lost,
+}
+
+async fn relay(state: Arc<AppState>, room: String, node: NodeInfo) {
+    let mut link = match Link::open(&state, &room, &node).await {
+        Ok(link) => link,
+        Err(e) => {
+            warn!(room, node = %node.id, "cannot relay the room from its node: {e:#}");
+            end_players(&state, &room);
+            return;
+        }
+    };
+    let end = link.run(&state, &room).await;
+    state.remove_participant(link.publisher);
+    if let Err(e) = whep::stop(&node.url, &link.location).await {
+        debug!(
+            room,
+            "could not end the relay's session on the room's node: {e:#}"
+        );
+    }
+    info!(room, node = %node.id, ?end, "relay ended");
+    if end == End::Lost {
+        end_players(&state, &room);
+    }
+}
+
+/// Ends the players of mirror `room`: their stream is gone.
+fn end_players(state: &AppState, room: &str) {
+    let players: Vec<ParticipantId> = state
+        .rooms()
+        .room(room)
+        .filter(|r| r.is_mirror())
+        .map(|r| r.roster().iter().map(|p| p.id).collect())
+        .unwrap_or_default();
+    for player in players {
+        state.remove_participant(player);
+    }
+}
+
+/// A running relay: the leg to the room's node and the leg into the mirror.
+struct Link {
+    up: Leg,
+    down: Leg,
+    /// The relay's session on the room's node.
+    location: String,
+    /// The relay as a participant of the mirror.
+    publisher: ParticipantId,
+    /// The mirror's payload type for each (up m-line, up payload type).
+    pts: HashMap<(Mid, Pt), Option<Pt>>,
+}
+
+impl Link {
+    async fn open(state: &Arc<AppState>, room: &str, node: &NodeInfo) -> anyhow::Result<Link> {
+        let origin: SocketAddr = node
+            .media
+            .parse()
+            .map_err(|_| anyhow::anyhow!("the room's node has no media address"))?;
+        // The address this node reaches the room's node from.
+        let socket = std::net::UdpSocket::bind(SocketAddr::new(unspecified(origin.ip()), 0))?;
+        socket.connect(origin)?;
+        let local = SocketAddr::new(socket.local_addr()?.ip(), 0);
+        let socket = UdpSocket::bind(local).await?;
+        let (mut up, offer, pending) = Leg::offer(socket, Direction::RecvOnly)?;
+        let token = relay_claims(state, room, GrantPreset::Viewer).sign(&state.config.api_secret);
+        let played = whep::play(&node.url, room, &token, &offer.to_sdp_string()).await?;
+        up.accept(pending, &played.answer, None)?;
+
+        let media = state.media.local_addr();
+        let loopback = if media.ip().is_unspecified() || media.ip().is_loopback() {
+            SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), media.port())
+        } else {
+            media
+        };
+        let socket = UdpSocket::bind(SocketAddr::new(loopback.ip(), 0)).await?;
+        let (mut down, offer, pending) = Leg::offer(socket, Direction::SendOnly)?;
+        let claims = relay_claims(state, room, GrantPreset::Guest);
+        let opened = whip::open(
+            state,
+            room,
+            "relay",
+            claims,
+            RELAY_IDENTITY.to_owned(),
+            Role::Publisher,
+            offer.to_sdp_string(),
+            whip::publish_offer,
+        )
+        .await;
+        let opened = match opened {
+            Ok(opened) => opened,
+            Err(e) => {
+                let _ = whep::stop(&node.url, &played.location).await;
+                anyhow::bail!("the mirror refused the relay: {}", e.message);
+            }
+        };
+        if let Err(e) = down.accept(pending, &opened.answer, Some(loopback)) {
+            state.remove_participant(opened.participant);
+            let _ = whep::stop(&node.url, &played.location).await;
+            return Err(e);
+        }
+        Ok(Link {
+            up,
+            down,
+            location: played.location,
+            publisher: opened.participant,
+            pts: HashMap::new(),
+        })
+    }
+
+    /// Carries media down and keyframe requests up until the relay is not needed or the
+    /// room's node is lost.
+    async fn run(&mut self, state: &AppState, room: &str) -> End {
+        let mut events = Vec::new();
+        let (mut up_buf, mut down_buf) = (vec![0; 2000], vec![0; 2000]);
+        let mut next_check = Instant::now() + CHECK;
+        let mut unwatched_since: Option<Instant> = None;
+        let mut disconnected_since: Option<Instant> = None;
+        loop {
+            let up_deadline = match self.up.drive(&mut events) {
+                Ok(t) => t,
+                Err(e) => {
+                    warn!(room, "the relay's link to the room's node failed: {e}");
+                    return End::Lost;
+                }
+            };
+            for event in events.drain(..) {
+                match event {
+                    Event::MediaData(data) => self.forward(data),
+                    Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
+                        disconnected_since.get_or_insert_with(Instant::now);
+                    }
+                    Event::IceConnectionStateChange(_) => disconnected_since = None,
+                    _ => {}
+                }
+            }
+            let down_deadline = match self.down.drive(&mut events) {
+                Ok(t) => t,
+                Err(e) => {
+                    warn!(room, "the relay's link into the mirror failed: {e}");
+                    return End::Lost;
+                }
+            };
+            for event in events.drain(..) {
+                if let Event::KeyframeRequest(request) = event {
+                    self.ask_keyframe(request.kind);
+                }
+            }
+            let wake = up_deadline.min(down_deadline).min(next_check);
+            tokio::select! {
+                received = self.up.socket.recv_from(&mut up_buf) => {
+                    if let Ok((n, source)) = received {
+                        self.up.receive(&up_buf[..n], source);
+                    }
+                }
+                received = self.down.socket.recv_from(&mut down_buf) => {
+                    if let Ok((n, source)) = received {
+                        self.down.receive(&down_buf[..n], source);
+                    }
+                }
+                () = tokio::time::sleep_until(wake.into()) => {
+                    let now = Instant::now();
+                    self.up.tick(now);
+                    self.down.tick(now);
+                }
+            }
+            let now = Instant::now();
+            if now < next_check {
+                continue;
+            }
+            next_check = now + CHECK;
+            if !self.up.rtc.is_alive()
+                || disconnected_since.is_some_and(|t| now.duration_since(t) >= LOST_AFTER)
+            {
+                return End::Lost;
+            }
+            match players(state, room) {
+                None => return End::Unneeded,
+                Some(0) => {
+                    let since = *unwatched_since.get_or_insert(now);
+                    if now.duration_since(since) >= LINGER {
+                        return End::Unneeded;
+                    }
+                }
+                Some(_) => unwatched_since = None,
+            }
+        }
+    }
+
+    /// Writes a frame from the room's node into the mirror, on the m-line of its kind.
+    fn forward(&mut self, data: MediaData) {
+        let down = if data.mid == self.up.audio {
+            self.down.audio
+        } else if data.mid == self.up.video {
+            self.down.video
+        } else {
+            return;
+        };
+        let Some(writer) = self.down.rtc.writer(down) else {
+            return;
+        };
+        let pt = *self
+            .pts
+            .entry((data.mid, data.pt))
+            .or_insert_with(|| writer.match_params(data.params));
+        let Some(pt) = pt else {
+            return;
+        };
+        if let Err(e) = writer.write(pt, data.network_time, data.time, data.data) {
+            debug!("the relay could not pass on a frame: {e}");
+        }
+    }
+
+    /// Asks the room's node for a keyframe of the video (players here asked the relay).
+    fn ask_keyframe(&mut self, kind: KeyframeRequestKind) {
+        if let Some(mut writer) = self.up.rtc.writer(self.up.video) {
+            let _ = writer.request_keyframe(None, kind);
+        }
+    }
+}
+
+/// The players of mirror `room` now; `None` when it is not a mirror (any more).
+fn players(state: &AppState, room: &str) -> Option<usize> {
+    let rooms = state.rooms();
+    let mirror = rooms.room(room).filter(|r| r.is_mirror())?;
+    Some(mirror.roster().iter().filter(|p| p.hidden).count())
+}
+
+/// The claims a relay shows for `room`: on the room's node a viewer's, past its door (a
+/// waiting room or a lock keeps people out, not the room's own nodes); in the mirror a
+/// publisher's.
+fn relay_claims(state: &AppState, room: &str, preset: GrantPreset) -> Claims {
+    let mut video = Grants::preset(room, preset);
+    video.room_admin = preset == GrantPreset::Viewer;
+    Claims {
+        iss: state.config.api_key.clone(),
+        sub: RELAY_IDENTITY.to_owned(),
+        name: Some(format!("Relay to {}", state.cluster.me().id)),
+        nbf: 0,
+        exp: unix_now() + TOKEN_SECONDS,
+        video,
+    }
+}
+
+/// The unspecified address of `ip`'s family.
+fn unspecified(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        IpAddr::V6(_) => IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
+    }
+}
