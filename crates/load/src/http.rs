@@ -1,6 +1,6 @@
-//! A minimal HTTP/1.1 client for JSON APIs on loopback: one request per connection
-//! (`Connection: close`), plain `http://` only. Enough for Janus's REST API and its long poll
-//! without pulling in an HTTP stack.
+//! A minimal HTTP/1.1 client on loopback: one request per connection (`Connection:
+//! close`), plain `http://` only. Enough for Janus's REST API and its long poll, and for
+//! WHEP, without pulling in an HTTP stack.
 
 use std::time::Duration;
 
@@ -25,19 +25,66 @@ async fn request(
     body: Option<&Value>,
     timeout: Duration,
 ) -> anyhow::Result<Value> {
-    let (host, path) = split_url(url)?;
     let body = body.map(Value::to_string).unwrap_or_default();
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n",
+    let response = send(
+        method,
+        url,
+        &[("Content-Type", "application/json")],
+        body.as_bytes(),
+        timeout,
+    )
+    .await?;
+    if response.status != 200 {
+        bail!("{method} {url}: {}", response.status_line);
+    }
+    serde_json::from_slice(&response.body)
+        .with_context(|| format!("{method} {url}: the reply is not JSON"))
+}
+
+/// A complete response.
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    status_line: String,
+    head: String,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    /// The value of header `name`, whatever its case.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.head.lines().skip(1).find_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            key.trim()
+                .eq_ignore_ascii_case(name)
+                .then_some(value.trim())
+        })
+    }
+}
+
+/// Sends one request with `headers` and `body` and reads the whole response.
+pub async fn send(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    timeout: Duration,
+) -> anyhow::Result<Response> {
+    let (host, path) = split_url(url)?;
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\n");
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str(&format!(
+        "Content-Length: {}\r\nConnection: close\r\n\r\n",
         body.len()
-    );
+    ));
     let exchange = async {
         let mut stream = TcpStream::connect(host)
             .await
             .with_context(|| format!("cannot connect to {host}"))?;
         stream.write_all(head.as_bytes()).await?;
-        stream.write_all(body.as_bytes()).await?;
+        stream.write_all(body).await?;
         let mut response = Vec::new();
         stream.read_to_end(&mut response).await?;
         anyhow::Ok(response)
@@ -45,8 +92,7 @@ async fn request(
     let response = tokio::time::timeout(timeout, exchange)
         .await
         .with_context(|| format!("{method} {url}: no reply within {timeout:?}"))??;
-    let body = parse_response(&response).with_context(|| format!("{method} {url}"))?;
-    serde_json::from_slice(&body).with_context(|| format!("{method} {url}: the reply is not JSON"))
+    parse_response(&response).with_context(|| format!("{method} {url}"))
 }
 
 /// `http://host:port/path?query` → (`host:port`, `/path?query`).
@@ -60,27 +106,35 @@ fn split_url(url: &str) -> anyhow::Result<(&str, &str)> {
     })
 }
 
-/// The body of a complete response, which must have status 200.
-fn parse_response(response: &[u8]) -> anyhow::Result<Vec<u8>> {
+/// A complete response: its status and headers, and its body, de-chunked.
+fn parse_response(response: &[u8]) -> anyhow::Result<Response> {
     let split = response
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
         .context("the connection closed before the headers ended")?;
-    let head = String::from_utf8_lossy(&response[..split]);
+    let head = String::from_utf8_lossy(&response[..split]).into_owned();
     let body = &response[split + 4..];
-    let status = head.lines().next().unwrap_or_default();
-    if status.split(' ').nth(1) != Some("200") {
-        bail!("{status}");
-    }
+    let status_line = head.lines().next().unwrap_or_default().to_owned();
+    let status = status_line
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .context("no status")?;
     let chunked = head.lines().any(|l| {
         let l = l.to_ascii_lowercase();
         l.starts_with("transfer-encoding:") && l.contains("chunked")
     });
-    if chunked {
-        dechunk(body)
+    let body = if chunked {
+        dechunk(body)?
     } else {
-        Ok(body.to_vec())
-    }
+        body.to_vec()
+    };
+    Ok(Response {
+        status,
+        status_line,
+        head,
+        body,
+    })
 }
 
 /// Decodes a `Transfer-Encoding: chunked` body.
@@ -126,11 +180,14 @@ mod tests {
     #[test]
     fn reads_plain_and_chunked_bodies() {
         let plain = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}";
-        assert_eq!(parse_response(plain).unwrap(), b"{}");
+        assert_eq!(parse_response(plain).unwrap().body, b"{}");
         let chunked =
             b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\n{\"a\r\n4\r\n\":1}\r\n0\r\n\r\n";
-        assert_eq!(parse_response(chunked).unwrap(), b"{\"a\":1}");
-        let refused = b"HTTP/1.1 404 Not Found\r\n\r\n";
-        assert!(parse_response(refused).is_err());
+        assert_eq!(parse_response(chunked).unwrap().body, b"{\"a\":1}");
+        let created = b"HTTP/1.1 201 Created\r\nlocation: /whep/r/1\r\n\r\nv=0";
+        let created = parse_response(created).unwrap();
+        assert_eq!(created.status, 201);
+        assert_eq!(created.header("Location"), Some("/whep/r/1"));
+        assert!(parse_response(b"HTTP/1.1 404 Not Found").is_err());
     }
 }

@@ -150,7 +150,8 @@ impl Member<'_> {
                 self.negotiating = false;
                 self.subscribe_wanted().await?;
             }
-            ToSignaling::Leave => {}
+            // Janus players join the videoroom; they never offer.
+            ToSignaling::Leave | ToSignaling::PlayOffer(_) => {}
         }
         Ok(())
     }

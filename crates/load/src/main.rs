@@ -22,6 +22,7 @@ mod process;
 mod report;
 mod signal;
 mod source;
+mod whep_signal;
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -39,6 +40,7 @@ use crate::moim_signal::MoimSignal;
 use crate::peer::Role;
 use crate::report::{Rates, RoomSeen, Sample, Spread, Summary};
 use crate::signal::Signaling;
+use crate::whep_signal::WhepSignal;
 
 /// Time after the last join before the steady measurement starts.
 const SETTLE: Duration = Duration::from_secs(3);
@@ -138,6 +140,11 @@ struct Args {
     /// Write an SVG chart of server CPU, packets/s, loss and p99 delay against subscribers.
     #[arg(long)]
     plot: Option<PathBuf>,
+    /// Livestream viewers play the room's stream over WHEP (`POST /whep/{room}`) at these
+    /// nodes' HTTP URLs (comma-separated; viewers are spread over them in turn) instead of
+    /// joining over signaling. The publisher joins at `--url`.
+    #[arg(long, value_delimiter = ',')]
+    viewers_at: Vec<String>,
 }
 
 /// Hundreds of str0m clients allocate per packet; mimalloc keeps the tester's own core free.
@@ -228,7 +235,16 @@ impl Server {
         })
     }
 
-    fn signaling(&self, args: &Args, identity: &str, role: Role) -> Signaling {
+    /// The signaling of participant number `index`.
+    fn signaling(&self, args: &Args, identity: &str, role: Role, index: usize) -> Signaling {
+        let viewer = !(role.video || role.audio) && role.subscribe;
+        if viewer && !args.viewers_at.is_empty() {
+            return Signaling::Whep(WhepSignal {
+                url: args.viewers_at[index % args.viewers_at.len()].clone(),
+                room: args.room.clone(),
+                token: mint(&args.api_key, &args.api_secret, &args.room, identity, role),
+            });
+        }
         match self {
             Server::Moim { ws_url } => Signaling::Moim(MoimSignal {
                 url: ws_url.clone(),
@@ -272,8 +288,8 @@ async fn run(args: Args, clips: Arc<Clips>) -> anyhow::Result<()> {
         let (args, server) = (args.clone(), server.clone());
         async move {
             let mut next = Instant::now();
-            for (identity, role) in roles {
-                let signaling = server.signaling(&args, &identity, role);
+            for (index, (identity, role)) in roles.into_iter().enumerate() {
+                let signaling = server.signaling(&args, &identity, role, index);
                 // Clients outlive the measurement a little so that its last second is whole.
                 let leave_at = stop_at + Duration::from_secs(1);
                 let (joined, answered) = tokio::sync::oneshot::channel();

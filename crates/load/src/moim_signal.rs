@@ -141,7 +141,8 @@ impl Link {
                     .await?;
                 self.announce_sizes(&video).await
             }
-            ToSignaling::Leave => Ok(()),
+            // Players over signaling are offered to; they never offer.
+            ToSignaling::Leave | ToSignaling::PlayOffer(_) => Ok(()),
         }
     }
 

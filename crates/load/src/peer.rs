@@ -428,6 +428,27 @@ impl Participant {
                 .await?;
             }
             ToMedia::SubscribeOffer(_) => {}
+            ToMedia::OfferToPlay => {
+                let mut conn = Conn::new(self.local_ip, true).await?;
+                let mut api = conn.rtc.sdp_api();
+                api.add_media(MediaKind::Audio, Direction::RecvOnly, None, None, None);
+                api.add_media(MediaKind::Video, Direction::RecvOnly, None, None, None);
+                let (offer, pending) = api.apply().context("nothing to offer")?;
+                self.pending = Some(pending);
+                self.subscriber = Some(conn);
+                self.send(ToSignaling::PlayOffer(offer.to_sdp_string()))
+                    .await?;
+            }
+            ToMedia::PlayAnswer(sdp) => {
+                let answer = SdpAnswer::from_sdp_string(&sdp)?;
+                let pending = self.pending.take().context("an answer without an offer")?;
+                let conn = self.subscriber.as_mut().context("no player connection")?;
+                conn.rtc.sdp_api().accept_answer(pending, answer)?;
+                for params in conn.rtc.codec_config().params() {
+                    let clock = f64::from(params.spec().clock_rate.get());
+                    self.received.clocks.insert(*params.pt(), clock);
+                }
+            }
         }
         Ok(())
     }

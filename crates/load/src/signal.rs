@@ -1,6 +1,7 @@
 //! What a participant's media side (`peer.rs`) and its signaling say to each other, and which
-//! signaling to run: Moim's WebSocket protocol (`moim_signal.rs`) or a Janus videoroom over
-//! HTTP (`janus_signal.rs`). The two run side by side and talk through channels, so the media
+//! signaling to run: Moim's WebSocket protocol (`moim_signal.rs`), a Janus videoroom over
+//! HTTP (`janus_signal.rs`), or WHEP for a player of a Moim room's stream (`whep_signal.rs`).
+//! The two run side by side and talk through channels, so the media
 //! loop never waits on the server's HTTP or WebSocket traffic.
 
 use str0m::media::{MediaKind, Mid};
@@ -8,6 +9,7 @@ use tokio::sync::mpsc::{Receiver, Sender};
 
 use crate::janus_signal::JanusSignal;
 use crate::moim_signal::MoimSignal;
+use crate::whep_signal::WhepSignal;
 
 /// Capacity of either channel. Offers and answers alternate, so at most a couple of messages
 /// are ever in flight.
@@ -24,6 +26,10 @@ pub enum ToMedia {
     PublishAnswer(String),
     /// The server's offer for the subscriber connection (first or renegotiated).
     SubscribeOffer(String),
+    /// Offer to play the room's stream (WHEP: the client offers).
+    OfferToPlay,
+    /// The server's answer to the play offer.
+    PlayAnswer(String),
 }
 
 /// From the media side to the signaling.
@@ -36,6 +42,8 @@ pub enum ToSignaling {
     },
     /// The answer to the last subscribe offer, and the video m-lines of that offer.
     SubscribeAnswer { sdp: String, video: Vec<Mid> },
+    /// The subscriber connection's offer to play the room's stream (WHEP).
+    PlayOffer(String),
     /// Time is up.
     Leave,
 }
@@ -44,6 +52,7 @@ pub enum ToSignaling {
 pub enum Signaling {
     Moim(MoimSignal),
     Janus(JanusSignal),
+    Whep(WhepSignal),
 }
 
 impl Signaling {
@@ -56,6 +65,7 @@ impl Signaling {
         match self {
             Signaling::Moim(s) => s.run(to_media, from_media).await,
             Signaling::Janus(s) => s.run(to_media, from_media).await,
+            Signaling::Whep(s) => s.run(to_media, from_media).await,
         }
     }
 }

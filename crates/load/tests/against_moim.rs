@@ -1,8 +1,9 @@
 //! The load tester against a real Moim server: every client connects and measures media.
 
-use std::net::{TcpListener, UdpSocket};
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream, UdpSocket};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -23,34 +24,90 @@ fn free_ports() -> (u16, u16) {
     )
 }
 
-#[test]
-fn livestream_subscribers_all_receive_the_publishers_media() {
-    let moim = moim_binary();
+/// A `moim serve` on free loopback ports, with `env`; killed when dropped.
+struct Node {
+    child: Child,
+    http: u16,
+}
+
+impl Node {
+    fn start(env: &[(&str, String)]) -> Node {
+        let moim = moim_binary();
+        assert!(
+            moim.exists(),
+            "build the server first: cargo build --release ({})",
+            moim.display()
+        );
+        let (http, udp) = free_ports();
+        let child = Command::new(&moim)
+            .args([
+                "serve",
+                "--http-port",
+                &http.to_string(),
+                "--udp-port",
+                &udp.to_string(),
+                "--tcp-port",
+                "0",
+                "--rtmp-port",
+                "0",
+            ])
+            .env("MOIM_LOG", "warn")
+            .env("MOIM_TURN", "0")
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        wait_for_port(http);
+        Node { child, http }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.http)
+    }
+
+    /// The value of gauge `name` (labels included) in the node's `/metrics`.
+    fn gauge(&self, name: &str) -> Option<f64> {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.http)).ok()?;
+        let request = "GET /metrics HTTP/1.1\r\nHost: moim\r\nConnection: close\r\n\r\n";
+        stream.write_all(request.as_bytes()).ok()?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response).ok()?;
+        response.lines().find_map(|line| {
+            let value = line.strip_prefix(name)?.strip_prefix(' ')?;
+            value.trim().parse().ok()
+        })
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The JSON report of a `moim-load --json` run that succeeded.
+fn report_of(out: std::process::Output) -> Value {
     assert!(
-        moim.exists(),
-        "build the server first: cargo build --release ({})",
-        moim.display()
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
-    let (http, udp) = free_ports();
-    let mut server = Command::new(&moim)
-        .args([
-            "serve",
-            "--http-port",
-            &http.to_string(),
-            "--udp-port",
-            &udp.to_string(),
-            "--tcp-port",
-            "0",
-        ])
-        .env("MOIM_LOG", "warn")
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn wait_for_port(port: u16) {
     let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", http)).is_err() {
-        assert!(Instant::now() < deadline, "server did not start");
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "nothing listens on {port}");
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+#[test]
+fn livestream_subscribers_all_receive_the_publishers_media() {
+    let node = Node::start(&[]);
+    let http = node.http;
     let out = Command::new(env!("CARGO_BIN_EXE_moim-load"))
         .args([
             "--url",
@@ -60,17 +117,11 @@ fn livestream_subscribers_all_receive_the_publishers_media() {
             "--seconds",
             "3",
         ])
-        .args(["--server-pid", &server.id().to_string(), "--json"])
+        .args(["--server-pid", &node.child.id().to_string(), "--json"])
         .output()
         .unwrap();
-    let _ = server.kill();
-    let _ = server.wait();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    drop(node);
+    let report = report_of(out);
     let summary = &report["summary"];
     assert_eq!(summary["subscribers_connected"], 3, "{summary}");
     assert_eq!(summary["publishers_connected"], 1, "{summary}");
@@ -99,4 +150,77 @@ fn livestream_subscribers_all_receive_the_publishers_media() {
         .map(|n| n.as_u64().unwrap())
         .sum();
     assert_eq!(placed, 4, "every participant's worker is known: {summary}");
+}
+
+/// `redis-server` on a free port, without persistence; killed when dropped.
+struct Redis(Child, u16);
+
+impl Redis {
+    fn start() -> Redis {
+        let port = free_ports().0;
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server (Debian package redis-server) runs");
+        wait_for_port(port);
+        Redis(child, port)
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn a_streams_viewers_on_two_other_nodes_cost_its_node_one_relay_each() {
+    let redis = Redis::start();
+    let node = |id: &str, region: &str| {
+        Node::start(&[
+            ("MOIM_REDIS_URL", format!("redis://127.0.0.1:{}", redis.1)),
+            ("MOIM_NODE_ID", id.to_owned()),
+            // The publisher joins at the origin: its region keeps the room there.
+            ("MOIM_REGION", region.to_owned()),
+        ])
+    };
+    let origin = node("origin", "a");
+    let edges = [node("edge-1", "b"), node("edge-2", "b")];
+    // Six WHEP viewers of the room's stream, three at each edge; the publisher at the origin.
+    let viewers_at = format!("{},{}", edges[0].url(), edges[1].url());
+    let load = Command::new(env!("CARGO_BIN_EXE_moim-load"))
+        .args(["--url", &origin.url(), "--viewers-at", &viewers_at])
+        .args(["-n", "6", "--seconds", "4", "--join-rate", "20", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Measured while everyone is in: after the joins and the settling second.
+    std::thread::sleep(Duration::from_secs(4));
+    let relays_out = origin.gauge("moim_relays{direction=\"out\"}");
+    let origin_participants = origin.gauge("moim_participants");
+    let relays_in: Vec<Option<f64>> = edges
+        .iter()
+        .map(|e| e.gauge("moim_relays{direction=\"in\"}"))
+        .collect();
+    let report = report_of(load.wait_with_output().unwrap());
+    let summary = &report["summary"];
+    assert_eq!(summary["subscribers_connected"], 6, "{summary}");
+    assert_eq!(summary["failures"], 0, "{summary}");
+    assert!(summary["loss_pct"].as_f64().unwrap() < 1.0, "{summary}");
+    // Every viewer gets a 360p-or-better picture and sound.
+    assert!(
+        summary["packets_per_s"].as_f64().unwrap() > 6.0 * 50.0,
+        "{summary}"
+    );
+    assert_eq!(relays_out, Some(2.0), "one relay per edge node");
+    assert_eq!(
+        origin_participants,
+        Some(3.0),
+        "the publisher and the two relays, not the six viewers"
+    );
+    assert_eq!(relays_in, [Some(1.0), Some(1.0)]);
 }

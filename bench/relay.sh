@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Relay: what a live stream's viewers cost the stream's node when they reach other nodes of
+# the cluster (each of which relays the stream once) instead of the stream's node itself.
+#
+# Starts redis-server and three nodes sharing it on loopback: node-0 (region "origin", where
+# the stream's room is placed, since its publisher joins there) and node-1, node-2 (region
+# "edge"). `moim-load --scenario livestream` then runs twice with VIEWERS WHEP viewers of the
+# room's stream: first all at node-0 ("direct"), then spread over node-1 and node-2
+# ("relayed"). For each run it prints the tester's summary (delay, loss, the stream's node's
+# CPU) and every node's CPU share and datagrams sent per second over the run.
+#
+#   bench/relay.sh [VIEWERS] [SECONDS]      (defaults: 100, 30)
+#
+# MOIM_TARGET_DIR: the cargo target folder (default target/).
+set -euo pipefail
+
+root="$(cd "$(dirname "$0")/.." && pwd)"
+bin="${MOIM_TARGET_DIR:-$root/target}/release"
+viewers="${1:-100}"
+seconds="${2:-30}"
+redis_port=16398
+work="$(mktemp -d)"
+pids=()
+trap 'kill "${pids[@]}" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
+
+redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no >"$work/redis.log" 2>&1 &
+pids+=($!)
+sleep 0.5
+node_pids=()
+for i in 0 1 2; do
+  region=edge
+  [ "$i" = 0 ] && region=origin
+  env MOIM_TURN=0 MOIM_LOG=warn MOIM_REDIS_URL="redis://127.0.0.1:$redis_port" MOIM_NODE_ID="node-$i" \
+    MOIM_REGION="$region" "$bin/moim" serve --http-port $((17920 + i)) --udp-port $((17930 + i)) \
+    --rtmp-port 0 --tcp-port 0 >"$work/node-$i.log" 2>&1 &
+  pids+=($!)
+  node_pids+=($!)
+done
+sleep 2
+
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+sent() { curl -s "http://127.0.0.1:$1/metrics" | awk '/^moim_datagrams_sent_total /{print $2}'; }
+
+run() { # label viewers-at
+  local label=$1 at=$2 before=() sent_before=() start end
+  for i in 0 1 2; do
+    before+=("$(ticks "${node_pids[$i]}")")
+    sent_before+=("$(sent $((17920 + i)))")
+  done
+  start=$(date +%s.%N)
+  echo "== $label: $viewers viewers at $at"
+  "$bin/moim-load" --scenario livestream -n "$viewers" --url http://127.0.0.1:17920 \
+    --viewers-at "$at" --room "relay-$label-$$" --seconds "$seconds" --join-rate 50 \
+    --server-pid "${node_pids[0]}" 2>&1 | awk '/^[0-9]+(\.[0-9]+)?s / { next } { print }'
+  end=$(date +%s.%N)
+  local hz
+  hz=$(getconf CLK_TCK)
+  for i in 0 1 2; do
+    awk -v a="${before[$i]}" -v b="$(ticks "${node_pids[$i]}")" -v s0="${sent_before[$i]}" \
+      -v s1="$(sent $((17920 + i)))" -v t="$(echo "$end - $start" | bc)" -v hz="$hz" -v n="node-$i" \
+      'BEGIN { printf "%s: CPU %.1f %% of a core, %.0f datagrams sent/s (whole run)\n", n, (b - a) / hz / t * 100, (s1 - s0) / t }'
+  done
+}
+
+run direct http://127.0.0.1:17920
+sleep 12 # the first run's sessions and the relays go
+run relayed http://127.0.0.1:17921,http://127.0.0.1:17922
