@@ -1,13 +1,17 @@
 //! Nodes sharing a real Redis: they register and are listed, a room runs on one node and
 //! clients that reach another are sent there, a dead or draining node's rooms are placed
-//! again with their chat, and a Redis outage stops only new rooms.
+//! again with their chat, and a Redis outage stops only new rooms. A Redis Cluster and a
+//! master found through a Sentinel (after a failover too) serve as well.
 
 mod support;
 
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use support::cluster::{Redis, list_nodes, nodes, nodes_with, wait_for_nodes};
+use support::cluster::{
+    Redis, list_nodes, nodes, nodes_at, nodes_with, redis_cluster, redis_with_sentinel,
+    wait_for_nodes,
+};
 use support::peer::Peer;
 use support::{Server, Signal, body_json, expect_error};
 
@@ -16,19 +20,30 @@ const THREE: [&str; 3] = ["node-0", "node-1", "node-2"];
 /// The index of the node hosting `room`, found by joining it through `through` as
 /// `identity` and leaving again.
 async fn host_of(nodes: &[Server], through: usize, room: &str, identity: &str) -> usize {
+    placement(nodes, through, room, identity)
+        .await
+        .unwrap_or_else(|| panic!("{room} could not be placed"))
+}
+
+/// [`host_of`], or `None` while the cluster refuses to place the room
+/// (`cluster_unavailable`).
+async fn placement(nodes: &[Server], through: usize, room: &str, identity: &str) -> Option<usize> {
     let token = nodes[through].token(room, identity, &[]);
     let mut signal = Signal::connect(&nodes[through].ws_url()).await;
     let reply = signal.join(&token).await;
     match reply["type"].as_str() {
         Some("joined") => {
             support::leave(signal).await;
-            through
+            Some(through)
         }
         Some("moved") => {
             let url = reply["url"].as_str().unwrap();
-            nodes.iter().position(|n| n.ws_url() == url).unwrap()
+            nodes.iter().position(|n| n.ws_url() == url)
         }
-        _ => panic!("{reply}"),
+        _ => {
+            assert_eq!(reply["code"], "cluster_unavailable", "{reply}");
+            None
+        }
     }
 }
 
@@ -227,13 +242,20 @@ async fn while_redis_is_away_running_rooms_go_on_and_new_rooms_wait() {
     let (status, response) = node.http("GET", "/api/nodes", &[("Authorization", &auth)], "");
     assert_eq!(status, 503, "{response}");
 
+    // Back, the nodes register again, and place rooms once all had the time to.
     redis.restart();
     wait_for_nodes(node, &THREE[..2], Duration::from_secs(10));
-    let mut carol = Signal::connect(&node.ws_url()).await;
-    let reply = carol.join(&node.token("c4", "carol", &[])).await;
-    assert!(
-        ["joined", "moved"].contains(&reply["type"].as_str().unwrap()),
-        "{reply}"
+    let back = Instant::now();
+    let placed = loop {
+        if let Some(placed) = placement(&nodes, host, "c4", "carol").await {
+            break placed;
+        }
+        assert!(back.elapsed() < Duration::from_secs(5), "c4 was not placed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        placement(&nodes, 1 - host, "c4", "dave").await,
+        Some(placed)
     );
     let before = alice.seen().video_frames;
     alice
@@ -352,4 +374,46 @@ async fn a_recording_on_a_dead_node_is_marked_interrupted_by_the_node_taking_its
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let _ = std::fs::remove_dir_all(&shared);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_share_rooms_through_a_redis_cluster() {
+    let (_redis, url) = redis_cluster();
+    let nodes = nodes_at(&url, 0..2, &[]);
+    wait_for_nodes(&nodes[1], &["node-0", "node-1"], Duration::from_secs(10));
+    for room in ["rc1", "rc2", "rc3"] {
+        let host = host_of(&nodes, 0, room, "ada").await;
+        assert_eq!(
+            host_of(&nodes, 1, room, "grace").await,
+            host,
+            "{room} runs on one node, whichever a client reaches"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_follow_the_sentinels_to_a_new_master() {
+    let (mut redis, url) = redis_with_sentinel();
+    let nodes = nodes_at(&url, 0..2, &[]);
+    wait_for_nodes(&nodes[0], &["node-0", "node-1"], Duration::from_secs(10));
+    let host = host_of(&nodes, 0, "before", "ada").await;
+    assert_eq!(host_of(&nodes, 1, "before", "grace").await, host);
+
+    // The master dies; the Sentinel makes the replica the master, and the nodes find it.
+    redis.kill(0);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let a = placement(&nodes, 0, "after", "ada").await;
+        let b = placement(&nodes, 1, "after", "grace").await;
+        if let (Some(a), Some(b)) = (a, b) {
+            assert_eq!(a, b, "the new room runs on one node");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the nodes did not place rooms again after the failover"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    wait_for_nodes(&nodes[1], &["node-0", "node-1"], Duration::from_secs(5));
 }

@@ -39,10 +39,19 @@ fn half_sent_requests_are_closed_and_an_address_holds_few_connections() {
         .unwrap();
     let mut third = connect();
     let mut fourth = connect();
-    assert!(
-        closed_within(&mut fourth, Duration::from_millis(300)),
-        "a fourth connection from one address is refused at once"
-    );
+    // The fourth is refused at once; or the third, when the connection that found the
+    // server listening still held its slot as the third came (it goes as the server
+    // reads its end), and then the fourth takes that slot.
+    let fourth_refused = closed_within(&mut fourth, Duration::from_millis(300));
+    let mut kept = if fourth_refused {
+        third
+    } else {
+        assert!(
+            closed_within(&mut third, Duration::from_millis(1)),
+            "a fourth connection from one address is refused at once"
+        );
+        fourth
+    };
     assert!(
         closed_within(&mut half, Duration::from_secs(3)),
         "half a request"
@@ -51,7 +60,7 @@ fn half_sent_requests_are_closed_and_an_address_holds_few_connections() {
         closed_within(&mut idle, Duration::from_secs(3)),
         "nothing sent"
     );
-    assert!(closed_within(&mut third, Duration::from_secs(3)));
+    assert!(closed_within(&mut kept, Duration::from_secs(3)));
     // Their slots are free again: a whole request is answered.
     let (status, _) = server.http("GET", "/healthz", &[], "");
     assert_eq!(status, 200);

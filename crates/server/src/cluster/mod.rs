@@ -9,6 +9,7 @@
 //! running here is served without asking Redis, so the rooms a node has go on while Redis
 //! is away; only new rooms then wait for it.
 
+pub mod connection;
 pub mod load;
 pub mod node;
 pub mod registry;
@@ -16,7 +17,7 @@ pub mod relay;
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use moim_proto::ErrorCode;
 use moim_proto::error::ApiError;
@@ -49,7 +50,14 @@ pub struct Cluster {
     registry: Option<Registry>,
     /// Whether the latest heartbeat reached Redis (for logging the changes).
     registered: AtomicBool,
+    /// When the heartbeat reached Redis again after it had lost it (see [`REGISTERING`]).
+    back_at: Mutex<Option<Instant>>,
 }
+
+/// How long after Redis comes back (restarted, or a Sentinel's failover to a replica) a
+/// node places no room: long enough for every live node to register again, so that none
+/// is taken for dead and its rooms placed a second time.
+pub const REGISTERING: Duration = Duration::from_millis(2_500);
 
 impl Cluster {
     /// This node, in the cluster of `config.redis_url` if set; `media` is its advertised
@@ -81,6 +89,7 @@ impl Cluster {
             }),
             registry,
             registered: AtomicBool::new(false),
+            back_at: Mutex::new(None),
         })
     }
 
@@ -144,8 +153,17 @@ impl Cluster {
         let done = result.is_ok();
         let was = self.registered.swap(result.is_ok(), Ordering::Relaxed);
         match result {
-            Ok(()) if !was => info!(node = %me.id, url = %me.url, "registered in the cluster"),
+            Ok(()) if !was => {
+                info!(node = %me.id, url = %me.url, "registered in the cluster");
+                let mut back_at = self.back_at.lock().unwrap_or_else(|e| e.into_inner());
+                if back_at.is_some() {
+                    *back_at = Some(Instant::now());
+                }
+            }
             Err(e) if was => {
+                // From now on, coming back is coming back after a loss.
+                let mut back_at = self.back_at.lock().unwrap_or_else(|e| e.into_inner());
+                back_at.get_or_insert_with(Instant::now);
                 warn!(node = %me.id, "lost the cluster's Redis ({e}); rooms running here go on, new ones wait for it")
             }
             _ => {}
@@ -190,6 +208,15 @@ impl Cluster {
         let Some(registry) = &self.registry else {
             return Ok(Placement::Here);
         };
+        let back_at = *self.back_at.lock().unwrap_or_else(|e| e.into_inner());
+        if back_at.is_some_and(|t| t.elapsed() < REGISTERING)
+            || (back_at.is_some() && !self.registered.load(Ordering::Relaxed))
+        {
+            return Err(ApiError::new(
+                ErrorCode::ClusterUnavailable,
+                "The cluster's Redis is back from an outage and the nodes are registering again; try again in a few seconds.",
+            ));
+        }
         let me = self.me();
         let mut live = registry.live_nodes().await.map_err(unavailable)?;
         if me.draining {

@@ -1,17 +1,21 @@
 //! The cluster's state in Redis: the live nodes and which node hosts which room.
 //!
-//! Keys (all under `moim:`):
-//! - `moim:node:{id}`: the node's [`NodeInfo`] as JSON, written at every heartbeat with a
+//! Keys (all under `{moim}:`, a hash tag that keeps them in one slot of a Redis Cluster,
+//! as the scripts that read and write several of them at once need):
+//! - `{moim}:node:ID`: the node's [`NodeInfo`] as JSON, written at every heartbeat with a
 //!   lifetime of [`NODE_TTL`], so a node that stops beating is gone from Redis by itself;
-//! - `moim:nodes`: the set of node ids ever registered (pruned of those whose key is gone);
-//! - `moim:room:{room}`: the id of the node hosting the room, with a lifetime of
+//! - `{moim}:nodes`: the set of node ids ever registered (pruned of those whose key is gone);
+//! - `{moim}:room:ROOM`: the id of the node hosting the room, with a lifetime of
 //!   [`ROOM_TTL`] that the hosting node renews while the room runs;
-//! - `moim:state:{room}`: the room's lasting state (chat, polls, board, settings, bans) as
+//! - `{moim}:state:ROOM`: the room's lasting state (chat, polls, board, settings, bans) as
 //!   JSON, written by its node when it changes and expiring with the placement, so that a
 //!   node taking the room over starts it from there;
-//! - `moim:placed`: per node id, the rooms placed on it since its latest heartbeat, which
+//! - `{moim}:placed`: per node id, the rooms placed on it since its latest heartbeat, which
 //!   its load does not show yet (so a burst of new rooms is spread, not all sent to the
 //!   node that looked least loaded at the latest heartbeat).
+//!
+//! Redis is one server, a Redis Cluster or the master of a set of Sentinels
+//! ([`Connection`]).
 //!
 //! Every operation has a deadline ([`OP_TIMEOUT`]): Redis being away makes placement fail
 //! with an error at once rather than hold a client.
@@ -19,9 +23,9 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{AsyncCommands, Script};
 
+use super::connection::Connection;
 use super::node::NodeInfo;
 
 /// How long a node stays listed after its latest heartbeat.
@@ -31,11 +35,11 @@ pub const ROOM_TTL: Duration = Duration::from_secs(30);
 /// The longest any Redis operation may take.
 pub const OP_TIMEOUT: Duration = Duration::from_millis(1_000);
 
-const NODES: &str = "moim:nodes";
-const NODE_PREFIX: &str = "moim:node:";
-const ROOM_PREFIX: &str = "moim:room:";
-const STATE_PREFIX: &str = "moim:state:";
-const PLACED: &str = "moim:placed";
+const NODES: &str = "{moim}:nodes";
+const NODE_PREFIX: &str = "{moim}:node:";
+const ROOM_PREFIX: &str = "{moim}:room:";
+const STATE_PREFIX: &str = "{moim}:state:";
+const PLACED: &str = "{moim}:placed";
 
 /// Places a room: the node already hosting it while that node is alive, else the
 /// candidate. KEYS[1] the room's key, KEYS[2] the placed counts; ARGV: candidate id, node
@@ -86,7 +90,7 @@ pub enum RegistryError {
 
 /// A connection to the cluster's Redis (reconnecting by itself) and its scripts.
 pub struct Registry {
-    redis: ConnectionManager,
+    redis: Connection,
     place: Script,
     hold: Script,
     release: Script,
@@ -99,17 +103,25 @@ impl std::fmt::Debug for Registry {
 }
 
 impl Registry {
+    /// Runs `op` with a deadline; when it fails, the next operation connects again.
+    async fn within<T>(
+        &self,
+        op: impl Future<Output = Result<T, RegistryError>>,
+    ) -> Result<T, RegistryError> {
+        let result = tokio::time::timeout(OP_TIMEOUT, op)
+            .await
+            .unwrap_or(Err(RegistryError::Timeout));
+        if result.is_err() {
+            self.redis.failed().await;
+        }
+        result
+    }
+
     /// A registry for the Redis at `url`; it connects on first use, and again after every
     /// loss, so a node starts while Redis is away.
     pub fn new(url: &str) -> Result<Registry, redis::RedisError> {
-        let client = redis::Client::open(url)?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(OP_TIMEOUT))
-            .set_response_timeout(Some(OP_TIMEOUT))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_millis(500));
         Ok(Registry {
-            redis: ConnectionManager::new_lazy_with_config(client, config)?,
+            redis: Connection::new(url, OP_TIMEOUT)?,
             place: Script::new(PLACE),
             hold: Script::new(HOLD),
             release: Script::new(RELEASE),
@@ -125,7 +137,6 @@ impl Registry {
         states: &[(String, String)],
     ) -> Result<(), RegistryError> {
         let json = serde_json::to_string(node).expect("node info serializes");
-        let mut redis = self.redis.clone();
         let mut pipe = redis::pipe();
         for (room, state) in states {
             pipe.cmd("SET")
@@ -135,7 +146,8 @@ impl Registry {
                 .arg(ROOM_TTL.as_millis() as u64)
                 .ignore();
         }
-        within(async {
+        self.within(async {
+            let mut redis = self.redis.get().await?;
             pipe.cmd("SET")
                 .arg(node_key(&node.id))
                 .arg(json)
@@ -169,8 +181,8 @@ impl Registry {
 
     /// The node hosting `room` while it is alive.
     pub async fn hosting(&self, room: &str) -> Result<Option<NodeInfo>, RegistryError> {
-        let mut redis = self.redis.clone();
-        within(async {
+        self.within(async {
+            let mut redis = self.redis.get().await?;
             let Some(id): Option<String> = redis.get(room_key(room)).await? else {
                 return Ok(None);
             };
@@ -182,8 +194,11 @@ impl Registry {
 
     /// The lasting state of `room` (JSON) as its node last wrote it, if any.
     pub async fn state(&self, room: &str) -> Result<Option<String>, RegistryError> {
-        let mut redis = self.redis.clone();
-        within(async { Ok(redis.get(state_key(room)).await?) }).await
+        self.within(async {
+            let mut redis = self.redis.get().await?;
+            Ok(redis.get(state_key(room)).await?)
+        })
+        .await
     }
 
     /// Gives up the placement of those of `rooms` that are on node `id`, so that their
@@ -192,8 +207,8 @@ impl Registry {
         if rooms.is_empty() {
             return Ok(());
         }
-        let mut redis = self.redis.clone();
-        within(async {
+        self.within(async {
+            let mut redis = self.redis.get().await?;
             let mut release = self.release.prepare_invoke();
             for room in rooms {
                 release.key(room_key(room));
@@ -207,8 +222,8 @@ impl Registry {
     /// The nodes alive now (whose heartbeat has not expired), by id, each with the rooms
     /// placed on it since its heartbeat counted in.
     pub async fn live_nodes(&self) -> Result<Vec<NodeInfo>, RegistryError> {
-        let mut redis = self.redis.clone();
-        within(async {
+        self.within(async {
+            let mut redis = self.redis.get().await?;
             let mut ids: Vec<String> = redis.smembers(NODES).await?;
             if ids.is_empty() {
                 return Ok(Vec::new());
@@ -247,8 +262,8 @@ impl Registry {
     /// Places `room` on `candidate` unless a live node hosts it already; returns the id of
     /// the node hosting it now.
     pub async fn place(&self, room: &str, candidate: &str) -> Result<String, RegistryError> {
-        let mut redis = self.redis.clone();
-        within(async {
+        self.within(async {
+            let mut redis = self.redis.get().await?;
             Ok(self
                 .place
                 .key(room_key(room))
@@ -273,10 +288,4 @@ fn room_key(room: &str) -> String {
 
 fn state_key(room: &str) -> String {
     format!("{STATE_PREFIX}{room}")
-}
-
-async fn within<T>(op: impl Future<Output = Result<T, RegistryError>>) -> Result<T, RegistryError> {
-    tokio::time::timeout(OP_TIMEOUT, op)
-        .await
-        .unwrap_or(Err(RegistryError::Timeout))
 }

@@ -222,12 +222,19 @@ impl Config {
             );
         }
         if let Some(url) = &self.redis_url
-            && !["redis://", "rediss://", "redis+unix://", "unix://"]
-                .iter()
-                .any(|scheme| url.starts_with(scheme))
+            && ![
+                "redis://",
+                "redis+cluster://",
+                "redis+sentinel://",
+                "redis+unix://",
+                "unix://",
+            ]
+            .iter()
+            .any(|scheme| url.starts_with(scheme))
         {
             bail!(
-                "redis_url must be a redis://HOST:PORT URL (or rediss://, unix://), not \"{url}\""
+                "redis_url must be a redis://HOST:PORT URL (or redis+cluster://HOST:PORT,…, \
+                 redis+sentinel://HOST:PORT,…/SERVICE, unix://PATH), not \"{url}\""
             );
         }
         if let Some(url) = &self.public_url

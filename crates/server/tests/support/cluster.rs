@@ -1,4 +1,5 @@
-//! A real `redis-server` on a free loopback port, and Moim nodes sharing it.
+//! A real `redis-server` on a free loopback port (or a Redis Cluster, or a master with a
+//! replica and a Sentinel), and Moim nodes sharing it.
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
@@ -17,11 +18,7 @@ pub struct Redis {
 impl Redis {
     /// Starts `redis-server` on a free port and waits until it answers.
     pub fn start() -> Redis {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = free_port();
         let mut redis = Redis { child: None, port };
         redis.restart();
         redis
@@ -51,11 +48,7 @@ impl Redis {
             .spawn()
             .expect("redis-server starts (Debian package redis-server)");
         self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "redis-server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_for_port(self.port);
     }
 }
 
@@ -65,6 +58,156 @@ impl Drop for Redis {
     }
 }
 
+/// A free loopback TCP port.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Waits until something listens on loopback `port`.
+fn wait_for_port(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "nothing listens on {port}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Processes killed on drop, with their folder.
+pub struct Processes {
+    children: Vec<Child>,
+    pub ports: Vec<u16>,
+    dir: std::path::PathBuf,
+}
+
+impl Processes {
+    /// Kills the process listening on `ports[i]`.
+    pub fn kill(&mut self, i: usize) {
+        let _ = self.children[i].kill();
+        let _ = self.children[i].wait();
+    }
+}
+
+impl Drop for Processes {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// `redis-server` with `args` in `dir` on a free port, answering.
+fn redis_server(dir: &std::path::Path, args: &[&str]) -> (Child, u16) {
+    let port = free_port();
+    let child = Command::new("redis-server")
+        .args(args)
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--save", "", "--appendonly", "no"])
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("redis-server starts (Debian package redis-server)");
+    wait_for_port(port);
+    (child, port)
+}
+
+fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("moim-{name}-{}", free_port()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A Redis Cluster of three masters; `redis+cluster://` with all three.
+pub fn redis_cluster() -> (Processes, String) {
+    let dir = scratch("redis-cluster");
+    let (children, ports): (Vec<Child>, Vec<u16>) = (0..3)
+        .map(|i| {
+            let conf = format!("nodes-{i}.conf");
+            redis_server(
+                &dir,
+                &["--cluster-enabled", "yes", "--cluster-config-file", &conf],
+            )
+        })
+        .unzip();
+    let addresses: Vec<String> = ports.iter().map(|p| format!("127.0.0.1:{p}")).collect();
+    let created = Command::new("redis-cli")
+        .args(["--cluster", "create"])
+        .args(&addresses)
+        .args(["--cluster-replicas", "0", "--cluster-yes"])
+        .output()
+        .expect("redis-cli runs");
+    assert!(created.status.success(), "{created:?}");
+    // The cluster takes its slots in a moment.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let info = Command::new("redis-cli")
+            .args(["-p", &ports[0].to_string(), "cluster", "info"])
+            .output()
+            .unwrap();
+        if String::from_utf8_lossy(&info.stdout).contains("cluster_state:ok") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the Redis Cluster did not form");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let url = format!("redis+cluster://{}", addresses.join(","));
+    (
+        Processes {
+            children,
+            ports,
+            dir,
+        },
+        url,
+    )
+}
+
+/// A master (`ports[0]`), its replica (`ports[1]`) and one Sentinel watching them
+/// (`ports[2]`, quick to fail over); `redis+sentinel://` for service `moim`.
+pub fn redis_with_sentinel() -> (Processes, String) {
+    let dir = scratch("redis-sentinel");
+    let (master, master_port) = redis_server(&dir, &[]);
+    let (replica, replica_port) = redis_server(
+        &dir,
+        &["--replicaof", "127.0.0.1", &master_port.to_string()],
+    );
+    let sentinel_port = free_port();
+    let conf = dir.join("sentinel.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "port {sentinel_port}\nbind 127.0.0.1\n\
+             sentinel monitor moim 127.0.0.1 {master_port} 1\n\
+             sentinel down-after-milliseconds moim 500\n\
+             sentinel failover-timeout moim 2000\n"
+        ),
+    )
+    .unwrap();
+    let sentinel = Command::new("redis-server")
+        .arg(&conf)
+        .arg("--sentinel")
+        .current_dir(&dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("redis-server runs as a Sentinel");
+    wait_for_port(sentinel_port);
+    let url = format!("redis+sentinel://127.0.0.1:{sentinel_port}/moim");
+    (
+        Processes {
+            children: vec![master, replica, sentinel],
+            ports: vec![master_port, replica_port, sentinel_port],
+            dir,
+        },
+        url,
+    )
+}
+
 /// `n` nodes sharing `redis`, each on its own ports.
 pub fn nodes(redis: &Redis, n: usize) -> Vec<Server> {
     nodes_with(redis, 0..n, &[])
@@ -72,13 +215,15 @@ pub fn nodes(redis: &Redis, n: usize) -> Vec<Server> {
 
 /// Nodes `node-{i}` for each `i` of `ids`, sharing `redis`, with more settings `env`.
 pub fn nodes_with(redis: &Redis, ids: std::ops::Range<usize>, env: &[(&str, &str)]) -> Vec<Server> {
-    let url = redis.url();
+    nodes_at(&redis.url(), ids, env)
+}
+
+/// Nodes `node-{i}` for each `i` of `ids`, sharing the Redis of `url`, with more settings
+/// `env`.
+pub fn nodes_at(url: &str, ids: std::ops::Range<usize>, env: &[(&str, &str)]) -> Vec<Server> {
     ids.map(|i| {
         let id = format!("node-{i}");
-        let mut all = vec![
-            ("MOIM_REDIS_URL", url.as_str()),
-            ("MOIM_NODE_ID", id.as_str()),
-        ];
+        let mut all = vec![("MOIM_REDIS_URL", url), ("MOIM_NODE_ID", id.as_str())];
         all.extend_from_slice(env);
         Server::start_with(&all)
     })
