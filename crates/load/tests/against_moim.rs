@@ -38,26 +38,28 @@ impl Node {
             "build the server first: cargo build --release ({})",
             moim.display()
         );
-        let (http, udp) = free_ports();
-        let child = Command::new(&moim)
-            .args([
-                "serve",
-                "--http-port",
-                &http.to_string(),
-                "--udp-port",
-                &udp.to_string(),
-                "--tcp-port",
-                "0",
-                "--rtmp-port",
-                "0",
-            ])
-            .env("MOIM_LOG", "warn")
-            .env("MOIM_TURN", "0")
-            .envs(env.iter().map(|(k, v)| (k, v)))
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        wait_for_port(http);
+        let (child, http) = spawn_on_free_port(|| {
+            let (http, udp) = free_ports();
+            let child = Command::new(&moim)
+                .args([
+                    "serve",
+                    "--http-port",
+                    &http.to_string(),
+                    "--udp-port",
+                    &udp.to_string(),
+                    "--tcp-port",
+                    "0",
+                    "--rtmp-port",
+                    "0",
+                ])
+                .env("MOIM_LOG", "warn")
+                .env("MOIM_TURN", "0")
+                .envs(env.iter().map(|(k, v)| (k, v)))
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            (child, http)
+        });
         Node { child, http }
     }
 
@@ -94,6 +96,22 @@ fn report_of(out: std::process::Output) -> Value {
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Starts a process listening on the port `spawn` chose, again on another port when the
+/// one it chose was taken meanwhile (a port found free may be taken by a test running
+/// beside this one before the process binds it: the process then exits, while something
+/// else answers on the port).
+fn spawn_on_free_port(spawn: impl Fn() -> (Child, u16)) -> (Child, u16) {
+    for _ in 0..5 {
+        let (mut child, port) = spawn();
+        wait_for_port(port);
+        std::thread::sleep(Duration::from_millis(100));
+        if child.try_wait().unwrap().is_none() {
+            return (child, port);
+        }
+    }
+    panic!("no free port was left free long enough");
 }
 
 fn wait_for_port(port: u16) {
@@ -157,14 +175,16 @@ struct Redis(Child, u16);
 
 impl Redis {
     fn start() -> Redis {
-        let port = free_ports().0;
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("redis-server (Debian package redis-server) runs");
-        wait_for_port(port);
+        let (child, port) = spawn_on_free_port(|| {
+            let port = free_ports().0;
+            let child = Command::new("redis-server")
+                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+                .args(["--save", "", "--appendonly", "no"])
+                .stdout(Stdio::null())
+                .spawn()
+                .expect("redis-server (Debian package redis-server) runs");
+            (child, port)
+        });
         Redis(child, port)
     }
 }
@@ -193,19 +213,31 @@ fn a_streams_viewers_on_two_other_nodes_cost_its_node_one_relay_each() {
     let viewers_at = format!("{},{}", edges[0].url(), edges[1].url());
     let load = Command::new(env!("CARGO_BIN_EXE_moim-load"))
         .args(["--url", &origin.url(), "--viewers-at", &viewers_at])
-        .args(["-n", "6", "--seconds", "4", "--join-rate", "20", "--json"])
+        .args(["-n", "6", "--seconds", "6", "--join-rate", "20", "--json"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Measured while everyone is in: after the joins and the settling second.
-    std::thread::sleep(Duration::from_secs(4));
+    // Measured once everyone is in.
+    let deadline = Instant::now() + Duration::from_secs(8);
+    while origin.gauge("moim_relays{direction=\"out\"}") != Some(2.0)
+        || edges
+            .iter()
+            .any(|e| e.gauge("moim_participants") != Some(4.0))
+    {
+        if Instant::now() > deadline {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
     let relays_out = origin.gauge("moim_relays{direction=\"out\"}");
     let origin_participants = origin.gauge("moim_participants");
     let relays_in: Vec<Option<f64>> = edges
         .iter()
         .map(|e| e.gauge("moim_relays{direction=\"in\"}"))
         .collect();
+    let edge_participants: Vec<Option<f64>> =
+        edges.iter().map(|e| e.gauge("moim_participants")).collect();
     let report = report_of(load.wait_with_output().unwrap());
     let summary = &report["summary"];
     assert_eq!(summary["subscribers_connected"], 6, "{summary}");
@@ -223,4 +255,52 @@ fn a_streams_viewers_on_two_other_nodes_cost_its_node_one_relay_each() {
         "the publisher and the two relays, not the six viewers"
     );
     assert_eq!(relays_in, [Some(1.0), Some(1.0)]);
+    // Each edge: its three viewers and the relay publishing into its mirror of the room.
+    assert_eq!(edge_participants, [Some(4.0), Some(4.0)]);
+}
+
+#[test]
+fn an_edge_whose_streams_node_dies_ends_its_relay_and_its_viewers() {
+    let redis = Redis::start();
+    let url = format!("redis://127.0.0.1:{}", redis.1);
+    let origin = Node::start(&[
+        ("MOIM_REDIS_URL", url.clone()),
+        ("MOIM_NODE_ID", "origin".into()),
+        ("MOIM_REGION", "a".into()),
+    ]);
+    let edge = Node::start(&[
+        ("MOIM_REDIS_URL", url),
+        ("MOIM_NODE_ID", "edge".into()),
+        ("MOIM_REGION", "b".into()),
+    ]);
+    let mut load = Command::new(env!("CARGO_BIN_EXE_moim-load"))
+        .args(["--url", &origin.url(), "--viewers-at", &edge.url()])
+        .args(["-n", "3", "--seconds", "30", "--join-rate", "20"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let relays_in = || edge.gauge("moim_relays{direction=\"in\"}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while relays_in() != Some(1.0) || edge.gauge("moim_participants") != Some(4.0) {
+        assert!(Instant::now() < deadline, "the edge did not relay");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    drop(origin);
+    let died = Instant::now();
+    while relays_in() != Some(0.0) || edge.gauge("moim_participants") != Some(0.0) {
+        assert!(
+            died.elapsed() < Duration::from_secs(20),
+            "the edge still relays, or still has viewers, {:?} after the stream's node died",
+            died.elapsed()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    eprintln!(
+        "relay and viewers gone {:?} after the stream's node died",
+        died.elapsed()
+    );
+    let _ = load.kill();
+    let _ = load.wait();
 }

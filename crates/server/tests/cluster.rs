@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use support::cluster::{
-    Redis, list_nodes, nodes, nodes_at, nodes_with, redis_cluster, redis_with_sentinel,
-    wait_for_nodes,
+    Redis, list_nodes, node_ids, nodes, nodes_at, nodes_with, redis_cluster, redis_over_tls,
+    redis_with_sentinel, wait_for_nodes,
 };
 use support::peer::Peer;
 use support::{Server, Signal, body_json, expect_error};
@@ -23,6 +23,22 @@ async fn host_of(nodes: &[Server], through: usize, room: &str, identity: &str) -
     placement(nodes, through, room, identity)
         .await
         .unwrap_or_else(|| panic!("{room} could not be placed"))
+}
+
+/// [`host_of`], asked again while the cluster refuses to place the room, for at most
+/// `within`.
+async fn placed_within(nodes: &[Server], through: usize, room: &str, within: Duration) -> usize {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(host) = placement(nodes, through, room, "probe").await {
+            return host;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{room} was not placed within {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// [`host_of`], or `None` while the cluster refuses to place the room
@@ -245,17 +261,10 @@ async fn while_redis_is_away_running_rooms_go_on_and_new_rooms_wait() {
     // Back, the nodes register again, and place rooms once all had the time to.
     redis.restart();
     wait_for_nodes(node, &THREE[..2], Duration::from_secs(10));
-    let back = Instant::now();
-    let placed = loop {
-        if let Some(placed) = placement(&nodes, host, "c4", "carol").await {
-            break placed;
-        }
-        assert!(back.elapsed() < Duration::from_secs(5), "c4 was not placed");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let placed = placed_within(&nodes, host, "c4", Duration::from_secs(5)).await;
     assert_eq!(
-        placement(&nodes, 1 - host, "c4", "dave").await,
-        Some(placed)
+        placed_within(&nodes, 1 - host, "c4", Duration::from_secs(5)).await,
+        placed
     );
     let before = alice.seen().video_frames;
     alice
@@ -401,19 +410,27 @@ async fn nodes_follow_the_sentinels_to_a_new_master() {
 
     // The master dies; the Sentinel makes the replica the master, and the nodes find it.
     redis.kill(0);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let a = placement(&nodes, 0, "after", "ada").await;
-        let b = placement(&nodes, 1, "after", "grace").await;
-        if let (Some(a), Some(b)) = (a, b) {
-            assert_eq!(a, b, "the new room runs on one node");
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the nodes did not place rooms again after the failover"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    let placed = placed_within(&nodes, 0, "after", Duration::from_secs(20)).await;
+    assert_eq!(
+        placed_within(&nodes, 1, "after", Duration::from_secs(5)).await,
+        placed,
+        "the new room runs on one node"
+    );
     wait_for_nodes(&nodes[1], &["node-0", "node-1"], Duration::from_secs(5));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_reach_redis_over_tls_and_check_its_certificate() {
+    let (_redis, url, cert) = redis_over_tls();
+    let nodes = nodes_at(&url, 0..2, &[("SSL_CERT_FILE", &cert)]);
+    wait_for_nodes(&nodes[0], &["node-0", "node-1"], Duration::from_secs(10));
+    let host = host_of(&nodes, 0, "tls", "ada").await;
+    assert_eq!(host_of(&nodes, 1, "tls", "grace").await, host);
+
+    // A node that does not trust the certificate does not talk to that Redis.
+    let stranger = nodes_at(&url, 2..3, &[]);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let listed = node_ids(&stranger[0]);
+    assert!(listed.is_err(), "{listed:?}");
+    assert!(listed.unwrap_err().contains("cluster_unavailable"));
 }

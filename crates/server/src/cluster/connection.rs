@@ -1,11 +1,15 @@
 //! How a node reaches the cluster's Redis, by the form of `redis_url`:
 //!
-//! - `redis://[user:password@]host[:port][/db]` (or `rediss://`): one Redis server;
+//! - `redis://[user:password@]host[:port][/db]`: one Redis server;
 //! - `redis+cluster://[user:password@]host:port[,host:port…]`: a Redis Cluster, through any
 //!   of the nodes listed (the others are found from them);
 //! - `redis+sentinel://[user:password@]host[:port][,host[:port]…]/service[/db]`: the master
 //!   that the Sentinels listed (port 26379 by default) name for `service`, found again
 //!   after a failover; the user and password are the master's.
+//!
+//! `rediss` in place of `redis` (`rediss://`, `rediss+cluster://`, `rediss+sentinel://`)
+//! speaks TLS to every server, checking their certificates against the system's
+//! certificate authorities (or those of the file `SSL_CERT_FILE` names).
 //!
 //! Every connection is made when it is first needed and again after it failed, so a node
 //! starts while Redis is away.
@@ -18,7 +22,9 @@ use redis::aio::{
 use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
 use redis::sentinel::{SentinelClient, SentinelClientBuilder, SentinelServerType};
-use redis::{AsyncConnectionConfig, Cmd, ConnectionAddr, Pipeline, RedisError, RedisFuture, Value};
+use redis::{
+    AsyncConnectionConfig, Cmd, ConnectionAddr, Pipeline, RedisError, RedisFuture, TlsMode, Value,
+};
 use tokio::sync::Mutex;
 
 /// The Sentinels' port when a `redis+sentinel://` URL names none.
@@ -52,11 +58,16 @@ pub enum Conn {
 impl Connection {
     /// The way to the Redis of `url`; each operation on it takes at most `timeout`.
     pub fn new(url: &str, timeout: Duration) -> Result<Connection, RedisError> {
-        if let Some(rest) = url.strip_prefix("redis+cluster://") {
+        let tls = url.starts_with("rediss");
+        let cluster = url
+            .strip_prefix("redis+cluster://")
+            .or_else(|| url.strip_prefix("rediss+cluster://"));
+        if let Some(rest) = cluster {
             let (auth, hosts) = split_auth(rest);
+            let scheme = if tls { "rediss" } else { "redis" };
             let nodes: Vec<String> = hosts
                 .split(',')
-                .map(|host| format!("redis://{auth}{}", host.trim_end_matches('/')))
+                .map(|host| format!("{scheme}://{auth}{}", host.trim_end_matches('/')))
                 .collect();
             let client = ClusterClient::builder(nodes)
                 .connection_timeout(timeout)
@@ -68,8 +79,11 @@ impl Connection {
                 connected: Mutex::new(None),
             });
         }
-        if let Some(rest) = url.strip_prefix("redis+sentinel://") {
-            return sentinel(rest, timeout);
+        let sentinels = url
+            .strip_prefix("redis+sentinel://")
+            .or_else(|| url.strip_prefix("rediss+sentinel://"));
+        if let Some(rest) = sentinels {
+            return sentinel(rest, tls, timeout);
         }
         let client = redis::Client::open(url)?;
         let config = ConnectionManagerConfig::new()
@@ -126,8 +140,9 @@ impl Connection {
     }
 }
 
-/// A `redis+sentinel://` URL's way to its master.
-fn sentinel(rest: &str, timeout: Duration) -> Result<Connection, RedisError> {
+/// A `redis+sentinel://` URL's way to its master (over TLS to the Sentinels and the master
+/// with `tls`).
+fn sentinel(rest: &str, tls: bool, timeout: Duration) -> Result<Connection, RedisError> {
     let invalid = |what: &str| {
         RedisError::from((
             redis::ErrorKind::InvalidClientConfig,
@@ -157,10 +172,24 @@ fn sentinel(rest: &str, timeout: Duration) -> Result<Connection, RedisError> {
                 ),
                 None => (host, SENTINEL_PORT),
             };
-            Ok(ConnectionAddr::Tcp(name.to_owned(), port))
+            Ok(if tls {
+                ConnectionAddr::TcpTls {
+                    host: name.to_owned(),
+                    port,
+                    insecure: false,
+                    tls_params: None,
+                }
+            } else {
+                ConnectionAddr::Tcp(name.to_owned(), port)
+            })
         })
         .collect::<Result<Vec<_>, RedisError>>()?;
     let mut builder = SentinelClientBuilder::new(sentinels, service, SentinelServerType::Master)?;
+    if tls {
+        builder = builder
+            .set_client_to_sentinel_tls_mode(TlsMode::Secure)
+            .set_client_to_redis_tls_mode(TlsMode::Secure);
+    }
     let auth = auth.trim_end_matches('@');
     if !auth.is_empty() {
         let (user, password) = auth.split_once(':').unwrap_or(("", auth));
@@ -248,7 +277,9 @@ mod tests {
         assert_eq!(kind("redis+sentinel://10.0.0.1:26379"), "refused");
         assert_eq!(kind("redis+sentinel://10.0.0.1:x/moim"), "refused");
         assert_eq!(kind("http://10.0.0.1"), "refused");
-        assert_eq!(kind("rediss://10.0.0.1"), "refused", "no TLS yet");
+        assert_eq!(kind("rediss://10.0.0.1"), "single");
+        assert_eq!(kind("rediss+cluster://10.0.0.1:7000"), "cluster");
+        assert_eq!(kind("rediss+sentinel://10.0.0.1/moim"), "sentinel");
         assert_eq!(split_auth("a:b@h:1,h:2"), ("a:b@", "h:1,h:2"));
         assert_eq!(split_auth("h:1"), ("", "h:1"));
     }

@@ -224,8 +224,11 @@ impl Config {
         if let Some(url) = &self.redis_url
             && ![
                 "redis://",
+                "rediss://",
                 "redis+cluster://",
+                "rediss+cluster://",
                 "redis+sentinel://",
+                "rediss+sentinel://",
                 "redis+unix://",
                 "unix://",
             ]
@@ -233,8 +236,9 @@ impl Config {
             .any(|scheme| url.starts_with(scheme))
         {
             bail!(
-                "redis_url must be a redis://HOST:PORT URL (or redis+cluster://HOST:PORT,…, \
-                 redis+sentinel://HOST:PORT,…/SERVICE, unix://PATH), not \"{url}\""
+                "redis_url must be a redis://HOST:PORT URL (or rediss:// for TLS, \
+                 redis+cluster://HOST:PORT,…, redis+sentinel://HOST:PORT,…/SERVICE, \
+                 unix://PATH), not \"{url}\""
             );
         }
         if let Some(url) = &self.public_url

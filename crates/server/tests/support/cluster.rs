@@ -18,10 +18,17 @@ pub struct Redis {
 impl Redis {
     /// Starts `redis-server` on a free port and waits until it answers.
     pub fn start() -> Redis {
-        let port = free_port();
-        let mut redis = Redis { child: None, port };
-        redis.restart();
-        redis
+        for _ in 0..5 {
+            let mut redis = Redis {
+                child: None,
+                port: free_port(),
+            };
+            redis.restart();
+            if redis.child.as_mut().is_some_and(still_running) {
+                return redis;
+            }
+        }
+        panic!("no free port was left free long enough for redis-server");
     }
 
     /// The URL nodes are given.
@@ -101,20 +108,33 @@ impl Drop for Processes {
     }
 }
 
+/// Whether `child`, which something answers for on its port, is still running: a port
+/// found free may be taken by a test running beside this one before `child` binds it,
+/// and then `child` exits while the other process answers.
+fn still_running(child: &mut Child) -> bool {
+    std::thread::sleep(Duration::from_millis(100));
+    child.try_wait().unwrap().is_none()
+}
+
 /// `redis-server` with `args` in `dir` on a free port, answering.
 fn redis_server(dir: &std::path::Path, args: &[&str]) -> (Child, u16) {
-    let port = free_port();
-    let child = Command::new("redis-server")
-        .args(args)
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-        .args(["--save", "", "--appendonly", "no"])
-        .current_dir(dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("redis-server starts (Debian package redis-server)");
-    wait_for_port(port);
-    (child, port)
+    for _ in 0..5 {
+        let port = free_port();
+        let mut child = Command::new("redis-server")
+            .args(args)
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .current_dir(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server starts (Debian package redis-server)");
+        wait_for_port(port);
+        if still_running(&mut child) {
+            return (child, port);
+        }
+    }
+    panic!("no free port was left free long enough for redis-server");
 }
 
 fn scratch(name: &str) -> std::path::PathBuf {
@@ -188,7 +208,7 @@ pub fn redis_with_sentinel() -> (Processes, String) {
         ),
     )
     .unwrap();
-    let sentinel = Command::new("redis-server")
+    let mut sentinel = Command::new("redis-server")
         .arg(&conf)
         .arg("--sentinel")
         .current_dir(&dir)
@@ -197,6 +217,10 @@ pub fn redis_with_sentinel() -> (Processes, String) {
         .spawn()
         .expect("redis-server runs as a Sentinel");
     wait_for_port(sentinel_port);
+    assert!(
+        still_running(&mut sentinel),
+        "the Sentinel's port was taken"
+    );
     let url = format!("redis+sentinel://127.0.0.1:{sentinel_port}/moim");
     (
         Processes {
@@ -205,6 +229,72 @@ pub fn redis_with_sentinel() -> (Processes, String) {
             dir,
         },
         url,
+    )
+}
+
+/// A Redis that speaks only TLS, with a self-signed certificate for 127.0.0.1; its
+/// `rediss://` URL and the certificate's file (for `SSL_CERT_FILE`).
+pub fn redis_over_tls() -> (Processes, String, String) {
+    let dir = scratch("redis-tls");
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let made = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
+        .args(["-nodes", "-days", "1", "-subj", "/CN=127.0.0.1"])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1"])
+        // A server's certificate, not an authority's (which TLS clients refuse to meet as
+        // a server's).
+        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl runs");
+    assert!(made.status.success(), "{made:?}");
+    let port = free_port();
+    let child = Command::new("redis-server")
+        .args([
+            "--port",
+            "0",
+            "--tls-port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+        ])
+        .arg("--tls-cert-file")
+        .arg(&cert)
+        .arg("--tls-key-file")
+        .arg(&key)
+        .args([
+            "--tls-auth-clients",
+            "no",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .current_dir(&dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("redis-server starts");
+    wait_for_port(port);
+    let cert = cert.to_string_lossy().into_owned();
+    (
+        Processes {
+            children: vec![child],
+            ports: vec![port],
+            dir,
+        },
+        format!("rediss://127.0.0.1:{port}"),
+        cert,
     )
 }
 

@@ -12,6 +12,8 @@ use tokio::net::UdpSocket;
 
 /// The longest a leg sleeps without looking at its peer connection.
 const MAX_WAIT: Duration = Duration::from_secs(1);
+/// How often a watched leg checks that its peer answers.
+pub const CHECK_EVERY: Duration = Duration::from_secs(1);
 
 /// A peer connection and its socket, with one audio and one video m-line.
 pub struct Leg {
@@ -24,13 +26,19 @@ pub struct Leg {
 
 impl Leg {
     /// A leg on `socket` (bound to the address its peer reaches it at) with one audio
-    /// and one video m-line in `direction`, and its offer.
+    /// and one video m-line in `direction`, and its offer. `watched`: the peer is checked
+    /// every second (STUN), so that a peer gone is noticed within a few.
     pub fn offer(
         socket: UdpSocket,
         direction: Direction,
+        watched: bool,
     ) -> anyhow::Result<(Leg, SdpOffer, SdpPendingOffer)> {
         let local = socket.local_addr()?;
-        let mut rtc = Rtc::builder().build(Instant::now());
+        let mut config = Rtc::builder();
+        if watched {
+            config.set_max_stun_rto(CHECK_EVERY);
+        }
+        let mut rtc = config.build(Instant::now());
         rtc.add_local_candidate(Candidate::host(local, "udp")?);
         let mut api = rtc.sdp_api();
         let audio = api.add_media(MediaKind::Audio, direction, None, None, None);

@@ -12,8 +12,9 @@
 //! by both nodes' media planes; the layer the relay receives is the one the room's node
 //! chooses for it from its bandwidth estimate of the link between the nodes (on a LAN,
 //! the best). The relay ends when its last player has been gone for [`LINGER`], when the
-//! room comes to run here, or when the room's node stops answering; in that last case
-//! its players end too, and join again (WHEP clients retry), which places the room anew.
+//! room comes to run here, or when the room's node stops answering (for [`LOST_AFTER`]);
+//! in that last case its players end too, and join again (WHEP clients retry), which
+//! places the room anew.
 
 mod leg;
 pub mod whep;
@@ -26,7 +27,6 @@ use std::time::{Duration, Instant};
 use moim_media::ParticipantId;
 use moim_proto::token::{Claims, GrantPreset, Grants};
 use str0m::Event;
-use str0m::IceConnectionState;
 use str0m::media::{Direction, KeyframeRequestKind, MediaData, Mid, Pt};
 use tokio::net::UdpSocket;
 use tokio::task::JoinHandle;
@@ -42,8 +42,9 @@ use leg::Leg;
 pub const RELAY_IDENTITY: &str = "moim-relay";
 /// How long a relay outlives its last player (a reload comes back to it).
 pub const LINGER: Duration = Duration::from_secs(10);
-/// How long the link between the nodes may stay disconnected before the relay gives up.
-const LOST_AFTER: Duration = Duration::from_secs(5);
+/// How long the room's node may stay silent (it answers the relay's checks every
+/// second, media or not) before the relay gives up.
+const LOST_AFTER: Duration = Duration::from_secs(4);
 /// How often a relay looks at its mirror.
 const CHECK: Duration = Duration::from_secs(1);
 /// Seconds the token a relay shows the room's node stays valid (it is shown once).
@@ -148,7 +149,7 @@ impl Link {
         socket.connect(origin)?;
         let local = SocketAddr::new(socket.local_addr()?.ip(), 0);
         let socket = UdpSocket::bind(local).await?;
-        let (mut up, offer, pending) = Leg::offer(socket, Direction::RecvOnly)?;
+        let (mut up, offer, pending) = Leg::offer(socket, Direction::RecvOnly, true)?;
         let token = relay_claims(state, room, GrantPreset::Viewer).sign(&state.config.api_secret);
         let played = whep::play(&node.url, room, &token, &offer.to_sdp_string()).await?;
         up.accept(pending, &played.answer, None)?;
@@ -160,7 +161,7 @@ impl Link {
             media
         };
         let socket = UdpSocket::bind(SocketAddr::new(loopback.ip(), 0)).await?;
-        let (mut down, offer, pending) = Leg::offer(socket, Direction::SendOnly)?;
+        let (mut down, offer, pending) = Leg::offer(socket, Direction::SendOnly, false)?;
         let claims = relay_claims(state, room, GrantPreset::Guest);
         let opened = whip::open(
             state,
@@ -201,7 +202,7 @@ impl Link {
         let (mut up_buf, mut down_buf) = (vec![0; 2000], vec![0; 2000]);
         let mut next_check = Instant::now() + CHECK;
         let mut unwatched_since: Option<Instant> = None;
-        let mut disconnected_since: Option<Instant> = None;
+        let mut heard = Instant::now();
         loop {
             let up_deadline = match self.up.drive(&mut events) {
                 Ok(t) => t,
@@ -211,13 +212,8 @@ impl Link {
                 }
             };
             for event in events.drain(..) {
-                match event {
-                    Event::MediaData(data) => self.forward(data),
-                    Event::IceConnectionStateChange(IceConnectionState::Disconnected) => {
-                        disconnected_since.get_or_insert_with(Instant::now);
-                    }
-                    Event::IceConnectionStateChange(_) => disconnected_since = None,
-                    _ => {}
+                if let Event::MediaData(data) = event {
+                    self.forward(data);
                 }
             }
             let down_deadline = match self.down.drive(&mut events) {
@@ -236,6 +232,7 @@ impl Link {
             tokio::select! {
                 received = self.up.socket.recv_from(&mut up_buf) => {
                     if let Ok((n, source)) = received {
+                        heard = Instant::now();
                         self.up.receive(&up_buf[..n], source);
                     }
                 }
@@ -255,9 +252,7 @@ impl Link {
                 continue;
             }
             next_check = now + CHECK;
-            if !self.up.rtc.is_alive()
-                || disconnected_since.is_some_and(|t| now.duration_since(t) >= LOST_AFTER)
-            {
+            if !self.up.rtc.is_alive() || now.duration_since(heard) >= LOST_AFTER {
                 return End::Lost;
             }
             match players(state, room) {
