@@ -13,7 +13,7 @@ use support::cluster::{
     redis_with_sentinel, wait_for_nodes,
 };
 use support::peer::Peer;
-use support::{Server, Signal, body_json, expect_error};
+use support::{Server, Signal, body_json, expect_error, joined, post_sdp};
 
 const THREE: [&str; 3] = ["node-0", "node-1", "node-2"];
 
@@ -433,4 +433,39 @@ async fn nodes_reach_redis_over_tls_and_check_its_certificate() {
     let listed = node_ids(&stranger[0]);
     assert!(listed.is_err(), "{listed:?}");
     assert!(listed.unwrap_err().contains("cluster_unavailable"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn whep_players_of_another_nodes_room_pass_its_door_where_they_are() {
+    let redis = Redis::start();
+    let nodes = nodes(&redis, 2);
+    wait_for_nodes(&nodes[0], &THREE[..2], Duration::from_secs(5));
+    let host = host_of(&nodes, 0, "door", "probe").await;
+    let edge = &nodes[1 - host];
+    let (mut hosting, _) = joined(&nodes[host], "door", "host", &["--host"]).await;
+    let viewer = edge.token("door", "viewer", &["--viewer"]);
+    // The gate lets a player through to its offer, which is no SDP here.
+    let through = (400, "invalid_sdp".to_owned());
+    assert_eq!(post_sdp(edge, "/whep/door", &viewer, b"x"), through);
+
+    // The host locks the room on its node; within a heartbeat the other node knows.
+    hosting
+        .send(json!({"type": "room_settings", "locked": true}))
+        .await;
+    hosting.recv_type("room_settings").await;
+    let locked = (403, "room_locked".to_owned());
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while post_sdp(edge, "/whep/door", &viewer, b"x") != locked {
+        assert!(
+            Instant::now() < deadline,
+            "the lock did not reach the other node"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let host_token = edge.token("door", "studio", &["--host"]);
+    assert_eq!(
+        post_sdp(edge, "/whep/door", &host_token, b"x"),
+        through,
+        "hosts pass a lock"
+    );
 }

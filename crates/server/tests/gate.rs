@@ -8,24 +8,7 @@ use std::time::Duration;
 
 use serde_json::json;
 use support::peer::Peer;
-use support::{Server, joined};
-
-/// What a POST of `body` to `path` with `token` answers: the status and the error code.
-fn post(server: &Server, path: &str, token: &str, body: &[u8]) -> (u16, String) {
-    let auth = format!("Bearer {token}");
-    let headers = [
-        ("Authorization", auth.as_str()),
-        ("Content-Type", "application/sdp"),
-    ];
-    let (status, text) = server.http_bytes("POST", path, &headers, body);
-    let code = text
-        .split("\"code\":\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .unwrap_or("")
-        .to_owned();
-    (status, code)
-}
+use support::{Server, joined, post_sdp as post};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn whip_and_whep_pass_the_rooms_gate() {

@@ -56,17 +56,17 @@ pub async fn to_the_rooms_node(
     let plays_stream = whep
         && request.method() == Method::POST
         && request.uri().path().trim_end_matches('/') == format!("/whep/{room}");
-    match state.place(room).await {
-        Ok(Placement::Here) => next.run(request).await,
-        // A player of the room's stream is served by this node's mirror of the room.
-        Ok(Placement::At(node))
-            if plays_stream
-                && node.url.starts_with("http://")
-                && state.relays.ensure(&state, room, node.clone()) =>
-        {
-            next.run(request).await
-        }
-        Ok(Placement::At(node)) => redirect(&format!("{}{}", node.url, path_and_query(&request))),
+    let node = match state.place(room).await {
+        Ok(Placement::Here) => return next.run(request).await,
+        Ok(Placement::At(node)) => node,
+        Err(e) => return error_response(e),
+    };
+    if !plays_stream || !node.url.starts_with("http://") {
+        return redirect(&format!("{}{}", node.url, path_and_query(&request)));
+    }
+    // A player of the room's stream is served by this node's mirror of the room.
+    match state.relays.admit(&state, room, node).await {
+        Ok(_) => next.run(request).await,
         Err(e) => error_response(e),
     }
 }

@@ -374,6 +374,18 @@ impl Rooms {
         room.mirror
     }
 
+    /// Gives mirror `name` the door of its room as the room's node last wrote it to Redis
+    /// (`snapshot`): its settings, who was let in and its bans, so that the players here
+    /// pass the same gate as on the room's node.
+    pub fn mirror_door(&mut self, name: &str, snapshot: &RoomSnapshot) {
+        let Some(room) = self.rooms.get_mut(name).filter(|r| r.mirror) else {
+            return;
+        };
+        room.take_door(snapshot);
+        self.bans
+            .insert(name.to_owned(), snapshot.banned.iter().cloned().collect());
+    }
+
     /// Room `name`, if mirrored here, now runs here: it stops being a mirror (its players
     /// stay). True when it was one.
     pub fn host(&mut self, name: &str) -> bool {

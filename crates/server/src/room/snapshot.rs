@@ -72,6 +72,15 @@ impl Room {
         self.board = Board::from_strokes(snapshot.board);
         self.lobby = Lobby::from_parts(snapshot.settings, snapshot.admitted, snapshot.speakers);
     }
+
+    /// Takes the door of `snapshot` (settings, who was let in, speakers) and nothing else.
+    pub fn take_door(&mut self, snapshot: &RoomSnapshot) {
+        self.lobby = Lobby::from_parts(
+            snapshot.settings.clone(),
+            snapshot.admitted.clone(),
+            snapshot.speakers.clone(),
+        );
+    }
 }
 
 #[cfg(test)]

@@ -283,6 +283,24 @@ impl Signal {
 
 /// A fresh signaling connection joined to `room` as `identity` (`extra`: `moim token` flags);
 /// returns it with the `joined` reply.
+/// What a POST of `body` (as SDP) to `path` with `token` answers: the status and the
+/// error code.
+pub fn post_sdp(server: &Server, path: &str, token: &str, body: &[u8]) -> (u16, String) {
+    let auth = format!("Bearer {token}");
+    let headers = [
+        ("Authorization", auth.as_str()),
+        ("Content-Type", "application/sdp"),
+    ];
+    let (status, text) = server.http_bytes("POST", path, &headers, body);
+    let code = text
+        .split("\"code\":\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or("")
+        .to_owned();
+    (status, code)
+}
+
 pub async fn joined(
     server: &Server,
     room: &str,

@@ -25,6 +25,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use moim_media::ParticipantId;
+use moim_proto::error::ApiError;
 use moim_proto::token::{Claims, GrantPreset, Grants};
 use str0m::Event;
 use str0m::media::{Direction, KeyframeRequestKind, MediaData, Mid, Pt};
@@ -57,9 +58,29 @@ pub struct Relays {
 }
 
 impl Relays {
-    /// Mirrors room `name`, which runs on `node`, for a player about to join it here:
-    /// starts its relay unless one runs. False when the room runs here after all.
-    pub fn ensure(&self, state: &Arc<AppState>, name: &str, node: NodeInfo) -> bool {
+    /// Mirrors room `name`, which runs on `node`, for a player about to join it here, with
+    /// the room's door as its node last wrote it to Redis (so the lock, the waiting room
+    /// and bans hold here too): starts its relay unless one runs. False when the room runs
+    /// here after all.
+    pub async fn admit(
+        &self,
+        state: &Arc<AppState>,
+        name: &str,
+        node: NodeInfo,
+    ) -> Result<bool, ApiError> {
+        let door = state.cluster.room_state(name).await?;
+        if !self.ensure(state, name, node) {
+            return Ok(false);
+        }
+        if let Some(door) = door {
+            state.rooms().mirror_door(name, &door);
+        }
+        Ok(true)
+    }
+
+    /// Mirrors room `name`, which runs on `node`: starts its relay unless one runs. False
+    /// when the room runs here after all.
+    fn ensure(&self, state: &Arc<AppState>, name: &str, node: NodeInfo) -> bool {
         if !state.rooms().mirror(name) {
             return false;
         }
