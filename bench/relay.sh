@@ -47,6 +47,11 @@ run() { # label viewers-at
     before+=("$(ticks "${node_pids[$i]}")")
     sent_before+=("$(sent $((17920 + i)))")
   done
+  # The room goes to node-0 as a publisher reaching it first places it (viewers arriving
+  # first would place it on their own node): a WHIP request, whose empty offer is refused.
+  curl -s -o /dev/null -X POST --data x -H "Content-Type: application/sdp" \
+    -H "Authorization: Bearer $("$bin/moim" token --room "relay-$label-$$" --identity placer)" \
+    "http://127.0.0.1:17920/whip/relay-$label-$$"
   start=$(date +%s.%N)
   echo "== $label: $viewers viewers at $at"
   "$bin/moim-load" --scenario livestream -n "$viewers" --url http://127.0.0.1:17920 \

@@ -67,6 +67,27 @@ impl Node {
         format!("http://127.0.0.1:{}", self.http)
     }
 
+    /// Places room `room` on this node of a cluster, as a publisher reaching it first
+    /// does: a WHIP request with a token for the room (its offer, none, is refused after
+    /// the room was placed). Viewers arriving first would place it on their own node.
+    fn place(&self, room: &str) {
+        let token = Command::new(moim_binary())
+            .args(["token", "--room", room, "--identity", "placer"])
+            .output()
+            .unwrap();
+        let token = String::from_utf8(token.stdout).unwrap();
+        let mut stream = TcpStream::connect(("127.0.0.1", self.http)).unwrap();
+        let request = format!(
+            "POST /whip/{room} HTTP/1.1\r\nHost: moim\r\nAuthorization: Bearer {}\r\n\
+             Content-Type: application/sdp\r\nContent-Length: 1\r\nConnection: close\r\n\r\nx",
+            token.trim()
+        );
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        assert!(response.starts_with("HTTP/1.1 400"), "{response}");
+    }
+
     /// The value of gauge `name` (labels included) in the node's `/metrics`.
     fn gauge(&self, name: &str) -> Option<f64> {
         let mut stream = TcpStream::connect(("127.0.0.1", self.http)).ok()?;
@@ -209,6 +230,7 @@ fn a_streams_viewers_on_two_other_nodes_cost_its_node_one_relay_each() {
     };
     let origin = node("origin", "a");
     let edges = [node("edge-1", "b"), node("edge-2", "b")];
+    origin.place("load");
     // Six WHEP viewers of the room's stream, three at each edge; the publisher at the origin.
     let viewers_at = format!("{},{}", edges[0].url(), edges[1].url());
     let load = Command::new(env!("CARGO_BIN_EXE_moim-load"))
@@ -273,6 +295,7 @@ fn an_edge_whose_streams_node_dies_ends_its_relay_and_its_viewers() {
         ("MOIM_NODE_ID", "edge".into()),
         ("MOIM_REGION", "b".into()),
     ]);
+    origin.place("load");
     let mut load = Command::new(env!("CARGO_BIN_EXE_moim-load"))
         .args(["--url", &origin.url(), "--viewers-at", &edge.url()])
         .args(["-n", "3", "--seconds", "30", "--join-rate", "20"])
@@ -283,7 +306,12 @@ fn an_edge_whose_streams_node_dies_ends_its_relay_and_its_viewers() {
     let relays_in = || edge.gauge("moim_relays{direction=\"in\"}");
     let deadline = Instant::now() + Duration::from_secs(10);
     while relays_in() != Some(1.0) || edge.gauge("moim_participants") != Some(4.0) {
-        assert!(Instant::now() < deadline, "the edge did not relay");
+        assert!(
+            Instant::now() < deadline,
+            "the edge did not relay to its three viewers: {:?} relays, {:?} participants",
+            relays_in(),
+            edge.gauge("moim_participants")
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
 

@@ -112,6 +112,10 @@ pub enum Command {
         follow: Follow,
         /// The client's receive-only SDP offer.
         offer: String,
+        /// Fit what is sent to the player's estimated bandwidth: true for clients; false
+        /// for another node's relay, whose link between nodes takes the stream as it comes
+        /// (pacing it would delay each keyframe once more on its way to the viewers).
+        paced: bool,
         /// Where the answer, or why there is none, goes.
         reply: Reply<PlayAnswer>,
     },

@@ -25,10 +25,11 @@ impl Router {
         participant: ParticipantId,
         follow: Follow,
         offer: &str,
+        paced: bool,
     ) -> Result<PlayAnswer, MediaError> {
         let offer =
             SdpOffer::from_sdp_string(offer).map_err(|e| MediaError::InvalidSdp(e.to_string()))?;
-        let id = self.add_session(now, room, participant, SessionRole::Player);
+        let id = self.add_session(now, room, participant, SessionRole::Player, paced);
         let session = self.sessions.get_mut(&id).expect("just added");
         let answer = match session.rtc.sdp_api().accept_offer(offer) {
             Ok(answer) => answer,

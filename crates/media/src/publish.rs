@@ -43,7 +43,7 @@ impl Router {
         let id = match existing {
             Some(id) => id,
             None => {
-                let id = self.add_session(now, room, participant, SessionRole::Publisher);
+                let id = self.add_session(now, room, participant, SessionRole::Publisher, true);
                 self.participants.entry(participant).or_default().publisher = Some(id);
                 id
             }

@@ -278,9 +278,10 @@ impl Router {
                 participant,
                 follow,
                 offer,
+                paced,
                 reply,
             } => {
-                let _ = reply.send(self.play(now, room, participant, follow, &offer));
+                let _ = reply.send(self.play(now, room, participant, follow, &offer, paced));
             }
             Command::Mute {
                 participant,
@@ -448,13 +449,15 @@ impl Router {
     }
 
     /// Builds an ICE-lite `Rtc` with the shared host candidate and registers a session for
-    /// it.
+    /// it. `paced`: what it sends is fitted to its estimated bandwidth (when estimation is
+    /// on; a relay between nodes of a cluster is not paced).
     pub(crate) fn add_session(
         &mut self,
         now: Instant,
         room: RoomId,
         participant: ParticipantId,
         role: SessionRole,
+        paced: bool,
     ) -> SessionId {
         let mut credentials = IceCreds::new();
         credentials.ufrag = worker_ufrag(self.worker, &credentials.ufrag);
@@ -468,7 +471,7 @@ impl Router {
             // "Lossy networks").
             .enable_opus(true, self.audio_red)
             .set_local_ice_credentials(credentials);
-        if role != SessionRole::Publisher && self.estimate_bandwidth {
+        if role != SessionRole::Publisher && paced && self.estimate_bandwidth {
             config = config.enable_bwe(Some(INITIAL_ESTIMATE));
         }
         let mut rtc = config.build(now);

@@ -36,7 +36,7 @@ impl Router {
         {
             return;
         }
-        let id = self.add_session(now, room, participant, SessionRole::Subscriber);
+        let id = self.add_session(now, room, participant, SessionRole::Subscriber, true);
         if let Some(session) = self.sessions.get_mut(&id) {
             session.negotiation.data = data;
         }

@@ -17,6 +17,7 @@ use moim_proto::ErrorCode;
 use moim_proto::error::ApiError;
 use moim_proto::token::{Claims, Grants};
 
+use crate::cluster::relay::RELAY_IDENTITY;
 use crate::http::auth::{Authorized, Publish, Subscribe};
 use crate::http::error::error_response;
 use crate::room::Rooms;
@@ -131,6 +132,8 @@ async fn play(
             }
         }
     };
+    // Another node's relay takes the stream unpaced over the link between the nodes.
+    let paced = claims.sub != RELAY_IDENTITY;
     // Players are hidden and never replace a participant, so their identity is made unique
     // (the gate still judges the token's identity).
     let identity = format!("{}~{:08x}", claims.sub, rand::random::<u32>());
@@ -148,6 +151,7 @@ async fn play(
                 participant,
                 follow,
                 offer,
+                paced,
                 reply,
             };
             media.request(play).await.map(|a| a.sdp)

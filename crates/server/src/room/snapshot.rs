@@ -76,7 +76,7 @@ impl Room {
     /// Takes the door of `snapshot` (settings, who was let in, speakers) and nothing else.
     pub fn take_door(&mut self, snapshot: &RoomSnapshot) {
         self.lobby = Lobby::from_parts(
-            snapshot.settings.clone(),
+            snapshot.settings,
             snapshot.admitted.clone(),
             snapshot.speakers.clone(),
         );
