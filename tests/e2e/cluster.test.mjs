@@ -217,7 +217,88 @@ describe('a live stream whose viewers reach other nodes than its own', () => {
     assert.equal(await gauge(edges[0], 'moim_relays{direction="in"}'), 0);
     assert.equal(await gauge(edges[1], 'moim_relays{direction="in"}'), 1);
   });
+
+  test("the watch page on another node plays a private broadcast from that node's relay and counts every viewer",
+    { timeout: 90_000 }, async () => {
+      const hostToken = await mintToken({ room, identity: 'host', role: 'host' });
+      const res = await fetch(`${nodes[host].url}/api/rooms/${room}/broadcasts`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${hostToken}`, 'Content-Type': 'application/json' },
+        body: JSON.stringify({ source: 'studio', public: false }),
+      });
+      const started = await res.text();
+      assert.equal(res.status, 201, started);
+      const { playback } = JSON.parse(started);
+      /** @type {import('./harness.mjs').Page[]} */
+      const watchers = [];
+      for (const [i, edge] of edges.entries()) {
+        const page = await newPage(browser, `relay-watch-${i}`);
+        watchers.push(page);
+        await page.goto(`${edge.url}${playback.watch}`);
+      }
+      for (const page of watchers) {
+        await until(() => page.evaluate(() => /** @type {any} */ (window).moimWatch.mode === 'WebRTC'), 30_000,
+          'the watch page plays over WebRTC');
+        const first = await watchFrames(page);
+        await delay(1_500);
+        assert.ok((await watchFrames(page)) > first, 'the watch page decodes the broadcast');
+      }
+      // Each node with viewers relays the stream once, whichever page they watch it on.
+      assert.equal(await gauge(nodes[host], 'moim_relays{direction="out"}'), 2);
+      for (const edge of edges) assert.equal(await gauge(edge, 'moim_relays{direction="in"}'), 1);
+      // The count the stream's node gives every page adds up the players each node has
+      // (all but its relay's publisher): WHEP players and watch pages alike.
+      let everyone = 0;
+      for (const edge of edges) everyone += (await gauge(edge, 'moim_participants')) - 1;
+      assert.ok(everyone >= 2, `${everyone} players on the other nodes`);
+      await until(async () => Number(await watchers[0].locator('#viewer-count').textContent()) === everyone, 20_000,
+        `the viewer count adds up the ${everyone} viewers of every node`);
+      // A count reported without a relay's token is not taken.
+      const info = playback.watch.replace(`/watch/${room}`, `/watch/${room}/info`);
+      const forged = await fetch(`${nodes[host].url}${info}`, { headers: { 'moim-watchers': 'forged 1000' } });
+      assert.equal((await forged.json()).viewers, everyone);
+      // Without the key, another node refuses the private broadcast as its own node does.
+      const stranger = await fetch(`${edges[0].url}/watch/${room}/info`);
+      assert.equal(stranger.status, 403);
+      assert.equal((await stranger.json()).code, 'permission_denied');
+      const player = await fetch(`${edges[1].url}/watch/${room}/whep`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/sdp' },
+        body: 'v=0',
+      });
+      assert.equal(player.status, 403);
+    });
 });
+
+/**
+ * Waits until `check` holds.
+ * @param {() => Promise<boolean>} check
+ * @param {number} timeout
+ * @param {string} what
+ */
+async function until(check, timeout, what) {
+  const deadline = Date.now() + timeout;
+  while (!(await check().catch(() => false))) {
+    assert.ok(Date.now() < deadline, `${what}: not within ${timeout} ms`);
+    await delay(250);
+  }
+}
+
+/**
+ * Frames the watch page's peer connection has decoded.
+ * @param {import('./harness.mjs').Page} page
+ */
+function watchFrames(page) {
+  return page.evaluate(async () => {
+    /** @type {RTCPeerConnection | null} */
+    const pc = /** @type {any} */ (window).moimWatch.pc;
+    let frames = 0;
+    (await pc?.getStats())?.forEach((s) => {
+      if (s.type === 'inbound-rtp' && s.kind === 'video') frames = s.framesDecoded ?? 0;
+    });
+    return frames;
+  });
+}
 
 /**
  * Two people meet in a room whose node then goes (`end`); both must be back in the room on

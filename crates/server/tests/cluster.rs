@@ -161,11 +161,11 @@ async fn participants_who_reach_different_nodes_meet_on_the_rooms_node() {
     let (status, _) = nodes[elsewhere].http("POST", "/whip/c1", &[], "v=0");
     assert_eq!(status, 401);
 
-    // The watch page and HLS, without a token, follow a room that runs, and place none.
-    let (status, response) = nodes[elsewhere].http("GET", "/watch/c1/info?key=k", &[], "");
+    // HLS, without a token, follows a room that runs, and places none.
+    let (status, response) = nodes[elsewhere].http("GET", "/hls/c1/index.m3u8", &[], "");
     assert_eq!(status, 307, "{response}");
     let location = format!(
-        "http://127.0.0.1:{}/watch/c1/info?key=k",
+        "http://127.0.0.1:{}/hls/c1/index.m3u8",
         nodes[host].http_port
     );
     assert!(
@@ -174,6 +174,11 @@ async fn participants_who_reach_different_nodes_meet_on_the_rooms_node() {
     );
     let (status, response) = nodes[elsewhere].http("GET", "/hls/nowhere/index.m3u8", &[], "");
     assert_eq!(status, 404, "{response}");
+    // The watch page's questions are answered where they arrive, as the room's node
+    // answers them: this room has no broadcast.
+    let (status, response) = nodes[elsewhere].http("GET", "/watch/c1/info?key=k", &[], "");
+    assert_eq!(status, 404, "{response}");
+    assert!(response.contains("\"not_found\""), "{response}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -194,6 +194,7 @@ pub fn start(
         broadcast.restream(),
     );
     *room.broadcast_mut() = Some(broadcast);
+    room.refresh_stream(&state.media);
     room.broadcast(
         None,
         ServerMessage::Broadcast {
@@ -255,6 +256,7 @@ fn stop_one(
     let playback = broadcast.playback().clone();
     let restream = broadcast.restream();
     broadcast.stop(&state.media);
+    room.refresh_stream(&state.media);
     room.broadcast(
         None,
         ServerMessage::Broadcast {

@@ -7,7 +7,9 @@
 //!
 //! A player of a room's stream (`POST /whep/{room}`) is the exception: it stays on the
 //! node it reached, which mirrors the room and relays its stream from the room's node
-//! once however many players it has (`cluster/relay`).
+//! once however many players it has (`cluster/relay`). So are the watch page's questions
+//! and its WebRTC play (`/watch/{room}/info`, `/watch/{room}/whep`): their handlers find
+//! the room's node in an [`Elsewhere`] and play this node's mirror.
 
 use std::sync::Arc;
 
@@ -17,14 +19,20 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::cluster::Placement;
+use crate::cluster::node::NodeInfo;
+use crate::cluster::relay::watch::WATCHERS_HEADER;
 use crate::http::auth::bearer;
 use crate::http::error::error_response;
 use crate::state::AppState;
 
+/// The node a room runs on, for a watch page's request that this node answers for it.
+#[derive(Debug, Clone)]
+pub struct Elsewhere(pub NodeInfo);
+
 /// Sends a request for a room hosted elsewhere to the room's node.
 pub async fn to_the_rooms_node(
     State(state): State<Arc<AppState>>,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Response {
     let (room, tokened) = match room_of(request.uri().path()) {
@@ -32,10 +40,15 @@ pub async fn to_the_rooms_node(
         _ => return next.run(request).await,
     };
     if !tokened {
-        if state.rooms().contains(room) {
+        // Another node asking for its viewers is answered here, whatever this node thinks.
+        if state.rooms().contains(room) || request.headers().contains_key(WATCHERS_HEADER) {
             return next.run(request).await;
         }
         return match state.cluster.locate(room).await {
+            Some(node) if node.url.starts_with("http://") && answers_watch(&request, room) => {
+                request.extensions_mut().insert(Elsewhere(node));
+                next.run(request).await
+            }
             Some(node) => redirect(&format!("{}{}", node.url, path_and_query(&request))),
             None => next.run(request).await,
         };
@@ -69,6 +82,14 @@ pub async fn to_the_rooms_node(
         Ok(_) => next.run(request).await,
         Err(e) => error_response(e),
     }
+}
+
+/// Whether `request` is one of the watch page's that a node answers for a room of
+/// another: its info, and its WebRTC play.
+fn answers_watch(request: &Request, room: &str) -> bool {
+    let path = request.uri().path().trim_end_matches('/');
+    (request.method() == Method::GET && path == format!("/watch/{room}/info"))
+        || (request.method() == Method::POST && path == format!("/watch/{room}/whep"))
 }
 
 fn path_and_query(request: &Request) -> &str {

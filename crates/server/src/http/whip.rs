@@ -102,6 +102,17 @@ pub async fn play_participant(
     play(state, room, Some(identity), claims, body).await
 }
 
+/// WHEP play of the room's stream for a holder of `claims` checked elsewhere (the watch
+/// page's viewers on a node that mirrors the room).
+pub async fn play_stream(
+    state: Arc<AppState>,
+    room: String,
+    claims: Claims,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    play(state, room, None, claims, body).await
+}
+
 async fn play(
     state: Arc<AppState>,
     room: String,

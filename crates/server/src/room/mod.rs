@@ -278,9 +278,14 @@ impl Room {
     /// when that changed (a choice the media plane could not take is tried again on the
     /// next change).
     pub fn refresh_stream(&mut self, media: &MediaPlane) {
-        if let Some(featured) = self
-            .stream
-            .choose(self.roster.by_id(), self.roster.speakers())
+        let broadcast = self
+            .broadcast
+            .as_ref()
+            .and_then(|b| self.roster.find_identity(&b.info.source))
+            .map(|p| p.id);
+        if let Some(featured) =
+            self.stream
+                .choose(self.roster.by_id(), self.roster.speakers(), broadcast)
             && self.feature(media, featured)
         {
             self.stream.set(featured);

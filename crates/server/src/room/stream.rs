@@ -1,8 +1,10 @@
 //! The room's stream: the one participant who stands for the whole room where only one
 //! picture can be shown, which is what `POST /whep/{room}` plays.
 //!
-//! An ingest publisher (a WHIP encoder) comes first, since a room with one is a live
-//! stream; else the person speaking; else whoever was shown while their camera stays on;
+//! The participant the room broadcasts comes first, so that the room's stream is what
+//! its broadcast shows (another node's relay plays it to the watch page's viewers there);
+//! then an ingest publisher (a WHIP encoder), since a room with one is a live stream; else
+//! the person speaking; else whoever was shown while their camera stays on;
 //! else the latest to join with a camera on. Only someone with a camera (or screen) that
 //! is not muted is shown: a muted track is never played.
 
@@ -25,18 +27,22 @@ impl RoomStream {
         self.featured
     }
 
-    /// Chooses again from the room's participants and its speakers (the most recent to
-    /// start first); returns the new choice when it differs from the one shown, which
-    /// stays until [`RoomStream::set`] (once the players were told).
+    /// Chooses again from the room's participants, its speakers (the most recent to
+    /// start first) and the participant its broadcast shows; returns the new choice when
+    /// it differs from the one shown, which stays until [`RoomStream::set`] (once the
+    /// players were told).
     pub fn choose(
         &self,
         participants: &HashMap<ParticipantId, Participant>,
         speakers: &[ParticipantId],
+        broadcast: Option<ParticipantId>,
     ) -> Option<Option<ParticipantId>> {
         let shown = |id: &ParticipantId| participants.get(id).is_some_and(has_picture);
         let ingest = |p: &&Participant| matches!(p.link, Link::Http { .. }) && has_picture(p);
         let current = self.featured.filter(|id| shown(id));
-        let choice = if participants.values().any(|p| ingest(&p)) {
+        let choice = if let Some(broadcast) = broadcast.filter(shown) {
+            Some(broadcast)
+        } else if participants.values().any(|p| ingest(&p)) {
             current
                 .filter(|id| participants.get(id).is_some_and(|p| ingest(&p)))
                 .or_else(|| latest(participants.values().filter(ingest)))
@@ -109,7 +115,7 @@ mod tests {
         people: &HashMap<ParticipantId, Participant>,
         speakers: &[ParticipantId],
     ) -> Option<Option<ParticipantId>> {
-        let choice = stream.choose(people, speakers);
+        let choice = stream.choose(people, speakers, None);
         if let Some(featured) = choice {
             stream.set(featured);
         }
@@ -166,5 +172,23 @@ mod tests {
         let mut stream = RoomStream::default();
         assert_eq!(pick(&mut stream, &people, &ids), None);
         assert_eq!(stream.featured(), None);
+    }
+
+    #[test]
+    fn the_participant_broadcast_comes_first() {
+        let (people, ids) = room(vec![
+            person(socket(), Some(false)),
+            person(whip(), Some(false)),
+            person(socket(), Some(false)),
+        ]);
+        let mut stream = RoomStream::default();
+        let choice = stream.choose(&people, &[ids[2]], Some(ids[0]));
+        assert_eq!(choice, Some(Some(ids[0])));
+        stream.set(Some(ids[0]));
+        assert_eq!(
+            stream.choose(&people, &[], None),
+            Some(Some(ids[1])),
+            "the ingest once the broadcast ends"
+        );
     }
 }

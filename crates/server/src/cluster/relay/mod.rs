@@ -17,7 +17,8 @@
 //! places the room anew.
 
 mod leg;
-pub mod whep;
+pub mod origin;
+pub mod watch;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -55,6 +56,8 @@ const TOKEN_SECONDS: u64 = 60;
 #[derive(Debug, Default)]
 pub struct Relays {
     running: Mutex<HashMap<String, JoinHandle<()>>>,
+    /// The watch page's viewers of rooms of other nodes, and of this node's rooms elsewhere.
+    pub watch: watch::Watch,
 }
 
 impl Relays {
@@ -122,7 +125,7 @@ async fn relay(state: Arc<AppState>, room: String, node: NodeInfo) {
     };
     let end = link.run(&state, &room).await;
     state.remove_participant(link.publisher);
-    if let Err(e) = whep::stop(&node.url, &link.location).await {
+    if let Err(e) = origin::stop(&node.url, &link.location).await {
         debug!(
             room,
             "could not end the relay's session on the room's node: {e:#}"
@@ -172,7 +175,7 @@ impl Link {
         let socket = UdpSocket::bind(local).await?;
         let (mut up, offer, pending) = Leg::offer(socket, Direction::RecvOnly, true)?;
         let token = relay_claims(state, room, GrantPreset::Viewer).sign(&state.config.api_secret);
-        let played = whep::play(&node.url, room, &token, &offer.to_sdp_string()).await?;
+        let played = origin::play(&node.url, room, &token, &offer.to_sdp_string()).await?;
         up.accept(pending, &played.answer, None)?;
 
         let media = state.media.local_addr();
@@ -198,13 +201,13 @@ impl Link {
         let opened = match opened {
             Ok(opened) => opened,
             Err(e) => {
-                let _ = whep::stop(&node.url, &played.location).await;
+                let _ = origin::stop(&node.url, &played.location).await;
                 anyhow::bail!("the mirror refused the relay: {}", e.message);
             }
         };
         if let Err(e) = down.accept(pending, &opened.answer, Some(loopback)) {
             state.remove_participant(opened.participant);
-            let _ = whep::stop(&node.url, &played.location).await;
+            let _ = origin::stop(&node.url, &played.location).await;
             return Err(e);
         }
         Ok(Link {

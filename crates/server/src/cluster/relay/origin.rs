@@ -1,5 +1,6 @@
-//! The edge's side of WHEP towards the room's node: one offer posted, one resource
-//! deleted, over plain HTTP/1.1 between nodes (one request per connection).
+//! A node's requests to the node a room runs on, over plain HTTP/1.1 between nodes (one
+//! request per connection): the relay's WHEP offer and the end of its session, and the
+//! watch page's questions about the room's broadcast.
 
 use std::time::Duration;
 
@@ -21,9 +22,24 @@ pub struct Played {
     pub answer: String,
 }
 
+/// What the room's node answered.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    /// The status code.
+    pub status: u16,
+    /// The header lines.
+    pub headers: String,
+    /// The body, as text.
+    pub body: String,
+}
+
 /// Posts `offer` to `{node_url}/whep/{room}` with `token`; the answer and the resource.
 pub async fn play(node_url: &str, room: &str, token: &str, offer: &str) -> anyhow::Result<Played> {
-    let (status, headers, body) = request(
+    let Reply {
+        status,
+        headers,
+        body,
+    } = request(
         node_url,
         "POST",
         &format!("/whep/{room}"),
@@ -50,13 +66,15 @@ pub async fn stop(node_url: &str, location: &str) -> anyhow::Result<()> {
         .map(|_| ())
 }
 
-async fn request(
+/// Sends `method path` with `headers` (each line ending in CRLF) and `body` to the node
+/// at `node_url`.
+pub async fn request(
     node_url: &str,
     method: &str,
     path: &str,
     headers: &str,
     body: &str,
-) -> anyhow::Result<(u16, String, String)> {
+) -> anyhow::Result<Reply> {
     let Some(host) = node_url.strip_prefix("http://") else {
         bail!("the room's node is at {node_url}; nodes reach each other over http:// only");
     };
@@ -89,7 +107,11 @@ async fn request(
         .nth(1)
         .and_then(|s| s.parse().ok())
         .context("the answer has no status")?;
-    Ok((status, headers.to_owned(), body.to_owned()))
+    Ok(Reply {
+        status,
+        headers: headers.to_owned(),
+        body: body.to_owned(),
+    })
 }
 
 /// The value of header `name` (lower case) in `headers`.
