@@ -21,6 +21,7 @@ import {
   waitForAudioPacketsRising,
   waitForFramesDecodedRising,
 } from './harness.mjs';
+import { LAB_UNAVAILABLE, createLab } from './lab.mjs';
 
 /** Starts `redis-server` without persistence on a free port; resolves once it accepts. */
 async function startRedis() {
@@ -269,6 +270,81 @@ describe('a live stream whose viewers reach other nodes than its own', () => {
       assert.equal(player.status, 403);
     });
 });
+
+describe("a viewer on a slow link at another node than the stream's", { skip: LAB_UNAVAILABLE ?? false }, () => {
+  /** @type {import('./lab.mjs').Lab} */
+  let lab;
+  /** @type {{ url: string, stop: () => void }} */
+  let redis;
+  /** @type {import('./harness.mjs').Server[]} */
+  const nodes = [];
+  /** @type {import('./harness.mjs').Browser[]} */
+  const browsers = [];
+  /** @type {import('./harness.mjs').Page} */
+  let viewer;
+  const room = uniqueRoom('layers');
+
+  before(async () => {
+    lab = await createLab(5);
+    redis = await startRedis();
+    const env = (/** @type {string} */ id) => ({ MOIM_REDIS_URL: redis.url, MOIM_NODE_ID: id });
+    // The room's node, alone at first, so the camera's room runs there.
+    nodes.push(await startServer('layers-origin', { env: env('origin') }));
+    browsers.push(await launchBrowser());
+    const ada = await newPage(browsers[0], 'layers-ada');
+    await joinWithApp(ada, nodes[0], room, 'Ada');
+    // The node the viewer reaches, on the lab's side of a link that can be slowed.
+    nodes.push(await startServer('layers-edge', { host: lab.hostAddress, env: env('edge') }));
+    browsers.push(await lab.launchBrowser());
+    viewer = await newPage(browsers[1], 'layers-viewer');
+    const token = await mintToken({ room, identity: 'viewer', role: 'viewer' });
+    await viewer.goto(`${nodes[1].url}/examples/whep.html?${new URLSearchParams({ room, token, autostart: '1' })}`);
+  });
+
+  after(async () => {
+    await lab?.limitDownlink(null);
+    for (const browser of browsers) await browser.close();
+    for (const node of nodes) await node.stop();
+    redis?.stop();
+    await lab?.remove();
+  });
+
+  test('gets the layer its own link carries from its node, which relays every layer once', { timeout: 90_000 }, async () => {
+    await waitForFramesDecodedRising(viewer, '#video');
+    assert.equal(await gauge(nodes[0], 'moim_relays{direction="out"}'), 1);
+    // A player is shown the layer for 360 lines while its link carries it, as on the
+    // room's node.
+    await until(async () => (await playerVideo(viewer)).height === 360, 30_000, 'the 360-line layer');
+    await lab.limitDownlink(300);
+    await until(async () => {
+      const { height } = await playerVideo(viewer);
+      return height > 0 && height < 360;
+    }, 30_000, 'a smaller layer at 300 kbit/s');
+    const first = await playerVideo(viewer);
+    await delay(2_000);
+    const second = await playerVideo(viewer);
+    assert.ok(second.decoded > first.decoded, `the smaller layer keeps moving (${first.decoded} → ${second.decoded})`);
+    console.log(`300 kbit/s at the relaying node: ${second.height} lines`);
+    await lab.limitDownlink(null);
+    await until(async () => (await playerVideo(viewer)).height === 360, 60_000, 'back to 360 lines');
+  });
+});
+
+/**
+ * The height and decoded frames of the video a WHEP example page receives.
+ * @param {import('./harness.mjs').Page} page
+ */
+function playerVideo(page) {
+  return page.evaluate(async () => {
+    /** @type {RTCPeerConnection | null} */
+    const pc = /** @type {any} */ (window).pc;
+    const out = { height: 0, decoded: 0 };
+    (await pc?.getStats())?.forEach((s) => {
+      if (s.type === 'inbound-rtp' && s.kind === 'video') out.height = s.frameHeight ?? 0, out.decoded = s.framesDecoded ?? 0;
+    });
+    return out;
+  });
+}
 
 /**
  * Waits until `check` holds.

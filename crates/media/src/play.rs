@@ -1,6 +1,9 @@
 //! Player sessions (WHEP): a client's receive-only offer carries one followed participant's
 //! audio and video (one named participant, or whoever the room's stream features),
-//! switching when that changes; a muted track is never played.
+//! switching when that changes; a muted track is never played. A player that offers
+//! several video m-lines (another node's relay) gets the video's simulcast layers on
+//! them, one each, the smallest on the first, up to the layer a player is shown (360
+//! lines).
 
 use std::time::Instant;
 
@@ -59,9 +62,20 @@ impl Router {
             return;
         }
         let video = added.kind == MediaKind::Video;
-        session
-            .slots
-            .insert(added.mid, Slot::new(None, video, true));
+        let mut slot = Slot::new(None, video, true);
+        if video {
+            // m-lines are added in the offer's order: this one carries the next layer.
+            let before = session.slots.values().filter(|s| s.is_video).count();
+            slot.pinned = (before > 0).then_some(before);
+            if let Some(first) = session
+                .slots
+                .values_mut()
+                .find(|s| s.is_video && s.pinned.is_none())
+            {
+                first.pinned = Some(0);
+            }
+        }
+        session.slots.insert(added.mid, slot);
         let room = session.room;
         self.rebind_players(room);
     }

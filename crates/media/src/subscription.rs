@@ -54,6 +54,11 @@ pub struct Slot {
     pub target_height: u32,
     /// The layer being forwarded; `None` until a keyframe (video) or first frame (audio).
     pub layer: Option<usize>,
+    /// The one layer this m-line carries, by size (0 the smallest), whatever the
+    /// bandwidth, if it is no larger than the rendered size asks for: set on the video
+    /// m-lines of a player that offers several, such as another node's relay, which takes
+    /// each layer of the video on its own m-line.
+    pub pinned: Option<usize>,
     /// What the bandwidth allocation allows it.
     pub cap: Cap,
     /// When the allocation last lowered it, which holds back the next step up.
@@ -76,6 +81,7 @@ impl Slot {
             is_video,
             target_height: DEFAULT_TARGET_HEIGHT,
             layer: None,
+            pinned: None,
             cap: Cap::Free,
             lowered: None,
             short_since: None,

@@ -221,11 +221,26 @@ impl Track {
     /// The layer `slot` should receive: what its rendered size asks for, within what the
     /// bandwidth allocation allows it; `None` while paused or before any layer arrived.
     pub fn layer_for(&self, slot: &Slot, now: Instant) -> Option<usize> {
+        if let Some(rank) = slot.pinned {
+            // Up to the layer its rendered size asks for: larger ones would go unused.
+            let tallest = self.layer_for_size(slot.target_height)?;
+            let limit = self.layers[tallest].height;
+            return self
+                .layer_by_size(rank)
+                .filter(|&i| self.layers[i].is_active(now) && self.layers[i].height <= limit);
+        }
         match slot.cap {
             Cap::Paused => None,
             Cap::Layer(cap) if self.layers.get(cap).is_some_and(|l| l.is_active(now)) => Some(cap),
             _ => self.choose_layer(slot.target_height, now),
         }
+    }
+
+    /// The `rank`-th smallest layer (ties in the order the layers arrived).
+    pub fn layer_by_size(&self, rank: usize) -> Option<usize> {
+        let key = |i: usize| (self.layers[i].height, i);
+        (0..self.layers.len())
+            .find(|&i| (0..self.layers.len()).filter(|&j| key(j) < key(i)).count() == rank)
     }
 
     /// Whether a keyframe request to layer `index` should go out now (merging requests
@@ -328,6 +343,42 @@ mod tests {
             None,
             "nothing active, nothing chosen"
         );
+    }
+
+    #[test]
+    fn a_pinned_slot_takes_its_layer_by_size_whatever_it_renders_at() {
+        let start = Instant::now();
+        let mut t = Track {
+            layers: Vec::new(),
+            ..track(start)
+        };
+        // Layers arrive out of order: f first, then q, then h.
+        for rid in ["f", "q", "h"] {
+            t.layer_index(Some(Rid::from(rid)), start);
+        }
+        let mut slot = Slot::new(Some(t.id), true, true);
+        slot.target_height = 720;
+        let rid = |i: Option<usize>| i.and_then(|i| t.layers[i].rid);
+        for (rank, expected) in [(0, "q"), (1, "h"), (2, "f")] {
+            slot.pinned = Some(rank);
+            assert_eq!(rid(t.layer_for(&slot, start)), Some(Rid::from(expected)));
+        }
+        slot.pinned = Some(3);
+        assert_eq!(t.layer_for(&slot, start), None, "no fourth layer");
+        // Nothing larger than its rendered size asks for.
+        slot.target_height = 360;
+        slot.pinned = Some(2);
+        assert_eq!(t.layer_for(&slot, start), None);
+        slot.pinned = Some(1);
+        assert_eq!(rid(t.layer_for(&slot, start)), Some(Rid::from("h")));
+        slot.target_height = 720;
+        // A layer the publisher stopped sending leaves its m-line without media.
+        let later = start + Duration::from_secs(3);
+        t.saw_frame(1, 1000, None, later);
+        slot.pinned = Some(2);
+        assert_eq!(t.layer_for(&slot, later), None);
+        slot.pinned = Some(0);
+        assert_eq!(t.layer_for(&slot, later), Some(1));
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
-use str0m::media::{Direction, MediaKind, Mid};
+use str0m::media::{Direction, MediaKind, Mid, Simulcast, SimulcastLayer};
 use str0m::net::{Protocol, Receive};
 use str0m::{Candidate, Event, Input, Output, Rtc, RtcError};
 use tokio::net::UdpSocket;
@@ -15,19 +15,26 @@ const MAX_WAIT: Duration = Duration::from_secs(1);
 /// How often a watched leg checks that its peer answers.
 pub const CHECK_EVERY: Duration = Duration::from_secs(1);
 
-/// A peer connection and its socket, with one audio and one video m-line.
+/// The rids of the layers a relay carries, smallest first.
+pub const LAYERS: [&str; 3] = ["q", "h", "f"];
+
+/// A peer connection and its socket, with one audio m-line and the video's.
 pub struct Leg {
     pub rtc: Rtc,
     pub socket: UdpSocket,
     local: SocketAddr,
     pub audio: Mid,
-    pub video: Mid,
+    /// Receiving: an m-line per layer of [`LAYERS`]; sending: one, with those layers as
+    /// simulcast.
+    pub video: Vec<Mid>,
 }
 
 impl Leg {
     /// A leg on `socket` (bound to the address its peer reaches it at) with one audio
-    /// and one video m-line in `direction`, and its offer. `watched`: the peer is checked
-    /// every second (STUN), so that a peer gone is noticed within a few.
+    /// m-line in `direction` and the video's (receiving: one per layer, so that the peer
+    /// sends each layer on its own; sending: one with every layer), and its offer.
+    /// `watched`: the peer is checked every second (STUN), so that a peer gone is noticed
+    /// within a few.
     pub fn offer(
         socket: UdpSocket,
         direction: Direction,
@@ -42,7 +49,18 @@ impl Leg {
         rtc.add_local_candidate(Candidate::host(local, "udp")?);
         let mut api = rtc.sdp_api();
         let audio = api.add_media(MediaKind::Audio, direction, None, None, None);
-        let video = api.add_media(MediaKind::Video, direction, None, None, None);
+        let video = if direction == Direction::SendOnly {
+            let simulcast = Simulcast {
+                send: LAYERS.iter().map(|rid| SimulcastLayer::new(rid)).collect(),
+                recv: Vec::new(),
+            };
+            vec![api.add_media(MediaKind::Video, direction, None, None, Some(simulcast))]
+        } else {
+            LAYERS
+                .iter()
+                .map(|_| api.add_media(MediaKind::Video, direction, None, None, None))
+                .collect()
+        };
         let (offer, pending) = api
             .apply()
             .ok_or_else(|| anyhow::anyhow!("no offer to make"))?;

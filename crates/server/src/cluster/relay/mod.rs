@@ -8,10 +8,12 @@
 //! publisher would (over loopback), so the players here follow it like any room's stream.
 //! The room's node sends each track once per node that mirrors it, not once per player.
 //!
-//! Keyframe requests of the players here go up as the relay's own, coalesced on the way
-//! by both nodes' media planes; the layer the relay receives is the one the room's node
-//! chooses for it from its bandwidth estimate of the link between the nodes (on a LAN,
-//! the best). The relay ends when its last player has been gone for [`LINGER`], when the
+//! The relay takes each simulcast layer of the video on its own m-line (the room's node
+//! gives a player with several video m-lines one layer on each) and publishes them into
+//! the mirror as one simulcast video, so the players here get the layer their own
+//! bandwidth carries, chosen here as on the room's node. Keyframe requests of the
+//! players go up as the relay's own for their layer, coalesced on the way by both nodes'
+//! media planes. The relay ends when its last player has been gone for [`LINGER`], when the
 //! room comes to run here, or when the room's node stops answering (for [`LOST_AFTER`]);
 //! in that last case its players end too, and join again (WHEP clients retry), which
 //! places the room anew.
@@ -29,7 +31,7 @@ use moim_media::ParticipantId;
 use moim_proto::error::ApiError;
 use moim_proto::token::{Claims, GrantPreset, Grants};
 use str0m::Event;
-use str0m::media::{Direction, KeyframeRequestKind, MediaData, Mid, Pt};
+use str0m::media::{Direction, KeyframeRequestKind, MediaData, Mid, Pt, Rid};
 use tokio::net::UdpSocket;
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
@@ -37,7 +39,7 @@ use tracing::{debug, info, warn};
 use crate::cluster::node::NodeInfo;
 use crate::http::whip::{self, Role};
 use crate::state::{AppState, unix_now};
-use leg::Leg;
+use leg::{LAYERS, Leg};
 
 /// The identity a relay has on both nodes (players of a room see no one by it: a relay
 /// plays hidden on the room's node and publishes only into a mirror).
@@ -249,7 +251,7 @@ impl Link {
             };
             for event in events.drain(..) {
                 if let Event::KeyframeRequest(request) = event {
-                    self.ask_keyframe(request.kind);
+                    self.ask_keyframe(request.rid, request.kind);
                 }
             }
             let wake = up_deadline.min(down_deadline).min(next_check);
@@ -292,18 +294,22 @@ impl Link {
         }
     }
 
-    /// Writes a frame from the room's node into the mirror, on the m-line of its kind.
+    /// Writes a frame from the room's node into the mirror, on the m-line of its kind
+    /// (a video's as the layer its m-line carries).
     fn forward(&mut self, data: MediaData) {
-        let down = if data.mid == self.up.audio {
-            self.down.audio
-        } else if data.mid == self.up.video {
-            self.down.video
+        let (down, rid) = if data.mid == self.up.audio {
+            (self.down.audio, None)
+        } else if let Some(layer) = self.up.video.iter().position(|m| *m == data.mid) {
+            (self.down.video[0], Some(Rid::from(LAYERS[layer])))
         } else {
             return;
         };
-        let Some(writer) = self.down.rtc.writer(down) else {
+        let Some(mut writer) = self.down.rtc.writer(down) else {
             return;
         };
+        if let Some(rid) = rid {
+            writer = writer.rid(rid);
+        }
         let pt = *self
             .pts
             .entry((data.mid, data.pt))
@@ -316,10 +322,16 @@ impl Link {
         }
     }
 
-    /// Asks the room's node for a keyframe of the video (players here asked the relay).
-    fn ask_keyframe(&mut self, kind: KeyframeRequestKind) {
-        if let Some(mut writer) = self.up.rtc.writer(self.up.video) {
-            let _ = writer.request_keyframe(None, kind);
+    /// Asks the room's node for a keyframe of layer `rid` of the video (of every layer
+    /// without one), which players here asked the relay for.
+    fn ask_keyframe(&mut self, rid: Option<Rid>, kind: KeyframeRequestKind) {
+        for (layer, mid) in self.up.video.iter().enumerate() {
+            if rid.is_some_and(|rid| *rid != *LAYERS[layer]) {
+                continue;
+            }
+            if let Some(mut writer) = self.up.rtc.writer(*mid) {
+                let _ = writer.request_keyframe(None, kind);
+            }
         }
     }
 }
