@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use support::cluster::{
     Redis, list_nodes, node_ids, nodes, nodes_at, nodes_with, redis_cluster, redis_over_tls,
-    redis_with_sentinel, wait_for_nodes,
+    redis_with_sentinel, scratch, self_signed, tls_front, wait_for_nodes,
 };
 use support::peer::Peer;
 use support::{Server, Signal, body_json, expect_error, joined, post_sdp};
@@ -309,6 +309,11 @@ async fn a_draining_node_sends_everyone_to_join_again_and_exits() {
     );
     let (status, response) = nodes[host].http("POST", &path, &[("Authorization", &auth)], "");
     assert_eq!(status, 202, "{response}");
+    // The node gave the room up and its last heartbeats do not take it back: a join
+    // elsewhere places it elsewhere.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let moved_to = host_of(&nodes, other, "c5", "dave").await;
+    assert_ne!(moved_to, host, "a join was sent back to the draining node");
 
     alice
         .wait_for(Duration::from_secs(5), "the node's reconnect", |s| {
@@ -473,4 +478,39 @@ async fn whep_players_of_another_nodes_room_pass_its_door_where_they_are() {
         through,
         "hosts pass a lock"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_behind_https_relays_its_rooms_stream_to_the_others() {
+    let redis = Redis::start();
+    let (cert, key) = self_signed(&scratch("https-front"));
+    let (front, behind) = tls_front(&cert, &key).await;
+    let public = format!("https://127.0.0.1:{front}");
+    let origin = nodes_with(&redis, 0..1, &[("MOIM_PUBLIC_URL", &public)]).remove(0);
+    behind.send(origin.http_port).unwrap();
+    wait_for_nodes(&origin, &THREE[..1], Duration::from_secs(5));
+    // The room runs on the node behind https, the only one when it is placed.
+    let (_hosting, _) = joined(&origin, "tls", "host", &["--host"]).await;
+    let cert = cert.to_string_lossy().into_owned();
+    let edge = nodes_with(&redis, 1..2, &[("SSL_CERT_FILE", &cert)]).remove(0);
+    wait_for_nodes(&edge, &THREE[..2], Duration::from_secs(5));
+
+    // A player at the other node starts its relay (its own offer is no SDP here), which
+    // plays the room's stream from the room's node at its https:// address.
+    let viewer = edge.token("tls", "viewer", &["--viewer"]);
+    let through = (400, "invalid_sdp".to_owned());
+    assert_eq!(post_sdp(&edge, "/whep/tls", &viewer, b"x"), through);
+    let relaying = |node: &Server, direction: &str| {
+        let (_, metrics) = node.http("GET", "/metrics", &[], "");
+        metrics.contains(&format!("\nmoim_relays{{direction=\"{direction}\"}} 1\n"))
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !relaying(&origin, "out") {
+        assert!(
+            Instant::now() < deadline,
+            "the relay did not reach the room's node over https"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(relaying(&edge, "in"));
 }

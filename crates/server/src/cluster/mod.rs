@@ -132,7 +132,8 @@ impl Cluster {
     }
 
     /// Registers this node with `load`, writes the changed `states` of its rooms and renews
-    /// the placement of the `rooms` running here (called every [`HEARTBEAT`]). False when
+    /// the placement of the `rooms` running here unless it drains (called every
+    /// [`HEARTBEAT`]). False when
     /// Redis did not take it (the states are to be written again).
     pub async fn beat(
         &self,
@@ -149,6 +150,9 @@ impl Cluster {
         let Some(registry) = &self.registry else {
             return true;
         };
+        // A draining node gave its rooms up: holding them again would send the joins that
+        // move them elsewhere back here.
+        let rooms = if me.draining { &[] } else { rooms };
         let result = registry.beat(&me, rooms, &as_json(states)).await;
         let done = result.is_ok();
         let was = self.registered.swap(result.is_ok(), Ordering::Relaxed);

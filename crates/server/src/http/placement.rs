@@ -45,7 +45,7 @@ pub async fn to_the_rooms_node(
             return next.run(request).await;
         }
         return match state.cluster.locate(room).await {
-            Some(node) if node.url.starts_with("http://") && answers_watch(&request, room) => {
+            Some(node) if answers_watch(&request, room) => {
                 request.extensions_mut().insert(Elsewhere(node));
                 next.run(request).await
             }
@@ -74,7 +74,7 @@ pub async fn to_the_rooms_node(
         Ok(Placement::At(node)) => node,
         Err(e) => return error_response(e),
     };
-    if !plays_stream || !node.url.starts_with("http://") {
+    if !plays_stream {
         return redirect(&format!("{}{}", node.url, path_and_query(&request)));
     }
     // A player of the room's stream is served by this node's mirror of the room.

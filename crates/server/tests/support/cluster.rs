@@ -137,7 +137,7 @@ fn redis_server(dir: &std::path::Path, args: &[&str]) -> (Child, u16) {
     panic!("no free port was left free long enough for redis-server");
 }
 
-fn scratch(name: &str) -> std::path::PathBuf {
+pub fn scratch(name: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("moim-{name}-{}", free_port()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
@@ -232,10 +232,8 @@ pub fn redis_with_sentinel() -> (Processes, String) {
     )
 }
 
-/// A Redis that speaks only TLS, with a self-signed certificate for 127.0.0.1; its
-/// `rediss://` URL and the certificate's file (for `SSL_CERT_FILE`).
-pub fn redis_over_tls() -> (Processes, String, String) {
-    let dir = scratch("redis-tls");
+/// A self-signed certificate for 127.0.0.1 and its key, made in `dir`: `(cert, key)`.
+pub fn self_signed(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
     let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
     let made = Command::new("openssl")
         .args([
@@ -258,6 +256,55 @@ pub fn redis_over_tls() -> (Processes, String, String) {
         .output()
         .expect("openssl runs");
     assert!(made.status.success(), "{made:?}");
+    (cert, key)
+}
+
+/// A TLS front on 127.0.0.1 with `cert` and `key`, as a reverse proxy in front of a node
+/// would be: its port, and where to send the port of the HTTP server it passes each
+/// connection on to (it accepts none before). It runs as long as the test's runtime.
+pub async fn tls_front(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> (u16, tokio::sync::oneshot::Sender<u16>) {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let chain = CertificateDer::pem_file_iter(cert)
+        .and_then(|c| c.collect::<Result<Vec<_>, _>>())
+        .expect("the certificate reads");
+    let key = PrivateKeyDer::from_pem_file(key).expect("the key reads");
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .expect("a certificate to serve");
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (target, behind) = tokio::sync::oneshot::channel::<u16>();
+    tokio::spawn(async move {
+        let Ok(behind) = behind.await else { return };
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                if let Ok(mut http) = tokio::net::TcpStream::connect(("127.0.0.1", behind)).await {
+                    let _ = tokio::io::copy_bidirectional(&mut tls, &mut http).await;
+                }
+            });
+        }
+    });
+    (port, target)
+}
+
+/// A Redis that speaks only TLS, with a self-signed certificate for 127.0.0.1; its
+/// `rediss://` URL and the certificate's file (for `SSL_CERT_FILE`).
+pub fn redis_over_tls() -> (Processes, String, String) {
+    let dir = scratch("redis-tls");
+    let (cert, key) = self_signed(&dir);
     let port = free_port();
     let child = Command::new("redis-server")
         .args([

@@ -41,8 +41,19 @@ impl Server {
         Server::start_with(&[])
     }
 
-    /// Starts the binary with extra environment variables (`MOIM_*` settings).
+    /// Starts the binary with extra environment variables (`MOIM_*` settings), on ports
+    /// found free (again on others when a test beside it took one in the meantime, which
+    /// makes the server exit at once).
     pub fn start_with(env: &[(&str, &str)]) -> Server {
+        for _ in 0..3 {
+            if let Some(server) = Server::try_start(env) {
+                return server;
+            }
+        }
+        panic!("server did not start on free ports three times");
+    }
+
+    fn try_start(env: &[(&str, &str)]) -> Option<Server> {
         let http_port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -78,7 +89,7 @@ impl Server {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("the moim binary starts");
-        let server = Server {
+        let mut server = Server {
             child,
             http_port,
             udp_port,
@@ -88,10 +99,13 @@ impl Server {
         };
         let deadline = Instant::now() + Duration::from_secs(10);
         while std::net::TcpStream::connect(("127.0.0.1", http_port)).is_err() {
+            if !server.running() {
+                return None;
+            }
             assert!(Instant::now() < deadline, "server did not start");
             std::thread::sleep(Duration::from_millis(50));
         }
-        server
+        Some(server)
     }
 
     pub fn ws_url(&self) -> String {

@@ -2,11 +2,15 @@
 //! request per connection): the relay's WHEP offer and the end of its session, and the
 //! watch page's questions about the room's broadcast.
 
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, RootCertStore};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
 
 /// How long the room's node has to answer.
 const TIMEOUT: Duration = Duration::from_secs(5);
@@ -67,7 +71,8 @@ pub async fn stop(node_url: &str, location: &str) -> anyhow::Result<()> {
 }
 
 /// Sends `method path` with `headers` (each line ending in CRLF) and `body` to the node
-/// at `node_url`.
+/// at `node_url` (`http://` or `https://`, checked against the system's authorities or
+/// `SSL_CERT_FILE`).
 pub async fn request(
     node_url: &str,
     method: &str,
@@ -75,24 +80,35 @@ pub async fn request(
     headers: &str,
     body: &str,
 ) -> anyhow::Result<Reply> {
-    let Some(host) = node_url.strip_prefix("http://") else {
-        bail!("the room's node is at {node_url}; nodes reach each other over http:// only");
+    let (tls, authority) = if let Some(rest) = node_url.strip_prefix("https://") {
+        (true, rest)
+    } else if let Some(rest) = node_url.strip_prefix("http://") {
+        (false, rest)
+    } else {
+        bail!("the room's node is at {node_url}, which is not an http:// or https:// URL");
     };
-    let host = host.trim_end_matches('/');
+    let authority = authority.trim_end_matches('/');
+    let (host, address) = endpoint(authority, if tls { 443 } else { 80 });
     let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {host}\r\n{headers}Content-Length: {}\r\n\
+        "{method} {path} HTTP/1.1\r\nHost: {authority}\r\n{headers}Content-Length: {}\r\n\
          Connection: close\r\n\r\n",
         body.len()
     );
+    let message = [head.as_bytes(), body.as_bytes()].concat();
     let exchange = async {
-        let mut stream = TcpStream::connect(host)
+        let stream = TcpStream::connect(&address)
             .await
-            .with_context(|| format!("cannot connect to {host}"))?;
-        stream.write_all(head.as_bytes()).await?;
-        stream.write_all(body.as_bytes()).await?;
-        let mut response = Vec::new();
-        stream.take(MAX_RESPONSE).read_to_end(&mut response).await?;
-        anyhow::Ok(response)
+            .with_context(|| format!("cannot connect to {address}"))?;
+        if !tls {
+            return exchange(stream, &message).await;
+        }
+        let name = ServerName::try_from(host.to_owned())
+            .with_context(|| format!("{host} is not a name a certificate can hold"))?;
+        let stream = TlsConnector::from(client_config()?)
+            .connect(name, stream)
+            .await
+            .with_context(|| format!("TLS with {authority}"))?;
+        exchange(stream, &message).await
     };
     let response = tokio::time::timeout(TIMEOUT, exchange)
         .await
@@ -107,11 +123,81 @@ pub async fn request(
         .nth(1)
         .and_then(|s| s.parse().ok())
         .context("the answer has no status")?;
+    let chunked = header(headers, "transfer-encoding").is_some_and(|v| v.contains("chunked"));
+    let body = if chunked {
+        unchunked(body).context("the answer's chunks do not add up")?
+    } else {
+        body.to_owned()
+    };
     Ok(Reply {
         status,
         headers: headers.to_owned(),
-        body: body.to_owned(),
+        body,
     })
+}
+
+/// Writes `message` on `stream` and reads the answer to its end.
+async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    message: &[u8],
+) -> anyhow::Result<Vec<u8>> {
+    stream.write_all(message).await?;
+    stream.flush().await?;
+    let mut response = Vec::new();
+    stream.take(MAX_RESPONSE).read_to_end(&mut response).await?;
+    Ok(response)
+}
+
+/// The host of `authority` (`host[:port]`, `[v6][:port]`) and the address to connect to,
+/// with `default_port` where it names none.
+fn endpoint(authority: &str, default_port: u16) -> (&str, String) {
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((host, port)) if !port.contains(']') && port.parse::<u16>().is_ok() => (host, port),
+        _ => (authority, ""),
+    };
+    let address = if port.is_empty() {
+        format!("{authority}:{default_port}")
+    } else {
+        authority.to_owned()
+    };
+    (host.trim_start_matches('[').trim_end_matches(']'), address)
+}
+
+/// A body sent in chunks (a proxy in front of the node may send it so), put together.
+fn unchunked(mut body: &str) -> Option<String> {
+    let mut out = String::new();
+    loop {
+        let (size, rest) = body.split_once("\r\n")?;
+        let size = usize::from_str_radix(size.split(';').next()?.trim(), 16).ok()?;
+        if size == 0 {
+            return Some(out);
+        }
+        out.push_str(rest.get(..size)?);
+        body = rest.get(size..)?.strip_prefix("\r\n")?;
+    }
+}
+
+/// How this node checks the certificates of nodes reached over `https://`: the system's
+/// authorities (or `SSL_CERT_FILE`), read once.
+fn client_config() -> anyhow::Result<Arc<ClientConfig>> {
+    static CONFIG: OnceLock<Result<Arc<ClientConfig>, String>> = OnceLock::new();
+    let made = CONFIG.get_or_init(|| {
+        let mut roots = RootCertStore::empty();
+        let found = rustls_native_certs::load_native_certs();
+        let (added, _) = roots.add_parsable_certificates(found.certs);
+        if added == 0 {
+            return Err(format!(
+                "no certificate authority found to check other nodes' certificates with ({:?})",
+                found.errors
+            ));
+        }
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map(|b| Arc::new(b.with_root_certificates(roots).with_no_client_auth()))
+            .map_err(|e| e.to_string())
+    });
+    made.clone().map_err(|e| anyhow::anyhow!(e))
 }
 
 /// The value of header `name` (lower case) in `headers`.
@@ -127,6 +213,32 @@ fn header<'a>(headers: &'a str, name: &str) -> Option<&'a str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_node_url_gives_the_name_to_check_and_the_address_to_connect_to() {
+        assert_eq!(
+            endpoint("node1.example.org", 443),
+            ("node1.example.org", "node1.example.org:443".to_owned())
+        );
+        assert_eq!(
+            endpoint("10.0.0.1:7880", 80),
+            ("10.0.0.1", "10.0.0.1:7880".to_owned())
+        );
+        assert_eq!(
+            endpoint("[::1]:8443", 443),
+            ("::1", "[::1]:8443".to_owned())
+        );
+        assert_eq!(endpoint("[::1]", 443), ("::1", "[::1]:443".to_owned()));
+    }
+
+    #[test]
+    fn a_chunked_body_is_put_together() {
+        assert_eq!(
+            unchunked("4\r\nv=0\n\r\n6;x=y\r\no=- 1 \r\n0\r\n\r\n").as_deref(),
+            Some("v=0\no=- 1 ")
+        );
+        assert_eq!(unchunked("9\r\nshort\r\n"), None);
+    }
 
     #[test]
     fn headers_are_found_whatever_their_case() {
