@@ -106,7 +106,7 @@ describe('a participant on a slow, then lossy, connection', { skip: LAB_UNAVAILA
 
   before(async () => {
     lab = await createLab(2);
-    server = await startServer('bandwidth', { host: lab.hostAddress, env: { MOIM_AUDIO_RED: '1' } });
+    server = await startServer('bandwidth', { host: lab.hostAddress });
     open = await launchBrowser(trusting(server.url));
     slow = await lab.launchBrowser(trusting(server.url));
     const room = uniqueRoom('slow');

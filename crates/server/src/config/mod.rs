@@ -141,7 +141,7 @@ impl Default for Config {
             tls_key: None,
             workers: 0,
             bandwidth_estimation: true,
-            audio_red: false,
+            audio_red: true,
             api_key: DEV_API_KEY.into(),
             api_secret: DEV_API_SECRET.into(),
             dev_mode: true,
@@ -565,9 +565,9 @@ mod tests {
             |_| None,
         );
         assert!(!file.unwrap().bandwidth_estimation);
-        assert!(!Config::load(None, |_| None).unwrap().audio_red);
-        let red = Config::load(None, |k| (k == "MOIM_AUDIO_RED").then(|| "1".into()));
-        assert!(red.unwrap().audio_red);
+        assert!(Config::load(None, |_| None).unwrap().audio_red);
+        let red = Config::load(None, |k| (k == "MOIM_AUDIO_RED").then(|| "0".into()));
+        assert!(!red.unwrap().audio_red);
     }
 
     #[test]
