@@ -513,4 +513,22 @@ async fn a_node_behind_https_relays_its_rooms_stream_to_the_others() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(relaying(&edge, "in"));
+
+    // A node that does not trust the certificate cannot relay: its players are sent to
+    // the room's node, at its https:// address, the first one and those after it.
+    let stranger = nodes_with(&redis, 2..3, &[]).remove(0);
+    wait_for_nodes(&stranger, &THREE, Duration::from_secs(5));
+    let auth = format!("Bearer {}", stranger.token("tls", "viewer", &["--viewer"]));
+    let headers = [
+        ("Authorization", auth.as_str()),
+        ("Content-Type", "application/sdp"),
+    ];
+    for _ in 0..2 {
+        let (status, response) = stranger.http("POST", "/whep/tls", &headers, "x");
+        assert_eq!(status, 307, "{response}");
+        assert!(
+            response.contains(&format!("location: {public}/whep/tls\r\n")),
+            "{response}"
+        );
+    }
 }

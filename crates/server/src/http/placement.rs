@@ -20,6 +20,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::cluster::Placement;
 use crate::cluster::node::NodeInfo;
+use crate::cluster::relay::Admission;
 use crate::cluster::relay::watch::WATCHERS_HEADER;
 use crate::http::auth::bearer;
 use crate::http::error::error_response;
@@ -45,7 +46,7 @@ pub async fn to_the_rooms_node(
             return next.run(request).await;
         }
         return match state.cluster.locate(room).await {
-            Some(node) if answers_watch(&request, room) => {
+            Some(node) if answers_watch(&request, room) && !state.relays.unrelayable(room) => {
                 request.extensions_mut().insert(Elsewhere(node));
                 next.run(request).await
             }
@@ -78,8 +79,9 @@ pub async fn to_the_rooms_node(
         return redirect(&format!("{}{}", node.url, path_and_query(&request)));
     }
     // A player of the room's stream is served by this node's mirror of the room.
-    match state.relays.admit(&state, room, node).await {
-        Ok(_) => next.run(request).await,
+    match state.relays.admit(&state, room, node.clone()).await {
+        Ok(Admission::Elsewhere) => redirect(&format!("{}{}", node.url, path_and_query(&request))),
+        Ok(Admission::Mirrored | Admission::Here) => next.run(request).await,
         Err(e) => error_response(e),
     }
 }

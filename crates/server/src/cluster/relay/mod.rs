@@ -16,7 +16,9 @@
 //! media planes. The relay ends when its last player has been gone for [`LINGER`], when the
 //! room comes to run here, or when the room's node stops answering (for [`LOST_AFTER`]);
 //! in that last case its players end too, and join again (WHEP clients retry), which
-//! places the room anew.
+//! places the room anew. A player waits for a new relay to reach the room's node; when it
+//! cannot (the node unreachable, or its certificate not trusted), the player and those
+//! after it are sent to the room's node (`307`) for [`UNRELAYABLE_FOR`].
 
 mod leg;
 pub mod origin;
@@ -53,56 +55,109 @@ const LOST_AFTER: Duration = Duration::from_secs(4);
 const CHECK: Duration = Duration::from_secs(1);
 /// Seconds the token a relay shows the room's node stays valid (it is shown once).
 const TOKEN_SECONDS: u64 = 60;
+/// How long players of a room whose node could not be relayed from are sent there instead.
+const UNRELAYABLE_FOR: Duration = Duration::from_secs(30);
 
 /// The relays this node runs, one per mirrored room.
 #[derive(Debug, Default)]
 pub struct Relays {
-    running: Mutex<HashMap<String, JoinHandle<()>>>,
+    running: Mutex<HashMap<String, Running>>,
+    /// Rooms whose node could not be relayed from, and since when.
+    unrelayable: Mutex<HashMap<String, Instant>>,
     /// The watch page's viewers of rooms of other nodes, and of this node's rooms elsewhere.
     pub watch: watch::Watch,
+}
+
+/// A relay's task, and whether it reached the room's node (`None` while it tries).
+#[derive(Debug)]
+struct Running {
+    task: JoinHandle<()>,
+    opened: tokio::sync::watch::Receiver<Option<bool>>,
+}
+
+/// Where a player of a room running on another node is served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// In this node's mirror of the room, fed by its relay.
+    Mirrored,
+    /// Here: the room runs on this node after all.
+    Here,
+    /// On the room's node: this node could not relay from it (lately).
+    Elsewhere,
 }
 
 impl Relays {
     /// Mirrors room `name`, which runs on `node`, for a player about to join it here, with
     /// the room's door as its node last wrote it to Redis (so the lock, the waiting room
-    /// and bans hold here too): starts its relay unless one runs. False when the room runs
-    /// here after all.
+    /// and bans hold here too): starts its relay unless one runs, and waits until it has
+    /// reached the room's node.
     pub async fn admit(
         &self,
         state: &Arc<AppState>,
         name: &str,
         node: NodeInfo,
-    ) -> Result<bool, ApiError> {
-        let door = state.cluster.room_state(name).await?;
-        if !self.ensure(state, name, node) {
-            return Ok(false);
+    ) -> Result<Admission, ApiError> {
+        if self.unrelayable(name) {
+            return Ok(Admission::Elsewhere);
         }
+        let door = state.cluster.room_state(name).await?;
+        let Some(mut opened) = self.ensure(state, name, node) else {
+            return Ok(Admission::Here);
+        };
         if let Some(door) = door {
             state.rooms().mirror_door(name, &door);
         }
-        Ok(true)
+        let reached = opened
+            .wait_for(Option::is_some)
+            .await
+            .is_ok_and(|o| *o == Some(true));
+        Ok(if reached {
+            Admission::Mirrored
+        } else {
+            Admission::Elsewhere
+        })
     }
 
-    /// Mirrors room `name`, which runs on `node`: starts its relay unless one runs. False
-    /// when the room runs here after all.
-    fn ensure(&self, state: &Arc<AppState>, name: &str, node: NodeInfo) -> bool {
+    /// Whether room `name`'s node could not be relayed from within [`UNRELAYABLE_FOR`]:
+    /// its players go there.
+    pub fn unrelayable(&self, name: &str) -> bool {
+        let mut failed = self.unrelayable.lock().unwrap_or_else(|e| e.into_inner());
+        failed.retain(|_, at| at.elapsed() < UNRELAYABLE_FOR);
+        failed.contains_key(name)
+    }
+
+    /// Mirrors room `name`, which runs on `node`: starts its relay unless one runs; how
+    /// its opening goes. `None` when the room runs here after all.
+    fn ensure(
+        &self,
+        state: &Arc<AppState>,
+        name: &str,
+        node: NodeInfo,
+    ) -> Option<tokio::sync::watch::Receiver<Option<bool>>> {
         if !state.rooms().mirror(name) {
-            return false;
+            return None;
         }
         let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
-        if running.get(name).is_some_and(|task| !task.is_finished()) {
-            return true;
+        if let Some(relay) = running.get(name).filter(|r| !r.task.is_finished()) {
+            return Some(relay.opened.clone());
         }
         info!(room = name, node = %node.id, "relaying the room from its node");
-        let task = tokio::spawn(relay(state.clone(), name.to_owned(), node));
-        running.insert(name.to_owned(), task);
-        true
+        let (tell, opened) = tokio::sync::watch::channel(None);
+        let task = tokio::spawn(relay(state.clone(), name.to_owned(), node, tell));
+        running.insert(
+            name.to_owned(),
+            Running {
+                task,
+                opened: opened.clone(),
+            },
+        );
+        Some(opened)
     }
 
     /// How many rooms this node mirrors from other nodes now.
     pub fn count(&self) -> usize {
         let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
-        running.retain(|_, task| !task.is_finished());
+        running.retain(|_, relay| !relay.task.is_finished());
         running.len()
     }
 }
@@ -116,15 +171,29 @@ enum End {
     Lost,
 }
 
-async fn relay(state: Arc<AppState>, room: String, node: NodeInfo) {
+async fn relay(
+    state: Arc<AppState>,
+    room: String,
+    node: NodeInfo,
+    opened: tokio::sync::watch::Sender<Option<bool>>,
+) {
     let mut link = match Link::open(&state, &room, &node).await {
         Ok(link) => link,
         Err(e) => {
-            warn!(room, node = %node.id, "cannot relay the room from its node: {e:#}");
+            warn!(room, node = %node.id, "cannot relay the room from its node, so its players are sent there for {UNRELAYABLE_FOR:?}: {e:#}");
+            let mut failed = state
+                .relays
+                .unrelayable
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            failed.insert(room.clone(), Instant::now());
+            drop(failed);
+            opened.send_replace(Some(false));
             end_players(&state, &room);
             return;
         }
     };
+    opened.send_replace(Some(true));
     let end = link.run(&state, &room).await;
     state.remove_participant(link.publisher);
     if let Err(e) = origin::stop(&node.url, &link.location).await {

@@ -19,10 +19,11 @@ use moim_proto::error::ApiError;
 use moim_proto::token::GrantPreset;
 use tracing::debug;
 
-use super::{RELAY_IDENTITY, origin, relay_claims};
+use super::{Admission, RELAY_IDENTITY, origin, relay_claims};
 use crate::cluster::node::NodeInfo;
 use crate::http::auth::bearer;
 use crate::http::error::error_response;
+use crate::http::placement::redirect;
 use crate::http::watch::{WatchInfo, viewer_claims};
 use crate::http::whip;
 use crate::state::AppState;
@@ -160,8 +161,15 @@ pub async fn play(
     if let Err(e) = info.webrtc_playable() {
         return error_response(e);
     }
-    if let Err(e) = state.relays.admit(state, room, node).await {
-        return error_response(e);
+    match state.relays.admit(state, room, node.clone()).await {
+        Ok(Admission::Elsewhere) => {
+            let query = key
+                .map(|k| format!("?key={}", percent_encoded(k)))
+                .unwrap_or_default();
+            return redirect(&format!("{}/watch/{room}/whep{query}", node.url));
+        }
+        Ok(Admission::Mirrored | Admission::Here) => {}
+        Err(e) => return error_response(e),
     }
     whip::play_stream(
         state.clone(),
