@@ -42,7 +42,10 @@ pub async fn to_the_rooms_node(
     };
     if !tokened {
         // Another node asking for its viewers is answered here, whatever this node thinks.
-        if state.rooms().contains(room) || request.headers().contains_key(WATCHERS_HEADER) {
+        let from_a_node = request.headers().contains_key(WATCHERS_HEADER)
+            && request.method() == Method::GET
+            && request.uri().path().trim_end_matches('/') == format!("/watch/{room}/info");
+        if state.rooms().contains(room) || from_a_node {
             return next.run(request).await;
         }
         return match state.cluster.locate(room).await {

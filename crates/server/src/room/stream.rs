@@ -1,12 +1,14 @@
 //! The room's stream: the one participant who stands for the whole room where only one
 //! picture can be shown, which is what `POST /whep/{room}` plays.
 //!
-//! The participant the room broadcasts comes first, so that the room's stream is what
-//! its broadcast shows (another node's relay plays it to the watch page's viewers there);
+//! The participant the room broadcasts comes first while it is in the room, camera muted
+//! or not, so that the room's stream is what its broadcast shows (another node's relay
+//! plays it to the watch page's viewers there);
 //! then an ingest publisher (a WHIP encoder), since a room with one is a live stream; else
 //! the person speaking; else whoever was shown while their camera stays on;
-//! else the latest to join with a camera on. Only someone with a camera (or screen) that
-//! is not muted is shown: a muted track is never played.
+//! else the latest to join with a camera on. Apart from the broadcast's participant, only
+//! someone with a camera (or screen) that is not muted is shown; a muted track is never
+//! played.
 
 use std::collections::HashMap;
 
@@ -40,7 +42,8 @@ impl RoomStream {
         let shown = |id: &ParticipantId| participants.get(id).is_some_and(has_picture);
         let ingest = |p: &&Participant| matches!(p.link, Link::Http { .. }) && has_picture(p);
         let current = self.featured.filter(|id| shown(id));
-        let choice = if let Some(broadcast) = broadcast.filter(shown) {
+        let present = |id: &ParticipantId| participants.get(id).is_some_and(|p| !p.hidden);
+        let choice = if let Some(broadcast) = broadcast.filter(present) {
             Some(broadcast)
         } else if participants.values().any(|p| ingest(&p)) {
             current
@@ -190,5 +193,12 @@ mod tests {
             Some(Some(ids[1])),
             "the ingest once the broadcast ends"
         );
+        // Its camera muted, it stays what the broadcast (and so the stream) shows.
+        let (muted, ids) = room(vec![
+            person(socket(), Some(true)),
+            person(whip(), Some(false)),
+        ]);
+        let stream = RoomStream::default();
+        assert_eq!(stream.choose(&muted, &[], Some(ids[0])), Some(Some(ids[0])));
     }
 }

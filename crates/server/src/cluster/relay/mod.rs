@@ -16,9 +16,10 @@
 //! media planes. The relay ends when its last player has been gone for [`LINGER`], when the
 //! room comes to run here, or when the room's node stops answering (for [`LOST_AFTER`]);
 //! in that last case its players end too, and join again (WHEP clients retry), which
-//! places the room anew. A player waits for a new relay to reach the room's node; when it
-//! cannot (the node unreachable, or its certificate not trusted), the player and those
-//! after it are sent to the room's node (`307`) for [`UNRELAYABLE_FOR`].
+//! places the room anew. A player waits for a new relay's connection to the room's node;
+//! when there is none (the node unreachable, its certificate not trusted, or its media
+//! not coming through), the player and those after it are sent to the room's node (`307`)
+//! for [`UNRELAYABLE_FOR`].
 
 mod leg;
 pub mod origin;
@@ -55,6 +56,9 @@ const LOST_AFTER: Duration = Duration::from_secs(4);
 const CHECK: Duration = Duration::from_secs(1);
 /// Seconds the token a relay shows the room's node stays valid (it is shown once).
 const TOKEN_SECONDS: u64 = 60;
+/// How long after a relay ended its mirror is looked at again for players let in as it
+/// ended (a player's offer is checked between its admission and its joining).
+const LATE_PLAYERS: Duration = Duration::from_secs(2);
 /// How long players of a room whose node could not be relayed from are sent there instead.
 const UNRELAYABLE_FOR: Duration = Duration::from_secs(30);
 
@@ -89,8 +93,8 @@ pub enum Admission {
 impl Relays {
     /// Mirrors room `name`, which runs on `node`, for a player about to join it here, with
     /// the room's door as its node last wrote it to Redis (so the lock, the waiting room
-    /// and bans hold here too): starts its relay unless one runs, and waits until it has
-    /// reached the room's node.
+    /// and bans hold here too): starts its relay unless one runs, and waits until its
+    /// connection to the room's node is up (at most [`LOST_AFTER`]).
     pub async fn admit(
         &self,
         state: &Arc<AppState>,
@@ -154,6 +158,20 @@ impl Relays {
         Some(opened)
     }
 
+    /// Notes that room `name`'s node cannot be relayed from, and tells those waiting.
+    fn give_up(&self, name: &str, opened: &tokio::sync::watch::Sender<Option<bool>>) {
+        let mut failed = self.unrelayable.lock().unwrap_or_else(|e| e.into_inner());
+        failed.insert(name.to_owned(), Instant::now());
+        drop(failed);
+        opened.send_replace(Some(false));
+    }
+
+    /// Forgets room `name`'s relay, which is ending: the next player starts another.
+    fn forget(&self, name: &str) {
+        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        running.remove(name);
+    }
+
     /// How many rooms this node mirrors from other nodes now.
     pub fn count(&self) -> usize {
         let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
@@ -181,20 +199,18 @@ async fn relay(
         Ok(link) => link,
         Err(e) => {
             warn!(room, node = %node.id, "cannot relay the room from its node, so its players are sent there for {UNRELAYABLE_FOR:?}: {e:#}");
-            let mut failed = state
-                .relays
-                .unrelayable
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            failed.insert(room.clone(), Instant::now());
-            drop(failed);
-            opened.send_replace(Some(false));
+            state.relays.give_up(&room, &opened);
             end_players(&state, &room);
             return;
         }
     };
-    opened.send_replace(Some(true));
-    let end = link.run(&state, &room).await;
+    let end = link.run(&state, &room, &opened).await;
+    // Players from now on get a relay of their own, not this one.
+    state.relays.forget(&room);
+    if end == End::Lost && opened.borrow().is_none() {
+        warn!(room, node = %node.id, "the room's node answered but its media never came through, so its players are sent there for {UNRELAYABLE_FOR:?}");
+        state.relays.give_up(&room, &opened);
+    }
     state.remove_participant(link.publisher);
     if let Err(e) = origin::stop(&node.url, &link.location).await {
         debug!(
@@ -205,6 +221,13 @@ async fn relay(
     info!(room, node = %node.id, ?end, "relay ended");
     if end == End::Lost {
         end_players(&state, &room);
+        return;
+    }
+    // A player let in just as the relay ended is in the mirror without a stream: it gets
+    // a new relay.
+    tokio::time::sleep(LATE_PLAYERS).await;
+    if players(&state, &room).is_some_and(|n| n > 0) {
+        state.relays.ensure(&state, &room, node);
     }
 }
 
@@ -291,8 +314,13 @@ impl Link {
     }
 
     /// Carries media down and keyframe requests up until the relay is not needed or the
-    /// room's node is lost.
-    async fn run(&mut self, state: &AppState, room: &str) -> End {
+    /// room's node is lost; tells `opened` once the connection to the room's node is up.
+    async fn run(
+        &mut self,
+        state: &AppState,
+        room: &str,
+        opened: &tokio::sync::watch::Sender<Option<bool>>,
+    ) -> End {
         let mut events = Vec::new();
         let (mut up_buf, mut down_buf) = (vec![0; 2000], vec![0; 2000]);
         let mut next_check = Instant::now() + CHECK;
@@ -310,6 +338,9 @@ impl Link {
                 if let Event::MediaData(data) = event {
                     self.forward(data);
                 }
+            }
+            if opened.borrow().is_none() && self.up.rtc.is_connected() {
+                opened.send_replace(Some(true));
             }
             let down_deadline = match self.down.drive(&mut events) {
                 Ok(t) => t,

@@ -88,6 +88,9 @@ pub async fn request(
         bail!("the room's node is at {node_url}, which is not an http:// or https:// URL");
     };
     let authority = authority.trim_end_matches('/');
+    if !path.starts_with('/') || path.bytes().any(|b| b <= b' ' || b == 0x7f) {
+        bail!("{path:?} is not a path to ask another node for");
+    }
     let (host, address) = endpoint(authority, if tls { 443 } else { 80 });
     let head = format!(
         "{method} {path} HTTP/1.1\r\nHost: {authority}\r\n{headers}Content-Length: {}\r\n\
@@ -113,10 +116,12 @@ pub async fn request(
     let response = tokio::time::timeout(TIMEOUT, exchange)
         .await
         .with_context(|| format!("{method} {node_url}{path}: no answer within {TIMEOUT:?}"))??;
-    let text = String::from_utf8(response).context("the answer is not UTF-8")?;
-    let (head, body) = text
-        .split_once("\r\n\r\n")
+    let end = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
         .context("the answer has no end of headers")?;
+    let head = std::str::from_utf8(&response[..end]).context("the answer's head is not UTF-8")?;
+    let body = &response[end + 4..];
     let (status_line, headers) = head.split_once("\r\n").unwrap_or((head, ""));
     let status = status_line
         .split(' ')
@@ -127,12 +132,19 @@ pub async fn request(
     let body = if chunked {
         unchunked(body).context("the answer's chunks do not add up")?
     } else {
-        body.to_owned()
+        let length = header(headers, "content-length").and_then(|v| v.parse::<usize>().ok());
+        match length {
+            Some(length) => body
+                .get(..length)
+                .context("the answer ended before its body")?
+                .to_vec(),
+            None => body.to_vec(),
+        }
     };
     Ok(Reply {
         status,
         headers: headers.to_owned(),
-        body,
+        body: String::from_utf8(body).context("the answer's body is not UTF-8")?,
     })
 }
 
@@ -144,8 +156,15 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     stream.write_all(message).await?;
     stream.flush().await?;
     let mut response = Vec::new();
-    stream.take(MAX_RESPONSE).read_to_end(&mut response).await?;
-    Ok(response)
+    match stream.take(MAX_RESPONSE).read_to_end(&mut response).await {
+        Ok(_) => Ok(response),
+        // A TLS peer (often a proxy) that closes without saying so first: what it sent is
+        // checked against its length as any answer is.
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && !response.is_empty() => {
+            Ok(response)
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The host of `authority` (`host[:port]`, `[v6][:port]`) and the address to connect to,
@@ -164,16 +183,18 @@ fn endpoint(authority: &str, default_port: u16) -> (&str, String) {
 }
 
 /// A body sent in chunks (a proxy in front of the node may send it so), put together.
-fn unchunked(mut body: &str) -> Option<String> {
-    let mut out = String::new();
+fn unchunked(mut body: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
     loop {
-        let (size, rest) = body.split_once("\r\n")?;
+        let line = body.windows(2).position(|w| w == b"\r\n")?;
+        let size = std::str::from_utf8(&body[..line]).ok()?;
         let size = usize::from_str_radix(size.split(';').next()?.trim(), 16).ok()?;
+        let rest = &body[line + 2..];
         if size == 0 {
             return Some(out);
         }
-        out.push_str(rest.get(..size)?);
-        body = rest.get(size..)?.strip_prefix("\r\n")?;
+        out.extend_from_slice(rest.get(..size)?);
+        body = rest.get(size..)?.strip_prefix(b"\r\n")?;
     }
 }
 
@@ -234,10 +255,20 @@ mod tests {
     #[test]
     fn a_chunked_body_is_put_together() {
         assert_eq!(
-            unchunked("4\r\nv=0\n\r\n6;x=y\r\no=- 1 \r\n0\r\n\r\n").as_deref(),
-            Some("v=0\no=- 1 ")
+            unchunked(b"4\r\nv=0\n\r\n6;x=y\r\no=- 1 \r\n0\r\n\r\n").as_deref(),
+            Some(&b"v=0\no=- 1 "[..])
         );
-        assert_eq!(unchunked("9\r\nshort\r\n"), None);
+        assert_eq!(unchunked(b"9\r\nshort\r\n"), None);
+        // A character split between two chunks comes back whole.
+        let split = [
+            b"1\r\n".as_slice(),
+            &[0xc3],
+            b"\r\n1\r\n",
+            &[0xa9],
+            b"\r\n0\r\n\r\n",
+        ]
+        .concat();
+        assert_eq!(unchunked(&split).as_deref(), Some("é".as_bytes()));
     }
 
     #[test]

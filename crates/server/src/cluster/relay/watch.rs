@@ -17,6 +17,7 @@ use axum::response::{IntoResponse, Response};
 use moim_proto::ErrorCode;
 use moim_proto::error::ApiError;
 use moim_proto::token::GrantPreset;
+use tokio::sync::Semaphore;
 use tracing::debug;
 
 use super::{Admission, RELAY_IDENTITY, origin, relay_claims};
@@ -31,8 +32,14 @@ use crate::state::AppState;
 /// The header in which a node tells the room's node how many watch the room there:
 /// `{node id} {viewers}`, with a relay's token for the room.
 pub const WATCHERS_HEADER: &str = "moim-watchers";
-/// How long an answer of the room's node is passed on to the viewers asking here.
+/// How long an answer of the room's node (or its silence) is passed on to the viewers
+/// asking here.
 const ANSWER_KEPT: Duration = Duration::from_secs(1);
+/// Answers kept at most (viewers asking with many different keys are answered without
+/// keeping theirs).
+const MAX_ANSWERS: usize = 4096;
+/// Questions this node has out to rooms' nodes at once; more wait.
+const MAX_ASKING: usize = 16;
 /// How long a node's count of its viewers holds (their pages ask every 5 s).
 const COUNT_HOLDS: Duration = Duration::from_secs(12);
 /// The most viewers a node may claim for one room.
@@ -40,23 +47,36 @@ const MAX_COUNT: usize = 10_000_000;
 
 /// A room and the key its viewers asked with.
 type Asked = (String, Option<String>);
+/// What a room's node answered (or why it did not), and when.
+type Answer = (Instant, Result<origin::Reply, ApiError>);
 /// Per node, how many watch there and when the node said so.
 type Counts = HashMap<String, (usize, Instant)>;
 
 /// The watch page's side of the relays: answers of rooms' nodes kept here, and the
 /// viewer counts other nodes report for this node's rooms.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Watch {
-    answers: Mutex<HashMap<Asked, (Instant, origin::Reply)>>,
+    answers: Mutex<HashMap<Asked, Answer>>,
+    asking: Semaphore,
     counts: Mutex<HashMap<String, Counts>>,
+}
+
+impl Default for Watch {
+    fn default() -> Watch {
+        Watch {
+            answers: Mutex::default(),
+            asking: Semaphore::new(MAX_ASKING),
+            counts: Mutex::default(),
+        }
+    }
 }
 
 impl Watch {
     /// Keeps the count of viewers of `room` on another node that `headers` report (with a
-    /// relay's token for the room); true when they came from another node.
-    pub fn take_report(&self, state: &AppState, room: &str, headers: &HeaderMap) -> bool {
+    /// relay's token for the room).
+    pub fn take_report(&self, state: &AppState, room: &str, headers: &HeaderMap) {
         let Some(report) = headers.get(WATCHERS_HEADER) else {
-            return false;
+            return;
         };
         let relay = bearer(headers)
             .ok()
@@ -71,7 +91,6 @@ impl Watch {
             let room = counts.entry(room.to_owned()).or_default();
             room.insert(node, (count, Instant::now()));
         }
-        true
     }
 
     /// The viewers of `room` other nodes reported lately.
@@ -98,12 +117,18 @@ impl Watch {
         key: Option<&str>,
     ) -> Result<origin::Reply, ApiError> {
         let asked = (room.to_owned(), key.map(str::to_owned));
-        {
+        let kept = || {
             let mut answers = self.answers.lock().unwrap_or_else(|e| e.into_inner());
             answers.retain(|_, (at, _)| at.elapsed() < ANSWER_KEPT);
-            if let Some((_, reply)) = answers.get(&asked) {
-                return Ok(reply.clone());
-            }
+            answers.get(&asked).map(|(_, reply)| reply.clone())
+        };
+        if let Some(reply) = kept() {
+            return reply;
+        }
+        // Viewers asking at once mostly find the answer the first of them fetched.
+        let _asking = self.asking.acquire().await;
+        if let Some(reply) = kept() {
+            return reply;
         }
         let query = key
             .map(|k| format!("?key={}", percent_encoded(k)))
@@ -123,10 +148,12 @@ impl Watch {
                     ErrorCode::ClusterUnavailable,
                     format!("The node running room \"{room}\" did not answer; try again."),
                 )
-            })?;
+            });
         let mut answers = self.answers.lock().unwrap_or_else(|e| e.into_inner());
-        answers.insert(asked, (Instant::now(), reply.clone()));
-        Ok(reply)
+        if answers.len() < MAX_ANSWERS {
+            answers.insert(asked, (Instant::now(), reply.clone()));
+        }
+        reply
     }
 }
 
