@@ -149,11 +149,7 @@ async fn rejoining_with_the_same_identity_replaces_the_old_connection() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn strangers_on_the_ice_tcp_port_are_let_go_while_media_keeps_flowing() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = support::unused_port(|| std::net::TcpListener::bind("127.0.0.1:0")?.local_addr());
     let server = Server::start_with(&[("MOIM_TCP_ADDR", &format!("127.0.0.1:{port}"))]);
     let _alice = Peer::join(&server.ws_url(), &server.token("tcp", "alice", &[]), true).await;
     let bob = Peer::join(&server.ws_url(), &server.token("tcp", "bob", &[]), false).await;
@@ -189,11 +185,7 @@ async fn strangers_on_the_ice_tcp_port_are_let_go_while_media_keeps_flowing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_address_cannot_hold_more_than_its_share_of_ice_tcp_connections() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = support::unused_port(|| std::net::TcpListener::bind("127.0.0.1:0")?.local_addr());
     let _server = Server::start_with(&[("MOIM_TCP_ADDR", &format!("127.0.0.1:{port}"))]);
     // Connections that never say anything hold their places until the server gives up
     // on them (10 s); the next one from the same address is closed at once.

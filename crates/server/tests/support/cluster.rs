@@ -67,11 +67,7 @@ impl Drop for Redis {
 
 /// A free loopback TCP port.
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    super::unused_port(|| TcpListener::bind("127.0.0.1:0")?.local_addr())
 }
 
 /// Waits until something listens on loopback `port`.

@@ -54,21 +54,9 @@ impl Server {
     }
 
     fn try_start(env: &[(&str, &str)]) -> Option<Server> {
-        let http_port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let udp_port = UdpSocket::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let rtmp_port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let http_port = unused_port(|| TcpListener::bind("127.0.0.1:0")?.local_addr());
+        let udp_port = unused_port(|| UdpSocket::bind("127.0.0.1:0")?.local_addr());
+        let rtmp_port = unused_port(|| TcpListener::bind("127.0.0.1:0")?.local_addr());
         let recordings = std::env::temp_dir().join(format!("moim-recordings-{http_port}"));
         let _ = std::fs::remove_dir_all(&recordings);
         let broadcasts = std::env::temp_dir().join(format!("moim-broadcasts-{http_port}"));
@@ -217,6 +205,20 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.broadcasts);
+    }
+}
+
+/// A port the system says is free and that no other test of this process was given: two
+/// tests' servers never share one (each would take the other's answers for its own).
+pub fn unused_port(bind: impl Fn() -> std::io::Result<std::net::SocketAddr>) -> u16 {
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    loop {
+        let port = bind().expect("a free port").port();
+        let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
     }
 }
 
