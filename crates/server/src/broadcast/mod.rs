@@ -381,8 +381,9 @@ fn rtmp_destination(request: &StartRequest) -> Result<Option<String>, ApiError> 
     }
 }
 
-/// Text as one URL path segment: everything but unreserved characters percent-encoded.
-fn path_segment(text: &str) -> String {
+/// Text as one URL path segment (or query value): everything but unreserved characters
+/// percent-encoded.
+pub fn path_segment(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for b in text.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {

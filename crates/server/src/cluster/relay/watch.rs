@@ -21,6 +21,7 @@ use tokio::sync::Semaphore;
 use tracing::debug;
 
 use super::{Admission, RELAY_IDENTITY, origin, relay_claims};
+use crate::broadcast::path_segment;
 use crate::cluster::node::NodeInfo;
 use crate::http::auth::bearer;
 use crate::http::error::error_response;
@@ -131,7 +132,7 @@ impl Watch {
             return reply;
         }
         let query = key
-            .map(|k| format!("?key={}", percent_encoded(k)))
+            .map(|k| format!("?key={}", path_segment(k)))
             .unwrap_or_default();
         let token = relay_claims(state, room, GrantPreset::Viewer).sign(&state.config.api_secret);
         let headers = format!(
@@ -191,7 +192,7 @@ pub async fn play(
     match state.relays.admit(state, room, node.clone()).await {
         Ok(Admission::Elsewhere) => {
             let query = key
-                .map(|k| format!("?key={}", percent_encoded(k)))
+                .map(|k| format!("?key={}", path_segment(k)))
                 .unwrap_or_default();
             return redirect(&format!("{}/watch/{room}/whep{query}", node.url));
         }
@@ -205,19 +206,6 @@ pub async fn play(
         body,
     )
     .await
-}
-
-/// `value` as it may stand in a query: every byte but unreserved ones (RFC 3986) as `%XX`.
-fn percent_encoded(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for b in value.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 /// The room's node's answer, as it gave it.
@@ -237,9 +225,9 @@ mod tests {
 
     #[test]
     fn a_key_cannot_break_out_of_the_query() {
-        assert_eq!(percent_encoded("1764-0a9f"), "1764-0a9f");
+        assert_eq!(path_segment("1764-0a9f"), "1764-0a9f");
         assert_eq!(
-            percent_encoded("x HTTP/1.1\r\nHost: evil"),
+            path_segment("x HTTP/1.1\r\nHost: evil"),
             "x%20HTTP%2F1.1%0D%0AHost%3A%20evil"
         );
     }
