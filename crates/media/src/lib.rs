@@ -27,6 +27,7 @@ pub mod event;
 mod forward;
 mod ice_restart;
 pub mod ids;
+pub mod nodes;
 pub mod outbox;
 mod pending;
 pub mod placement;
@@ -61,6 +62,7 @@ use crate::placement::Placement;
 use crate::relay::WorkerId;
 use crate::stun::IceKey;
 use crate::worker::WorkerLinks;
+pub use nodes::NodeLinks;
 
 pub use command::{Command, Follow, PlayAnswer, PublishAnswer};
 pub use egress::{EgressFrame, EgressSender, FrameCodec, Tap};
@@ -135,6 +137,7 @@ pub struct MediaPlane {
     local_addr: SocketAddr,
     tcp_addr: Option<SocketAddr>,
     stats: Vec<Arc<Mutex<MediaStats>>>,
+    nodes: NodeLinks,
 }
 
 impl MediaPlane {
@@ -146,7 +149,7 @@ impl MediaPlane {
             0 => thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
         }
-        .min(WorkerId::MAX);
+        .min(WorkerId::MAX - 1);
         let first = bind_udp(config.bind, workers > 1)?;
         let local_addr = first.local_addr()?;
         let mut sockets = vec![first];
@@ -168,6 +171,11 @@ impl MediaPlane {
         let (event_tx, event_rx) = mpsc::channel(CHANNEL_CAPACITY);
         let (relay_txs, relay_rxs): (Vec<_>, Vec<_>) =
             (0..workers).map(|_| mpsc::channel(RELAY_CAPACITY)).unzip();
+        // The gateway to other nodes is one more worker to the workers.
+        let (gateway_tx, gateway_rx) = mpsc::channel(RELAY_CAPACITY);
+        let nodes = NodeLinks::start(workers, relay_txs.clone(), gateway_rx)?;
+        let mut relays_out = relay_txs.clone();
+        relays_out.push(gateway_tx);
         let mut commands = Vec::new();
         let mut stats = Vec::new();
         let ice_key = IceKey::random();
@@ -178,10 +186,11 @@ impl MediaPlane {
             let worker_stats = Arc::new(Mutex::new(MediaStats::default()));
             let links = WorkerLinks {
                 me: WorkerId(index),
+                workers,
                 commands: command_rx,
                 events: event_tx.clone(),
                 relays_in,
-                relays_out: relay_txs.clone(),
+                relays_out: relays_out.clone(),
                 stats: worker_stats.clone(),
                 ice_key: ice_key.clone(),
                 tcp: tcp_candidate.map(|candidate| (candidate, links_in)),
@@ -225,6 +234,7 @@ impl MediaPlane {
                 local_addr,
                 tcp_addr,
                 stats,
+                nodes,
             },
             event_rx,
         ))
@@ -252,6 +262,11 @@ impl MediaPlane {
     /// The TCP address ICE-TCP listens on, if it does.
     pub fn tcp_addr(&self) -> Option<SocketAddr> {
         self.tcp_addr
+    }
+
+    /// The links of this node's rooms with other nodes (`nodes/`).
+    pub fn nodes(&self) -> &NodeLinks {
+        &self.nodes
     }
 
     /// Sends a command without waiting to the worker of its participant (placing a new

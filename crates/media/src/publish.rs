@@ -166,7 +166,7 @@ impl Router {
             },
         });
         let info = track.info();
-        self.broadcast(|| Relay::TrackPublished(info));
+        self.tell_room(room, || Relay::TrackPublished(info));
         self.add_track(track);
     }
 
@@ -200,7 +200,7 @@ impl Router {
                 participant: track.participant,
                 track: track_id,
             });
-            self.broadcast(|| Relay::TrackUnpublished(track_id));
+            self.tell_room(track.room, || Relay::TrackUnpublished(track_id));
         }
         if let Some(p) = self.participants.get_mut(&track.participant) {
             p.tracks.retain(|t| *t != track_id);

@@ -225,6 +225,19 @@ impl Router {
                 let r = self.rooms.entry(room).or_default();
                 if wanted {
                     r.remote_receivers |= bit;
+                    if Some(worker) == self.gateway {
+                        // The gateway links the room with other nodes: they mirror this
+                        // worker's tracks of it from now on.
+                        let tracks = r.tracks.clone();
+                        for info in tracks
+                            .iter()
+                            .filter_map(|t| self.tracks.get(t))
+                            .filter(|t| t.is_local())
+                            .map(Track::info)
+                        {
+                            self.pending.relay(worker, Relay::TrackPublished(info));
+                        }
+                    }
                 } else {
                     r.remote_receivers &= !bit;
                     for t in self.tracks.values_mut().filter(|t| t.room == room) {

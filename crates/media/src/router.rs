@@ -100,6 +100,8 @@ impl RoomMedia {
 pub struct Router {
     pub(crate) worker: WorkerId,
     workers: usize,
+    /// The media plane's links to other nodes, a worker after the last (`nodes/`).
+    pub(crate) gateway: Option<WorkerId>,
     candidate: SocketAddr,
     /// The passive ICE-TCP candidate every session offers too, if the node listens on TCP.
     tcp_candidate: Option<SocketAddr>,
@@ -147,6 +149,7 @@ impl Router {
         Router {
             worker,
             workers,
+            gateway: None,
             candidate,
             tcp_candidate: None,
             sessions: HashMap::new(),
@@ -167,6 +170,16 @@ impl Router {
             audio_red: false,
             stats: RouterStats::default(),
         }
+    }
+
+    /// Links rooms with other nodes through the media plane's gateway, the worker after
+    /// the last one (`nodes/`): it gets the frames and tracks of the rooms it asks for.
+    pub fn link_nodes(&mut self) {
+        assert!(
+            self.workers < WorkerId::MAX,
+            "a worker's bit for the gateway"
+        );
+        self.gateway = Some(WorkerId(self.workers));
     }
 
     /// Every session made from now on offers ICE over TCP at `candidate` too (a passive
@@ -236,6 +249,22 @@ impl Router {
         for worker in (0..self.workers).filter(|w| *w != self.worker.0) {
             self.pending.relay(WorkerId(worker), make());
         }
+    }
+
+    /// Queues `make()` for every other worker and, when it links `room` with other
+    /// nodes, for the gateway: what changes about this worker's tracks of `room`.
+    pub(crate) fn tell_room(&mut self, room: crate::ids::RoomId, make: impl Fn() -> Relay) {
+        self.broadcast(&make);
+        if let Some(gateway) = self.gateway_for(room) {
+            self.pending.relay(gateway, make());
+        }
+    }
+
+    /// The gateway, when it links `room` with other nodes.
+    pub(crate) fn gateway_for(&self, room: crate::ids::RoomId) -> Option<WorkerId> {
+        let gateway = self.gateway?;
+        let receivers = self.rooms.get(&room)?.remote_receivers;
+        (receivers & (1 << gateway.0) != 0).then_some(gateway)
     }
 
     /// When [`Router::handle_timeout`] should be called next.

@@ -61,7 +61,7 @@ impl Router {
         }
         // The other workers' mirrors follow, in order after the track's publication.
         if local {
-            self.broadcast(|| Relay::TrackMuted { track, muted });
+            self.tell_room(room, || Relay::TrackMuted { track, muted });
         }
         self.rebind_players(room);
     }

@@ -40,6 +40,8 @@ const STATS_INTERVAL: Duration = Duration::from_millis(250);
 /// What one worker is connected to.
 pub(crate) struct WorkerLinks {
     pub me: WorkerId,
+    /// How many workers the media plane has (`relays_out` also reaches its gateway).
+    pub workers: usize,
     pub commands: mpsc::Receiver<Command>,
     pub events: mpsc::Sender<MediaEvent>,
     /// Messages from other workers, tagged with the sender.
@@ -62,6 +64,7 @@ pub(crate) struct WorkerLinks {
 pub(crate) async fn run(socket: UdpSocket, candidate: SocketAddr, links: WorkerLinks) {
     let WorkerLinks {
         me,
+        workers,
         mut commands,
         events,
         mut relays_in,
@@ -72,7 +75,10 @@ pub(crate) async fn run(socket: UdpSocket, candidate: SocketAddr, links: WorkerL
         bandwidth_estimation,
         audio_red,
     } = links;
-    let mut router = Router::for_worker(candidate, me, relays_out.len(), ice_key);
+    let mut router = Router::for_worker(candidate, me, workers, ice_key);
+    if relays_out.len() > workers {
+        router.link_nodes();
+    }
     router.estimate_bandwidth(bandwidth_estimation);
     router.audio_red(audio_red);
     let mut tcp = TcpConnections::default();

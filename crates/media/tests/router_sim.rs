@@ -539,3 +539,55 @@ fn a_viewer_without_the_data_grant_receives_over_a_connection_without_data_chann
         sim.peers[viewer].video_frames - frames
     );
 }
+
+#[test]
+fn a_room_spans_two_nodes_and_each_frame_crosses_between_them_once() {
+    let mut sim = Sim::with_nodes();
+    let alice = sim.add_publisher(10001);
+    sim.run(Duration::from_secs(1));
+    sim.nodes.as_mut().unwrap().on = 1;
+    let bob = sim.add_subscriber(10002);
+    let carol = sim.add_subscriber(10003);
+    sim.run(Duration::from_secs(3));
+    let alice_id = sim.peers[alice].id;
+    for peer in [bob, carol] {
+        let p = &sim.peers[peer];
+        assert!(p.video_frames > 50, "video frames: {}", p.video_frames);
+        assert!(p.audio_frames > 80, "audio frames: {}", p.audio_frames);
+        assert!(p.keyframes >= 1, "the keyframe request crossed back");
+        assert_eq!(p.gaps, 0);
+        assert_eq!(p.offered_from, [alice_id, alice_id], "under alice's own id");
+    }
+    assert!(sim.peers[alice].keyframe_requests >= 1);
+    assert_eq!(
+        sim.routers[0].stats().frames_forwarded,
+        0,
+        "alice's node has no subscriber"
+    );
+    assert_eq!(sim.routers[0].stats().tracks, 2);
+    assert_eq!(sim.routers[1].stats().mirrored_tracks, 2);
+    let nodes = sim.nodes.as_ref().unwrap();
+    let forwarded = sim.routers[1].stats().frames_forwarded as usize;
+    assert!(
+        nodes.frames_sent[0] * 2 >= forwarded - 10 && nodes.frames_sent[0] < forwarded * 3 / 4,
+        "{} frames crossed for {forwarded} forwarded to two subscribers",
+        nodes.frames_sent[0]
+    );
+}
+
+#[test]
+fn tracks_published_on_the_second_node_reach_the_first_and_leave_with_their_link() {
+    let mut sim = Sim::with_nodes();
+    let erin = sim.add_subscriber(10001);
+    sim.nodes.as_mut().unwrap().on = 1;
+    let dave = sim.add_publisher(10002);
+    sim.run(Duration::from_secs(3));
+    let e = &sim.peers[erin];
+    assert!(e.video_frames > 50, "video frames: {}", e.video_frames);
+    assert_eq!(e.offered_from, [sim.peers[dave].id; 2]);
+    // Dave's node is lost: its tracks leave the first node's subscriber.
+    sim.unlink(0);
+    sim.run(Duration::from_millis(500));
+    assert_eq!(sim.peers[erin].offered_tracks, Some(0));
+    assert_eq!(sim.routers[0].stats().mirrored_tracks, 0);
+}

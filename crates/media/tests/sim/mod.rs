@@ -14,6 +14,8 @@ pub use peer::{Downlink, Peer};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use moim_media::nodes::wire::{Decoder, Encoder, NodeMessage};
+use moim_media::nodes::{Gateway, LinkId, Out};
 use moim_media::outbox::RelayOutbox;
 use moim_media::placement::Placement;
 use moim_media::relay::{Relay, WorkerId};
@@ -44,8 +46,44 @@ impl Overload {
     }
 }
 
+/// Two nodes of a cluster, each one worker and its gateway, linked for the room: the
+/// routers are the nodes' workers, and what crosses the link goes through its bytes.
+pub struct Nodes {
+    gateways: [Gateway; 2],
+    encoders: [Encoder; 2],
+    decoders: [Decoder; 2],
+    /// The node new peers join.
+    pub on: usize,
+    /// The node of each peer, by its index.
+    peer_nodes: Vec<usize>,
+    /// Frames each node sent over the link.
+    pub frames_sent: [usize; 2],
+}
+
+/// The participant a command is about, if one.
+fn participant_of(command: &Command) -> Option<ParticipantId> {
+    match command {
+        Command::Publish { participant, .. }
+        | Command::Subscribe { participant, .. }
+        | Command::Play { participant, .. }
+        | Command::SubscribeAnswer { participant, .. }
+        | Command::RestartIce { participant }
+        | Command::VideoSize { participant, .. }
+        | Command::Mute { participant, .. }
+        | Command::Unpublish { participant }
+        | Command::Tap { participant, .. }
+        | Command::RemoveParticipant { participant } => Some(*participant),
+        Command::SendData { .. } | Command::Feature { .. } => None,
+    }
+}
+
+/// Each node's one link, with the same id on both (the gateways are separate).
+const LINK: LinkId = LinkId(1);
+
 pub struct Sim {
     pub routers: Vec<Router>,
+    /// Set when the routers are two nodes rather than one node's workers.
+    pub nodes: Option<Nodes>,
     pub placement: Placement,
     pub peers: Vec<Peer>,
     pub now: Instant,
@@ -86,6 +124,7 @@ impl Sim {
                 .map(|w| Router::for_worker(server, WorkerId(w), workers, key.clone()))
                 .collect(),
             placement: Placement::new(workers),
+            nodes: None,
             peers: Vec::new(),
             now,
             start: now,
@@ -102,6 +141,85 @@ impl Sim {
         }
     }
 
+    /// Two nodes of one worker each, their gateways linked for the room.
+    pub fn with_nodes() -> Sim {
+        let mut sim = Sim::new();
+        let server = SERVER.parse().unwrap();
+        let mut second = Router::for_worker(server, WorkerId(0), 1, IceKey::random());
+        second.link_nodes();
+        sim.routers[0].link_nodes();
+        sim.routers.push(second);
+        let mut nodes = Nodes {
+            gateways: [Gateway::new(1), Gateway::new(1)],
+            encoders: Default::default(),
+            decoders: Default::default(),
+            on: 0,
+            peer_nodes: Vec::new(),
+            frames_sent: [0, 0],
+        };
+        let mut out = Vec::new();
+        for node in 0..2 {
+            nodes.gateways[node].open(LINK, sim.room, &mut out);
+            for o in out.drain(..) {
+                if let Out::Worker(_, relay) = o {
+                    sim.routers[node].handle_relay(sim.now, WorkerId(1), relay);
+                }
+            }
+        }
+        sim.nodes = Some(nodes);
+        sim.carry_relays();
+        sim
+    }
+
+    /// The node of the peer with `participant`'s id, else the one new peers join.
+    fn node_of(&self, participant: Option<ParticipantId>) -> usize {
+        let nodes = self.nodes.as_ref().expect("two nodes");
+        participant
+            .and_then(|id| self.peers.iter().position(|p| p.id == id))
+            .and_then(|i| nodes.peer_nodes.get(i).copied())
+            .unwrap_or(nodes.on)
+    }
+
+    /// Closes the link on `node`'s side, as when the other node is lost.
+    pub fn unlink(&mut self, node: usize) {
+        let mut out = Vec::new();
+        self.nodes.as_mut().unwrap().gateways[node].close(LINK, &mut out);
+        self.carry_out(node, out);
+        self.carry_relays();
+    }
+
+    /// Carries what `node`'s gateway says: to its worker, or over the link to the other
+    /// node's gateway, as bytes.
+    fn carry_out(&mut self, node: usize, out: Vec<Out>) {
+        let mut queue: Vec<(usize, Out)> = out.into_iter().map(|o| (node, o)).collect();
+        while !queue.is_empty() {
+            for (node, o) in std::mem::take(&mut queue) {
+                match o {
+                    Out::Worker(_, relay) => {
+                        self.routers[node].handle_relay(self.now, WorkerId(1), relay);
+                    }
+                    Out::Link(_, message) => {
+                        let nodes = self.nodes.as_mut().unwrap();
+                        if matches!(message, NodeMessage::Frame { .. }) {
+                            nodes.frames_sent[node] += 1;
+                        }
+                        let mut bytes = Vec::new();
+                        assert!(nodes.encoders[node].encode(&message, &mut bytes));
+                        let far = 1 - node;
+                        let mut got = Vec::new();
+                        let read = nodes.decoders[far].decode(&bytes, |m| got.push(m)).unwrap();
+                        assert_eq!(read, bytes.len());
+                        let mut out = Vec::new();
+                        for m in got {
+                            nodes.gateways[far].from_link(LINK, m, &mut out);
+                        }
+                        queue.extend(out.into_iter().map(|o| (far, o)));
+                    }
+                }
+            }
+        }
+    }
+
     /// Hands a command to its worker(s), as the media plane's handle does.
     /// Turns off the subscribers' bandwidth estimation: the simulated links deliver at
     /// once in steps of 5 ms, and a publisher whose video is mostly keyframes sends in
@@ -114,6 +232,12 @@ impl Sim {
     }
 
     pub fn command(&mut self, command: Command) {
+        if self.nodes.is_some() {
+            let node = self.node_of(participant_of(&command));
+            self.routers[node].handle_command(self.now, command);
+            self.carry_relays();
+            return;
+        }
         match self.placement.route(&command) {
             Some(worker) => self.routers[worker.0].handle_command(self.now, command),
             None => {
@@ -196,6 +320,24 @@ impl Sim {
             }
             return;
         }
+        if self.nodes.is_some() {
+            loop {
+                let mut carried = false;
+                for node in 0..self.routers.len() {
+                    while let Some((to, relay)) = self.routers[node].poll_relay() {
+                        carried = true;
+                        assert_eq!(to, WorkerId(1), "a node's one worker talks to its gateway");
+                        let mut out = Vec::new();
+                        let gateway = &mut self.nodes.as_mut().unwrap().gateways[node];
+                        gateway.from_worker(WorkerId(0), relay, &mut out);
+                        self.carry_out(node, out);
+                    }
+                }
+                if !carried {
+                    return;
+                }
+            }
+        }
         loop {
             let mut carried = false;
             for from in 0..self.routers.len() {
@@ -264,6 +406,13 @@ impl Sim {
         let answer = SdpAnswer::from_sdp_string(&answer.sdp).unwrap();
         let pending = peer.pending.take().unwrap();
         peer.rtc.sdp_api().accept_answer(pending, answer).unwrap();
+        self.push_peer(peer)
+    }
+
+    fn push_peer(&mut self, peer: Peer) -> usize {
+        if let Some(nodes) = &mut self.nodes {
+            nodes.peer_nodes.push(nodes.on);
+        }
         self.peers.push(peer);
         self.peers.len() - 1
     }
@@ -284,8 +433,7 @@ impl Sim {
             participant: peer.id,
             data,
         });
-        self.peers.push(peer);
-        self.peers.len() - 1
+        self.push_peer(peer)
     }
 
     /// Moves a publisher to `port`, as a network change would: it restarts ICE with a new
@@ -421,7 +569,13 @@ impl Sim {
             if self.gone.contains(&from) {
                 continue;
             }
-            let worker = usize::from(from.port()) % workers;
+            let worker = match &self.nodes {
+                Some(nodes) => {
+                    let peer = self.peers.iter().position(|p| p.addr == from);
+                    peer.map_or(0, |i| nodes.peer_nodes[i])
+                }
+                None => usize::from(from.port()) % workers,
+            };
             self.routers[worker].handle_datagram(self.now, from, &data);
         }
         self.carry_relays();
