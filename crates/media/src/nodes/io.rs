@@ -46,7 +46,7 @@ pub struct NodeLinks {
 }
 
 /// One open link: what to send the node at its other end ([`LinkHandle::outgoing`]), and
-/// the way in for what that node sends ([`LinkHandle::deliver`]). Dropping it closes the
+/// the way in for what that node sends ([`LinkHandle::deliverer`]). Dropping it closes the
 /// link (within a second).
 #[derive(Debug)]
 pub struct LinkHandle {
@@ -98,7 +98,24 @@ impl NodeLinks {
     }
 }
 
+/// The way in for what the node at the other end of one link sends.
+#[derive(Debug, Clone)]
+pub struct Deliverer {
+    id: LinkId,
+    control: mpsc::Sender<Control>,
+}
+
 impl LinkHandle {
+    /// The way in for what the node at the other end sends.
+    pub fn deliverer(&self) -> Deliverer {
+        Deliverer {
+            id: self.id,
+            control: self.control.clone(),
+        }
+    }
+}
+
+impl Deliverer {
     /// Hands a message from the node at the other end to the gateway (waiting while the
     /// gateway is behind: the link's reader then stops reading). False when the media
     /// plane is gone.

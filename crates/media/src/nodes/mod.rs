@@ -19,13 +19,14 @@
 //! `io.rs` carries it. The bytes on a link are `wire.rs`'s.
 
 mod io;
+pub mod transport;
 pub mod wire;
 
 use std::collections::HashMap;
 
 use crate::ids::{RoomId, TrackId};
 use crate::relay::{Relay, TrackInfo, WorkerId};
-pub use io::{LinkHandle, NodeLinks};
+pub use io::{Deliverer, LinkHandle, NodeLinks};
 use wire::{NodeMessage, NodeTrack};
 
 /// One link to another node, for one room.
