@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use moim_proto::signal::TrackSource;
+use serde::{Deserialize, Serialize};
 use tokio::sync::oneshot;
 
 use crate::egress::{EgressSender, Tap};
@@ -13,7 +14,7 @@ use crate::ids::{ParticipantId, RoomId, SessionId, TrackId};
 pub type Reply<T> = oneshot::Sender<Result<T, MediaError>>;
 
 /// Whom a play (WHEP) session follows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Follow {
     /// The room's stream: whichever participant the control plane features
     /// ([`Command::Feature`]).
@@ -23,7 +24,7 @@ pub enum Follow {
 }
 
 /// A sending m-line of a publisher's offer as the client declared it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeclaredTrack {
     /// The m-line's mid in the offer.
     pub mid: String,
@@ -35,7 +36,7 @@ pub struct DeclaredTrack {
 }
 
 /// The answer to a publisher offer.
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct PublishAnswer {
     /// The participant's publisher session, the same for every offer it makes.
     pub session: SessionId,
@@ -46,7 +47,7 @@ pub struct PublishAnswer {
 }
 
 /// The answer to a play offer.
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct PlayAnswer {
     /// The player session made for the offer.
     pub session: SessionId,

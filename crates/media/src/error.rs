@@ -1,7 +1,7 @@
 //! Why a media-plane command failed.
 
 /// A command the media plane could not carry out.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum MediaError {
     /// The offer or answer is not SDP that str0m can read; carries the parser's reason.
     #[error("the SDP could not be read: {0}")]

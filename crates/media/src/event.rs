@@ -2,12 +2,13 @@
 
 use moim_proto::signal::{ConnectionQuality, NetworkStats, TrackKind, TrackSource};
 
+use serde::{Deserialize, Serialize};
 use str0m::media::Rid;
 
 use crate::ids::{ParticipantId, RoomId, SessionId, TrackId};
 
 /// A published track, as the media plane negotiated it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PublishedTrack {
     /// The track's key; its `Display` is the sid the room is told.
     pub id: TrackId,
@@ -22,7 +23,7 @@ pub struct PublishedTrack {
 }
 
 /// What the media plane tells the control plane.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum MediaEvent {
     /// A participant's track was negotiated and will be forwarded.
     TrackPublished {
@@ -115,6 +116,7 @@ pub enum MediaEvent {
         /// The recipient.
         participant: ParticipantId,
         /// The message, as the control plane sent it.
+        #[serde(with = "shared_text")]
         text: std::sync::Arc<str>,
     },
     /// A session ended on its own (ICE timeout, DTLS failure, remote close).
@@ -124,4 +126,19 @@ pub enum MediaEvent {
         /// The closed session.
         session: SessionId,
     },
+}
+
+/// A shared text as a plain string on the wire (`MediaEvent` crosses between nodes).
+mod shared_text {
+    use std::sync::Arc;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(text: &Arc<str>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(text)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Arc<str>, D::Error> {
+        String::deserialize(d).map(Arc::from)
+    }
 }

@@ -6,7 +6,7 @@ mod sim;
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
-use moim_media::nodes::transport::{self, End, LinkKeys};
+use moim_media::nodes::transport::{self, ControlChannel, End, LinkKeys};
 use moim_media::{Command, MediaConfig, MediaEvent, MediaPlane, RoomId};
 use str0m::Input;
 use str0m::change::{SdpAnswer, SdpOffer};
@@ -90,12 +90,31 @@ async fn a_publishers_media_reaches_a_subscriber_on_another_node_over_a_sealed_l
     let keys = |end| LinkKeys::derive(b"secret", &dialer_salt, &listener_salt, "demo", end);
     let link_a = a.nodes().open(room_a).await.unwrap();
     let link_b = b.nodes().open(room_b).await.unwrap();
+    // The control planes' messages cross beside the media.
+    let (a_says, a_out) = mpsc::channel(8);
+    let (b_hears, mut b_in) = mpsc::channel(8);
+    let (_b_says, b_out) = mpsc::channel(8);
+    let (a_hears, _a_in) = mpsc::channel(8);
     let a_side = tokio::spawn(transport::carry(
         accepted.unwrap().0,
         link_a,
+        ControlChannel {
+            outgoing: a_out,
+            incoming: a_hears,
+        },
         keys(End::Listener),
     ));
-    let b_side = tokio::spawn(transport::carry(dialed.unwrap(), link_b, keys(End::Dialer)));
+    let b_side = tokio::spawn(transport::carry(
+        dialed.unwrap(),
+        link_b,
+        ControlChannel {
+            outgoing: b_out,
+            incoming: b_hears,
+        },
+        keys(End::Dialer),
+    ));
+    a_says.send(b"hello".to_vec()).await.unwrap();
+    assert_eq!(b_in.recv().await.unwrap(), b"hello");
 
     let mut alice = Wired::new(a.local_addr());
     let (offer, sources) = alice.peer.offer_tracks(&[], false);

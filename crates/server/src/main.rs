@@ -9,6 +9,7 @@ mod config;
 mod http;
 mod ingest;
 mod limits;
+mod media;
 mod recording;
 mod room;
 mod signal;
@@ -124,7 +125,15 @@ async fn run(config: Config) -> anyhow::Result<()> {
         );
     }
     let state = Arc::new(AppState::new(config, media.clone(), ice, cluster));
-    tokio::spawn(room::media_events::run(state.clone(), media_events));
+    // Events about participants whose media is on other nodes come in beside this
+    // node's own.
+    let (remote_events, from_nodes) = tokio::sync::mpsc::channel(4096);
+    state.spans.take_events(remote_events);
+    tokio::spawn(room::media_events::run(
+        state.clone(),
+        media_events,
+        from_nodes,
+    ));
     tokio::spawn(ingest::serve(rtmp, state.clone()));
     recording::limits::watch(state.clone());
     let sweeper = state.clone();

@@ -1,9 +1,12 @@
 //! Shared server state: configuration, keys, the media plane handle and the rooms.
 
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use moim_media::{Command, MediaError, MediaPlane, ParticipantId};
+
+use crate::cluster::span::Spans;
+use crate::media::Media;
 use moim_proto::ErrorCode;
 use moim_proto::error::ApiError;
 use moim_proto::signal::{
@@ -28,7 +31,10 @@ use crate::turn::IceServers;
 pub struct AppState {
     pub config: Config,
     pub keys: Keys,
-    pub media: MediaPlane,
+    /// The media plane, and the way to participants' media on other nodes.
+    pub media: Media,
+    /// This node's links with other nodes for rooms spanning them.
+    pub spans: Arc<Spans>,
     /// Each room's latest broadcast as HLS viewers reach it.
     pub playbacks: Playbacks,
     /// TURN servers and credentials for participants.
@@ -47,10 +53,12 @@ impl AppState {
     pub fn new(config: Config, media: MediaPlane, ice: IceServers, cluster: Cluster) -> AppState {
         let keys = Keys::single(&config.api_key, &config.api_secret);
         let rooms = Rooms::new(Duration::from_secs(config.empty_room_timeout));
+        let spans = Arc::new(Spans::default());
         AppState {
             config,
             keys,
-            media,
+            media: Media::new(media, spans.clone()),
+            spans,
             playbacks: Playbacks::default(),
             ice,
             cluster,
@@ -115,8 +123,10 @@ impl AppState {
         for participant in untold {
             self.remove_participant(participant);
         }
+        self.spans.drain();
         let deadline = Instant::now() + within;
-        while self.rooms().counts().1 > 0 && Instant::now() < deadline {
+        let here = || self.rooms().counts().1 + self.spans.counts()[3];
+        while here() > 0 && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }

@@ -43,6 +43,15 @@ enum Control {
 pub struct NodeLinks {
     control: mpsc::Sender<Control>,
     next: Arc<AtomicU64>,
+    counts: Arc<Counts>,
+}
+
+/// What crossed the links so far.
+#[derive(Debug, Default)]
+struct Counts {
+    frames_out: AtomicU64,
+    frames_in: AtomicU64,
+    open: AtomicU64,
 }
 
 /// One open link: what to send the node at its other end ([`LinkHandle::outgoing`]), and
@@ -65,18 +74,41 @@ impl NodeLinks {
         relays: mpsc::Receiver<(WorkerId, Relay)>,
     ) -> std::io::Result<NodeLinks> {
         let (control, controls) = mpsc::channel(CONTROL_CAPACITY);
+        let counts = Arc::new(Counts::default());
+        let counting = counts.clone();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
         std::thread::Builder::new()
             .name("moim-media-nodes".into())
             .spawn(move || {
-                runtime.block_on(run(Gateway::new(workers), inboxes, relays, controls));
+                runtime.block_on(run(
+                    Gateway::new(workers),
+                    inboxes,
+                    relays,
+                    controls,
+                    counting,
+                ));
             })?;
         Ok(NodeLinks {
             control,
             next: Arc::new(AtomicU64::new(1)),
+            counts,
         })
+    }
+
+    /// Frames sent over the links so far (each link counts its own), and received.
+    pub fn frames(&self) -> (u64, u64) {
+        let c = &self.counts;
+        (
+            c.frames_out.load(Ordering::Relaxed),
+            c.frames_in.load(Ordering::Relaxed),
+        )
+    }
+
+    /// How many links are open.
+    pub fn open_links(&self) -> u64 {
+        self.counts.open.load(Ordering::Relaxed)
     }
 
     /// Links `room` with another node: this node's tracks of the room go out on the
@@ -145,6 +177,7 @@ async fn run(
     inboxes: Vec<mpsc::Sender<(WorkerId, Relay)>>,
     mut relays: mpsc::Receiver<(WorkerId, Relay)>,
     mut controls: mpsc::Receiver<Control>,
+    counts: Arc<Counts>,
 ) {
     let mut workers = RelayOutbox::new(gateway.id(), inboxes);
     let mut peers: HashMap<LinkId, Peer> = HashMap::new();
@@ -171,7 +204,12 @@ async fn run(
                     peers.insert(link, Peer { queue: to_peer, waiting: VecDeque::new() });
                     gateway.open(link, room, &mut out);
                 }
-                Some(Control::Message(link, message)) => gateway.from_link(link, message, &mut out),
+                Some(Control::Message(link, message)) => {
+                    if matches!(message, NodeMessage::Frame { .. }) {
+                        counts.frames_in.fetch_add(1, Ordering::Relaxed);
+                    }
+                    gateway.from_link(link, message, &mut out);
+                }
                 Some(Control::Close(link)) => {
                     if peers.remove(&link).is_some() {
                         info!(link = link.0, "a node link closed");
@@ -193,6 +231,7 @@ async fn run(
             }
             () = retry => {}
         }
+        counts.open.store(peers.len() as u64, Ordering::Relaxed);
         workers.retry();
         for peer in peers.values_mut() {
             while let Some(message) = peer.waiting.pop_front() {
@@ -215,6 +254,9 @@ async fn run(
                     let Some(peer) = peers.get_mut(&link) else {
                         continue;
                     };
+                    if matches!(message, NodeMessage::Frame { .. }) {
+                        counts.frames_out.fetch_add(1, Ordering::Relaxed);
+                    }
                     if !send(peer, message) {
                         dropped += 1;
                         if dropped.is_power_of_two() {

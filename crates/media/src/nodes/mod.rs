@@ -315,6 +315,7 @@ impl Gateway {
             NodeMessage::ReceiverHeights { track, heights } => {
                 self.needs(track, from, heights, out);
             }
+            NodeMessage::Control(_) => {}
         }
     }
 

@@ -7,6 +7,7 @@
 use aws_lc_rs::aead::{Aad, CHACHA20_POLY1305, LessSafeKey, Nonce, UnboundKey};
 use aws_lc_rs::hkdf::{HKDF_SHA256, KeyType, Salt};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::mpsc;
 use tracing::debug;
 
 use super::LinkHandle;
@@ -44,8 +45,8 @@ pub enum LinkError {
     /// What opened was not the link's records.
     #[error("the other node sent what is not a node link: {0}")]
     Wire(#[from] super::wire::WireError),
-    /// This node's media plane stopped.
-    #[error("the media plane stopped")]
+    /// This node's media plane or control plane stopped taking the link's messages.
+    #[error("this node stopped taking the link's messages")]
     Stopped,
 }
 
@@ -113,12 +114,31 @@ fn nonce(counter: u64) -> Nonce {
     Nonce::assume_unique_for_key(bytes)
 }
 
-/// Carries `link` over `stream` until either side ends: the gateway's messages out,
-/// sealed; what arrives opened, decoded and delivered.
-pub async fn carry<S>(stream: S, mut link: LinkHandle, keys: LinkKeys) -> Result<(), LinkError>
+/// The control planes' messages a link carries beside the media: what to send the other
+/// node, and where what it sends goes.
+#[derive(Debug)]
+pub struct ControlChannel {
+    /// Messages for the other node's control plane.
+    pub outgoing: mpsc::Receiver<Vec<u8>>,
+    /// Messages from the other node's control plane.
+    pub incoming: mpsc::Sender<Vec<u8>>,
+}
+
+/// Carries `link` and `control` over `stream` until either side ends: the gateway's and
+/// the control plane's messages out, sealed; what arrives opened, decoded and delivered.
+pub async fn carry<S>(
+    stream: S,
+    mut link: LinkHandle,
+    control: ControlChannel,
+    keys: LinkKeys,
+) -> Result<(), LinkError>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
+    let ControlChannel {
+        outgoing: mut control_out,
+        incoming: control_in,
+    } = control;
     let (mut reader, mut writer) = tokio::io::split(stream);
     let LinkKeys { send, receive } = keys;
     let deliver = link.deliverer();
@@ -127,13 +147,24 @@ where
         let mut chunk = Vec::with_capacity(CHUNK + 16);
         let mut sealed = Vec::with_capacity(CHUNK + 20);
         let mut counter = 0u64;
-        while let Some(message) = link.outgoing.recv().await {
+        loop {
+            let message = tokio::select! {
+                m = link.outgoing.recv() => m,
+                c = control_out.recv() => c.map(NodeMessage::Control),
+            };
+            let Some(message) = message else {
+                break;
+            };
             chunk.clear();
             encode(&mut encoder, &message, &mut chunk);
             // Whatever else is queued goes in the same chunk.
             while chunk.len() < CHUNK {
-                let Ok(message) = link.outgoing.try_recv() else {
-                    break;
+                let message = match link.outgoing.try_recv() {
+                    Ok(m) => m,
+                    Err(_) => match control_out.try_recv() {
+                        Ok(c) => NodeMessage::Control(c),
+                        Err(_) => break,
+                    },
                 };
                 encode(&mut encoder, &message, &mut chunk);
             }
@@ -168,7 +199,11 @@ where
             let read = decoder.decode(&pending, |m| messages.push(m))?;
             pending.drain(..read);
             for message in messages.drain(..) {
-                if !deliver.deliver(message).await {
+                let delivered = match message {
+                    NodeMessage::Control(bytes) => control_in.send(bytes).await.is_ok(),
+                    message => deliver.deliver(message).await,
+                };
+                if !delivered {
                     return Err(LinkError::Stopped);
                 }
             }

@@ -75,6 +75,9 @@ pub enum NodeMessage {
         /// The heights, each once.
         heights: Vec<u32>,
     },
+    /// A message between the two nodes' control planes, which the media planes carry but
+    /// do not read.
+    Control(Vec<u8>),
 }
 
 /// What is wrong with bytes a peer sent.
@@ -98,6 +101,7 @@ const FRAME: u8 = 4;
 const KEYFRAME_REQUEST: u8 = 5;
 const RECEIVER_HEIGHTS: u8 = 6;
 const PARAMS: u8 = 7;
+const CONTROL: u8 = 8;
 
 const CONTIGUOUS: u8 = 1;
 const KEYFRAME: u8 = 2;
@@ -166,6 +170,10 @@ impl Encoder {
                 for height in heights.iter().take(255) {
                     out.extend_from_slice(&height.to_be_bytes());
                 }
+            }
+            NodeMessage::Control(bytes) => {
+                out.push(CONTROL);
+                out.extend_from_slice(bytes);
             }
         }
         seal_length(out, start);
@@ -286,6 +294,7 @@ impl Decoder {
                     .collect();
                 return Ok(Some(NodeMessage::ReceiverHeights { track, heights }));
             }
+            CONTROL => return Ok(Some(NodeMessage::Control(r.rest().to_vec()))),
             PARAMS => {
                 let i = r.u8()? as usize;
                 if i != self.params.len() || i >= MAX_PARAMS {

@@ -71,6 +71,7 @@ fn every_message_comes_out_as_it_went_in() {
             heights: heights.clone(),
         },
         NodeMessage::TrackUnpublished(track.id),
+        NodeMessage::Control(b"{}".to_vec()),
     ]);
     assert!(matches!(got[0], NodeMessage::TrackPublished(t) if t == track));
     assert!(matches!(
@@ -84,6 +85,7 @@ fn every_message_comes_out_as_it_went_in() {
     ));
     assert!(matches!(&got[4], NodeMessage::ReceiverHeights { heights: h, .. } if *h == heights));
     assert!(matches!(got[5], NodeMessage::TrackUnpublished(t) if t == track.id));
+    assert!(matches!(&got[6], NodeMessage::Control(c) if c == b"{}"));
 }
 
 #[test]

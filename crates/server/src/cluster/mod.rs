@@ -14,6 +14,7 @@ pub mod load;
 pub mod node;
 pub mod registry;
 pub mod relay;
+pub mod span;
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};

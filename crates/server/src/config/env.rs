@@ -132,6 +132,9 @@ pub(super) fn apply(
     if let Some(v) = env("MOIM_AUDIO_RED") {
         config.audio_red = is_yes(&v);
     }
+    if let Some(v) = env("MOIM_SPAN_ROOMS") {
+        config.span_rooms = is_yes(&v);
+    }
     if let Some(v) = env("MOIM_REDIS_URL") {
         config.redis_url = Some(v).filter(|v| !v.is_empty());
     }

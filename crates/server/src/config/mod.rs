@@ -114,6 +114,10 @@ pub struct Config {
     /// A label for where this node runs; new rooms go to nodes of the region of the node
     /// the client reached first, when one is alive.
     pub region: Option<String>,
+    /// A participant who reaches a node other than its room's stays there: its media
+    /// meets the room's over a link between the nodes (off: it is sent to the room's
+    /// node with `moved`).
+    pub span_rooms: bool,
     /// The URL clients reach this node at, where other nodes send them (default:
     /// `http://` and the advertised IP, or the HTTP address, and the HTTP port).
     pub public_url: Option<String>,
@@ -160,6 +164,7 @@ impl Default for Config {
             redis_url: None,
             node_id: None,
             region: None,
+            span_rooms: true,
             public_url: None,
             drain_timeout: 30,
         }

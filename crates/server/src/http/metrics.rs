@@ -47,6 +47,35 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
             ("{direction=\"out\"}", relays_out as u64),
         ],
     );
+    let [room_links, edge_links, placed, carried] = state.spans.counts();
+    metric(
+        "moim_node_links",
+        "gauge",
+        "Links between nodes for meetings spanning them: room, other nodes linked with this node's rooms; edge, this node linked with other nodes' rooms.",
+        &[
+            ("{side=\"room\"}", room_links as u64),
+            ("{side=\"edge\"}", edge_links as u64),
+        ],
+    );
+    metric(
+        "moim_span_participants",
+        "gauge",
+        "Participants of meetings spanning nodes: room, in this node's rooms with their media on another node; edge, with their media here and their room on another node.",
+        &[
+            ("{side=\"room\"}", placed as u64),
+            ("{side=\"edge\"}", carried as u64),
+        ],
+    );
+    let (frames_out, frames_in) = state.media.nodes().frames();
+    metric(
+        "moim_node_link_frames_total",
+        "counter",
+        "Frames sent to and received from other nodes over the links (each link counts its own).",
+        &[
+            ("{direction=\"out\"}", frames_out),
+            ("{direction=\"in\"}", frames_in),
+        ],
+    );
     metric(
         "moim_sessions",
         "gauge",

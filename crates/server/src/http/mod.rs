@@ -130,6 +130,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/sdk/{*path}", get(assets::sdk_file))
         .route("/examples/{*path}", get(assets::example_file))
         .route("/rtc", get(signal::upgrade))
+        .route(
+            "/cluster/link/{room}",
+            get(crate::cluster::span::link::accept),
+        )
         .route("/healthz", get(|| async { "ok" }))
         .route("/api/dev/token", post(api::dev_token))
         .route("/metrics", get(metrics::metrics))

@@ -13,7 +13,9 @@ use std::fmt::Write;
 use std::sync::Arc;
 use std::time::Instant;
 
-use moim_media::{Command, MediaPlane, ParticipantId};
+use moim_media::{Command, ParticipantId};
+
+use crate::media::Media;
 use moim_proto::ErrorCode;
 use moim_proto::error::ApiError;
 use moim_proto::signal::{
@@ -225,7 +227,7 @@ impl Outgoing {
 /// message as delivered (for the sender's reply), `None` for data.
 pub fn send(
     room: &mut Room,
-    media: &MediaPlane,
+    media: &Media,
     from: Option<ParticipantId>,
     outgoing: Outgoing,
     to: Vec<String>,
@@ -316,7 +318,7 @@ pub fn send(
 /// Sends `reply` to `recipients`: on their data channels where open, else on signaling.
 pub fn deliver(
     room: &Room,
-    media: &MediaPlane,
+    media: &Media,
     recipients: &[ParticipantId],
     reply: ServerReply,
     reliable: bool,

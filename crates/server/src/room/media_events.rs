@@ -13,10 +13,25 @@ use crate::room::chat;
 use crate::room::participant::Link;
 use crate::state::{AppState, unix_millis};
 
-/// Consumes media events until the media plane stops.
-pub async fn run(state: Arc<AppState>, mut events: mpsc::Receiver<MediaEvent>) {
-    while let Some(event) = events.recv().await {
-        handle(&state, event);
+/// Consumes media events until the media plane stops: this node's, and those other nodes
+/// report about this node's participants whose media they carry. Events about
+/// participants whose room runs on another node go to that node.
+pub async fn run(
+    state: Arc<AppState>,
+    mut events: mpsc::Receiver<MediaEvent>,
+    mut from_nodes: mpsc::Receiver<MediaEvent>,
+) {
+    loop {
+        let event = tokio::select! {
+            event = events.recv() => match event {
+                Some(event) => event,
+                None => return,
+            },
+            Some(event) = from_nodes.recv() => event,
+        };
+        if let Some(event) = state.spans.pass_event(event) {
+            handle(&state, event);
+        }
     }
 }
 

@@ -24,7 +24,9 @@ pub use rooms::{Entry, Joined, Rooms};
 
 use std::time::Instant;
 
-use moim_media::{Command, MediaPlane, ParticipantId, RoomId, TrackId};
+use moim_media::{Command, ParticipantId, RoomId, TrackId};
+
+use crate::media::Media;
 use moim_proto::ErrorCode;
 use moim_proto::error::ApiError;
 use moim_proto::signal::{ParticipantInfo, RoomSettings, ServerMessage, TrackKind};
@@ -174,7 +176,7 @@ impl Room {
     /// Taps a newly published track of `participant` if the room's broadcast shows it.
     pub fn tap_for_broadcast(
         &mut self,
-        media: &MediaPlane,
+        media: &Media,
         participant: ParticipantId,
         track: TrackId,
         kind: TrackKind,
@@ -239,7 +241,7 @@ impl Room {
     /// Nothing changes when the media plane cannot take the command (overloaded).
     pub fn set_track_muted(
         &mut self,
-        media: &MediaPlane,
+        media: &Media,
         participant: ParticipantId,
         track: TrackId,
         muted: bool,
@@ -277,7 +279,7 @@ impl Room {
     /// Chooses whom the room's stream shows again, and tells the media plane's players
     /// when that changed (a choice the media plane could not take is tried again on the
     /// next change).
-    pub fn refresh_stream(&mut self, media: &MediaPlane) {
+    pub fn refresh_stream(&mut self, media: &Media) {
         let broadcast = self
             .broadcast
             .as_ref()
@@ -293,12 +295,12 @@ impl Room {
     }
 
     /// Tells the media plane whom the room's stream shows (a new player needs to know).
-    pub fn announce_stream(&self, media: &MediaPlane) {
+    pub fn announce_stream(&self, media: &Media) {
         self.feature(media, self.stream.featured());
     }
 
     /// Tells the players of the room whom to show; false when the media plane did not take it.
-    fn feature(&self, media: &MediaPlane, participant: Option<ParticipantId>) -> bool {
+    fn feature(&self, media: &Media, participant: Option<ParticipantId>) -> bool {
         let command = Command::Feature {
             room: self.id,
             participant,
@@ -315,7 +317,7 @@ impl Room {
     /// the room when that changes who is speaking.
     pub fn set_speaking(
         &mut self,
-        media: &MediaPlane,
+        media: &Media,
         participant: ParticipantId,
         track: TrackId,
         speaking: bool,

@@ -374,6 +374,18 @@ impl Rooms {
         room.mirror
     }
 
+    /// Room `name` as another node links itself with it to bring participants (made if it
+    /// does not exist yet, going after the empty-room timeout if nobody comes): its media
+    /// room. `None` when the room runs elsewhere (this node only mirrors it).
+    pub fn linked(&mut self, name: &str) -> Option<RoomId> {
+        let room = self.rooms.entry(name.to_owned()).or_insert_with(|| {
+            let mut room = Room::new();
+            room.emptied_at = Some(Instant::now());
+            room
+        });
+        (!room.is_mirror()).then(|| room.id())
+    }
+
     /// Gives mirror `name` the door of its room as the room's node last wrote it to Redis
     /// (`snapshot`): its settings, who was let in and its bans, so that the players here
     /// pass the same gate as on the room's node.

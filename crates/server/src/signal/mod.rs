@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use axum::extract::State;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::http::HeaderMap;
 use axum::response::Response;
 use moim_media::{Command, ParticipantId};
 use moim_proto::ErrorCode;
@@ -36,6 +37,8 @@ use tracing::{debug, info};
 
 use crate::broadcast;
 use crate::cluster::Placement;
+use crate::cluster::node::NodeInfo;
+use crate::cluster::span;
 use crate::recording;
 use crate::room::admission;
 use crate::room::board::{self, Segment};
@@ -50,7 +53,7 @@ use crate::state::{AppState, media_error, unix_millis};
 /// close the connection at the WebSocket layer.
 pub const MAX_FRAME_BYTES: usize = 4 * 1024 * 1024;
 /// How often the server pings; a client silent for [`IDLE_TIMEOUT`] is dropped.
-const PING_INTERVAL: Duration = Duration::from_secs(5);
+pub const PING_INTERVAL: Duration = Duration::from_secs(5);
 /// A client that neither answers pings nor sends anything this long is dropped.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(20);
 /// A connection that has not sent `join` this long after opening is closed.
@@ -59,10 +62,23 @@ pub const JOIN_DEADLINE: Duration = Duration::from_secs(10);
 pub const SEND_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Upgrades `/rtc` to the signaling protocol.
-pub async fn upgrade(State(state): State<Arc<AppState>>, ws: WebSocketUpgrade) -> Response {
+pub async fn upgrade(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    // Another node passing a participant's signaling through (its token is checked at
+    // the join, which names the room).
+    let from_node = headers
+        .contains_key(span::link::NODE_HEADER)
+        .then_some(headers);
     ws.max_message_size(MAX_FRAME_BYTES)
         .max_frame_size(MAX_FRAME_BYTES)
-        .on_upgrade(move |socket| Connection::new(state).run(socket))
+        .on_upgrade(move |socket| {
+            let mut connection = Connection::new(state);
+            connection.from_node = from_node;
+            connection.run(socket)
+        })
 }
 
 /// What one signaling connection knows about itself.
@@ -79,6 +95,12 @@ struct Connection {
     closing: bool,
     /// The id of the request being handled (a reply queued under the rooms lock needs it).
     request: Option<serde_json::Value>,
+    /// The upgrade's headers, when another node passes its participant's signaling
+    /// through this connection (the participant's media is on that node).
+    from_node: Option<HeaderMap>,
+    /// The room's node, and the room, to pass this client's signaling to (its media
+    /// stays on this node).
+    pass_to: Option<(NodeInfo, String)>,
 }
 
 impl Connection {
@@ -94,6 +116,8 @@ impl Connection {
             kick: Arc::new(Notify::new()),
             closing: false,
             request: None,
+            from_node: None,
+            pass_to: None,
         }
     }
 
@@ -117,7 +141,16 @@ impl Connection {
                         outbox.note_received();
                     }
                     let reply = match frame {
-                        Message::Text(text) => self.handle_text(text.as_str()).await,
+                        Message::Text(text) => {
+                            let reply = self.handle_text(text.as_str()).await;
+                            if let Some((node, room)) = self.pass_to.take() {
+                                let id = self.request.take();
+                                let join = text.to_string();
+                                span::proxy::run(self.state, socket, node, room, join, id).await;
+                                return;
+                            }
+                            reply
+                        }
                         Message::Binary(_) => Some(ServerReply::error(None, ApiError::new(
                             ErrorCode::MalformedMessage,
                             "Binary frames are not part of the protocol; send JSON text.",
@@ -215,7 +248,7 @@ impl Connection {
 
     async fn handle(&mut self, message: ClientMessage) -> Result<Option<ServerMessage>, ApiError> {
         if let ClientMessage::Join { v, token } = message {
-            return self.join(v, &token).await.map(Some);
+            return self.join(v, &token).await;
         }
         if let ClientMessage::Resume {
             v,
@@ -224,6 +257,9 @@ impl Connection {
             received,
         } = message
         {
+            if self.resumes_elsewhere(&participant).await.is_some() {
+                return Ok(None);
+            }
             return self.resume(v, &participant, &key, received).map(Some);
         }
         if message == ClientMessage::Ping {
@@ -514,17 +550,28 @@ impl Connection {
         Ok(())
     }
 
-    /// Joins the room of `token` here, or sends the client to the node hosting it.
-    async fn join(&mut self, v: u32, token: &str) -> Result<ServerMessage, ApiError> {
+    /// Joins the room of `token` here; for a room of another node, passes the client's
+    /// signaling to that node (`None`: nothing to answer here) or sends the client there.
+    async fn join(&mut self, v: u32, token: &str) -> Result<Option<ServerMessage>, ApiError> {
         self.check_first(v)?;
         let claims = self.state.verify(token)?;
         let room_name = claims.video.room.clone();
-        if let Placement::At(node) = self.state.place(&room_name).await? {
+        let media_node = match &self.from_node {
+            Some(headers) => Some(span::node_asking(&self.state, headers, &room_name)?),
+            None => None,
+        };
+        if media_node.is_none()
+            && let Placement::At(node) = self.state.place(&room_name).await?
+        {
+            if self.state.config.span_rooms && !self.state.cluster.draining() {
+                self.pass_to = Some((node, room_name));
+                return Ok(None);
+            }
             debug!(room = %room_name, node = %node.id, "sent to the room's node");
-            return Ok(ServerMessage::Moved {
+            return Ok(Some(ServerMessage::Moved {
                 room: room_name,
                 url: node.signal_url(),
-            });
+            }));
         }
         let outbox = Outbox::new(self.queue.clone(), self.kick.clone());
         let link = Link::Socket(outbox.clone());
@@ -536,15 +583,48 @@ impl Connection {
             false,
         );
         let id = participant.id;
-        let reply = admission::enter(&self.state, &room_name, participant)?;
+        if let Some(node) = &media_node {
+            let media_room = self.state.rooms().linked(&room_name).ok_or_else(|| {
+                ApiError::new(
+                    ErrorCode::ClusterUnavailable,
+                    "The room does not run on this node any more; join again.",
+                )
+            })?;
+            self.state.spans.place(id, &room_name, media_room, node)?;
+        }
+        let reply = match admission::enter(&self.state, &room_name, participant) {
+            Ok(reply) => reply,
+            Err(e) => {
+                self.state.spans.unplace(id);
+                return Err(e);
+            }
+        };
         self.participant = Some(id);
         self.outbox = Some((outbox, 0));
-        info!(participant = %id, identity = %claims.sub, room = %room_name, "joined");
-        Ok(reply)
+        match &media_node {
+            Some(node) => {
+                info!(participant = %id, identity = %claims.sub, room = %room_name, %node, "joined, media on another node");
+            }
+            None => info!(participant = %id, identity = %claims.sub, room = %room_name, "joined"),
+        }
+        Ok(Some(reply))
     }
 }
 
 impl Connection {
+    /// Whether participant `sid` has its media here but its room on another node, whose
+    /// signaling this node passed on: its resume goes there too (the room's node).
+    async fn resumes_elsewhere(&mut self, sid: &str) -> Option<String> {
+        if self.from_node.is_some() {
+            return None;
+        }
+        let id = ParticipantId::parse(sid)?;
+        let room = self.state.spans.room_of_controlled(id)?;
+        let node = self.state.cluster.locate(&room).await?;
+        self.pass_to = Some((node, room.clone()));
+        Some(room)
+    }
+
     /// Takes up the signaling of participant `sid` on this socket (its old socket was
     /// lost), if `key` is its resume key and the messages it missed are still kept.
     fn resume(
@@ -647,7 +727,7 @@ impl Connection {
 
 /// Writes `message` unless the client has not taken it within [`SEND_TIMEOUT`]; false when
 /// the connection is gone or stuck.
-async fn send_within(socket: &mut WebSocket, message: Message) -> bool {
+pub(crate) async fn send_within(socket: &mut WebSocket, message: Message) -> bool {
     matches!(
         tokio::time::timeout(SEND_TIMEOUT, socket.send(message)).await,
         Ok(Ok(()))

@@ -352,11 +352,16 @@ pub fn nodes_with(redis: &Redis, ids: std::ops::Range<usize>, env: &[(&str, &str
 }
 
 /// Nodes `node-{i}` for each `i` of `ids`, sharing the Redis of `url`, with more settings
-/// `env`.
+/// `env`. Participants are sent to their room's node (`moved`) unless `env` turns
+/// `MOIM_SPAN_ROOMS` on: the tests of placement see where rooms go that way.
 pub fn nodes_at(url: &str, ids: std::ops::Range<usize>, env: &[(&str, &str)]) -> Vec<Server> {
     ids.map(|i| {
         let id = format!("node-{i}");
-        let mut all = vec![("MOIM_REDIS_URL", url), ("MOIM_NODE_ID", id.as_str())];
+        let mut all = vec![
+            ("MOIM_REDIS_URL", url),
+            ("MOIM_NODE_ID", id.as_str()),
+            ("MOIM_SPAN_ROOMS", "0"),
+        ];
         all.extend_from_slice(env);
         Server::start_with(&all)
     })

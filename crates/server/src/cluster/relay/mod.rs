@@ -446,7 +446,7 @@ fn players(state: &AppState, room: &str) -> Option<usize> {
 /// The claims a relay shows for `room`: on the room's node a viewer's, past its door (a
 /// waiting room or a lock keeps people out, not the room's own nodes); in the mirror a
 /// publisher's.
-fn relay_claims(state: &AppState, room: &str, preset: GrantPreset) -> Claims {
+pub(crate) fn relay_claims(state: &AppState, room: &str, preset: GrantPreset) -> Claims {
     let mut video = Grants::preset(room, preset);
     video.room_admin = preset == GrantPreset::Viewer;
     Claims {

@@ -70,16 +70,24 @@ pub async fn stop(node_url: &str, location: &str) -> anyhow::Result<()> {
         .map(|_| ())
 }
 
-/// Sends `method path` with `headers` (each line ending in CRLF) and `body` to the node
-/// at `node_url` (`http://` or `https://`, checked against the system's authorities or
-/// `SSL_CERT_FILE`).
-pub async fn request(
-    node_url: &str,
-    method: &str,
-    path: &str,
-    headers: &str,
-    body: &str,
-) -> anyhow::Result<Reply> {
+/// A connection to another node, plain or TLS.
+pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
+
+/// A node reached by its URL: whether over TLS, and its `host[:port]`.
+pub struct Reached {
+    /// The connection.
+    pub stream: Box<dyn Stream>,
+    /// Over `https://`.
+    pub tls: bool,
+    /// The URL's `host[:port]`, for a `Host` header.
+    pub authority: String,
+}
+
+/// Connects to the node at `node_url` (`http://` or `https://`, its certificate checked
+/// against the system's authorities or `SSL_CERT_FILE`).
+pub async fn connect(node_url: &str) -> anyhow::Result<Reached> {
     let (tls, authority) = if let Some(rest) = node_url.strip_prefix("https://") {
         (true, rest)
     } else if let Some(rest) = node_url.strip_prefix("http://") {
@@ -87,31 +95,57 @@ pub async fn request(
     } else {
         bail!("the room's node is at {node_url}, which is not an http:// or https:// URL");
     };
-    let authority = authority.trim_end_matches('/');
-    if !path.starts_with('/') || path.bytes().any(|b| b <= b' ' || b == 0x7f) {
-        bail!("{path:?} is not a path to ask another node for");
-    }
-    let (host, address) = endpoint(authority, if tls { 443 } else { 80 });
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {authority}\r\n{headers}Content-Length: {}\r\n\
-         Connection: close\r\n\r\n",
-        body.len()
-    );
-    let message = [head.as_bytes(), body.as_bytes()].concat();
-    let exchange = async {
-        let stream = TcpStream::connect(&address)
-            .await
-            .with_context(|| format!("cannot connect to {address}"))?;
-        if !tls {
-            return exchange(stream, &message).await;
-        }
+    let authority = authority.trim_end_matches('/').to_owned();
+    let (host, address) = endpoint(&authority, if tls { 443 } else { 80 });
+    let stream = TcpStream::connect(&address)
+        .await
+        .with_context(|| format!("cannot connect to {address}"))?;
+    let _ = stream.set_nodelay(true);
+    let stream: Box<dyn Stream> = if tls {
         let name = ServerName::try_from(host.to_owned())
             .with_context(|| format!("{host} is not a name a certificate can hold"))?;
         let stream = TlsConnector::from(client_config()?)
             .connect(name, stream)
             .await
             .with_context(|| format!("TLS with {authority}"))?;
-        exchange(stream, &message).await
+        Box::new(stream)
+    } else {
+        Box::new(stream)
+    };
+    Ok(Reached {
+        stream,
+        tls,
+        authority,
+    })
+}
+
+/// Whether `path` may be put in a request line as it is.
+pub fn plain_path(path: &str) -> bool {
+    path.starts_with('/') && !path.bytes().any(|b| b <= b' ' || b == 0x7f)
+}
+
+/// Sends `method path` with `headers` (each line ending in CRLF) and `body` to the node
+/// at `node_url` ([`connect`]).
+pub async fn request(
+    node_url: &str,
+    method: &str,
+    path: &str,
+    headers: &str,
+    body: &str,
+) -> anyhow::Result<Reply> {
+    if !plain_path(path) {
+        bail!("{path:?} is not a path to ask another node for");
+    }
+    let exchange = async {
+        let reached = connect(node_url).await?;
+        let head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\n{headers}Content-Length: {}\r\n\
+             Connection: close\r\n\r\n",
+            reached.authority,
+            body.len()
+        );
+        let message = [head.as_bytes(), body.as_bytes()].concat();
+        exchange(reached.stream, &message).await
     };
     let response = tokio::time::timeout(TIMEOUT, exchange)
         .await
@@ -222,7 +256,7 @@ fn client_config() -> anyhow::Result<Arc<ClientConfig>> {
 }
 
 /// The value of header `name` (lower case) in `headers`.
-fn header<'a>(headers: &'a str, name: &str) -> Option<&'a str> {
+pub fn header<'a>(headers: &'a str, name: &str) -> Option<&'a str> {
     headers.lines().find_map(|line| {
         let (key, value) = line.split_once(':')?;
         key.trim()
