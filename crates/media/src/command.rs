@@ -192,6 +192,24 @@ pub enum Command {
 }
 
 impl Command {
+    /// The participant the command is about, if one (data and the room's stream are
+    /// about a room).
+    pub fn participant(&self) -> Option<ParticipantId> {
+        match self {
+            Command::Publish { participant, .. }
+            | Command::Subscribe { participant, .. }
+            | Command::Play { participant, .. }
+            | Command::SubscribeAnswer { participant, .. }
+            | Command::RestartIce { participant }
+            | Command::VideoSize { participant, .. }
+            | Command::Mute { participant, .. }
+            | Command::Unpublish { participant }
+            | Command::Tap { participant, .. }
+            | Command::RemoveParticipant { participant } => Some(*participant),
+            Command::SendData { .. } | Command::Feature { .. } => None,
+        }
+    }
+
     /// A copy of a command that carries no reply channel (one for each worker).
     pub fn duplicate(&self) -> Option<Command> {
         Some(match self {

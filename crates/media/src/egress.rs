@@ -19,6 +19,7 @@ use crate::ids::TrackId;
 use crate::relay::Frame;
 use crate::router::Router;
 use crate::subscription::Slot;
+use crate::track::Origin;
 
 /// The codecs a recording tells apart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -169,7 +170,15 @@ impl Router {
         sink: Option<EgressSender>,
         height: u32,
     ) {
-        let Some(t) = self.tracks.get_mut(&track).filter(|t| t.is_local()) else {
+        // A track is tapped where its frames arrive whole: on its publisher's worker, or,
+        // for another node's track, on the worker the tap was sent to (the gateway hands
+        // every worker its frames).
+        let gateway = self.gateway.map(Origin::Remote);
+        let Some(t) = self
+            .tracks
+            .get_mut(&track)
+            .filter(|t| t.is_local() || Some(t.origin) == gateway)
+        else {
             return;
         };
         let place = &mut t.egress.0[tap as usize];
@@ -186,7 +195,7 @@ impl Router {
         }
     }
 
-    /// Hands a frame of a local track to each of its taps.
+    /// Hands a frame of a local track (or of another node's) to each of its taps.
     pub(crate) fn record(
         &mut self,
         now: Instant,

@@ -199,6 +199,11 @@ impl Router {
             Relay::TrackUnpublished(track) => self.unpublish_track(track),
             Relay::TrackMuted { track, muted } => self.mute_track(track, muted),
             Relay::Frame { track, frame } => {
+                // A mirror of another node's track is recorded here (the recording's
+                // node is the room's); another worker's tracks are recorded there.
+                if self.tracks.get(&track).is_some_and(|t| t.egress.any()) {
+                    self.record(now, track, &frame, None);
+                }
                 self.fan_out(now, track, &frame);
             }
             Relay::KeyframeRequest { track, rid } => {

@@ -39,9 +39,12 @@ impl Media {
         &self.plane
     }
 
-    /// Sends a command without waiting, to the node its participant's media is on.
+    /// Sends a command without waiting, to the node its participant's media is on. A
+    /// recording's or broadcast's tap stays here: it takes the frames of the participant's
+    /// tracks as this node mirrors them.
     pub fn send(&self, command: Command) -> Result<(), MediaError> {
-        if let Some(participant) = participant_of(&command)
+        if let Some(participant) = command.participant()
+            && !matches!(command, Command::Tap { .. })
             && let Some(remote) = self.spans.placed(participant)
         {
             if matches!(command, Command::RemoveParticipant { .. }) {
@@ -102,22 +105,5 @@ impl Media {
         let (tx, rx) = oneshot::channel();
         self.send(make(tx))?;
         rx.await.map_err(|_| MediaError::Closed)?
-    }
-}
-
-/// The participant a command is about, if one.
-fn participant_of(command: &Command) -> Option<ParticipantId> {
-    match command {
-        Command::Publish { participant, .. }
-        | Command::Subscribe { participant, .. }
-        | Command::Play { participant, .. }
-        | Command::SubscribeAnswer { participant, .. }
-        | Command::RestartIce { participant }
-        | Command::VideoSize { participant, .. }
-        | Command::Mute { participant, .. }
-        | Command::Unpublish { participant }
-        | Command::Tap { participant, .. }
-        | Command::RemoveParticipant { participant } => Some(*participant),
-        Command::SendData { .. } | Command::Feature { .. } => None,
     }
 }

@@ -644,6 +644,17 @@ async fn a_meeting_spans_the_nodes_its_participants_reached() {
         "what node 0 sends is what arrives: {ratio}"
     );
 
+    // A recording on the room's node takes every publisher's tracks, bob's from node 1
+    // as node 0 mirrors them.
+    let (auth, id) = support::start_recording(&nodes[0], "s1", "track");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let manifest = support::stop_recording(&nodes[0], "s1", &auth, &id);
+    let files = manifest["files"].as_array().unwrap();
+    assert_eq!(files.len(), 4, "{manifest}");
+    for file in files {
+        assert!(file["frames"].as_u64().unwrap() > 40, "{manifest}");
+    }
+
     // The room's messages reach everyone wherever they are (erin, on node 1, has no
     // data channel: chat comes on her signaling).
     let mut erin = Signal::connect(&nodes[1].ws_url()).await;

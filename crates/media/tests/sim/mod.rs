@@ -60,23 +60,6 @@ pub struct Nodes {
     pub frames_sent: [usize; 2],
 }
 
-/// The participant a command is about, if one.
-fn participant_of(command: &Command) -> Option<ParticipantId> {
-    match command {
-        Command::Publish { participant, .. }
-        | Command::Subscribe { participant, .. }
-        | Command::Play { participant, .. }
-        | Command::SubscribeAnswer { participant, .. }
-        | Command::RestartIce { participant }
-        | Command::VideoSize { participant, .. }
-        | Command::Mute { participant, .. }
-        | Command::Unpublish { participant }
-        | Command::Tap { participant, .. }
-        | Command::RemoveParticipant { participant } => Some(*participant),
-        Command::SendData { .. } | Command::Feature { .. } => None,
-    }
-}
-
 /// Each node's one link, with the same id on both (the gateways are separate).
 const LINK: LinkId = LinkId(1);
 
@@ -233,7 +216,7 @@ impl Sim {
 
     pub fn command(&mut self, command: Command) {
         if self.nodes.is_some() {
-            let node = self.node_of(participant_of(&command));
+            let node = self.node_of(command.participant());
             self.routers[node].handle_command(self.now, command);
             self.carry_relays();
             return;

@@ -128,16 +128,7 @@ impl Spans {
             links.remove(&key);
         }
         drop(links);
-        let mut placed = lock(&self.placed);
-        let gone: Vec<ParticipantId> = placed
-            .iter()
-            .filter(|(_, r)| r.same(remote))
-            .map(|(p, _)| *p)
-            .collect();
-        for p in &gone {
-            placed.remove(p);
-        }
-        gone
+        carried_by(&mut lock(&self.placed), remote)
     }
 
     /// The room's node: participant `id` of room `room` (media id `media_room`) has its
@@ -193,16 +184,7 @@ impl Spans {
             edges.remove(room);
         }
         drop(edges);
-        let mut controlled = lock(&self.controlled);
-        let gone: Vec<ParticipantId> = controlled
-            .iter()
-            .filter(|(_, r)| r.same(remote))
-            .map(|(p, _)| *p)
-            .collect();
-        for p in &gone {
-            controlled.remove(p);
-        }
-        gone
+        carried_by(&mut lock(&self.controlled), remote)
     }
 
     /// An edge: participant `id`'s media is commanded over `remote` from now on.
@@ -249,6 +231,22 @@ impl Spans {
         }
         None
     }
+}
+
+/// Takes the participants `remote` carries out of `participants`.
+fn carried_by(
+    participants: &mut HashMap<ParticipantId, Remote>,
+    remote: &Remote,
+) -> Vec<ParticipantId> {
+    let gone: Vec<ParticipantId> = participants
+        .iter()
+        .filter(|(_, r)| r.same(remote))
+        .map(|(p, _)| *p)
+        .collect();
+    for p in &gone {
+        participants.remove(p);
+    }
+    gone
 }
 
 /// The participant a media event is about.

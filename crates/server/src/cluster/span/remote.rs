@@ -220,15 +220,11 @@ impl Remote {
                 },
                 None,
             ),
-            Command::Tap { participant, .. } => {
-                warn!(%participant, "recording or broadcasting a participant whose media is on another node is not supported yet");
-                return Ok(());
+            // This node's own media plane carries these out (`Media::send`): a tap takes
+            // the mirrored frames here, players and the room's stream are this node's.
+            Command::Tap { .. } | Command::Play { .. } | Command::Feature { .. } => {
+                return Err(MediaError::UnknownSession);
             }
-            Command::Play { reply, .. } => {
-                let _ = reply.send(Err(MediaError::UnknownSession));
-                return Ok(());
-            }
-            Command::Feature { .. } => return Ok(()),
         };
         let id = self.inner.next.fetch_add(1, Ordering::Relaxed);
         if let Some(awaiting) = awaiting {
