@@ -557,6 +557,28 @@ fn others(s: &support::peer::Seen) -> i64 {
 
 const SPAN: [(&str, &str); 1] = [("MOIM_SPAN_ROOMS", "1")];
 
+/// The token a node of the test's cluster shows another about `room`.
+fn node_token(room: &str) -> String {
+    use moim_proto::token::{Claims, Grants};
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    Claims {
+        iss: "devkey".into(),
+        sub: "moim-relay".into(),
+        name: None,
+        nbf: 0,
+        exp: now + 60,
+        video: Grants {
+            room: room.into(),
+            node_admin: true,
+            ..Grants::default()
+        },
+    }
+    .sign("secret")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_meeting_spans_the_nodes_its_participants_reached() {
     let redis = Redis::start();
@@ -722,4 +744,66 @@ async fn a_meeting_spans_the_nodes_its_participants_reached() {
             s.video_frames > frames + 30
         })
         .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_a_node_of_the_cluster_links_itself_with_a_room_or_speaks_for_a_participant() {
+    let redis = Redis::start();
+    let nodes = nodes_with(&redis, 0..1, &SPAN);
+    let node = &nodes[0];
+    let salt = "ab".repeat(32);
+    let link = |auth: Option<String>, salt: Option<&str>, name: Option<&str>| {
+        let mut headers = vec![("Connection", "Upgrade"), ("Upgrade", "moim-link")];
+        let auth = auth.map(|token| format!("Bearer {token}"));
+        if let Some(auth) = &auth {
+            headers.push(("Authorization", auth.as_str()));
+        }
+        if let Some(salt) = salt {
+            headers.push(("moim-link-salt", salt));
+        }
+        if let Some(name) = name {
+            headers.push(("moim-node", name));
+        }
+        let (status, response) = node.http("GET", "/cluster/link/l1", &headers, "");
+        (status, response)
+    };
+    let (status, response) = link(None, Some(&salt), Some("node-9"));
+    assert_eq!(status, 401, "{response}");
+    assert!(response.contains("\"invalid_token\""), "{response}");
+    // A participant's token, even a host's or one named as the nodes name themselves, is
+    // not a node's: that one carries the server-wide nodeAdmin grant.
+    let host = node.token("l1", "eve", &["--host"]);
+    let named = node.token("l1", "moim-relay", &["--host"]);
+    for token in [&host, &named] {
+        let (status, response) = link(Some(token.clone()), Some(&salt), Some("node-9"));
+        assert_eq!(status, 403, "{response}");
+        assert!(response.contains("\"permission_denied\""), "{response}");
+    }
+    let relay = node_token("l1");
+    let (status, response) = link(Some(relay.clone()), Some(&salt), None);
+    assert_eq!(status, 400, "{response}");
+    let (status, response) = link(Some(relay.clone()), Some("zz"), Some("node-9"));
+    assert_eq!(status, 400, "{response}");
+    assert!(response.contains("moim-link-salt"), "{response}");
+    // Signaling that says it comes from a node needs a node's token for the room.
+    let mut signal = Signal::connect_with(&node.ws_url(), &[("moim-node", "node-9")]).await;
+    signal
+        .send(json!({"type": "join", "v": 1, "token": host, "id": 1}))
+        .await;
+    let refused = expect_error(&mut signal, "invalid_token").await;
+    assert_eq!(refused["id"], 1, "{refused}");
+    // A node's token with nothing linked: no media to speak for.
+    let mut signal = Signal::connect_with(
+        &node.ws_url(),
+        &[
+            ("moim-node", "node-9"),
+            ("Authorization", &format!("Bearer {relay}")),
+        ],
+    )
+    .await;
+    let guest = node.token("l1", "mallory", &[]);
+    signal
+        .send(json!({"type": "join", "v": 1, "token": guest}))
+        .await;
+    expect_error(&mut signal, "cluster_unavailable").await;
 }

@@ -235,6 +235,23 @@ impl Signal {
         Signal { ws }
     }
 
+    /// A connection whose upgrade request carries `headers` too.
+    pub async fn connect_with(url: &str, headers: &[(&str, &str)]) -> Signal {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
+        let mut request = url.into_client_request().expect("a ws URL");
+        for (name, value) in headers {
+            request.headers_mut().insert(
+                HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_str(value).unwrap(),
+            );
+        }
+        let (ws, _) = tokio_tungstenite::connect_async(request)
+            .await
+            .expect("ws connects");
+        Signal { ws }
+    }
+
     pub async fn send_text(&mut self, text: String) {
         self.ws.send(Message::text(text)).await.expect("ws send");
     }

@@ -147,7 +147,7 @@ pub async fn dial(state: &Arc<AppState>, room: &str, node: &NodeInfo) -> anyhow:
         room,
         End::Dialer,
     );
-    let (remote, outgoing) = control(RoomId::next());
+    let (remote, outgoing) = control(RoomId::next(), true);
     let side = Side::Edge {
         room: room.to_owned(),
     };
@@ -178,9 +178,9 @@ async fn read_head<S: AsyncRead + Unpin>(stream: &mut S) -> anyhow::Result<Strin
 
 /// The control side of a new link for this node's media room `media_room`, and the
 /// queue of what it sends.
-fn control(media_room: RoomId) -> (Remote, mpsc::Receiver<Vec<u8>>) {
+fn control(media_room: RoomId, edge: bool) -> (Remote, mpsc::Receiver<Vec<u8>>) {
     let (to_peer, outgoing) = mpsc::channel(CONTROL_CAPACITY);
-    (Remote::new(to_peer, media_room), outgoing)
+    (Remote::new(to_peer, media_room, edge), outgoing)
 }
 
 /// The room's node: carries a link it accepted.
@@ -188,7 +188,7 @@ async fn carry<S>(state: Arc<AppState>, side: Side, stream: S, keys: LinkKeys, m
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let (remote, outgoing) = control(media_room);
+    let (remote, outgoing) = control(media_room, false);
     if let Side::Room { room, node } = &side {
         state.spans.linked(room, node, remote.clone());
     }

@@ -28,18 +28,22 @@ use tracing::warn;
 
 use crate::cluster::relay::{RELAY_IDENTITY, relay_claims};
 use crate::http::auth::bearer;
-use crate::state::AppState;
+use crate::state::{AppState, unix_now};
 use remote::Remote;
 
-/// The token a node shows another about `room` (signed with the shared API secret).
+/// The token a node shows another about `room`: the relay's identity with the server-wide
+/// `nodeAdmin` grant, which no participant's token carries (signed with the shared API
+/// secret).
 pub fn node_token(state: &AppState, room: &str) -> String {
-    relay_claims(state, room, GrantPreset::Viewer).sign(&state.config.api_secret)
+    let mut claims = relay_claims(state, room, GrantPreset::Viewer);
+    claims.video.node_admin = true;
+    claims.sign(&state.config.api_secret)
 }
 
 /// The node asking about `room` with `headers`: its id, when it shows a node's token for
-/// the room and names itself.
+/// the room ([`node_token`]) and names itself.
 pub fn node_asking(state: &AppState, headers: &HeaderMap, room: &str) -> Result<String, ApiError> {
-    let claims = state.verify(bearer(headers)?)?;
+    let claims = state.keys.verify_node_admin(bearer(headers)?, unix_now())?;
     if claims.sub != RELAY_IDENTITY || claims.video.room != room {
         return Err(ApiError::new(
             ErrorCode::PermissionDenied,
@@ -192,6 +196,13 @@ impl Spans {
         lock(&self.controlled).insert(id, remote.clone());
     }
 
+    /// An edge: whether `remote` commands participant `id`'s media.
+    pub fn commands(&self, id: ParticipantId, remote: &Remote) -> bool {
+        lock(&self.controlled)
+            .get(&id)
+            .is_some_and(|r| r.same(remote))
+    }
+
     /// An edge: participant `id` is gone.
     pub fn release(&self, id: ParticipantId) {
         lock(&self.controlled).remove(&id);
@@ -250,7 +261,7 @@ fn carried_by(
 }
 
 /// The participant a media event is about.
-fn participant_of(event: &MediaEvent) -> ParticipantId {
+pub(super) fn participant_of(event: &MediaEvent) -> ParticipantId {
     match event {
         MediaEvent::TrackPublished { participant, .. }
         | MediaEvent::TrackUnpublished { participant, .. }

@@ -62,6 +62,23 @@ enum RemoteCommand {
     },
 }
 
+impl RemoteCommand {
+    /// The participant the command is about (`None`: data for several).
+    fn participant(&self) -> Option<ParticipantId> {
+        match self {
+            RemoteCommand::Publish { participant, .. }
+            | RemoteCommand::Subscribe { participant, .. }
+            | RemoteCommand::SubscribeAnswer { participant, .. }
+            | RemoteCommand::RestartIce { participant }
+            | RemoteCommand::Mute { participant, .. }
+            | RemoteCommand::VideoSize { participant, .. }
+            | RemoteCommand::RemoveParticipant { participant }
+            | RemoteCommand::Unpublish { participant } => Some(*participant),
+            RemoteCommand::SendData { .. } => None,
+        }
+    }
+}
+
 /// What the control planes at the two ends of a link tell each other.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "t", rename_all = "snake_case")]
@@ -97,17 +114,22 @@ struct Inner {
     next: AtomicU64,
     /// This node's media room for the link.
     room: RoomId,
+    /// This node is the link's edge (it takes commands), not the room's node (which takes
+    /// replies and events).
+    edge: bool,
 }
 
 impl Remote {
-    /// The control side of a link for this node's media room `room`, sending on `to_peer`.
-    pub fn new(to_peer: mpsc::Sender<Vec<u8>>, room: RoomId) -> Remote {
+    /// The control side of a link for this node's media room `room`, sending on
+    /// `to_peer`; `edge` when this node is the link's edge.
+    pub fn new(to_peer: mpsc::Sender<Vec<u8>>, room: RoomId, edge: bool) -> Remote {
         Remote {
             inner: Arc::new(Inner {
                 to_peer,
                 awaiting: Mutex::new(HashMap::new()),
                 next: AtomicU64::new(1),
                 room,
+                edge,
             }),
         }
     }
@@ -244,9 +266,10 @@ impl Remote {
             .unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Takes a message from the other node's control plane: a reply completes the
-    /// command waiting for it, a command runs on this node's media plane, an event goes
-    /// to `events` (this node's event pump). False when it is not one.
+    /// Takes a message from the other node's control plane: on the room's node, a reply
+    /// completes the command waiting for it and an event about a participant whose media
+    /// this link carries goes to `events` (the event pump); on the edge, a command runs
+    /// on this node's media plane. False when it is none of these.
     pub fn receive(
         &self,
         bytes: &[u8],
@@ -256,7 +279,10 @@ impl Remote {
         let Ok(message) = serde_json::from_slice::<Control>(bytes) else {
             return false;
         };
+        let edge = self.inner.edge;
         match message {
+            Control::Reply { .. } | Control::Event { .. } if edge => return false,
+            Control::Command { .. } if !edge => return false,
             Control::Reply { id, result } => {
                 let Some(awaiting) = self.awaiting().remove(&id) else {
                     return true;
@@ -274,6 +300,11 @@ impl Remote {
                 }
             }
             Control::Event { event } => {
+                let about = super::participant_of(&event);
+                if !state.spans.placed(about).is_some_and(|r| r.same(self)) {
+                    // Gone from the room already (its last events may trail it).
+                    return true;
+                }
                 if events.try_send(event).is_err() {
                     warn!(
                         "the event pump is not keeping up; an event from another node was dropped"
@@ -285,10 +316,25 @@ impl Remote {
         true
     }
 
-    /// The edge: carries out command `id` on this node's media plane, in this link's room.
+    /// The edge: carries out command `id` on this node's media plane, in this link's room,
+    /// for a participant this link brought (its publisher or subscriber connection opens
+    /// one; other commands are for one opened).
     fn run(&self, id: u64, command: RemoteCommand, state: &Arc<AppState>) {
         let room = self.room();
         let media = &state.media;
+        let ours = |p: &ParticipantId| state.spans.commands(*p, self);
+        let sent = match command {
+            RemoteCommand::Publish { .. } | RemoteCommand::Subscribe { .. } => Ok(()),
+            RemoteCommand::SendData { .. } => Ok(()),
+            ref other if !other.participant().is_some_and(|p| ours(&p)) => {
+                Err(MediaError::UnknownSession)
+            }
+            _ => Ok(()),
+        };
+        if let Err(e) = sent {
+            self.reply(id, Err(e));
+            return;
+        }
         let sent = match command {
             RemoteCommand::Publish {
                 participant,
@@ -362,11 +408,15 @@ impl Remote {
                 participants,
                 reliable,
                 text,
-            } => media.send(Command::SendData {
-                participants: participants.into(),
-                reliable,
-                text: text.into(),
-            }),
+            } => {
+                let participants: Vec<ParticipantId> =
+                    participants.into_iter().filter(|p| ours(p)).collect();
+                media.send(Command::SendData {
+                    participants: participants.into(),
+                    reliable,
+                    text: text.into(),
+                })
+            }
         };
         if let Err(e) = sent {
             debug!("a command from the room's node failed here: {e}");
