@@ -14,31 +14,12 @@
 # MOIM_TARGET_DIR: the cargo target folder (default target/).
 set -euo pipefail
 
-root="$(cd "$(dirname "$0")/.." && pwd)"
-bin="${MOIM_TARGET_DIR:-$root/target}/release"
 viewers="${1:-100}"
 seconds="${2:-30}"
-redis_port=16398
-work="$(mktemp -d)"
-pids=()
-trap 'kill "${pids[@]}" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
+# shellcheck source=bench/three-nodes.sh
+. "$(dirname "$0")/three-nodes.sh"
+three_nodes 16398 17920 17930
 
-redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no >"$work/redis.log" 2>&1 &
-pids+=($!)
-sleep 0.5
-node_pids=()
-for i in 0 1 2; do
-  region=edge
-  [ "$i" = 0 ] && region=origin
-  env MOIM_TURN=0 MOIM_LOG=warn MOIM_REDIS_URL="redis://127.0.0.1:$redis_port" MOIM_NODE_ID="node-$i" \
-    MOIM_REGION="$region" "$bin/moim" serve --http-port $((17920 + i)) --udp-port $((17930 + i)) \
-    --rtmp-port 0 --tcp-port 0 >"$work/node-$i.log" 2>&1 &
-  pids+=($!)
-  node_pids+=($!)
-done
-sleep 2
-
-ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 sent() { curl -s "http://127.0.0.1:$1/metrics" | awk '/^moim_datagrams_sent_total /{print $2}'; }
 
 run() { # label viewers-at

@@ -145,6 +145,16 @@ struct Args {
     /// joining over signaling. The publisher joins at `--url`.
     #[arg(long, value_delimiter = ',')]
     viewers_at: Vec<String>,
+    /// Participants who subscribe join over signaling at these nodes' HTTP URLs
+    /// (comma-separated; spread over them in turn) instead of `--url`: a meeting or a
+    /// livestream's viewers spanning the nodes of a cluster.
+    #[arg(long, value_delimiter = ',', conflicts_with = "viewers_at")]
+    subscribers_at: Vec<String>,
+}
+
+/// The signaling WebSocket URL of the Moim node at HTTP URL `url`.
+fn ws(url: &str) -> String {
+    format!("{}/rtc", url.replacen("http", "ws", 1))
 }
 
 /// Hundreds of str0m clients allocate per packet; mimalloc keeps the tester's own core free.
@@ -222,9 +232,7 @@ impl Server {
             .clone()
             .unwrap_or_else(|| args.target.default_url().to_owned());
         Ok(match args.target {
-            Target::Moim => Server::Moim {
-                ws_url: format!("{}/rtc", url.replacen("http", "ws", 1)),
-            },
+            Target::Moim => Server::Moim { ws_url: ws(&url) },
             Target::Janus => {
                 let publishers = roles.iter().filter(|(_, r)| r.video || r.audio).count();
                 let room = janus_api::create_room(&url, &args.room, publishers)
@@ -247,7 +255,10 @@ impl Server {
         }
         match self {
             Server::Moim { ws_url } => Signaling::Moim(MoimSignal {
-                url: ws_url.clone(),
+                url: match &args.subscribers_at[..] {
+                    at if role.subscribe && !at.is_empty() => ws(&at[index % at.len()]),
+                    _ => ws_url.clone(),
+                },
                 token: mint(&args.api_key, &args.api_secret, &args.room, identity, role),
                 render_height: role.render_height,
             }),

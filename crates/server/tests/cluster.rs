@@ -807,3 +807,22 @@ async fn only_a_node_of_the_cluster_links_itself_with_a_room_or_speaks_for_a_par
         .await;
     expect_error(&mut signal, "cluster_unavailable").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_join_through_a_node_linking_itself_with_a_new_rooms_node_gets_in() {
+    let redis = Redis::start();
+    let nodes = nodes_with(&redis, 0..2, &SPAN);
+    wait_for_nodes(&nodes[0], &THREE[..2], Duration::from_secs(5));
+    // Each room is new: about half are placed on node 1, and the join through node 0 links
+    // node 0 with it and passes on at once.
+    let mut passed = 0;
+    for round in 0..200 {
+        let room = format!("new-{round}");
+        let mut signal = Signal::connect(&nodes[0].ws_url()).await;
+        let reply = signal.join(&nodes[0].token(&room, "ada", &[])).await;
+        assert_eq!(reply["type"], "joined", "round {round}: {reply}");
+        support::leave(signal).await;
+        passed = metric(&nodes[0], "moim_node_links{side=\"edge\"}");
+    }
+    assert!(passed > 0, "some rooms were placed on node 1");
+}

@@ -130,6 +130,10 @@ impl Connection {
                 .iter()
                 .any(|p| p.tracks.iter().any(|t| t.sid == track))
         });
+        // A participant whose media is on another node may be offered a track from a third
+        // node before the room here hears of it (the two news travel different links);
+        // that node's media plane knows its offers and passes over any other track.
+        let exists = exists || self.state.spans.placed(participant).is_some();
         let track_id = TrackId::parse(track).filter(|_| exists).ok_or_else(|| {
             ApiError::new(
                 ErrorCode::UnknownTrack,

@@ -20,7 +20,7 @@ use moim_media::nodes::transport::{self, ControlChannel, End, LinkKeys, SALT_BYT
 use moim_media::{Command, RoomId};
 use moim_proto::ErrorCode;
 use moim_proto::error::ApiError;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
@@ -82,6 +82,9 @@ pub async fn accept(
         End::Listener,
     );
     let upgrade = hyper::upgrade::on(&mut request);
+    // Known before the answer leaves: the edge passes its first join on at once.
+    let (remote, outgoing) = control(media_room, false);
+    state.spans.linked(&room, &node, remote.clone());
     let side = Side::Room {
         room: room.clone(),
         node: node.clone(),
@@ -90,9 +93,13 @@ pub async fn accept(
         match upgrade.await {
             Ok(upgraded) => {
                 info!(room, node, "a node linked itself with this room");
-                carry(state, side, TokioIo::new(upgraded), keys, media_room).await;
+                let stream = Box::new(TokioIo::new(upgraded));
+                run(state, side, stream, keys, remote, outgoing).await;
             }
-            Err(e) => warn!(room, node, "a node link's upgrade failed: {e}"),
+            Err(e) => {
+                warn!(room, node, "a node link's upgrade failed: {e}");
+                state.spans.unlinked(&room, &node, &remote);
+            }
         }
     });
     let mut response = StatusCode::SWITCHING_PROTOCOLS.into_response();
@@ -181,18 +188,6 @@ async fn read_head<S: AsyncRead + Unpin>(stream: &mut S) -> anyhow::Result<Strin
 fn control(media_room: RoomId, edge: bool) -> (Remote, mpsc::Receiver<Vec<u8>>) {
     let (to_peer, outgoing) = mpsc::channel(CONTROL_CAPACITY);
     (Remote::new(to_peer, media_room, edge), outgoing)
-}
-
-/// The room's node: carries a link it accepted.
-async fn carry<S>(state: Arc<AppState>, side: Side, stream: S, keys: LinkKeys, media_room: RoomId)
-where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    let (remote, outgoing) = control(media_room, false);
-    if let Side::Room { room, node } = &side {
-        state.spans.linked(room, node, remote.clone());
-    }
-    run(state, side, Box::new(stream), keys, remote, outgoing).await;
 }
 
 async fn run(
