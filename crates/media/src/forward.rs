@@ -125,6 +125,9 @@ impl Router {
                 continue;
             }
             self.stats.frames_forwarded += 1;
+            self.stats
+                .hops
+                .record(now.saturating_duration_since(frame.network_time));
             self.pending.poll(session);
         }
         true

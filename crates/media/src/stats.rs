@@ -1,5 +1,39 @@
 //! [`RouterStats`]: what a router forwarded and dropped, and what it holds now, summed
-//! over the workers for `/metrics`.
+//! over the workers for `/metrics`; [`Hops`], how long frames spent in the server.
+
+use std::time::Duration;
+
+/// Upper bounds of the [`Hops`] buckets, in microseconds; a last bucket holds the rest.
+pub const HOP_BOUNDS_US: [u64; 9] = [
+    250, 500, 1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000,
+];
+
+/// How long frames spent in the server before they were written to a subscriber: from
+/// the arrival of their first packet (on whichever worker or node received it) to the
+/// write, so the wait for the frame's last packet, the hand-over between workers or
+/// nodes and the forwarding itself; the pacer's wait after the write is not in it.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Hops {
+    /// Frames in each bucket of [`HOP_BOUNDS_US`], and over the last bound.
+    pub buckets: [u64; HOP_BOUNDS_US.len() + 1],
+    /// The sum of the times, in microseconds.
+    pub sum_us: u64,
+}
+
+impl Hops {
+    /// Counts one frame that spent `spent` in the server.
+    pub fn record(&mut self, spent: Duration) {
+        let us = u64::try_from(spent.as_micros()).unwrap_or(u64::MAX);
+        let bucket = HOP_BOUNDS_US.partition_point(|bound| *bound < us);
+        self.buckets[bucket] += 1;
+        self.sum_us = self.sum_us.saturating_add(us);
+    }
+
+    /// How many frames were counted.
+    pub fn count(&self) -> u64 {
+        self.buckets.iter().sum()
+    }
+}
 
 /// Counters of what the router forwarded and dropped, and what it holds now.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -30,6 +64,8 @@ pub struct RouterStats {
     pub data_dropped: u64,
     /// Clients' data-channel messages dropped because the control plane was behind.
     pub events_dropped: u64,
+    /// How long the forwarded frames spent in the server.
+    pub hops: Hops,
 }
 
 impl std::ops::AddAssign for RouterStats {
@@ -47,5 +83,25 @@ impl std::ops::AddAssign for RouterStats {
         self.data_to_signaling += other.data_to_signaling;
         self.data_dropped += other.data_dropped;
         self.events_dropped += other.events_dropped;
+        for (mine, theirs) in self.hops.buckets.iter_mut().zip(other.hops.buckets) {
+            *mine += theirs;
+        }
+        self.hops.sum_us = self.hops.sum_us.saturating_add(other.hops.sum_us);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hop_goes_to_the_first_bucket_whose_bound_holds_it() {
+        let mut hops = Hops::default();
+        for us in [0, 250, 251, 999, 1_000, 100_000, 100_001, 5_000_000] {
+            hops.record(Duration::from_micros(us));
+        }
+        assert_eq!(hops.buckets, [2, 1, 2, 0, 0, 0, 0, 0, 1, 2]);
+        assert_eq!(hops.count(), 8);
+        assert_eq!(hops.sum_us, 5_202_501);
     }
 }

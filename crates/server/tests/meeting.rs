@@ -39,6 +39,13 @@ async fn two_participants_receive_each_others_audio_and_video() {
     assert_eq!(value("moim_tracks"), 4, "{metrics}");
     assert_eq!(value("moim_sessions"), 4, "publisher and subscriber each");
     assert!(value("moim_frames_forwarded_total") > 40, "{metrics}");
+    // Every forwarded frame is in the hop histogram, nearly all within a few ms here.
+    let forwarded = value("moim_frames_forwarded_total");
+    let hops = value("moim_frame_hop_seconds_count");
+    assert!(hops > 40 && hops <= forwarded, "{metrics}");
+    let within = |le: &str| value(&format!("moim_frame_hop_seconds_bucket{{le=\"{le}\"}}"));
+    assert_eq!(within("+Inf"), hops, "{metrics}");
+    assert!(within("0.02") * 10 >= hops * 9, "{metrics}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,6 +7,8 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 
+use moim_media::stats::{HOP_BOUNDS_US, Hops};
+
 use crate::http::hls;
 use crate::state::AppState;
 
@@ -94,6 +96,7 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
         "Media frames written to subscribers.",
         &[("", r.frames_forwarded)],
     );
+    let hops = hop_histogram(&r.hops);
     metric(
         "moim_datagrams_received_total",
         "counter",
@@ -184,5 +187,35 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
             ("{reason=\"send_buffer_full\"}", media.send_drops),
         ],
     );
+    out.push_str(&hops);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
+}
+
+/// `moim_frame_hop_seconds`, the histogram of how long forwarded frames spent here.
+fn hop_histogram(hops: &Hops) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "# HELP moim_frame_hop_seconds How long forwarded frames spent in the server: from their first packet's arrival to their write to a subscriber (before pacing)."
+    );
+    let _ = writeln!(out, "# TYPE moim_frame_hop_seconds histogram");
+    let bounds = HOP_BOUNDS_US
+        .iter()
+        .map(|us| format!("{}", *us as f64 / 1e6))
+        .chain(std::iter::once("+Inf".to_owned()));
+    let mut cumulative = 0;
+    for (le, n) in bounds.zip(hops.buckets) {
+        cumulative += n;
+        let _ = writeln!(
+            out,
+            "moim_frame_hop_seconds_bucket{{le=\"{le}\"}} {cumulative}"
+        );
+    }
+    let _ = writeln!(
+        out,
+        "moim_frame_hop_seconds_sum {:.6}",
+        hops.sum_us as f64 / 1e6
+    );
+    let _ = writeln!(out, "moim_frame_hop_seconds_count {cumulative}");
+    out
 }
