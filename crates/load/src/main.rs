@@ -20,8 +20,11 @@ mod peer;
 mod plot;
 mod process;
 mod report;
+mod server_delay;
 mod signal;
 mod source;
+mod threads;
+mod udp;
 mod whep_signal;
 
 use std::net::IpAddr;
@@ -35,11 +38,12 @@ use moim_proto::token::{Claims, GrantPreset, Grants};
 
 use crate::clips::Clips;
 use crate::janus_signal::JanusSignal;
-use crate::metrics::Metrics;
+use crate::metrics::AllMetrics;
 use crate::moim_signal::MoimSignal;
 use crate::peer::Role;
 use crate::report::{Rates, RoomSeen, Sample, Spread, Summary};
 use crate::signal::Signaling;
+use crate::threads::Threads;
 use crate::whep_signal::WhepSignal;
 
 /// Time after the last join before the steady measurement starts.
@@ -150,6 +154,10 @@ struct Args {
     /// livestream's viewers spanning the nodes of a cluster.
     #[arg(long, value_delimiter = ',', conflicts_with = "viewers_at")]
     subscribers_at: Vec<String>,
+    /// Threads the clients are spread over (default: one per core this process may run
+    /// on, so `taskset -c 1` gives one).
+    #[arg(long)]
+    threads: Option<usize>,
 }
 
 /// The signaling WebSocket URL of the Moim node at HTTP URL `url`.
@@ -292,11 +300,13 @@ async fn run(args: Args, clips: Arc<Clips>) -> anyhow::Result<()> {
     let start_unix = unix_seconds();
     let steady_at = start + join_interval * roles.len() as u32 + SETTLE;
     let stop_at = steady_at + Duration::from_secs(args.seconds);
-    let metrics = Metrics::shared();
+    let threads = Threads::start(args.threads.unwrap_or_else(threads::available))?;
+    let metrics = Arc::new(AllMetrics::new(threads.len()));
 
     let spawner = {
         let metrics = metrics.clone();
         let (args, server) = (args.clone(), server.clone());
+        let threads = threads.handles();
         async move {
             let mut next = Instant::now();
             for (index, (identity, role)) in roles.into_iter().enumerate() {
@@ -304,12 +314,13 @@ async fn run(args: Args, clips: Arc<Clips>) -> anyhow::Result<()> {
                 // Clients outlive the measurement a little so that its last second is whole.
                 let leave_at = stop_at + Duration::from_secs(1);
                 let (joined, answered) = tokio::sync::oneshot::channel();
-                tokio::spawn(peer::run(
+                let thread = index % threads.len();
+                threads[thread].spawn(peer::run(
                     signaling,
                     args.local_ip,
                     role,
                     clips.clone(),
-                    metrics.clone(),
+                    metrics.shard(thread),
                     leave_at,
                     joined,
                 ));
@@ -331,6 +342,14 @@ async fn run(args: Args, clips: Arc<Clips>) -> anyhow::Result<()> {
     let mut last_cpu = args.server_pid.and_then(process::cpu_time);
     // When the steady totals started, and the server's and this process's CPU time then.
     let mut steady: Option<(Instant, Option<Duration>, Option<Duration>)> = None;
+    // Moim counts its own delays; its metrics are read when the steady totals start and at
+    // the end.
+    let metrics_url = (args.target == Target::Moim).then(|| {
+        args.url
+            .clone()
+            .unwrap_or_else(|| Target::Moim.default_url().to_owned())
+    });
+    let mut metrics_before = None;
     while Instant::now() < stop_at {
         tick.tick().await;
         let now = Instant::now();
@@ -339,17 +358,17 @@ async fn run(args: Args, clips: Arc<Clips>) -> anyhow::Result<()> {
             (Some(c), Some(l)) => Some((c - l).as_secs_f64() / (now - last).as_secs_f64() * 100.0),
             _ => None,
         };
-        let (window, subscribers) = {
-            let mut m = metrics.lock().unwrap();
-            let window = m.take_window();
-            // The totals start on a tick, so that packets, seconds and CPU time span the same
-            // interval.
-            if steady.is_none() && now >= steady_at {
-                m.start_steady();
-                steady = Some((now, cpu, process::cpu_time(std::process::id())));
-            }
-            (window, m.subscribers_connected)
-        };
+        let (window, subscribers) = metrics.take_window();
+        // The totals start on a tick, so that packets, seconds and CPU time span the same
+        // interval.
+        if steady.is_none() && now >= steady_at {
+            metrics.start_steady();
+            steady = Some((now, cpu, process::cpu_time(std::process::id())));
+            metrics_before = match &metrics_url {
+                Some(url) => server_delay::fetch(url).await,
+                None => None,
+            };
+        }
         let sample = Sample::new(
             (now - start).as_secs_f64(),
             (now - last).as_secs_f64(),
@@ -363,19 +382,13 @@ async fn run(args: Args, clips: Arc<Clips>) -> anyhow::Result<()> {
         last_cpu = cpu;
     }
 
-    let (w, subscribers_connected, publishers_connected, failures, joins) = {
-        let m = metrics.lock().unwrap();
-        let w = m.steady.clone().unwrap_or_default();
-        let failures = m.failures.clone();
-        let joins = m.joins.clone();
-        (
-            w,
-            m.subscribers_connected,
-            m.publishers_connected,
-            failures,
-            joins,
-        )
-    };
+    let metrics::Totals {
+        steady: w,
+        subscribers_connected,
+        publishers_connected,
+        joins,
+        failures,
+    } = metrics.totals();
     let (steady_since, steady_cpu, steady_own_cpu) = steady.unwrap_or((last, None, None));
     let seconds = last
         .saturating_duration_since(steady_since)
@@ -390,6 +403,12 @@ async fn run(args: Args, clips: Arc<Clips>) -> anyhow::Result<()> {
         (Some(e), Some(s)) => Some((e - s).as_secs_f64() / seconds * 100.0),
         _ => None,
     };
+    let metrics_after = match (&metrics_url, &metrics_before) {
+        (Some(url), Some(_)) => server_delay::fetch(url).await,
+        _ => None,
+    };
+    let server_delay =
+        |name| server_delay::between(metrics_before.as_deref()?, metrics_after.as_deref()?, name);
     let summary = Summary {
         target: args
             .target
@@ -415,6 +434,9 @@ async fn run(args: Args, clips: Arc<Clips>) -> anyhow::Result<()> {
             .and_then(process::peak_rss)
             .map(|b| b as f64 / (1024.0 * 1024.0)),
         tester_cpu_pct,
+        tester_threads: threads.len(),
+        server_hop: server_delay(server_delay::HOP),
+        server_socket_wait: server_delay(server_delay::SOCKET_WAIT),
         joined_ms: Spread::of(&joins.joined),
         connected_ms: Spread::of(&joins.connected),
         first_media_ms: Spread::of(&joins.first_media),

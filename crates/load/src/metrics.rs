@@ -1,19 +1,54 @@
-//! What the simulated clients measure, shared by all of them: packets and bytes received,
-//! loss (from RTP sequence numbers), jitter (RFC 3550), and one-way delay from the
-//! publisher's send to the subscriber's receive, matched by a serial number each sent frame
-//! carries in its last eight bytes.
+//! What the simulated clients measure: packets and bytes received, loss (from RTP sequence
+//! numbers), jitter (RFC 3550), one-way delay from the publisher's send to the datagram's
+//! arrival at the subscriber's socket (each sent frame carries its send time in its last
+//! eight bytes), and the tester's own lag from that arrival to handling the datagram.
+//!
+//! Each client thread keeps a [`Metrics`] of its own (a shard, locked only by that thread
+//! and by the once-a-second read); [`AllMetrics`] adds the shards up.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Delays are kept in 1 ms buckets up to this.
 const MAX_DELAY_MS: usize = 2000;
-/// Send times older than this are forgotten (their frames are lost or very late).
-const SEND_TIME_HORIZON: Duration = Duration::from_secs(5);
+/// Bits of a send stamp that hold microseconds since the run's start (about 8.9 years); the
+/// bits above hold the process's tag.
+const STAMP_MICROS_BITS: u32 = 48;
 
-/// Shared, cheap to clone.
+/// One thread's metrics, cheap to clone.
 pub type Shared = Arc<Mutex<Metrics>>;
+
+/// The send time a frame carries in its last eight bytes: this process's tag in the top
+/// bits, so that frames another load tester publishes into the same room are not timed
+/// against this one's clock, and microseconds since the run's start below it.
+#[derive(Debug, Clone, Copy)]
+pub struct SendClock {
+    epoch: Instant,
+    tag: u64,
+}
+
+impl SendClock {
+    /// A clock starting now, tagged with this process's id.
+    pub fn new() -> SendClock {
+        SendClock {
+            epoch: Instant::now(),
+            tag: u64::from(std::process::id() & 0xffff) << STAMP_MICROS_BITS,
+        }
+    }
+
+    /// The stamp of a frame sent at `now`.
+    pub fn stamp(&self, now: Instant) -> u64 {
+        let micros = now.saturating_duration_since(self.epoch).as_micros() as u64;
+        self.tag | (micros & ((1 << STAMP_MICROS_BITS) - 1))
+    }
+
+    /// When the frame with `stamp` was sent, if this process sent it.
+    pub fn sent_at(&self, stamp: u64) -> Option<Instant> {
+        (stamp >> STAMP_MICROS_BITS << STAMP_MICROS_BITS == self.tag)
+            .then(|| self.epoch + Duration::from_micros(stamp & ((1 << STAMP_MICROS_BITS) - 1)))
+    }
+}
 
 /// A histogram of delays in milliseconds.
 #[derive(Debug, Clone)]
@@ -70,6 +105,8 @@ pub struct Window {
     /// Packets the sequence numbers say should have arrived.
     pub expected: u64,
     pub delays: Delays,
+    /// From a datagram's arrival at the tester's socket to the tester handling it.
+    pub lag: Delays,
     pub jitter_ms_sum: f64,
     pub jitter_samples: u64,
     pub frames_sent: u64,
@@ -99,6 +136,7 @@ impl Window {
         self.bytes += other.bytes;
         self.expected += other.expected;
         self.delays.add(&other.delays);
+        self.lag.add(&other.lag);
         self.jitter_ms_sum += other.jitter_ms_sum;
         self.jitter_samples += other.jitter_samples;
         self.frames_sent += other.frames_sent;
@@ -116,17 +154,28 @@ pub struct Joins {
     pub connected: Vec<f64>,
     /// Until the first media packet arrived.
     pub first_media: Vec<f64>,
-    /// The others in the room and their tracks, as the latest `joined` listed them.
+    /// The others in the room and their tracks, as the fullest `joined` listed them.
     pub room: Option<(usize, usize)>,
     /// Participants with media by the server's media worker that holds their sessions.
     pub workers: BTreeMap<usize, u64>,
 }
 
-/// All measurements.
-#[derive(Debug, Default)]
+impl Joins {
+    fn add(&mut self, other: &Joins) {
+        self.joined.extend_from_slice(&other.joined);
+        self.connected.extend_from_slice(&other.connected);
+        self.first_media.extend_from_slice(&other.first_media);
+        self.room = self.room.max(other.room);
+        for (worker, n) in &other.workers {
+            *self.workers.entry(*worker).or_default() += n;
+        }
+    }
+}
+
+/// What one client thread measured.
+#[derive(Debug)]
 pub struct Metrics {
-    next_serial: u64,
-    send_times: HashMap<u64, Instant>,
+    clock: SendClock,
     /// Since the last [`Metrics::take_window`].
     pub current: Window,
     /// Everything since [`Metrics::start_steady`].
@@ -138,43 +187,43 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    /// A new shared set. Its serials start at a number of this process's own, so that
-    /// frames another load tester publishes into the same room are not timed against this
-    /// one's send times.
-    pub fn shared() -> Shared {
-        Arc::new(Mutex::new(Metrics {
-            next_serial: u64::from(std::process::id()) << 32,
-            ..Metrics::default()
-        }))
-    }
-
-    /// Registers a frame being sent now; returns the serial to append to it.
-    pub fn frame_sent(&mut self, now: Instant) -> u64 {
-        self.next_serial += 1;
-        if self.send_times.len() > 200_000 {
-            self.send_times
-                .retain(|_, t| now.saturating_duration_since(*t) < SEND_TIME_HORIZON);
+    /// The metrics of a thread whose frames carry `clock`'s stamps.
+    pub fn new(clock: SendClock) -> Metrics {
+        Metrics {
+            clock,
+            current: Window::default(),
+            steady: None,
+            subscribers_connected: 0,
+            publishers_connected: 0,
+            joins: Joins::default(),
+            failures: Vec::new(),
         }
-        self.send_times.insert(self.next_serial, now);
-        self.current.frames_sent += 1;
-        self.next_serial
     }
 
-    /// A packet arrived; `serial` is set on the last packet of a frame.
+    /// Registers a frame being sent now; returns the stamp to append to it.
+    pub fn frame_sent(&mut self, now: Instant) -> u64 {
+        self.current.frames_sent += 1;
+        self.clock.stamp(now)
+    }
+
+    /// A packet that reached the tester's socket `at` was handled `lag` later; `stamp` is
+    /// set on the last packet of a frame.
     pub fn packet_received(
         &mut self,
         bytes: usize,
         newly_expected: u64,
-        serial: Option<u64>,
+        stamp: Option<u64>,
         at: Instant,
+        lag: Duration,
     ) {
         self.current.packets += 1;
         self.current.bytes += bytes as u64;
         self.current.expected += newly_expected;
-        if let Some(sent) = serial.and_then(|s| self.send_times.get(&s)) {
+        self.current.lag.record(lag);
+        if let Some(sent) = stamp.and_then(|s| self.clock.sent_at(s)) {
             self.current
                 .delays
-                .record(at.saturating_duration_since(*sent));
+                .record(at.saturating_duration_since(sent));
         }
     }
 
@@ -201,6 +250,79 @@ impl Metrics {
             steady.add(&window);
         }
         window
+    }
+}
+
+/// The shards of every client thread.
+pub struct AllMetrics {
+    shards: Vec<Shared>,
+}
+
+/// Everything the clients measured, added up at the end of a run.
+pub struct Totals {
+    pub steady: Window,
+    pub subscribers_connected: u64,
+    pub publishers_connected: u64,
+    pub joins: Joins,
+    pub failures: Vec<String>,
+}
+
+impl AllMetrics {
+    /// One shard per client thread, all stamping frames with one clock.
+    pub fn new(threads: usize) -> AllMetrics {
+        let clock = SendClock::new();
+        AllMetrics {
+            shards: (0..threads.max(1))
+                .map(|_| Arc::new(Mutex::new(Metrics::new(clock))))
+                .collect(),
+        }
+    }
+
+    /// The shard of thread `thread`.
+    pub fn shard(&self, thread: usize) -> Shared {
+        self.shards[thread % self.shards.len()].clone()
+    }
+
+    /// The counters of every shard since the last call, added up (see
+    /// [`Metrics::take_window`]), and the subscribers connected now.
+    pub fn take_window(&self) -> (Window, u64) {
+        let mut window = Window::default();
+        let mut subscribers = 0;
+        for shard in &self.shards {
+            let mut m = shard.lock().unwrap();
+            window.add(&m.take_window());
+            subscribers += m.subscribers_connected;
+        }
+        (window, subscribers)
+    }
+
+    /// Starts the steady-state totals in every shard.
+    pub fn start_steady(&self) {
+        for shard in &self.shards {
+            shard.lock().unwrap().start_steady();
+        }
+    }
+
+    /// The totals of every shard.
+    pub fn totals(&self) -> Totals {
+        let mut totals = Totals {
+            steady: Window::default(),
+            subscribers_connected: 0,
+            publishers_connected: 0,
+            joins: Joins::default(),
+            failures: Vec::new(),
+        };
+        for shard in &self.shards {
+            let m = shard.lock().unwrap();
+            if let Some(steady) = &m.steady {
+                totals.steady.add(steady);
+            }
+            totals.subscribers_connected += m.subscribers_connected;
+            totals.publishers_connected += m.publishers_connected;
+            totals.joins.add(&m.joins);
+            totals.failures.extend_from_slice(&m.failures);
+        }
+        totals
     }
 }
 
@@ -270,14 +392,46 @@ mod tests {
 
     #[test]
     fn delay_quantiles() {
-        let mut m = Metrics::default();
+        let mut m = Metrics::new(SendClock::new());
         let t0 = Instant::now();
         for i in 0..100 {
-            let serial = m.frame_sent(t0);
-            m.packet_received(100, 1, Some(serial), t0 + Duration::from_millis(i));
+            let stamp = m.frame_sent(t0);
+            let at = t0 + Duration::from_millis(i);
+            m.packet_received(100, 1, Some(stamp), at, Duration::from_millis(i / 10));
         }
         let w = m.take_window();
         assert_eq!(w.delays.quantile(0.5), Some(49.0));
         assert_eq!(w.delays.quantile(0.99), Some(98.0));
+        assert_eq!(w.lag.quantile(0.99), Some(9.0));
+    }
+
+    #[test]
+    fn stamps_of_another_process_are_not_timed() {
+        let clock = SendClock::new();
+        let later = Instant::now() + Duration::from_millis(1500);
+        let stamp = clock.stamp(later);
+        let sent = clock.sent_at(stamp).expect("our own stamp");
+        assert!(sent.saturating_duration_since(later) < Duration::from_micros(1));
+        assert!(later.saturating_duration_since(sent) < Duration::from_micros(1));
+        let other = stamp ^ (1 << 60);
+        assert_eq!(clock.sent_at(other), None);
+    }
+
+    #[test]
+    fn shards_add_up() {
+        let all = AllMetrics::new(3);
+        all.start_steady();
+        for thread in 0..3 {
+            let shard = all.shard(thread);
+            let mut m = shard.lock().unwrap();
+            m.subscribers_connected += 1;
+            m.joins.room = Some((thread, 2));
+            m.packet_received(100, 1, None, Instant::now(), Duration::ZERO);
+        }
+        let (window, subscribers) = all.take_window();
+        assert_eq!((window.packets, subscribers), (3, 3));
+        let totals = all.totals();
+        assert_eq!(totals.steady.packets, 3);
+        assert_eq!(totals.joins.room, Some((2, 2)));
     }
 }

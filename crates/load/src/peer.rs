@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
@@ -15,7 +15,6 @@ use str0m::media::{Direction, MediaKind, Mid, Rid, Simulcast, SimulcastLayer};
 use str0m::net::{Protocol, Receive};
 use str0m::rtp::RtpPacket;
 use str0m::{Candidate, Event, Input, Output, Rtc};
-use tokio::net::UdpSocket;
 use tokio::sync::mpsc::{self, Receiver, Sender};
 use tokio::sync::oneshot;
 
@@ -23,6 +22,7 @@ use crate::clips::Clips;
 use crate::metrics::{Shared, StreamReceive};
 use crate::signal::{CHANNEL, Signaling, ToMedia, ToSignaling};
 use crate::source::Source;
+use crate::udp::{Arrival, ClientSocket, RECV_BUFFER};
 
 /// What a participant does.
 #[derive(Debug, Clone, Copy)]
@@ -37,42 +37,56 @@ pub struct Role {
 /// A peer connection and its socket.
 struct Conn {
     rtc: Rtc,
-    socket: UdpSocket,
+    socket: ClientSocket,
     local: SocketAddr,
+    /// How long the datagrams of the last read waited in the socket.
+    lag: Duration,
 }
 
 impl Conn {
     async fn new(ip: IpAddr, rtp_mode: bool) -> anyhow::Result<Conn> {
-        let socket = UdpSocket::bind((ip, 0)).await?;
+        let socket = ClientSocket::bind(ip).await?;
         let local = socket.local_addr()?;
         let mut rtc = Rtc::builder().set_rtp_mode(rtp_mode).build(Instant::now());
         rtc.add_local_candidate(Candidate::host(local, "udp")?);
-        Ok(Conn { rtc, socket, local })
+        Ok(Conn {
+            rtc,
+            socket,
+            local,
+            lag: Duration::ZERO,
+        })
     }
 
-    fn receive(&mut self, datagram: &[u8], source: SocketAddr) {
-        let Ok(contents) = datagram.try_into() else {
-            return;
-        };
-        let input = Input::Receive(
-            Instant::now(),
-            Receive {
-                proto: Protocol::Udp,
-                source,
-                destination: self.local,
-                contents,
-            },
-        );
-        let _ = self.rtc.handle_input(input);
+    /// Hands the datagrams of one read to the connection, collecting its events.
+    fn receive(&mut self, buf: &[u8], arrival: Arrival, events: &mut Vec<Event>) {
+        self.lag = arrival.lag;
+        let now = Instant::now();
+        for datagram in buf[..arrival.len].chunks(arrival.stride) {
+            let Ok(contents) = datagram.try_into() else {
+                continue;
+            };
+            let input = Input::Receive(
+                now,
+                Receive {
+                    proto: Protocol::Udp,
+                    source: arrival.source,
+                    destination: self.local,
+                    contents,
+                },
+            );
+            // In RTP mode the connection holds one received packet until it is polled, so
+            // each datagram of a batch is polled before the next goes in.
+            if self.rtc.handle_input(input).is_ok() {
+                let _ = self.poll(events);
+            }
+        }
     }
 
     /// Sends what is due, collects events, returns the next timeout.
     fn poll(&mut self, events: &mut Vec<Event>) -> anyhow::Result<Instant> {
         loop {
             match self.rtc.poll_output()? {
-                Output::Transmit(t) => {
-                    let _ = self.socket.try_send_to(&t.contents, t.destination);
-                }
+                Output::Transmit(t) => self.socket.send_to(&t.contents, t.destination),
                 Output::Timeout(t) => return Ok(t),
                 Output::Event(e) => events.push(e),
             }
@@ -106,10 +120,13 @@ pub async fn run(
     let (to_signaling, from_media) = mpsc::channel(CHANNEL);
     let mut peer = Participant::new(local_ip, role, clips, metrics.clone(), to_signaling);
     peer.joined = Some(joined);
-    let (media, signaling) = tokio::join!(
-        peer.run(from_signaling, stop_at),
-        signaling.run(to_media, from_media)
-    );
+    // The signaling is a task of its own, so that it is polled only when its socket or
+    // channel wakes it, not on every datagram of the media.
+    let signaling = tokio::spawn(signaling.run(to_media, from_media));
+    let media = peer.run(from_signaling, stop_at).await;
+    let signaling = signaling
+        .await
+        .unwrap_or_else(|e| Err(anyhow::anyhow!("the signaling task ended: {e}")));
     // Either side stops when the other does; the signaling's error, if any, is the cause.
     if let Err(e) = signaling.and(media) {
         metrics.lock().unwrap().failures.push(format!("{e:#}"));
@@ -209,8 +226,8 @@ impl Participant {
         if self.role.video || self.role.audio {
             self.offer_publish().await?;
         }
-        let mut pub_buf = vec![0u8; 2048];
-        let mut sub_buf = vec![0u8; 2048];
+        let mut pub_buf = vec![0u8; RECV_BUFFER];
+        let mut sub_buf = vec![0u8; RECV_BUFFER];
         let mut events = Vec::new();
         loop {
             let now = Instant::now();
@@ -246,11 +263,15 @@ impl Participant {
                     // The signaling failed (and says why) or left.
                     None => return Ok(()),
                 },
-                r = recv(pub_socket, &mut pub_buf) => if let Some((n, from)) = r {
-                    self.publisher.as_mut().expect("socket exists").receive(&pub_buf[..n], from);
+                r = recv(pub_socket, &mut pub_buf) => if let Some(arrival) = r {
+                    let conn = self.publisher.as_mut().expect("socket exists");
+                    conn.receive(&pub_buf, arrival, &mut events);
+                    self.on_publisher_events(&mut events);
                 },
-                r = recv(sub_socket, &mut sub_buf) => if let Some((n, from)) = r {
-                    self.subscriber.as_mut().expect("socket exists").receive(&sub_buf[..n], from);
+                r = recv(sub_socket, &mut sub_buf) => if let Some(arrival) = r {
+                    let conn = self.subscriber.as_mut().expect("socket exists");
+                    conn.receive(&sub_buf, arrival, &mut events);
+                    self.on_subscriber_events(&mut events);
                 },
                 _ = tokio::time::sleep_until(deadline.into()) => self.on_timeout(),
             }
@@ -293,10 +314,10 @@ impl Participant {
                 continue;
             };
             let mut write = |frame: crate::source::Frame<'_>| {
-                let serial = metrics.lock().unwrap().frame_sent(now);
+                let stamp = metrics.lock().unwrap().frame_sent(now);
                 let mut data = Vec::with_capacity(frame.data.len() + 8);
                 data.extend_from_slice(frame.data);
-                data.extend_from_slice(&serial.to_le_bytes());
+                data.extend_from_slice(&stamp.to_le_bytes());
                 let Some(mut writer) = conn.rtc.writer(*mid) else {
                     return;
                 };
@@ -350,7 +371,9 @@ impl Participant {
                         self.received.got_media = true;
                         metrics.joins.first_media.push(ms_since(self.start));
                     }
-                    self.received.on_packet(&packet, self.start, &mut metrics);
+                    let lag = self.subscriber.as_ref().map_or(Duration::ZERO, |c| c.lag);
+                    self.received
+                        .on_packet(&packet, self.start, lag, &mut metrics);
                 }
                 Event::Connected if !self.received.connected => {
                     self.received.connected = true;
@@ -467,10 +490,12 @@ fn mids(sdp: &str) -> impl Iterator<Item = Mid> + '_ {
 }
 
 impl Received {
+    /// Counts `packet`, whose datagram waited `lag` in the socket before it was handled.
     fn on_packet(
         &mut self,
         packet: &RtpPacket,
         start: Instant,
+        lag: Duration,
         metrics: &mut crate::metrics::Metrics,
     ) {
         let Some(&clock) = self.clocks.get(&*packet.header.payload_type) else {
@@ -489,15 +514,22 @@ impl Received {
         );
         // Audio packets are whole frames; a video frame ends with the marker bit.
         let last_of_frame = packet.header.marker || clock != 90_000.0;
-        let serial = (last_of_frame && packet.payload.len() >= 8).then(|| {
+        let stamp = (last_of_frame && packet.payload.len() >= 8).then(|| {
             let tail = &packet.payload[packet.payload.len() - 8..];
             u64::from_le_bytes(tail.try_into().expect("8 bytes"))
         });
+        // The delay counts to the datagram's arrival at the socket; the lag after it is the
+        // tester's.
+        let at_socket = packet
+            .timestamp
+            .checked_sub(lag)
+            .unwrap_or(packet.timestamp);
         metrics.packet_received(
             packet.payload.len() + 12,
             newly_expected,
-            serial,
-            packet.timestamp,
+            stamp,
+            at_socket,
+            lag,
         );
         if newly_expected > 0 && (*packet.seq_no).is_multiple_of(50) {
             metrics.jitter_sample(stream.jitter_ms());
@@ -505,9 +537,9 @@ impl Received {
     }
 }
 
-async fn recv(socket: Option<&UdpSocket>, buf: &mut [u8]) -> Option<(usize, SocketAddr)> {
+async fn recv(socket: Option<&ClientSocket>, buf: &mut [u8]) -> Option<Arrival> {
     match socket {
-        Some(s) => s.recv_from(buf).await.ok(),
+        Some(s) => s.recv(buf).await.ok(),
         None => std::future::pending().await,
     }
 }

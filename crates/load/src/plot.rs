@@ -152,6 +152,7 @@ mod tests {
                 p50_delay_ms: Some(2.0),
                 p99_delay_ms: Some(5.0),
                 jitter_ms: 0.5,
+                p99_lag_ms: Some(1.0),
             },
             server_cpu_pct: Some(cpu),
         }

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::metrics::Window;
+use crate::server_delay::ServerDelay;
 
 /// What the subscribers received over a span of time, as rates and quantiles.
 #[derive(Debug, Clone, Serialize)]
@@ -15,6 +16,8 @@ pub struct Rates {
     pub p50_delay_ms: Option<f64>,
     pub p99_delay_ms: Option<f64>,
     pub jitter_ms: f64,
+    /// The tester's own lag, from a datagram's arrival at its socket to handling it.
+    pub p99_lag_ms: Option<f64>,
 }
 
 impl Rates {
@@ -27,6 +30,7 @@ impl Rates {
             p50_delay_ms: w.delays.quantile(0.5),
             p99_delay_ms: w.delays.quantile(0.99),
             jitter_ms: w.jitter_ms(),
+            p99_lag_ms: w.lag.quantile(0.99),
         }
     }
 }
@@ -100,7 +104,7 @@ impl Sample {
             .server_cpu_pct
             .map_or(String::new(), |c| format!("  server {c:5.1}% cpu"));
         format!(
-            "{:6.1}s  {:5} subs  {:9.0} pkt/s  {:7.1} Mbit/s  loss {:5.2}%  delay p50 {:>4} p99 {:>4} ms  jitter {:5.1} ms{cpu}",
+            "{:6.1}s  {:5} subs  {:9.0} pkt/s  {:7.1} Mbit/s  loss {:5.2}%  delay p50 {:>4} p99 {:>4} ms  lag p99 {:>3} ms  jitter {:5.1} ms{cpu}",
             self.t,
             self.subscribers,
             self.rates.packets_per_s,
@@ -108,6 +112,7 @@ impl Sample {
             self.rates.loss_pct,
             ms(self.rates.p50_delay_ms),
             ms(self.rates.p99_delay_ms),
+            ms(self.rates.p99_lag_ms),
             self.rates.jitter_ms,
         )
     }
@@ -131,8 +136,14 @@ pub struct Summary {
     /// Server CPU-seconds per million packets received by the subscribers.
     pub server_cpu_s_per_mpkt: Option<f64>,
     pub server_peak_rss_mib: Option<f64>,
-    /// The load tester's own CPU over the measurement, % of one core.
+    /// The load tester's own CPU over the measurement, % of one core (all its threads).
     pub tester_cpu_pct: Option<f64>,
+    /// Threads the clients ran on.
+    pub tester_threads: usize,
+    /// The server's forwarding delay over the measurement, as it counted it (Moim only).
+    pub server_hop: Option<ServerDelay>,
+    /// How long datagrams waited in the server's media socket (Moim only).
+    pub server_socket_wait: Option<ServerDelay>,
     /// Joining, from each participant's start: until the server's `joined`, until its
     /// connections were up, until its first media packet (Moim only).
     pub joined_ms: Option<Spread>,
@@ -177,11 +188,27 @@ impl Summary {
                 ),
             ),
             ("jitter", format!("{:.2} ms", self.rates.jitter_ms)),
+            ("server hop", ServerDelay::text(&self.server_hop, "frames")),
+            (
+                "server socket wait",
+                ServerDelay::text(&self.server_socket_wait, "datagrams"),
+            ),
+            (
+                "tester lag",
+                format!("p99 {}", opt(self.rates.p99_lag_ms, " ms")),
+            ),
             ("keyframe requests", self.keyframe_requests.to_string()),
             ("server CPU", opt(self.server_cpu_s, " s")),
             ("server CPU / Mpkt", opt(self.server_cpu_s_per_mpkt, " s")),
             ("server peak RSS", opt(self.server_peak_rss_mib, " MiB")),
-            ("load tester CPU", opt(self.tester_cpu_pct, " %")),
+            (
+                "load tester CPU",
+                format!(
+                    "{} ({} threads)",
+                    opt(self.tester_cpu_pct, " %"),
+                    self.tester_threads
+                ),
+            ),
             ("joined", Spread::text(&self.joined_ms)),
             ("connected", Spread::text(&self.connected_ms)),
             ("first media", Spread::text(&self.first_media_ms)),
@@ -205,6 +232,21 @@ impl Summary {
             out.push_str(&format!("  {k:<18} {v}\n"));
         }
         out
+    }
+}
+
+impl ServerDelay {
+    fn text(delay: &Option<ServerDelay>, counted: &str) -> String {
+        delay.as_ref().map_or("-".into(), |d| {
+            let at_most = |v: Option<f64>| v.map_or("more".into(), |v| format!("≤ {v} ms"));
+            format!(
+                "p50 {} / p99 {}, mean {:.3} ms ({} {counted})",
+                at_most(d.p50_at_most_ms),
+                at_most(d.p99_at_most_ms),
+                d.mean_ms,
+                d.count
+            )
+        })
     }
 }
 

@@ -155,6 +155,8 @@ fn livestream_subscribers_all_receive_the_publishers_media() {
             "3",
             "--seconds",
             "3",
+            "--threads",
+            "2",
         ])
         .args(["--server-pid", &node.child.id().to_string(), "--json"])
         .output()
@@ -177,6 +179,18 @@ fn livestream_subscribers_all_receive_the_publishers_media() {
     );
     assert!(summary["server_cpu_s"].as_f64().is_some(), "{summary}");
     assert!(!report["samples"].as_array().unwrap().is_empty());
+    // The clients ran on two threads, the publisher on one and viewers on both; the
+    // tester's own lag and the server's delays were measured apart.
+    assert_eq!(summary["tester_threads"], 2, "{summary}");
+    assert!(summary["p99_lag_ms"].as_f64().is_some(), "{summary}");
+    assert!(
+        summary["server_hop"]["count"].as_u64().unwrap() > 100,
+        "{summary}"
+    );
+    assert!(
+        summary["server_socket_wait"]["count"].as_u64().unwrap() > 100,
+        "{summary}"
+    );
     // Every participant's join was timed; the last viewer found the three before it.
     assert_eq!(summary["joined_ms"]["count"], 4, "{summary}");
     assert_eq!(summary["connected_ms"]["count"], 4, "{summary}");

@@ -71,7 +71,7 @@ pub use event::{MediaEvent, PublishedTrack};
 pub use ids::{ParticipantId, RoomId, SessionId, TrackId};
 pub use publish::MAX_TRACKS_PER_PUBLISHER;
 pub use router::Router;
-pub use stats::RouterStats;
+pub use stats::{Delays, RouterStats};
 
 /// Kernel buffer size asked for the media socket, so that a burst (a keyframe to many
 /// subscribers) is not dropped by the socket before the worker reads or the NIC sends it.
@@ -116,6 +116,9 @@ pub struct MediaStats {
     pub relay_drops: u64,
     /// Relays of state and events waiting for room in a full queue (now, not in total).
     pub state_waiting: u64,
+    /// How long received datagrams waited in the media socket: from the kernel's receipt
+    /// to the worker reading them. It grows when a worker falls behind.
+    pub receive_waits: Delays,
 }
 
 impl std::ops::AddAssign for MediaStats {
@@ -125,6 +128,7 @@ impl std::ops::AddAssign for MediaStats {
         self.send_drops += other.send_drops;
         self.relay_drops += other.relay_drops;
         self.state_waiting += other.state_waiting;
+        self.receive_waits += other.receive_waits;
     }
 }
 

@@ -1,37 +1,43 @@
 //! [`RouterStats`]: what a router forwarded and dropped, and what it holds now, summed
-//! over the workers for `/metrics`; [`Hops`], how long frames spent in the server.
+//! over the workers for `/metrics`; [`Delays`], histograms of how long media waited.
 
 use std::time::Duration;
 
-/// Upper bounds of the [`Hops`] buckets, in microseconds; a last bucket holds the rest.
-pub const HOP_BOUNDS_US: [u64; 9] = [
+/// Upper bounds of the [`Delays`] buckets, in microseconds; a last bucket holds the rest.
+pub const DELAY_BOUNDS_US: [u64; 9] = [
     250, 500, 1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000,
 ];
 
-/// How long frames spent in the server before they were written to a subscriber: from
-/// the arrival of their first packet (on whichever worker or node received it) to the
-/// write, so the wait for the frame's last packet, the hand-over between workers or
-/// nodes and the forwarding itself; the pacer's wait after the write is not in it.
+/// A histogram of durations in the buckets of [`DELAY_BOUNDS_US`].
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Hops {
-    /// Frames in each bucket of [`HOP_BOUNDS_US`], and over the last bound.
-    pub buckets: [u64; HOP_BOUNDS_US.len() + 1],
-    /// The sum of the times, in microseconds.
+pub struct Delays {
+    /// Counts in each bucket of [`DELAY_BOUNDS_US`], and over the last bound.
+    pub buckets: [u64; DELAY_BOUNDS_US.len() + 1],
+    /// The sum of the durations, in microseconds.
     pub sum_us: u64,
 }
 
-impl Hops {
-    /// Counts one frame that spent `spent` in the server.
+impl Delays {
+    /// Counts one duration.
     pub fn record(&mut self, spent: Duration) {
         let us = u64::try_from(spent.as_micros()).unwrap_or(u64::MAX);
-        let bucket = HOP_BOUNDS_US.partition_point(|bound| *bound < us);
+        let bucket = DELAY_BOUNDS_US.partition_point(|bound| *bound < us);
         self.buckets[bucket] += 1;
         self.sum_us = self.sum_us.saturating_add(us);
     }
 
-    /// How many frames were counted.
+    /// How many durations were counted.
     pub fn count(&self) -> u64 {
         self.buckets.iter().sum()
+    }
+}
+
+impl std::ops::AddAssign for Delays {
+    fn add_assign(&mut self, other: Delays) {
+        for (mine, theirs) in self.buckets.iter_mut().zip(other.buckets) {
+            *mine += theirs;
+        }
+        self.sum_us = self.sum_us.saturating_add(other.sum_us);
     }
 }
 
@@ -64,8 +70,11 @@ pub struct RouterStats {
     pub data_dropped: u64,
     /// Clients' data-channel messages dropped because the control plane was behind.
     pub events_dropped: u64,
-    /// How long the forwarded frames spent in the server.
-    pub hops: Hops,
+    /// How long frames spent in the server before they were written to a subscriber: from
+    /// the arrival of their first packet (on whichever worker or node received it) to the
+    /// write, so the wait for the frame's last packet, the hand-over between workers or
+    /// nodes and the forwarding itself; the pacer's wait after the write is not in it.
+    pub hops: Delays,
 }
 
 impl std::ops::AddAssign for RouterStats {
@@ -83,10 +92,7 @@ impl std::ops::AddAssign for RouterStats {
         self.data_to_signaling += other.data_to_signaling;
         self.data_dropped += other.data_dropped;
         self.events_dropped += other.events_dropped;
-        for (mine, theirs) in self.hops.buckets.iter_mut().zip(other.hops.buckets) {
-            *mine += theirs;
-        }
-        self.hops.sum_us = self.hops.sum_us.saturating_add(other.hops.sum_us);
+        self.hops += other.hops;
     }
 }
 
@@ -96,7 +102,7 @@ mod tests {
 
     #[test]
     fn a_hop_goes_to_the_first_bucket_whose_bound_holds_it() {
-        let mut hops = Hops::default();
+        let mut hops = Delays::default();
         for us in [0, 250, 251, 999, 1_000, 100_000, 100_001, 5_000_000] {
             hops.record(Duration::from_micros(us));
         }

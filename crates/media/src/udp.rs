@@ -5,10 +5,13 @@
 
 use std::io::{self, IoSliceMut};
 use std::net::SocketAddr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use quinn_udp::{RecvMeta, Transmit, UdpSocketState};
 use tokio::io::Interest;
 use tokio::net::UdpSocket;
+
+use crate::stats::Delays;
 
 /// Datagrams read per receive call (buffers of `RECV_BUFFER` each).
 const RECV_BATCH: usize = 32;
@@ -34,6 +37,9 @@ pub struct MediaSocket {
     pub send_drops: u64,
     /// Datagrams handed to the kernel.
     pub sent: u64,
+    /// How long the datagrams read waited in the socket (the kernel's receive timestamp to
+    /// the read).
+    pub waits: Delays,
 }
 
 impl MediaSocket {
@@ -52,6 +58,7 @@ impl MediaSocket {
             closed: false,
             send_drops: 0,
             sent: 0,
+            waits: Delays::default(),
         })
     }
 
@@ -81,9 +88,16 @@ impl MediaSocket {
                 Err(e) => return Err(e),
             };
             drop(slices);
+            let read_at = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or(Duration::ZERO);
             for (meta, buffer) in self.recv_meta.iter().zip(&self.recv_buffers).take(count) {
+                let waited = meta.timestamp.map(|at| read_at.saturating_sub(at));
                 let stride = meta.stride.max(1);
                 for datagram in buffer[..meta.len].chunks(stride) {
+                    if let Some(waited) = waited {
+                        self.waits.record(waited);
+                    }
                     on_datagram(meta.addr, datagram);
                 }
             }

@@ -170,6 +170,7 @@ pub(crate) async fn run(socket: UdpSocket, candidate: SocketAddr, links: WorkerL
                 send_drops: socket.send_drops + tcp.send_drops,
                 relay_drops: outbox.dropped,
                 state_waiting: (outbox.waiting() + router.pending.events_waiting()) as u64,
+                receive_waits: socket.waits,
             };
         }
         let was_waiting = events_waiting;

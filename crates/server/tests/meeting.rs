@@ -46,6 +46,12 @@ async fn two_participants_receive_each_others_audio_and_video() {
     let within = |le: &str| value(&format!("moim_frame_hop_seconds_bucket{{le=\"{le}\"}}"));
     assert_eq!(within("+Inf"), hops, "{metrics}");
     assert!(within("0.02") * 10 >= hops * 9, "{metrics}");
+    // Every received datagram's wait in the socket is counted, by the kernel's timestamp.
+    let received = value("moim_datagrams_received_total");
+    let waits = value("moim_datagram_wait_seconds_count");
+    assert!(waits > 40 && waits <= received, "{metrics}");
+    let waited = |le: &str| value(&format!("moim_datagram_wait_seconds_bucket{{le=\"{le}\"}}"));
+    assert!(waited("0.02") * 10 >= waits * 9, "{metrics}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

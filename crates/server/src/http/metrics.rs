@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 
-use moim_media::stats::{HOP_BOUNDS_US, Hops};
+use moim_media::stats::{DELAY_BOUNDS_US, Delays};
 
 use crate::http::hls;
 use crate::state::AppState;
@@ -96,7 +96,16 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
         "Media frames written to subscribers.",
         &[("", r.frames_forwarded)],
     );
-    let hops = hop_histogram(&r.hops);
+    let hops = histogram(
+        "moim_frame_hop_seconds",
+        "How long forwarded frames spent in the server: from their first packet's arrival to their write to a subscriber (before pacing).",
+        &r.hops,
+    );
+    let waits = histogram(
+        "moim_datagram_wait_seconds",
+        "How long received datagrams waited in the media socket: from the kernel's receipt to a worker reading them. It grows when a worker falls behind.",
+        &media.receive_waits,
+    );
     metric(
         "moim_datagrams_received_total",
         "counter",
@@ -188,34 +197,25 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
         ],
     );
     out.push_str(&hops);
+    out.push_str(&waits);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
 }
 
-/// `moim_frame_hop_seconds`, the histogram of how long forwarded frames spent here.
-fn hop_histogram(hops: &Hops) -> String {
+/// Histogram `name` of `delays`, in seconds.
+fn histogram(name: &str, help: &str, delays: &Delays) -> String {
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "# HELP moim_frame_hop_seconds How long forwarded frames spent in the server: from their first packet's arrival to their write to a subscriber (before pacing)."
-    );
-    let _ = writeln!(out, "# TYPE moim_frame_hop_seconds histogram");
-    let bounds = HOP_BOUNDS_US
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} histogram");
+    let bounds = DELAY_BOUNDS_US
         .iter()
         .map(|us| format!("{}", *us as f64 / 1e6))
         .chain(std::iter::once("+Inf".to_owned()));
     let mut cumulative = 0;
-    for (le, n) in bounds.zip(hops.buckets) {
+    for (le, n) in bounds.zip(delays.buckets) {
         cumulative += n;
-        let _ = writeln!(
-            out,
-            "moim_frame_hop_seconds_bucket{{le=\"{le}\"}} {cumulative}"
-        );
+        let _ = writeln!(out, "{name}_bucket{{le=\"{le}\"}} {cumulative}");
     }
-    let _ = writeln!(
-        out,
-        "moim_frame_hop_seconds_sum {:.6}",
-        hops.sum_us as f64 / 1e6
-    );
-    let _ = writeln!(out, "moim_frame_hop_seconds_count {cumulative}");
+    let _ = writeln!(out, "{name}_sum {:.6}", delays.sum_us as f64 / 1e6);
+    let _ = writeln!(out, "{name}_count {cumulative}");
     out
 }
