@@ -9,6 +9,7 @@ use str0m::media::{MediaKind, Mid};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc::{Receiver, Sender};
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::signal::{ToMedia, ToSignaling};
@@ -81,7 +82,9 @@ impl MoimSignal {
 pub async fn join(url: &str, token: &str) -> anyhow::Result<(Socket, Value, usize)> {
     let mut url = url.to_owned();
     for moves in 0..3 {
-        let (mut ws, _) = tokio_tungstenite::connect_async(&url)
+        // tungstenite zeroes its read buffer before every read (128 KiB by default).
+        let config = WebSocketConfig::default().read_buffer_size(4 * 1024);
+        let (mut ws, _) = tokio_tungstenite::connect_async_with_config(&url, Some(config), false)
             .await
             .with_context(|| format!("cannot open {url}"))?;
         let join = json!({"type": "join", "v": 1, "token": token});

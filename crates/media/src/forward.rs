@@ -84,8 +84,15 @@ impl Router {
         }
         // A gap the publisher's retransmissions did not fill: frames after it reference a
         // picture the subscribers never got, so they wait for the next keyframe instead of
-        // decoding garbage.
-        let broken = video && !frame.contiguous && !keyframe;
+        // decoding garbage. So do they after a frame dropped because the worker is behind.
+        let stale = video
+            && self
+                .overload
+                .drops(now.saturating_duration_since(frame.network_time));
+        if stale {
+            self.stats.frames_shed += 1;
+        }
+        let broken = video && (stale || !frame.contiguous) && !keyframe;
         for sub in &track.subscribers {
             let Some(session) = self.sessions.get_mut(&sub.session) else {
                 continue;
@@ -110,7 +117,7 @@ impl Router {
             if let Some(want) = decision.request_keyframe {
                 self.pending.request_keyframe(track_id, want);
             }
-            if !decision.forward {
+            if !decision.forward || stale {
                 continue;
             }
             let time = slot.out_time(frame.time, frame.network_time);
@@ -125,9 +132,12 @@ impl Router {
                 continue;
             }
             self.stats.frames_forwarded += 1;
+            // The clock, not `now` (the time of the read that brought the frame's last
+            // packet): a frame to the last of many subscribers is written later than to the
+            // first, and that spread is part of the hop.
             self.stats
                 .hops
-                .record(now.saturating_duration_since(frame.network_time));
+                .record(Instant::now().saturating_duration_since(frame.network_time));
             self.pending.poll(session);
         }
         true

@@ -29,6 +29,7 @@ mod ice_restart;
 pub mod ids;
 pub mod nodes;
 pub mod outbox;
+pub mod overload;
 mod pending;
 pub mod placement;
 mod play;

@@ -91,8 +91,9 @@ impl Link {
     }
 
     /// The quality these numbers show; `short`: a video it receives is paused for
-    /// bandwidth.
-    pub fn quality(&self, short: bool) -> ConnectionQuality {
+    /// bandwidth; `shed`: its videos are held to lower layers because the server is
+    /// behind (at best good).
+    pub fn quality(&self, short: bool, shed: bool) -> ConnectionQuality {
         if self.lost {
             return ConnectionQuality::Lost;
         }
@@ -104,7 +105,7 @@ impl Link {
         let jitter = self.jitter_of_period();
         if short || loss >= LOSS_POOR || rtt >= RTT_POOR || jitter >= JITTER_POOR {
             ConnectionQuality::Poor
-        } else if loss >= LOSS_GOOD || rtt >= RTT_GOOD || jitter >= JITTER_GOOD {
+        } else if shed || loss >= LOSS_GOOD || rtt >= RTT_GOOD || jitter >= JITTER_GOOD {
             ConnectionQuality::Good
         } else {
             ConnectionQuality::Excellent
@@ -163,7 +164,8 @@ impl Router {
             .filter_map(|s| self.sessions.get(&s))
         {
             let short = s.slots.values().any(|slot| slot.cap == Cap::Paused);
-            quality = quality.min(s.link.quality(short));
+            let shed = s.slots.values().any(|slot| slot.shed.is_some());
+            quality = quality.min(s.link.quality(short, shed));
             stats = Some(stats.map_or(s.link.stats, |a| combine(a, s.link.stats)));
         }
         let Some(stats) = stats else {
@@ -214,18 +216,42 @@ mod tests {
     #[test]
     fn quality_is_the_worst_of_loss_delay_and_jitter() {
         assert_eq!(
-            link(0.0, 20, 5).quality(false),
+            link(0.0, 20, 5).quality(false, false),
             ConnectionQuality::Excellent
         );
-        assert_eq!(link(3.0, 20, 5).quality(false), ConnectionQuality::Good);
-        assert_eq!(link(10.0, 20, 5).quality(false), ConnectionQuality::Poor);
-        assert_eq!(link(0.0, 300, 5).quality(false), ConnectionQuality::Good);
-        assert_eq!(link(0.0, 600, 5).quality(false), ConnectionQuality::Poor);
-        assert_eq!(link(0.0, 20, 100).quality(false), ConnectionQuality::Poor);
         assert_eq!(
-            link(0.0, 20, 5).quality(true),
+            link(3.0, 20, 5).quality(false, false),
+            ConnectionQuality::Good
+        );
+        assert_eq!(
+            link(10.0, 20, 5).quality(false, false),
+            ConnectionQuality::Poor
+        );
+        assert_eq!(
+            link(0.0, 300, 5).quality(false, false),
+            ConnectionQuality::Good
+        );
+        assert_eq!(
+            link(0.0, 600, 5).quality(false, false),
+            ConnectionQuality::Poor
+        );
+        assert_eq!(
+            link(0.0, 20, 100).quality(false, false),
+            ConnectionQuality::Poor
+        );
+        assert_eq!(
+            link(0.0, 20, 5).quality(true, false),
             ConnectionQuality::Poor,
             "a paused video"
+        );
+        assert_eq!(
+            link(0.0, 20, 5).quality(false, true),
+            ConnectionQuality::Good,
+            "videos held to lower layers because the server is behind"
+        );
+        assert_eq!(
+            link(10.0, 20, 5).quality(false, true),
+            ConnectionQuality::Poor
         );
     }
 
@@ -233,7 +259,7 @@ mod tests {
     fn a_connection_nothing_arrives_on_is_lost() {
         let mut l = link(0.0, 20, 5);
         l.lost = true;
-        assert_eq!(l.quality(false), ConnectionQuality::Lost);
+        assert_eq!(l.quality(false, false), ConnectionQuality::Lost);
     }
 
     #[test]

@@ -26,6 +26,7 @@ use crate::command::{Command, Follow};
 use crate::demux::{Demux, Route, worker_ufrag};
 use crate::event::MediaEvent;
 use crate::ids::{ParticipantId, RoomId, SessionId, TrackId};
+use crate::overload::Overload;
 use crate::pending::Pending;
 use crate::quality::STATS_INTERVAL;
 use crate::relay::{DatagramBatch, Relay, WorkerId};
@@ -128,6 +129,8 @@ pub struct Router {
     /// New sessions offer and accept RED for their sound.
     audio_red: bool,
     pub(crate) stats: RouterStats,
+    /// How far behind the worker is, and how much load it sheds for it.
+    pub(crate) overload: Overload,
 }
 
 impl Router {
@@ -169,6 +172,7 @@ impl Router {
             estimate_bandwidth: true,
             audio_red: false,
             stats: RouterStats::default(),
+            overload: Overload::default(),
         }
     }
 
@@ -207,6 +211,7 @@ impl Router {
             sessions: self.sessions.len() as u64,
             tracks: self.tracks.values().filter(|t| t.is_local()).count() as u64,
             mirrored_tracks: self.tracks.values().filter(|t| !t.is_local()).count() as u64,
+            overload_level: u64::from(self.overload.level()),
             ..self.stats
         }
     }

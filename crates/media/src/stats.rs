@@ -75,6 +75,11 @@ pub struct RouterStats {
     /// write, so the wait for the frame's last packet, the hand-over between workers or
     /// nodes and the forwarding itself; the pacer's wait after the write is not in it.
     pub hops: Delays,
+    /// Video frames not forwarded because the worker was behind (`overload.rs`).
+    pub frames_shed: u64,
+    /// How much load the worker sheds now, 0 (none) to `overload::MAX_LEVEL`; the highest
+    /// of the workers when summed.
+    pub overload_level: u64,
 }
 
 impl std::ops::AddAssign for RouterStats {
@@ -93,6 +98,8 @@ impl std::ops::AddAssign for RouterStats {
         self.data_dropped += other.data_dropped;
         self.events_dropped += other.events_dropped;
         self.hops += other.hops;
+        self.frames_shed += other.frames_shed;
+        self.overload_level = self.overload_level.max(other.overload_level);
     }
 }
 

@@ -195,9 +195,12 @@ impl Router {
             match self.tracks.get_mut(&track_id) {
                 Some(track) => {
                     let video = track.kind == TrackKind::Video;
-                    session
-                        .slots
-                        .insert(mid, Slot::new(Some(track_id), video, true));
+                    let mut slot = Slot::new(Some(track_id), video, true);
+                    if video {
+                        // Joining an overloaded worker sheds as its last joiner would.
+                        slot.shed = self.overload.layer_limit(id.0 as usize);
+                    }
+                    session.slots.insert(mid, slot);
                     track.subscribers.push(Subscriber { session: id, mid });
                     self.layers_due = true;
                 }

@@ -61,6 +61,9 @@ pub struct Slot {
     pub pinned: Option<usize>,
     /// What the bandwidth allocation allows it.
     pub cap: Cap,
+    /// The largest layer, by size (0 the smallest), the worker's overload leaves it
+    /// (`overload.rs`); `None` while the worker keeps up.
+    pub shed: Option<usize>,
     /// When the allocation last lowered it, which holds back the next step up.
     pub lowered: Option<Instant>,
     /// Since when the allocation has had no room for it while it was running.
@@ -83,6 +86,7 @@ impl Slot {
             layer: None,
             pinned: None,
             cap: Cap::Free,
+            shed: None,
             lowered: None,
             short_since: None,
             rebase: true,

@@ -219,8 +219,19 @@ impl Track {
     }
 
     /// The layer `slot` should receive: what its rendered size asks for, within what the
-    /// bandwidth allocation allows it; `None` while paused or before any layer arrived.
+    /// bandwidth allocation and the worker's overload allow it; `None` while paused or
+    /// before any layer arrived.
     pub fn layer_for(&self, slot: &Slot, now: Instant) -> Option<usize> {
+        let layer = self.layer_within_bandwidth(slot, now)?;
+        let Some(limit) = slot.shed.and_then(|rank| self.layer_by_size(rank)) else {
+            return Some(layer);
+        };
+        let shed = self.layers[limit].height < self.layers[layer].height
+            && self.layers[limit].is_active(now);
+        Some(if shed { limit } else { layer })
+    }
+
+    fn layer_within_bandwidth(&self, slot: &Slot, now: Instant) -> Option<usize> {
         if let Some(rank) = slot.pinned {
             // Up to the layer its rendered size asks for: larger ones would go unused.
             let tallest = self.layer_for_size(slot.target_height)?;

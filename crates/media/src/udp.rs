@@ -40,6 +40,8 @@ pub struct MediaSocket {
     /// How long the datagrams read waited in the socket (the kernel's receive timestamp to
     /// the read).
     pub waits: Delays,
+    /// The least wait of the datagrams read since [`MediaSocket::take_least_wait`].
+    least_wait: Option<Duration>,
 }
 
 impl MediaSocket {
@@ -59,6 +61,7 @@ impl MediaSocket {
             send_drops: 0,
             sent: 0,
             waits: Delays::default(),
+            least_wait: None,
         })
     }
 
@@ -97,12 +100,19 @@ impl MediaSocket {
                 for datagram in buffer[..meta.len].chunks(stride) {
                     if let Some(waited) = waited {
                         self.waits.record(waited);
+                        self.least_wait = Some(self.least_wait.map_or(waited, |l| l.min(waited)));
                     }
                     on_datagram(meta.addr, datagram);
                 }
             }
         }
         Ok(())
+    }
+
+    /// The least wait in the socket of the datagrams read since the last call, if any had
+    /// a kernel timestamp.
+    pub fn take_least_wait(&mut self) -> Option<Duration> {
+        self.least_wait.take()
     }
 
     /// Queues a datagram; it goes out with the next ones to the same destination.

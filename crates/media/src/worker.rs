@@ -116,6 +116,9 @@ pub(crate) async fn run(socket: UdpSocket, candidate: SocketAddr, links: WorkerL
                 }) {
                     warn!("UDP receive failed: {e}");
                 }
+                if let Some(least) = socket.take_least_wait() {
+                    router.socket_waited(now, least);
+                }
             },
             command = commands.recv() => match command {
                 Some(command) => router.handle_command(Instant::now(), command),

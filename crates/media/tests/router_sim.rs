@@ -591,3 +591,71 @@ fn tracks_published_on_the_second_node_reach_the_first_and_leave_with_their_link
     assert_eq!(sim.peers[erin].offered_tracks, Some(0));
     assert_eq!(sim.routers[0].stats().mirrored_tracks, 0);
 }
+
+#[test]
+fn a_worker_behind_sheds_layers_then_late_video_and_gives_them_back_once_it_keeps_up() {
+    let mut sim = Sim::new();
+    let alice = sim.add_simulcast_publisher(10001, &["q", "h", "f"]);
+    let viewers = [sim.add_subscriber(10002), sim.add_subscriber(10003)];
+    sim.run(Duration::from_secs(1));
+    let track = sim.video_track_of(alice);
+    for viewer in viewers {
+        let participant = sim.peers[viewer].id;
+        sim.command(Command::VideoSize {
+            participant,
+            track,
+            width: 1280,
+            height: 720,
+        });
+    }
+    sim.run(Duration::from_secs(2));
+    let heights = |sim: &Sim| {
+        let mut h: Vec<_> = viewers
+            .iter()
+            .map(|v| sim.peers[*v].last_keyframe_height)
+            .collect();
+        h.sort();
+        h
+    };
+    assert_eq!(heights(&sim), [Some(720); 2]);
+    assert_eq!(sim.stats().overload_level, 0);
+
+    // Every read finds datagrams that waited 300 ms: a queue stands in the socket.
+    sim.socket_wait = Some(Duration::from_millis(300));
+    for (level, expected) in [
+        (1, [Some(360), Some(720)]),
+        (2, [Some(360); 2]),
+        (3, [Some(180); 2]),
+    ] {
+        sim.run(Duration::from_millis(if level == 1 { 600 } else { 1000 }));
+        assert_eq!(sim.stats().overload_level, level);
+        assert_eq!(heights(&sim), expected, "level {level}");
+    }
+    sim.run(Duration::from_millis(1000));
+    assert_eq!(sim.stats().overload_level, 4);
+    let before: Vec<_> = viewers
+        .iter()
+        .map(|v| (sim.peers[*v].video_frames, sim.peers[*v].audio_frames))
+        .collect();
+    sim.run(Duration::from_secs(1));
+    for (viewer, (video, audio)) in viewers.iter().zip(before) {
+        let peer = &sim.peers[*viewer];
+        assert!(peer.video_frames <= video + 1, "late video is dropped");
+        assert!(peer.audio_frames >= audio + 25, "the sound goes on");
+    }
+    assert!(sim.stats().frames_shed >= 25, "{:?}", sim.stats());
+
+    // The queue is gone: after a calm spell the late frames flow again, then the layers
+    // come back one level at a time.
+    sim.socket_wait = Some(Duration::from_millis(1));
+    sim.run(Duration::from_millis(10_500));
+    assert_eq!(sim.stats().overload_level, 3);
+    let video: Vec<_> = viewers.iter().map(|v| sim.peers[*v].video_frames).collect();
+    sim.run(Duration::from_secs(1));
+    for (viewer, video) in viewers.iter().zip(video) {
+        assert!(sim.peers[*viewer].video_frames > video + 20, "video again");
+    }
+    sim.run(Duration::from_secs(32));
+    assert_eq!(sim.stats().overload_level, 0);
+    assert_eq!(heights(&sim), [Some(720); 2]);
+}

@@ -52,6 +52,9 @@ async fn two_participants_receive_each_others_audio_and_video() {
     assert!(waits > 40 && waits <= received, "{metrics}");
     let waited = |le: &str| value(&format!("moim_datagram_wait_seconds_bucket{{le=\"{le}\"}}"));
     assert!(waited("0.02") * 10 >= waits * 9, "{metrics}");
+    // Two participants are no load: nothing is shed.
+    assert_eq!(value("moim_overload_level"), 0, "{metrics}");
+    assert_eq!(value("moim_frames_shed_total"), 0, "{metrics}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -90,6 +90,8 @@ pub struct Sim {
     overload: Option<Overload>,
     /// Addresses peers moved away from: what they still send from there is lost.
     gone: Vec<SocketAddr>,
+    /// How long every read of the routers' sockets says its datagrams waited, if set.
+    pub socket_wait: Option<Duration>,
 }
 
 impl Sim {
@@ -121,6 +123,7 @@ impl Sim {
             backlog: Vec::new(),
             overload: None,
             gone: Vec::new(),
+            socket_wait: None,
         }
     }
 
@@ -560,6 +563,11 @@ impl Sim {
                 None => usize::from(from.port()) % workers,
             };
             self.routers[worker].handle_datagram(self.now, from, &data);
+        }
+        if let Some(wait) = self.socket_wait {
+            for router in &mut self.routers {
+                router.socket_waited(self.now, wait);
+            }
         }
         self.carry_relays();
         self.take_relays();

@@ -96,6 +96,18 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
         "Media frames written to subscribers.",
         &[("", r.frames_forwarded)],
     );
+    metric(
+        "moim_overload_level",
+        "gauge",
+        "How much load the busiest media worker sheds because it is behind: 0 none, 1 half the subscribers' videos at their middle layer, 2 all, 3 all at their smallest layer, 4 also late video frames dropped.",
+        &[("", r.overload_level)],
+    );
+    metric(
+        "moim_frames_shed_total",
+        "counter",
+        "Video frames not forwarded because their media worker was behind.",
+        &[("", r.frames_shed)],
+    );
     let hops = histogram(
         "moim_frame_hop_seconds",
         "How long forwarded frames spent in the server: from their first packet's arrival to their write to a subscriber (before pacing).",

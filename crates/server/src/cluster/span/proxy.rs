@@ -22,7 +22,7 @@ use tracing::{debug, info, warn};
 use super::link::{self, NODE_HEADER};
 use crate::cluster::node::NodeInfo;
 use crate::cluster::relay::origin;
-use crate::signal::{IDLE_TIMEOUT, MAX_FRAME_BYTES, PING_INTERVAL, send_within};
+use crate::signal::{IDLE_TIMEOUT, MAX_FRAME_BYTES, PING_INTERVAL, READ_BUFFER_BYTES, send_within};
 use crate::state::AppState;
 
 type Upstream = tokio_tungstenite::WebSocketStream<Box<dyn origin::Stream>>;
@@ -159,7 +159,8 @@ async fn open(state: &Arc<AppState>, node: &NodeInfo, room: &str) -> anyhow::Res
     headers.insert(NODE_HEADER, HeaderValue::from_str(&state.cluster.me().id)?);
     let config = WebSocketConfig::default()
         .max_message_size(Some(MAX_FRAME_BYTES))
-        .max_frame_size(Some(MAX_FRAME_BYTES));
+        .max_frame_size(Some(MAX_FRAME_BYTES))
+        .read_buffer_size(READ_BUFFER_BYTES);
     let (upstream, _) = tokio_tungstenite::client_async_with_config(request, stream, Some(config))
         .await
         .map_err(|e: tungstenite::Error| anyhow::anyhow!(e))
