@@ -15,7 +15,7 @@ use crate::command::{Follow, PlayAnswer};
 use crate::error::MediaError;
 use crate::ids::{ParticipantId, RoomId, SessionId, TrackId};
 use crate::router::Router;
-use crate::session::{SessionRole, send_unpaced};
+use crate::session::{SessionRole, prepare_video_send};
 use crate::subscription::Slot;
 use crate::track::Subscriber;
 
@@ -64,7 +64,7 @@ impl Router {
         let video = added.kind == MediaKind::Video;
         let mut slot = Slot::new(None, video, true);
         if video {
-            send_unpaced(&mut session.rtc, added.mid);
+            prepare_video_send(&mut session.rtc, added.mid);
             // m-lines are added in the offer's order: this one carries the next layer.
             let before = session.slots.values().filter(|s| s.is_video).count();
             slot.pinned = (before > 0).then_some(before);

@@ -39,7 +39,7 @@ use crate::track::Track;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
 /// Video packets a session keeps for retransmission: about 2 s of a 720p layer, far more
 /// than a NACK round trip needs (str0m's default of 1000 held ~1.5 MiB per subscriber).
-const SEND_BUFFER_VIDEO: usize = 300;
+pub(crate) const SEND_BUFFER_VIDEO: usize = 300;
 /// Immediate timeouts handled in one poll of a session before it goes back to the heap:
 /// enough for a keyframe's packets through the pacer, one timeout each.
 const MAX_IMMEDIATE_TIMEOUTS: u32 = 64;

@@ -15,7 +15,7 @@ use crate::error::MediaError;
 use crate::event::MediaEvent;
 use crate::ids::{ParticipantId, RoomId, SessionId, TrackId};
 use crate::router::Router;
-use crate::session::{SessionRole, send_unpaced};
+use crate::session::{SessionRole, prepare_video_send};
 use crate::subscription::Slot;
 use crate::track::Subscriber;
 
@@ -199,7 +199,7 @@ impl Router {
                     if video {
                         // Joining an overloaded worker sheds as its last joiner would.
                         slot.shed = self.overload.layer_limit(id.0 as usize);
-                        send_unpaced(&mut session.rtc, mid);
+                        prepare_video_send(&mut session.rtc, mid);
                     }
                     session.slots.insert(mid, slot);
                     track.subscribers.push(Subscriber { session: id, mid });
