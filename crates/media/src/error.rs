@@ -24,6 +24,12 @@ pub enum MediaError {
     /// A worker's command channel is full; the client may try again shortly.
     #[error("the media plane is overloaded; try again")]
     Busy,
+    /// Every worker is shedding load (`overload.rs`) and takes no new participant; those
+    /// already in carry on.
+    #[error(
+        "the server is at capacity: its media workers are shedding load to keep up; try again in a minute"
+    )]
+    Full,
     /// A worker is gone because the media plane is shutting down.
     #[error("the media plane is shutting down")]
     Closed,

@@ -52,6 +52,7 @@ mod udp;
 mod worker;
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 
@@ -143,6 +144,8 @@ pub struct MediaPlane {
     tcp_addr: Option<SocketAddr>,
     stats: Vec<Arc<Mutex<MediaStats>>>,
     nodes: NodeLinks,
+    /// New participants refused because every worker was shedding load.
+    refused: Arc<AtomicU64>,
 }
 
 impl MediaPlane {
@@ -240,6 +243,7 @@ impl MediaPlane {
                 tcp_addr,
                 stats,
                 nodes,
+                refused: Arc::default(),
             },
             event_rx,
         ))
@@ -278,12 +282,15 @@ impl MediaPlane {
     /// participant), or to every worker for what every worker needs; fails when the media plane is
     /// overloaded or gone.
     pub fn send(&self, command: Command) -> Result<(), MediaError> {
-        let worker = self
-            .placement
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .route(&command);
-        match worker {
+        let worker = {
+            let mut placement = self.placement.lock().unwrap_or_else(|e| e.into_inner());
+            self.note_saturation(&mut placement);
+            placement.route(&command)
+        };
+        if worker == Err(MediaError::Full) {
+            self.refused.fetch_add(1, Ordering::Relaxed);
+        }
+        match worker? {
             Some(worker) => try_send(&self.commands[worker.0], command),
             None => {
                 // Every worker gets it or none does: a command half delivered would leave
@@ -300,6 +307,31 @@ impl MediaPlane {
                 }
                 Ok(())
             }
+        }
+    }
+
+    /// Whether a new participant would be taken: some worker is not shedding load.
+    pub fn admits(&self) -> bool {
+        let mut placement = self.placement.lock().unwrap_or_else(|e| e.into_inner());
+        self.note_saturation(&mut placement);
+        placement.admits()
+    }
+
+    /// New participants refused since start because every worker was shedding load.
+    pub fn refused(&self) -> u64 {
+        self.refused.load(Ordering::Relaxed)
+    }
+
+    /// Tells placement which workers shed load now (their counters are a few hundred
+    /// milliseconds old at most, and the levels change once a second at most).
+    fn note_saturation(&self, placement: &mut Placement) {
+        for (index, stats) in self.stats.iter().enumerate() {
+            let level = stats
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .router
+                .overload_level;
+            placement.set_saturated(WorkerId(index), level >= u64::from(overload::REFUSING));
         }
     }
 

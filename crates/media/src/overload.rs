@@ -12,6 +12,9 @@
 //! 4. video frames that waited longer than [`STALE`] are not forwarded (each subscription
 //!    then waits for the next keyframe); audio is never dropped.
 //!
+//! From level [`REFUSING`] on, the worker takes no new participant (`placement.rs`):
+//! everyone it has would pay for them.
+//!
 //! Once no queue has stood for [`RECOVER`], it gives back one level, and so on. Layers
 //! change on keyframes, as for bandwidth; the affected subscribers' connection quality
 //! shows it, and `/metrics` has the level and the frames dropped.
@@ -33,6 +36,9 @@ const RECOVER: Duration = Duration::from_secs(10);
 pub const STALE: Duration = Duration::from_millis(100);
 /// The last level.
 pub const MAX_LEVEL: u8 = 4;
+/// From this level on (every video already lowered, and still behind) the worker takes no
+/// new participant.
+pub const REFUSING: u8 = 2;
 
 /// A worker's overload state, fed with the waits of the datagrams it reads.
 #[derive(Debug, Clone)]

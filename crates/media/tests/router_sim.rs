@@ -593,7 +593,7 @@ fn tracks_published_on_the_second_node_reach_the_first_and_leave_with_their_link
 }
 
 #[test]
-fn a_worker_behind_sheds_layers_then_late_video_and_gives_them_back_once_it_keeps_up() {
+fn a_worker_behind_sheds_load_and_turns_newcomers_away_until_it_keeps_up() {
     let mut sim = Sim::new();
     let alice = sim.add_simulcast_publisher(10001, &["q", "h", "f"]);
     let viewers = [sim.add_subscriber(10002), sim.add_subscriber(10003)];
@@ -630,6 +630,9 @@ fn a_worker_behind_sheds_layers_then_late_video_and_gives_them_back_once_it_keep
         sim.run(Duration::from_millis(if level == 1 { 600 } else { 1000 }));
         assert_eq!(sim.stats().overload_level, level);
         assert_eq!(heights(&sim), expected, "level {level}");
+        // From level 2 the worker takes no newcomer; those it has carry on.
+        let newcomer = sim.try_add_subscriber(20_100 + level as u16);
+        assert_eq!(newcomer.is_ok(), level < 2, "level {level}: {newcomer:?}");
     }
     sim.run(Duration::from_millis(1000));
     assert_eq!(sim.stats().overload_level, 4);
@@ -658,4 +661,6 @@ fn a_worker_behind_sheds_layers_then_late_video_and_gives_them_back_once_it_keep
     sim.run(Duration::from_secs(32));
     assert_eq!(sim.stats().overload_level, 0);
     assert_eq!(heights(&sim), [Some(720); 2]);
+    sim.try_add_subscriber(20_110)
+        .expect("a worker that keeps up takes newcomers again");
 }

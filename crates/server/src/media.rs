@@ -39,6 +39,12 @@ impl Media {
         &self.plane
     }
 
+    /// Whether newcomer `participant`'s media can be taken: here, while some worker is not
+    /// shedding load; on another node, that node judged it when it passed the join on.
+    pub fn admits(&self, participant: ParticipantId) -> bool {
+        self.spans.placed(participant).is_some() || self.plane.admits()
+    }
+
     /// Sends a command without waiting, to the node its participant's media is on. A
     /// recording's or broadcast's tap stays here: it takes the frames of the participant's
     /// tracks as this node mirrors them.

@@ -232,7 +232,7 @@ pub fn media_error(e: MediaError) -> ApiError {
         MediaError::NoPendingOffer => ErrorCode::MalformedMessage,
         // The server may have closed it (ICE lost): not the client's mistake.
         MediaError::UnknownSession | MediaError::NothingToPlay => ErrorCode::NotFound,
-        MediaError::Busy | MediaError::Closed => ErrorCode::ServerBusy,
+        MediaError::Busy | MediaError::Full | MediaError::Closed => ErrorCode::ServerBusy,
     };
     let mut message = e.to_string();
     if let Some(first) = message.get_mut(0..1) {

@@ -54,6 +54,7 @@ async fn two_participants_receive_each_others_audio_and_video() {
     assert!(waited("0.02") * 10 >= waits * 9, "{metrics}");
     // Two participants are no load: nothing is shed.
     assert_eq!(value("moim_overload_level"), 0, "{metrics}");
+    assert_eq!(value("moim_participants_refused_total"), 0, "{metrics}");
     assert_eq!(value("moim_frames_shed_total"), 0, "{metrics}");
 }
 

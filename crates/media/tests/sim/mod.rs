@@ -20,7 +20,9 @@ use moim_media::outbox::RelayOutbox;
 use moim_media::placement::Placement;
 use moim_media::relay::{Relay, WorkerId};
 use moim_media::stun::IceKey;
-use moim_media::{Command, MediaEvent, ParticipantId, RoomId, Router, RouterStats, TrackId};
+use moim_media::{
+    Command, MediaError, MediaEvent, ParticipantId, RoomId, Router, RouterStats, TrackId, overload,
+};
 use moim_proto::signal::TrackKind;
 use str0m::change::{SdpAnswer, SdpOffer};
 use str0m::net::{Protocol, Receive, Transmit};
@@ -218,13 +220,24 @@ impl Sim {
     }
 
     pub fn command(&mut self, command: Command) {
+        self.try_command(command)
+            .expect("a worker takes the command");
+    }
+
+    /// Hands `command` to its worker as the media plane does: a worker shedding load
+    /// takes no newcomer.
+    pub fn try_command(&mut self, command: Command) -> Result<(), MediaError> {
         if self.nodes.is_some() {
             let node = self.node_of(command.participant());
             self.routers[node].handle_command(self.now, command);
             self.carry_relays();
-            return;
+            return Ok(());
         }
-        match self.placement.route(&command) {
+        for (index, router) in self.routers.iter().enumerate() {
+            let saturated = router.stats().overload_level >= u64::from(overload::REFUSING);
+            self.placement.set_saturated(WorkerId(index), saturated);
+        }
+        match self.placement.route(&command)? {
             Some(worker) => self.routers[worker.0].handle_command(self.now, command),
             None => {
                 for router in &mut self.routers {
@@ -233,6 +246,7 @@ impl Sim {
             }
         }
         self.carry_relays();
+        Ok(())
     }
 
     /// From now on, workers talk through their real outboxes into inboxes of `capacity`,
@@ -413,13 +427,23 @@ impl Sim {
     }
 
     fn add_receiver(&mut self, port: u16, data: bool) -> usize {
+        self.try_add_receiver(port, data)
+            .expect("a worker takes the subscriber")
+    }
+
+    /// A subscriber, unless the media plane refuses it.
+    pub fn try_add_subscriber(&mut self, port: u16) -> Result<usize, MediaError> {
+        self.try_add_receiver(port, true)
+    }
+
+    fn try_add_receiver(&mut self, port: u16, data: bool) -> Result<usize, MediaError> {
         let peer = Peer::new(port, self.now);
-        self.command(Command::Subscribe {
+        self.try_command(Command::Subscribe {
             room: self.room,
             participant: peer.id,
             data,
-        });
-        self.push_peer(peer)
+        })?;
+        Ok(self.push_peer(peer))
     }
 
     /// Moves a publisher to `port`, as a network change would: it restarts ICE with a new

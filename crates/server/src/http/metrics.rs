@@ -99,7 +99,7 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     metric(
         "moim_overload_level",
         "gauge",
-        "How much load the busiest media worker sheds because it is behind: 0 none, 1 half the subscribers' videos at their middle layer, 2 all, 3 all at their smallest layer, 4 also late video frames dropped.",
+        "How much load the busiest media worker sheds because it is behind: 0 none, 1 half the subscribers' videos at their middle layer, 2 all (and it takes no new participant), 3 all at their smallest layer, 4 also late video frames dropped.",
         &[("", r.overload_level)],
     );
     metric(
@@ -107,6 +107,12 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
         "counter",
         "Video frames not forwarded because their media worker was behind.",
         &[("", r.frames_shed)],
+    );
+    metric(
+        "moim_participants_refused_total",
+        "counter",
+        "New participants refused (server_busy) because every media worker was shedding load.",
+        &[("", state.media.refused())],
     );
     let hops = histogram(
         "moim_frame_hop_seconds",

@@ -3,7 +3,7 @@
 //! speakers promoted or demoted live, without anyone rejoining. Signaling and the room API
 //! share these operations.
 
-use moim_media::{Command, ParticipantId, TrackId};
+use moim_media::{Command, MediaError, ParticipantId, TrackId};
 use moim_proto::ErrorCode;
 use moim_proto::error::ApiError;
 use moim_proto::signal::{RoomMode, RoomSettings, ServerMessage, TrackKind};
@@ -25,6 +25,10 @@ pub fn enter(
     let id = participant.id;
     let grants = participant.grants.clone();
     let info = participant.info();
+    // A newcomer the media plane cannot take is told so before anyone sees it come.
+    if !state.media.admits(id) {
+        return Err(media_error(MediaError::Full));
+    }
     let entry = state.rooms().enter(room_name, participant)?;
     match entry {
         Entry::Waiting => Ok(ServerMessage::Waiting {
@@ -52,14 +56,16 @@ fn arrive(
         }
     }
     if grants.can_subscribe {
-        state
-            .media
-            .send(Command::Subscribe {
-                room: joined.room,
-                participant: id,
-                data: grants.can_publish_data,
-            })
-            .map_err(media_error)?;
+        let subscribed = state.media.send(Command::Subscribe {
+            room: joined.room,
+            participant: id,
+            data: grants.can_publish_data,
+        });
+        if let Err(e) = subscribed {
+            // In the room without media is no way to be in it.
+            state.remove_participant(id);
+            return Err(media_error(e));
+        }
     }
     let ice_servers = state.ice.for_identity(&joined.me.identity);
     Ok(joined.message(room_name, ice_servers))

@@ -569,7 +569,12 @@ impl Connection {
         if media_node.is_none()
             && let Placement::At(node) = self.state.place(&room_name).await?
         {
-            if self.state.config.span_rooms && !self.state.cluster.draining() {
+            // A node shedding load sends newcomers to the room's node rather than take
+            // their media.
+            if self.state.config.span_rooms
+                && !self.state.cluster.draining()
+                && self.state.media.plane().admits()
+            {
                 self.pass_to = Some((node, room_name));
                 return Ok(None);
             }
