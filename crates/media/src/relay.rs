@@ -188,8 +188,9 @@ impl Router {
         match relay {
             Relay::Datagrams(batch) => {
                 for (source, datagram) in batch.iter() {
-                    self.handle_handed_over(now, source, datagram);
+                    self.take_handed_over(now, source, datagram);
                 }
+                self.settle(now);
             }
             Relay::TrackPublished(info) => {
                 if !self.tracks.contains_key(&info.id) {

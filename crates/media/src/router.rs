@@ -1,7 +1,8 @@
 //! The sans-IO core of the SFU: sessions, tracks and rooms, driven by datagrams, commands
 //! and time, producing datagrams to send and events for the control plane.
 //!
-//! The IO loop (`worker.rs`) feeds it with [`Router::handle_datagram`],
+//! The IO loop (`worker.rs`) feeds it with [`Router::handle_datagram`] (or a batch of
+//! [`Router::take_datagram`] and a [`Router::settle`]),
 //! [`Router::handle_command`] and [`Router::handle_timeout`], then drains
 //! [`Router::poll_transmit`] and [`Router::poll_event`]. Tests drive it the same way with
 //! simulated time. The role-specific parts live in `publish.rs`, `subscribe.rs`,
@@ -354,13 +355,29 @@ impl Router {
 
     /// Feeds one datagram received on the shared port.
     pub fn handle_datagram(&mut self, now: Instant, source: SocketAddr, datagram: &[u8]) {
+        self.take_datagram(now, source, datagram);
+        self.drive(now);
+    }
+
+    /// Feeds one datagram of a batch read at once, without acting on it yet: call
+    /// [`Router::settle`] after the batch. A subscriber that several of the batch's frames
+    /// go to is then polled once for them all; a poll of str0m costs as much as the
+    /// streams its session has, whatever it sends.
+    pub fn take_datagram(&mut self, now: Instant, source: SocketAddr, datagram: &[u8]) {
         self.stats.datagrams_received += 1;
         let route = self.demux.route(now, source, datagram);
         self.deliver(now, route, (Protocol::Udp, source), datagram);
     }
 
-    /// Feeds a datagram another worker received for a session of this one.
-    pub(crate) fn handle_handed_over(&mut self, now: Instant, source: SocketAddr, datagram: &[u8]) {
+    /// Acts on the datagrams taken since the last call: polls the sessions they touched and
+    /// forwards what those emit.
+    pub fn settle(&mut self, now: Instant) {
+        self.drive(now);
+    }
+
+    /// Feeds a datagram another worker received for a session of this one (the batch is
+    /// settled by the caller).
+    pub(crate) fn take_handed_over(&mut self, now: Instant, source: SocketAddr, datagram: &[u8]) {
         let route = self.demux.route_local(now, source, datagram);
         self.deliver(now, route, (Protocol::Udp, source), datagram);
     }
@@ -373,6 +390,7 @@ impl Router {
         let route = self.demux.route_local(now, source, frame);
         let known = matches!(route, Route::Session(_));
         self.deliver(now, route, (Protocol::Tcp, source), frame);
+        self.drive(now);
         known
     }
 
@@ -420,7 +438,6 @@ impl Router {
             self.stats.rejected_datagrams += 1;
         }
         self.pending.poll(session);
-        self.drive(now);
     }
 
     /// Advances time: runs every session whose timer is due.

@@ -112,10 +112,11 @@ pub(crate) async fn run(socket: UdpSocket, candidate: SocketAddr, links: WorkerL
                 }
                 let now = Instant::now();
                 if let Err(e) = socket.read_all(|source, datagram| {
-                    router.handle_datagram(now, source, datagram);
+                    router.take_datagram(now, source, datagram);
                 }) {
                     warn!("UDP receive failed: {e}");
                 }
+                router.settle(now);
                 if let Some(least) = socket.take_least_wait() {
                     router.socket_waited(now, least);
                 }
