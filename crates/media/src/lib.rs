@@ -27,6 +27,7 @@ pub mod event;
 mod forward;
 mod ice_restart;
 pub mod ids;
+mod lifecycle;
 pub mod nodes;
 pub mod outbox;
 pub mod overload;

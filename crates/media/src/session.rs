@@ -11,8 +11,8 @@ use str0m::media::Mid;
 use crate::bandwidth::Bandwidth;
 use crate::data::DataChannels;
 use crate::ids::{ParticipantId, RoomId, SessionId, TrackId};
+use crate::lifecycle::SEND_BUFFER_VIDEO;
 use crate::quality::Link;
-use crate::router::SEND_BUFFER_VIDEO;
 use crate::subscription::Slot;
 
 /// How long a sending video m-line keeps its packets for retransmission: a NACK comes

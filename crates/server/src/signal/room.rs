@@ -6,9 +6,10 @@ use std::time::Instant;
 use moim_media::ParticipantId;
 use moim_proto::ErrorCode;
 use moim_proto::error::ApiError;
-use moim_proto::signal::{ChatMessage, PollInfo, ServerMessage, ServerReply};
+use moim_proto::signal::{ChatMessage, PollInfo, RecordingKind, ServerMessage, ServerReply};
 
 use super::{Connection, not_in_room};
+use crate::recording;
 use crate::room::admission;
 use crate::room::board;
 use crate::room::chat::{self, Outgoing};
@@ -154,5 +155,54 @@ impl Connection {
             Instant::now(),
             unix_millis(),
         )
+    }
+}
+
+impl Connection {
+    /// Starts (`Some(kind)`) or stops the room's recording on a task of its own (making
+    /// folders and starting ffmpeg, or waiting for it to finish a file, takes time) and
+    /// queues the reply when done, so the connection keeps delivering events meanwhile.
+    pub(super) fn recording_later(
+        &self,
+        id: Option<serde_json::Value>,
+        start: Option<RecordingKind>,
+    ) -> Option<ServerReply> {
+        let name = match self
+            .participant
+            .ok_or_else(not_in_room)
+            .and_then(|p| self.recording_room(p))
+        {
+            Ok(name) => name,
+            Err(e) => return Some(ServerReply::error(id, e)),
+        };
+        let state = self.state.clone();
+        let outbox = self.outbox.as_ref().map(|(o, _)| o.clone());
+        tokio::spawn(async move {
+            let done = tokio::task::spawn_blocking(move || match start {
+                Some(kind) => recording::start(&state, &name, kind).map(Some),
+                None => recording::stop(&state, &name).map(|_| None),
+            })
+            .await
+            .unwrap_or_else(|_| {
+                Err(ApiError::new(
+                    ErrorCode::Internal,
+                    "The recording could not be started or stopped.",
+                ))
+            });
+            let reply = match done {
+                Ok(recording) => ServerReply {
+                    id,
+                    message: ServerMessage::Recording {
+                        recording,
+                        reason: None,
+                    },
+                },
+                Err(e) => ServerReply::error(id, e),
+            };
+            if let Some(outbox) = outbox {
+                outbox.push(&reply.to_json().into());
+            }
+        });
+        None
     }
 }
