@@ -318,6 +318,16 @@ impl MediaPlane {
         placement.admits()
     }
 
+    /// Lets a newcomer in, or refuses it ([`MediaError::Full`], counted in
+    /// [`MediaPlane::refused`]) while every worker sheds load.
+    pub fn admit(&self) -> Result<(), MediaError> {
+        if self.admits() {
+            return Ok(());
+        }
+        self.refused.fetch_add(1, Ordering::Relaxed);
+        Err(MediaError::Full)
+    }
+
     /// New participants refused since start because every worker was shedding load.
     pub fn refused(&self) -> u64 {
         self.refused.load(Ordering::Relaxed)

@@ -39,10 +39,13 @@ impl Media {
         &self.plane
     }
 
-    /// Whether newcomer `participant`'s media can be taken: here, while some worker is not
-    /// shedding load; on another node, that node judged it when it passed the join on.
-    pub fn admits(&self, participant: ParticipantId) -> bool {
-        self.spans.placed(participant).is_some() || self.plane.admits()
+    /// Lets newcomer `participant`'s media in: here, while some worker is not shedding
+    /// load; on another node, that node judged it when it passed the join on.
+    pub fn admit(&self, participant: ParticipantId) -> Result<(), MediaError> {
+        if self.spans.placed(participant).is_some() {
+            return Ok(());
+        }
+        self.plane.admit()
     }
 
     /// Sends a command without waiting, to the node its participant's media is on. A

@@ -3,7 +3,7 @@
 //! speakers promoted or demoted live, without anyone rejoining. Signaling and the room API
 //! share these operations.
 
-use moim_media::{Command, MediaError, ParticipantId, TrackId};
+use moim_media::{Command, ParticipantId, TrackId};
 use moim_proto::ErrorCode;
 use moim_proto::error::ApiError;
 use moim_proto::signal::{RoomMode, RoomSettings, ServerMessage, TrackKind};
@@ -26,9 +26,7 @@ pub fn enter(
     let grants = participant.grants.clone();
     let info = participant.info();
     // A newcomer the media plane cannot take is told so before anyone sees it come.
-    if !state.media.admits(id) {
-        return Err(media_error(MediaError::Full));
-    }
+    state.media.admit(id).map_err(media_error)?;
     let entry = state.rooms().enter(room_name, participant)?;
     match entry {
         Entry::Waiting => Ok(ServerMessage::Waiting {
