@@ -2,6 +2,8 @@
 //! interframe and an Opus frame) through the `Router` to N connected subscribers —
 //! decrypting, depacketizing, the forwarding decisions, packetizing and encrypting per
 //! subscriber. Peers run in simulated time (`tests/sim`); only the router's work is timed.
+//! Twice: the frame's datagrams handled one by one, and taken as one read and settled
+//! once, as the worker does when they arrive together.
 //! `cargo bench -p moim-media --bench fan_out`.
 
 #[path = "../tests/sim/mod.rs"]
@@ -19,7 +21,16 @@ const INTERFRAME_BYTES: usize = 7_000;
 const STEPS_BETWEEN_FRAMES: usize = 6;
 
 fn fan_out(c: &mut Criterion) {
-    let mut group = c.benchmark_group("router: one frame to N subscribers");
+    fan_out_by(c, false);
+    fan_out_by(c, true);
+}
+
+fn fan_out_by(c: &mut Criterion, one_read: bool) {
+    let mut group = c.benchmark_group(if one_read {
+        "router: one frame to N subscribers, one read"
+    } else {
+        "router: one frame to N subscribers"
+    });
     for subscribers in [1u16, 10, 100] {
         // Without estimation: a simulated path never grows its estimate past the starting
         // guess, under this layer's 1.7 Mbit/s, and the allocation would pause the video.
@@ -35,7 +46,7 @@ fn fan_out(c: &mut Criterion) {
         let mut packets = 0;
         for _ in 0..frames {
             let datagrams = sim.frame_datagrams(publisher);
-            let transmits = forward(&mut sim, &datagrams).1;
+            let transmits = forward(&mut sim, &datagrams, one_read).1;
             packets += transmits.len();
             sim.deliver(transmits);
             for _ in 0..STEPS_BETWEEN_FRAMES {
@@ -53,7 +64,7 @@ fn fan_out(c: &mut Criterion) {
                 let mut timed = Duration::ZERO;
                 for _ in 0..iters {
                     let datagrams = sim.frame_datagrams(publisher);
-                    let (took, transmits) = forward(&mut sim, &datagrams);
+                    let (took, transmits) = forward(&mut sim, &datagrams, one_read);
                     timed += took;
                     sim.deliver(transmits);
                     for _ in 0..STEPS_BETWEEN_FRAMES {
@@ -67,18 +78,26 @@ fn fan_out(c: &mut Criterion) {
     group.finish();
 }
 
-/// Feeds a frame's datagrams to the (only) router and collects what it sends; returns the
-/// time that took.
+/// Feeds a frame's datagrams to the (only) router, one by one or as `one_read`, and
+/// collects what it sends; returns the time that took.
 fn forward(
     sim: &mut Sim,
     datagrams: &[(std::net::SocketAddr, Vec<u8>)],
+    one_read: bool,
 ) -> (Duration, Vec<str0m::net::Transmit>) {
     let mut transmits = Vec::with_capacity(1024);
     let router = &mut sim.routers[0];
     let now = sim.now;
     let start = Instant::now();
     for (from, datagram) in datagrams {
-        router.handle_datagram(now, *from, datagram);
+        if one_read {
+            router.take_datagram(now, *from, datagram);
+        } else {
+            router.handle_datagram(now, *from, datagram);
+        }
+    }
+    if one_read {
+        router.settle(now);
     }
     router.handle_timeout(now);
     while let Some(t) = router.poll_transmit() {
