@@ -369,8 +369,8 @@ impl Router {
         self.drive(now);
     }
 
-    /// Feeds a datagram another worker received for a session of this one (the batch is
-    /// settled by the caller).
+    /// Feeds a datagram another worker received for a session of this one (the caller
+    /// settles).
     pub(crate) fn take_handed_over(&mut self, now: Instant, source: SocketAddr, datagram: &[u8]) {
         let route = self.demux.route_local(now, source, datagram);
         self.deliver(now, route, (Protocol::Udp, source), datagram);
