@@ -95,6 +95,9 @@ mod tests {
             ClientSocket::bind(ip).await.unwrap(),
         );
         a.send_to(b"hello", b.local_addr().unwrap()).await.unwrap();
+        // Readable once the kernel has queued it (on a busy machine loopback delivery
+        // itself can come late), then left waiting there.
+        b.socket.readable().await.unwrap();
         tokio::time::sleep(Duration::from_millis(30)).await;
         let mut buf = vec![0; RECV_BUFFER];
         let arrival = b.recv(&mut buf).await.unwrap();
