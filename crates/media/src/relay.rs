@@ -190,9 +190,11 @@ impl Router {
                 // One by one, unlike a read of the worker's own socket: settled as one
                 // batch, a room spanning two overloaded workers got fewer frames to one
                 // subscriber in the simulation (`a_room_on_two_overloaded_workers_...`).
+                // One by one, unlike a read of the worker's own socket: settled as one
+                // batch, a room spanning two overloaded workers got fewer frames to one
+                // subscriber in the simulation (`a_room_on_two_overloaded_workers_...`).
                 for (source, datagram) in batch.iter() {
-                    self.take_handed_over(now, source, datagram);
-                    self.settle(now);
+                    self.handle_handed_over(now, source, datagram);
                 }
             }
             Relay::TrackPublished(info) => {

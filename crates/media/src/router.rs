@@ -369,11 +369,11 @@ impl Router {
         self.drive(now);
     }
 
-    /// Feeds a datagram another worker received for a session of this one (the caller
-    /// settles).
-    pub(crate) fn take_handed_over(&mut self, now: Instant, source: SocketAddr, datagram: &[u8]) {
+    /// Feeds a datagram another worker received for a session of this one, and acts on it.
+    pub(crate) fn handle_handed_over(&mut self, now: Instant, source: SocketAddr, datagram: &[u8]) {
         let route = self.demux.route_local(now, source, datagram);
         self.deliver(now, route, (Protocol::Udp, source), datagram);
+        self.drive(now);
     }
 
     /// Feeds one packet received over an ICE-TCP connection from `source` (the listener
