@@ -170,12 +170,32 @@ impl RelayPorts for Ports<'_> {
     }
 }
 
+/// Binds UDP and TCP on one port. Asked for any port (0), it takes the port the system gives
+/// the UDP socket and tries again with another if that number is already taken for TCP.
+async fn bind_pair(listen: SocketAddr) -> io::Result<(UdpSocket, TcpListener)> {
+    const ATTEMPTS: usize = 16;
+    let mut attempt = 0;
+    loop {
+        let udp = UdpSocket::bind(listen).await?;
+        match TcpListener::bind(udp.local_addr()?).await {
+            Ok(tcp) => return Ok((udp, tcp)),
+            Err(e) if listen.port() == 0 && e.kind() == io::ErrorKind::AddrInUse => {
+                attempt += 1;
+                if attempt == ATTEMPTS {
+                    return Err(e);
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 impl TurnService {
     /// Binds the listeners and starts serving.
     pub async fn start(config: TurnConfig) -> io::Result<TurnService> {
-        let udp = Arc::new(UdpSocket::bind(config.listen).await?);
+        let (udp, tcp) = bind_pair(config.listen).await?;
+        let udp = Arc::new(udp);
         let listen = udp.local_addr()?;
-        let tcp = TcpListener::bind(listen).await?;
         let tls = match &config.tls {
             Some((addr, tls)) => Some((
                 TcpListener::bind(addr).await?,
