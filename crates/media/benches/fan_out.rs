@@ -2,8 +2,10 @@
 //! interframe and an Opus frame) through the `Router` to N connected subscribers —
 //! decrypting, depacketizing, the forwarding decisions, packetizing and encrypting per
 //! subscriber. Peers run in simulated time (`tests/sim`); only the router's work is timed.
-//! Twice: the frame's datagrams handled one by one, and taken as one read and settled
-//! once, as the worker does when they arrive together.
+//! Three ways: the frame's datagrams handled one by one; taken as one read and settled
+//! once, as the worker does when they arrive together; and that with packet forwarding,
+//! where the frame is cut into packets once and each subscriber sends the same ones
+//! (`packets.rs`) instead of cutting it again.
 //! `cargo bench -p moim-media --bench fan_out`.
 
 #[path = "../tests/sim/mod.rs"]
@@ -13,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
+use moim_media::Forwarding;
 use sim::Sim;
 
 /// A 1.7 Mbit/s layer at 30 fps: about 7 KB per frame, six RTP packets.
@@ -21,20 +24,30 @@ const INTERFRAME_BYTES: usize = 7_000;
 const STEPS_BETWEEN_FRAMES: usize = 6;
 
 fn fan_out(c: &mut Criterion) {
-    fan_out_by(c, false);
-    fan_out_by(c, true);
+    fan_out_by(c, "router: one frame to N subscribers", false, false);
+    fan_out_by(
+        c,
+        "router: one frame to N subscribers, one read",
+        true,
+        false,
+    );
+    fan_out_by(
+        c,
+        "router: one frame to N subscribers, one read, packets",
+        true,
+        true,
+    );
 }
 
-fn fan_out_by(c: &mut Criterion, one_read: bool) {
-    let mut group = c.benchmark_group(if one_read {
-        "router: one frame to N subscribers, one read"
-    } else {
-        "router: one frame to N subscribers"
-    });
+fn fan_out_by(c: &mut Criterion, name: &str, one_read: bool, packets: bool) {
+    let mut group = c.benchmark_group(name);
     for subscribers in [1u16, 10, 100] {
         // Without estimation: a simulated path never grows its estimate past the starting
         // guess, under this layer's 1.7 Mbit/s, and the allocation would pause the video.
         let mut sim = Sim::new().without_bandwidth_estimation();
+        if !packets {
+            sim = sim.with_forwarding(Forwarding::Frames);
+        }
         let publisher = sim.add_publisher(10_000);
         sim.peers[publisher].interframe_bytes = INTERFRAME_BYTES;
         for port in 0..subscribers {

@@ -1,19 +1,23 @@
 //! The hot path: a frame from a publisher to every subscription of its track, and keyframe
 //! requests from subscribers back to the publisher, merged.
 //!
-//! Frames are forwarded whole (str0m depacketizes and repacketizes), so one `Arc` of the
-//! frame is shared by every subscriber and worker: no copy and no allocation per subscriber
-//! here. A frame of a local track also goes to every other worker with receivers in the
-//! room; their mirrors of the track fan it out the same way.
+//! Frames arrive whole (str0m reassembles the publisher's packets), and one `Arc` of the
+//! frame is shared by every worker. Each worker cuts it into packets once per layer and
+//! every subscription sends those (`packets.rs`), or, in frame forwarding, hands the frame
+//! to each subscriber's connection to cut. A frame of a local track also goes to every
+//! other worker with receivers in the room; their mirrors of the track fan it out the
+//! same way.
 
 use std::time::Instant;
 
 use moim_proto::signal::TrackKind;
+use str0m::format::Codec;
 use str0m::media::{KeyframeRequest, KeyframeRequestKind, MediaData};
 use tracing::debug;
 
 use crate::event::MediaEvent;
 use crate::ids::{SessionId, TrackId};
+use crate::packets::{self, Forwarding, Outgoing};
 use crate::relay::{Frame, Relay, WorkerId};
 use crate::router::Router;
 use crate::track::{Origin, vp8_keyframe_size};
@@ -93,6 +97,9 @@ impl Router {
             self.stats.frames_shed += 1;
         }
         let broken = video && (stale || !frame.contiguous) && !keyframe;
+        let codec = frame.params.spec().codec;
+        // Packet forwarding cuts the frame on its first subscription that takes it.
+        let mut cut = None;
         for sub in &track.subscribers {
             let Some(session) = self.sessions.get_mut(&sub.session) else {
                 continue;
@@ -121,15 +128,52 @@ impl Router {
                 continue;
             }
             let time = slot.out_time(frame.time, frame.network_time);
-            let Some(writer) = session.rtc.writer(sub.mid) else {
-                continue;
-            };
-            let Some(pt) = writer.match_params(frame.params) else {
-                continue;
-            };
-            if let Err(e) = writer.write(pt, frame.network_time, time, frame.data.clone()) {
-                debug!(session = %sub.session, "write failed: {e}");
-                continue;
+            match self.forwarding {
+                Forwarding::Frames => {
+                    let Some(writer) = session.rtc.writer(sub.mid) else {
+                        continue;
+                    };
+                    let Some(pt) = writer.match_params(frame.params) else {
+                        continue;
+                    };
+                    if let Err(e) = writer.write(pt, frame.network_time, time, frame.data.clone()) {
+                        debug!(session = %sub.session, "write failed: {e}");
+                        continue;
+                    }
+                }
+                Forwarding::Packets => {
+                    let Some(params) = session.rtc.codec_config().match_params(frame.params) else {
+                        continue;
+                    };
+                    let (mut pt, red) = (params.pt(), params.red().filter(|_| self.audio_red));
+                    let cutter = &mut track.layers[layer].cutter;
+                    let whole = *cut.get_or_insert_with(|| {
+                        cutter.cut(codec, &frame.data, frame.time.numer(), &mut self.payloads)
+                    });
+                    let mut payloads = &self.payloads[..];
+                    let red_payload;
+                    if let Some(red_pt) = red {
+                        let Some(payload) = cutter.red(pt) else {
+                            continue;
+                        };
+                        red_payload = payload;
+                        payloads = std::slice::from_ref(&red_payload);
+                        pt = red_pt;
+                    }
+                    let mut api = session.rtc.direct_api();
+                    let (true, Some(stream)) = (whole, api.stream_tx_by_mid(sub.mid, None)) else {
+                        continue;
+                    };
+                    let outgoing = Outgoing {
+                        payloads,
+                        pt,
+                        time: time.numer() as u32,
+                        wallclock: frame.network_time,
+                        video,
+                        vp8: codec == Codec::Vp8,
+                    };
+                    packets::send(stream, &mut slot.numbering, outgoing);
+                }
             }
             self.stats.frames_forwarded += 1;
             // The clock, not `now` (the time of the read that brought the frame's last

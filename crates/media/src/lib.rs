@@ -31,6 +31,7 @@ mod lifecycle;
 pub mod nodes;
 pub mod outbox;
 pub mod overload;
+pub mod packets;
 mod pending;
 pub mod placement;
 mod play;
@@ -72,6 +73,7 @@ pub use egress::{EgressFrame, EgressSender, FrameCodec, Tap};
 pub use error::MediaError;
 pub use event::{MediaEvent, PublishedTrack};
 pub use ids::{ParticipantId, RoomId, SessionId, TrackId};
+pub use packets::Forwarding;
 pub use publish::MAX_TRACKS_PER_PUBLISHER;
 pub use router::Router;
 pub use stats::{Delays, RouterStats};
@@ -103,6 +105,8 @@ pub struct MediaConfig {
     pub bandwidth_estimation: bool,
     /// Sound goes with RED (RFC 2198) where the browser offers it.
     pub audio_red: bool,
+    /// How frames are sent on to subscribers.
+    pub forwarding: Forwarding,
 }
 
 /// A snapshot of the media plane's counters, refreshed by the worker a few times a second.
@@ -205,6 +209,7 @@ impl MediaPlane {
                 tcp: tcp_candidate.map(|candidate| (candidate, links_in)),
                 bandwidth_estimation: config.bandwidth_estimation,
                 audio_red: config.audio_red,
+                forwarding: config.forwarding,
             };
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()

@@ -14,6 +14,7 @@ use crate::bandwidth::INITIAL_ESTIMATE;
 use crate::demux::worker_ufrag;
 use crate::event::MediaEvent;
 use crate::ids::{ParticipantId, RoomId, SessionId};
+use crate::packets::Forwarding;
 use crate::quality::STATS_INTERVAL;
 use crate::router::{ParticipantMedia, RoomMedia, Router};
 use crate::session::{Session, SessionRole};
@@ -47,6 +48,16 @@ impl Router {
             .set_local_ice_credentials(credentials);
         if role != SessionRole::Publisher && paced && self.estimate_bandwidth {
             config = config.enable_bwe(Some(INITIAL_ESTIMATE));
+        }
+        if self.forwarding == Forwarding::Packets {
+            // Only the codecs `packets.rs` cuts are taken from publishers; the sending
+            // sessions write packets instead of frames.
+            config = config
+                .enable_vp9(false)
+                .enable_av1(false)
+                .enable_h265(false)
+                .enable_h266(false)
+                .set_rtp_mode(role != SessionRole::Publisher);
         }
         let mut rtc = config.build(now);
         let candidate = Candidate::host(self.candidate, "udp").expect("a valid host address");

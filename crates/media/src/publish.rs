@@ -34,6 +34,7 @@ impl Router {
         offer: &str,
         sources: Option<Vec<DeclaredTrack>>,
     ) -> Result<PublishAnswer, MediaError> {
+        let offered = active_media(offer);
         let offer =
             SdpOffer::from_sdp_string(offer).map_err(|e| MediaError::InvalidSdp(e.to_string()))?;
         let existing = self
@@ -61,6 +62,26 @@ impl Router {
                 return Err(MediaError::Negotiation(e.to_string()));
             }
         };
+        let answered = answer.to_sdp_string();
+        let accepted = active_media(&answered);
+        if let Some((kind, mid)) = offered.iter().find(|m| !accepted.contains(m)) {
+            let mut codecs: Vec<String> = Vec::new();
+            for params in session.rtc.codec_config().params() {
+                let codec = params.spec().codec;
+                let name = codec.to_string();
+                if codec.is_audio() == (*kind == "audio") && !codecs.contains(&name) {
+                    codecs.push(name);
+                }
+            }
+            let reason = format!(
+                "the offer's {kind} (m-line {mid}) has no codec this server takes ({})",
+                codecs.join(", ")
+            );
+            if existing.is_none() {
+                self.close_session(id, false);
+            }
+            return Err(MediaError::Negotiation(reason));
+        }
 
         let mut gone = Vec::new();
         let mut tracks = Vec::new();
@@ -92,7 +113,7 @@ impl Router {
         for track in gone {
             self.unpublish_track(track);
         }
-        let sdp = answer.to_sdp_string();
+        let sdp = answered;
         // An offer with new ICE credentials restarted ICE (the client's network changed).
         self.note_ice_credentials(id, &sdp);
         Ok(PublishAnswer {
@@ -220,4 +241,21 @@ impl Router {
         self.forget_empty_room(track.room);
         self.forget_empty_participant(track.participant);
     }
+}
+
+/// The audio and video m-lines of `sdp` that are not rejected (port 0), as kind and mid.
+fn active_media(sdp: &str) -> Vec<(&str, &str)> {
+    let mut media = Vec::new();
+    let mut current = None;
+    for line in sdp.lines() {
+        if let Some(m) = line.strip_prefix("m=") {
+            let mut fields = m.split(' ');
+            let kind = fields.next().unwrap_or_default();
+            let active = fields.next().is_some_and(|port| port != "0");
+            current = (active && matches!(kind, "audio" | "video")).then_some(kind);
+        } else if let (Some(kind), Some(mid)) = (current, line.strip_prefix("a=mid:")) {
+            media.push((kind, mid.trim()));
+        }
+    }
+    media
 }

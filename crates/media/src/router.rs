@@ -15,6 +15,7 @@
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use str0m::net::{Protocol, Receive, Transmit};
@@ -26,6 +27,7 @@ use crate::demux::{Demux, Route};
 use crate::event::MediaEvent;
 use crate::ids::{ParticipantId, RoomId, SessionId, TrackId};
 use crate::overload::Overload;
+use crate::packets::Forwarding;
 use crate::pending::Pending;
 use crate::relay::{DatagramBatch, Relay, WorkerId};
 use crate::session::Session;
@@ -123,6 +125,10 @@ pub struct Router {
     pub(crate) estimate_bandwidth: bool,
     /// New sessions offer and accept RED for their sound.
     pub(crate) audio_red: bool,
+    /// How frames are sent on to subscribers; sessions made from now on are made for it.
+    pub(crate) forwarding: Forwarding,
+    /// The payloads of the frame being forwarded, in packet forwarding (`packets.rs`).
+    pub(crate) payloads: Vec<Arc<[u8]>>,
     pub(crate) stats: RouterStats,
     /// How far behind the worker is, and how much load it sheds for it.
     pub(crate) overload: Overload,
@@ -166,6 +172,8 @@ impl Router {
             layers_due: false,
             estimate_bandwidth: true,
             audio_red: false,
+            forwarding: Forwarding::default(),
+            payloads: Vec::new(),
             stats: RouterStats::default(),
             overload: Overload::default(),
         }
@@ -198,6 +206,12 @@ impl Router {
     /// each packet also carries the frame before it) where the browser offers it.
     pub fn audio_red(&mut self, on: bool) {
         self.audio_red = on;
+    }
+
+    /// How sessions made from now on are sent frames: cut once and shared (the default),
+    /// or cut into packets by each subscriber's connection (`packets.rs`).
+    pub fn forwarding(&mut self, forwarding: Forwarding) {
+        self.forwarding = forwarding;
     }
 
     /// What the router dropped and forwarded so far.

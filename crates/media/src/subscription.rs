@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use str0m::media::MediaTime;
 
 use crate::ids::TrackId;
+use crate::packets::Numbering;
 
 /// Height assumed until the subscriber says how large it renders the video.
 pub const DEFAULT_TARGET_HEIGHT: u32 = 360;
@@ -73,6 +74,8 @@ pub struct Slot {
     offset: i64,
     /// The last frame sent: its outgoing and incoming RTP times and when it arrived.
     last_out: Option<(u64, u64, Instant)>,
+    /// Its sequence numbers and picture ids, in packet forwarding (`packets.rs`).
+    pub numbering: Numbering,
 }
 
 impl Slot {
@@ -92,6 +95,7 @@ impl Slot {
             rebase: true,
             offset: 0,
             last_out: None,
+            numbering: Numbering::new(),
         }
     }
 

@@ -8,6 +8,7 @@ use str0m::media::{Mid, Rid};
 use crate::dynacast::Dynacast;
 use crate::egress::Taps;
 use crate::ids::{ParticipantId, RoomId, SessionId, TrackId};
+use crate::packets::Cutter;
 use crate::rate::Rate;
 use crate::relay::{TrackInfo, WorkerId};
 use crate::speech::Speech;
@@ -35,6 +36,8 @@ pub struct Layer {
     pub last_keyframe_request: Option<Instant>,
     /// What it costs a subscriber.
     pub rate: Rate,
+    /// Cuts its frames into packets, in packet forwarding (`packets.rs`).
+    pub cutter: Cutter,
 }
 
 impl Layer {
@@ -46,6 +49,7 @@ impl Layer {
             last_seen: now,
             last_keyframe_request: None,
             rate: Rate::new(now),
+            cutter: Cutter::default(),
         }
     }
 

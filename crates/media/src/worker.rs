@@ -23,6 +23,7 @@ use crate::MediaStats;
 use crate::command::Command;
 use crate::event::MediaEvent;
 use crate::outbox::RelayOutbox;
+use crate::packets::Forwarding;
 use crate::relay::{Relay, WorkerId};
 use crate::router::Router;
 use crate::stun::IceKey;
@@ -58,6 +59,8 @@ pub(crate) struct WorkerLinks {
     pub bandwidth_estimation: bool,
     /// Sound goes with RED where the browser offers it.
     pub audio_red: bool,
+    /// How frames are sent on to subscribers.
+    pub forwarding: Forwarding,
 }
 
 /// Runs the IO loop until the command channel closes.
@@ -74,6 +77,7 @@ pub(crate) async fn run(socket: UdpSocket, candidate: SocketAddr, links: WorkerL
         tcp: tcp_setup,
         bandwidth_estimation,
         audio_red,
+        forwarding,
     } = links;
     let mut router = Router::for_worker(candidate, me, workers, ice_key);
     if relays_out.len() > workers {
@@ -81,6 +85,7 @@ pub(crate) async fn run(socket: UdpSocket, candidate: SocketAddr, links: WorkerL
     }
     router.estimate_bandwidth(bandwidth_estimation);
     router.audio_red(audio_red);
+    router.forwarding(forwarding);
     let mut tcp = TcpConnections::default();
     let mut tcp_links = tcp_setup.map(|(tcp_candidate, links)| {
         router.offer_tcp(tcp_candidate);

@@ -7,7 +7,7 @@ use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
 use moim_media::nodes::transport::{self, ControlChannel, End, LinkKeys};
-use moim_media::{Command, MediaConfig, MediaEvent, MediaPlane, RoomId};
+use moim_media::{Command, Forwarding, MediaConfig, MediaEvent, MediaPlane, RoomId};
 use str0m::Input;
 use str0m::change::{SdpAnswer, SdpOffer};
 use str0m::net::{Protocol, Receive};
@@ -25,6 +25,7 @@ fn plane() -> (MediaPlane, mpsc::Receiver<MediaEvent>) {
         workers: 2,
         bandwidth_estimation: false,
         audio_red: false,
+        forwarding: Forwarding::Frames,
     })
     .unwrap()
 }
@@ -40,7 +41,7 @@ impl Wired {
     fn new(server: SocketAddr) -> Wired {
         let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
         socket.set_nonblocking(true).unwrap();
-        let peer = Peer::new(socket.local_addr().unwrap().port(), Instant::now());
+        let peer = Peer::new(socket.local_addr().unwrap().port(), Instant::now(), false);
         Wired {
             peer,
             socket,

@@ -7,13 +7,21 @@ use std::time::Duration;
 
 use std::sync::Arc;
 
-use moim_media::{Command, MediaEvent};
+use moim_media::{Command, Forwarding, MediaError, MediaEvent};
 
 use sim::Sim;
 
 #[test]
 fn subscriber_receives_publisher_media() {
-    let mut sim = Sim::new();
+    receives_publisher_media(Sim::new());
+}
+
+#[test]
+fn subscriber_receives_publisher_media_in_frame_forwarding() {
+    receives_publisher_media(Sim::new().with_forwarding(Forwarding::Frames));
+}
+
+fn receives_publisher_media(mut sim: Sim) {
     let alice = sim.add_publisher(10001);
     let bob = sim.add_subscriber(10002);
     sim.run(Duration::from_secs(3));
@@ -136,7 +144,15 @@ fn publisher_leaving_renegotiates(workers: usize, unpublish_only: bool) {
 
 #[test]
 fn lost_packets_are_retransmitted_so_frames_arrive_whole() {
-    let mut sim = Sim::new();
+    lost_packets_are_retransmitted(Sim::new());
+}
+
+#[test]
+fn lost_packets_are_retransmitted_so_frames_arrive_whole_in_frame_forwarding() {
+    lost_packets_are_retransmitted(Sim::new().with_forwarding(Forwarding::Frames));
+}
+
+fn lost_packets_are_retransmitted(mut sim: Sim) {
     let _alice = sim.add_publisher(10001);
     let bob = sim.add_subscriber(10002);
     sim.run(Duration::from_secs(1));
@@ -153,17 +169,43 @@ fn lost_packets_are_retransmitted_so_frames_arrive_whole() {
 }
 
 #[test]
+fn a_lost_sound_packet_comes_back_with_the_next_one_in_either_forwarding() {
+    let received = |sim: Sim| {
+        let mut sim = sim;
+        let _alice = sim.add_publisher(10001);
+        let bob = sim.add_subscriber(10002);
+        sim.run(Duration::from_secs(1));
+        sim.drop_every = Some(11);
+        let before = sim.peers[bob].audio_frames;
+        sim.run(Duration::from_secs(6));
+        sim.peers[bob].audio_frames - before
+    };
+    let without = received(Sim::new());
+    for way in [Forwarding::Frames, Forwarding::Packets] {
+        let with = received(Sim::new().with_forwarding(way).with_sound_redundancy());
+        assert!(
+            with > without + 5 && with >= 178,
+            "{way:?}: {with} sound frames with RED, {without} without, of 180"
+        );
+    }
+}
+
+#[test]
 fn simulcast_layer_follows_the_rendered_size() {
-    simulcast_layer_follows(1);
+    simulcast_layer_follows(Sim::new());
 }
 
 #[test]
 fn simulcast_layer_follows_the_rendered_size_across_workers() {
-    simulcast_layer_follows(2);
+    simulcast_layer_follows(Sim::with_workers(2));
 }
 
-fn simulcast_layer_follows(workers: usize) {
-    let mut sim = Sim::with_workers(workers);
+#[test]
+fn simulcast_layer_follows_the_rendered_size_in_frame_forwarding_across_workers() {
+    simulcast_layer_follows(Sim::with_workers(2).with_forwarding(Forwarding::Frames));
+}
+
+fn simulcast_layer_follows(mut sim: Sim) {
     let alice = sim.add_simulcast_publisher(10001, &["q", "h", "f"]);
     let bob = sim.add_subscriber(10002);
     sim.run(Duration::from_secs(2));
@@ -431,7 +473,15 @@ fn a_room_on_two_overloaded_workers_converges_when_the_load_passes() {
 
 #[test]
 fn a_slow_downlink_gets_a_smaller_layer_and_a_very_slow_one_pauses_the_video() {
-    let mut sim = Sim::new();
+    slow_downlinks(Sim::new());
+}
+
+#[test]
+fn a_slow_downlink_gets_a_smaller_layer_in_frame_forwarding_too() {
+    slow_downlinks(Sim::new().with_forwarding(Forwarding::Frames));
+}
+
+fn slow_downlinks(mut sim: Sim) {
     let alice = sim.add_simulcast_publisher(10001, &["q", "h", "f"]);
     // Layers of about 110, 210 and 420 kbit/s; the subscriber's default size asks for
     // the middle one.
@@ -681,4 +731,35 @@ fn a_worker_behind_sheds_load_and_turns_newcomers_away_until_it_keeps_up() {
     assert_eq!(heights(&sim), [Some(720); 2]);
     sim.try_add_subscriber(20_110)
         .expect("a worker that keeps up takes newcomers again");
+}
+
+#[test]
+fn a_camera_offered_only_in_vp9_is_refused_with_the_codecs_taken_in_packet_forwarding() {
+    use std::time::Instant;
+    use str0m::Rtc;
+    use str0m::media::{Direction, MediaKind};
+    let mut sim = Sim::new();
+    let mut rtc = Rtc::builder()
+        .clear_codecs()
+        .enable_vp9(true)
+        .enable_opus(true, false)
+        .build(Instant::now());
+    let mut api = rtc.sdp_api();
+    api.add_media(MediaKind::Audio, Direction::SendOnly, None, None, None);
+    api.add_media(MediaKind::Video, Direction::SendOnly, None, None, None);
+    let (offer, _pending) = api.apply().unwrap();
+    let (tx, mut rx) = tokio::sync::oneshot::channel();
+    sim.command(Command::Publish {
+        room: sim.room,
+        participant: moim_media::ParticipantId::next(),
+        offer: offer.to_sdp_string(),
+        sources: None,
+        reply: tx,
+    });
+    let Err(MediaError::Negotiation(reason)) = rx.try_recv().unwrap() else {
+        panic!("the offer is refused");
+    };
+    assert!(reason.contains("the offer's video"), "{reason}");
+    assert!(reason.contains("VP8, H264"), "{reason}");
+    assert_eq!(sim.stats().sessions, 0, "no session is left behind");
 }

@@ -85,6 +85,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         workers: config.workers,
         bandwidth_estimation: config.bandwidth_estimation,
         audio_red: config.audio_red,
+        forwarding: config.forwarding,
     })
     .with_context(|| {
         format!(

@@ -21,7 +21,8 @@ use moim_media::placement::Placement;
 use moim_media::relay::{Relay, WorkerId};
 use moim_media::stun::IceKey;
 use moim_media::{
-    Command, MediaError, MediaEvent, ParticipantId, RoomId, Router, RouterStats, TrackId, overload,
+    Command, Forwarding, MediaError, MediaEvent, ParticipantId, RoomId, Router, RouterStats,
+    TrackId, overload,
 };
 use moim_proto::signal::TrackKind;
 use str0m::change::{SdpAnswer, SdpOffer};
@@ -94,6 +95,8 @@ pub struct Sim {
     gone: Vec<SocketAddr>,
     /// How long every read of the routers' sockets says its datagrams waited, if set.
     pub socket_wait: Option<Duration>,
+    /// Peers made from now on offer RED for their sound.
+    red: bool,
 }
 
 impl Sim {
@@ -126,6 +129,7 @@ impl Sim {
             overload: None,
             gone: Vec::new(),
             socket_wait: None,
+            red: false,
         }
     }
 
@@ -215,6 +219,24 @@ impl Sim {
     pub fn without_bandwidth_estimation(mut self) -> Sim {
         for router in &mut self.routers {
             router.estimate_bandwidth(false);
+        }
+        self
+    }
+
+    /// Sound goes with RED (RFC 2198) between the routers and the peers added from now on.
+    pub fn with_sound_redundancy(mut self) -> Sim {
+        for router in &mut self.routers {
+            router.audio_red(true);
+        }
+        self.red = true;
+        self
+    }
+
+    /// Forwards frames `forwarding` for sessions added from now on (the routers' default
+    /// is packets, `packets.rs`).
+    pub fn with_forwarding(mut self, forwarding: Forwarding) -> Sim {
+        for router in &mut self.routers {
+            router.forwarding(forwarding);
         }
         self
     }
@@ -392,7 +414,7 @@ impl Sim {
     }
 
     fn publish(&mut self, port: u16, rids: &[&str], muted: bool) -> usize {
-        let mut peer = Peer::new(port, self.now);
+        let mut peer = Peer::new(port, self.now, self.red);
         let (offer, sources) = peer.offer_tracks(rids, muted);
         let (tx, mut rx) = oneshot::channel();
         self.command(Command::Publish {
@@ -437,7 +459,7 @@ impl Sim {
     }
 
     fn try_add_receiver(&mut self, port: u16, data: bool) -> Result<usize, MediaError> {
-        let peer = Peer::new(port, self.now);
+        let peer = Peer::new(port, self.now, self.red);
         self.try_command(Command::Subscribe {
             room: self.room,
             participant: peer.id,

@@ -107,9 +107,10 @@ impl Downlink {
 }
 
 impl Peer {
-    pub fn new(port: u16, now: Instant) -> Peer {
+    /// A peer at `port`; `red`: it offers RED for its sound.
+    pub fn new(port: u16, now: Instant, red: bool) -> Peer {
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        let mut rtc = Rtc::builder().build(now);
+        let mut rtc = Rtc::builder().enable_opus(true, red).build(now);
         rtc.add_local_candidate(Candidate::host(addr, "udp").unwrap());
         Peer {
             id: ParticipantId::next(),

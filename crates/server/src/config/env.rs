@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
+use moim_media::Forwarding;
 
 use super::{Config, is_yes, parse_rungs};
 
@@ -131,6 +132,13 @@ pub(super) fn apply(
     }
     if let Some(v) = env("MOIM_AUDIO_RED") {
         config.audio_red = is_yes(&v);
+    }
+    if let Some(v) = env("MOIM_FORWARDING") {
+        config.forwarding = match v.as_str() {
+            "frames" => Forwarding::Frames,
+            "packets" => Forwarding::Packets,
+            _ => anyhow::bail!("MOIM_FORWARDING must be `frames` or `packets`, not `{v}`"),
+        };
     }
     if let Some(v) = env("MOIM_SPAN_ROOMS") {
         config.span_rooms = is_yes(&v);

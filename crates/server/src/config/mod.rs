@@ -12,6 +12,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
+use moim_media::Forwarding;
 use serde::Deserialize;
 
 use crate::broadcast::ladder::Rung;
@@ -75,6 +76,9 @@ pub struct Config {
     /// Sound goes with RED (RFC 2198) where the browser offers it: a lost frame comes back
     /// with the next packet, for twice the sound's bitrate.
     pub audio_red: bool,
+    /// How the media workers send frames on to subscribers: `frames` (each subscriber's
+    /// connection cuts them into packets) or `packets` (cut once per layer, shared).
+    pub forwarding: Forwarding,
     pub api_key: String,
     pub api_secret: String,
     /// Development mode: the app mints tokens itself through `/api/dev/token`.
@@ -146,6 +150,7 @@ impl Default for Config {
             workers: 0,
             bandwidth_estimation: true,
             audio_red: true,
+            forwarding: Forwarding::default(),
             api_key: DEV_API_KEY.into(),
             api_secret: DEV_API_SECRET.into(),
             dev_mode: true,
@@ -573,6 +578,23 @@ mod tests {
         assert!(Config::load(None, |_| None).unwrap().audio_red);
         let red = Config::load(None, |k| (k == "MOIM_AUDIO_RED").then(|| "0".into()));
         assert!(!red.unwrap().audio_red);
+    }
+
+    #[test]
+    fn frames_are_forwarded_as_shared_packets_unless_set_to_frames() {
+        assert_eq!(
+            Config::load(None, |_| None).unwrap().forwarding,
+            Forwarding::Packets
+        );
+        let file = load_file("fwd", "forwarding = \"frames\"\ndev_mode = true\n", |_| {
+            None
+        });
+        assert_eq!(file.unwrap().forwarding, Forwarding::Frames);
+        let env = Config::load(None, |k| (k == "MOIM_FORWARDING").then(|| "frames".into()));
+        assert_eq!(env.unwrap().forwarding, Forwarding::Frames);
+        let nonsense = Config::load(None, |k| (k == "MOIM_FORWARDING").then(|| "rtp".into()));
+        let error = nonsense.unwrap_err().to_string();
+        assert!(error.contains("`frames` or `packets`"), "{error}");
     }
 
     #[test]
