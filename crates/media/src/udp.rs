@@ -160,3 +160,63 @@ impl MediaSocket {
         self.closed = false;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn receiver() -> std::net::UdpSocket {
+        let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_secs(2)))
+            .unwrap();
+        socket
+    }
+
+    fn received(socket: &std::net::UdpSocket, count: usize) -> Vec<Vec<u8>> {
+        let mut buf = [0; 2048];
+        (0..count)
+            .map(|_| {
+                let n = socket.recv(&mut buf).unwrap();
+                buf[..n].to_vec()
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn lone_datagrams_and_batches_all_arrive_in_the_order_they_were_sent() {
+        let std_socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        std_socket.set_nonblocking(true).unwrap();
+        let mut socket = MediaSocket::new(UdpSocket::from_std(std_socket).unwrap()).unwrap();
+        // As the worker does, send once the runtime knows the socket can take datagrams.
+        socket.socket.writable().await.unwrap();
+        let (a, b) = (receiver(), receiver());
+        let (to_a, to_b) = (a.local_addr().unwrap(), b.local_addr().unwrap());
+        // Lone datagrams, alternating so that none joins another's batch.
+        for i in 0..40u8 {
+            socket.send(if i % 2 == 0 { to_a } else { to_b }, &[i; 20]);
+        }
+        // A frame of three packets to `a`: one GSO batch, after the lone ones.
+        for i in 0..3u8 {
+            socket.send(to_a, &[100 + i; 300]);
+        }
+        socket.send(to_b, &[200; 20]);
+        socket.flush();
+        let got_a = received(&a, 23);
+        let got_b = received(&b, 21);
+        let expected_a: Vec<Vec<u8>> = (0..40u8)
+            .step_by(2)
+            .map(|i| vec![i; 20])
+            .chain((0..3u8).map(|i| vec![100 + i; 300]))
+            .collect();
+        let expected_b: Vec<Vec<u8>> = (1..40u8)
+            .step_by(2)
+            .map(|i| vec![i; 20])
+            .chain([vec![200; 20]])
+            .collect();
+        assert_eq!(got_a, expected_a);
+        assert_eq!(got_b, expected_b);
+        assert_eq!(socket.sent, 44);
+        assert_eq!(socket.send_drops, 0);
+    }
+}
