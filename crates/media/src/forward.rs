@@ -145,7 +145,8 @@ impl Router {
                     let Some(params) = session.rtc.codec_config().match_params(frame.params) else {
                         continue;
                     };
-                    let (mut pt, red) = (params.pt(), params.red().filter(|_| self.audio_red));
+                    let red = params.red().filter(|_| self.audio_red && !video);
+                    let mut pt = params.pt();
                     let cutter = &mut track.layers[layer].cutter;
                     let whole = *cut.get_or_insert_with(|| {
                         cutter.cut(codec, &frame.data, frame.time.numer(), &mut self.payloads)
