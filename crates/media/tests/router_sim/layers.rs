@@ -1,0 +1,105 @@
+//! Simulcast layers chosen per subscription: by the size it is rendered at, and by what
+//! its downlink carries.
+
+use std::time::Duration;
+
+use moim_media::{Command, Forwarding};
+
+use crate::sim::Sim;
+
+#[test]
+fn simulcast_layer_follows_the_rendered_size() {
+    simulcast_layer_follows(Sim::new());
+}
+
+#[test]
+fn simulcast_layer_follows_the_rendered_size_across_workers() {
+    simulcast_layer_follows(Sim::with_workers(2));
+}
+
+#[test]
+fn simulcast_layer_follows_the_rendered_size_in_frame_forwarding_across_workers() {
+    simulcast_layer_follows(Sim::with_workers(2).with_forwarding(Forwarding::Frames));
+}
+
+fn simulcast_layer_follows(mut sim: Sim) {
+    let alice = sim.add_simulcast_publisher(10001, &["q", "h", "f"]);
+    let bob = sim.add_subscriber(10002);
+    sim.run(Duration::from_secs(2));
+    assert_eq!(
+        sim.peers[bob].last_keyframe_height,
+        Some(360),
+        "default: the middle layer"
+    );
+    let track = sim.video_track_of(alice);
+    for (height, expected) in [(700, 720), (120, 180), (400, 360), (500, 720)] {
+        let participant = sim.peers[bob].id;
+        sim.command(Command::VideoSize {
+            participant,
+            track,
+            width: height * 16 / 9,
+            height,
+        });
+        sim.run(Duration::from_millis(800));
+        assert_eq!(
+            sim.peers[bob].last_keyframe_height,
+            Some(expected),
+            "rendered at {height}px"
+        );
+    }
+    assert!(sim.peers[bob].gaps == 0);
+}
+
+#[test]
+fn a_slow_downlink_gets_a_smaller_layer_and_a_very_slow_one_pauses_the_video() {
+    slow_downlinks(Sim::new());
+}
+
+#[test]
+fn a_slow_downlink_gets_a_smaller_layer_in_frame_forwarding_too() {
+    slow_downlinks(Sim::new().with_forwarding(Forwarding::Frames));
+}
+
+fn slow_downlinks(mut sim: Sim) {
+    let alice = sim.add_simulcast_publisher(10001, &["q", "h", "f"]);
+    // Layers of about 110, 210 and 420 kbit/s; the subscriber's default size asks for
+    // the middle one.
+    sim.peers[alice].interframe_bytes = 400;
+    let bob = sim.add_subscriber(10002);
+    sim.run(Duration::from_secs(3));
+    assert_eq!(sim.peers[bob].last_keyframe_height, Some(360), "open");
+
+    sim.limit_downlink(bob, Some(210_000));
+    sim.run(Duration::from_secs(10));
+    assert_eq!(sim.peers[bob].last_keyframe_height, Some(180), "210 kbit/s");
+    let frames = sim.peers[bob].video_frames;
+    sim.run(Duration::from_secs(2));
+    assert!(
+        sim.peers[bob].video_frames > frames + 30,
+        "the smaller layer keeps moving"
+    );
+    assert_eq!(sim.peers[bob].paused, 0);
+
+    sim.limit_downlink(bob, Some(60_000));
+    sim.run(Duration::from_secs(10));
+    assert_eq!(sim.peers[bob].paused, 1, "60 kbit/s: the video is paused");
+    let (frames, audio) = (sim.peers[bob].video_frames, sim.peers[bob].audio_frames);
+    sim.run(Duration::from_secs(2));
+    assert!(
+        sim.peers[bob].video_frames <= frames + 1,
+        "no video while paused"
+    );
+    assert!(
+        sim.peers[bob].audio_frames >= audio + 58,
+        "the sound goes on (30 frames a second): {} frames in 2 s, {} dropped on the link",
+        sim.peers[bob].audio_frames - audio,
+        sim.peers[bob].downlink.as_ref().unwrap().dropped
+    );
+
+    sim.limit_downlink(bob, None);
+    sim.run(Duration::from_secs(20));
+    assert_eq!(sim.peers[bob].paused, 0, "resumed once the link is open");
+    let frames = sim.peers[bob].video_frames;
+    sim.run(Duration::from_secs(1));
+    assert!(sim.peers[bob].video_frames > frames + 20);
+}
