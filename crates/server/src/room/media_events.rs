@@ -154,11 +154,7 @@ fn handle(state: &AppState, event: MediaEvent) {
                 .participant_mut(participant)
                 .is_some_and(|p| p.quality.replace(quality) != Some(quality));
             if changed && let Some(room) = rooms.room_of_mut(participant) {
-                let message = ServerMessage::ConnectionQuality {
-                    participant: participant.to_string(),
-                    quality,
-                };
-                room.broadcast(None, message);
+                room.tell_quality(participant, quality);
             }
         }
         MediaEvent::LayersWanted {

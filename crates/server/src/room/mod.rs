@@ -29,7 +29,9 @@ use moim_media::{Command, ParticipantId, RoomId, TrackId};
 use crate::media::Media;
 use moim_proto::ErrorCode;
 use moim_proto::error::ApiError;
-use moim_proto::signal::{ParticipantInfo, RoomSettings, ServerMessage, TrackKind};
+use moim_proto::signal::{
+    ConnectionQuality, ParticipantInfo, RoomSettings, ServerMessage, TrackKind,
+};
 
 use crate::broadcast::live::Broadcast;
 use crate::recording::slot::RecordingSlot;
@@ -234,6 +236,11 @@ impl Room {
     /// Sends `message` to every participant but `except`.
     pub fn broadcast(&self, except: Option<ParticipantId>, message: ServerMessage) {
         self.roster.broadcast(except, message);
+    }
+
+    /// Tells of a change in a participant's connection quality (see [`Roster::tell_quality`]).
+    pub fn tell_quality(&self, participant: ParticipantId, quality: ConnectionQuality) {
+        self.roster.tell_quality(participant, quality);
     }
 
     /// Mutes or unmutes a track: the media plane stops or resumes forwarding it and the

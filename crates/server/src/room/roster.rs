@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use moim_media::{ParticipantId, TrackId};
-use moim_proto::signal::{ParticipantInfo, ServerMessage, ServerReply};
+use moim_proto::signal::{ConnectionQuality, ParticipantInfo, ServerMessage, ServerReply};
 
 use crate::room::participant::{Link, Participant};
 
@@ -89,6 +89,28 @@ impl Roster {
         }
     }
 
+    /// Tells of a change in `of`'s connection quality. Everyone hears of a participant who
+    /// may publish; one who may not (a livestream's viewer) is shown to nobody but the hosts,
+    /// so only they and the viewer hear of it. Told to everyone, the audience of a worker
+    /// that sheds load would each get a message per viewer at once: at 800 viewers, 640,000
+    /// messages that filled every signaling queue and cut everyone off, the publisher too.
+    pub fn tell_quality(&self, of: ParticipantId, quality: ConnectionQuality) {
+        let Some(subject) = self.participants.get(&of) else {
+            return;
+        };
+        let message = ServerMessage::ConnectionQuality {
+            participant: of.to_string(),
+            quality,
+        };
+        let text: Arc<str> = ServerReply::event(message).to_json().into();
+        let everyone = subject.grants.can_publish;
+        for p in self.participants.values() {
+            if everyone || p.id == of || p.grants.room_admin {
+                p.send(&text);
+            }
+        }
+    }
+
     /// Sends `message` to the hosts of the room.
     pub fn tell_hosts(&self, message: ServerMessage) {
         let text: Arc<str> = ServerReply::event(message).to_json().into();
@@ -139,5 +161,58 @@ impl Roster {
             self.speakers.insert(0, participant);
         }
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use moim_proto::token::{GrantPreset, Grants};
+    use tokio::sync::mpsc;
+
+    use super::*;
+    use crate::room::outbox::Outbox;
+
+    /// A participant with `preset`'s grants and the queue its messages land in.
+    fn person(
+        roster: &mut Roster,
+        preset: GrantPreset,
+    ) -> (ParticipantId, mpsc::Receiver<Arc<str>>) {
+        let (tx, rx) = mpsc::channel(8);
+        let link = Link::Socket(Outbox::new(tx, Default::default()));
+        let grants = Grants::preset("r", preset);
+        let p = Participant::new(format!("{preset:?}"), "Name".into(), grants, link, false);
+        let id = p.id;
+        roster.insert(p);
+        (id, rx)
+    }
+
+    fn heard(rx: &mut mpsc::Receiver<Arc<str>>) -> bool {
+        rx.try_recv()
+            .is_ok_and(|m| m.contains("connection_quality"))
+    }
+
+    #[test]
+    fn a_viewers_quality_reaches_it_and_the_hosts_and_a_publishers_reaches_everyone() {
+        let mut roster = Roster::default();
+        let (_, mut host) = person(&mut roster, GrantPreset::Host);
+        let (speaker, mut speaker_rx) = person(&mut roster, GrantPreset::Guest);
+        let (viewer, mut viewer_rx) = person(&mut roster, GrantPreset::Viewer);
+        let (_, mut other_viewer) = person(&mut roster, GrantPreset::Viewer);
+
+        roster.tell_quality(viewer, ConnectionQuality::Poor);
+        assert!(heard(&mut viewer_rx), "the viewer itself");
+        assert!(heard(&mut host), "the host");
+        assert!(!heard(&mut speaker_rx), "not the speaker");
+        assert!(!heard(&mut other_viewer), "not another viewer");
+
+        roster.tell_quality(speaker, ConnectionQuality::Poor);
+        for rx in [
+            &mut host,
+            &mut speaker_rx,
+            &mut viewer_rx,
+            &mut other_viewer,
+        ] {
+            assert!(heard(rx));
+        }
     }
 }
