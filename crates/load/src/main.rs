@@ -340,6 +340,7 @@ async fn run(args: Args, clips: Arc<Clips>) -> anyhow::Result<()> {
     tick.tick().await;
     let mut last = Instant::now();
     let mut last_cpu = args.server_pid.and_then(process::cpu_time);
+    let mut last_own_cpu = process::cpu_time(std::process::id());
     // When the steady totals started, and the server's and this process's CPU time then.
     let mut steady: Option<(Instant, Option<Duration>, Option<Duration>)> = None;
     // Moim counts its own delays; its metrics are read when the steady totals start and at
@@ -354,16 +355,19 @@ async fn run(args: Args, clips: Arc<Clips>) -> anyhow::Result<()> {
         tick.tick().await;
         let now = Instant::now();
         let cpu = args.server_pid.and_then(process::cpu_time);
-        let cpu_pct = match (cpu, last_cpu) {
+        let own_cpu = process::cpu_time(std::process::id());
+        let pct = |c: Option<Duration>, l: Option<Duration>| match (c, l) {
             (Some(c), Some(l)) => Some((c - l).as_secs_f64() / (now - last).as_secs_f64() * 100.0),
             _ => None,
         };
+        let cpu_pct = pct(cpu, last_cpu);
+        let own_cpu_pct = pct(own_cpu, last_own_cpu);
         let (window, subscribers) = metrics.take_window();
         // The totals start on a tick, so that packets, seconds and CPU time span the same
         // interval.
         if steady.is_none() && now >= steady_at {
             metrics.start_steady();
-            steady = Some((now, cpu, process::cpu_time(std::process::id())));
+            steady = Some((now, cpu, own_cpu));
             metrics_before = match &metrics_url {
                 Some(url) => server_delay::fetch(url).await,
                 None => None,
@@ -375,11 +379,13 @@ async fn run(args: Args, clips: Arc<Clips>) -> anyhow::Result<()> {
             subscribers,
             &window,
             cpu_pct,
+            own_cpu_pct,
         );
         eprintln!("{}", sample.line());
         samples.push(sample);
         last = now;
         last_cpu = cpu;
+        last_own_cpu = own_cpu;
     }
 
     let metrics::Totals {

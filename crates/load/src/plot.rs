@@ -155,6 +155,7 @@ mod tests {
                 p99_lag_ms: Some(1.0),
             },
             server_cpu_pct: Some(cpu),
+            tester_cpu_pct: Some(cpu / 2.0),
         }
     }
 

@@ -78,6 +78,8 @@ pub struct Sample {
     pub rates: Rates,
     /// Server CPU over this second, % of one core (with `--server-pid`).
     pub server_cpu_pct: Option<f64>,
+    /// The tester's own CPU over this second, % of one core.
+    pub tester_cpu_pct: Option<f64>,
 }
 
 impl Sample {
@@ -88,21 +90,24 @@ impl Sample {
         subscribers: u64,
         w: &Window,
         server_cpu_pct: Option<f64>,
+        tester_cpu_pct: Option<f64>,
     ) -> Sample {
         Sample {
             t,
             subscribers,
             rates: Rates::of(w, seconds),
             server_cpu_pct,
+            tester_cpu_pct,
         }
     }
 
     /// The progress line.
     pub fn line(&self) -> String {
         let ms = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.0}"));
-        let cpu = self
-            .server_cpu_pct
-            .map_or(String::new(), |c| format!("  server {c:5.1}% cpu"));
+        let cpu = |who: &str, pct: Option<f64>| {
+            pct.map_or(String::new(), |c| format!("  {who} {c:5.1}% cpu"))
+        };
+        let cpu = cpu("server", self.server_cpu_pct) + &cpu("tester", self.tester_cpu_pct);
         format!(
             "{:6.1}s  {:5} subs  {:9.0} pkt/s  {:7.1} Mbit/s  loss {:5.2}%  delay p50 {:>4} p99 {:>4} ms  lag p99 {:>3} ms  jitter {:5.1} ms{cpu}",
             self.t,
