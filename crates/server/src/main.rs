@@ -32,11 +32,6 @@ use crate::cluster::load::LoadMeter;
 use crate::config::Config;
 use crate::state::AppState;
 
-/// str0m allocates per packet (send queue, retransmission cache); mimalloc serves those
-/// small, short-lived blocks faster than the system allocator.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {

@@ -83,17 +83,24 @@ fn slow_downlinks(mut sim: Sim) {
     sim.limit_downlink(bob, Some(60_000));
     sim.run(Duration::from_secs(10));
     assert_eq!(sim.peers[bob].paused, 1, "60 kbit/s: the video is paused");
-    let (frames, audio) = (sim.peers[bob].video_frames, sim.peers[bob].audio_frames);
-    sim.run(Duration::from_secs(2));
+    let dropped = |sim: &Sim| sim.peers[bob].downlink.as_ref().unwrap().dropped;
+    let (frames, audio, lost) = (
+        sim.peers[bob].video_frames,
+        sim.peers[bob].audio_frames,
+        dropped(&sim),
+    );
+    sim.run(Duration::from_secs(4));
     assert!(
         sim.peers[bob].video_frames <= frames + 1,
         "no video while paused"
     );
+    let (audio, lost) = (sim.peers[bob].audio_frames - audio, dropped(&sim) - lost);
+    // 30 sound frames a second. The estimator's probes share the full link, so a few
+    // datagrams are dropped on it, and how many frames are still queued on it when the
+    // window opens and closes varies by a few (111–132 over many runs).
     assert!(
-        sim.peers[bob].audio_frames >= audio + 58,
-        "the sound goes on (30 frames a second): {} frames in 2 s, {} dropped on the link",
-        sim.peers[bob].audio_frames - audio,
-        sim.peers[bob].downlink.as_ref().unwrap().dropped
+        audio >= 108 && lost <= 6,
+        "the sound goes on: {audio} frames in 4 s, {lost} datagrams dropped on the link"
     );
 
     sim.limit_downlink(bob, None);
