@@ -6,6 +6,7 @@ import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
 import fs from 'node:fs';
+import https from 'node:https';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -62,6 +63,21 @@ export const REMOTE_AUDIO = 'audio[data-track-sid]';
  * @property {() => Promise<void>} stop
  * @property {() => Promise<void>} crash kills it with SIGKILL, as a crash would
  */
+
+/**
+ * The status `url` answers with; over HTTPS the test's own certificate is not checked.
+ * @param {string} url
+ * @returns {Promise<number>}
+ */
+async function healthStatus(url) {
+  if (!url.startsWith('https:')) return (await fetch(url)).status;
+  return new Promise((resolve, reject) => {
+    https.get(url, { rejectUnauthorized: false }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    }).on('error', reject);
+  });
+}
 
 /**
  * Starts `moim serve` on free loopback ports and waits until `/healthz` answers 200.
@@ -124,15 +140,15 @@ export async function startServer(name, options = {}) {
       resolve(undefined);
     });
   });
-  const url = `http://${host}:${httpPort}`;
+  // With a certificate the HTTP port speaks only HTTPS.
+  const url = `${options.env?.MOIM_TLS_CERT ? 'https' : 'http'}://${host}:${httpPort}`;
   const deadline = Date.now() + 30_000;
   for (;;) {
     if (exitCode !== null) {
       throw new Error(`moim serve exited with ${exitCode} before it was healthy; see ${logFile}`);
     }
     try {
-      const res = await fetch(`${url}/healthz`);
-      if (res.status === 200) break;
+      if ((await healthStatus(`${url}/healthz`)) === 200) break;
     } catch {
       // not listening yet
     }

@@ -2,7 +2,8 @@
 // still meets: Chromium in a lab network (`lab.mjs`) whose firewall drops all UDP and every
 // TCP port but those two gets a relayed address from Moim's own TURN server over TLS (the
 // credentials came in `joined`), and sees and hears someone on an open network, who sees
-// and hears them.
+// and hears them. One certificate serves both ports: the app and its signaling come over
+// HTTPS and WSS from the server itself, with no proxy in front.
 
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -83,6 +84,12 @@ describe('a participant whose firewall leaves only the web and TURN/TLS ports op
       assert.equal(c?.candidateType, 'relay', `${JSON.stringify(candidates)} ${report}`);
       assert.equal(c?.relayProtocol, 'tls', `${JSON.stringify(candidates)} ${report}`);
     }
+  });
+
+  test('gets the app over HTTPS and signals over WSS from the server itself', async () => {
+    assert.match(server.url, /^https:/);
+    assert.equal(await meeting.grace.evaluate(() => location.protocol), 'https:');
+    assert.equal(await meeting.ada.evaluate(() => location.protocol), 'https:');
   });
 
   test('sees and hears the other, who sees and hears them', async () => {

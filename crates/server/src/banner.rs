@@ -14,13 +14,14 @@ const NOUNS: [&str; 16] = [
 
 /// The banner printed at start in development mode: a meeting to start as its host, the
 /// link to invite others to it, and the start page, at the address the server listens on
-/// (`localhost` for loopback and all interfaces).
-pub fn development(addr: SocketAddr) -> String {
+/// (`localhost` for loopback and all interfaces), `https://` when it serves TLS.
+pub fn development(addr: SocketAddr, tls: bool) -> String {
     let room = meeting_name(rand::random());
     let port = addr.port();
+    let scheme = if tls { "https" } else { "http" };
     let base = match addr.ip() {
-        ip if ip.is_loopback() || ip.is_unspecified() => format!("http://localhost:{port}"),
-        ip => format!("http://{}", SocketAddr::new(ip, port)),
+        ip if ip.is_loopback() || ip.is_unspecified() => format!("{scheme}://localhost:{port}"),
+        ip => format!("{scheme}://{}", SocketAddr::new(ip, port)),
     };
     format!(
         "\n  Moim is running in development mode (API key \"devkey\", secret \"secret\").\n\n  \
@@ -53,11 +54,13 @@ mod tests {
 
     #[test]
     fn the_banner_links_a_meeting_and_its_invitation() {
-        let text = development("127.0.0.1:7880".parse().unwrap());
+        let text = development("127.0.0.1:7880".parse().unwrap(), false);
         assert!(text.contains("http://localhost:7880/r/"), "{text}");
         assert!(text.contains("?host=1"), "{text}");
         assert!(!text.contains('\u{1b}'), "no colour codes");
-        let exposed = development("10.99.1.1:7880".parse().unwrap());
+        let exposed = development("10.99.1.1:7880".parse().unwrap(), false);
         assert!(exposed.contains("http://10.99.1.1:7880/r/"), "{exposed}");
+        let secure = development("127.0.0.1:7880".parse().unwrap(), true);
+        assert!(secure.contains("https://localhost:7880/r/"), "{secure}");
     }
 }

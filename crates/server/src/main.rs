@@ -89,7 +89,18 @@ async fn run(config: Config) -> anyhow::Result<()> {
         )
     })?;
     let advertised_media = SocketAddr::new(config.advertised_udp().ip(), media.local_addr().port());
-    let ice = match turn::IceServers::start(&config, media.local_addr(), advertised_media).await {
+    let certificate = match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => Some(tls::Certificate::load(cert, key)?),
+        _ => None,
+    };
+    let ice = match turn::IceServers::start(
+        &config,
+        certificate.as_ref(),
+        media.local_addr(),
+        advertised_media,
+    )
+    .await
+    {
         Ok(ice) => ice,
         // A development machine may run a TURN server of its own on 3478.
         Err(e) if config.dev_mode => {
@@ -162,14 +173,35 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .map(|a| a.to_string());
     info!(http = %http_addr, media = %media.local_addr(), rtmp = %rtmp_addr, turn = turn_addr, turn_tls, workers = media.workers(), "Moim is running");
     if dev_mode {
-        eprintln!("{}", banner::development(http_addr));
+        eprintln!("{}", banner::development(http_addr, certificate.is_some()));
     }
+    let tls = match certificate {
+        Some(certificate) => {
+            let config = certificate.server_config(&[b"http/1.1"])?;
+            certificate.watch();
+            Some(tokio_rustls::TlsAcceptor::from(config))
+        }
+        None => None,
+    };
     let limits = http::listener::Limits {
         header_timeout: Duration::from_secs(state.config.header_timeout),
         per_address: state.config.connections_per_address(),
     };
+    if let Some(addr) = state.config.http_redirect_addr {
+        let redirecting = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on http_redirect_addr {addr}"))?;
+        let to = http::redirect::router(http_addr.port());
+        tokio::spawn(http::listener::serve(
+            redirecting,
+            to,
+            limits,
+            None,
+            std::future::pending(),
+        ));
+    }
     let app = http::router(state.clone());
-    http::listener::serve(listener, app, limits, async move {
+    http::listener::serve(listener, app, limits, tls, async move {
         tokio::select! {
             () = shutdown_signal() => {}
             () = state.stop.notified() => info!("draining, as an operator asked"),

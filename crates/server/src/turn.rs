@@ -3,6 +3,7 @@
 //! and in WHIP/WHEP answers' `Link` headers (RFC 9725 §4.6).
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -13,6 +14,7 @@ use sha2::Sha256;
 
 use crate::config::Config;
 use crate::state::unix_now;
+use crate::tls::Certificate;
 
 /// Allocations the embedded server holds at once.
 pub const MAX_TURN_ALLOCATIONS: usize = 4096;
@@ -35,6 +37,7 @@ impl IceServers {
     /// external URLs.
     pub async fn start(
         config: &Config,
+        certificate: Option<&Arc<Certificate>>,
         media: SocketAddr,
         advertised: SocketAddr,
     ) -> anyhow::Result<IceServers> {
@@ -42,11 +45,9 @@ impl IceServers {
         if !config.embedded_turn() {
             return Ok(servers);
         }
-        let tls = match (&config.tls_cert, &config.tls_key) {
-            (Some(cert), Some(key)) => {
-                Some((config.turn_tls_listen(), crate::tls::load(cert, key)?))
-            }
-            _ => None,
+        let tls = match certificate {
+            Some(certificate) => Some((config.turn_tls_listen(), certificate.server_config(&[])?)),
+            None => None,
         };
         let local_media = if media.ip().is_unspecified() {
             SocketAddr::new(loopback_like(media.ip()), media.port())

@@ -169,8 +169,11 @@ pub fn start(
             IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
             ip => ip,
         };
+        // ffmpeg does not check the certificate of an https:// input by default: the
+        // server's own, made out to its public name, does not match this address.
+        let scheme = if state.config.tls() { "https" } else { "http" };
         let folder = format!(
-            "http://{}/hls/{room_name}/{key}/{}/",
+            "{scheme}://{}/hls/{room_name}/{key}/{}/",
             SocketAddr::new(ip, http.port()),
             info.id
         );

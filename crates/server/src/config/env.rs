@@ -59,6 +59,12 @@ pub(super) fn apply(
     if let Some(v) = env("MOIM_TLS_KEY") {
         config.tls_key = Some(PathBuf::from(v));
     }
+    if let Some(v) = env("MOIM_HTTP_REDIRECT_ADDR") {
+        config.http_redirect_addr = Some(
+            v.parse()
+                .context("MOIM_HTTP_REDIRECT_ADDR must be IP:PORT")?,
+        );
+    }
     if let Some(v) = env("MOIM_ADVERTISE_IP") {
         config.advertise_ip = Some(v.parse().context("MOIM_ADVERTISE_IP must be an IP")?);
     }

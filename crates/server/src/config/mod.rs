@@ -63,10 +63,14 @@ pub struct Config {
     pub turn_secret: Option<String>,
     /// Seconds the TURN credentials handed out at a join stay valid.
     pub turn_credential_ttl: u64,
-    /// PEM certificate chain for TLS (TURN/TLS).
+    /// PEM certificate chain for TLS: the HTTP port serves HTTPS and WSS with it, and the
+    /// TURN/TLS port too. Read again when the file changes.
     pub tls_cert: Option<PathBuf>,
     /// PEM private key of `tls_cert`.
     pub tls_key: Option<PathBuf>,
+    /// With a certificate: a plain-HTTP listener (port 80, say) that sends every request on
+    /// to the same path over HTTPS on the HTTP port.
+    pub http_redirect_addr: Option<SocketAddr>,
     /// Media worker threads; 0 means one per core.
     pub workers: usize,
     /// Each receiving connection estimates its bandwidth and gets only the layers that fit
@@ -147,6 +151,7 @@ impl Default for Config {
             turn_credential_ttl: 24 * 3600,
             tls_cert: None,
             tls_key: None,
+            http_redirect_addr: None,
             workers: 0,
             bandwidth_estimation: true,
             audio_red: true,
@@ -268,6 +273,11 @@ impl Config {
         if self.tls_cert.is_some() != self.tls_key.is_some() {
             bail!("tls_cert and tls_key go together: set both (PEM files) or neither");
         }
+        if self.http_redirect_addr.is_some() && !self.tls() {
+            bail!(
+                "http_redirect_addr sends visitors on to HTTPS, which needs tls_cert and tls_key"
+            );
+        }
         if self.dev_mode && !self.expose_dev_mode {
             for (name, addr) in self.listeners() {
                 if !addr.ip().is_loopback() {
@@ -297,7 +307,7 @@ impl Config {
     }
 
     /// The URL clients reach this node at: `public_url`, or one made of the advertised IP
-    /// (else the HTTP address's) and the HTTP port.
+    /// (else the HTTP address's) and the HTTP port, `https://` with a certificate.
     pub fn public_url(&self) -> String {
         if let Some(url) = &self.public_url {
             return url.trim_end_matches('/').to_owned();
@@ -306,7 +316,13 @@ impl Config {
             Some(ip) if self.http_addr.ip().is_unspecified() => ip,
             _ => self.http_addr.ip(),
         };
-        format!("http://{}", SocketAddr::new(ip, self.http_addr.port()))
+        let scheme = if self.tls() { "https" } else { "http" };
+        format!("{scheme}://{}", SocketAddr::new(ip, self.http_addr.port()))
+    }
+
+    /// Whether the HTTP port serves HTTPS (a certificate is configured).
+    pub fn tls(&self) -> bool {
+        self.tls_cert.is_some() && self.tls_key.is_some()
     }
 
     /// Whether the embedded TURN server runs.
@@ -322,6 +338,9 @@ impl Config {
             ("tcp_addr", self.tcp_addr),
             ("rtmp_addr", self.rtmp_addr),
         ];
+        if let Some(addr) = self.http_redirect_addr {
+            all.push(("http_redirect_addr", addr));
+        }
         if self.embedded_turn() {
             all.push(("turn_addr", self.turn_listen()));
             if self.tls_cert.is_some() {
@@ -595,6 +614,37 @@ mod tests {
         let nonsense = Config::load(None, |k| (k == "MOIM_FORWARDING").then(|| "rtp".into()));
         let error = nonsense.unwrap_err().to_string();
         assert!(error.contains("`frames` or `packets`"), "{error}");
+    }
+
+    #[test]
+    fn a_certificate_makes_the_http_port_https_and_the_redirect_needs_one() {
+        let plain = Config::load(None, |_| None).unwrap();
+        assert!(!plain.tls());
+        let with = |extra: &'static [(&'static str, &'static str)]| {
+            Config::load(None, move |k| {
+                let base = [
+                    ("MOIM_TLS_CERT", "/etc/moim/cert.pem"),
+                    ("MOIM_TLS_KEY", "/etc/moim/key.pem"),
+                ];
+                base.iter()
+                    .chain(extra)
+                    .find(|(name, _)| *name == k)
+                    .map(|(_, v)| (*v).to_owned())
+            })
+        };
+        let tls = with(&[]).unwrap();
+        assert!(tls.tls());
+        assert_eq!(tls.public_url(), "https://127.0.0.1:7880");
+        let redirect = with(&[("MOIM_HTTP_REDIRECT_ADDR", "127.0.0.1:8080")]).unwrap();
+        assert_eq!(
+            redirect.http_redirect_addr,
+            Some("127.0.0.1:8080".parse().unwrap())
+        );
+        let alone = Config::load(None, |k| {
+            (k == "MOIM_HTTP_REDIRECT_ADDR").then(|| "127.0.0.1:8080".into())
+        });
+        let error = alone.unwrap_err().to_string();
+        assert!(error.contains("needs tls_cert and tls_key"), "{error}");
     }
 
     #[test]

@@ -1,13 +1,14 @@
 //! The HTTP listener: accepts connections and serves the app on each (HTTP/1.1 and
-//! WebSocket upgrades), with the limits a stranger meets before any handler runs: a
-//! request's headers must arrive within the header timeout (a connection that sends
-//! nothing, or half a request, is closed), and one address holds at most so many
-//! connections at once, WebSockets included.
+//! WebSocket upgrades, over TLS when the server has a certificate), with the limits a
+//! stranger meets before any handler runs: the TLS handshake and a request's headers must
+//! each arrive within the header timeout (a connection that sends nothing, or half a
+//! request, is closed), and one address holds at most so many connections at once,
+//! WebSockets included.
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::io;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::{Pin, pin};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
@@ -20,6 +21,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
 use tracing::{debug, warn};
 
 /// How long connections get to finish once the server stops.
@@ -34,12 +36,13 @@ pub struct Limits {
     pub per_address: usize,
 }
 
-/// Serves `app` on `listener` until `shutdown` completes, then lets the connections
-/// finish (for at most [`DRAIN_TIMEOUT`]).
+/// Serves `app` on `listener` (over TLS with `tls`) until `shutdown` completes, then lets
+/// the connections finish (for at most [`DRAIN_TIMEOUT`]).
 pub async fn serve(
     listener: TcpListener,
     app: axum::Router,
     limits: Limits,
+    tls: Option<TlsAcceptor>,
     shutdown: impl Future<Output = ()>,
 ) {
     let counts = Counts::default();
@@ -66,28 +69,21 @@ pub async fn serve(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let io = TokioIo::new(Counted {
+        let counted = Counted {
             stream,
             _slot: slot,
-        });
+        };
         let service = TowerToHyperService::new(app.clone());
-        let mut stop = stop_rx.clone();
+        let stop = stop_rx.clone();
+        let tls = tls.clone();
         connections.spawn(async move {
-            let mut builder = http1::Builder::new();
-            builder
-                .timer(TokioTimer::new())
-                .header_read_timeout(limits.header_timeout);
-            let mut conn = pin!(builder.serve_connection(io, service).with_upgrades());
-            tokio::select! {
-                result = conn.as_mut() => {
-                    if let Err(e) = result {
-                        debug!(%peer, "connection ended: {e}");
-                    }
-                }
-                _ = stop.changed() => {
-                    conn.as_mut().graceful_shutdown();
-                    let _ = conn.await;
-                }
+            let Some(acceptor) = tls else {
+                return serve_connection(counted, service, limits, stop, peer).await;
+            };
+            match tokio::time::timeout(limits.header_timeout, acceptor.accept(counted)).await {
+                Ok(Ok(stream)) => serve_connection(stream, service, limits, stop, peer).await,
+                Ok(Err(e)) => debug!(%peer, "TLS handshake failed: {e}"),
+                Err(_) => debug!(%peer, "no TLS handshake within the header timeout; closed"),
             }
         });
     }
@@ -97,6 +93,35 @@ pub async fn serve(
     });
     if drained.await.is_err() {
         warn!("connections still open after the server stopped; closing them");
+    }
+}
+
+/// Serves one connection until it ends or the server stops.
+async fn serve_connection<S>(
+    stream: S,
+    service: TowerToHyperService<axum::Router>,
+    limits: Limits,
+    mut stop: watch::Receiver<()>,
+    peer: SocketAddr,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout);
+    let io = TokioIo::new(stream);
+    let mut conn = pin!(builder.serve_connection(io, service).with_upgrades());
+    tokio::select! {
+        result = conn.as_mut() => {
+            if let Err(e) = result {
+                debug!(%peer, "connection ended: {e}");
+            }
+        }
+        _ = stop.changed() => {
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        }
     }
 }
 

@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod node_api;
 pub mod placement;
 pub mod recording_api;
+pub mod redirect;
 pub mod room_api;
 pub mod watch;
 pub mod whip;
