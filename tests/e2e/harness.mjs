@@ -2,7 +2,7 @@
 // free loopback ports, mints tokens with it, launches Debian's Chromium with fake devices, and
 // reads WebRTC statistics from pages.
 
-import { execFile, spawn } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import dgram from 'node:dgram';
 import fs from 'node:fs';
@@ -63,6 +63,25 @@ export const REMOTE_AUDIO = 'audio[data-track-sid]';
  * @property {() => Promise<void>} stop
  * @property {() => Promise<void>} crash kills it with SIGKILL, as a crash would
  */
+
+/**
+ * A self-signed certificate for `ip`, made in `dir`, as an operator's would be for their
+ * domain: its PEM files.
+ * @param {string} dir
+ * @param {string} ip
+ * @returns {{ cert: string, key: string }}
+ */
+export function selfSignedCertificate(dir, ip) {
+  fs.mkdirSync(dir, { recursive: true });
+  const cert = path.join(dir, 'cert.pem');
+  const key = path.join(dir, 'key.pem');
+  execFileSync('openssl', [
+    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
+    '-keyout', key, '-out', cert, '-days', '1', '-subj', `/CN=${ip}`,
+    '-addext', `subjectAltName=IP:${ip}`,
+  ], { stdio: 'pipe' });
+  return { cert, key };
+}
 
 /**
  * The status `url` answers with; over HTTPS the test's own certificate is not checked.

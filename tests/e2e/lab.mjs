@@ -264,7 +264,7 @@ export async function meetAcrossTheLab(lab, server, name, labArgs = []) {
 
 /**
  * Waits until each sees and hears the other.
- * @param {Meeting} meeting
+ * @param {Pick<Meeting, 'ada' | 'grace'>} meeting
  */
 export async function seeAndHearEachOther({ ada, grace }) {
   await Promise.all([

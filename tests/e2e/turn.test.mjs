@@ -6,29 +6,11 @@
 // HTTPS and WSS from the server itself, with no proxy in front.
 
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { RESULTS_DIR, freeTcpPort, startServer } from './harness.mjs';
+import { RESULTS_DIR, freeTcpPort, selfSignedCertificate, startServer } from './harness.mjs';
 import { LAB_UNAVAILABLE, createLab, iceReport, meetAcrossTheLab, seeAndHearEachOther, selectedCandidates } from './lab.mjs';
-
-/**
- * A self-signed certificate for `ip`, as an operator's would be for their domain.
- * @param {string} ip
- */
-function certificateFor(ip) {
-  const dir = path.join(RESULTS_DIR, 'turn-tls');
-  fs.mkdirSync(dir, { recursive: true });
-  const cert = path.join(dir, 'cert.pem');
-  const key = path.join(dir, 'key.pem');
-  execFileSync('openssl', [
-    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
-    '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=moim-lab',
-    '-addext', `subjectAltName=IP:${ip}`,
-  ], { stdio: 'pipe' });
-  return { cert, key };
-}
 
 /**
  * The TURN server's lines of the server's log.
@@ -48,7 +30,7 @@ describe('a participant whose firewall leaves only the web and TURN/TLS ports op
 
   before(async () => {
     lab = await createLab(3);
-    const { cert, key } = certificateFor(lab.hostAddress);
+    const { cert, key } = selfSignedCertificate(path.join(RESULTS_DIR, 'turn-tls'), lab.hostAddress);
     const tlsPort = await freeTcpPort();
     server = await startServer('turn', {
       host: lab.hostAddress,
