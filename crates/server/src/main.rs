@@ -45,14 +45,20 @@ fn main() -> anyhow::Result<()> {
 }
 
 fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
+    let log = tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_env("MOIM_LOG")
                 .unwrap_or_else(|_| EnvFilter::new("info,str0m=warn")),
         )
-        .with_writer(std::io::stderr)
-        .with_ansi(colour_wanted())
-        .init();
+        .with_writer(std::io::stderr);
+    // Read before the configuration, like `MOIM_LOG`, so that its own errors are logged so.
+    match std::env::var("MOIM_LOG_FORMAT").as_deref() {
+        Err(_) | Ok("text") => log.with_ansi(colour_wanted()).init(),
+        // One JSON object a line, the event's fields beside `timestamp`, `level` and
+        // `target`, for log collectors.
+        Ok("json") => log.json().flatten_event(true).init(),
+        Ok(other) => anyhow::bail!("MOIM_LOG_FORMAT must be `text` or `json`, not \"{other}\""),
+    }
     let mut config = Config::load(args.config.as_deref(), |k| std::env::var(k).ok())?;
     if let Some(port) = args.http_port {
         config.http_addr.set_port(port);
