@@ -42,6 +42,9 @@ cargo test --release --workspace --locked
 echo "== the README's run command"
 bash scripts/readme-run.sh
 
+echo "== the Debian package"
+as_root bash deploy/test-deb.sh
+
 echo "== JS type check"
 npm run --silent typecheck
 
