@@ -24,6 +24,7 @@ install -d "$root/etc/moim"
 install -d "$root/usr/share/doc/moim"
 install -m 0644 README.md docs/*.md "$root/usr/share/doc/moim/"
 install -D -m 0644 deploy/nginx.conf "$root/usr/share/doc/moim/examples/nginx.conf"
+install -D -m 0644 deploy/grafana/moim.json "$root/usr/share/doc/moim/examples/grafana-moim.json"
 install -d "$root/DEBIAN"
 install -m 0755 deploy/debian/postinst deploy/debian/prerm deploy/debian/postrm "$root/DEBIAN/"
 cat > "$root/DEBIAN/control" <<CONTROL

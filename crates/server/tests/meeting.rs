@@ -56,6 +56,48 @@ async fn two_participants_receive_each_others_audio_and_video() {
     assert_eq!(value("moim_overload_level"), 0, "{metrics}");
     assert_eq!(value("moim_participants_refused_total"), 0, "{metrics}");
     assert_eq!(value("moim_frames_shed_total"), 0, "{metrics}");
+
+    // Once each connection has had its numbers twice (every 2 s; what is sent and
+    // received is measured between two), the metrics carry what the participants send
+    // and receive and how their connections are rated.
+    let read = |metrics: &str, prefix: &str| -> f64 {
+        metrics
+            .lines()
+            .filter(|l| l.starts_with(prefix))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let metrics = loop {
+        let (_, metrics) = server.http("GET", "/metrics", &[], "");
+        let publish = read(
+            &metrics,
+            "moim_media_bits_per_second{direction=\"publish\"}",
+        );
+        let subscribe = read(
+            &metrics,
+            "moim_media_bits_per_second{direction=\"subscribe\"}",
+        );
+        if publish > 10_000.0 && subscribe > 10_000.0 {
+            break metrics;
+        }
+        assert!(std::time::Instant::now() < deadline, "{metrics}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(
+        read(&metrics, "moim_participants_by_quality{"),
+        2.0,
+        "{metrics}"
+    );
+    assert_eq!(
+        read(&metrics, "moim_participant_rtt_seconds_count"),
+        2.0,
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("moim_room_participants{room=\"r1\"} 2\n"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

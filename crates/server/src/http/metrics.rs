@@ -9,7 +9,7 @@ use axum::response::IntoResponse;
 
 use moim_media::stats::{DELAY_BOUNDS_US, Delays};
 
-use crate::http::hls;
+use crate::http::{hls, network_metrics};
 use crate::state::AppState;
 
 /// Renders the current counters.
@@ -216,6 +216,7 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     );
     out.push_str(&hops);
     out.push_str(&waits);
+    out.push_str(&network_metrics::render(&state.rooms()));
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
 }
 

@@ -10,6 +10,7 @@ pub mod file_response;
 pub mod hls;
 pub mod listener;
 pub mod metrics;
+pub mod network_metrics;
 pub mod node_api;
 pub mod placement;
 pub mod recording_api;

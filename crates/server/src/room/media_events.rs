@@ -149,10 +149,11 @@ fn handle(state: &AppState, event: MediaEvent) {
             stats,
         } => {
             let mut rooms = state.rooms();
+            let changed = rooms.participant_mut(participant).is_some_and(|p| {
+                p.stats = Some(stats);
+                p.quality.replace(quality) != Some(quality)
+            });
             rooms.send_to(participant, ServerMessage::NetworkStats { stats });
-            let changed = rooms
-                .participant_mut(participant)
-                .is_some_and(|p| p.quality.replace(quality) != Some(quality));
             if changed && let Some(room) = rooms.room_of_mut(participant) {
                 room.tell_quality(participant, quality);
             }

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use moim_media::{ParticipantId, TrackId};
-use moim_proto::signal::{ConnectionQuality, ParticipantInfo, Role, Sender, TrackInfo};
+use moim_proto::signal::{
+    ConnectionQuality, NetworkStats, ParticipantInfo, Role, Sender, TrackInfo,
+};
 use moim_proto::token::Grants;
 
 use crate::room::chat::RateLimit;
@@ -52,6 +54,8 @@ pub struct Participant {
     pub data_channel: bool,
     /// How well its connection carries its media, as the room was last told.
     pub quality: Option<ConnectionQuality>,
+    /// Its connection's latest numbers (sent to it every two seconds), for `/metrics`.
+    pub stats: Option<NetworkStats>,
     /// Its audio tracks that carry speech now.
     pub speaking: Vec<TrackId>,
     /// Tracks a host muted and locked: it may not unmute them.
@@ -81,6 +85,7 @@ impl Participant {
             mute_limit: RateLimit::own_mute(now),
             data_channel: false,
             quality: None,
+            stats: None,
             speaking: Vec::new(),
             locked_tracks: Vec::new(),
             hand_raised: false,

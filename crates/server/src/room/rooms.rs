@@ -553,4 +553,24 @@ impl Rooms {
     pub fn counts(&self) -> (usize, usize) {
         (self.rooms.len(), self.room_of.len())
     }
+
+    /// Every room's participants (those let in), by room name.
+    pub fn sizes(&self) -> impl Iterator<Item = (&str, usize)> {
+        self.rooms
+            .iter()
+            .map(|(name, room)| (name.as_str(), room.roster.iter().count()))
+    }
+
+    /// Every participant let in, in any room.
+    pub fn everyone(&self) -> impl Iterator<Item = &Participant> {
+        self.rooms.values().flat_map(|room| room.roster.iter())
+    }
+
+    /// Recordings running now.
+    pub fn recordings_running(&self) -> usize {
+        self.rooms
+            .values()
+            .filter(|room| room.recording.running().is_some())
+            .count()
+    }
 }
