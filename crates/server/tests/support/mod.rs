@@ -57,6 +57,9 @@ impl Server {
         let http_port = unused_port(|| TcpListener::bind("127.0.0.1:0")?.local_addr());
         let udp_port = unused_port(|| UdpSocket::bind("127.0.0.1:0")?.local_addr());
         let rtmp_port = unused_port(|| TcpListener::bind("127.0.0.1:0")?.local_addr());
+        // ICE-TCP's port comes from the same ledger, so that no server of this process
+        // listens on a port handed to another.
+        let tcp_port = unused_port(|| TcpListener::bind("127.0.0.1:0")?.local_addr());
         let recordings = std::env::temp_dir().join(format!("moim-recordings-{http_port}"));
         let _ = std::fs::remove_dir_all(&recordings);
         let broadcasts = std::env::temp_dir().join(format!("moim-broadcasts-{http_port}"));
@@ -64,7 +67,7 @@ impl Server {
             .args(["serve", "--http-port", &http_port.to_string()])
             .args(["--udp-port", &udp_port.to_string()])
             .args(["--rtmp-port", &rtmp_port.to_string()])
-            .env("MOIM_TCP_ADDR", "127.0.0.1:0")
+            .env("MOIM_TCP_ADDR", format!("127.0.0.1:{tcp_port}"))
             // Each TURN server takes a UDP and a TCP port of one number; the many servers
             // these tests run at once have no use for it (turn.rs turns it on).
             .env("MOIM_TURN", "0")
@@ -85,8 +88,12 @@ impl Server {
             recordings,
             broadcasts,
         };
+        // Until `/healthz` answers, what takes connections on the port may be another
+        // process's listener that took it in the meantime, while this server, unable to
+        // bind it, exits. Over TLS, a listener on the port is taken for it.
+        let tls = env.iter().any(|(name, _)| *name == "MOIM_TLS_CERT");
         let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", http_port)).is_err() {
+        while !server.healthy(tls) {
             if !server.running() {
                 return None;
             }
@@ -94,6 +101,24 @@ impl Server {
             std::thread::sleep(Duration::from_millis(50));
         }
         Some(server)
+    }
+
+    /// Whether `GET /healthz` on its HTTP port is answered `200` (with `tls`: whether the
+    /// port takes connections).
+    fn healthy(&self, tls: bool) -> bool {
+        use std::io::{Read, Write};
+        let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", self.http_port)) else {
+            return false;
+        };
+        if tls {
+            return true;
+        }
+        let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+        let request = b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+        let mut answer = Vec::new();
+        s.write_all(request).is_ok()
+            && s.read_to_end(&mut answer).is_ok()
+            && answer.starts_with(b"HTTP/1.1 200")
     }
 
     pub fn ws_url(&self) -> String {
