@@ -22,6 +22,7 @@ const ERROR_TEXT = /** @type {Record<string, string>} */ ({
   connection_failed: 'Could not reach the meeting server. Check your connection and try again.',
   server_busy: 'The server is busy right now. Try again in a moment.',
   room_locked: 'The meeting is locked. Ask a host to unlock it.',
+  room_full: 'The meeting is full.',
   rejected: 'A host did not let you into the meeting.',
 });
 

@@ -239,5 +239,6 @@ export const FATAL_JOIN_CODES = new Set([
   'wrong_room',
   'banned',
   'room_locked',
+  'room_full',
   'rejected',
 ]);

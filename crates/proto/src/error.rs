@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// Why a request failed. The wire form (`snake_case`) is stable across versions.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
@@ -59,6 +60,8 @@ pub enum ErrorCode {
     MeetingEnded,
     /// A host locked the room: only hosts and participants admitted before may join.
     RoomLocked,
+    /// The room has as many participants as its `max_participants` setting allows.
+    RoomFull,
     /// The room has a waiting room and a WHIP or WHEP client cannot wait in it, so a host
     /// must admit the identity first.
     WaitingRoom,
@@ -106,6 +109,7 @@ impl ErrorCode {
             ErrorCode::Banned => "banned",
             ErrorCode::MeetingEnded => "meeting_ended",
             ErrorCode::RoomLocked => "room_locked",
+            ErrorCode::RoomFull => "room_full",
             ErrorCode::WaitingRoom => "waiting_room",
             ErrorCode::Rejected => "rejected",
             ErrorCode::ServerBusy => "server_busy",
@@ -125,6 +129,7 @@ impl std::fmt::Display for ErrorCode {
 }
 
 /// An error as sent to a client: a stable code and a sentence for humans.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[error("{code}: {message}")]
 pub struct ApiError {

@@ -48,6 +48,12 @@ pub struct Grants {
     /// server, so a token with it needs no room.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub node_admin: bool,
+    /// May create rooms (`POST /api/rooms`): a grant for the whole server.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub room_create: bool,
+    /// May list the rooms of the server (`GET /api/rooms`): a grant for the whole server.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub room_list: bool,
 }
 
 /// The preset grant sets of `moim token`.
@@ -59,6 +65,37 @@ pub enum GrantPreset {
     Guest,
     /// Everything, including admin and record.
     Host,
+}
+
+/// The grants that hold for the whole server rather than one room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerGrant {
+    /// `nodeAdmin`: the cluster's nodes.
+    NodeAdmin,
+    /// `roomCreate`: creating rooms.
+    RoomCreate,
+    /// `roomList`: listing rooms.
+    RoomList,
+}
+
+impl ServerGrant {
+    /// Whether `grants` carry it.
+    pub fn granted(self, grants: &Grants) -> bool {
+        match self {
+            ServerGrant::NodeAdmin => grants.node_admin,
+            ServerGrant::RoomCreate => grants.room_create,
+            ServerGrant::RoomList => grants.room_list,
+        }
+    }
+
+    /// What it allows, for the error when it is missing.
+    pub fn what(self) -> &'static str {
+        match self {
+            ServerGrant::NodeAdmin => "managing nodes (nodeAdmin grant)",
+            ServerGrant::RoomCreate => "creating rooms (roomCreate grant)",
+            ServerGrant::RoomList => "listing rooms (roomList grant)",
+        }
+    }
 }
 
 impl Grants {
@@ -74,7 +111,7 @@ impl Grants {
             can_publish_data: publish,
             room_admin: host,
             room_record: host,
-            node_admin: false,
+            ..Grants::default()
         }
     }
 }
@@ -165,11 +202,21 @@ impl Keys {
     /// Checks a token for the server-wide node API as [`Keys::verify`] checks one for a
     /// room: signed, in its lifetime, and carrying the `nodeAdmin` grant.
     pub fn verify_node_admin(&self, token: &str, now: u64) -> Result<Claims, ApiError> {
+        self.verify_server_wide(token, now, ServerGrant::NodeAdmin)
+    }
+
+    /// The claims of a valid token carrying the server-wide `grant`, in no particular room.
+    pub fn verify_server_wide(
+        &self,
+        token: &str,
+        now: u64,
+        grant: ServerGrant,
+    ) -> Result<Claims, ApiError> {
         let claims = self.verify_signed(token, now)?;
-        if !claims.video.node_admin {
+        if !grant.granted(&claims.video) {
             return Err(ApiError::new(
                 ErrorCode::PermissionDenied,
-                "The access token does not allow managing nodes (nodeAdmin grant).",
+                format!("The access token does not allow {}.", grant.what()),
             ));
         }
         Ok(claims)

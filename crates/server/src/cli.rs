@@ -51,7 +51,7 @@ pub struct ServeArgs {
 #[derive(Debug, Args)]
 pub struct TokenArgs {
     /// The room the token admits to.
-    #[arg(long, required_unless_present = "node_admin")]
+    #[arg(long, required_unless_present_any = ["node_admin", "room_create", "room_list"])]
     room: Option<String>,
     /// The participant's identity (unique within the room).
     #[arg(long)]
@@ -69,6 +69,12 @@ pub struct TokenArgs {
     /// for no room.
     #[arg(long, conflicts_with_all = ["room", "viewer", "host"])]
     node_admin: bool,
+    /// The server-wide grant to create rooms (`POST /api/rooms`), for no room.
+    #[arg(long, conflicts_with_all = ["room", "viewer", "host"])]
+    room_create: bool,
+    /// The server-wide grant to list rooms (`GET /api/rooms`), for no room.
+    #[arg(long, conflicts_with_all = ["room", "viewer", "host"])]
+    room_list: bool,
     /// Lifetime, e.g. 90s, 30m, 6h, 2d.
     #[arg(long, default_value = "6h")]
     ttl: String,
@@ -101,7 +107,9 @@ impl TokenArgs {
         let video = match &self.room {
             Some(room) => Grants::preset(room, preset),
             None => Grants {
-                node_admin: true,
+                node_admin: self.node_admin,
+                room_create: self.room_create,
+                room_list: self.room_list,
                 ..Grants::default()
             },
         };
@@ -113,7 +121,7 @@ impl TokenArgs {
             exp: now + ttl.as_secs(),
             video,
         };
-        let names = if self.node_admin {
+        let names = if self.room.is_none() {
             names::check_identity(&claims.sub)
         } else {
             claims.check_names()

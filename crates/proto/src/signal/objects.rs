@@ -4,6 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 /// Where a track's media comes from.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TrackSource {
@@ -18,6 +19,7 @@ pub enum TrackSource {
 }
 
 /// Audio or video.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TrackKind {
@@ -28,6 +30,7 @@ pub enum TrackKind {
 }
 
 /// What a participant may do in the room, as shown to others.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
@@ -41,6 +44,7 @@ pub enum Role {
 
 /// What a room is for: a meeting where everyone with the publish grant speaks and shows
 /// video, or an audio room where only hosts and the listeners they promote speak.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RoomMode {
@@ -53,6 +57,7 @@ pub enum RoomMode {
 }
 
 /// How hosts set up the room; everyone in it is told.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RoomSettings {
     /// No one new may join (hosts and people already admitted still can).
@@ -64,9 +69,21 @@ pub struct RoomSettings {
     /// A meeting or an audio room.
     #[serde(default)]
     pub mode: RoomMode,
+    /// At most this many participants are in the room or wait at its door (players of
+    /// its stream not counted); 0 for no limit.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub max_participants: u32,
+    /// Seconds the room is kept once empty, instead of the server's `empty_timeout`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub empty_timeout: Option<u32>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// A published track as announced to the room.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TrackInfo {
     /// The server-made id (`TR_…`) that requests and announcements name the track by.
@@ -82,6 +99,7 @@ pub struct TrackInfo {
 }
 
 /// A participant as announced to the room.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ParticipantInfo {
     /// The server-made id (`PA_…`) of this connection of the participant; a reconnect gets
@@ -108,6 +126,7 @@ fn is_false(b: &bool) -> bool {
 }
 
 /// One sending m-line of a publisher offer and the source behind it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PublishedMid {
     /// The m-line's mid in the offer.
@@ -120,6 +139,7 @@ pub struct PublishedMid {
 }
 
 /// How well a participant's connection carries its media, worst first.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ConnectionQuality {
@@ -134,6 +154,7 @@ pub enum ConnectionQuality {
 }
 
 /// A TURN server and the time-limited credentials to use it (`RTCIceServer`).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IceServer {
     /// `turn:` and `turns:` URLs of one server.
@@ -145,6 +166,7 @@ pub struct IceServer {
 }
 
 /// A participant's own connection numbers, for its network panel.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct NetworkStats {
     /// Round-trip time to the server, in milliseconds.
@@ -171,6 +193,7 @@ pub struct NetworkStats {
 }
 
 /// One simulcast layer of a published video and whether to send it (dynacast).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LayerActive {
     /// The layer's rid; `None` for a video without simulcast.
@@ -180,6 +203,7 @@ pub struct LayerActive {
 }
 
 /// Which track sid the server gave a publisher m-line.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MidTrack {
     /// The m-line's mid in the offer.
@@ -189,6 +213,7 @@ pub struct MidTrack {
 }
 
 /// What one m-line of the subscriber connection carries.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SubscribedMid {
     /// The m-line's mid in the server's offer.
@@ -200,6 +225,7 @@ pub struct SubscribedMid {
 }
 
 /// Who sent a chat or data message.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Sender {
     /// The participant's sid.
@@ -211,6 +237,7 @@ pub struct Sender {
 }
 
 /// A chat message as the room keeps and delivers it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChatMessage {
     /// Increasing within the room.
@@ -227,6 +254,7 @@ pub struct ChatMessage {
 }
 
 /// One answer of a poll and its votes so far.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PollOption {
     /// The answer.
@@ -236,6 +264,7 @@ pub struct PollOption {
 }
 
 /// A poll as the room keeps and announces it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PollInfo {
     /// Increasing within the room.
@@ -253,6 +282,7 @@ pub struct PollInfo {
 }
 
 /// What a whiteboard stroke draws with: ink, or the board's background colour.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BoardTool {
@@ -265,6 +295,7 @@ pub enum BoardTool {
 
 /// A whiteboard stroke as the room keeps it; points are board coordinates
 /// (`x0, y0, x1, y1, …` on a 1600 × 900 board).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BoardStroke {
     /// `{participant sid}.{stroke number}`, unique within the room.
@@ -284,6 +315,7 @@ pub struct BoardStroke {
 }
 
 /// What a server recording captures.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RecordingKind {
@@ -298,6 +330,7 @@ pub enum RecordingKind {
 }
 
 /// A recording running in a room, as everyone in it is told.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecordingInfo {
     /// The server-made id (`RC_…`), which names its folder and its API routes.
@@ -309,6 +342,7 @@ pub struct RecordingInfo {
 }
 
 /// Why the server stopped a recording nobody asked to stop.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RecordingStopReason {
@@ -319,6 +353,7 @@ pub enum RecordingStopReason {
 }
 
 /// Where a broadcast goes.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BroadcastOutput {
@@ -329,6 +364,7 @@ pub enum BroadcastOutput {
 }
 
 /// A broadcast running in a room (it is live), as everyone in it is told.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BroadcastInfo {
     /// The server-made id (`BC_…`), which names its API route and its HLS files.
@@ -344,6 +380,7 @@ pub struct BroadcastInfo {
 }
 
 /// Why the server stopped a broadcast nobody asked to stop.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BroadcastStopReason {
@@ -353,6 +390,7 @@ pub enum BroadcastStopReason {
 }
 
 /// Why the server asks a client to join again elsewhere.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ReconnectReason {
@@ -362,6 +400,7 @@ pub enum ReconnectReason {
 }
 
 /// Where to watch a broadcast: paths on the server (prefix them with its origin).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BroadcastPlayback {
     /// The multivariant LL-HLS playlist; for a private broadcast a signed URL that works
@@ -379,6 +418,7 @@ pub struct BroadcastPlayback {
 }
 
 /// Which of the two peer connections a candidate belongs to.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PeerTarget {

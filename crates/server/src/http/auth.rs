@@ -1,8 +1,8 @@
 //! Bearer tokens on HTTP requests (WHIP, WHEP, the room API, the node API), said once at
 //! the edge: a handler that takes [`Authorized<G>`] runs only for a valid token, for the
-//! room in the path, that carries grant `G`, and one that takes [`NodeAdmin`] only for a
-//! valid token with the server-wide `nodeAdmin` grant; every other request is answered
-//! with the error.
+//! room in the path, that carries grant `G`, and one that takes [`Server<G>`] only for a
+//! valid token with the server-wide grant `G` (`nodeAdmin`, `roomCreate`, `roomList`);
+//! every other request is answered with the error.
 
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use moim_proto::ErrorCode;
 use moim_proto::error::ApiError;
-use moim_proto::token::Claims;
+use moim_proto::token::{Claims, ServerGrant};
 
 use crate::http::error::error_response;
 use crate::state::{AppState, unix_now};
@@ -93,10 +93,35 @@ impl<G: Grant> FromRequestParts<Arc<AppState>> for Authorized<G> {
     }
 }
 
-/// A request whose bearer token is valid and carries the server-wide `nodeAdmin` grant.
-pub struct NodeAdmin;
+/// A server-wide grant a route needs (no room in the token); the marker types below name
+/// them.
+pub trait ServerWide {
+    const GRANT: ServerGrant;
+}
 
-impl FromRequestParts<Arc<AppState>> for NodeAdmin {
+/// Seeing and managing the cluster's nodes (`nodeAdmin`).
+pub struct NodeAdmin;
+/// Creating rooms (`roomCreate`).
+pub struct RoomCreate;
+/// Listing rooms (`roomList`).
+pub struct RoomList;
+
+impl ServerWide for NodeAdmin {
+    const GRANT: ServerGrant = ServerGrant::NodeAdmin;
+}
+
+impl ServerWide for RoomCreate {
+    const GRANT: ServerGrant = ServerGrant::RoomCreate;
+}
+
+impl ServerWide for RoomList {
+    const GRANT: ServerGrant = ServerGrant::RoomList;
+}
+
+/// A request whose bearer token is valid and carries the server-wide grant `G`.
+pub struct Server<G>(PhantomData<G>);
+
+impl<G: ServerWide> FromRequestParts<Arc<AppState>> for Server<G> {
     type Rejection = Response;
 
     async fn from_request_parts(
@@ -104,8 +129,8 @@ impl FromRequestParts<Arc<AppState>> for NodeAdmin {
         state: &Arc<AppState>,
     ) -> Result<Self, Self::Rejection> {
         bearer(&parts.headers)
-            .and_then(|token| state.keys.verify_node_admin(token, unix_now()))
-            .map(|_| NodeAdmin)
+            .and_then(|token| state.keys.verify_server_wide(token, unix_now(), G::GRANT))
+            .map(|_| Server(PhantomData))
             .map_err(error_response)
     }
 }

@@ -16,6 +16,7 @@ pub fn error_response(error: ApiError) -> Response {
         | ErrorCode::WrongRoom
         | ErrorCode::Banned
         | ErrorCode::RoomLocked
+        | ErrorCode::RoomFull
         | ErrorCode::WaitingRoom => StatusCode::FORBIDDEN,
         ErrorCode::NotFound | ErrorCode::UnknownTrack => StatusCode::NOT_FOUND,
         ErrorCode::Conflict => StatusCode::CONFLICT,

@@ -12,10 +12,13 @@ pub mod listener;
 pub mod metrics;
 pub mod network_metrics;
 pub mod node_api;
+pub mod page;
+pub mod participant_api;
 pub mod placement;
 pub mod recording_api;
 pub mod redirect;
 pub mod room_api;
+pub mod rooms_api;
 pub mod watch;
 pub mod whip;
 
@@ -66,18 +69,48 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(room_api::transcript).options(preflight),
         )
         .route(
-            "/api/rooms/{room}/participants/{identity}/mute",
-            post(room_api::mute_participant).options(preflight),
-        )
-        .route(
-            "/api/rooms/{room}/participants/{identity}",
-            delete(room_api::remove_participant).options(preflight),
+            "/api/rooms",
+            get(rooms_api::list)
+                .post(rooms_api::create)
+                .options(preflight),
         )
         .route(
             "/api/rooms/{room}",
-            delete(room_api::end_meeting)
-                .patch(room_api::change_settings)
+            get(rooms_api::get)
+                .patch(rooms_api::update)
+                .delete(rooms_api::end)
                 .options(preflight),
+        )
+        .route(
+            "/api/rooms/{room}/tracks",
+            get(rooms_api::tracks).options(preflight),
+        )
+        .route(
+            "/api/rooms/{room}/participants",
+            get(participant_api::list).options(preflight),
+        )
+        .route(
+            "/api/rooms/{room}/participants/{identity}",
+            get(participant_api::get)
+                .patch(participant_api::update)
+                .delete(participant_api::remove)
+                .options(preflight),
+        )
+        .route(
+            "/api/rooms/{room}/participants/{identity}/mute",
+            post(participant_api::mute).options(preflight),
+        )
+        .route(
+            "/api/rooms/{room}/participants/{identity}/speaker",
+            post(participant_api::set_speaker).options(preflight),
+        )
+        .route(
+            "/api/rooms/{room}/participants/{identity}/admit",
+            post(participant_api::admit).options(preflight),
+        )
+        .route(
+            "/api/rooms/{room}/participants/{identity}/reject",
+            post(participant_api::reject).options(preflight),
         )
         .route(
             "/api/rooms/{room}/recordings",
@@ -110,14 +143,6 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route(
             "/api/rooms/{room}/waiting",
             get(room_api::waiting).options(preflight),
-        )
-        .route(
-            "/api/rooms/{room}/participants/{identity}/speaker",
-            post(room_api::set_speaker).options(preflight),
-        )
-        .route(
-            "/api/rooms/{room}/participants/{identity}/{action}",
-            post(room_api::admit_or_reject).options(preflight),
         )
         .layer(middleware::from_fn_with_state(
             state.clone(),

@@ -11,13 +11,13 @@ use moim_proto::ErrorCode;
 use moim_proto::error::ApiError;
 use serde_json::json;
 
-use crate::http::auth::NodeAdmin;
+use crate::http::auth::{NodeAdmin, Server};
 use crate::http::error::error_response;
 use crate::http::placement::redirect;
 use crate::state::AppState;
 
 /// The live nodes (just this one when it is alone), and which of them answered.
-pub async fn list(State(state): State<Arc<AppState>>, _admin: NodeAdmin) -> Response {
+pub async fn list(State(state): State<Arc<AppState>>, _admin: Server<NodeAdmin>) -> Response {
     match state.cluster.nodes().await {
         Ok(nodes) => Json(json!({
             "node": state.cluster.me().id,
@@ -34,7 +34,7 @@ pub async fn list(State(state): State<Arc<AppState>>, _admin: NodeAdmin) -> Resp
 pub async fn drain(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
-    _admin: NodeAdmin,
+    _admin: Server<NodeAdmin>,
 ) -> Response {
     let me = state.cluster.me();
     if id == me.id {

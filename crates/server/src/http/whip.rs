@@ -323,6 +323,9 @@ fn pass_gate(
     grants: &Grants,
     role: Role,
 ) -> Result<(), ApiError> {
+    if role == Role::Publisher {
+        rooms.check_room_for(room, identity)?;
+    }
     if rooms.gate(room, identity, grants.room_admin)? == Gate::Waiting {
         return Err(ApiError::new(
             ErrorCode::WaitingRoom,

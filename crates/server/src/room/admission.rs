@@ -6,7 +6,7 @@
 use moim_media::{Command, ParticipantId, TrackId};
 use moim_proto::ErrorCode;
 use moim_proto::error::ApiError;
-use moim_proto::signal::{RoomMode, RoomSettings, ServerMessage, TrackKind};
+use moim_proto::signal::{ParticipantInfo, RoomMode, RoomSettings, ServerMessage, TrackKind};
 use moim_proto::token::Grants;
 
 use crate::room::lobby::SettingsChange;
@@ -163,6 +163,56 @@ pub fn set_speaker(
     room.lobby_mut().set_speaker(&identity, speaker);
     update_publishing(state, room, target, true);
     Ok(())
+}
+
+/// What a host or the server API changes about a participant live; absent fields stay.
+#[derive(Debug, Default, Clone)]
+pub struct ParticipantChange {
+    pub name: Option<String>,
+    pub can_publish: Option<bool>,
+    pub can_publish_data: Option<bool>,
+    pub room_admin: Option<bool>,
+    pub room_record: Option<bool>,
+}
+
+/// Changes a participant's name and grants as if its token had said so, and tells the
+/// room. One who may no longer publish has its tracks unpublished at once; one who may
+/// now publishes on the connection it has (in an audio room, only as a host or a speaker
+/// a host chose); a new host is told who waits.
+pub fn update_participant(
+    state: &AppState,
+    room: &mut Room,
+    target: ParticipantId,
+    change: ParticipantChange,
+) -> Result<ParticipantInfo, ApiError> {
+    if let Some(name) = &change.name {
+        moim_proto::names::check_name(name)?;
+    }
+    let p = room
+        .roster_mut()
+        .get_mut(target)
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "No such participant in this room."))?;
+    if let Some(name) = change.name {
+        p.name = name;
+    }
+    let token = &mut p.token_grants;
+    token.can_publish = change.can_publish.unwrap_or(token.can_publish);
+    token.can_publish_data = change.can_publish_data.unwrap_or(token.can_publish_data);
+    token.room_admin = change.room_admin.unwrap_or(token.room_admin);
+    token.room_record = change.room_record.unwrap_or(token.room_record);
+    let became_host = !p.grants.room_admin && token.room_admin;
+    p.grants = Grants {
+        can_publish: p.grants.can_publish,
+        ..token.clone()
+    };
+    update_publishing(state, room, target, true);
+    if became_host {
+        room.tell_hosts_waiting();
+    }
+    room.roster()
+        .get(target)
+        .map(|p| p.info())
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "No such participant in this room."))
 }
 
 /// Raises or lowers the hand of `participant` and tells the room.

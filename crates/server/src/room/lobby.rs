@@ -27,6 +27,8 @@ pub struct SettingsChange {
     pub locked: Option<bool>,
     pub waiting_room: Option<bool>,
     pub mode: Option<RoomMode>,
+    pub max_participants: Option<u32>,
+    pub empty_timeout: Option<u32>,
 }
 
 /// Who may come in and who may speak.
@@ -77,6 +79,8 @@ impl Lobby {
         s.locked = change.locked.unwrap_or(s.locked);
         s.waiting_room = change.waiting_room.unwrap_or(s.waiting_room);
         s.mode = change.mode.unwrap_or(s.mode);
+        s.max_participants = change.max_participants.unwrap_or(s.max_participants);
+        s.empty_timeout = change.empty_timeout.or(s.empty_timeout);
         *s
     }
 

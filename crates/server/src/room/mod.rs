@@ -42,7 +42,7 @@ use crate::room::participant::Participant;
 use crate::room::polls::Polls;
 use crate::room::roster::Roster;
 use crate::room::stream::RoomStream;
-use crate::state::media_error;
+use crate::state::{media_error, unix_millis};
 
 /// The error for a room nobody is in (rooms exist only while someone is).
 pub fn no_one_in(room: &str) -> ApiError {
@@ -77,6 +77,8 @@ pub struct Room {
     /// It runs on another node of the cluster: this one holds only its players and the
     /// relay that feeds them (`cluster/relay`), and neither hosts nor snapshots it.
     mirror: bool,
+    /// When it was made here, in milliseconds since the Unix epoch.
+    created_at: u64,
 }
 
 impl Room {
@@ -95,7 +97,36 @@ impl Room {
             ended: false,
             changed: false,
             mirror: false,
+            created_at: unix_millis(),
         }
+    }
+
+    /// When it was made on this node, in milliseconds since the Unix epoch.
+    pub fn created_at(&self) -> u64 {
+        self.created_at
+    }
+
+    /// Refuses a newcomer with `identity` while the room holds its `max_participants`
+    /// (in it or waiting); one rejoining under an identity already counted takes its own
+    /// place. Hidden players of its stream are not counted.
+    pub fn check_room_for(&self, identity: &str) -> Result<(), ApiError> {
+        let max = self.lobby.settings().max_participants as usize;
+        if max == 0 {
+            return Ok(());
+        }
+        let present = self
+            .roster
+            .iter()
+            .chain(self.lobby.waiting())
+            .filter(|p| !p.hidden && p.identity != identity)
+            .count();
+        if present >= max {
+            return Err(ApiError::new(
+                ErrorCode::RoomFull,
+                format!("The room is full: it takes at most {max} participants."),
+            ));
+        }
+        Ok(())
     }
 
     fn is_empty(&self) -> bool {

@@ -99,6 +99,8 @@ pub fn end_meeting(state: &AppState, room_name: &str) -> Result<(), ApiError> {
         }
         let mut everyone = room.roster().ids();
         everyone.extend(room.lobby().waiting_ids());
+        // A room no one is in goes now.
+        rooms.note_if_empty(room_name);
         everyone
     };
     for id in everyone {

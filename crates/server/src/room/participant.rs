@@ -14,6 +14,7 @@ use moim_proto::token::Grants;
 
 use crate::room::chat::RateLimit;
 use crate::room::outbox::Outbox;
+use crate::state::unix_millis;
 
 /// How the server reaches a participant.
 #[derive(Debug, Clone)]
@@ -62,6 +63,8 @@ pub struct Participant {
     pub locked_tracks: Vec<TrackId>,
     /// It asks to speak (audio rooms).
     pub hand_raised: bool,
+    /// When it came, in milliseconds since the Unix epoch.
+    pub joined_at: u64,
 }
 
 impl Participant {
@@ -89,6 +92,7 @@ impl Participant {
             speaking: Vec::new(),
             locked_tracks: Vec::new(),
             hand_raised: false,
+            joined_at: unix_millis(),
         }
     }
 

@@ -16,7 +16,7 @@ use moim_proto::token::Grants;
 use super::Room;
 use crate::cluster::relay::RELAY_IDENTITY;
 use crate::recording::Recording;
-use crate::room::lobby::Gate;
+use crate::room::lobby::{Gate, SettingsChange};
 use crate::room::participant::{Link, Participant};
 use crate::room::snapshot::RoomSnapshot;
 use crate::state::unix_millis;
@@ -133,6 +133,9 @@ impl Rooms {
     /// holds it until a host decides.
     pub fn enter(&mut self, room_name: &str, participant: Participant) -> Result<Entry, ApiError> {
         let admin = participant.grants.room_admin;
+        if !participant.hidden {
+            self.check_room_for(room_name, &participant.identity)?;
+        }
         match self.gate(room_name, &participant.identity, admin)? {
             Gate::Open => Ok(Entry::Joined(Box::new(self.join(room_name, participant)))),
             Gate::Waiting => {
@@ -144,6 +147,37 @@ impl Rooms {
                 Ok(Entry::Waiting)
             }
         }
+    }
+
+    /// Refuses a newcomer to a room that holds its `max_participants` already
+    /// ([`Room::check_room_for`]).
+    pub fn check_room_for(&self, room_name: &str, identity: &str) -> Result<(), ApiError> {
+        self.rooms
+            .get(room_name)
+            .map_or(Ok(()), |room| room.check_room_for(identity))
+    }
+
+    /// Makes room `name` with `settings` unless it runs here already, and says whether it
+    /// made it. A room made before anyone comes goes after its empty timeout if nobody
+    /// does.
+    pub fn create(&mut self, name: &str, settings: SettingsChange) -> bool {
+        if self.rooms.contains_key(name) {
+            return false;
+        }
+        let mut room = Room::new();
+        room.lobby.change(settings);
+        room.emptied_at = Some(Instant::now());
+        room.changed = true;
+        self.rooms.insert(name.to_owned(), room);
+        true
+    }
+
+    /// How long room `room` is kept once empty: its own setting, else the server's.
+    fn empty_timeout_of(&self, room: &Room) -> Duration {
+        room.lobby
+            .settings()
+            .empty_timeout
+            .map_or(self.empty_timeout, |s| Duration::from_secs(u64::from(s)))
     }
 
     /// Whether `identity` may publish in room `room_name` now ([`Lobby::lets_publish`]).
@@ -275,12 +309,12 @@ impl Rooms {
     /// empty-room timeout ([`Rooms::drop_expired`]), at once if its meeting was ended or
     /// the timeout is zero.
     pub fn note_if_empty(&mut self, name: &str) {
-        let Some(room) = self.rooms.get_mut(name).filter(|r| r.is_empty()) else {
+        let Some(room) = self.rooms.get(name).filter(|r| r.is_empty()) else {
             return;
         };
-        if room.ended || self.empty_timeout.is_zero() {
+        if room.ended || self.empty_timeout_of(room).is_zero() {
             self.drop_room(name);
-        } else {
+        } else if let Some(room) = self.rooms.get_mut(name) {
             room.emptied_at.get_or_insert_with(Instant::now);
         }
     }
@@ -292,7 +326,7 @@ impl Rooms {
             .iter()
             .filter(|(_, r)| {
                 r.emptied_at
-                    .is_some_and(|t| now.saturating_duration_since(t) >= self.empty_timeout)
+                    .is_some_and(|t| now.saturating_duration_since(t) >= self.empty_timeout_of(r))
             })
             .map(|(name, _)| name.clone())
             .collect();

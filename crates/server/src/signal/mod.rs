@@ -398,6 +398,7 @@ impl Connection {
                     locked,
                     waiting_room,
                     mode,
+                    ..SettingsChange::default()
                 };
                 admission::change_settings(&self.state, &name, change)?;
                 Ok(None)

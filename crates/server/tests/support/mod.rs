@@ -134,7 +134,30 @@ impl Server {
 
     /// A token from `moim token --node-admin`, for the node API.
     pub fn node_admin_token(&self) -> String {
-        mint(&["--node-admin", "--identity", "ops"])
+        self.server_token(&["--node-admin"])
+    }
+
+    /// A token for no room with the server-wide grants `flags` (`--room-create`, …).
+    pub fn server_token(&self, flags: &[&str]) -> String {
+        let mut args = vec!["--identity", "ops"];
+        args.extend_from_slice(flags);
+        mint(&args)
+    }
+
+    /// An API request with `token` and a JSON `body` (none when `Null`): the status and
+    /// the JSON answer (`Null` when there is none).
+    pub fn api(&self, method: &str, path: &str, token: &str, body: &Value) -> (u16, Value) {
+        let auth = format!("Bearer {token}");
+        let mut headers = vec![("Authorization", auth.as_str())];
+        let body = if body.is_null() {
+            String::new()
+        } else {
+            headers.push(("Content-Type", "application/json"));
+            body.to_string()
+        };
+        let (status, response) = self.http(method, path, &headers, &body);
+        let text = &response[response.find("\r\n\r\n").map_or(response.len(), |i| i + 4)..];
+        (status, serde_json::from_str(text).unwrap_or(Value::Null))
     }
 
     /// Sends one HTTP/1.1 request and returns (status, headers+body as text).
