@@ -27,6 +27,9 @@ pub enum Cmd {
     Serve(ServeArgs),
     /// Print a signed access token.
     Token(TokenArgs),
+    /// Print the OpenAPI 3.1 description of the HTTP API (as served at
+    /// `/api/openapi.json`).
+    Openapi,
 }
 
 #[derive(Debug, Args)]

@@ -39,6 +39,10 @@ fn main() -> anyhow::Result<()> {
             println!("{}", args.mint()?);
             Ok(())
         }
+        Some(Cmd::Openapi) => {
+            println!("{}", http::openapi::json());
+            Ok(())
+        }
         Some(Cmd::Serve(args)) => serve(args),
         None => serve(cli.serve),
     }

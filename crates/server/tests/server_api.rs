@@ -334,3 +334,30 @@ async fn ending_a_room_sends_everyone_off_and_it_is_gone() {
     let (status, _) = server.api("GET", "/api/rooms/done", &host, &Value::Null);
     assert_eq!(status, 404);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_operation_of_the_description_is_served() {
+    let server = Server::start();
+    let (status, doc) = server.api("GET", "/api/openapi.json", "", &Value::Null);
+    assert_eq!(status, 200);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+    let paths = doc["paths"].as_object().unwrap();
+    assert!(paths.len() > 25, "{paths:?}");
+    for (path, item) in paths {
+        // A room and names no one has: every operation answers for itself, with its
+        // own refusal when it refuses (the router's 404 and 405 have no body).
+        let concrete = path
+            .replace("{room}", "nowhere")
+            .replace("{identity}", "nobody")
+            .replace("{target}", "nobody")
+            .replace("{resource}", "none")
+            .replace("{id}", "none")
+            .replace("{file}", "none.webm");
+        for method in item.as_object().unwrap().keys() {
+            let (status, answer) = server.api(&method.to_uppercase(), &concrete, "", &Value::Null);
+            let served = (200..300).contains(&status)
+                || answer["code"].as_str().is_some_and(|c| !c.is_empty());
+            assert!(served, "{method} {concrete}: {status} {answer}");
+        }
+    }
+}

@@ -48,7 +48,8 @@ use crate::state::{AppState, unix_millis, unix_now};
 
 /// What a host asks for to make a room live (`POST /api/rooms/{room}/broadcasts`, or
 /// `broadcast_start` in signaling).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[schema(as = BroadcastRequest)]
 #[serde(deny_unknown_fields)]
 pub struct StartRequest {
     /// The identity of the participant shown, or `composite` for the meeting's grid.
@@ -76,7 +77,7 @@ fn hls_only() -> Vec<BroadcastOutput> {
 }
 
 /// Whether a broadcast is live now or ended (and can be watched back).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum BroadcastState {
     /// Running; its source has not sent a picture yet (its playlists are not there yet).
@@ -88,7 +89,7 @@ pub enum BroadcastState {
 }
 
 /// A broadcast as the API shows it: what the room is told, its state and where to watch.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct BroadcastView {
     /// What everyone in the room is told.
     #[serde(flatten)]

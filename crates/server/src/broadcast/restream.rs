@@ -27,7 +27,7 @@ const GOOD_RUN: Duration = Duration::from_secs(60);
 const CONNECTED_AFTER: Duration = Duration::from_secs(5);
 
 /// Where a restream stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RestreamState {
     /// Waiting for the broadcast's first picture, or connecting.
@@ -41,7 +41,7 @@ pub enum RestreamState {
 }
 
 /// A restream as the API shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct RestreamStatus {
     /// The destination, its last path segment (the stream key) hidden.
     pub url: String,

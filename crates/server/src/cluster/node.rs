@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 /// One Moim process of the cluster, as it registers itself with every heartbeat.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct NodeInfo {
     /// Its name, unique in the cluster.
     pub id: String,
@@ -41,7 +41,7 @@ impl NodeInfo {
 }
 
 /// What a node carries, measured at its latest heartbeat.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Load {
     /// Rooms running on it.
     pub rooms: u64,

@@ -11,7 +11,6 @@ use moim_proto::error::ApiError;
 use moim_proto::names;
 use moim_proto::token::{Claims, GrantPreset, Grants};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
 use crate::http::error::{error_response, json_body};
 use crate::state::{AppState, unix_now};
@@ -19,17 +18,34 @@ use crate::state::{AppState, unix_now};
 /// Lifetime of tokens minted for the app in development mode.
 const DEV_TOKEN_TTL_SECS: u64 = 6 * 3600;
 
+/// What the server says of itself to anyone.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ServerInfo {
+    /// The server's version.
+    version: &'static str,
+    /// It runs in development mode (the app mints its own tokens).
+    dev_mode: bool,
+}
+
 /// `GET /api/info`.
+#[utoipa::path(
+    get,
+    path = "/api/info",
+    operation_id = "getServerInfo",
+    tag = "server",
+    responses((status = 200, description = "The server's version and mode", body = ServerInfo)),
+)]
 pub async fn info(State(state): State<Arc<AppState>>) -> Response {
-    Json(json!({
-        "version": env!("CARGO_PKG_VERSION"),
-        "devMode": state.config.dev_mode,
-    }))
+    Json(ServerInfo {
+        version: env!("CARGO_PKG_VERSION"),
+        dev_mode: state.config.dev_mode,
+    })
     .into_response()
 }
 
 /// The body of `POST /api/dev/token`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct DevTokenRequest {
     room: String,
     name: String,
@@ -37,8 +53,8 @@ pub struct DevTokenRequest {
     host: bool,
 }
 
-#[derive(Debug, Serialize)]
-struct DevTokenResponse {
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct DevTokenResponse {
     token: String,
     identity: String,
 }
@@ -46,6 +62,17 @@ struct DevTokenResponse {
 /// `POST /api/dev/token`: mints a token for the app, only in development mode and only
 /// for the server's own pages: it answers no CORS preflight and refuses a request whose
 /// `Origin` is another site, so no web page can mint tokens from a developer's server.
+#[utoipa::path(
+    post,
+    path = "/api/dev/token",
+    operation_id = "mintDevToken",
+    tag = "server",
+    request_body = DevTokenRequest,
+    responses(
+        (status = 200, description = "A token for the room, and the identity made for the name", body = DevTokenResponse),
+        (status = "4XX", description = "Refused: not in development mode, another site's page, a bad room or name", body = ApiError),
+    ),
+)]
 pub async fn dev_token(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,

@@ -12,6 +12,7 @@ pub mod listener;
 pub mod metrics;
 pub mod network_metrics;
 pub mod node_api;
+pub mod openapi;
 pub mod page;
 pub mod participant_api;
 pub mod placement;
@@ -47,14 +48,18 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/whep/{room}/{target}",
             post(whip::play_identity)
                 .options(preflight)
-                .delete(whip::stop)
-                .patch(whip::trickle),
+                .delete(whip::stop_playing)
+                .patch(whip::trickle_playing),
         )
         .route("/watch/{room}/whep", post(watch::play).options(preflight))
         .layer(DefaultBodyLimit::max(whip::MAX_OFFER_BYTES));
     let cross_origin = Router::new()
         .merge(offers)
         .route("/api/info", get(api::info).options(preflight))
+        .route(
+            "/api/openapi.json",
+            get(openapi::document).options(preflight),
+        )
         .route("/api/nodes", get(node_api::list).options(preflight))
         .route(
             "/api/nodes/{id}/drain",

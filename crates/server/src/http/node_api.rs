@@ -9,21 +9,53 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use moim_proto::ErrorCode;
 use moim_proto::error::ApiError;
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
+use crate::cluster::node::NodeInfo;
 use crate::http::auth::{NodeAdmin, Server};
 use crate::http::error::error_response;
 use crate::http::placement::redirect;
 use crate::state::AppState;
 
-/// The live nodes (just this one when it is alone), and which of them answered.
+/// The cluster as one node sees it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NodeList {
+    /// The id of the node that answered.
+    node: String,
+    /// Whether it shares rooms with others through Redis.
+    clustered: bool,
+    /// The live nodes (just this one when it is alone).
+    nodes: Vec<NodeInfo>,
+}
+
+/// A node told to drain.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Draining {
+    node: String,
+    draining: bool,
+}
+
+/// `GET /api/nodes`: the live nodes (just this one when it is alone) and their load.
+#[utoipa::path(
+    get,
+    path = "/api/nodes",
+    operation_id = "listNodes",
+    tag = "nodes",
+    responses(
+        (status = 200, description = "The live nodes", body = NodeList),
+        (status = "4XX", description = "Refused", body = ApiError),
+        (status = 503, description = "`cluster_unavailable`: Redis cannot be reached", body = ApiError),
+    ),
+    security(("token" = ["nodeAdmin"])),
+)]
 pub async fn list(State(state): State<Arc<AppState>>, _admin: Server<NodeAdmin>) -> Response {
     match state.cluster.nodes().await {
-        Ok(nodes) => Json(json!({
-            "node": state.cluster.me().id,
-            "clustered": state.cluster.clustered(),
-            "nodes": nodes,
-        }))
+        Ok(nodes) => Json(NodeList {
+            node: state.cluster.me().id,
+            clustered: state.cluster.clustered(),
+            nodes,
+        })
         .into_response(),
         Err(e) => error_response(e),
     }
@@ -31,6 +63,19 @@ pub async fn list(State(state): State<Arc<AppState>>, _admin: Server<NodeAdmin>)
 
 /// `POST /api/nodes/{id}/drain`: the node stops taking rooms, moves its participants to
 /// other nodes and stops (`202`). Another node's drain is sent there (`307`).
+#[utoipa::path(
+    post,
+    path = "/api/nodes/{id}/drain",
+    operation_id = "drainNode",
+    tag = "nodes",
+    params(("id" = String, Path, description = "The node's id")),
+    responses(
+        (status = 202, description = "The node drains and stops", body = Draining),
+        (status = 307, description = "Another node: ask it"),
+        (status = "4XX", description = "Refused, or no live node of that id", body = ApiError),
+    ),
+    security(("token" = ["nodeAdmin"])),
+)]
 pub async fn drain(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
@@ -41,7 +86,10 @@ pub async fn drain(
         state.stop.notify_one();
         return (
             StatusCode::ACCEPTED,
-            Json(json!({"node": me.id, "draining": true})),
+            Json(Draining {
+                node: me.id,
+                draining: true,
+            }),
         )
             .into_response();
     }

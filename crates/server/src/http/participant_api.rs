@@ -94,6 +94,7 @@ pub struct ParticipantPage {
 #[utoipa::path(
     get,
     path = "/api/rooms/{room}/participants",
+    operation_id = "listParticipants",
     tag = "participants",
     params(("room" = String, Path, description = "The room's name"), PageQuery),
     responses(
@@ -134,6 +135,7 @@ pub async fn list(
 #[utoipa::path(
     get,
     path = "/api/rooms/{room}/participants/{identity}",
+    operation_id = "getParticipant",
     tag = "participants",
     params(
         ("room" = String, Path, description = "The room's name"),
@@ -191,6 +193,7 @@ pub struct UpdateRequest {
 #[utoipa::path(
     patch,
     path = "/api/rooms/{room}/participants/{identity}",
+    operation_id = "updateParticipant",
     tag = "participants",
     params(
         ("room" = String, Path, description = "The room's name"),
@@ -255,6 +258,7 @@ pub struct MuteRequest {
 #[utoipa::path(
     post,
     path = "/api/rooms/{room}/participants/{identity}/mute",
+    operation_id = "muteTrack",
     tag = "participants",
     params(
         ("room" = String, Path, description = "The room's name"),
@@ -303,6 +307,7 @@ pub struct RemoveQuery {
 #[utoipa::path(
     delete,
     path = "/api/rooms/{room}/participants/{identity}",
+    operation_id = "removeParticipant",
     tag = "participants",
     params(
         ("room" = String, Path, description = "The room's name"),
@@ -340,6 +345,7 @@ pub async fn remove(
 #[utoipa::path(
     post,
     path = "/api/rooms/{room}/participants/{identity}/admit",
+    operation_id = "admitParticipant",
     tag = "participants",
     params(
         ("room" = String, Path, description = "The room's name"),
@@ -364,6 +370,7 @@ pub async fn admit(
 #[utoipa::path(
     post,
     path = "/api/rooms/{room}/participants/{identity}/reject",
+    operation_id = "rejectParticipant",
     tag = "participants",
     params(
         ("room" = String, Path, description = "The room's name"),
@@ -420,6 +427,7 @@ pub struct SpeakerRequest {
 #[utoipa::path(
     post,
     path = "/api/rooms/{room}/participants/{identity}/speaker",
+    operation_id = "setSpeaker",
     tag = "participants",
     params(
         ("room" = String, Path, description = "The room's name"),

@@ -10,23 +10,39 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use moim_proto::ErrorCode;
 use moim_proto::error::ApiError;
+use moim_proto::signal::RecordingInfo;
 use moim_proto::signal::RecordingKind;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::http::auth::{Authorized, Record};
 use crate::http::error::{error_response, json_body};
 use crate::http::file_response::file_response;
+use crate::recording::manifest::Manifest;
 use crate::recording::{self, is_folder_name};
 use crate::state::AppState;
 
 /// The body of `POST /api/rooms/{room}/recordings`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[schema(as = RecordingRequest)]
 pub struct StartRequest {
     kind: RecordingKind,
 }
 
 /// `POST /api/rooms/{room}/recordings`: starts recording the room → `201` with it.
+#[utoipa::path(
+    post,
+    path = "/api/rooms/{room}/recordings",
+    operation_id = "startRecording",
+    tag = "recordings",
+    params(("room" = String, Path, description = "The room's name")),
+    request_body = StartRequest,
+    responses(
+        (status = 201, description = "Recording", body = RecordingInfo),
+        (status = "4XX", description = "Refused: no such room, one runs already (`conflict`), no room on disk (`storage_full`)", body = ApiError),
+    ),
+    security(("token" = ["roomRecord", "roomAdmin"])),
+)]
 pub async fn start(
     State(state): State<Arc<AppState>>,
     Path(room): Path<String>,
@@ -52,6 +68,18 @@ pub async fn start(
 
 /// `DELETE /api/rooms/{room}/recordings/{id}`: stops the running recording and answers
 /// with its manifest once its files are complete.
+#[utoipa::path(
+    delete,
+    path = "/api/rooms/{room}/recordings/{id}",
+    operation_id = "stopRecording",
+    tag = "recordings",
+    params(("room" = String, Path, description = "The room's name"), ("id" = String, Path, description = "The recording's id (`RC_…`)")),
+    responses(
+        (status = 200, description = "Stopped; its manifest", body = Manifest),
+        (status = "4XX", description = "Refused, or it does not run", body = ApiError),
+    ),
+    security(("token" = ["roomRecord", "roomAdmin"])),
+)]
 pub async fn stop(
     State(state): State<Arc<AppState>>,
     Path((room, id)): Path<(String, String)>,
@@ -76,8 +104,28 @@ pub async fn stop(
     }
 }
 
+/// A room's recordings.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RecordingList {
+    room: String,
+    /// Their manifests, newest first.
+    recordings: Vec<Manifest>,
+}
+
 /// `GET /api/rooms/{room}/recordings`: the room's recordings (their manifests), newest
 /// first.
+#[utoipa::path(
+    get,
+    path = "/api/rooms/{room}/recordings",
+    operation_id = "listRecordings",
+    tag = "recordings",
+    params(("room" = String, Path, description = "The room's name")),
+    responses(
+        (status = 200, description = "The room's recordings", body = RecordingList),
+        (status = "4XX", description = "Refused", body = ApiError),
+    ),
+    security(("token" = ["roomRecord", "roomAdmin"])),
+)]
 pub async fn list(
     State(state): State<Arc<AppState>>,
     Path(room): Path<String>,
@@ -92,10 +140,22 @@ pub async fn list(
             "Listing recordings failed.",
         ));
     };
-    Json(json!({ "room": room, "recordings": recordings })).into_response()
+    Json(RecordingList { room, recordings }).into_response()
 }
 
 /// `GET /api/rooms/{room}/recordings/{id}`: one recording's manifest.
+#[utoipa::path(
+    get,
+    path = "/api/rooms/{room}/recordings/{id}",
+    operation_id = "getRecording",
+    tag = "recordings",
+    params(("room" = String, Path, description = "The room's name"), ("id" = String, Path, description = "The recording's id (`RC_…`)")),
+    responses(
+        (status = 200, description = "Its manifest", body = Manifest),
+        (status = "4XX", description = "Refused, or no such recording", body = ApiError),
+    ),
+    security(("token" = ["roomRecord", "roomAdmin"])),
+)]
 pub async fn manifest(
     State(state): State<Arc<AppState>>,
     Path((room, id)): Path<(String, String)>,
@@ -109,7 +169,21 @@ pub async fn manifest(
     }
 }
 
-/// `GET /api/rooms/{room}/recordings/{id}/{file}`: a file of a recording.
+/// `GET /api/rooms/{room}/recordings/{id}/{file}`: a file of a recording (with `Range`
+/// requests).
+#[utoipa::path(
+    get,
+    path = "/api/rooms/{room}/recordings/{id}/{file}",
+    operation_id = "downloadRecordingFile",
+    tag = "recordings",
+    params(("room" = String, Path, description = "The room's name"), ("id" = String, Path, description = "The recording's id (`RC_…`)"), ("file" = String, Path, description = "A file its manifest names")),
+    responses(
+        (status = 200, description = "The file (`video/webm`, `video/mp4`, `audio/ogg`, `application/json`)", body = Vec<u8>, content_type = "application/octet-stream"),
+        (status = 206, description = "The range asked for"),
+        (status = "4XX", description = "Refused, or no such file", body = ApiError),
+    ),
+    security(("token" = ["roomRecord", "roomAdmin"])),
+)]
 pub async fn download(
     State(state): State<Arc<AppState>>,
     Path((room, id, file)): Path<(String, String, String)>,

@@ -12,8 +12,9 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use moim_proto::ErrorCode;
 use moim_proto::error::ApiError;
-use serde::Deserialize;
-use serde_json::json;
+use moim_proto::signal::{ChatMessage, PollInfo, Sender};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::http::auth::{Admin, Authorized};
 use crate::http::error::{error_response, json_body};
@@ -23,7 +24,7 @@ use crate::room::no_one_in;
 use crate::state::{AppState, unix_millis};
 
 /// The body of `POST /api/rooms/{room}/data`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct DataRequest {
     payload: String,
     #[serde(default)]
@@ -37,6 +38,19 @@ pub struct DataRequest {
 
 /// `POST /api/rooms/{room}/data`: a data message from the server to the room, or to the
 /// identities in `to`. 204 when delivered.
+#[utoipa::path(
+    post,
+    path = "/api/rooms/{room}/data",
+    operation_id = "sendData",
+    tag = "rooms",
+    params(("room" = String, Path, description = "The room's name")),
+    request_body = DataRequest,
+    responses(
+        (status = 204, description = "Delivered"),
+        (status = "4XX", description = "Refused, or no such room", body = ApiError),
+    ),
+    security(("token" = ["roomAdmin"])),
+)]
 pub async fn send_data(
     State(state): State<Arc<AppState>>,
     Path(room): Path<String>,
@@ -72,14 +86,38 @@ pub async fn send_data(
 }
 
 /// The query of `GET /api/rooms/{room}/transcript`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct TranscriptQuery {
+    /// `json` (the default) or `txt`.
     #[serde(default)]
     format: Option<String>,
 }
 
+/// A room's chat and polls.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Transcript {
+    room: String,
+    /// Messages to everyone, oldest first.
+    messages: Vec<ChatMessage>,
+    polls: Vec<PollInfo>,
+}
+
 /// `GET /api/rooms/{room}/transcript[?format=txt]`: the room's chat (messages to
 /// everyone) as JSON, or as plain text to save.
+#[utoipa::path(
+    get,
+    path = "/api/rooms/{room}/transcript",
+    operation_id = "getTranscript",
+    tag = "rooms",
+    params(("room" = String, Path, description = "The room's name"), TranscriptQuery),
+    responses(
+        (status = 200, description = "The chat as JSON, or with `format=txt` as text",
+            content((Transcript = "application/json"), (String = "text/plain"))),
+        (status = "4XX", description = "Refused, or no such room", body = ApiError),
+    ),
+    security(("token" = ["roomAdmin"])),
+)]
 pub async fn transcript(
     State(state): State<Arc<AppState>>,
     Path(room): Path<String>,
@@ -91,11 +129,12 @@ pub async fn transcript(
         return error_response(no_one_in(&room));
     };
     match query.format.as_deref() {
-        None | Some("json") => {
-            let messages: Vec<_> = r.chat().all().collect();
-            let polls = r.polls().all();
-            Json(json!({ "room": room, "messages": messages, "polls": polls })).into_response()
-        }
+        None | Some("json") => Json(Transcript {
+            messages: r.chat().all().cloned().collect(),
+            polls: r.polls().all(),
+            room,
+        })
+        .into_response(),
         Some("txt") => {
             let text = chat::transcript_text(&room, r.chat(), &r.polls().all());
             let mut response = text.into_response();
@@ -117,7 +156,27 @@ pub async fn transcript(
     }
 }
 
+/// Who waits at a room's door.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WaitingList {
+    room: String,
+    /// Oldest first.
+    waiting: Vec<Sender>,
+}
+
 /// `GET /api/rooms/{room}/waiting`: who is in the waiting room, oldest first.
+#[utoipa::path(
+    get,
+    path = "/api/rooms/{room}/waiting",
+    operation_id = "listWaiting",
+    tag = "participants",
+    params(("room" = String, Path, description = "The room's name")),
+    responses(
+        (status = 200, description = "The waiting room", body = WaitingList),
+        (status = "4XX", description = "Refused, or no such room", body = ApiError),
+    ),
+    security(("token" = ["roomAdmin"])),
+)]
 pub async fn waiting(
     State(state): State<Arc<AppState>>,
     Path(room): Path<String>,
@@ -127,5 +186,6 @@ pub async fn waiting(
     let Some(r) = rooms.room(&room) else {
         return error_response(no_one_in(&room));
     };
-    Json(json!({ "room": room, "waiting": r.lobby().waiting_list() })).into_response()
+    let waiting = r.lobby().waiting_list();
+    Json(WaitingList { room, waiting }).into_response()
 }

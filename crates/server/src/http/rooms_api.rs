@@ -75,6 +75,7 @@ pub struct RoomPage {
 #[utoipa::path(
     get,
     path = "/api/rooms",
+    operation_id = "listRooms",
     tag = "rooms",
     params(PageQuery),
     responses(
@@ -154,6 +155,7 @@ const SETTINGS_SHAPE: &str = "{locked?, waiting_room?, mode?: \"meeting\"|\"audi
 #[utoipa::path(
     post,
     path = "/api/rooms",
+    operation_id = "createRoom",
     tag = "rooms",
     request_body = CreateRequest,
     responses(
@@ -202,6 +204,7 @@ pub async fn create(
 #[utoipa::path(
     get,
     path = "/api/rooms/{room}",
+    operation_id = "getRoom",
     tag = "rooms",
     params(("room" = String, Path, description = "The room's name")),
     responses(
@@ -227,6 +230,7 @@ pub async fn get(
 #[utoipa::path(
     patch,
     path = "/api/rooms/{room}",
+    operation_id = "updateRoom",
     tag = "rooms",
     params(("room" = String, Path, description = "The room's name")),
     request_body = SettingsRequest,
@@ -261,6 +265,7 @@ pub async fn update(
 #[utoipa::path(
     delete,
     path = "/api/rooms/{room}",
+    operation_id = "endRoom",
     tag = "rooms",
     params(("room" = String, Path, description = "The room's name")),
     responses(
@@ -299,6 +304,7 @@ pub struct TrackList {
 #[utoipa::path(
     get,
     path = "/api/rooms/{room}/tracks",
+    operation_id = "listTracks",
     tag = "rooms",
     params(("room" = String, Path, description = "The room's name")),
     responses(

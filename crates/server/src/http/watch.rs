@@ -37,7 +37,7 @@ use crate::room::participant::Link;
 use crate::state::{AppState, unix_now};
 
 /// What the watch page learns of a room's broadcast.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct WatchInfo {
     /// A broadcast runs now (else it ended and `hls` plays it back).
     pub live: bool,
@@ -83,6 +83,17 @@ impl WatchInfo {
 }
 
 /// `GET /watch/{room}/info`.
+#[utoipa::path(
+    get,
+    path = "/watch/{room}/info",
+    operation_id = "getWatchInfo",
+    tag = "watch",
+    params(("room" = String, Path, description = "The room's name"), ("key" = Option<String>, Query, description = "The key of a private broadcast")),
+    responses(
+        (status = 200, description = "The room's broadcast", body = WatchInfo),
+        (status = "4XX", description = "Not live and nothing to watch back, or a private broadcast without its key", body = ApiError),
+    ),
+)]
 pub async fn info(
     State(state): State<Arc<AppState>>,
     Path(room): Path<String>,
@@ -132,6 +143,19 @@ pub async fn info(
 }
 
 /// `POST /watch/{room}/whep`: plays the live broadcast's source.
+#[utoipa::path(
+    post,
+    path = "/watch/{room}/whep",
+    operation_id = "watchPlay",
+    tag = "watch",
+    params(("room" = String, Path, description = "The room's name"), ("key" = Option<String>, Query, description = "The key of a private broadcast")),
+    request_body(content = String, content_type = "application/sdp", description = "The SDP offer"),
+    responses(
+        (status = 201, description = "The SDP answer; `Location` is the session (under `/whep/{room}/`)",
+            body = String, content_type = "application/sdp"),
+        (status = "4XX", description = "Not live, HLS only (the composite grid), or a private broadcast without its key", body = ApiError),
+    ),
+)]
 pub async fn play(
     State(state): State<Arc<AppState>>,
     Path(room): Path<String>,

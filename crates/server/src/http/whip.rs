@@ -29,6 +29,22 @@ use crate::state::{AppState, media_error};
 pub const MAX_OFFER_BYTES: usize = 64 * 1024;
 
 /// `POST /whip/{room}`: publish the offer's media into the room.
+#[utoipa::path(
+    post,
+    path = "/whip/{room}",
+    operation_id = "whipPublish",
+    tag = "whip",
+    params(("room" = String, Path, description = "The room's name")),
+    request_body(content = String, content_type = "application/sdp", description = "The SDP offer (at most 64 KiB)"),
+    responses(
+        (status = 201, description = "Publishing: the SDP answer; `Location` is the session, one `Link` header per TURN server",
+            body = String, content_type = "application/sdp",
+            headers(("Location" = String, description = "The session resource"))),
+        (status = "4XX", description = "Refused: a bad token or offer, the room's gate", body = ApiError),
+        (status = 503, description = "`server_busy`", body = ApiError),
+    ),
+    security(("token" = ["canPublish"])),
+)]
 pub async fn publish(
     State(state): State<Arc<AppState>>,
     Path(room): Path<String>,
@@ -71,6 +87,22 @@ pub async fn publish_offer(
 }
 
 /// `POST /whep/{room}`: play the room's stream (`room/stream.rs`).
+#[utoipa::path(
+    post,
+    path = "/whep/{room}",
+    operation_id = "whepPlay",
+    tag = "whep",
+    params(("room" = String, Path, description = "The room's name")),
+    request_body(content = String, content_type = "application/sdp", description = "The SDP offer (at most 64 KiB)"),
+    responses(
+        (status = 201, description = "Playing the room's stream: the SDP answer; `Location` is the session, one `Link` header per TURN server",
+            body = String, content_type = "application/sdp",
+            headers(("Location" = String, description = "The session resource"))),
+        (status = "4XX", description = "Refused: a bad token or offer, the room's gate", body = ApiError),
+        (status = 503, description = "`server_busy`", body = ApiError),
+    ),
+    security(("token" = ["canSubscribe"])),
+)]
 pub async fn play_latest(
     State(state): State<Arc<AppState>>,
     Path(room): Path<String>,
@@ -81,6 +113,22 @@ pub async fn play_latest(
 }
 
 /// `POST /whep/{room}/{identity}`: play one participant.
+#[utoipa::path(
+    post,
+    path = "/whep/{room}/{target}",
+    operation_id = "whepPlayParticipant",
+    tag = "whep",
+    params(("room" = String, Path, description = "The room's name"), ("target" = String, Path, description = "The identity of the participant to play")),
+    request_body(content = String, content_type = "application/sdp", description = "The SDP offer (at most 64 KiB)"),
+    responses(
+        (status = 201, description = "Playing the participant: the SDP answer; `Location` is the session, one `Link` header per TURN server",
+            body = String, content_type = "application/sdp",
+            headers(("Location" = String, description = "The session resource"))),
+        (status = "4XX", description = "Refused: a bad token or offer, the room's gate", body = ApiError),
+        (status = 503, description = "`server_busy`", body = ApiError),
+    ),
+    security(("token" = ["canSubscribe"])),
+)]
 pub async fn play_identity(
     State(state): State<Arc<AppState>>,
     Path((room, identity)): Path<(String, String)>,
@@ -284,7 +332,18 @@ where
     }
 }
 
-/// `DELETE /whip/{room}/{resource}` and `/whep/…`: end the session.
+/// `DELETE /whip/{room}/{resource}`: end the session.
+#[utoipa::path(
+    delete,
+    path = "/whip/{room}/{resource}",
+    operation_id = "whipStop",
+    tag = "whip",
+    params(("room" = String, Path, description = "The room's name"), ("resource" = String, Path, description = "The session, as its `Location` names it")),
+    responses(
+        (status = 200, description = "Ended"),
+        (status = 404, description = "No such session", body = ApiError),
+    ),
+)]
 pub async fn stop(
     State(state): State<Arc<AppState>>,
     Path((room, resource)): Path<(String, String)>,
@@ -302,7 +361,34 @@ pub async fn stop(
     }
 }
 
+/// `DELETE /whep/{room}/{resource}`: end the session.
+#[utoipa::path(
+    delete,
+    path = "/whep/{room}/{target}",
+    operation_id = "whepStop",
+    tag = "whep",
+    params(("room" = String, Path, description = "The room's name"), ("target" = String, Path, description = "The session, as its `Location` names it")),
+    responses(
+        (status = 200, description = "Ended"),
+        (status = 404, description = "No such session", body = ApiError),
+    ),
+)]
+pub async fn stop_playing(state: State<Arc<AppState>>, path: Path<(String, String)>) -> Response {
+    stop(state, path).await
+}
+
 /// `PATCH` on a session: trickled candidates are not needed by an ICE-lite server.
+#[utoipa::path(
+    patch,
+    path = "/whip/{room}/{resource}",
+    operation_id = "whipTrickle",
+    tag = "whip",
+    params(("room" = String, Path, description = "The room's name"), ("resource" = String, Path, description = "The session, as its `Location` names it")),
+    responses(
+        (status = 204, description = "Taken (an ICE-lite server learns candidates from connectivity checks)"),
+        (status = 404, description = "No such session", body = ApiError),
+    ),
+)]
 pub async fn trickle(
     State(state): State<Arc<AppState>>,
     Path((room, resource)): Path<(String, String)>,
@@ -312,6 +398,25 @@ pub async fn trickle(
     } else {
         error_response(ApiError::new(ErrorCode::NotFound, "No such session."))
     }
+}
+
+/// `PATCH` on a WHEP session, as on a WHIP one.
+#[utoipa::path(
+    patch,
+    path = "/whep/{room}/{target}",
+    operation_id = "whepTrickle",
+    tag = "whep",
+    params(("room" = String, Path, description = "The room's name"), ("target" = String, Path, description = "The session, as its `Location` names it")),
+    responses(
+        (status = 204, description = "Taken"),
+        (status = 404, description = "No such session", body = ApiError),
+    ),
+)]
+pub async fn trickle_playing(
+    state: State<Arc<AppState>>,
+    path: Path<(String, String)>,
+) -> Response {
+    trickle(state, path).await
 }
 
 /// The room's gate, as for a participant joining over signaling, except that an HTTP

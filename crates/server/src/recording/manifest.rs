@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use tracing::warn;
 
 /// A recording's manifest, as written next to its files.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Manifest {
     pub id: String,
     pub room: String,
@@ -42,7 +42,7 @@ pub struct Manifest {
 }
 
 /// What became of one file.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FileReport {
     pub file: String,
     /// Its codecs, e.g. `vp8` or `vp8+opus`.
@@ -54,7 +54,7 @@ pub struct FileReport {
 }
 
 /// Someone who was in the room during the recording.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ManifestParticipant {
     pub sid: String,
     pub identity: String,
@@ -65,7 +65,7 @@ pub struct ManifestParticipant {
 }
 
 /// A track recorded, and the file it goes to.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ManifestTrack {
     pub sid: String,
     pub participant: String,
