@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use moim_proto::names;
 use moim_proto::token::{Claims, GrantPreset, Grants};
 
+use crate::client::{BroadcastCmd, ClientArgs, ParticipantCmd, RecordCmd, RoomCmd};
 use crate::config::Config;
 use crate::state::unix_now;
 
@@ -30,6 +31,34 @@ pub enum Cmd {
     /// Print the OpenAPI 3.1 description of the HTTP API (as served at
     /// `/api/openapi.json`).
     Openapi,
+    /// Rooms of a running server: list, create, show, delete.
+    Room {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        cmd: RoomCmd,
+    },
+    /// Participants of a room: list, remove, mute.
+    Participant {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        cmd: ParticipantCmd,
+    },
+    /// Server recordings of a room: start, stop, list.
+    Record {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        cmd: RecordCmd,
+    },
+    /// Broadcasts of a room: start, stop, list.
+    Broadcast {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(subcommand)]
+        cmd: BroadcastCmd,
+    },
 }
 
 #[derive(Debug, Args)]

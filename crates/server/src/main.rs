@@ -4,18 +4,21 @@
 mod banner;
 mod broadcast;
 mod cli;
+mod client;
 mod cluster;
 mod config;
 mod http;
 mod ingest;
 mod limits;
 mod media;
+mod outbound;
 mod recording;
 mod room;
 mod signal;
 mod state;
 mod tls;
 mod turn;
+mod webhook;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -42,6 +45,14 @@ fn main() -> anyhow::Result<()> {
         Some(Cmd::Openapi) => {
             println!("{}", http::openapi::json());
             Ok(())
+        }
+        Some(Cmd::Room { client, cmd }) => client::run(&client, client::Command::Room(cmd)),
+        Some(Cmd::Participant { client, cmd }) => {
+            client::run(&client, client::Command::Participant(cmd))
+        }
+        Some(Cmd::Record { client, cmd }) => client::run(&client, client::Command::Record(cmd)),
+        Some(Cmd::Broadcast { client, cmd }) => {
+            client::run(&client, client::Command::Broadcast(cmd))
         }
         Some(Cmd::Serve(args)) => serve(args),
         None => serve(cli.serve),
@@ -141,7 +152,8 @@ async fn run(config: Config) -> anyhow::Result<()> {
             "development mode is exposed beyond loopback: anyone who reaches this server can mint host tokens"
         );
     }
-    let state = Arc::new(AppState::new(config, media.clone(), ice, cluster));
+    let webhooks = webhook::Webhooks::start(&config)?;
+    let state = Arc::new(AppState::new(config, media.clone(), ice, cluster, webhooks));
     // Events about participants whose media is on other nodes come in beside this
     // node's own.
     let (remote_events, from_nodes) = tokio::sync::mpsc::channel(4096);

@@ -25,6 +25,7 @@ use crate::recording::{self, Recording};
 use crate::room::Rooms;
 use crate::room::participant::Participant;
 use crate::turn::IceServers;
+use crate::webhook::Webhooks;
 
 /// What every request handler shares.
 #[derive(Debug)]
@@ -45,14 +46,25 @@ pub struct AppState {
     pub stop: Notify,
     /// The relays feeding this node's mirrors of rooms running on other nodes.
     pub relays: Relays,
+    /// Where the rooms' events go (`webhook_urls`).
+    pub webhooks: Webhooks,
     rooms: Mutex<Rooms>,
 }
 
 impl AppState {
     /// State around a started media plane.
-    pub fn new(config: Config, media: MediaPlane, ice: IceServers, cluster: Cluster) -> AppState {
+    pub fn new(
+        config: Config,
+        media: MediaPlane,
+        ice: IceServers,
+        cluster: Cluster,
+        webhooks: Webhooks,
+    ) -> AppState {
         let keys = Keys::single(&config.api_key, &config.api_secret);
-        let rooms = Rooms::new(Duration::from_secs(config.empty_room_timeout));
+        let rooms = Rooms::new(
+            Duration::from_secs(config.empty_room_timeout),
+            webhooks.clone(),
+        );
         let spans = Arc::new(Spans::default());
         AppState {
             config,
@@ -64,6 +76,7 @@ impl AppState {
             cluster,
             stop: Notify::new(),
             relays: Relays::default(),
+            webhooks,
             rooms: Mutex::new(rooms),
         }
     }

@@ -73,7 +73,7 @@ pub struct RoomSettings {
     /// its stream not counted); 0 for no limit.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub max_participants: u32,
-    /// Seconds the room is kept once empty, instead of the server's `empty_timeout`.
+    /// Seconds the room is kept once empty, instead of the server's `empty_room_timeout`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub empty_timeout: Option<u32>,
 }

@@ -45,6 +45,7 @@ use crate::broadcast::playback::Playback;
 use crate::broadcast::restream::{RestreamState, RestreamStatus};
 use crate::room::no_one_in;
 use crate::state::{AppState, unix_millis, unix_now};
+use crate::webhook::{Event, EventKind};
 
 /// What a host asks for to make a room live (`POST /api/rooms/{room}/broadcasts`, or
 /// `broadcast_start` in signaling).
@@ -208,6 +209,8 @@ pub fn start(
         },
     );
     info!(broadcast = %info.id, room = room_name, source = %info.source, "broadcast started");
+    let started = Event::new(EventKind::BroadcastStarted, room_name);
+    state.webhooks.emit(started.broadcast(info.clone()));
     Ok(view)
 }
 
@@ -260,6 +263,8 @@ fn stop_one(
     let playback = broadcast.playback().clone();
     let restream = broadcast.restream();
     broadcast.stop(&state.media);
+    let ended = Event::new(EventKind::BroadcastFinished, room_name);
+    state.webhooks.emit(ended.broadcast(info.clone()));
     room.refresh_stream(&state.media);
     room.broadcast(
         None,

@@ -38,12 +38,7 @@ pub(super) fn apply(
         config.turn_domain = Some(v);
     }
     if let Some(v) = env("MOIM_TURN_URLS") {
-        config.turn_urls = v
-            .split(',')
-            .map(str::trim)
-            .filter(|u| !u.is_empty())
-            .map(str::to_owned)
-            .collect();
+        config.turn_urls = comma_separated(&v);
     }
     if let Some(v) = env("MOIM_TURN_SECRET") {
         config.turn_secret = Some(v);
@@ -122,6 +117,14 @@ pub(super) fn apply(
              (e.g. sd:480:1000,hd:720:2500)",
         )?;
     }
+    if let Some(v) = env("MOIM_WEBHOOK_URLS") {
+        config.webhook_urls = comma_separated(&v);
+    }
+    if let Some(v) = env("MOIM_WEBHOOK_RETRY_FOR") {
+        config.webhook_retry_for = v
+            .parse()
+            .context("MOIM_WEBHOOK_RETRY_FOR must be a number of seconds")?;
+    }
     if let Some(v) = env("MOIM_HEADER_TIMEOUT") {
         config.header_timeout = v
             .parse()
@@ -173,4 +176,13 @@ pub(super) fn apply(
         config.expose_dev_mode = is_yes(&v);
     }
     Ok(())
+}
+
+/// The non-empty items of a comma-separated list.
+fn comma_separated(v: &str) -> Vec<String> {
+    v.split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .map(str::to_owned)
+        .collect()
 }

@@ -132,6 +132,11 @@ pub struct Config {
     /// Seconds a draining node of a cluster waits for its participants to move before it
     /// stops anyway.
     pub drain_timeout: u64,
+    /// URLs (`http://` or `https://`) that receive the rooms' events, signed with the API
+    /// secret (`docs/webhooks.md`).
+    pub webhook_urls: Vec<String>,
+    /// Seconds an event is tried again for while its receiver fails; then it is given up.
+    pub webhook_retry_for: u64,
 }
 
 impl Default for Config {
@@ -177,6 +182,8 @@ impl Default for Config {
             span_rooms: true,
             public_url: None,
             drain_timeout: 30,
+            webhook_urls: Vec::new(),
+            webhook_retry_for: 300,
         }
     }
 }
@@ -219,6 +226,9 @@ impl Config {
             bail!("header_timeout must be at least 1 second");
         }
         check_rungs(&self.broadcast_rungs)?;
+        for url in &self.webhook_urls {
+            crate::webhook::Receiver::parse(url)?;
+        }
         if self.api_key.is_empty() || self.api_secret.is_empty() {
             bail!("api_key and api_secret must not be empty");
         }

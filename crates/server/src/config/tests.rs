@@ -283,3 +283,20 @@ fn dev_secret_outside_dev_mode_is_refused() {
     let err = Config::load(None, |k| (k == "MOIM_DEV_MODE").then(|| "false".into())).unwrap_err();
     assert!(err.to_string().contains("development secret"));
 }
+
+#[test]
+fn webhook_urls_come_from_the_file_or_a_list_and_must_be_http() {
+    let c = load_file(
+        "hooks.toml",
+        &format!("api_secret = \"{SECRET}\"\nwebhook_urls = [\"https://a.example/h\"]\n"),
+        no_env,
+    )
+    .unwrap();
+    assert_eq!(c.webhook_urls, ["https://a.example/h"]);
+    let env = |k: &str| (k == "MOIM_WEBHOOK_URLS").then(|| " http://a/x , https://b/y ".into());
+    let c = Config::load(None, env).unwrap();
+    assert_eq!(c.webhook_urls, ["http://a/x", "https://b/y"]);
+    let env = |k: &str| (k == "MOIM_WEBHOOK_URLS").then(|| "ftp://a/x".into());
+    let e = Config::load(None, env).unwrap_err();
+    assert!(format!("{e:#}").contains("http:// or https://"), "{e:#}");
+}

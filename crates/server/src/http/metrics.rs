@@ -2,6 +2,7 @@
 
 use std::fmt::Write;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use axum::extract::State;
 use axum::http::header;
@@ -213,6 +214,30 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
             ("{reason=\"rejected\"}", r.rejected_datagrams),
             ("{reason=\"send_buffer_full\"}", media.send_drops),
         ],
+    );
+    let (hooks, waiting) = state.webhooks.stats();
+    let count = |n: &std::sync::atomic::AtomicU64| n.load(Ordering::Relaxed);
+    metric(
+        "moim_webhook_events_total",
+        "counter",
+        "Webhook events by what became of them: delivered (a 2xx answer), failed (given up after webhook_retry_for), dropped (the receiver's queue was full); one per receiver.",
+        &[
+            ("{outcome=\"delivered\"}", count(&hooks.delivered)),
+            ("{outcome=\"failed\"}", count(&hooks.failed)),
+            ("{outcome=\"dropped\"}", count(&hooks.dropped)),
+        ],
+    );
+    metric(
+        "moim_webhook_failed_attempts_total",
+        "counter",
+        "Webhook posts that failed (refused, not answered in time, or answered other than 2xx) and were tried again or given up.",
+        &[("", count(&hooks.failed_attempts))],
+    );
+    metric(
+        "moim_webhook_queue_events",
+        "gauge",
+        "Webhook events waiting for their receivers (the one being posted included).",
+        &[("", waiting as u64)],
     );
     out.push_str(&hops);
     out.push_str(&waits);

@@ -47,6 +47,7 @@ pub use crate::recording::manifest::{
 use crate::room::participant::Participant;
 use crate::room::{Room, no_one_in};
 use crate::state::{AppState, unix_millis};
+use crate::webhook::{Event, EventKind, RecordingDetails, Webhooks};
 
 /// Frames a recording's queue holds (about 4 s of a 30 fps video and its audio for 10
 /// tracks) before the media plane drops.
@@ -63,6 +64,8 @@ pub struct Recording {
     stop: StopAt,
     writer: JoinHandle<Vec<FileReport>>,
     saver: ManifestSaver,
+    /// Told when it finishes, with the manifest.
+    hooks: Webhooks,
 }
 
 impl Recording {
@@ -128,6 +131,7 @@ impl Recording {
             stop,
             writer,
             saver,
+            hooks: state.webhooks.clone(),
         })
     }
 
@@ -295,6 +299,9 @@ impl Recording {
         manifest.chat = chat;
         manifest::write(&self.dir, &manifest);
         info!(recording = %manifest.id, files = manifest.files.len(), "recording finished");
+        let finished = Event::new(EventKind::RecordingFinished, &manifest.room);
+        self.hooks
+            .emit(finished.recording(RecordingDetails::Finished(Box::new(manifest.clone()))));
         manifest
     }
 }
@@ -341,6 +348,10 @@ pub fn start(
     recording.attach(&state.media, room);
     let info = recording.info.clone();
     info!(recording = %info.id, room = room_name, "recording started");
+    let started = Event::new(EventKind::RecordingStarted, room_name);
+    state
+        .webhooks
+        .emit(started.recording(RecordingDetails::Started(info.clone())));
     room.recording_mut().run(recording);
     room.broadcast(
         None,

@@ -12,6 +12,7 @@ use tracing::debug;
 use crate::room::chat;
 use crate::room::participant::Link;
 use crate::state::{AppState, unix_millis};
+use crate::webhook::{Event, EventKind};
 
 /// Consumes media events until the media plane stops: this node's, and those other nodes
 /// report about this node's participants whose media they carry. Events about
@@ -75,7 +76,20 @@ fn handle(state: &AppState, event: MediaEvent) {
                 recording.save();
             }
             let hidden = p.hidden;
+            let publisher = p.info();
             room.tap_for_broadcast(&state.media, participant, track.id, track.kind);
+            if !hidden
+                && !room.is_mirror()
+                && let Some(name) = rooms.room_name_of(participant)
+            {
+                let event = Event::new(EventKind::TrackPublished, name);
+                state
+                    .webhooks
+                    .emit(event.participant(publisher).track(info.clone()));
+            }
+            let Some(room) = rooms.room_of_mut(participant) else {
+                return;
+            };
             if !hidden {
                 room.broadcast(
                     None,
@@ -106,8 +120,25 @@ fn handle(state: &AppState, event: MediaEvent) {
             let Some(p) = room.roster_mut().get_mut(participant) else {
                 return;
             };
-            p.tracks.retain(|t| t.sid != sid);
+            let gone = p
+                .tracks
+                .iter()
+                .position(|t| t.sid == sid)
+                .map(|i| p.tracks.remove(i));
             p.unannounced.remove(&track);
+            let told = (!p.hidden && !room.is_mirror())
+                .then(|| room.roster().get(participant).map(|p| p.info()));
+            if let (Some(track), Some(Some(publisher)), Some(name)) =
+                (gone, told, rooms.room_name_of(participant))
+            {
+                let event = Event::new(EventKind::TrackUnpublished, name);
+                state
+                    .webhooks
+                    .emit(event.participant(publisher).track(track));
+            }
+            let Some(room) = rooms.room_of_mut(participant) else {
+                return;
+            };
             room.broadcast(
                 None,
                 ServerMessage::TrackUnpublished {

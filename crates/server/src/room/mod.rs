@@ -44,11 +44,12 @@ use crate::room::roster::Roster;
 use crate::room::stream::RoomStream;
 use crate::state::{media_error, unix_millis};
 
-/// The error for a room nobody is in (rooms exist only while someone is).
+/// The error for a room that does not run (rooms exist while someone is in them, and
+/// for their empty timeout after).
 pub fn no_one_in(room: &str) -> ApiError {
     ApiError::new(
         ErrorCode::NotFound,
-        format!("Room \"{room}\" has no participants."),
+        format!("No room \"{room}\" runs here: nobody is in it, and it was not made."),
     )
 }
 

@@ -20,6 +20,7 @@ use crate::room::lobby::{Gate, SettingsChange};
 use crate::room::participant::{Link, Participant};
 use crate::room::snapshot::RoomSnapshot;
 use crate::state::unix_millis;
+use crate::webhook::{Event, EventKind, Webhooks};
 
 /// The result of a join.
 #[derive(Debug)]
@@ -84,15 +85,24 @@ pub struct Rooms {
     bans: HashMap<String, HashSet<String>>,
     /// Recordings of rooms that emptied, with their chat, to be finished outside the lock.
     ended_recordings: Vec<(Recording, Vec<ChatMessage>)>,
+    /// Where the rooms' events go.
+    hooks: Webhooks,
 }
 
 impl Rooms {
-    /// No rooms yet; an empty room is kept for `empty_timeout`.
-    pub fn new(empty_timeout: Duration) -> Rooms {
+    /// No rooms yet; an empty room is kept for `empty_timeout`; events go to `hooks`.
+    pub fn new(empty_timeout: Duration, hooks: Webhooks) -> Rooms {
         Rooms {
             empty_timeout,
+            hooks,
             ..Rooms::default()
         }
+    }
+
+    /// Makes room `name` here and tells the webhooks.
+    fn start_room(&mut self, name: &str, room: Room) -> &mut Room {
+        self.hooks.emit(Event::new(EventKind::RoomStarted, name));
+        self.rooms.entry(name.to_owned()).or_insert(room)
     }
 
     /// Refuses a banned identity.
@@ -168,7 +178,7 @@ impl Rooms {
         room.lobby.change(settings);
         room.emptied_at = Some(Instant::now());
         room.changed = true;
-        self.rooms.insert(name.to_owned(), room);
+        self.start_room(name, room);
         true
     }
 
@@ -199,10 +209,11 @@ impl Rooms {
     /// Adds `participant` to `room_name`, replacing any participant with the same identity,
     /// and announces it.
     pub fn join(&mut self, room_name: &str, mut participant: Participant) -> Joined {
-        let room = self
-            .rooms
-            .entry(room_name.to_owned())
-            .or_insert_with(Room::new);
+        if !self.rooms.contains_key(room_name) {
+            self.start_room(room_name, Room::new());
+        }
+        let hooks = self.hooks.clone();
+        let room = self.rooms.get_mut(room_name).expect("made above");
         participant.grants.can_publish = room
             .lobby
             .lets_publish(&participant.identity, &participant.token_grants);
@@ -217,6 +228,7 @@ impl Rooms {
         if let Some(old) = &replaced {
             self.room_of.remove(&old.id);
             if !old.hidden {
+                tell_left(&hooks, room_name, old);
                 room.broadcast(
                     None,
                     ServerMessage::ParticipantLeft {
@@ -238,6 +250,9 @@ impl Rooms {
                 ServerMessage::ParticipantJoined {
                     participant: participant.info(),
                 },
+            );
+            hooks.emit(
+                Event::new(EventKind::ParticipantJoined, room_name).participant(participant.info()),
             );
         }
         let others = room.roster.snapshot(participant.id);
@@ -300,6 +315,7 @@ impl Rooms {
                     identity: participant.identity.clone(),
                 },
             );
+            tell_left(&self.hooks, &name, &participant);
         }
         self.note_if_empty(&name);
         Some(participant)
@@ -378,7 +394,7 @@ impl Rooms {
         }
         let mut room = Room::restored(snapshot);
         room.emptied_at = Some(Instant::now());
-        self.rooms.insert(name.to_owned(), room);
+        self.start_room(name, room);
     }
 
     /// The names of the rooms running here (not the mirrors of rooms running elsewhere).
@@ -412,11 +428,12 @@ impl Rooms {
     /// does not exist yet, going after the empty-room timeout if nobody comes): its media
     /// room. `None` when the room runs elsewhere (this node only mirrors it).
     pub fn linked(&mut self, name: &str) -> Option<RoomId> {
-        let room = self.rooms.entry(name.to_owned()).or_insert_with(|| {
+        if !self.rooms.contains_key(name) {
             let mut room = Room::new();
             room.emptied_at = Some(Instant::now());
-            room
-        });
+            self.start_room(name, room);
+        }
+        let room = self.rooms.get(name)?;
         (!room.is_mirror()).then(|| room.id())
     }
 
@@ -473,7 +490,14 @@ impl Rooms {
             return;
         };
         if let Some(broadcast) = room.broadcast.take() {
+            if !room.mirror {
+                let ended = Event::new(EventKind::BroadcastFinished, name);
+                self.hooks.emit(ended.broadcast(broadcast.info.clone()));
+            }
             broadcast.end();
+        }
+        if !room.mirror {
+            self.hooks.emit(Event::new(EventKind::RoomFinished, name));
         }
         if let Some(recording) = room.recording.take(None) {
             let chat = room.chat.all().cloned().collect();
@@ -607,4 +631,15 @@ impl Rooms {
             .filter(|room| room.recording.running().is_some())
             .count()
     }
+}
+
+/// Tells the webhooks that `participant` left `room`, its tracks first (the media
+/// plane's word of them comes after it left, when the room no longer knows it).
+fn tell_left(hooks: &Webhooks, room: &str, participant: &Participant) {
+    let info = participant.info();
+    for track in &participant.tracks {
+        let gone = Event::new(EventKind::TrackUnpublished, room);
+        hooks.emit(gone.participant(info.clone()).track(track.clone()));
+    }
+    hooks.emit(Event::new(EventKind::ParticipantLeft, room).participant(info));
 }

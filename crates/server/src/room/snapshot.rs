@@ -165,7 +165,7 @@ mod tests {
         use crate::room::rooms::Rooms;
         use moim_proto::token::{GrantPreset, Grants};
 
-        let mut rooms = Rooms::new(std::time::Duration::from_secs(60));
+        let mut rooms = Rooms::new(std::time::Duration::from_secs(60), Default::default());
         assert!(rooms.mirror("show"));
         let player = Participant::new(
             "viewer~1".into(),

@@ -20,7 +20,7 @@ use moim_proto::token::GrantPreset;
 use tokio::sync::Semaphore;
 use tracing::debug;
 
-use super::{Admission, RELAY_IDENTITY, origin, relay_claims};
+use super::{Admission, RELAY_IDENTITY, relay_claims};
 use crate::broadcast::path_segment;
 use crate::cluster::node::NodeInfo;
 use crate::http::auth::bearer;
@@ -28,6 +28,7 @@ use crate::http::error::error_response;
 use crate::http::placement::redirect;
 use crate::http::watch::{WatchInfo, viewer_claims};
 use crate::http::whip;
+use crate::outbound;
 use crate::state::AppState;
 
 /// The header in which a node tells the room's node how many watch the room there:
@@ -49,7 +50,7 @@ const MAX_COUNT: usize = 10_000_000;
 /// A room and the key its viewers asked with.
 type Asked = (String, Option<String>);
 /// What a room's node answered (or why it did not), and when.
-type Answer = (Instant, Result<origin::Reply, ApiError>);
+type Answer = (Instant, Result<outbound::Reply, ApiError>);
 /// Per node, how many watch there and when the node said so.
 type Counts = HashMap<String, (usize, Instant)>;
 
@@ -116,7 +117,7 @@ impl Watch {
         room: &str,
         node: &NodeInfo,
         key: Option<&str>,
-    ) -> Result<origin::Reply, ApiError> {
+    ) -> Result<outbound::Reply, ApiError> {
         let asked = (room.to_owned(), key.map(str::to_owned));
         let kept = || {
             let mut answers = self.answers.lock().unwrap_or_else(|e| e.into_inner());
@@ -141,7 +142,7 @@ impl Watch {
             super::players(state, room).unwrap_or(0)
         );
         let path = format!("/watch/{room}/info{query}");
-        let reply = origin::request(&node.url, "GET", &path, &headers, "")
+        let reply = outbound::request(&node.url, "GET", &path, &headers, "")
             .await
             .map_err(|e| {
                 debug!(room, node = %node.id, "the room's node did not answer: {e:#}");
@@ -209,7 +210,7 @@ pub async fn play(
 }
 
 /// The room's node's answer, as it gave it.
-fn passed_on(reply: origin::Reply) -> Response {
+fn passed_on(reply: outbound::Reply) -> Response {
     let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::BAD_GATEWAY);
     let mut response = (status, reply.body).into_response();
     response.headers_mut().insert(

@@ -26,8 +26,8 @@ use tracing::{info, warn};
 
 use super::remote::Remote;
 use crate::cluster::node::NodeInfo;
-use crate::cluster::relay::origin;
 use crate::http::error::error_response;
+use crate::outbound;
 use crate::state::AppState;
 
 /// The header naming the node that asks (its id).
@@ -116,14 +116,14 @@ pub async fn accept(
 /// participants; the link's control side.
 pub async fn dial(state: &Arc<AppState>, room: &str, node: &NodeInfo) -> anyhow::Result<Remote> {
     let path = format!("/cluster/link/{room}");
-    if !origin::plain_path(&path) {
+    if !outbound::plain_path(&path) {
         bail!("{path:?} is not a path to ask another node for");
     }
-    let origin::Reached {
+    let outbound::Reached {
         mut stream,
         authority,
         ..
-    } = origin::connect(&node.url).await?;
+    } = outbound::connect(&node.url).await?;
     let salt = transport::salt();
     let token = super::node_token(state, room);
     let head = format!(
@@ -144,7 +144,7 @@ pub async fn dial(state: &Arc<AppState>, room: &str, node: &NodeInfo) -> anyhow:
     if status_line.split(' ').nth(1) != Some("101") {
         bail!("the room's node refused the link: {status_line}");
     }
-    let their_salt = origin::header(headers, SALT_HEADER)
+    let their_salt = outbound::header(headers, SALT_HEADER)
         .and_then(from_hex)
         .context("the room's node answered without its salt")?;
     let keys = LinkKeys::derive(
@@ -193,7 +193,7 @@ fn control(media_room: RoomId, edge: bool) -> (Remote, mpsc::Receiver<Vec<u8>>) 
 async fn run(
     state: Arc<AppState>,
     side: Side,
-    stream: Box<dyn origin::Stream>,
+    stream: Box<dyn outbound::Stream>,
     keys: LinkKeys,
     remote: Remote,
     outgoing: mpsc::Receiver<Vec<u8>>,

@@ -21,11 +21,11 @@ use tracing::{debug, info, warn};
 
 use super::link::{self, NODE_HEADER};
 use crate::cluster::node::NodeInfo;
-use crate::cluster::relay::origin;
+use crate::outbound;
 use crate::signal::{IDLE_TIMEOUT, MAX_FRAME_BYTES, PING_INTERVAL, READ_BUFFER_BYTES, send_within};
 use crate::state::AppState;
 
-type Upstream = tokio_tungstenite::WebSocketStream<Box<dyn origin::Stream>>;
+type Upstream = tokio_tungstenite::WebSocketStream<Box<dyn outbound::Stream>>;
 
 /// Carries a client's signaling, which began with `first` (its `join` or `resume`, with
 /// request id `id`), to `room`'s node `node` until either side ends it.
@@ -143,11 +143,11 @@ async fn open(state: &Arc<AppState>, node: &NodeInfo, room: &str) -> anyhow::Res
     if state.spans.edge(room).is_none() {
         link::dial(state, room, node).await?;
     }
-    let origin::Reached {
+    let outbound::Reached {
         stream,
         tls,
         authority,
-    } = origin::connect(&node.url).await?;
+    } = outbound::connect(&node.url).await?;
     let url = format!("{}://{authority}/rtc", if tls { "wss" } else { "ws" });
     let mut request = url.into_client_request()?;
     let token = super::node_token(state, room);
