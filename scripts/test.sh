@@ -18,6 +18,10 @@ command -v redis-server >/dev/null || missing+=(redis-server)
 command -v nginx >/dev/null || missing+=(nginx-light)
 command -v c++ >/dev/null || missing+=(g++)
 command -v node >/dev/null || missing+=(nodejs npm)
+command -v podman >/dev/null || missing+=(podman)
+command -v runc >/dev/null || missing+=(runc)
+command -v podman-compose >/dev/null || missing+=(podman-compose)
+command -v mmdebstrap >/dev/null || missing+=(mmdebstrap)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "== installing ${missing[*]}"
   as_root apt-get update -q
@@ -44,6 +48,9 @@ bash scripts/readme-run.sh
 
 echo "== the Debian package"
 as_root bash deploy/test-deb.sh
+
+echo "== the container image and the compose file"
+as_root bash deploy/test-container.sh
 
 echo "== JS type check"
 npm run --silent typecheck

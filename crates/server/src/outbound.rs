@@ -79,6 +79,27 @@ pub async fn connect(url: &str) -> anyhow::Result<Reached> {
     })
 }
 
+/// An `http://` or `https://` URL split into its origin (`scheme://host[:port]`, as
+/// [`request`] takes it) and its path and query (`/` when it has none).
+pub fn split_url(url: &str) -> anyhow::Result<(String, String)> {
+    let Some(rest) = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+    else {
+        bail!("it must start with http:// or https://");
+    };
+    let (authority, path) = match rest.find(['/', '?']) {
+        Some(i) if rest[i..].starts_with('?') => (&rest[..i], format!("/{}", &rest[i..])),
+        Some(i) => (&rest[..i], rest[i..].to_owned()),
+        None => (rest, "/".to_owned()),
+    };
+    if authority.is_empty() || authority.contains('@') || !plain_path(&path) {
+        bail!("it needs a host and a path without spaces");
+    }
+    let scheme = &url[..url.len() - rest.len()];
+    Ok((format!("{scheme}{authority}"), path))
+}
+
 /// Whether `path` may be put in a request line as it is.
 pub fn plain_path(path: &str) -> bool {
     path.starts_with('/') && !path.bytes().any(|b| b <= b' ' || b == 0x7f)

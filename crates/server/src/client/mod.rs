@@ -236,9 +236,18 @@ impl Api {
             headers.push_str("Content-Type: application/json\r\n");
             body.to_string()
         };
-        let reply = outbound::request(&self.origin, method, path, &headers, &body)
+        let mut reply = outbound::request(&self.origin, method, path, &headers, &body)
             .await
             .with_context(|| format!("cannot reach the server at {}", self.origin))?;
+        // In a cluster, a room's requests go to its node: once, with the same request.
+        if reply.status == 307
+            && let Some(Ok((origin, path))) =
+                outbound::header(&reply.headers, "location").map(outbound::split_url)
+        {
+            reply = outbound::request(&origin, method, &path, &headers, &body)
+                .await
+                .with_context(|| format!("cannot reach the room's node at {origin}"))?;
+        }
         let answer: Value = serde_json::from_str(&reply.body).unwrap_or(Value::Null);
         if !(200..300).contains(&reply.status) {
             match (answer["code"].as_str(), answer["message"].as_str()) {

@@ -15,7 +15,6 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use anyhow::bail;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
@@ -40,24 +39,11 @@ impl Receiver {
     /// Reads a receiver's URL: `http://` or `https://`, a host, a path that can go in a
     /// request line as it is.
     pub fn parse(url: &str) -> anyhow::Result<Receiver> {
-        let Some(rest) = url
-            .strip_prefix("https://")
-            .or_else(|| url.strip_prefix("http://"))
-        else {
-            bail!("webhook URL {url:?} must start with http:// or https://");
-        };
-        let (authority, path) = match rest.find(['/', '?']) {
-            Some(i) if rest[i..].starts_with('?') => (&rest[..i], format!("/{}", &rest[i..])),
-            Some(i) => (&rest[..i], rest[i..].to_owned()),
-            None => (rest, "/".to_owned()),
-        };
-        if authority.is_empty() || authority.contains('@') || !outbound::plain_path(&path) {
-            bail!("webhook URL {url:?} needs a host and a path without spaces");
-        }
-        let scheme = &url[..url.len() - rest.len()];
+        let (origin, path) =
+            outbound::split_url(url).map_err(|e| anyhow::anyhow!("webhook URL {url:?}: {e}"))?;
         Ok(Receiver {
             url: url.to_owned(),
-            origin: format!("{scheme}{authority}"),
+            origin,
             path,
         })
     }
