@@ -227,7 +227,8 @@ impl Config {
         }
         check_rungs(&self.broadcast_rungs)?;
         for url in &self.webhook_urls {
-            crate::webhook::Receiver::parse(url)?;
+            crate::outbound::split_url(url)
+                .map_err(|e| anyhow::anyhow!("webhook URL {url:?}: {e}"))?;
         }
         if self.api_key.is_empty() || self.api_secret.is_empty() {
             bail!("api_key and api_secret must not be empty");

@@ -299,9 +299,12 @@ impl Recording {
         manifest.chat = chat;
         manifest::write(&self.dir, &manifest);
         info!(recording = %manifest.id, files = manifest.files.len(), "recording finished");
-        let finished = Event::new(EventKind::RecordingFinished, &manifest.room);
-        self.hooks
-            .emit(finished.recording(RecordingDetails::Finished(Box::new(manifest.clone()))));
+        if self.hooks.on() {
+            let finished = Event::new(EventKind::RecordingFinished, &manifest.room);
+            let details = serde_json::to_value(&manifest).unwrap_or_default();
+            self.hooks
+                .emit(finished.recording(RecordingDetails::Finished(details)));
+        }
         manifest
     }
 }

@@ -4,7 +4,6 @@
 use moim_proto::signal::{BroadcastInfo, ParticipantInfo, RecordingInfo, TrackInfo};
 use serde::Serialize;
 
-use crate::recording::manifest::Manifest;
 use crate::state::unix_millis;
 
 /// The kinds of event, by their wire names.
@@ -41,12 +40,13 @@ impl EventKind {
     }
 }
 
-/// A recording as an event tells of it: started, or finished with its manifest.
+/// A recording as an event tells of it: started, or finished with its manifest (as
+/// written next to its files, `recording/manifest.rs`).
 #[derive(Debug, Clone, Serialize)]
 #[serde(untagged)]
 pub enum RecordingDetails {
     Started(RecordingInfo),
-    Finished(Box<Manifest>),
+    Finished(serde_json::Value),
 }
 
 /// One event.
