@@ -22,6 +22,9 @@ command -v podman >/dev/null || missing+=(podman)
 command -v runc >/dev/null || missing+=(runc)
 command -v podman-compose >/dev/null || missing+=(podman-compose)
 command -v mmdebstrap >/dev/null || missing+=(mmdebstrap)
+# The store's tests start real database servers of their own (as `nobody`, on free ports).
+ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || missing+=(postgresql)
+command -v mariadbd >/dev/null || missing+=(mariadb-server)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "== installing ${missing[*]}"
   as_root apt-get update -q

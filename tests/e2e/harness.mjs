@@ -122,6 +122,8 @@ export async function startServer(name, options = {}) {
   const recordingsDir = path.join(RESULTS_DIR, `${name}-recordings`);
   fs.rmSync(recordingsDir, { recursive: true, force: true });
   const broadcastsDir = path.join(RESULTS_DIR, `${name}-broadcasts`);
+  const dataDir = path.join(RESULTS_DIR, `${name}-data`);
+  fs.rmSync(dataDir, { recursive: true, force: true });
   const log = fs.createWriteStream(logFile);
   await new Promise((resolve) => log.once('open', resolve));
   const ports = ['--http-port', String(httpPort), '--udp-port', String(udpPort), '--rtmp-port', String(rtmpPort), '--tcp-port', '0'];
@@ -146,6 +148,8 @@ export async function startServer(name, options = {}) {
       ...options.env,
       MOIM_RECORDINGS_DIR: recordingsDir,
       MOIM_BROADCASTS_DIR: broadcastsDir,
+      MOIM_DATA_DIR: dataDir,
+      ...(options.env?.MOIM_DATA_DIR ? { MOIM_DATA_DIR: options.env.MOIM_DATA_DIR } : {}),
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

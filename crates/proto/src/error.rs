@@ -82,6 +82,18 @@ pub enum ErrorCode {
     /// room that is not running yet; rooms already running carry on. Trying again later
     /// may succeed.
     ClusterUnavailable,
+    /// The request needs a signed-in user and carries no live session (none, expired,
+    /// signed out, or its user disabled).
+    NotSignedIn,
+    /// Sign-in with an email and password that do not match an account; the same answer
+    /// whether or not the email has one.
+    WrongCredentials,
+    /// A signed-in browser's state-changing request came without its session's CSRF token
+    /// (or with another), so it may not come from the server's own pages.
+    CsrfFailed,
+    /// An upload is not of a type the route takes (a profile picture that is not PNG,
+    /// JPEG or WebP).
+    UnsupportedType,
     /// A bug in the server, which logged it; the request itself may have been fine.
     Internal,
 }
@@ -117,6 +129,10 @@ impl ErrorCode {
             ErrorCode::Conflict => "conflict",
             ErrorCode::StorageFull => "storage_full",
             ErrorCode::ClusterUnavailable => "cluster_unavailable",
+            ErrorCode::NotSignedIn => "not_signed_in",
+            ErrorCode::WrongCredentials => "wrong_credentials",
+            ErrorCode::CsrfFailed => "csrf_failed",
+            ErrorCode::UnsupportedType => "unsupported_type",
             ErrorCode::Internal => "internal",
         }
     }

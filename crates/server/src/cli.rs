@@ -52,6 +52,9 @@ pub enum Cmd {
         #[command(subcommand)]
         cmd: RecordCmd,
     },
+    /// Users who sign in: add, list, passwd, disable, admin (on the configured database;
+    /// no running server needed).
+    User(crate::account::cli::UserArgs),
     /// Broadcasts of a room: start, stop, list.
     Broadcast {
         #[command(flatten)]

@@ -108,6 +108,43 @@ mod tests {
                 "PUBLISH_DEADLINE",
                 seconds(crate::ingest::session::PUBLISH_DEADLINE),
             ),
+            (
+                "FAILURES_PER_ACCOUNT",
+                format!(
+                    "{} per account",
+                    crate::account::limiter::FAILURES_PER_ACCOUNT
+                ),
+            ),
+            (
+                "FAILURES_PER_ADDRESS",
+                format!(
+                    "{} per address",
+                    crate::account::limiter::FAILURES_PER_ADDRESS
+                ),
+            ),
+            (
+                "FAILURE_WINDOW",
+                seconds(crate::account::limiter::FAILURE_WINDOW),
+            ),
+            (
+                "MIN_PASSWORD_CHARS",
+                format!(
+                    "{} characters",
+                    crate::account::password::MIN_PASSWORD_CHARS
+                ),
+            ),
+            (
+                "MAX_PASSWORD_BYTES",
+                size(crate::account::password::MAX_PASSWORD_BYTES),
+            ),
+            (
+                "MAX_AVATAR_BYTES",
+                size(crate::http::account_api::MAX_AVATAR_BYTES),
+            ),
+            (
+                "INVITE_DAYS",
+                format!("{} days", crate::account::INVITE_DAYS),
+            ),
         ];
         for (constant, value) in limits {
             let row = row(constant);

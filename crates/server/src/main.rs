@@ -1,6 +1,7 @@
 //! `moim`: the server binary. `moim serve` (the default) runs the server; `moim token`
 //! prints an access token.
 
+mod account;
 mod banner;
 mod broadcast;
 mod cli;
@@ -16,6 +17,7 @@ mod recording;
 mod room;
 mod signal;
 mod state;
+mod store;
 mod tls;
 mod turn;
 mod webhook;
@@ -54,6 +56,7 @@ fn main() -> anyhow::Result<()> {
         Some(Cmd::Broadcast { client, cmd }) => {
             client::run(&client, client::Command::Broadcast(cmd))
         }
+        Some(Cmd::User(args)) => account::cli::run(args),
         Some(Cmd::Serve(args)) => serve(args),
         None => serve(cli.serve),
     }
@@ -153,7 +156,16 @@ async fn run(config: Config) -> anyhow::Result<()> {
         );
     }
     let webhooks = webhook::Webhooks::start(&config)?;
-    let state = Arc::new(AppState::new(config, media.clone(), ice, cluster, webhooks));
+    let store = store::Store::open(config.database_url.as_deref(), &config.data_dir).await?;
+    let accounts = account::Accounts::new(store, &config);
+    let state = Arc::new(AppState::new(
+        config,
+        media.clone(),
+        ice,
+        cluster,
+        webhooks,
+        accounts,
+    ));
     // Events about participants whose media is on other nodes come in beside this
     // node's own.
     let (remote_events, from_nodes) = tokio::sync::mpsc::channel(4096);
@@ -171,6 +183,14 @@ async fn run(config: Config) -> anyhow::Result<()> {
         loop {
             every.tick().await;
             sweeper.drop_expired_rooms();
+        }
+    });
+    let forgetting = state.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
+        loop {
+            every.tick().await;
+            forgetting.accounts.forget_expired_sessions().await;
         }
     });
     let beating = state.clone();

@@ -15,6 +15,7 @@ use moim_proto::signal::{
 use moim_proto::token::{Claims, Keys};
 use tokio::sync::Notify;
 
+use crate::account::Accounts;
 use crate::broadcast;
 use crate::broadcast::playback::Playbacks;
 use crate::cluster::load::LoadMeter;
@@ -48,6 +49,8 @@ pub struct AppState {
     pub relays: Relays,
     /// Where the rooms' events go (`webhook_urls`).
     pub webhooks: Webhooks,
+    /// The users who sign in, and their sessions.
+    pub accounts: Accounts,
     rooms: Mutex<Rooms>,
 }
 
@@ -59,6 +62,7 @@ impl AppState {
         ice: IceServers,
         cluster: Cluster,
         webhooks: Webhooks,
+        accounts: Accounts,
     ) -> AppState {
         let keys = Keys::single(&config.api_key, &config.api_secret);
         let rooms = Rooms::new(
@@ -77,6 +81,7 @@ impl AppState {
             stop: Notify::new(),
             relays: Relays::default(),
             webhooks,
+            accounts,
             rooms: Mutex::new(rooms),
         }
     }

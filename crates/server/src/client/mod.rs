@@ -5,7 +5,7 @@
 //! answer's JSON with `--json`.
 
 mod commands;
-mod table;
+pub mod table;
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -125,6 +125,20 @@ pub(super) fn apply(
             .parse()
             .context("MOIM_WEBHOOK_RETRY_FOR must be a number of seconds")?;
     }
+    if let Some(v) = env("MOIM_DATA_DIR") {
+        config.data_dir = PathBuf::from(v);
+    }
+    if let Some(v) = env("MOIM_DATABASE_URL") {
+        config.database_url = Some(v);
+    }
+    if let Some(v) = env("MOIM_SIGNUP") {
+        config.signup = v.parse().context("MOIM_SIGNUP")?;
+    }
+    if let Some(v) = env("MOIM_SESSION_DAYS") {
+        config.session_days = v
+            .parse()
+            .context("MOIM_SESSION_DAYS must be a number of days")?;
+    }
     if let Some(v) = env("MOIM_HEADER_TIMEOUT") {
         config.header_timeout = v
             .parse()

@@ -137,6 +137,42 @@ pub struct Config {
     pub webhook_urls: Vec<String>,
     /// Seconds an event is tried again for while its receiver fails; then it is given up.
     pub webhook_retry_for: u64,
+    /// Where the server keeps its own files: the embedded database (`moim.db`) when no
+    /// `database_url` is set.
+    pub data_dir: PathBuf,
+    /// PostgreSQL (`postgres://user:password@host/db`) or MySQL/MariaDB
+    /// (`mysql://user:password@host/db`) for users and rooms instead of the embedded SQLite
+    /// (`sqlite://path` names another SQLite file).
+    pub database_url: Option<String>,
+    /// Who may make an account: `open` (anyone who reaches the server), `invite` (whom an
+    /// admin invites) or `off` (only admins add users).
+    pub signup: Signup,
+    /// Days a sign-in lasts before the user signs in again.
+    pub session_days: u64,
+}
+
+/// Who may make an account on the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Signup {
+    /// Anyone who reaches the server.
+    Open,
+    /// Whoever holds an admin's invitation.
+    Invite,
+    /// Nobody: admins add users.
+    Off,
+}
+
+impl std::str::FromStr for Signup {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> anyhow::Result<Signup> {
+        match s {
+            "open" => Ok(Signup::Open),
+            "invite" => Ok(Signup::Invite),
+            "off" => Ok(Signup::Off),
+            _ => bail!("signup must be `open`, `invite` or `off`, not {s:?}"),
+        }
+    }
 }
 
 impl Default for Config {
@@ -184,6 +220,10 @@ impl Default for Config {
             drain_timeout: 30,
             webhook_urls: Vec::new(),
             webhook_retry_for: 300,
+            data_dir: PathBuf::from("data"),
+            database_url: None,
+            signup: Signup::Invite,
+            session_days: 14,
         }
     }
 }
@@ -229,6 +269,12 @@ impl Config {
         for url in &self.webhook_urls {
             crate::outbound::split_url(url)
                 .map_err(|e| anyhow::anyhow!("webhook URL {url:?}: {e}"))?;
+        }
+        if let Some(url) = &self.database_url {
+            crate::store::Dialect::of(url).map_err(anyhow::Error::msg)?;
+        }
+        if self.session_days == 0 {
+            bail!("session_days must be at least 1");
         }
         if self.api_key.is_empty() || self.api_secret.is_empty() {
             bail!("api_key and api_secret must not be empty");

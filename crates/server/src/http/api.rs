@@ -128,7 +128,7 @@ pub async fn dev_token(
 
 /// Whether a request comes from a page of this server: no `Origin` (not a browser's
 /// cross-site request), or one whose host is the request's `Host`.
-fn same_origin(headers: &HeaderMap) -> bool {
+pub fn same_origin(headers: &HeaderMap) -> bool {
     let Some(origin) = headers.get(header::ORIGIN) else {
         return true;
     };

@@ -11,7 +11,12 @@ use moim_proto::error::ApiError;
 /// An error as a JSON body with the matching HTTP status.
 pub fn error_response(error: ApiError) -> Response {
     let status = match error.code {
-        ErrorCode::InvalidToken | ErrorCode::TokenExpired => StatusCode::UNAUTHORIZED,
+        ErrorCode::InvalidToken
+        | ErrorCode::TokenExpired
+        | ErrorCode::NotSignedIn
+        | ErrorCode::WrongCredentials => StatusCode::UNAUTHORIZED,
+        ErrorCode::CsrfFailed => StatusCode::FORBIDDEN,
+        ErrorCode::UnsupportedType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         ErrorCode::PermissionDenied
         | ErrorCode::WrongRoom
         | ErrorCode::Banned

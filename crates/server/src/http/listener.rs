@@ -14,7 +14,11 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use axum::extract::ConnectInfo;
+use hyper::Request;
+use hyper::body::Incoming;
 use hyper::server::conn::http1;
+use hyper::service::{Service, service_fn};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -73,7 +77,13 @@ pub async fn serve(
             stream,
             _slot: slot,
         };
-        let service = TowerToHyperService::new(app.clone());
+        // Handlers that need the client's address (sign-in's rate limit) read it as
+        // `ConnectInfo`.
+        let router = TowerToHyperService::new(app.clone());
+        let service = service_fn(move |mut request: Request<Incoming>| {
+            request.extensions_mut().insert(ConnectInfo(peer));
+            router.call(request)
+        });
         let stop = stop_rx.clone();
         let tls = tls.clone();
         connections.spawn(async move {
@@ -97,14 +107,18 @@ pub async fn serve(
 }
 
 /// Serves one connection until it ends or the server stops.
-async fn serve_connection<S>(
+async fn serve_connection<S, H>(
     stream: S,
-    service: TowerToHyperService<axum::Router>,
+    service: H,
     limits: Limits,
     mut stop: watch::Receiver<()>,
     peer: SocketAddr,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    H: hyper::service::HttpService<Incoming>,
+    H::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    H::ResBody: 'static,
+    <H::ResBody as hyper::body::Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let mut builder = http1::Builder::new();
     builder

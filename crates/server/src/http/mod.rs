@@ -1,6 +1,8 @@
 //! The HTTP surface: the route table, CORS for browser clients of WHIP/WHEP and the API,
 //! and the body limits; the handlers live in this folder, one file per family of routes.
 
+pub mod account_api;
+pub mod account_auth;
 pub mod api;
 pub mod assets;
 pub mod auth;
@@ -20,6 +22,7 @@ pub mod recording_api;
 pub mod redirect;
 pub mod room_api;
 pub mod rooms_api;
+pub mod users_api;
 pub mod watch;
 pub mod whip;
 
@@ -30,7 +33,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, options, post};
+use axum::routing::{delete, get, options, patch, post, put};
 
 use crate::signal;
 use crate::state::AppState;
@@ -168,6 +171,29 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route("/healthz", get(|| async { "ok" }))
         .route("/api/dev/token", post(api::dev_token))
+        // Accounts: the server's own pages only (a session cookie, no CORS).
+        .route(
+            "/api/account",
+            get(account_api::get).patch(account_api::update),
+        )
+        .route("/api/account/options", get(account_api::options))
+        .route("/api/account/sign-in", post(account_api::sign_in))
+        .route("/api/account/sign-up", post(account_api::sign_up))
+        .route("/api/account/sign-out", post(account_api::sign_out))
+        .route(
+            "/api/account/sign-out-everywhere",
+            post(account_api::sign_out_everywhere),
+        )
+        .route("/api/account/password", post(account_api::change_password))
+        .route(
+            "/api/account/avatar",
+            put(account_api::set_avatar)
+                .layer(DefaultBodyLimit::max(account_api::MAX_AVATAR_BYTES)),
+        )
+        .route("/api/users/{id}/avatar", get(account_api::avatar))
+        .route("/api/users", get(users_api::list).post(users_api::add))
+        .route("/api/users/invites", post(users_api::invite))
+        .route("/api/users/{id}", patch(users_api::update))
         .route("/metrics", get(metrics::metrics))
         .merge(cross_origin)
         .layer(DefaultBodyLimit::max(error::MAX_API_BODY_BYTES))

@@ -11,7 +11,8 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::http::{
-    api, broadcast_api, node_api, participant_api, recording_api, room_api, rooms_api, watch, whip,
+    account_api, api, broadcast_api, node_api, participant_api, recording_api, room_api, rooms_api,
+    users_api, watch, whip,
 };
 
 /// The API's description.
@@ -66,6 +67,20 @@ use crate::http::{
         whip::trickle_playing,
         watch::info,
         watch::play,
+        account_api::get,
+        account_api::options,
+        account_api::sign_in,
+        account_api::sign_up,
+        account_api::sign_out,
+        account_api::sign_out_everywhere,
+        account_api::update,
+        account_api::change_password,
+        account_api::set_avatar,
+        account_api::avatar,
+        users_api::list,
+        users_api::add,
+        users_api::invite,
+        users_api::update,
     ),
     modifiers(&BearerToken),
     tags(
@@ -78,6 +93,8 @@ use crate::http::{
         (name = "whep", description = "Playing with WHEP"),
         (name = "watch", description = "The watch page's questions, without a token"),
         (name = "server", description = "The server itself"),
+        (name = "account", description = "The signed-in user's own account (the server's pages: a session cookie and its CSRF token)"),
+        (name = "users", description = "The server's users, for its admins (a signed-in admin's session)"),
     ),
 )]
 pub struct ApiDoc;

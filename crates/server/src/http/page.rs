@@ -38,13 +38,7 @@ impl PageQuery {
         mut items: Vec<T>,
         key: impl Fn(&T) -> &str,
     ) -> Result<Page<T>, ApiError> {
-        let limit = self.limit.unwrap_or(DEFAULT_LIMIT);
-        if !(1..=MAX_LIMIT).contains(&limit) {
-            return Err(ApiError::new(
-                ErrorCode::MalformedMessage,
-                format!("limit must be between 1 and {MAX_LIMIT}."),
-            ));
-        }
+        let limit = self.limit()?;
         if let Some(after) = &self.after {
             items.retain(|item| key(item) > after.as_str());
         }
@@ -52,6 +46,18 @@ impl PageQuery {
         let next = (items.len() > limit).then(|| key(&items[limit - 1]).to_owned());
         items.truncate(limit);
         Ok(Page { items, next })
+    }
+
+    /// The items asked for on a page, checked to be 1–1000.
+    pub fn limit(&self) -> Result<usize, ApiError> {
+        let limit = self.limit.unwrap_or(DEFAULT_LIMIT);
+        if !(1..=MAX_LIMIT).contains(&limit) {
+            return Err(ApiError::new(
+                ErrorCode::MalformedMessage,
+                format!("limit must be between 1 and {MAX_LIMIT}."),
+            ));
+        }
+        Ok(limit)
     }
 }
 

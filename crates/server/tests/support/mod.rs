@@ -4,9 +4,11 @@
 
 #![allow(dead_code)]
 
+pub mod account;
 pub mod broadcast;
 pub mod clip;
 pub mod cluster;
+pub mod databases;
 pub mod peer;
 
 use std::net::{TcpListener, UdpSocket};
@@ -63,6 +65,9 @@ impl Server {
         let recordings = std::env::temp_dir().join(format!("moim-recordings-{http_port}"));
         let _ = std::fs::remove_dir_all(&recordings);
         let broadcasts = std::env::temp_dir().join(format!("moim-broadcasts-{http_port}"));
+        // Each server its own embedded database, unless the test names one.
+        let data = std::env::temp_dir().join(format!("moim-data-{http_port}"));
+        let _ = std::fs::remove_dir_all(&data);
         let child = Command::new(env!("CARGO_BIN_EXE_moim"))
             .args(["serve", "--http-port", &http_port.to_string()])
             .args(["--udp-port", &udp_port.to_string()])
@@ -75,6 +80,7 @@ impl Server {
             .env("MOIM_LOG", "warn")
             .env("MOIM_RECORDINGS_DIR", &recordings)
             .env("MOIM_BROADCASTS_DIR", &broadcasts)
+            .env("MOIM_DATA_DIR", &data)
             .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
