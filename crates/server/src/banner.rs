@@ -32,7 +32,7 @@ pub fn development(addr: SocketAddr, tls: bool) -> String {
 }
 
 /// A meeting name such as `swift-otter-42` from 32 random bits.
-fn meeting_name(bits: u32) -> String {
+pub fn meeting_name(bits: u32) -> String {
     let adjective = ADJECTIVES[(bits & 0xf) as usize];
     let noun = NOUNS[((bits >> 4) & 0xf) as usize];
     format!("{adjective}-{noun}-{}", (bits >> 8) % 100)

@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod limiter;
 pub mod password;
+pub mod rooms;
 pub mod session;
 
 use std::net::IpAddr;

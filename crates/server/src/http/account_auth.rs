@@ -1,7 +1,7 @@
 //! The signed-in browser, said once at the edge: a handler that takes [`Session`] runs
 //! only for a request whose `moim_session` cookie names a live session (and, unless it
 //! only reads, whose `Moim-CSRF` header carries that session's token); one that takes
-//! [`AdminSession`] only when the user is also an admin.
+//! [`AdminSession`] only when the user is also an admin; [`MaybeSession`] runs for anyone.
 
 use std::sync::Arc;
 
@@ -54,6 +54,26 @@ impl FromRequestParts<Arc<AppState>> for AdminSession {
             )));
         }
         Ok(AdminSession(session))
+    }
+}
+
+/// A request of a signed-in user, or of someone not signed in (a guest): never refused. A
+/// state-changing request counts as signed in only with its CSRF token.
+#[derive(Debug)]
+pub struct MaybeSession(pub Option<Session>);
+
+impl FromRequestParts<Arc<AppState>> for MaybeSession {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, Self::Rejection> {
+        match signed_in(parts, state).await {
+            Ok(session) => Ok(MaybeSession(Some(session))),
+            Err(e) if e.code == ErrorCode::Internal => Err(error_response(e)),
+            Err(_) => Ok(MaybeSession(None)),
+        }
     }
 }
 

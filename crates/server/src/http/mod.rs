@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod network_metrics;
 pub mod node_api;
 pub mod openapi;
+pub mod owned_rooms_api;
 pub mod page;
 pub mod participant_api;
 pub mod placement;
@@ -194,6 +195,18 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/users", get(users_api::list).post(users_api::add))
         .route("/api/users/invites", post(users_api::invite))
         .route("/api/users/{id}", patch(users_api::update))
+        .route(
+            "/api/account/rooms",
+            get(owned_rooms_api::list).post(owned_rooms_api::create),
+        )
+        .route(
+            "/api/account/rooms/{room}",
+            patch(owned_rooms_api::update).delete(owned_rooms_api::delete),
+        )
+        .route(
+            "/api/join/{room}",
+            get(owned_rooms_api::door).post(owned_rooms_api::join),
+        )
         .route("/metrics", get(metrics::metrics))
         .merge(cross_origin)
         .layer(DefaultBodyLimit::max(error::MAX_API_BODY_BYTES))

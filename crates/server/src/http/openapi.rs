@@ -11,8 +11,8 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::http::{
-    account_api, api, broadcast_api, node_api, participant_api, recording_api, room_api, rooms_api,
-    users_api, watch, whip,
+    account_api, api, broadcast_api, node_api, owned_rooms_api, participant_api, recording_api,
+    room_api, rooms_api, users_api, watch, whip,
 };
 
 /// The API's description.
@@ -81,6 +81,12 @@ use crate::http::{
         users_api::add,
         users_api::invite,
         users_api::update,
+        owned_rooms_api::list,
+        owned_rooms_api::create,
+        owned_rooms_api::update,
+        owned_rooms_api::delete,
+        owned_rooms_api::door,
+        owned_rooms_api::join,
     ),
     modifiers(&BearerToken),
     tags(

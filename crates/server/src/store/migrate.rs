@@ -12,10 +12,11 @@ use super::{Dialect, Store, StoreError, int};
 use crate::state::unix_now;
 
 /// The migrations, in order; a migration, once released, never changes.
-const MIGRATIONS: &[(i64, &[&str])] = &[(
-    1,
-    &[
-        "CREATE TABLE users (
+const MIGRATIONS: &[(i64, &[&str])] = &[
+    (
+        1,
+        &[
+            "CREATE TABLE users (
             id VARCHAR(40) PRIMARY KEY,
             email VARCHAR(320) NOT NULL UNIQUE,
             name VARCHAR(200) NOT NULL,
@@ -26,20 +27,20 @@ const MIGRATIONS: &[(i64, &[&str])] = &[(
             created_at BIGINT NOT NULL,
             password_changed_at BIGINT NOT NULL
         ){table}",
-        "CREATE TABLE avatars (
+            "CREATE TABLE avatars (
             user_id VARCHAR(40) PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE,
             content_type VARCHAR(40) NOT NULL,
             bytes {blob} NOT NULL,
             updated_at BIGINT NOT NULL
         ){table}",
-        "CREATE TABLE sessions (
+            "CREATE TABLE sessions (
             id_hash CHAR(64) PRIMARY KEY,
             user_id VARCHAR(40) NOT NULL REFERENCES users(id) ON DELETE CASCADE,
             created_at BIGINT NOT NULL,
             expires_at BIGINT NOT NULL
         ){table}",
-        "CREATE INDEX sessions_by_user ON sessions (user_id)",
-        "CREATE TABLE invites (
+            "CREATE INDEX sessions_by_user ON sessions (user_id)",
+            "CREATE TABLE invites (
             code_hash CHAR(64) PRIMARY KEY,
             email VARCHAR(320) NOT NULL,
             admin BIGINT NOT NULL,
@@ -47,8 +48,27 @@ const MIGRATIONS: &[(i64, &[&str])] = &[(
             created_at BIGINT NOT NULL,
             expires_at BIGINT NOT NULL
         ){table}",
-    ],
-)];
+        ],
+    ),
+    (
+        2,
+        &[
+            "CREATE TABLE owned_rooms (
+                name VARCHAR(64) PRIMARY KEY,
+                owner_id VARCHAR(40) NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+                settings TEXT NOT NULL,
+                created_at BIGINT NOT NULL
+            ){table}",
+            "CREATE INDEX owned_rooms_by_owner ON owned_rooms (owner_id)",
+            "CREATE TABLE room_hosts (
+                room VARCHAR(64) NOT NULL REFERENCES owned_rooms(name) ON DELETE CASCADE,
+                user_id VARCHAR(40) NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+                PRIMARY KEY (room, user_id)
+            ){table}",
+            "CREATE INDEX room_hosts_by_user ON room_hosts (user_id)",
+        ],
+    ),
+];
 
 /// Applies the migrations `store` lacks.
 pub async fn run(store: &Store) -> Result<(), StoreError> {

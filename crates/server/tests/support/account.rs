@@ -1,6 +1,9 @@
 //! A browser's side of accounts: a cookie jar of one session and its CSRF token, making
 //! requests the way the server's pages make them.
 
+use std::io::Write;
+use std::process::{Command, Stdio};
+
 use serde_json::Value;
 
 use super::Server;
@@ -94,4 +97,57 @@ impl Browser {
             &serde_json::json!({ "email": email, "password": password }),
         )
     }
+}
+
+/// Runs `moim user ARGS` on the database `url`, with `stdin` as its input: status and
+/// output.
+pub fn moim_user(url: &str, args: &[&str], stdin: &str) -> (bool, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_moim"))
+        .arg("user")
+        .args(args)
+        .env_remove("MOIM_CONFIG")
+        .env("MOIM_DATABASE_URL", url)
+        .env("MOIM_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("moim user runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// The claims of a token, read without checking it.
+pub fn claims(token: &str) -> Value {
+    let payload = token.split('.').nth(1).unwrap();
+    serde_json::from_slice(&base64_decode(payload)).unwrap()
+}
+
+/// Base64url without padding, decoded.
+fn base64_decode(text: &str) -> Vec<u8> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut bits = 0u32;
+    let mut count = 0;
+    let mut out = Vec::new();
+    for c in text.bytes() {
+        let value = ALPHABET.iter().position(|&a| a == c).unwrap() as u32;
+        bits = bits << 6 | value;
+        count += 6;
+        if count >= 8 {
+            count -= 8;
+            out.push((bits >> count) as u8);
+        }
+    }
+    out
 }
