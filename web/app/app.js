@@ -1,6 +1,8 @@
 // The meeting app's entry: picks the screen from the URL and moves between them
 // (landing → pre-join → meeting → left).
 
+import { roomDoor } from './account-api.js';
+import { renderAccount } from './account.js';
 import { ROOM_NAME_PATTERN, serverInfo, tokenClaims } from './api.js';
 import { h } from './dom.js';
 import { renderLanding } from './landing.js';
@@ -38,6 +40,12 @@ function setView(view) {
 
 async function main() {
   const info = await serverInfo().catch(() => null);
+  if (location.pathname === '/account') {
+    setView('landing');
+    document.title = 'Your account · Moim';
+    await renderAccount(root);
+    return;
+  }
   const match = /^\/r\/([^/]+)\/?$/.exec(location.pathname);
   if (!match) {
     setView('landing');
@@ -51,7 +59,12 @@ async function main() {
   }
   document.title = `${room} · Moim`;
   const params = new URLSearchParams(location.search);
-  showPrejoin(room, params.get('token'), params.get('name') ?? localStorage.getItem('moim.name') ?? '', info, params.get('host') === '1');
+  const token = params.get('token');
+  // A room someone owns on this server: the server says what joining asks and mints the
+  // token (development mode mints its own).
+  const door = token || info?.devMode ? null : await roomDoor(room).catch(() => null);
+  const name = door?.name ?? params.get('name') ?? localStorage.getItem('moim.name') ?? '';
+  showPrejoin(room, token, name, info, params.get('host') === '1', door);
 }
 
 /**
@@ -60,8 +73,9 @@ async function main() {
  * @param {string} name
  * @param {import('./api.js').ServerInfo | null} info
  * @param {boolean} asHost the link asks to start the meeting as its host (development mode)
+ * @param {import('./account-api.js').Door | null} door what an owned room's link asks
  */
-function showPrejoin(room, token, name, info, asHost) {
+function showPrejoin(room, token, name, info, asHost, door) {
   setView('prejoin');
   renderPrejoin(root, {
     room,
@@ -69,6 +83,7 @@ function showPrejoin(room, token, name, info, asHost) {
     name,
     info,
     asHost,
+    door,
     onJoin: async (choice) => {
       try {
         await startMeeting(room, choice, info);

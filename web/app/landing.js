@@ -29,7 +29,8 @@ export function renderLanding(root, info) {
         const room = randomRoomName();
         const guestLink = `${location.origin}/r/${room}`;
         if (!info?.devMode) {
-          showCreated(created, room, null, guestLink);
+          // Outside development mode, rooms belong to people signed in to the server.
+          location.assign('/account');
           return;
         }
         createButton.disabled = true;
@@ -46,7 +47,7 @@ export function renderLanding(root, info) {
         }
       },
     },
-    'Create meeting',
+    info?.devMode === false ? 'Make a meeting room' : 'Create meeting',
   );
 
   const roomInput = h('input', {
@@ -87,6 +88,7 @@ export function renderLanding(root, info) {
         h('div', { class: 'logo', 'aria-hidden': 'true' }, 'M'),
         h('span', {}, 'Moim'),
         info ? h('span', { class: 'version' }, `v${info.version}`) : null,
+        h('a', { class: 'button account-link', href: '/account', id: 'account-link' }, 'Your account'),
       ),
       h(
         'section',
@@ -118,29 +120,17 @@ export function renderLanding(root, info) {
 /**
  * @param {HTMLElement} box
  * @param {string} room
- * @param {string | null} hostLink
+ * @param {string} hostLink
  * @param {string} guestLink
  */
 function showCreated(box, room, hostLink, guestLink) {
   box.hidden = false;
-  const parts = [
+  box.replaceChildren(
     h('p', { class: 'created-title' }, 'Meeting ', h('strong', {}, room), ' is ready.'),
-    hostLink
-      ? linkRow('Host link', hostLink, 'Keep this one to yourself: it makes you the host.')
-      : h(
-          'p',
-          { class: 'notice' },
-          'This server is not in development mode, so the browser cannot mint a host token. ',
-          'Mint one with ',
-          h('code', {}, `moim token --room ${room} --identity you --host`),
-          ' and add it to the link as ?token=….',
-        ),
+    linkRow('Host link', hostLink, 'Keep this one to yourself: it makes you the host.'),
     linkRow('Guest link', guestLink, 'Share this with everyone you invite.'),
-    hostLink
-      ? h('a', { class: 'button primary', href: hostLink, id: 'start-meeting' }, 'Start meeting now')
-      : null,
-  ];
-  box.replaceChildren(...parts.filter((part) => part !== null));
+    h('a', { class: 'button primary', href: hostLink, id: 'start-meeting' }, 'Start meeting now'),
+  );
 }
 
 /**

@@ -1,5 +1,6 @@
 // The pre-join screen: name, camera preview, device choice, and the Join button.
 
+import { joinRoom } from './account-api.js';
 import { mintDevToken, tokenClaims } from './api.js';
 import { h, initials } from './dom.js';
 
@@ -21,6 +22,8 @@ import { h, initials } from './dom.js';
  * @property {string} name from the link's `?name=`, or remembered
  * @property {import('./api.js').ServerInfo | null} info
  * @property {boolean} [asHost] join as the meeting's host (development mode mints a host token)
+ * @property {import('./account-api.js').Door | null} [door] an owned room's link: the server
+ *   mints the token
  * @property {(choice: JoinChoice) => Promise<void>} onJoin resolves once in the meeting;
  *   a rejection is shown and the user may try again
  */
@@ -68,8 +71,22 @@ export function renderPrejoin(root, options) {
   // A link whose token is for another room must not lead anyone into that other meeting.
   const tokenRoom = claims?.video?.room;
   const wrongRoom = options.token !== null && tokenRoom !== options.room;
-  const canJoin = (options.token !== null || options.info?.devMode === true) && !wrongRoom;
-  if (wrongRoom) {
+  const door = options.door ?? null;
+  // A members-only room asks those not signed in to sign in first.
+  const signInFirst = door !== null && !door.guests && door.name === undefined;
+  const canJoin =
+    (options.token !== null || options.info?.devMode === true || door !== null) && !wrongRoom && !signInFirst;
+  const accessCode = door?.access_code
+    ? h('input', { id: 'access-code', type: 'text', autocomplete: 'off', required: true, maxlength: 64 })
+    : null;
+  if (signInFirst) {
+    joinButton.disabled = true;
+    error.replaceChildren(
+      'This room is for people with an account on this server. ',
+      h('a', { href: `/account?next=${encodeURIComponent(location.pathname)}`, id: 'sign-in-first' }, 'Sign in'),
+      ' first.',
+    );
+  } else if (wrongRoom) {
     joinButton.disabled = true;
     error.textContent = tokenRoom
       ? `This invitation is for the meeting “${tokenRoom}”, not “${options.room}”. Ask the host for the right link.`
@@ -142,7 +159,10 @@ export function renderPrejoin(root, options) {
           await devicesReady;
           localStorage.setItem('moim.name', name);
           const token =
-            options.token ?? (await devToken(options.room, name, options.asHost === true));
+            options.token ??
+            (door
+              ? (await joinRoom(options.room, name, accessCode?.value)).token
+              : await devToken(options.room, name, options.asHost === true));
           handedOver = true;
           await options.onJoin({
             token,
@@ -166,6 +186,9 @@ export function renderPrejoin(root, options) {
     nameInput,
     tokenName !== null ? h('span', { class: 'hint' }, 'Set by your invitation link.') : null,
     options.asHost && !options.token && options.info?.devMode ? h('span', { class: 'hint', id: 'joining-as-host' }, 'You join as the host of this meeting.') : null,
+    door?.host ? h('span', { class: 'hint', id: 'joining-as-host' }, 'You join as a host of this room.') : null,
+    accessCode ? h('label', { for: 'access-code', class: 'label' }, 'Access code') : null,
+    accessCode,
     h('label', { for: 'camera-select', class: 'label' }, 'Camera'),
     cameraSelect,
     h('label', { for: 'mic-select', class: 'label' }, 'Microphone'),

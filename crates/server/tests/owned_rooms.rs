@@ -114,11 +114,7 @@ fn an_owners_room_lets_hosts_in_as_hosts_and_guests_in_with_its_code() {
     let guest_claims = claims(guest_grant.body["token"].as_str().unwrap());
     assert_eq!(guest_claims["name"], "Gus");
     assert_eq!(guest_claims["video"]["room"], "team-standup");
-    assert_eq!(
-        guest_claims["video"]["roomAdmin"],
-        false,
-        "{guest_claims}"
-    );
+    assert_eq!(guest_claims["video"]["roomAdmin"], false, "{guest_claims}");
     assert_eq!(guest_claims["video"]["canPublish"], true);
 
     // The owner and the co-host are hosts, without the code; hosts record here.
@@ -172,8 +168,7 @@ fn an_owners_room_lets_hosts_in_as_hosts_and_guests_in_with_its_code() {
     );
     let cohost_claims = claims(join(&mut cohost, json!({})).body["token"].as_str().unwrap());
     assert_eq!(
-        cohost_claims["video"]["roomRecord"],
-        false,
+        cohost_claims["video"]["roomRecord"], false,
         "the owner alone records"
     );
     assert_eq!(cohost_claims["video"]["roomAdmin"], true);

@@ -161,6 +161,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/", get(assets::app))
         .route("/r/{room}", get(assets::app))
+        .route("/account", get(assets::app))
         .route("/watch/{room}", get(assets::watch))
         .route("/app/{*path}", get(assets::app_file))
         .route("/sdk/{*path}", get(assets::sdk_file))
