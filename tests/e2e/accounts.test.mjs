@@ -7,7 +7,8 @@ import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MOIM_BIN, RESULTS_DIR, launchBrowser, newPage, screenshots, startServer, uniqueRoom } from './harness.mjs';
+import fs from 'node:fs';
+import { MOIM_BIN, RESULTS_DIR, delay, launchBrowser, newPage, screenshots, startServer, uniqueRoom } from './harness.mjs';
 
 /** @typedef {import('./harness.mjs').Page} Page */
 
@@ -21,6 +22,8 @@ describe('accounts and owned rooms in the app', () => {
   let browser;
   /** @type {Page} */
   let ada;
+  /** @type {Page} */
+  let bob;
   const room = uniqueRoom('standup');
 
   /**
@@ -72,7 +75,7 @@ describe('accounts and owned rooms in the app', () => {
     const url = await link.inputValue();
     assert.match(url, /\/account\?invite=[0-9a-f]{64}$/);
 
-    const bob = await newPage(browser, 'accounts-bob');
+    bob = await newPage(browser, 'accounts-bob');
     await bob.goto(url);
     await bob.locator('#signup-name').fill('Bob');
     await bob.locator('#signup-password').fill('bob password 1');
@@ -130,5 +133,46 @@ describe('accounts and owned rooms in the app', () => {
     const other = await newPage(browser, 'accounts-ada-list');
     await signIn(other, 'ada@example.org', 'ada password 1');
     await other.locator(`#my-rooms li[data-room="${room}"]`, { hasText: '2 in it now' }).waitFor({ timeout: 10_000 });
+    await other.close();
+  });
+
+  test('a recording of the room appears in the owner library, plays, is refused to others and deleted with its files', async () => {
+    // The owner, host in the meeting, records everyone in one video for a few seconds.
+    await ada.locator('#record').click();
+    await ada.locator('#record-server-composite').click();
+    await ada.locator('#recording-indicator').waitFor({ timeout: 10_000 });
+    await delay(3_000);
+    await ada.locator('#record').click();
+    await ada.locator('#recording-indicator').waitFor({ state: 'hidden', timeout: 15_000 });
+
+    const library = await newPage(browser, 'accounts-ada-library');
+    await signIn(library, 'ada@example.org', 'ada password 1');
+    const item = library.locator(`#my-rooms li[data-room="${room}"]`);
+    await item.locator('[data-action="recordings"]').click();
+    const entry = item.locator('li[data-recording]').first();
+    await entry.waitFor({ timeout: 15_000 });
+    const id = /** @type {string} */ (await entry.getAttribute('data-recording'));
+    await entry.locator('[data-action="play"]').first().click();
+    // It plays: the browser read its length and a picture.
+    await library.waitForFunction(
+      () => {
+        const video = document.querySelector('.library video');
+        return video instanceof HTMLVideoElement && video.readyState >= 2 && video.videoWidth > 0;
+      },
+      null,
+      { timeout: 15_000 },
+    );
+    await screenshots(library, 'library');
+
+    // Bob, signed in but not a host of the room, is refused its files.
+    const file = await entry.locator('a[download]').first().getAttribute('href');
+    const refused = await bob.evaluate(async (url) => (await fetch(url)).status, /** @type {string} */ (file));
+    assert.equal(refused, 403);
+
+    const folder = path.join(server.recordingsDir, room, id);
+    assert.ok(fs.existsSync(folder));
+    await entry.locator('[data-action="delete"]').click();
+    await item.locator(`li[data-recording="${id}"]`).waitFor({ state: 'detached', timeout: 10_000 });
+    assert.ok(!fs.existsSync(folder), 'the files are gone');
   });
 });

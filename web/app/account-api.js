@@ -26,6 +26,21 @@
  * @property {string[]} hosts
  * @property {number} participants
  *
+ * @typedef {object} LibraryFile
+ * @property {string} file
+ * @property {string} codec
+ * @property {number} duration_ms
+ *
+ * @typedef {object} LibraryEntry
+ * @property {string} id
+ * @property {string} title
+ * @property {string} kind
+ * @property {string} status
+ * @property {number} started_at milliseconds since the epoch
+ * @property {number | null} ended_at
+ * @property {number} bytes
+ * @property {LibraryFile[]} files
+ *
  * @typedef {object} Door
  * @property {boolean} host
  * @property {string} [name]
@@ -105,6 +120,14 @@ export const myRooms = () => call('GET', '/api/account/rooms');
 export const createRoom = (request) => call('POST', '/api/account/rooms', request);
 /** @param {string} room */
 export const deleteRoom = (room) => call('DELETE', `/api/account/rooms/${encodeURIComponent(room)}`);
+/** @param {string} room @returns {Promise<{ recordings: LibraryEntry[] }>} */
+export const library = (room) => call('GET', `/api/account/rooms/${encodeURIComponent(room)}/recordings`);
+/** @param {string} id @param {string} title */
+export const renameRecording = (id, title) => call('PATCH', `/api/account/recordings/${encodeURIComponent(id)}`, { title });
+/** @param {string} id */
+export const deleteRecording = (id) => call('DELETE', `/api/account/recordings/${encodeURIComponent(id)}`);
+/** @param {string} id @param {string} file the URL a recording's file is played and downloaded from */
+export const recordingFileUrl = (id, file) => `/api/account/recordings/${encodeURIComponent(id)}/${encodeURIComponent(file)}`;
 /** @returns {Promise<{ users: User[], next: string | null }>} */
 export const listUsers = () => call('GET', '/api/users?limit=1000');
 /** @param {string} email @param {boolean} admin @returns {Promise<{ code: string, link: string, days: number }>} */

@@ -123,17 +123,68 @@ function roomItem(room, refresh) {
     room.settings.access_code ? 'access code' : null,
     room.settings.guests === false ? 'members only' : null,
   ].filter(Boolean);
+  const recordings = h('ul', { class: 'library', hidden: true });
+  const showRecordings = async () => {
+    recordings.hidden = !recordings.hidden;
+    if (!recordings.hidden) await fillLibrary(recordings, room.name);
+  };
   return h(
     'li',
     { 'data-room': room.name },
     h('a', { href: room.link, class: 'room-link' }, room.name),
     h('span', { class: 'hint' }, notes.join(' · ')),
     h('div', { class: 'row' },
+      h('button', { class: 'button', type: 'button', 'data-action': 'recordings', onclick: showRecordings }, 'Recordings'),
       h('button', { class: 'button', type: 'button', onclick: () => navigator.clipboard?.writeText(url).catch(() => {}) }, 'Copy link'),
       room.owner
         ? h('button', { class: 'button', type: 'button', onclick: async () => { await api.deleteRoom(room.name); await refresh(); } }, 'Delete')
         : null),
+    recordings,
   );
+}
+
+/**
+ * Lists a room's recordings into `list`: each with its files to play or download, and
+ * renaming and deleting.
+ * @param {HTMLElement} list
+ * @param {string} room
+ */
+async function fillLibrary(list, room) {
+  const { recordings } = await api.library(room);
+  list.replaceChildren(...recordings.map((rec) => {
+    const title = h('input', { type: 'text', value: rec.title, maxlength: 200, 'aria-label': 'Title' });
+    const player = h('div', { class: 'player' });
+    const minutes = rec.ended_at ? Math.max(1, Math.round((rec.ended_at - rec.started_at) / 60_000)) : null;
+    const facts = [
+      new Date(rec.started_at).toLocaleString(),
+      minutes ? `${minutes} min` : rec.status,
+      `${(rec.bytes / 1_048_576).toFixed(1)} MiB`,
+    ];
+    const files = rec.files.map((f) => {
+      const url = api.recordingFileUrl(rec.id, f.file);
+      return h('div', { class: 'row file' },
+        h('span', {}, f.file),
+        f.file.endsWith('.json')
+          ? null
+          : h('button', {
+            class: 'button', type: 'button', 'data-action': 'play',
+            onclick: () => {
+              const media = h(f.file.endsWith('.ogg') ? 'audio' : 'video', { controls: true, autoplay: true, src: url });
+              player.replaceChildren(media);
+            },
+          }, 'Play'),
+        h('a', { class: 'button', href: url, download: f.file }, 'Download'));
+    });
+    return h('li', { 'data-recording': rec.id },
+      h('div', { class: 'row' },
+        title,
+        h('button', { class: 'button', type: 'button', 'data-action': 'rename', onclick: async () => { await api.renameRecording(rec.id, title.value); } }, 'Rename'),
+        h('button', { class: 'button', type: 'button', 'data-action': 'delete', onclick: async () => { await api.deleteRecording(rec.id); await fillLibrary(list, room); } }, 'Delete')),
+      h('span', { class: 'hint' }, facts.join(' · ')),
+      ...files,
+      player);
+  }));
+  if (recordings.length === 0) list.append(h('li', { class: 'hint' }, 'No recordings yet.'));
 }
 
 /** @param {() => Promise<void>} refresh */

@@ -191,6 +191,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
         loop {
             every.tick().await;
             forgetting.accounts.forget_expired_sessions().await;
+            recording::library::sweep(&forgetting).await;
         }
     });
     let beating = state.clone();

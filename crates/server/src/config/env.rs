@@ -125,6 +125,16 @@ pub(super) fn apply(
             .parse()
             .context("MOIM_WEBHOOK_RETRY_FOR must be a number of seconds")?;
     }
+    if let Some(v) = env("MOIM_RECORDINGS_RETENTION_DAYS") {
+        config.recordings_retention_days = v
+            .parse()
+            .context("MOIM_RECORDINGS_RETENTION_DAYS must be a number of days")?;
+    }
+    if let Some(v) = env("MOIM_RECORDINGS_USER_QUOTA_MB") {
+        config.recordings_user_quota_mb = v
+            .parse()
+            .context("MOIM_RECORDINGS_USER_QUOTA_MB must be a number of MiB")?;
+    }
     if let Some(v) = env("MOIM_DATA_DIR") {
         config.data_dir = PathBuf::from(v);
     }

@@ -98,6 +98,12 @@ pub struct Config {
     pub recordings_quota_mb: u64,
     /// MiB left free on the recordings disk; below it recordings stop. 0: no check.
     pub recordings_min_free_mb: u64,
+    /// Days a finished recording is kept; then its files are deleted. 0: kept until
+    /// someone deletes it.
+    pub recordings_retention_days: u64,
+    /// MiB the recordings of the rooms one user owns may take; past it, their rooms start
+    /// no recording. 0: no quota.
+    pub recordings_user_quota_mb: u64,
     /// Seconds an empty room is kept (its chat, board, settings) for someone to come
     /// back; 0 drops it when the last one leaves.
     pub empty_room_timeout: u64,
@@ -205,6 +211,8 @@ impl Default for Config {
             recording_max_duration: 6 * 3600,
             recordings_quota_mb: 0,
             recordings_min_free_mb: 512,
+            recordings_retention_days: 0,
+            recordings_user_quota_mb: 0,
             empty_room_timeout: 20,
             broadcast_source_grace: 60,
             broadcasts_dir: PathBuf::from("broadcasts"),

@@ -10,6 +10,7 @@ pub mod broadcast_api;
 pub mod error;
 pub mod file_response;
 pub mod hls;
+pub mod library_api;
 pub mod listener;
 pub mod metrics;
 pub mod network_metrics;
@@ -203,6 +204,18 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route(
             "/api/account/rooms/{room}",
             patch(owned_rooms_api::update).delete(owned_rooms_api::delete),
+        )
+        .route(
+            "/api/account/rooms/{room}/recordings",
+            get(library_api::list),
+        )
+        .route(
+            "/api/account/recordings/{id}",
+            patch(library_api::rename).delete(library_api::delete),
+        )
+        .route(
+            "/api/account/recordings/{id}/{file}",
+            get(library_api::file),
         )
         .route(
             "/api/join/{room}",

@@ -11,8 +11,8 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::http::{
-    account_api, api, broadcast_api, node_api, owned_rooms_api, participant_api, recording_api,
-    room_api, rooms_api, users_api, watch, whip,
+    account_api, api, broadcast_api, library_api, node_api, owned_rooms_api, participant_api,
+    recording_api, room_api, rooms_api, users_api, watch, whip,
 };
 
 /// The API's description.
@@ -87,6 +87,10 @@ use crate::http::{
         owned_rooms_api::delete,
         owned_rooms_api::door,
         owned_rooms_api::join,
+        library_api::list,
+        library_api::rename,
+        library_api::delete,
+        library_api::file,
     ),
     modifiers(&BearerToken),
     tags(

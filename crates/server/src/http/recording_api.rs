@@ -199,19 +199,23 @@ pub async fn download(
         .join(&room)
         .join(&id)
         .join(&file);
-    let kind = match file.rsplit('.').next() {
-        Some("webm") => "video/webm",
-        Some("mp4") => "video/mp4",
-        Some("ogg") => "audio/ogg",
-        Some("json") => "application/json",
-        _ => "application/octet-stream",
-    };
-    match file_response(&path, &headers, kind, &file).await {
+    match file_response(&path, &headers, content_type(&file), &file).await {
         Some(response) => response,
         None => error_response(ApiError::new(
             ErrorCode::NotFound,
             format!("Recording {id} has no file \"{file}\"."),
         )),
+    }
+}
+
+/// The content type of a recording's file, by its extension.
+pub fn content_type(file: &str) -> &'static str {
+    match file.rsplit('.').next() {
+        Some("webm") => "video/webm",
+        Some("mp4") => "video/mp4",
+        Some("ogg") => "audio/ogg",
+        Some("json") => "application/json",
+        _ => "application/octet-stream",
     }
 }
 

@@ -15,6 +15,7 @@ pub mod compositor;
 pub mod decoder;
 pub mod ffmpeg;
 pub mod frames;
+pub mod library;
 pub mod limits;
 pub mod manifest;
 pub mod mixer;
@@ -47,6 +48,7 @@ pub use crate::recording::manifest::{
 use crate::room::participant::Participant;
 use crate::room::{Room, no_one_in};
 use crate::state::{AppState, unix_millis};
+use crate::store::Store;
 use crate::webhook::{Event, EventKind, RecordingDetails, Webhooks};
 
 /// Frames a recording's queue holds (about 4 s of a 30 fps video and its audio for 10
@@ -66,6 +68,8 @@ pub struct Recording {
     saver: ManifestSaver,
     /// Told when it finishes, with the manifest.
     hooks: Webhooks,
+    /// Where the recordings index is.
+    store: Store,
 }
 
 impl Recording {
@@ -132,6 +136,7 @@ impl Recording {
             writer,
             saver,
             hooks: state.webhooks.clone(),
+            store: state.accounts.store().clone(),
         })
     }
 
@@ -298,6 +303,7 @@ impl Recording {
         manifest.files = files;
         manifest.chat = chat;
         manifest::write(&self.dir, &manifest);
+        library::tell(&self.store, &manifest, &self.dir);
         info!(recording = %manifest.id, files = manifest.files.len(), "recording finished");
         if self.hooks.on() {
             let finished = Event::new(EventKind::RecordingFinished, &manifest.room);
@@ -324,6 +330,7 @@ pub fn start(
         ));
     }
     limits::check_storage(&state.config)?;
+    library::check_quota(state, room_name)?;
     {
         let mut rooms = state.rooms();
         let room = rooms
@@ -349,6 +356,7 @@ pub fn start(
         }
     };
     recording.attach(&state.media, room);
+    library::tell(&recording.store, &recording.manifest, &recording.dir);
     let info = recording.info.clone();
     info!(recording = %info.id, room = room_name, "recording started");
     let started = Event::new(EventKind::RecordingStarted, room_name);

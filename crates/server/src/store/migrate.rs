@@ -68,6 +68,23 @@ const MIGRATIONS: &[(i64, &[&str])] = &[
             "CREATE INDEX room_hosts_by_user ON room_hosts (user_id)",
         ],
     ),
+    (
+        3,
+        &[
+            "CREATE TABLE recordings (
+                id VARCHAR(40) PRIMARY KEY,
+                room VARCHAR(64) NOT NULL,
+                kind VARCHAR(20) NOT NULL,
+                status VARCHAR(20) NOT NULL,
+                title VARCHAR(200) NOT NULL,
+                started_at BIGINT NOT NULL,
+                ended_at BIGINT,
+                bytes BIGINT NOT NULL
+            ){table}",
+            "CREATE INDEX recordings_by_room ON recordings (room, started_at)",
+            "CREATE INDEX recordings_by_start ON recordings (started_at)",
+        ],
+    ),
 ];
 
 /// Applies the migrations `store` lacks.

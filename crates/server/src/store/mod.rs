@@ -8,6 +8,7 @@
 //! bytes; ids are made here, not by the database.
 
 mod migrate;
+pub mod recordings;
 pub mod rooms;
 pub mod sessions;
 pub mod users;

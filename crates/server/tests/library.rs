@@ -1,0 +1,212 @@
+//! The recordings library: an owned room's recordings listed for its owner and co-hosts
+//! (not for others), their files served, renamed, deleted with their files; the
+//! operator's per-user quota refusing a new recording, and retention removing old ones.
+
+mod support;
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use support::account::{Browser, moim_user};
+use support::databases::Database;
+use support::{Server, start_recording, stop_recording};
+
+/// A server on `db` with users `owner` and `other`, the owner signed in with a room
+/// `studio`.
+fn setup(db: &Database, env: &[(&str, &str)]) -> (Server, Browser, Browser) {
+    for email in ["owner@example.org", "other@example.org"] {
+        let (ok, out) = moim_user(&db.url, &["add", "--email", email], "a good password\n");
+        assert!(ok, "{out}");
+    }
+    let mut all = vec![("MOIM_DATABASE_URL", db.url.as_str())];
+    all.extend_from_slice(env);
+    let server = Server::start_with(&all);
+    let mut owner = Browser::default();
+    let mut other = Browser::default();
+    assert_eq!(
+        owner
+            .sign_in(&server, "owner@example.org", "a good password")
+            .status,
+        200
+    );
+    assert_eq!(
+        other
+            .sign_in(&server, "other@example.org", "a good password")
+            .status,
+        200
+    );
+    let made = owner.send(
+        &server,
+        "POST",
+        "/api/account/rooms",
+        &json!({"name": "studio"}),
+    );
+    assert_eq!(made.status, 201, "{:?}", made.body);
+    // The meeting runs (the owner's join starts it with the room's settings).
+    let joined = owner.send(&server, "POST", "/api/join/studio", &json!({}));
+    assert_eq!(joined.status, 200, "{:?}", joined.body);
+    (server, owner, other)
+}
+
+#[test]
+fn an_owner_lists_plays_renames_and_deletes_its_rooms_recordings_and_no_one_else_can() {
+    let db = Database::sqlite();
+    let (server, mut owner, mut other) = setup(&db, &[]);
+    let (auth, id) = start_recording(&server, "studio", "track");
+    let manifest = stop_recording(&server, "studio", &auth, &id);
+    assert_eq!(manifest["status"], "complete", "{manifest}");
+
+    let library = owner.send(
+        &server,
+        "GET",
+        "/api/account/rooms/studio/recordings",
+        &Value::Null,
+    );
+    assert_eq!(library.status, 200, "{:?}", library.body);
+    let entry = &library.body["recordings"][0];
+    assert_eq!(
+        (&entry["id"], &entry["status"]),
+        (&json!(id), &json!("complete"))
+    );
+    assert!(entry["bytes"].as_i64().unwrap() > 0, "{entry}");
+
+    // Its files: the owner gets them, another user is refused.
+    let path = format!("/api/account/recordings/{id}/manifest.json");
+    let file = owner.send(&server, "GET", &path, &Value::Null);
+    assert_eq!((file.status, &file.body["id"]), (200, &json!(id)));
+    let refused = other.send(&server, "GET", &path, &Value::Null);
+    assert_eq!((refused.status, refused.code()), (403, "permission_denied"));
+    let refused = other.send(
+        &server,
+        "GET",
+        "/api/account/rooms/studio/recordings",
+        &Value::Null,
+    );
+    assert_eq!(refused.status, 403);
+    let escape = owner.send(
+        &server,
+        "GET",
+        &format!("/api/account/recordings/{id}/..%2F..%2Fx"),
+        &Value::Null,
+    );
+    assert_eq!(escape.status, 404);
+
+    let renamed = owner.send(
+        &server,
+        "PATCH",
+        &format!("/api/account/recordings/{id}"),
+        &json!({"title": "Monday's show"}),
+    );
+    assert_eq!(renamed.status, 204, "{:?}", renamed.body);
+    let by_other = other.send(
+        &server,
+        "DELETE",
+        &format!("/api/account/recordings/{id}"),
+        &Value::Null,
+    );
+    assert_eq!(by_other.status, 403);
+    let library = owner.send(
+        &server,
+        "GET",
+        "/api/account/rooms/studio/recordings",
+        &Value::Null,
+    );
+    assert_eq!(library.body["recordings"][0]["title"], "Monday's show");
+
+    let folder = server.recordings.join("studio").join(&id);
+    assert!(folder.exists());
+    let deleted = owner.send(
+        &server,
+        "DELETE",
+        &format!("/api/account/recordings/{id}"),
+        &Value::Null,
+    );
+    assert_eq!(deleted.status, 204, "{:?}", deleted.body);
+    assert!(!folder.exists(), "the files are gone");
+    let library = owner.send(
+        &server,
+        "GET",
+        "/api/account/rooms/studio/recordings",
+        &Value::Null,
+    );
+    assert_eq!(library.body["recordings"], json!([]));
+}
+
+#[test]
+fn a_full_quota_refuses_the_next_recording_and_old_recordings_expire() {
+    let db = Database::sqlite();
+    let (server, mut owner, _) = setup(&db, &[("MOIM_RECORDINGS_USER_QUOTA_MB", "1")]);
+    let (auth, id) = start_recording(&server, "studio", "track");
+    // A recording that grew past the owner's quota of 1 MiB.
+    let folder = server.recordings.join("studio").join(&id);
+    std::fs::write(folder.join("padding.bin"), vec![0u8; 1 << 21]).unwrap();
+    stop_recording(&server, "studio", &auth, &id);
+    let library = owner.send(
+        &server,
+        "GET",
+        "/api/account/rooms/studio/recordings",
+        &Value::Null,
+    );
+    assert!(
+        library.body["recordings"][0]["bytes"].as_i64().unwrap() >= 1 << 21,
+        "{:?}",
+        library.body
+    );
+    let (status, refused) = server.api(
+        "POST",
+        "/api/rooms/studio/recordings",
+        auth.trim_start_matches("Bearer "),
+        &json!({"kind": "track"}),
+    );
+    assert_eq!(
+        (status, &refused["code"]),
+        (507, &json!("storage_full")),
+        "{refused}"
+    );
+
+    // A recording two days old, on a server that keeps them one day: gone at start-up.
+    let old = server.recordings.join("studio").join("RC_old");
+    std::fs::create_dir_all(&old).unwrap();
+    let two_days_ago = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+        - 2 * 24 * 3600 * 1000;
+    let manifest = json!({"id": "RC_old", "room": "studio", "kind": "track", "status": "complete",
+        "started_at": two_days_ago, "ended_at": two_days_ago + 1000, "participants": [], "tracks": []});
+    std::fs::write(old.join("manifest.json"), manifest.to_string()).unwrap();
+    let library = owner.send(
+        &server,
+        "GET",
+        "/api/account/rooms/studio/recordings",
+        &Value::Null,
+    );
+    assert_eq!(
+        library.body["recordings"].as_array().unwrap().len(),
+        2,
+        "indexed from disk"
+    );
+    let recordings = server.recordings.clone();
+    drop(server);
+    let server = Server::start_with(&[
+        ("MOIM_DATABASE_URL", db.url.as_str()),
+        ("MOIM_RECORDINGS_DIR", recordings.to_str().unwrap()),
+        ("MOIM_RECORDINGS_RETENTION_DAYS", "1"),
+    ]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while old.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the old recording was not removed"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(folder.exists(), "the recent one stays");
+    let library = owner.send(
+        &server,
+        "GET",
+        "/api/account/rooms/studio/recordings",
+        &Value::Null,
+    );
+    assert_eq!(library.body["recordings"].as_array().unwrap().len(), 1);
+}
