@@ -49,9 +49,23 @@ fn setup(db: &Database, env: &[(&str, &str)]) -> (Server, Browser, Browser) {
 }
 
 #[test]
-fn an_owner_lists_plays_renames_and_deletes_its_rooms_recordings_and_no_one_else_can() {
-    let db = Database::sqlite();
-    let (server, mut owner, mut other) = setup(&db, &[]);
+fn an_owner_lists_plays_renames_and_deletes_its_rooms_recordings_and_no_one_else_can_on_sqlite() {
+    library(&Database::sqlite());
+}
+
+#[test]
+fn an_owner_lists_plays_renames_and_deletes_its_rooms_recordings_and_no_one_else_can_on_postgresql()
+{
+    library(&Database::postgres());
+}
+
+#[test]
+fn an_owner_lists_plays_renames_and_deletes_its_rooms_recordings_and_no_one_else_can_on_mariadb() {
+    library(&Database::mariadb());
+}
+
+fn library(db: &Database) {
+    let (server, mut owner, mut other) = setup(db, &[]);
     let (auth, id) = start_recording(&server, "studio", "track");
     let manifest = stop_recording(&server, "studio", &auth, &id);
     assert_eq!(manifest["status"], "complete", "{manifest}");

@@ -18,8 +18,21 @@ fn signed_in(server: &Server, email: &str) -> Browser {
 }
 
 #[test]
-fn an_owners_room_lets_hosts_in_as_hosts_and_guests_in_with_its_code() {
-    let db = Database::sqlite();
+fn an_owners_room_lets_hosts_in_as_hosts_and_guests_in_with_its_code_on_sqlite() {
+    owners_room(&Database::sqlite());
+}
+
+#[test]
+fn an_owners_room_lets_hosts_in_as_hosts_and_guests_in_with_its_code_on_postgresql() {
+    owners_room(&Database::postgres());
+}
+
+#[test]
+fn an_owners_room_lets_hosts_in_as_hosts_and_guests_in_with_its_code_on_mariadb() {
+    owners_room(&Database::mariadb());
+}
+
+fn owners_room(db: &Database) {
     for email in [
         "owner@example.org",
         "cohost@example.org",

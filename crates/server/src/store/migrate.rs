@@ -3,7 +3,8 @@
 //! `moim_schema` holds the numbers applied. Servers starting at once on one database take
 //! turns: SQLite's write lock (`BEGIN IMMEDIATE`), PostgreSQL's advisory lock, MySQL's
 //! named lock. A migration is a list of statements written once, with `{blob}` and
-//! `{table}` standing for what the dialects spell differently.
+//! `{table}` standing for what the dialects spell differently. Text columns are
+//! `VARCHAR`: MySQL's `TEXT` comes back to sqlx's `Any` driver as bytes.
 
 use sqlx::AnyConnection;
 use sqlx::Connection;
@@ -56,7 +57,7 @@ const MIGRATIONS: &[(i64, &[&str])] = &[
             "CREATE TABLE owned_rooms (
                 name VARCHAR(64) PRIMARY KEY,
                 owner_id VARCHAR(40) NOT NULL REFERENCES users(id) ON DELETE CASCADE,
-                settings TEXT NOT NULL,
+                settings VARCHAR(4000) NOT NULL,
                 created_at BIGINT NOT NULL
             ){table}",
             "CREATE INDEX owned_rooms_by_owner ON owned_rooms (owner_id)",
