@@ -157,6 +157,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     }
     let webhooks = webhook::Webhooks::start(&config)?;
     let store = store::Store::open(config.database_url.as_deref(), &config.data_dir).await?;
+    let bans = store.bans().await.context("cannot read the bans")?;
     let accounts = account::Accounts::new(store, &config);
     let state = Arc::new(AppState::new(
         config,
@@ -166,6 +167,12 @@ async fn run(config: Config) -> anyhow::Result<()> {
         webhooks,
         accounts,
     ));
+    {
+        let mut rooms = state.rooms();
+        for (room, identity) in &bans {
+            rooms.ban(room, identity);
+        }
+    }
     // Events about participants whose media is on other nodes come in beside this
     // node's own.
     let (remote_events, from_nodes) = tokio::sync::mpsc::channel(4096);

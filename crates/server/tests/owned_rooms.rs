@@ -115,14 +115,19 @@ fn owners_room(db: &Database) {
     );
 
     // A guest needs the code; then it gets a guest's token.
-    let join = |browser: &mut Browser, body: Value| {
-        browser.send(&server, "POST", "/api/join/team-standup", &body)
-    };
-    let no_code = join(&mut guest, json!({"name": "Gus"}));
+    let no_code = join(&server, &mut guest, json!({"name": "Gus"}));
     assert_eq!((no_code.status, no_code.code()), (403, "permission_denied"));
-    let wrong = join(&mut guest, json!({"name": "Gus", "access_code": "1111"}));
+    let wrong = join(
+        &server,
+        &mut guest,
+        json!({"name": "Gus", "access_code": "1111"}),
+    );
     assert_eq!(wrong.body["message"], "The access code is wrong.");
-    let guest_grant = join(&mut guest, json!({"name": "Gus", "access_code": "4321"}));
+    let guest_grant = join(
+        &server,
+        &mut guest,
+        json!({"name": "Gus", "access_code": "4321"}),
+    );
     assert_eq!(guest_grant.status, 200, "{:?}", guest_grant.body);
     let guest_claims = claims(guest_grant.body["token"].as_str().unwrap());
     assert_eq!(guest_claims["name"], "Gus");
@@ -131,21 +136,21 @@ fn owners_room(db: &Database) {
     assert_eq!(guest_claims["video"]["canPublish"], true);
 
     // The owner and the co-host are hosts, without the code; hosts record here.
-    let owner_grant = join(&mut owner, json!({}));
+    let owner_grant = join(&server, &mut owner, json!({}));
     let owner_claims = claims(owner_grant.body["token"].as_str().unwrap());
     assert_eq!(owner_grant.body["host"], true);
     assert_eq!(owner_claims["name"], "owner");
     assert_eq!(owner_claims["video"]["roomAdmin"], true);
     assert_eq!(owner_claims["video"]["roomRecord"], true);
     let cohost_claims = claims(
-        join(&mut cohost, json!({"name": "Co"})).body["token"]
+        join(&server, &mut cohost, json!({"name": "Co"})).body["token"]
             .as_str()
             .unwrap(),
     );
     assert_eq!(cohost_claims["video"]["roomRecord"], true);
     // Another user is a guest like anyone, code and all.
     assert_eq!(
-        join(&mut other, json!({"access_code": "4321"})).body["host"],
+        join(&server, &mut other, json!({"access_code": "4321"})).body["host"],
         false
     );
 
@@ -174,19 +179,54 @@ fn owners_room(db: &Database) {
         "{:?}",
         members_only.body
     );
-    let turned_away = join(&mut Browser::default(), json!({"name": "Gus"}));
+    let turned_away = join(&server, &mut Browser::default(), json!({"name": "Gus"}));
     assert_eq!(
         (turned_away.status, turned_away.code()),
         (401, "not_signed_in")
     );
-    let cohost_claims = claims(join(&mut cohost, json!({})).body["token"].as_str().unwrap());
+    let cohost_claims = claims(
+        join(&server, &mut cohost, json!({})).body["token"]
+            .as_str()
+            .unwrap(),
+    );
     assert_eq!(
         cohost_claims["video"]["roomRecord"], false,
         "the owner alone records"
     );
     assert_eq!(cohost_claims["video"]["roomAdmin"], true);
 
-    // A restart keeps the room, its settings and co-hosts.
+    // A host bans the other user; the ban outlives the restart.
+    let (status, answer) = server.api(
+        "PATCH",
+        "/api/rooms/team-standup",
+        token,
+        &json!({"waiting_room": false}),
+    );
+    assert_eq!(status, 200, "{answer}");
+    let other_grant = join(&server, &mut other, json!({}));
+    let other_id = other_grant.body["identity"].as_str().unwrap().to_owned();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let banned_socket = runtime.block_on(async {
+        let mut signal = support::Signal::connect(&server.ws_url()).await;
+        let reply = signal.join(&token_of(&other_grant)).await;
+        assert_eq!(reply["type"], "joined", "{reply}");
+        signal
+    });
+    let (status, answer) = server.api(
+        "DELETE",
+        &format!("/api/rooms/team-standup/participants/{other_id}?ban=true"),
+        token,
+        &Value::Null,
+    );
+    assert_eq!(status, 204, "{answer}");
+    drop(banned_socket);
+    // The ban reaches the store on a task of its own.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+
+    // A restart keeps the room, its settings and co-hosts, and the ban.
     drop(server);
     let server = Server::start_with(&env);
     let kept = owner.send(&server, "GET", "/api/account/rooms", &Value::Null);
@@ -194,6 +234,12 @@ fn owners_room(db: &Database) {
     assert_eq!(room["name"], "team-standup", "{:?}", kept.body);
     assert_eq!(room["settings"]["guests"], false);
     assert_eq!(room["hosts"], json!(["cohost@example.org"]));
+    let again = join(&server, &mut other, json!({}));
+    let refused = runtime.block_on(async {
+        let mut signal = support::Signal::connect(&server.ws_url()).await;
+        signal.join(&token_of(&again)).await
+    });
+    assert_eq!(refused["code"], "banned", "{refused}");
 
     let gone = owner.send(
         &server,
@@ -204,4 +250,14 @@ fn owners_room(db: &Database) {
     assert_eq!(gone.status, 204);
     let door = Browser::default().send(&server, "GET", "/api/join/team-standup", &Value::Null);
     assert_eq!((door.status, door.code()), (404, "not_found"));
+}
+
+/// The token of a join's answer.
+fn token_of(answer: &support::account::Answer) -> String {
+    answer.body["token"].as_str().unwrap().to_owned()
+}
+
+/// Asks the door of `team-standup` for a token.
+fn join(server: &Server, browser: &mut Browser, body: Value) -> support::account::Answer {
+    browser.send(server, "POST", "/api/join/team-standup", &body)
 }

@@ -1,6 +1,6 @@
 //! Host moderation: muting another participant's track (the server stops forwarding it at
 //! once; a lock keeps its owner from unmuting until the host allows it), removing a
-//! participant (a ban keeps the identity out of the room until the server restarts) and ending the meeting.
+//! participant (a ban keeps the identity out of the room, in the store, across restarts) and ending the meeting.
 //! The host's signaling requests and the room API share these operations.
 
 use moim_media::{ParticipantId, TrackId};
@@ -82,10 +82,27 @@ pub fn remove(
         }
         if ban {
             rooms.ban(room_name, &identity);
+            keep_ban(state, room_name, &identity);
         }
     }
     state.remove_participant(target);
     Ok(())
+}
+
+/// Writes a ban to the store so that it outlives the server (a task: the rooms lock is
+/// held).
+fn keep_ban(state: &AppState, room_name: &str, identity: &str) {
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
+    let store = state.accounts.store().clone();
+    let (room, identity) = (room_name.to_owned(), identity.to_owned());
+    runtime.spawn(async move {
+        let now = i64::try_from(crate::state::unix_now()).unwrap_or(i64::MAX);
+        if let Err(e) = store.add_ban(&room, &identity, now).await {
+            tracing::warn!(room, identity, "cannot keep the ban: {e}");
+        }
+    });
 }
 
 /// Ends the meeting in `room_name`: everyone is told and disconnected.

@@ -81,7 +81,8 @@ pub struct Rooms {
     rooms: HashMap<String, Room>,
     room_of: HashMap<ParticipantId, String>,
     /// Identities hosts banned, by room name; kept when the room empties, so a banned
-    /// identity stays out of later meetings in the same room until the server restarts.
+    /// identity stays out of later meetings in the same room (and in the store, from
+    /// which they come back at start-up).
     bans: HashMap<String, HashSet<String>>,
     /// Recordings of rooms that emptied, with their chat, to be finished outside the lock.
     ended_recordings: Vec<(Recording, Vec<ChatMessage>)>,

@@ -86,6 +86,15 @@ const MIGRATIONS: &[(i64, &[&str])] = &[
             "CREATE INDEX recordings_by_start ON recordings (started_at)",
         ],
     ),
+    (
+        4,
+        &["CREATE TABLE bans (
+                room VARCHAR(64) NOT NULL,
+                identity VARCHAR(128) NOT NULL,
+                created_at BIGINT NOT NULL,
+                PRIMARY KEY (room, identity)
+            ){table}"],
+    ),
 ];
 
 /// Applies the migrations `store` lacks.

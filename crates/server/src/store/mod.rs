@@ -7,6 +7,7 @@
 //! all three read alike: text, 64-bit integers (times in Unix seconds, flags as 0/1) and
 //! bytes; ids are made here, not by the database.
 
+pub mod bans;
 mod migrate;
 pub mod recordings;
 pub mod rooms;
