@@ -464,3 +464,48 @@ fn signing_out_everywhere_ends_every_session() {
         401
     );
 }
+
+#[test]
+fn passwords_never_reach_the_log_even_at_debug_level() {
+    let db = Database::sqlite();
+    let log = std::env::temp_dir().join(format!("moim-password-log-{}", std::process::id()));
+    let (ok, out) = moim_user(
+        &db.url,
+        &["add", "--email", "user@example.org"],
+        "Secret-Horse-42\n",
+    );
+    assert!(ok, "{out}");
+    let server = Server::start_logging(
+        &[
+            ("MOIM_DATABASE_URL", db.url.as_str()),
+            ("MOIM_LOG", "debug"),
+        ],
+        Some(&log),
+    );
+    let mut browser = Browser::default();
+    assert_eq!(
+        browser
+            .sign_in(&server, "user@example.org", "Secret-Horse-42")
+            .status,
+        200
+    );
+    assert_eq!(
+        browser
+            .sign_in(&server, "user@example.org", "Wrong-Horse-43")
+            .status,
+        401
+    );
+    browser.send(
+        &server,
+        "POST",
+        "/api/account/password",
+        &json!({"current": "Secret-Horse-42", "new": "Fresh-Horse-44"}),
+    );
+    drop(server);
+    let text = std::fs::read_to_string(&log).unwrap();
+    let _ = std::fs::remove_file(&log);
+    assert!(text.contains("DEBUG"), "the log was at debug level: {text}");
+    for password in ["Secret-Horse-42", "Wrong-Horse-43", "Fresh-Horse-44"] {
+        assert!(!text.contains(password), "{password} is in the log");
+    }
+}

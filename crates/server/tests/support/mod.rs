@@ -47,15 +47,25 @@ impl Server {
     /// found free (again on others when a test beside it took one in the meantime, which
     /// makes the server exit at once).
     pub fn start_with(env: &[(&str, &str)]) -> Server {
+        Server::start_logging(env, None)
+    }
+
+    /// [`Server::start_with`], its log (standard error) written to `log` rather than the
+    /// test's own.
+    pub fn start_logging(env: &[(&str, &str)], log: Option<&std::path::Path>) -> Server {
         for _ in 0..3 {
-            if let Some(server) = Server::try_start(env) {
+            if let Some(server) = Server::try_start(env, log) {
                 return server;
             }
         }
         panic!("server did not start on free ports three times");
     }
 
-    fn try_start(env: &[(&str, &str)]) -> Option<Server> {
+    fn try_start(env: &[(&str, &str)], log: Option<&std::path::Path>) -> Option<Server> {
+        let stderr = match log {
+            Some(path) => Stdio::from(std::fs::File::create(path).expect("a log file")),
+            None => Stdio::inherit(),
+        };
         let http_port = unused_port(|| TcpListener::bind("127.0.0.1:0")?.local_addr());
         let udp_port = unused_port(|| UdpSocket::bind("127.0.0.1:0")?.local_addr());
         let rtmp_port = unused_port(|| TcpListener::bind("127.0.0.1:0")?.local_addr());
@@ -83,7 +93,7 @@ impl Server {
             .env("MOIM_DATA_DIR", &data)
             .envs(env.iter().copied())
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("the moim binary starts");
         let mut server = Server {
