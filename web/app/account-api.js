@@ -100,7 +100,7 @@ export async function currentUser() {
   }
 }
 
-/** @returns {Promise<{ signup: 'open' | 'invite' | 'off' }>} */
+/** @returns {Promise<{ signup: 'open' | 'invite' | 'off', oidc?: string }>} */
 export const accountOptions = () => call('GET', '/api/account/options');
 /** @param {string} email @param {string} password @returns {Promise<{ user: User }>} */
 export const signIn = (email, password) => call('POST', '/api/account/sign-in', { email, password });

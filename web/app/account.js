@@ -16,8 +16,8 @@ export async function renderAccount(root) {
   if (user) {
     renderSignedIn(root, user);
   } else {
-    const { signup } = await api.accountOptions();
-    renderSignIn(root, signup, params.get('invite'), safeNext(params.get('next')));
+    const { signup, oidc } = await api.accountOptions();
+    renderSignIn(root, signup, oidc ?? null, params.get('invite'), safeNext(params.get('next')), params.get('error'));
   }
 }
 
@@ -32,13 +32,18 @@ function safeNext(next) {
 /**
  * @param {HTMLElement} root
  * @param {'open' | 'invite' | 'off'} signup
+ * @param {string | null} oidc the identity provider's name, when people sign in there
  * @param {string | null} inviteCode
  * @param {string} next
+ * @param {string | null} failed why a sign-in through the identity provider failed
  */
-function renderSignIn(root, signup, inviteCode, next) {
+function renderSignIn(root, signup, oidc, inviteCode, next, failed) {
   const email = h('input', { id: 'signin-email', type: 'email', autocomplete: 'username', required: true });
   const password = h('input', { id: 'signin-password', type: 'password', autocomplete: 'current-password', required: true });
-  const error = h('p', { class: 'form-error', role: 'alert', id: 'signin-error' });
+  const error = h('p', { class: 'form-error', role: 'alert', id: 'signin-error' }, failed ?? '');
+  const sso = oidc
+    ? h('a', { class: 'button large', id: 'signin-oidc', href: `/api/account/oidc/start?next=${encodeURIComponent(next)}` }, `Sign in with ${oidc}`)
+    : null;
   const signInForm = form(
     'Sign in',
     async () => {
@@ -49,6 +54,7 @@ function renderSignIn(root, signup, inviteCode, next) {
     field('Email', email),
     field('Password', password),
     h('button', { class: 'button primary large', type: 'submit', id: 'signin' }, 'Sign in'),
+    sso,
     error,
   );
   let signUpForm = null;

@@ -5,6 +5,7 @@
 
 pub mod cli;
 pub mod limiter;
+pub mod oidc;
 pub mod password;
 pub mod rooms;
 pub mod session;
@@ -35,6 +36,8 @@ pub struct Accounts {
     session_secs: u64,
     csrf_key: Vec<u8>,
     secure_cookies: bool,
+    /// The organisation's identity provider, when one is configured.
+    pub oidc: Option<oidc::Oidc>,
 }
 
 /// A user who just signed in, with the new session's secret for the cookie.
@@ -68,6 +71,7 @@ impl Accounts {
             session_secs: config.session_days * 24 * 3600,
             csrf_key: config.api_secret.as_bytes().to_vec(),
             secure_cookies: https,
+            oidc: oidc::Oidc::from_config(config),
         }
     }
 
@@ -138,6 +142,56 @@ impl Accounts {
         }
         self.limiter.succeeded(&email);
         self.start_session(credentials.user).await
+    }
+
+    /// Signs in the person the identity provider vouches for: the user linked to it, or
+    /// the user with its (verified) email, linked now, or a new user: whom the
+    /// organisation's provider lets in gets an account.
+    pub async fn sign_in_oidc(&self, identity: oidc::Identity) -> Result<SignedIn, ApiError> {
+        if let Some(user) = self
+            .store
+            .user_by_subject(&identity.subject)
+            .await
+            .map_err(internal)?
+        {
+            return self.start_session(user).await;
+        }
+        let email =
+            normalize_email(identity.email.as_deref().unwrap_or_default()).map_err(|_| {
+                ApiError::new(
+                    ErrorCode::PermissionDenied,
+                    "The identity provider gave no email address; this server needs one.",
+                )
+            })?;
+        if let Some(found) = self.store.credentials(&email).await.map_err(internal)? {
+            if !identity.email_verified {
+                return Err(ApiError::new(
+                    ErrorCode::PermissionDenied,
+                    "An account with this email exists and the identity provider has not \
+                     verified the email; sign in with the password.",
+                ));
+            }
+            self.store
+                .set_subject(&found.user.id, &identity.subject)
+                .await
+                .map_err(internal)?;
+            return self.start_session(found.user).await;
+        }
+        let fallback = email.split('@').next().unwrap_or("user").to_owned();
+        let name = identity
+            .name
+            .filter(|n| names::check_name(n.trim()).is_ok() && !n.trim().is_empty())
+            .unwrap_or(fallback);
+        let user = self
+            .insert(NewUser {
+                email: &email,
+                name: name.trim(),
+                password_hash: None,
+                oidc_subject: Some(&identity.subject),
+                admin: false,
+            })
+            .await?;
+        self.start_session(user).await
     }
 
     /// Makes an account as the server's `signup` allows, and signs it in.

@@ -144,6 +144,18 @@ pub(super) fn apply(
     if let Some(v) = env("MOIM_SIGNUP") {
         config.signup = v.parse().context("MOIM_SIGNUP")?;
     }
+    if let Some(v) = env("MOIM_OIDC_ISSUER") {
+        config.oidc_issuer = Some(v);
+    }
+    if let Some(v) = env("MOIM_OIDC_CLIENT_ID") {
+        config.oidc_client_id = Some(v);
+    }
+    if let Some(v) = env("MOIM_OIDC_CLIENT_SECRET") {
+        config.oidc_client_secret = Some(v);
+    }
+    if let Some(v) = env("MOIM_OIDC_NAME") {
+        config.oidc_name = v;
+    }
     if let Some(v) = env("MOIM_SESSION_DAYS") {
         config.session_days = v
             .parse()

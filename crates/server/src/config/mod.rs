@@ -155,6 +155,15 @@ pub struct Config {
     pub signup: Signup,
     /// Days a sign-in lasts before the user signs in again.
     pub session_days: u64,
+    /// The organisation's OpenID Connect provider (its issuer URL, where
+    /// `/.well-known/openid-configuration` is found): people sign in there.
+    pub oidc_issuer: Option<String>,
+    /// This server's client id at the provider.
+    pub oidc_client_id: Option<String>,
+    /// This server's client secret at the provider.
+    pub oidc_client_secret: Option<String>,
+    /// The provider's name on the sign-in button ("Sign in with …").
+    pub oidc_name: String,
 }
 
 /// Who may make an account on the server.
@@ -232,6 +241,10 @@ impl Default for Config {
             database_url: None,
             signup: Signup::Invite,
             session_days: 14,
+            oidc_issuer: None,
+            oidc_client_id: None,
+            oidc_client_secret: None,
+            oidc_name: "your organisation".into(),
         }
     }
 }
@@ -280,6 +293,13 @@ impl Config {
         }
         if let Some(url) = &self.database_url {
             crate::store::Dialect::of(url).map_err(anyhow::Error::msg)?;
+        }
+        if let Some(issuer) = &self.oidc_issuer {
+            crate::outbound::split_url(issuer)
+                .map_err(|e| anyhow::anyhow!("oidc_issuer {issuer:?}: {e}"))?;
+            if self.oidc_client_id.is_none() || self.oidc_client_secret.is_none() {
+                bail!("oidc_issuer needs oidc_client_id and oidc_client_secret too");
+            }
         }
         if self.session_days == 0 {
             bail!("session_days must be at least 1");

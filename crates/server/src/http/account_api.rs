@@ -84,6 +84,10 @@ pub struct PasswordChange {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AccountOptions {
     signup: Signup,
+    /// The identity provider's name, when people may sign in there
+    /// (`/api/account/oidc/start`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    oidc: Option<String>,
 }
 
 /// The address a request came from (unspecified when served some other way than by the
@@ -129,6 +133,7 @@ pub async fn get(State(state): State<Arc<AppState>>, session: Session) -> Respon
 pub async fn options(State(state): State<Arc<AppState>>) -> Response {
     Json(AccountOptions {
         signup: state.accounts.signup(),
+        oidc: state.accounts.oidc.as_ref().map(|o| o.name.clone()),
     })
     .into_response()
 }

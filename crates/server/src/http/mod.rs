@@ -15,6 +15,7 @@ pub mod listener;
 pub mod metrics;
 pub mod network_metrics;
 pub mod node_api;
+pub mod oidc_api;
 pub mod openapi;
 pub mod owned_rooms_api;
 pub mod page;
@@ -180,6 +181,8 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(account_api::get).patch(account_api::update),
         )
         .route("/api/account/options", get(account_api::options))
+        .route("/api/account/oidc/start", get(oidc_api::start))
+        .route("/api/account/oidc/callback", get(oidc_api::callback))
         .route("/api/account/sign-in", post(account_api::sign_in))
         .route("/api/account/sign-up", post(account_api::sign_up))
         .route("/api/account/sign-out", post(account_api::sign_out))

@@ -11,8 +11,8 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::http::{
-    account_api, api, broadcast_api, library_api, node_api, owned_rooms_api, participant_api,
-    recording_api, room_api, rooms_api, users_api, watch, whip,
+    account_api, api, broadcast_api, library_api, node_api, oidc_api, owned_rooms_api,
+    participant_api, recording_api, room_api, rooms_api, users_api, watch, whip,
 };
 
 /// The API's description.
@@ -91,6 +91,8 @@ use crate::http::{
         library_api::rename,
         library_api::delete,
         library_api::file,
+        oidc_api::start,
+        oidc_api::callback,
     ),
     modifiers(&BearerToken),
     tags(

@@ -115,6 +115,28 @@ impl Store {
         .transpose()
     }
 
+    /// The user the identity provider knows as `subject`.
+    pub async fn user_by_subject(&self, subject: &str) -> Result<Option<User>, StoreError> {
+        let row = self
+            .query(&format!(
+                "SELECT {COLUMNS} FROM users WHERE oidc_subject = ?"
+            ))
+            .bind(subject)
+            .fetch_optional(self.pool())
+            .await?;
+        row.as_ref().map(user).transpose()
+    }
+
+    /// Links a user to the identity provider's `subject`.
+    pub async fn set_subject(&self, id: &str, subject: &str) -> Result<(), StoreError> {
+        self.query("UPDATE users SET oidc_subject = ? WHERE id = ?")
+            .bind(subject)
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
     /// The user with id `id`.
     pub async fn user(&self, id: &str) -> Result<Option<User>, StoreError> {
         let row = self

@@ -9,6 +9,7 @@ pub mod broadcast;
 pub mod clip;
 pub mod cluster;
 pub mod databases;
+pub mod oidc;
 pub mod peer;
 
 use std::net::{TcpListener, UdpSocket};
