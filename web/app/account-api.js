@@ -17,6 +17,7 @@
  * @property {boolean} [guests]
  * @property {string} [access_code]
  * @property {'owner' | 'hosts'} [recorders]
+ * @property {boolean} [keep_chat]
  *
  * @typedef {object} OwnedRoom
  * @property {string} name
@@ -25,6 +26,7 @@
  * @property {RoomDefaults} settings
  * @property {string[]} hosts
  * @property {number} participants
+ * @property {string[]} people the names of those in it now
  *
  * @typedef {object} LibraryFile
  * @property {string} file
@@ -120,7 +122,7 @@ export const myRooms = () => call('GET', '/api/account/rooms');
 export const createRoom = (request) => call('POST', '/api/account/rooms', request);
 /** @param {string} room */
 export const deleteRoom = (room) => call('DELETE', `/api/account/rooms/${encodeURIComponent(room)}`);
-/** @param {string} room @returns {Promise<{ recordings: LibraryEntry[] }>} */
+/** @param {string} room @returns {Promise<{ recordings: LibraryEntry[], chats: { id: string, ended_at: number }[] }>} */
 export const library = (room) => call('GET', `/api/account/rooms/${encodeURIComponent(room)}/recordings`);
 /** @param {string} id @param {string} title */
 export const renameRecording = (id, title) => call('PATCH', `/api/account/recordings/${encodeURIComponent(id)}`, { title });
@@ -128,6 +130,8 @@ export const renameRecording = (id, title) => call('PATCH', `/api/account/record
 export const deleteRecording = (id) => call('DELETE', `/api/account/recordings/${encodeURIComponent(id)}`);
 /** @param {string} id @param {string} file the URL a recording's file is played and downloaded from */
 export const recordingFileUrl = (id, file) => `/api/account/recordings/${encodeURIComponent(id)}/${encodeURIComponent(file)}`;
+/** @param {string} id */
+export const deleteChat = (id) => call('DELETE', `/api/account/chats/${encodeURIComponent(id)}`);
 /** @returns {Promise<{ users: User[], next: string | null }>} */
 export const listUsers = () => call('GET', '/api/users?limit=1000');
 /** @param {string} email @param {boolean} admin @returns {Promise<{ code: string, link: string, days: number }>} */

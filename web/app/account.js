@@ -22,11 +22,12 @@ export async function renderAccount(root) {
 }
 
 /**
- * Where to go after signing in: a path on this server only.
+ * Where to go after signing in: a path on this server only (`/`, then URL-safe characters:
+ * no `\`, no `//`, nothing a browser would read as another site).
  * @param {string | null} next
  */
 function safeNext(next) {
-  return next && next.startsWith('/') && !next.startsWith('//') ? next : '/account';
+  return next && /^\/(?!\/)[A-Za-z0-9/_.~?=&%-]*$/.test(next) ? next : '/account';
 }
 
 /**
@@ -123,7 +124,7 @@ function renderSignedIn(root, user) {
 function roomItem(room, refresh) {
   const url = `${location.origin}${room.link}`;
   const notes = [
-    room.participants > 0 ? `${room.participants} in it now` : 'empty',
+    room.participants > 0 ? `${room.participants} in it now: ${room.people.join(', ')}` : 'empty',
     room.owner ? null : 'co-host',
     room.settings.waiting_room ? 'waiting room' : null,
     room.settings.access_code ? 'access code' : null,
@@ -156,7 +157,7 @@ function roomItem(room, refresh) {
  * @param {string} room
  */
 async function fillLibrary(list, room) {
-  const { recordings } = await api.library(room);
+  const { recordings, chats } = await api.library(room);
   list.replaceChildren(...recordings.map((rec) => {
     const title = h('input', { type: 'text', value: rec.title, maxlength: 200, 'aria-label': 'Title' });
     const player = h('div', { class: 'player' });
@@ -190,7 +191,14 @@ async function fillLibrary(list, room) {
       ...files,
       player);
   }));
-  if (recordings.length === 0) list.append(h('li', { class: 'hint' }, 'No recordings yet.'));
+  for (const chat of chats) {
+    list.append(h('li', { 'data-chat': chat.id },
+      h('div', { class: 'row' },
+        h('span', {}, `Chat of the meeting that ended ${new Date(chat.ended_at).toLocaleString()}`),
+        h('a', { class: 'button', href: `/api/account/chats/${encodeURIComponent(chat.id)}`, download: '' }, 'Download'),
+        h('button', { class: 'button', type: 'button', 'data-action': 'delete-chat', onclick: async () => { await api.deleteChat(chat.id); await fillLibrary(list, room); } }, 'Delete'))));
+  }
+  if (recordings.length === 0 && chats.length === 0) list.append(h('li', { class: 'hint' }, 'No recordings yet.'));
 }
 
 /** @param {() => Promise<void>} refresh */
@@ -198,6 +206,7 @@ function newRoomForm(refresh) {
   const name = h('input', { id: 'room-name', type: 'text', placeholder: 'Leave empty for a made-up name', spellcheck: false });
   const waiting = h('input', { id: 'room-waiting', type: 'checkbox' });
   const guests = h('input', { id: 'room-guests', type: 'checkbox', checked: true });
+  const keepChat = h('input', { id: 'room-keep-chat', type: 'checkbox' });
   const code = h('input', { id: 'room-code', type: 'text', maxlength: 64, placeholder: 'None' });
   const hosts = h('input', { id: 'room-hosts', type: 'text', placeholder: 'Emails, separated by commas' });
   const error = h('p', { class: 'form-error', role: 'alert', id: 'room-error' });
@@ -206,7 +215,12 @@ function newRoomForm(refresh) {
     async () => {
       await api.createRoom({
         name: name.value.trim() || undefined,
-        settings: { waiting_room: waiting.checked, guests: guests.checked, access_code: code.value.trim() || undefined },
+        settings: {
+          waiting_room: waiting.checked,
+          guests: guests.checked,
+          keep_chat: keepChat.checked,
+          access_code: code.value.trim() || undefined,
+        },
         hosts: hosts.value.split(',').map((e) => e.trim()).filter(Boolean),
       });
       name.value = '';
@@ -216,6 +230,7 @@ function newRoomForm(refresh) {
     field('Name', name),
     h('label', { class: 'switch' }, waiting, h('span', {}, 'Waiting room: a host lets people in')),
     h('label', { class: 'switch' }, guests, h('span', {}, 'People without an account may join')),
+    h('label', { class: 'switch' }, keepChat, h('span', {}, 'Keep each meeting’s chat in the library')),
     field('Access code', code),
     field('Co-hosts', hosts),
     h('button', { class: 'button primary', type: 'submit', id: 'create-room' }, 'Make room'),

@@ -9,9 +9,7 @@ use crate::cluster::span::Spans;
 use crate::media::Media;
 use moim_proto::ErrorCode;
 use moim_proto::error::ApiError;
-use moim_proto::signal::{
-    BroadcastStopReason, ChatMessage, ReconnectReason, ServerMessage, ServerReply,
-};
+use moim_proto::signal::{BroadcastStopReason, ReconnectReason, ServerMessage, ServerReply};
 use moim_proto::token::{Claims, Keys};
 use tokio::sync::Notify;
 
@@ -22,9 +20,10 @@ use crate::cluster::load::LoadMeter;
 use crate::cluster::relay::Relays;
 use crate::cluster::{Cluster, Placement};
 use crate::config::Config;
-use crate::recording::{self, Recording};
+use crate::recording;
 use crate::room::Rooms;
 use crate::room::participant::Participant;
+use crate::room::rooms::Ended;
 use crate::turn::IceServers;
 use crate::webhook::Webhooks;
 
@@ -184,7 +183,7 @@ impl AppState {
             if let Some(room) = name.and_then(|n| rooms.room_mut(&n)) {
                 room.refresh_stream(&self.media);
             }
-            (removed, rooms.take_ended_recordings())
+            (removed, rooms.take_ended())
         };
         self.release_media(id);
         self.finish_ended(ended);
@@ -198,7 +197,7 @@ impl AppState {
         let ended = {
             let mut rooms = self.rooms();
             rooms.drop_expired(Instant::now());
-            rooms.take_ended_recordings()
+            rooms.take_ended()
         };
         let grace = Duration::from_secs(self.config.broadcast_source_grace);
         let abandoned = self
@@ -211,11 +210,22 @@ impl AppState {
         self.finish_ended(ended);
     }
 
-    /// Recordings of rooms that went are finished on the side.
-    fn finish_ended(&self, ended: Vec<(Recording, Vec<ChatMessage>)>) {
-        for (recording, chat) in ended {
+    /// Recordings of rooms that went are finished on the side; the chats of the owned
+    /// rooms that keep them are stored.
+    fn finish_ended(&self, ended: Ended) {
+        for (recording, chat) in ended.recordings {
             let media = self.media.clone();
             std::thread::spawn(move || recording.finish(&media, &[], chat));
+        }
+        if !ended.chats.is_empty()
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            let store = self.accounts.store().clone();
+            runtime.spawn(async move {
+                for chat in ended.chats {
+                    crate::account::rooms::keep_chat(&store, chat).await;
+                }
+            });
         }
     }
 

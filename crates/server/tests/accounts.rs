@@ -509,3 +509,23 @@ fn passwords_never_reach_the_log_even_at_debug_level() {
         assert!(!text.contains(password), "{password} is in the log");
     }
 }
+
+#[test]
+fn wrong_passwords_sent_all_at_once_are_held_to_the_limit() {
+    let (server, _db) = server_with_a_user(&[]);
+    let answers: Vec<u16> = std::thread::scope(|scope| {
+        let tries: Vec<_> = (0..20)
+            .map(|_| {
+                scope.spawn(|| {
+                    Browser::default()
+                        .sign_in(&server, "user@example.org", "wrong password")
+                        .status
+                })
+            })
+            .collect();
+        tries.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+    let checked = answers.iter().filter(|s| **s == 401).count();
+    let held = answers.iter().filter(|s| **s == 429).count();
+    assert_eq!((checked, held), (10, 10), "{answers:?}");
+}

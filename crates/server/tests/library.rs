@@ -129,6 +129,12 @@ fn library(db: &Database) {
 
     let folder = server.recordings.join("studio").join(&id);
     assert!(folder.exists());
+    let kept = owner.send(&server, "DELETE", "/api/account/rooms/studio", &Value::Null);
+    assert_eq!(
+        (kept.status, kept.code()),
+        (409, "conflict"),
+        "recordings first"
+    );
     let deleted = owner.send(
         &server,
         "DELETE",
@@ -144,6 +150,8 @@ fn library(db: &Database) {
         &Value::Null,
     );
     assert_eq!(library.body["recordings"], json!([]));
+    let forgotten = owner.send(&server, "DELETE", "/api/account/rooms/studio", &Value::Null);
+    assert_eq!(forgotten.status, 204, "{:?}", forgotten.body);
 }
 
 #[test]
@@ -155,17 +163,8 @@ fn a_full_quota_refuses_the_next_recording_and_old_recordings_expire() {
     let folder = server.recordings.join("studio").join(&id);
     std::fs::write(folder.join("padding.bin"), vec![0u8; 1 << 21]).unwrap();
     stop_recording(&server, "studio", &auth, &id);
-    let library = owner.send(
-        &server,
-        "GET",
-        "/api/account/rooms/studio/recordings",
-        &Value::Null,
-    );
-    assert!(
-        library.body["recordings"][0]["bytes"].as_i64().unwrap() >= 1 << 21,
-        "{:?}",
-        library.body
-    );
+    // The index hears of the end from the recording's own thread, without a listing.
+    std::thread::sleep(Duration::from_millis(300));
     let (status, refused) = server.api(
         "POST",
         "/api/rooms/studio/recordings",
@@ -176,6 +175,17 @@ fn a_full_quota_refuses_the_next_recording_and_old_recordings_expire() {
         (status, &refused["code"]),
         (507, &json!("storage_full")),
         "{refused}"
+    );
+    let library = owner.send(
+        &server,
+        "GET",
+        "/api/account/rooms/studio/recordings",
+        &Value::Null,
+    );
+    assert!(
+        library.body["recordings"][0]["bytes"].as_i64().unwrap() >= 1 << 21,
+        "{:?}",
+        library.body
     );
 
     // A recording two days old, on a server that keeps them one day: gone at start-up.
@@ -223,4 +233,93 @@ fn a_full_quota_refuses_the_next_recording_and_old_recordings_expire() {
         &Value::Null,
     );
     assert_eq!(library.body["recordings"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn a_room_that_keeps_chats_finds_each_meetings_chat_in_its_library() {
+    let db = Database::sqlite();
+    let (server, mut owner, mut other) = setup(&db, &[("MOIM_EMPTY_ROOM_TIMEOUT", "0")]);
+    let keeps = owner.send(
+        &server,
+        "PATCH",
+        "/api/account/rooms/studio",
+        &json!({"settings": {"keep_chat": true}}),
+    );
+    assert_eq!(
+        keeps.body["settings"]["keep_chat"], true,
+        "{:?}",
+        keeps.body
+    );
+    let quiet = owner.send(
+        &server,
+        "POST",
+        "/api/account/rooms",
+        &json!({"name": "quiet"}),
+    );
+    assert_eq!(quiet.status, 201);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    for room in ["studio", "quiet"] {
+        let grant = owner.send(&server, "POST", &format!("/api/join/{room}"), &json!({}));
+        let token = grant.body["token"].as_str().unwrap().to_owned();
+        runtime.block_on(async {
+            let mut signal = support::Signal::connect(&server.ws_url()).await;
+            assert_eq!(signal.join(&token).await["type"], "joined");
+            signal
+                .send(json!({"type": "chat", "id": 1, "text": format!("hello {room}")}))
+                .await;
+            signal.recv_type("chat").await;
+            // The last one leaves: the meeting ends.
+            support::leave(signal).await;
+        });
+    }
+    let library = |browser: &mut Browser, room: &str| {
+        browser.send(
+            &server,
+            "GET",
+            &format!("/api/account/rooms/{room}/recordings"),
+            &Value::Null,
+        )
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let chats = loop {
+        let chats = library(&mut owner, "studio").body["chats"].clone();
+        if chats.as_array().is_some_and(|c| !c.is_empty()) {
+            break chats;
+        }
+        assert!(std::time::Instant::now() < deadline, "no chat was kept");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(chats.as_array().unwrap().len(), 1);
+    let id = chats[0]["id"].as_str().unwrap();
+    let (status, text) = server.http(
+        "GET",
+        &format!("/api/account/chats/{id}"),
+        &[(
+            "Cookie",
+            &format!("moim_session={}", owner.cookie.as_ref().unwrap()),
+        )],
+        "",
+    );
+    assert_eq!(status, 200, "{text}");
+    assert!(text.contains("owner: hello studio"), "{text}");
+    let refused = other.send(
+        &server,
+        "GET",
+        &format!("/api/account/chats/{id}"),
+        &Value::Null,
+    );
+    assert_eq!(refused.status, 403);
+    // The room that does not keep chats has none.
+    assert_eq!(library(&mut owner, "quiet").body["chats"], json!([]));
+    let gone = owner.send(
+        &server,
+        "DELETE",
+        &format!("/api/account/chats/{id}"),
+        &Value::Null,
+    );
+    assert_eq!(gone.status, 204);
+    assert_eq!(library(&mut owner, "studio").body["chats"], json!([]));
 }

@@ -134,6 +134,20 @@ fn people_sign_in_through_the_identity_provider_and_forgeries_do_not() {
         (&"bob@example.org".into(), &"bob".into())
     );
 
+    // An email the provider has not verified makes no account.
+    provider.sign_in_as(IdUser {
+        sub: "mallory-3".into(),
+        email: "ceo@example.org".into(),
+        email_verified: false,
+        name: "CEO".into(),
+    });
+    let unverified = round_trip(&server, None);
+    assert!(
+        header(&unverified, "location")[0].contains("verified"),
+        "{unverified}"
+    );
+    assert!(set_cookie(&unverified, "moim_session").is_none());
+
     // An ID token signed with a key the provider does not publish signs nobody in.
     provider.sign_in_as(alice);
     provider.forge(true);

@@ -64,6 +64,17 @@ fn owners_room(db: &Database) {
         &json!({"name": "team-standup"}),
     );
     assert_eq!((taken.status, taken.code()), (409, "conflict"));
+    // A meeting an application runs under a name: that name is not taken.
+    let app = server.server_token(&["--room-create"]);
+    let (status, _) = server.api("POST", "/api/rooms", &app, &json!({"name": "app-room"}));
+    assert_eq!(status, 201);
+    let in_use = other.send(
+        &server,
+        "POST",
+        "/api/account/rooms",
+        &json!({"name": "app-room"}),
+    );
+    assert_eq!((in_use.status, in_use.code()), (409, "conflict"));
     let no_such_host = owner.send(
         &server,
         "POST",

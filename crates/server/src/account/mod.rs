@@ -117,7 +117,8 @@ impl Accounts {
         address: IpAddr,
     ) -> Result<SignedIn, ApiError> {
         let email = email.trim().to_lowercase();
-        if let Some(secs) = self.limiter.wait(&email, address, Instant::now()) {
+        let subject = limiter::Subject::Account(&email);
+        if let Err(secs) = self.limiter.attempt(subject, address, Instant::now()) {
             return Err(ApiError::new(
                 ErrorCode::RateLimited,
                 format!(
@@ -131,22 +132,21 @@ impl Accounts {
         let matches = password.len() <= password::MAX_PASSWORD_BYTES
             && password::verify(hash, password.to_owned()).await;
         let Some(credentials) = found.filter(|_| matches) else {
-            self.limiter.failed(&email, address, Instant::now());
             return Err(ApiError::new(
                 ErrorCode::WrongCredentials,
                 "The email or password is wrong.",
             ));
         };
+        self.limiter.succeeded(subject, address);
         if credentials.user.disabled {
             return Err(disabled());
         }
-        self.limiter.succeeded(&email);
         self.start_session(credentials.user).await
     }
 
     /// Signs in the person the identity provider vouches for: the user linked to it, or
-    /// the user with its (verified) email, linked now, or a new user: whom the
-    /// organisation's provider lets in gets an account.
+    /// (its email verified by the provider) the user with that email, linked now, or a new
+    /// user: whom the organisation's provider lets in gets an account.
     pub async fn sign_in_oidc(&self, identity: oidc::Identity) -> Result<SignedIn, ApiError> {
         if let Some(user) = self
             .store
@@ -163,14 +163,14 @@ impl Accounts {
                     "The identity provider gave no email address; this server needs one.",
                 )
             })?;
+        if !identity.email_verified {
+            return Err(ApiError::new(
+                ErrorCode::PermissionDenied,
+                "The identity provider has not verified your email address; this server \
+                 needs a verified one.",
+            ));
+        }
         if let Some(found) = self.store.credentials(&email).await.map_err(internal)? {
-            if !identity.email_verified {
-                return Err(ApiError::new(
-                    ErrorCode::PermissionDenied,
-                    "An account with this email exists and the identity provider has not \
-                     verified the email; sign in with the password.",
-                ));
-            }
             self.store
                 .set_subject(&found.user.id, &identity.subject)
                 .await
@@ -208,7 +208,7 @@ impl Accounts {
             (_, Some(code)) => {
                 let Some((email, admin)) = self
                     .store
-                    .take_invite(&digest(code), now())
+                    .invite(&digest(code), now())
                     .await
                     .map_err(internal)?
                 else {
@@ -240,6 +240,13 @@ impl Accounts {
                 admin,
             })
             .await?;
+        // Used up once the account is made (not before: a failure leaves it usable).
+        if let Some(code) = &request.invite {
+            self.store
+                .delete_invite(&digest(code))
+                .await
+                .map_err(internal)?;
+        }
         self.start_session(user).await
     }
 
@@ -362,6 +369,13 @@ impl Accounts {
 
     /// An invitation for `email`, made by `by`: the code to put in the sign-up link.
     pub async fn invite(&self, by: &User, email: &str, admin: bool) -> Result<String, ApiError> {
+        if self.signup == Signup::Off {
+            return Err(ApiError::new(
+                ErrorCode::Conflict,
+                "Sign-up is off on this server, so an invitation could not be used: add the \
+                 user instead.",
+            ));
+        }
         let email = normalize_email(email)?;
         let code = Secret::new();
         let now = now();
@@ -417,6 +431,23 @@ impl Accounts {
     }
 }
 
+/// Where to go after signing in: a path on this server, `/` then only URL-safe characters
+/// (no `\`, no `//`, nothing a browser would read as another site), else `/account`.
+pub fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(path)
+            if path.starts_with('/')
+                && !path.starts_with("//")
+                && path
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"/_.-~?=&%".contains(&b)) =>
+        {
+            path.to_owned()
+        }
+        _ => "/account".to_owned(),
+    }
+}
+
 /// An email address as accounts are kept by: trimmed, lower case, one `@` between
 /// something and a domain.
 pub fn normalize_email(email: &str) -> Result<String, ApiError> {
@@ -453,6 +484,21 @@ fn no_user(id: &str) -> ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_paths_of_this_server_are_gone_to_after_signing_in() {
+        assert_eq!(safe_next(Some("/r/standup?x=1")), "/r/standup?x=1");
+        for elsewhere in [
+            "//evil.com",
+            "/\\evil.com",
+            "/\tevil",
+            "https://evil.com",
+            "evil",
+        ] {
+            assert_eq!(safe_next(Some(elsewhere)), "/account", "{elsewhere}");
+        }
+        assert_eq!(safe_next(None), "/account");
+    }
 
     #[test]
     fn emails_are_kept_trimmed_and_in_lower_case() {

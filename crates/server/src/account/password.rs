@@ -1,5 +1,7 @@
 //! Passwords: argon2id at the crate's defaults (19 MiB, two passes, one lane), hashed and
-//! checked off the async threads, each taking about 25 ms of a core.
+//! checked off the async threads, each taking about 25 ms of a core; at most two per core
+//! at once, so that a burst of sign-ins waits instead of taking gigabytes and the
+//! blocking threads others need.
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -30,9 +32,23 @@ pub fn check(password: &str) -> Result<(), ApiError> {
 
 /// The PHC string of `password`'s hash, with a new salt.
 pub async fn hash(password: String) -> String {
+    let _turn = turn().await;
     tokio::task::spawn_blocking(move || hash_now(&password))
         .await
         .expect("hashing does not panic")
+}
+
+/// A turn at hashing: at most two per core at once.
+async fn turn() -> tokio::sync::SemaphorePermit<'static> {
+    static TURNS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    let turns = TURNS.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        tokio::sync::Semaphore::new(2 * cores)
+    });
+    turns
+        .acquire()
+        .await
+        .expect("the semaphore is never closed")
 }
 
 /// The PHC string of `password`'s hash, on this thread (the command line).
@@ -48,6 +64,7 @@ pub fn hash_now(password: &str) -> String {
 /// unknown email, a user of the identity provider) a hash of nothing is checked instead,
 /// so that the answer takes as long either way.
 pub async fn verify(hash: Option<String>, password: String) -> bool {
+    let _turn = turn().await;
     tokio::task::spawn_blocking(move || {
         let known = hash.is_some();
         let hash = hash.unwrap_or_else(|| decoy().to_owned());

@@ -13,11 +13,13 @@ use moim_proto::signal::RoomMode;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::limiter::Subject;
 use super::{Accounts, normalize_email, now};
 use crate::room::lobby::SettingsChange;
-use crate::store::internal;
+use crate::room::rooms::EndedChat;
 use crate::store::rooms::{AddRoomError, OwnedRoom};
 use crate::store::users::User;
+use crate::store::{Store, internal};
 
 /// The longest access code.
 pub const MAX_ACCESS_CODE: usize = 64;
@@ -44,6 +46,9 @@ pub struct RoomDefaults {
     /// Who records: the owner alone, or every host.
     #[serde(default)]
     pub recorders: Recorders,
+    /// The chat of each meeting is kept, once it ends, in the room's library.
+    #[serde(default)]
+    pub keep_chat: bool,
 }
 
 fn yes() -> bool {
@@ -59,6 +64,7 @@ impl Default for RoomDefaults {
             guests: true,
             access_code: None,
             recorders: Recorders::Hosts,
+            keep_chat: false,
         }
     }
 }
@@ -74,18 +80,21 @@ impl RoomDefaults {
         }
     }
 
-    fn check(&self) -> Result<(), ApiError> {
+    /// The settings with the access code trimmed (none when empty), or why they are wrong.
+    fn checked(mut self) -> Result<RoomDefaults, ApiError> {
+        self.access_code = self
+            .access_code
+            .map(|code| code.trim().to_owned())
+            .filter(|code| !code.is_empty());
         if let Some(code) = &self.access_code
-            && (code.is_empty()
-                || code.chars().count() > MAX_ACCESS_CODE
-                || code.chars().any(char::is_control))
+            && (code.chars().count() > MAX_ACCESS_CODE || code.chars().any(char::is_control))
         {
             return Err(ApiError::new(
                 ErrorCode::MalformedMessage,
                 format!("An access code is 1 to {MAX_ACCESS_CODE} characters."),
             ));
         }
-        Ok(())
+        Ok(self)
     }
 }
 
@@ -115,15 +124,17 @@ pub struct Entry {
 }
 
 impl Accounts {
-    /// Makes a room owned by `owner`, named `name` or, without one, a name made here.
+    /// Makes a room owned by `owner`, named `name` or, without one, a name made here; a
+    /// name `in_use` (a meeting runs in it, it has recordings) is not taken.
     pub async fn create_room(
         &self,
         owner: &User,
         name: Option<&str>,
         defaults: RoomDefaults,
         hosts: &[String],
+        in_use: impl Fn(&str) -> bool,
     ) -> Result<Room, ApiError> {
-        defaults.check()?;
+        let defaults = defaults.checked()?;
         let settings = serde_json::to_string(&defaults).expect("settings serialize");
         let hosts = self.host_ids(hosts).await?;
         let wanted = name;
@@ -138,11 +149,15 @@ impl Accounts {
                 ),
             };
             names::check_room(&name)?;
-            match self
-                .store
-                .add_room(&name, &owner.id, &settings, now())
-                .await
-            {
+            let added = if in_use(&name) {
+                // A meeting or recordings of that name belong to someone else.
+                Err(AddRoomError::Taken)
+            } else {
+                self.store
+                    .add_room(&name, &owner.id, &settings, now())
+                    .await
+            };
+            match added {
                 Ok(()) => break name,
                 // A name made here that happens to be taken: make another.
                 Err(AddRoomError::Taken) if wanted.is_none() && tries < 3 => tries += 1,
@@ -195,7 +210,7 @@ impl Accounts {
     ) -> Result<Room, ApiError> {
         self.owned_by(user, name).await?;
         if let Some(defaults) = defaults {
-            defaults.check()?;
+            let defaults = defaults.checked()?;
             let settings = serde_json::to_string(&defaults).expect("settings serialize");
             self.store
                 .set_room_settings(name, &settings)
@@ -212,9 +227,21 @@ impl Accounts {
         self.room(name).await?.ok_or_else(|| no_room(name))
     }
 
-    /// Forgets an owned room; only its owner may.
-    pub async fn delete_room(&self, user: &User, name: &str) -> Result<(), ApiError> {
+    /// Forgets an owned room; only its owner may, once its recordings are deleted
+    /// (`has_recordings`), so that they never pass to whoever takes the name next.
+    pub async fn delete_room(
+        &self,
+        user: &User,
+        name: &str,
+        has_recordings: bool,
+    ) -> Result<(), ApiError> {
         self.owned_by(user, name).await?;
+        if has_recordings {
+            return Err(ApiError::new(
+                ErrorCode::Conflict,
+                "The room still has recordings: delete them in its library first.",
+            ));
+        }
         self.store.delete_room(name).await.map_err(internal)
     }
 
@@ -259,8 +286,8 @@ impl Accounts {
             ));
         }
         if let Some(expected) = &room.defaults.access_code {
-            let key = format!("room:{}", room.kept.name);
-            if let Some(secs) = self.limiter.wait(&key, address, Instant::now()) {
+            let subject = Subject::Room(&room.kept.name);
+            if let Err(secs) = self.limiter.attempt(subject, address, Instant::now()) {
                 return Err(ApiError::new(
                     ErrorCode::RateLimited,
                     format!(
@@ -270,7 +297,6 @@ impl Accounts {
                 ));
             }
             if code.map(str::trim) != Some(expected.as_str()) {
-                self.limiter.failed(&key, address, Instant::now());
                 return Err(ApiError::new(
                     ErrorCode::PermissionDenied,
                     if code.is_some() {
@@ -280,6 +306,7 @@ impl Accounts {
                     },
                 ));
             }
+            self.limiter.succeeded(subject, address);
         }
         let identity = match user {
             Some(user) => user.id.clone(),
@@ -330,6 +357,34 @@ impl Accounts {
             }
         }
         Ok(ids)
+    }
+}
+
+/// Keeps the chat of a meeting that ended, when its room is owned and keeps chats.
+pub async fn keep_chat(store: &Store, chat: EndedChat) {
+    let keeps = match store.owned_room(&chat.room).await {
+        Ok(Some(room)) => {
+            serde_json::from_str::<RoomDefaults>(&room.settings).is_ok_and(|d| d.keep_chat)
+        }
+        Ok(None) => false,
+        Err(e) => {
+            tracing::warn!(
+                room = chat.room,
+                "cannot look the room up to keep its chat: {e}"
+            );
+            false
+        }
+    };
+    if !keeps {
+        return;
+    }
+    let id = crate::store::new_id("CH");
+    let ended_at = i64::try_from(chat.ended_at).unwrap_or(i64::MAX);
+    if let Err(e) = store
+        .add_transcript(&id, &chat.room, ended_at, chat.text.as_bytes())
+        .await
+    {
+        tracing::warn!(room = chat.room, "cannot keep the meeting's chat: {e}");
     }
 }
 

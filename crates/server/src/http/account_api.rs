@@ -90,20 +90,37 @@ pub struct AccountOptions {
     oidc: Option<String>,
 }
 
-/// The address a request came from (unspecified when served some other way than by the
-/// listener).
+/// The address a request came from, for the sign-in rate limit: the connection's, or,
+/// when that is a proxy on this machine (nginx in front, `docs/deploy.md`), the last one
+/// its `X-Forwarded-For` names (the one that proxy saw). Unspecified when the request was
+/// served some other way than by the listener.
 pub struct ClientAddress(pub IpAddr);
 
 impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(ClientAddress(
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
+        let forwarded = || {
             parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip()),
-        ))
+                .headers
+                .get_all("x-forwarded-for")
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .flat_map(|v| v.split(','))
+                .last()?
+                .trim()
+                .parse()
+                .ok()
+        };
+        Ok(ClientAddress(if peer.is_loopback() {
+            forwarded().unwrap_or(peer)
+        } else {
+            peer
+        }))
     }
 }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use moim_proto::ErrorCode;
 use moim_proto::error::ApiError;
@@ -20,12 +20,16 @@ use crate::http::recording_api::content_type;
 use crate::recording::is_folder_name;
 use crate::recording::library::{self, LibraryEntry};
 use crate::state::AppState;
+use crate::store::transcripts::KeptChat;
 
 /// A room's library.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Library {
     /// Newest first, at most 100.
     recordings: Vec<LibraryEntry>,
+    /// The chats of its ended meetings, when the room keeps them; newest first, at most
+    /// 100.
+    chats: Vec<KeptChat>,
 }
 
 /// The body of a rename.
@@ -52,8 +56,13 @@ pub async fn list(
     session: Session,
     Path(room): Path<String>,
 ) -> Response {
-    match library::list(&state, &session.user, &room).await {
-        Ok(recordings) => Json(Library { recordings }).into_response(),
+    let listed = async {
+        let recordings = library::list(&state, &session.user, &room).await?;
+        let chats = library::chats(&state, &session.user, &room).await?;
+        Ok::<_, ApiError>(Library { recordings, chats })
+    };
+    match listed.await {
+        Ok(library) => Json(library).into_response(),
         Err(e) => error_response(e),
     }
 }
@@ -152,5 +161,65 @@ pub async fn file(
     match file_response(&path, &headers, content_type(&file), &file).await {
         Some(response) => response,
         None => missing(),
+    }
+}
+
+/// `GET /api/account/chats/{id}`: a kept chat, as text.
+#[utoipa::path(
+    get,
+    path = "/api/account/chats/{id}",
+    operation_id = "getKeptChat",
+    tag = "account",
+    params(("id" = String, Path, description = "The kept chat's id (`CH_…`)")),
+    responses(
+        (status = 200, description = "The chat, one line a message", body = String, content_type = "text/plain"),
+        (status = "4XX", description = "Refused: not the room's owner or a co-host, no such chat", body = ApiError),
+    ),
+)]
+pub async fn chat(
+    State(state): State<Arc<AppState>>,
+    session: Session,
+    Path(id): Path<String>,
+) -> Response {
+    match library::chat(&state, &session.user, &id).await {
+        Ok((kept, text)) => {
+            let mut response = text.into_response();
+            let h = response.headers_mut();
+            h.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; charset=utf-8"),
+            );
+            if let Ok(v) = HeaderValue::from_str(&format!(
+                "attachment; filename=\"{}-chat-{}.txt\"",
+                kept.room, kept.ended_at
+            )) {
+                h.insert(header::CONTENT_DISPOSITION, v);
+            }
+            response
+        }
+        Err(e) => error_response(e),
+    }
+}
+
+/// `DELETE /api/account/chats/{id}`: forgets a kept chat.
+#[utoipa::path(
+    delete,
+    path = "/api/account/chats/{id}",
+    operation_id = "deleteKeptChat",
+    tag = "account",
+    params(("id" = String, Path, description = "The kept chat's id (`CH_…`)")),
+    responses(
+        (status = 204, description = "Forgotten"),
+        (status = "4XX", description = "Refused: not the room's owner or a co-host, no such chat", body = ApiError),
+    ),
+)]
+pub async fn delete_chat(
+    State(state): State<Arc<AppState>>,
+    session: Session,
+    Path(id): Path<String>,
+) -> Response {
+    match library::delete_chat(&state, &session.user, &id).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => error_response(e),
     }
 }

@@ -221,6 +221,10 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(library_api::file),
         )
         .route(
+            "/api/account/chats/{id}",
+            get(library_api::chat).delete(library_api::delete_chat),
+        )
+        .route(
             "/api/join/{room}",
             get(owned_rooms_api::door).post(owned_rooms_api::join),
         )

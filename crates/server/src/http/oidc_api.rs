@@ -12,6 +12,7 @@ use moim_proto::error::ApiError;
 use serde::Deserialize;
 
 use crate::account::oidc::{COOKIE, Oidc};
+use crate::http::account_auth::cookie_secret;
 use crate::http::error::error_response;
 use crate::state::AppState;
 
@@ -57,10 +58,7 @@ pub async fn start(
     let Some(oidc) = provider(&state) else {
         return error_response(none_configured());
     };
-    let next = query
-        .next
-        .filter(|n| n.starts_with('/') && !n.starts_with("//"))
-        .unwrap_or_else(|| "/account".into());
+    let next = crate::account::safe_next(query.next.as_deref());
     match oidc.begin(&redirect_uri(&state, &headers), &next).await {
         Ok((location, flight)) => {
             let cookie = flight_cookie(&state, &flight, 600);
@@ -117,6 +115,10 @@ pub async fn callback(
     };
     match result.await {
         Ok((signed, next)) => {
+            // As every sign-in: a session the browser held before ends.
+            if let Some(old) = cookie_secret(&headers) {
+                let _ = state.accounts.sign_out(&old).await;
+            }
             let session = state.accounts.cookie(Some(&signed.secret));
             redirect(&next, &[session, forget])
         }

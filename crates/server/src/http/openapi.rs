@@ -91,6 +91,8 @@ use crate::http::{
         library_api::rename,
         library_api::delete,
         library_api::file,
+        library_api::chat,
+        library_api::delete_chat,
         oidc_api::start,
         oidc_api::callback,
     ),

@@ -41,6 +41,8 @@ pub struct OwnedRoomView {
     hosts: Vec<String>,
     /// People in it now (on this node).
     participants: usize,
+    /// Who they are: the names of the first 20.
+    people: Vec<String>,
     /// When it was made (Unix seconds).
     created_at: i64,
 }
@@ -161,6 +163,7 @@ pub async fn create(
                 request.name.as_deref(),
                 request.settings.unwrap_or_default(),
                 &request.hosts,
+                |name| state.rooms().contains(name) || has_recordings(&state, name),
             )
             .await?;
         view(&state, &session.user, room).await
@@ -212,7 +215,7 @@ pub async fn update(
     params(("room" = String, Path, description = "The room's name")),
     responses(
         (status = 204, description = "Forgotten"),
-        (status = "4XX", description = "Refused: not the owner, no such room", body = ApiError),
+        (status = "4XX", description = "Refused: not the owner, no such room, recordings still in its library (`conflict`)", body = ApiError),
     ),
 )]
 pub async fn delete(
@@ -220,7 +223,12 @@ pub async fn delete(
     session: Session,
     Path(room): Path<String>,
 ) -> Response {
-    match state.accounts.delete_room(&session.user, &room).await {
+    let recorded = has_recordings(&state, &room);
+    match state
+        .accounts
+        .delete_room(&session.user, &room, recorded)
+        .await
+    {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => error_response(e),
     }
@@ -340,6 +348,13 @@ pub async fn join(
     .into_response()
 }
 
+/// Whether room `name` has a recordings folder with anything in it.
+fn has_recordings(state: &AppState, name: &str) -> bool {
+    crate::recording::is_folder_name(name)
+        && std::fs::read_dir(state.config.recordings_dir.join(name))
+            .is_ok_and(|mut entries| entries.next().is_some())
+}
+
 async fn owned(state: &AppState, name: &str) -> Result<Room, ApiError> {
     state.accounts.room(name).await?.ok_or_else(|| {
         ApiError::new(
@@ -362,11 +377,13 @@ async fn view(state: &AppState, user: &User, room: Room) -> Result<OwnedRoomView
             hosts.push(host.email);
         }
     }
-    let participants = {
+    let (participants, people) = {
         let rooms = state.rooms();
-        rooms
-            .room(&room.kept.name)
-            .map_or(0, |r| r.roster().iter().filter(|p| !p.hidden).count())
+        rooms.room(&room.kept.name).map_or((0, Vec::new()), |r| {
+            let visible = || r.roster().iter().filter(|p| !p.hidden);
+            let names = visible().take(20).map(|p| p.name.clone()).collect();
+            (visible().count(), names)
+        })
     };
     Ok(OwnedRoomView {
         link: format!("/r/{}", room.kept.name),
@@ -375,6 +392,7 @@ async fn view(state: &AppState, user: &User, room: Room) -> Result<OwnedRoomView
         settings: room.defaults,
         hosts,
         participants,
+        people,
         created_at: room.kept.created_at,
     })
 }

@@ -1,6 +1,6 @@
 //! The recordings library: each owned room's recordings, for its owner and co-hosts to
 //! list, play, download, rename and delete, with the operator's retention and per-user
-//! quota. The index lives in the store; the files and manifests stay in the recordings
+//! quota; and the chats of its ended meetings, when the room keeps them. The index lives in the store; the files and manifests stay in the recordings
 //! folder, which stays the truth about a recording still being written (the index is told
 //! when one starts and ends, and a listing reads the manifests of those it still thinks
 //! run, and indexes folders it has never seen).
@@ -17,6 +17,7 @@ use super::is_folder_name;
 use super::manifest::{FileReport, Manifest};
 use crate::state::{AppState, unix_millis};
 use crate::store::recordings::IndexedRecording;
+use crate::store::transcripts::KeptChat;
 use crate::store::users::User;
 use crate::store::{Store, internal};
 
@@ -68,12 +69,9 @@ pub fn indexed(manifest: &Manifest, dir: &Path, title: Option<String>) -> Indexe
 }
 
 /// Tells the index about a recording that started or ended (from the recording's own
-/// threads, which must not wait for the database: a task writes it; a listing catches up
-/// on one the server stopped before it was written).
-pub fn tell(store: &Store, manifest: &Manifest, dir: &Path) {
-    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-        return;
-    };
+/// threads, which must not wait for the database: a task on `runtime` writes it; a
+/// listing catches up on one the server stopped before it was written).
+pub fn tell(store: &Store, runtime: &tokio::runtime::Handle, manifest: &Manifest, dir: &Path) {
     let row = indexed(manifest, dir, None);
     let store = store.clone();
     runtime.spawn(async move {
@@ -299,6 +297,47 @@ async fn remove(state: &AppState, recording: &IndexedRecording) -> Result<(), Ap
         .accounts
         .store()
         .unindex_recording(&recording.id)
+        .await
+        .map_err(internal)
+}
+
+/// The kept chats of `room`, for `user` (its owner or a co-host), newest first.
+pub async fn chats(state: &AppState, user: &User, room: &str) -> Result<Vec<KeptChat>, ApiError> {
+    manages(state, user, room).await?;
+    state
+        .accounts
+        .store()
+        .room_transcripts(room, PAGE)
+        .await
+        .map_err(internal)
+}
+
+/// A kept chat and its text, for `user`.
+pub async fn chat(
+    state: &AppState,
+    user: &User,
+    id: &str,
+) -> Result<(KeptChat, Vec<u8>), ApiError> {
+    let found = state
+        .accounts
+        .store()
+        .transcript(id)
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| {
+            ApiError::new(ErrorCode::NotFound, format!("There is no kept chat {id}."))
+        })?;
+    manages(state, user, &found.0.room).await?;
+    Ok(found)
+}
+
+/// Forgets a kept chat.
+pub async fn delete_chat(state: &AppState, user: &User, id: &str) -> Result<(), ApiError> {
+    chat(state, user, id).await?;
+    state
+        .accounts
+        .store()
+        .delete_transcript(id)
         .await
         .map_err(internal)
 }

@@ -70,6 +70,9 @@ pub struct Recording {
     hooks: Webhooks,
     /// Where the recordings index is.
     store: Store,
+    /// The server's runtime, which writes to the index: the recording ends on a thread of
+    /// its own.
+    runtime: tokio::runtime::Handle,
 }
 
 impl Recording {
@@ -84,6 +87,13 @@ impl Recording {
         let now = unix_millis();
         let id = format!("RC_{now:x}");
         let dir = state.config.recordings_dir.join(room_name).join(&id);
+        // Recordings start from the server's blocking threads, inside its runtime.
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
+            ApiError::new(
+                ErrorCode::Internal,
+                "A recording was started outside the server's runtime.",
+            )
+        })?;
         let failed = |e: std::io::Error| {
             warn!(dir = %dir.display(), "cannot start a recording: {e}");
             ApiError::new(
@@ -137,6 +147,7 @@ impl Recording {
             saver,
             hooks: state.webhooks.clone(),
             store: state.accounts.store().clone(),
+            runtime,
         })
     }
 
@@ -303,7 +314,7 @@ impl Recording {
         manifest.files = files;
         manifest.chat = chat;
         manifest::write(&self.dir, &manifest);
-        library::tell(&self.store, &manifest, &self.dir);
+        library::tell(&self.store, &self.runtime, &manifest, &self.dir);
         info!(recording = %manifest.id, files = manifest.files.len(), "recording finished");
         if self.hooks.on() {
             let finished = Event::new(EventKind::RecordingFinished, &manifest.room);
@@ -356,7 +367,12 @@ pub fn start(
         }
     };
     recording.attach(&state.media, room);
-    library::tell(&recording.store, &recording.manifest, &recording.dir);
+    library::tell(
+        &recording.store,
+        &recording.runtime,
+        &recording.manifest,
+        &recording.dir,
+    );
     let info = recording.info.clone();
     info!(recording = %info.id, room = room_name, "recording started");
     let started = Event::new(EventKind::RecordingStarted, room_name);

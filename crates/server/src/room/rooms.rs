@@ -73,6 +73,24 @@ pub enum Entry {
     Waiting,
 }
 
+/// What rooms that went leave behind.
+#[derive(Debug, Default)]
+pub struct Ended {
+    /// Their recordings, with their chat, to be finished.
+    pub recordings: Vec<(Recording, Vec<ChatMessage>)>,
+    /// Their chats, for the rooms that keep them.
+    pub chats: Vec<EndedChat>,
+}
+
+/// The chat of a meeting that ended, as text.
+#[derive(Debug)]
+pub struct EndedChat {
+    pub room: String,
+    /// Milliseconds since the Unix epoch.
+    pub ended_at: u64,
+    pub text: String,
+}
+
 /// All rooms of this node.
 #[derive(Debug, Default)]
 pub struct Rooms {
@@ -84,8 +102,8 @@ pub struct Rooms {
     /// identity stays out of later meetings in the same room (and in the store, from
     /// which they come back at start-up).
     bans: HashMap<String, HashSet<String>>,
-    /// Recordings of rooms that emptied, with their chat, to be finished outside the lock.
-    ended_recordings: Vec<(Recording, Vec<ChatMessage>)>,
+    /// What rooms that went leave behind, to be finished outside the lock.
+    ended: Ended,
     /// Where the rooms' events go.
     hooks: Webhooks,
 }
@@ -502,13 +520,20 @@ impl Rooms {
         }
         if let Some(recording) = room.recording.take(None) {
             let chat = room.chat.all().cloned().collect();
-            self.ended_recordings.push((recording, chat));
+            self.ended.recordings.push((recording, chat));
+        }
+        if !room.mirror && room.chat.all().next().is_some() {
+            self.ended.chats.push(EndedChat {
+                room: name.to_owned(),
+                ended_at: unix_millis(),
+                text: super::chat::transcript_text(name, &room.chat, &room.polls.all()),
+            });
         }
     }
 
-    /// Recordings whose room went since the last call; finish them outside the lock.
-    pub fn take_ended_recordings(&mut self) -> Vec<(Recording, Vec<ChatMessage>)> {
-        std::mem::take(&mut self.ended_recordings)
+    /// What rooms that went since the last call left behind; finish it outside the lock.
+    pub fn take_ended(&mut self) -> Ended {
+        std::mem::take(&mut self.ended)
     }
 
     /// The room a participant is in.

@@ -95,6 +95,18 @@ const MIGRATIONS: &[(i64, &[&str])] = &[
                 PRIMARY KEY (room, identity)
             ){table}"],
     ),
+    (
+        5,
+        &[
+            "CREATE TABLE transcripts (
+                id VARCHAR(40) PRIMARY KEY,
+                room VARCHAR(64) NOT NULL,
+                ended_at BIGINT NOT NULL,
+                body {blob} NOT NULL
+            ){table}",
+            "CREATE INDEX transcripts_by_room ON transcripts (room, ended_at)",
+        ],
+    ),
 ];
 
 /// Applies the migrations `store` lacks.
@@ -195,7 +207,9 @@ fn spell(dialect: Dialect, statement: &str) -> String {
     let (blob, table) = match dialect {
         Dialect::Sqlite => ("BLOB", ""),
         Dialect::Postgres => ("BYTEA", ""),
-        Dialect::Mysql => ("MEDIUMBLOB", " DEFAULT CHARSET=utf8mb4"),
+        // Binary collation: names and ids compare as the rest of the server compares them
+        // (MySQL's default ignores case and accents).
+        Dialect::Mysql => ("MEDIUMBLOB", " DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"),
     };
     statement.replace("{blob}", blob).replace("{table}", table)
 }

@@ -12,6 +12,7 @@ mod migrate;
 pub mod recordings;
 pub mod rooms;
 pub mod sessions;
+pub mod transcripts;
 pub mod users;
 
 use std::borrow::Cow;

@@ -40,7 +40,8 @@ fn indexed(row: &AnyRow) -> Result<IndexedRecording, StoreError> {
 }
 
 impl Store {
-    /// Indexes a recording, or updates its status, end and size (never its title).
+    /// Indexes a recording, or updates its status, end and size (never its title) while
+    /// the index still has it running: a late word of its start never undoes its end.
     pub async fn index_recording(&self, r: &IndexedRecording) -> Result<(), StoreError> {
         let inserted = self
             .query(&format!(
@@ -60,7 +61,8 @@ impl Store {
             Ok(_) => Ok(()),
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
                 self.query(
-                    "UPDATE recordings SET status = ?, ended_at = ?, bytes = ? WHERE id = ?",
+                    "UPDATE recordings SET status = ?, ended_at = ?, bytes = ? \
+                     WHERE id = ? AND status = 'recording'",
                 )
                 .bind(&r.status)
                 .bind(r.ended_at)

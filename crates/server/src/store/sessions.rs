@@ -105,8 +105,8 @@ impl Store {
         Ok(())
     }
 
-    /// Takes (uses up) a live invitation: its email and whether it makes an admin.
-    pub async fn take_invite(
+    /// A live invitation: its email and whether it makes an admin.
+    pub async fn invite(
         &self,
         code_hash: &str,
         now: i64,
@@ -117,18 +117,16 @@ impl Store {
             .bind(now)
             .fetch_optional(self.pool())
             .await?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        let taken = self
-            .query("DELETE FROM invites WHERE code_hash = ?")
+        row.map(|row| Ok((text(&row, "email")?, int(&row, "admin")? != 0)))
+            .transpose()
+    }
+
+    /// Uses up an invitation.
+    pub async fn delete_invite(&self, code_hash: &str) -> Result<(), StoreError> {
+        self.query("DELETE FROM invites WHERE code_hash = ?")
             .bind(code_hash)
             .execute(self.pool())
             .await?;
-        // Two sign-ups racing with one code: only the one that deleted it goes on.
-        if taken.rows_affected() == 0 {
-            return Ok(None);
-        }
-        Ok(Some((text(&row, "email")?, int(&row, "admin")? != 0)))
+        Ok(())
     }
 }
