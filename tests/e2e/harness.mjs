@@ -99,7 +99,9 @@ async function healthStatus(url) {
 }
 
 /**
- * Starts `moim serve` on free loopback ports and waits until `/healthz` answers 200.
+ * Starts `moim serve` on free loopback ports and waits until `/healthz` answers 200. A port
+ * found free can be taken by a server of another test file before this one binds it: the
+ * server then exits at once, and it is started again on other ports (three times at most).
  * @param {string} name names the log file under tests/e2e/results/
  * @param {{ host?: string, env?: Record<string, string> }} [options] `host`: listen on this
  *   address instead of loopback (a lab network's, `lab.mjs`), development mode exposed to
@@ -107,6 +109,26 @@ async function healthStatus(url) {
  * @returns {Promise<Server>}
  */
 export async function startServer(name, options = {}) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startServerOnce(name, options);
+    } catch (err) {
+      // What the server wrote before it exited reaches its log a moment later.
+      await delay(200);
+      const log = path.join(RESULTS_DIR, `${name}-server.log`);
+      const taken = fs.existsSync(log) && fs.readFileSync(log, 'utf8').includes('Address already in use');
+      if (!taken || attempt >= 3) throw err;
+    }
+  }
+}
+
+/**
+ * One try of {@link startServer}.
+ * @param {string} name
+ * @param {{ host?: string, env?: Record<string, string> }} options
+ * @returns {Promise<Server>}
+ */
+async function startServerOnce(name, options) {
   const host = options.host ?? '127.0.0.1';
   if (!fs.existsSync(MOIM_BIN)) {
     throw new Error(

@@ -31,6 +31,7 @@ const KIND_TEXT = {
   participant: 'Each person',
   composite: 'Everyone in one video',
   audio_only: 'Audio',
+  broadcast: 'The broadcast',
 };
 
 /**

@@ -88,7 +88,7 @@ export const PROTOCOL_VERSION = 1;
  * What a server recording captures: each track in its own file, each participant's
  * audio and video together, the whole meeting in one file (a grid of the videos and the
  * mixed audio), or all audio mixed into one file.
- * @typedef {'track' | 'participant' | 'composite' | 'audio_only'} RecordingKind
+ * @typedef {'track' | 'participant' | 'composite' | 'audio_only' | 'broadcast'} RecordingKind
  */
 
 /**

@@ -192,6 +192,14 @@ async fn run(config: Config) -> anyhow::Result<()> {
             sweeper.drop_expired_rooms();
         }
     });
+    let keeping = state.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(5));
+        loop {
+            every.tick().await;
+            recording::library::keep_broadcasts(&keeping).await;
+        }
+    });
     let forgetting = state.clone();
     tokio::spawn(async move {
         let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));

@@ -323,3 +323,69 @@ fn a_room_that_keeps_chats_finds_each_meetings_chat_in_its_library() {
     assert_eq!(gone.status, 204);
     assert_eq!(library(&mut owner, "studio").body["chats"], json!([]));
 }
+
+#[test]
+fn an_owned_rooms_broadcast_is_kept_in_its_library_once_it_ended() {
+    let _turn = support::broadcast::turn();
+    let db = Database::sqlite();
+    let (server, mut owner, mut other) = setup(&db, &[]);
+    let (mut encoder, auth) = support::broadcast::encoder_in(&server, "studio", "640x360");
+    let (status, broadcast) = support::broadcast::start(
+        &server,
+        "studio",
+        &auth,
+        &json!({"source": "studio", "public": true}),
+    );
+    assert_eq!(status, 201, "{broadcast}");
+    let id = broadcast["id"].as_str().unwrap().to_owned();
+    let (status, _, multivariant) = support::broadcast::get(&server, "/hls/studio/index.m3u8");
+    assert_eq!(status, 200, "{multivariant}");
+    let rung = support::broadcast::lowest_rung(&multivariant, "studio");
+    support::broadcast::wait_for_segment(&server, &rung, 2);
+    let (status, answer) = server.http(
+        "DELETE",
+        &format!("/api/rooms/studio/broadcasts/{id}"),
+        &[("Authorization", &auth)],
+        "",
+    );
+    assert!(status < 300, "{answer}");
+    let _ = encoder.kill();
+    let _ = encoder.wait();
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(40);
+    let entry = loop {
+        let library = owner.send(
+            &server,
+            "GET",
+            "/api/account/rooms/studio/recordings",
+            &Value::Null,
+        );
+        let found = library.body["recordings"]
+            .as_array()
+            .and_then(|r| r.iter().find(|e| e["id"] == json!(id)).cloned());
+        if let Some(found) = found {
+            break found;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the broadcast never reached the library: {:?}",
+            library.body
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert_eq!(entry["kind"], "broadcast", "{entry}");
+    assert_eq!(entry["files"][0]["file"], "broadcast.mp4");
+    assert!(
+        entry["files"][0]["duration_ms"].as_u64().unwrap() >= 2000,
+        "{entry}"
+    );
+    let path = format!("/api/account/recordings/{id}/broadcast.mp4");
+    let cookie = format!("moim_session={}", owner.cookie.as_ref().unwrap());
+    let (status, file) = server.http_bytes("GET", &path, &[("Cookie", &cookie)], b"");
+    assert_eq!(status, 200);
+    assert!(
+        file.contains("video/mp4") && file.contains("ftyp"),
+        "a fragmented MP4"
+    );
+    assert_eq!(other.send(&server, "GET", &path, &Value::Null).status, 403);
+}

@@ -327,6 +327,9 @@ pub enum RecordingKind {
     AudioOnly,
     /// The whole meeting in one file: every video in a grid and the mixed audio.
     Composite,
+    /// A broadcast's watch-back (its top rung), kept in an owned room's library once the
+    /// broadcast ended; never started as a recording.
+    Broadcast,
 }
 
 /// A recording running in a room, as everyone in it is told.

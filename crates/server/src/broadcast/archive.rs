@@ -99,6 +99,23 @@ impl Archive {
         kept.then(|| self.dir.join(resource.to_string()))
     }
 
+    /// The files kept, in playing order (the init segment, then each segment), and how
+    /// long they last together; `None` while none is, or after a write failed.
+    pub fn kept(&self) -> Option<(Vec<PathBuf>, u64)> {
+        if self.failed || self.kept.is_empty() {
+            return None;
+        }
+        let mut files = vec![self.dir.join(Resource::Init.to_string())];
+        files.extend(
+            self.kept
+                .iter()
+                .map(|k| self.dir.join(Resource::Segment(k.msn).to_string())),
+        );
+        let ticks: i64 = self.kept.iter().map(|k| k.duration).sum();
+        let ms = u64::try_from(ticks * 1000 / hls::TICKS_PER_SECOND).unwrap_or(0);
+        Some((files, ms))
+    }
+
     /// The VOD playlist of the kept segments; `None` while none is.
     pub fn playlist(&self) -> Option<String> {
         if self.kept.is_empty() {

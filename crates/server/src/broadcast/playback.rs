@@ -108,6 +108,15 @@ impl Playbacks {
         });
     }
 
+    /// The broadcasts that ended and are still kept, by room.
+    pub fn ended(&self) -> Vec<(String, Arc<Playback>)> {
+        self.lock()
+            .iter()
+            .filter(|(_, p)| p.is_ended())
+            .map(|(room, p)| (room.clone(), p.clone()))
+            .collect()
+    }
+
     /// Broadcasts live now, and the frames of every broadcast kept (live or ended)
     /// added up.
     pub fn stats(&self) -> (usize, LadderStats) {

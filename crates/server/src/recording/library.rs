@@ -1,6 +1,7 @@
 //! The recordings library: each owned room's recordings, for its owner and co-hosts to
 //! list, play, download, rename and delete, with the operator's retention and per-user
-//! quota; and the chats of its ended meetings, when the room keeps them. The index lives in the store; the files and manifests stay in the recordings
+//! quota; the watch-back of its broadcasts, kept when they end; and the chats of its
+//! ended meetings, when the room keeps them. The index lives in the store; the files and manifests stay in the recordings
 //! folder, which stays the truth about a recording still being written (the index is told
 //! when one starts and ends, and a listing reads the manifests of those it still thinks
 //! run, and indexes folders it has never seen).
@@ -10,6 +11,7 @@ use std::path::Path;
 
 use moim_proto::ErrorCode;
 use moim_proto::error::ApiError;
+use moim_proto::signal::RecordingKind;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -340,6 +342,93 @@ pub async fn delete_chat(state: &AppState, user: &User, id: &str) -> Result<(), 
         .delete_transcript(id)
         .await
         .map_err(internal)
+}
+
+/// Keeps, in its room's library, the watch-back of each broadcast of an owned room that
+/// ended, once its ladder wrote its last segment: the top rung's init segment and kept
+/// segments joined into one fragmented MP4 (`broadcast.mp4`, which browsers play) in
+/// `recordings_dir/{room}/{broadcast id}/`, with a manifest, indexed. Called every few
+/// seconds while the ended broadcast is still kept (an hour); one kept is not kept again.
+pub async fn keep_broadcasts(state: &AppState) {
+    for (room, playback) in state.playbacks.ended() {
+        let renditions = playback.renditions();
+        let dir = state
+            .config
+            .recordings_dir
+            .join(&room)
+            .join(&playback.info.id);
+        if !renditions.ended() || !is_folder_name(&room) || dir.exists() {
+            continue;
+        }
+        if !matches!(state.accounts.room(&room).await, Ok(Some(_))) {
+            continue;
+        }
+        let Some((files, duration_ms)) = renditions.all().last().and_then(|r| r.archive_kept())
+        else {
+            continue;
+        };
+        let manifest = Manifest {
+            id: playback.info.id.clone(),
+            room: room.clone(),
+            kind: RecordingKind::Broadcast,
+            status: "complete".into(),
+            started_at: playback.info.started_at,
+            ended_at: Some(unix_millis()),
+            participants: Vec::new(),
+            tracks: Vec::new(),
+            files: vec![FileReport {
+                file: BROADCAST_FILE.into(),
+                codec: "h264+aac".into(),
+                offset_ms: 0,
+                duration_ms,
+                frames: 0,
+            }],
+            chat: Vec::new(),
+            stop_reason: None,
+            node: String::new(),
+        };
+        let folder = dir.clone();
+        let written = tokio::task::spawn_blocking(move || {
+            let joined = join_files(&files, &folder);
+            match joined {
+                Ok(()) => super::manifest::write(&folder, &manifest),
+                Err(_) => {
+                    let _ = std::fs::remove_dir_all(&folder);
+                }
+            }
+            joined.map(|()| manifest)
+        })
+        .await
+        .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+        match written {
+            Ok(manifest) => {
+                let row = indexed(&manifest, &dir, None);
+                if let Err(e) = state.accounts.store().index_recording(&row).await {
+                    tracing::warn!(broadcast = %manifest.id, "cannot index the broadcast: {e}");
+                }
+                tracing::info!(broadcast = %manifest.id, room, "broadcast kept in the room's library");
+            }
+            Err(e) => tracing::warn!(room, "cannot keep the broadcast in the library: {e}"),
+        }
+    }
+}
+
+/// The file a kept broadcast is in.
+const BROADCAST_FILE: &str = "broadcast.mp4";
+
+/// Writes `files` one after the other into `dir`'s broadcast file (under another name
+/// until it is whole).
+fn join_files(files: &[std::path::PathBuf], dir: &Path) -> std::io::Result<()> {
+    use std::io::Write;
+    std::fs::create_dir_all(dir)?;
+    let partial = dir.join(format!("{BROADCAST_FILE}.part"));
+    let mut out = std::io::BufWriter::new(std::fs::File::create(&partial)?);
+    for file in files {
+        std::io::copy(&mut std::fs::File::open(file)?, &mut out)?;
+    }
+    out.flush()?;
+    out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+    std::fs::rename(partial, dir.join(BROADCAST_FILE))
 }
 
 /// Refuses `user` unless it owns or co-hosts `room`.

@@ -109,7 +109,8 @@ impl Recording {
             RecordingKind::Track => Layout::Track,
             RecordingKind::Participant => Layout::Participant,
             RecordingKind::AudioOnly => Layout::Mixed,
-            RecordingKind::Composite => Layout::Composite,
+            // A broadcast is refused at the start.
+            RecordingKind::Composite | RecordingKind::Broadcast => Layout::Composite,
         };
         let writer = recorder::spawn(dir.clone(), layout, routes.clone(), frames, stop.clone())
             .map_err(failed)?;
@@ -209,7 +210,9 @@ impl Recording {
         let (route, file) = match self.manifest.kind {
             RecordingKind::AudioOnly if kind == TrackKind::Video => return,
             RecordingKind::AudioOnly => (p.id.to_string(), "mix.ogg".to_owned()),
-            RecordingKind::Composite => (p.id.to_string(), "composite.webm".to_owned()),
+            RecordingKind::Composite | RecordingKind::Broadcast => {
+                (p.id.to_string(), "composite.webm".to_owned())
+            }
             RecordingKind::Track => webm_or_ogg(track.to_string(), kind == TrackKind::Video),
             RecordingKind::Participant => webm_or_ogg(
                 p.id.to_string(),
@@ -338,6 +341,12 @@ pub fn start(
         return Err(ApiError::new(
             ErrorCode::MalformedMessage,
             "Only rooms named with letters, digits, '-', '_' and '.' are recorded.",
+        ));
+    }
+    if kind == RecordingKind::Broadcast {
+        return Err(ApiError::new(
+            ErrorCode::MalformedMessage,
+            "A broadcast is kept by the server when it ends; start a broadcast instead.",
         ));
     }
     limits::check_storage(&state.config)?;

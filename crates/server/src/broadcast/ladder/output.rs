@@ -153,6 +153,15 @@ impl Rendition {
         }
     }
 
+    /// The files the archive kept, in playing order, and how long they last (see
+    /// `Archive::kept`).
+    pub fn archive_kept(&self) -> Option<(Vec<PathBuf>, u64)> {
+        match &*self.archiving() {
+            Archiving::On(archive) => archive.kept(),
+            _ => None,
+        }
+    }
+
     /// Whether a blocking playlist request for segment `msn` (and its part `part`) can be
     /// answered (see `Segmenter::availability`); `Wait` before the rung has started.
     pub fn availability(&self, msn: u64, part: Option<u32>) -> Availability {
