@@ -351,7 +351,7 @@ fn decode_json<T: serde::de::DeserializeOwned>(part: &str) -> Result<T, ApiError
 }
 
 /// Percent-encodes a query or form value.
-fn encode(value: &str) -> String {
+pub fn encode(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
     for b in value.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {

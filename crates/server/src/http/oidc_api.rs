@@ -11,7 +11,7 @@ use moim_proto::ErrorCode;
 use moim_proto::error::ApiError;
 use serde::Deserialize;
 
-use crate::account::oidc::{COOKIE, Oidc};
+use crate::account::oidc::{COOKIE, Oidc, encode};
 use crate::http::account_auth::cookie_secret;
 use crate::http::error::error_response;
 use crate::state::AppState;
@@ -123,7 +123,7 @@ pub async fn callback(
             redirect(&next, &[session, forget])
         }
         Err(e) => {
-            let location = format!("/account?error={}", query_value(&e.message));
+            let location = format!("/account?error={}", encode(&e.message));
             redirect(&location, &[forget])
         }
     }
@@ -193,17 +193,4 @@ fn redirect(location: &str, cookies: &[String]) -> Response {
         }
     }
     response
-}
-
-/// A text as a query value.
-fn query_value(text: &str) -> String {
-    text.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-                char::from(b).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
