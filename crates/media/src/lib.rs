@@ -20,6 +20,7 @@ mod bandwidth;
 pub mod command;
 pub mod data;
 pub mod demux;
+mod drive;
 pub mod dynacast;
 pub mod egress;
 pub mod error;

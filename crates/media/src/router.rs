@@ -6,7 +6,8 @@
 //! [`Router::handle_command`] and [`Router::handle_timeout`], then drains
 //! [`Router::poll_transmit`] and [`Router::poll_event`]. Tests drive it the same way with
 //! simulated time. The role-specific parts live in `publish.rs`, `subscribe.rs`,
-//! `play.rs` and `forward.rs`; muting and rendered sizes in `track_control.rs`.
+//! `play.rs` and `forward.rs`; muting and rendered sizes in `track_control.rs`; timers and
+//! the polling of sessions in `drive.rs`.
 //!
 //! Each media worker has its own router. Routers of one media plane exchange [`Relay`]
 //! messages ([`Router::poll_relay`], [`Router::handle_relay`]; see `relay.rs`), so that a
@@ -16,11 +17,11 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use str0m::net::{Protocol, Receive, Transmit};
-use str0m::{Event, Input, Output};
-use tracing::{debug, info, warn};
+use str0m::{Event, Input};
+use tracing::debug;
 
 use crate::command::{Command, Follow};
 use crate::demux::{Demux, Route};
@@ -34,20 +35,6 @@ use crate::session::Session;
 use crate::stats::RouterStats;
 use crate::stun::IceKey;
 use crate::track::Track;
-
-/// A session that has not connected after this long is closed.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
-/// Immediate timeouts handled in one poll of a session before it goes back to the heap:
-/// enough for a keyframe's packets through the pacer, one timeout each.
-const MAX_IMMEDIATE_TIMEOUTS: u32 = 64;
-/// A timeout this close to the time last handed to the session is run at once, at its
-/// own time. str0m's pacer (on with bandwidth estimation) releases one packet per timeout
-/// and asks for the next a microsecond later, so that its clock moves between packets;
-/// through the heap, each paced packet cost a pass of the IO loop and a datagram of its
-/// own. Timers further off keep their time: pacing and probing depend on it.
-const IMMEDIATE_SLACK: Duration = Duration::from_micros(10);
-/// How often sessions are swept for [`CONNECT_TIMEOUT`].
-const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 
 /// A participant's sessions.
 #[derive(Debug, Default)]
@@ -109,15 +96,15 @@ pub struct Router {
     pub(crate) rooms: HashMap<RoomId, RoomMedia>,
     pub(crate) follows: HashMap<SessionId, Follow>,
     pub(crate) demux: Demux,
-    timers: BinaryHeap<Reverse<(Instant, SessionId)>>,
-    session_events: VecDeque<(SessionId, Event)>,
+    pub(crate) timers: BinaryHeap<Reverse<(Instant, SessionId)>>,
+    pub(crate) session_events: VecDeque<(SessionId, Event)>,
     /// What handling an input left to do: polls, keyframe requests, offers, events, relays.
     pub(crate) pending: Pending,
-    closed: Vec<SessionId>,
-    transmits: VecDeque<Transmit>,
+    pub(crate) closed: Vec<SessionId>,
+    pub(crate) transmits: VecDeque<Transmit>,
     /// Datagrams for other workers, one batch per worker.
     handovers: Vec<DatagramBatch>,
-    next_sweep: Option<Instant>,
+    pub(crate) next_sweep: Option<Instant>,
     /// Subscriptions, rendered sizes or taps changed: the layers publishers send are
     /// worked out again (`dynacast.rs`) before the router next waits.
     pub(crate) layers_due: bool,
@@ -281,15 +268,6 @@ impl Router {
         (receivers & (1 << gateway.0) != 0).then_some(gateway)
     }
 
-    /// When [`Router::handle_timeout`] should be called next.
-    pub fn next_timeout(&self) -> Option<Instant> {
-        let timer = self.timers.peek().map(|Reverse((t, _))| *t);
-        match (timer, self.next_sweep) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
-    }
-
     /// Carries out a command from the control plane.
     pub fn handle_command(&mut self, now: Instant, command: Command) {
         match command {
@@ -448,144 +426,11 @@ impl Router {
         self.pending.poll(session);
     }
 
-    /// Advances time: runs every session whose timer is due.
-    pub fn handle_timeout(&mut self, now: Instant) {
-        while let Some(Reverse((at, id))) = self.timers.peek().copied() {
-            if at > now {
-                break;
-            }
-            self.timers.pop();
-            let Some(session) = self.sessions.get_mut(&id) else {
-                continue;
-            };
-            if session.scheduled != Some(at) {
-                continue;
-            }
-            session.scheduled = None;
-            if let Err(e) = session.rtc.handle_input(Input::Timeout(now)) {
-                warn!(session = %id, "timeout handling failed: {e}");
-                session.rtc.disconnect();
-            }
-            self.pending.poll(session);
-        }
-        if self.next_sweep.is_some_and(|t| t <= now) {
-            self.sweep(now);
-        }
-        self.drive(now);
-    }
-
-    /// Closes sessions that never connected; shares out estimates str0m has not updated.
-    fn sweep(&mut self, now: Instant) {
-        self.next_sweep = (!self.sessions.is_empty()).then(|| now + SWEEP_INTERVAL);
-        self.demux.expire(now);
-        for track in self.tracks.values_mut().filter(|t| t.is_local()) {
-            if let Some(speaking) = track.speech.expire(now) {
-                self.pending.announce(MediaEvent::Speaking {
-                    participant: track.participant,
-                    track: track.id,
-                    speaking,
-                });
-            }
-        }
-        for session in self.sessions.values_mut() {
-            if !session.rtc.is_connected()
-                && now.saturating_duration_since(session.created) > CONNECT_TIMEOUT
-            {
-                info!(session = %session.id, "never connected; closing");
-                session.rtc.disconnect();
-                self.pending.poll(session);
-            }
-        }
-        self.reallocate_quiet(now);
-        self.layers_due = true;
-    }
-
     /// The participant's subscriber session on this worker.
     pub(crate) fn subscriber_of(&self, participant: ParticipantId) -> Option<SessionId> {
         self.participants
             .get(&participant)
             .and_then(|p| p.subscriber)
-    }
-
-    /// Polls dirty sessions, routes what they emitted, negotiates and closes, until
-    /// nothing is left to do.
-    pub(crate) fn drive(&mut self, now: Instant) {
-        loop {
-            while let Some(id) = self.pending.next_poll() {
-                self.poll_session(now, id);
-            }
-            while let Some((id, event)) = self.session_events.pop_front() {
-                self.handle_session_event(now, id, event);
-            }
-            self.send_keyframe_requests(now);
-            while let Some(id) = self.pending.next_renegotiation() {
-                self.negotiate(id);
-            }
-            while let Some(id) = self.closed.pop() {
-                self.close_session(id, true);
-            }
-            if self.layers_due {
-                self.layers_due = false;
-                self.update_layers_wanted(now);
-            }
-            if self.pending.nothing_to_poll() && self.session_events.is_empty() {
-                break;
-            }
-        }
-    }
-
-    fn poll_session(&mut self, now: Instant, id: SessionId) {
-        let Some(session) = self.sessions.get_mut(&id) else {
-            return;
-        };
-        session.dirty = false;
-        // str0m asks for an immediate timeout when work is queued (e.g. a written frame to
-        // packetize); doing it here saves a trip through the timer heap and the IO loop.
-        let mut immediate = 0;
-        // The time handed to str0m: `now`, moved on by the pacer's microseconds.
-        let mut clock = now;
-        loop {
-            if !session.rtc.is_alive() {
-                self.closed.push(id);
-                return;
-            }
-            match session.rtc.poll_output() {
-                Ok(Output::Transmit(t)) => self.transmits.push_back(t),
-                Ok(Output::Event(e)) => self.session_events.push_back((id, e)),
-                Ok(Output::Timeout(at)) => {
-                    if at <= clock + IMMEDIATE_SLACK && immediate < MAX_IMMEDIATE_TIMEOUTS {
-                        immediate += 1;
-                        clock = clock.max(at);
-                        if let Err(e) = session.rtc.handle_input(Input::Timeout(clock)) {
-                            warn!(session = %id, "timeout handling failed: {e}");
-                            session.rtc.disconnect();
-                        }
-                        continue;
-                    }
-                    if session.scheduled.is_none_or(|s| at < s) {
-                        session.scheduled = Some(at);
-                        self.timers.push(Reverse((at, id)));
-                    }
-                    return;
-                }
-                Err(e) => {
-                    warn!(session = %id, "session failed: {e}");
-                    session.rtc.disconnect();
-                    self.closed.push(id);
-                    return;
-                }
-            }
-        }
-    }
-
-    /// Closes session `id` once the current input is handled.
-    pub(crate) fn close_soon(&mut self, id: SessionId) {
-        self.closed.push(id);
-    }
-
-    /// Makes sure sessions are swept (a new session must connect in time).
-    pub(crate) fn arm_sweep(&mut self, now: Instant) {
-        self.next_sweep.get_or_insert(now + SWEEP_INTERVAL);
     }
 
     /// Tells the other workers when this one starts or stops having receivers in `room`.

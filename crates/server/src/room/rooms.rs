@@ -1,5 +1,6 @@
 //! Every room of this node and who is in which: joining, leaving, the gate and bans, the
-//! empty-room timeout, and finding a participant's room.
+//! empty-room timeout, and finding a participant's room. Rooms across nodes (snapshots,
+//! mirrors) are in `rooms/mirrors.rs`.
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -18,9 +19,10 @@ use crate::cluster::relay::RELAY_IDENTITY;
 use crate::recording::Recording;
 use crate::room::lobby::{Gate, SettingsChange};
 use crate::room::participant::{Link, Participant};
-use crate::room::snapshot::RoomSnapshot;
 use crate::state::unix_millis;
 use crate::webhook::{Event, EventKind, Webhooks};
+
+mod mirrors;
 
 /// The result of a join.
 #[derive(Debug)]
@@ -370,52 +372,6 @@ impl Rooms {
         }
     }
 
-    /// The lasting state of the rooms whose state changed since the last call (or of
-    /// every room with `all`).
-    pub fn take_snapshots(&mut self, all: bool) -> Vec<(String, RoomSnapshot)> {
-        let mut taken = Vec::new();
-        for (name, room) in self.rooms.iter_mut().filter(|(_, r)| !r.mirror) {
-            if all || std::mem::take(&mut room.changed) {
-                let banned = self
-                    .bans
-                    .get(name)
-                    .map(|b| b.iter().cloned().collect())
-                    .unwrap_or_default();
-                taken.push((name.clone(), room.snapshot(banned)));
-            }
-        }
-        taken
-    }
-
-    /// Notes that the lasting state of `rooms` is still to be written.
-    pub fn mark_changed<'a>(&mut self, rooms: impl Iterator<Item = &'a str>) {
-        for name in rooms {
-            if let Some(room) = self.rooms.get_mut(name) {
-                room.changed = true;
-            }
-        }
-    }
-
-    /// Starts room `name` from `snapshot` unless it runs here already; it goes after the
-    /// empty-room timeout if nobody comes.
-    pub fn restore(&mut self, name: &str, snapshot: RoomSnapshot) {
-        if let Some(room) = self.rooms.get_mut(name) {
-            if room.mirror {
-                room.take_over(snapshot);
-            }
-            return;
-        }
-        if !snapshot.banned.is_empty() {
-            self.bans
-                .entry(name.to_owned())
-                .or_default()
-                .extend(snapshot.banned.iter().cloned());
-        }
-        let mut room = Room::restored(snapshot);
-        room.emptied_at = Some(Instant::now());
-        self.start_room(name, room);
-    }
-
     /// The names of the rooms running here (not the mirrors of rooms running elsewhere).
     pub fn names(&self) -> Vec<String> {
         self.rooms
@@ -428,52 +384,6 @@ impl Rooms {
     /// Whether room `name` runs here (a mirror of it does not count).
     pub fn contains(&self, name: &str) -> bool {
         self.rooms.get(name).is_some_and(|r| !r.mirror)
-    }
-
-    /// Makes sure room `name`, which runs on another node, has a mirror here for this
-    /// node's players of it; false when the room runs here (nothing to mirror). A new
-    /// mirror goes after the empty-room timeout if nobody comes.
-    pub fn mirror(&mut self, name: &str) -> bool {
-        let room = self.rooms.entry(name.to_owned()).or_insert_with(|| {
-            let mut room = Room::new();
-            room.mirror = true;
-            room.emptied_at = Some(Instant::now());
-            room
-        });
-        room.mirror
-    }
-
-    /// Room `name` as another node links itself with it to bring participants (made if it
-    /// does not exist yet, going after the empty-room timeout if nobody comes): its media
-    /// room. `None` when the room runs elsewhere (this node only mirrors it).
-    pub fn linked(&mut self, name: &str) -> Option<RoomId> {
-        if !self.rooms.contains_key(name) {
-            let mut room = Room::new();
-            room.emptied_at = Some(Instant::now());
-            self.start_room(name, room);
-        }
-        let room = self.rooms.get(name)?;
-        (!room.is_mirror()).then(|| room.id())
-    }
-
-    /// Gives mirror `name` the door of its room as the room's node last wrote it to Redis
-    /// (`snapshot`): its settings, who was let in and its bans, so that the players here
-    /// pass the same gate as on the room's node.
-    pub fn mirror_door(&mut self, name: &str, snapshot: &RoomSnapshot) {
-        let Some(room) = self.rooms.get_mut(name).filter(|r| r.mirror) else {
-            return;
-        };
-        room.take_door(snapshot);
-        self.bans
-            .insert(name.to_owned(), snapshot.banned.iter().cloned().collect());
-    }
-
-    /// Room `name`, if mirrored here, now runs here: it stops being a mirror (its players
-    /// stay). True when it was one.
-    pub fn host(&mut self, name: &str) -> bool {
-        self.rooms
-            .get_mut(name)
-            .is_some_and(|r| std::mem::take(&mut r.mirror))
     }
 
     /// The rooms with a broadcast running.
