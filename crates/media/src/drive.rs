@@ -6,7 +6,7 @@
 use std::cmp::Reverse;
 use std::time::{Duration, Instant};
 
-use str0m::{Input, Output};
+use str0m::{Input, Output, Reason, Rtc};
 use tracing::{info, warn};
 
 use crate::event::MediaEvent;
@@ -24,6 +24,8 @@ const MAX_IMMEDIATE_TIMEOUTS: u32 = 64;
 /// through the heap, each paced packet cost a pass of the IO loop and a datagram of its
 /// own. Timers further off keep their time: pacing and probing depend on it.
 const IMMEDIATE_SLACK: Duration = Duration::from_micros(10);
+/// The soonest the estimator's own timer wakes a session (`estimator_wake`).
+const ESTIMATOR_WAKE: Duration = Duration::from_millis(100);
 /// How often sessions are swept for [`CONNECT_TIMEOUT`].
 const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -144,6 +146,7 @@ impl Router {
                         }
                         continue;
                     }
+                    let at = estimator_wake(&session.rtc, clock, at);
                     if session.scheduled.is_none_or(|s| at < s) {
                         session.scheduled = Some(at);
                         self.timers.push(Reverse((at, id)));
@@ -168,5 +171,19 @@ impl Router {
     /// Makes sure sessions are swept (a new session must connect in time).
     pub(crate) fn arm_sweep(&mut self, now: Instant) {
         self.next_sweep.get_or_insert(now + SWEEP_INTERVAL);
+    }
+}
+
+/// When to wake a session that asked for a timeout at `at`. str0m's bandwidth estimator
+/// asks for one every 25 ms, but a session sending media runs it anyway with the timeouts
+/// of its packets (the pacer takes one per packet written): woken for the estimator alone,
+/// between frames, a session cost a pass of str0m's timeouts for nothing else. So the
+/// estimator's own timer wakes it [`ESTIMATOR_WAKE`] after `clock` at the soonest; a session
+/// sending nothing still has its estimate updated ten times a second.
+fn estimator_wake(rtc: &Rtc, clock: Instant, at: Instant) -> Instant {
+    if rtc.last_timeout_reason() == Reason::BweDelayControl {
+        at.max(clock + ESTIMATOR_WAKE)
+    } else {
+        at
     }
 }
