@@ -179,8 +179,16 @@ describe('a participant on a slow, then lossy, connection', { skip: LAB_UNAVAILA
     await grace.locator('#network-button').click();
     const estimate = grace.locator('#network-panel [data-stat="estimate"]');
     await grace.waitForFunction(() => /^\d+ kbit\/s$/.test(document.querySelector('#network-panel [data-stat="estimate"]')?.textContent ?? ''), null, { timeout: 10_000 });
-    const kbps = Number((await estimate.innerText()).split(' ')[0]);
-    assert.ok(kbps < 300, `the downlink estimate shown: ${kbps} kbit/s`);
+    // The estimate shown is the latest one. A probe for more passes this link's token
+    // bucket at full speed while the bucket is full, so for a few seconds after one the
+    // estimate can read high, until the delay it causes pulls it back down.
+    const shown = [];
+    for (const started = Date.now(); ; await delay(500)) {
+      const kbps = Number((await estimate.innerText()).split(' ')[0]);
+      shown.push(kbps);
+      if (kbps < 300) break;
+      assert.ok(Date.now() - started < 15_000, `the downlink estimate shown stayed at 300 kbit/s or more for 15 s: ${shown.join(', ')}`);
+    }
     await grace.screenshot({ path: path.join(RESULTS_DIR, 'bandwidth-network-panel.png') });
     await grace.locator('#network-button').click();
     await waitForAudioPacketsRising(grace, REMOTE_AUDIO);
