@@ -1,9 +1,9 @@
-//! When the router's sessions run: the timer heap of their str0m timeouts, the immediate
-//! timeouts run inline while a session is polled (str0m's pacer asks for one per packet),
-//! the sweep of sessions that never connected, and `drive`, which polls every session an
-//! input touched and acts on what they emitted until nothing is left to do.
+//! When the router's sessions run: their str0m timeouts when due (`timers.rs` keeps the
+//! times), the immediate timeouts run inline while a session is polled (str0m's pacer asks
+//! for one per packet), the sweep of sessions that never connected, and `drive`, which
+//! polls every session an input touched and acts on what they emitted until nothing is
+//! left to do.
 
-use std::cmp::Reverse;
 use std::time::{Duration, Instant};
 
 use str0m::{Input, Output, Reason, Rtc};
@@ -12,6 +12,7 @@ use tracing::{info, warn};
 use crate::event::MediaEvent;
 use crate::ids::SessionId;
 use crate::router::Router;
+use crate::timers::Timers;
 
 /// A session that has not connected after this long is closed.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
@@ -26,40 +27,29 @@ const MAX_IMMEDIATE_TIMEOUTS: u32 = 64;
 const IMMEDIATE_SLACK: Duration = Duration::from_micros(10);
 /// The soonest the estimator's own timer wakes a session (`estimator_wake`).
 const ESTIMATOR_WAKE: Duration = Duration::from_millis(100);
-/// How often sessions are swept for [`CONNECT_TIMEOUT`].
-const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 
 impl Router {
     /// When [`Router::handle_timeout`] should be called next.
     pub fn next_timeout(&self) -> Option<Instant> {
-        let timer = self.timers.peek().map(|Reverse((t, _))| *t);
-        match (timer, self.next_sweep) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        self.timers.next()
     }
 
     /// Advances time: runs every session whose timer is due.
     pub fn handle_timeout(&mut self, now: Instant) {
-        while let Some(Reverse((at, id))) = self.timers.peek().copied() {
-            if at > now {
-                break;
-            }
-            self.timers.pop();
+        while let Some((at, id)) = self.timers.pop_due(now) {
             let Some(session) = self.sessions.get_mut(&id) else {
                 continue;
             };
-            if session.scheduled != Some(at) {
+            if !Timers::is_live(at, &mut session.scheduled) {
                 continue;
             }
-            session.scheduled = None;
             if let Err(e) = session.rtc.handle_input(Input::Timeout(now)) {
                 warn!(session = %id, "timeout handling failed: {e}");
                 session.rtc.disconnect();
             }
             self.pending.poll(session);
         }
-        if self.next_sweep.is_some_and(|t| t <= now) {
+        if self.timers.sweep_due(now, !self.sessions.is_empty()) {
             self.sweep(now);
         }
         self.drive(now);
@@ -67,7 +57,6 @@ impl Router {
 
     /// Closes sessions that never connected; shares out estimates str0m has not updated.
     fn sweep(&mut self, now: Instant) {
-        self.next_sweep = (!self.sessions.is_empty()).then(|| now + SWEEP_INTERVAL);
         self.demux.expire(now);
         for track in self.tracks.values_mut().filter(|t| t.is_local()) {
             if let Some(speaking) = track.speech.expire(now) {
@@ -147,10 +136,7 @@ impl Router {
                         continue;
                     }
                     let at = estimator_wake(&session.rtc, clock, at);
-                    if session.scheduled.is_none_or(|s| at < s) {
-                        session.scheduled = Some(at);
-                        self.timers.push(Reverse((at, id)));
-                    }
+                    self.timers.schedule(id, at, &mut session.scheduled);
                     return;
                 }
                 Err(e) => {
@@ -166,11 +152,6 @@ impl Router {
     /// Closes session `id` once the current input is handled.
     pub(crate) fn close_soon(&mut self, id: SessionId) {
         self.closed.push(id);
-    }
-
-    /// Makes sure sessions are swept (a new session must connect in time).
-    pub(crate) fn arm_sweep(&mut self, now: Instant) {
-        self.next_sweep.get_or_insert(now + SWEEP_INTERVAL);
     }
 }
 

@@ -49,6 +49,7 @@ pub mod stun;
 mod subscribe;
 pub mod subscription;
 mod tcp;
+mod timers;
 pub mod track;
 mod track_control;
 mod udp;

@@ -75,7 +75,7 @@ impl Router {
         let id = session.id;
         self.demux.add_session(id, ufrag);
         self.sessions.insert(id, session);
-        self.arm_sweep(now);
+        self.timers.arm_sweep(now);
         id
     }
 

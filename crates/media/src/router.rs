@@ -13,8 +13,7 @@
 //! messages ([`Router::poll_relay`], [`Router::handle_relay`]; see `relay.rs`), so that a
 //! room's participants may sit on different workers.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
@@ -34,6 +33,7 @@ use crate::relay::{DatagramBatch, Relay, WorkerId};
 use crate::session::Session;
 use crate::stats::RouterStats;
 use crate::stun::IceKey;
+use crate::timers::Timers;
 use crate::track::Track;
 
 /// A participant's sessions.
@@ -96,7 +96,8 @@ pub struct Router {
     pub(crate) rooms: HashMap<RoomId, RoomMedia>,
     pub(crate) follows: HashMap<SessionId, Follow>,
     pub(crate) demux: Demux,
-    pub(crate) timers: BinaryHeap<Reverse<(Instant, SessionId)>>,
+    /// When sessions next want their timeouts run, and the next sweep (`drive.rs`).
+    pub(crate) timers: Timers,
     pub(crate) session_events: VecDeque<(SessionId, Event)>,
     /// What handling an input left to do: polls, keyframe requests, offers, events, relays.
     pub(crate) pending: Pending,
@@ -104,7 +105,6 @@ pub struct Router {
     pub(crate) transmits: VecDeque<Transmit>,
     /// Datagrams for other workers, one batch per worker.
     handovers: Vec<DatagramBatch>,
-    pub(crate) next_sweep: Option<Instant>,
     /// Subscriptions, rendered sizes or taps changed: the layers publishers send are
     /// worked out again (`dynacast.rs`) before the router next waits.
     pub(crate) layers_due: bool,
@@ -149,13 +149,12 @@ impl Router {
             rooms: HashMap::new(),
             follows: HashMap::new(),
             demux: Demux::new(worker, workers, key),
-            timers: BinaryHeap::new(),
+            timers: Timers::default(),
             session_events: VecDeque::new(),
             pending: Pending::default(),
             closed: Vec::new(),
             transmits: VecDeque::new(),
             handovers: (0..workers).map(|_| DatagramBatch::default()).collect(),
-            next_sweep: None,
             layers_due: false,
             estimate_bandwidth: true,
             audio_red: false,
