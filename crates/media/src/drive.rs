@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use str0m::{Input, Output, Reason, Rtc};
+use str0m::{Input, Output};
 use tracing::{info, warn};
 
 use crate::event::MediaEvent;
@@ -25,8 +25,6 @@ const MAX_IMMEDIATE_TIMEOUTS: u32 = 64;
 /// through the heap, each paced packet cost a pass of the IO loop and a datagram of its
 /// own. Timers further off keep their time: pacing and probing depend on it.
 const IMMEDIATE_SLACK: Duration = Duration::from_micros(10);
-/// The soonest the estimator's own timer wakes a session (`estimator_wake`).
-const ESTIMATOR_WAKE: Duration = Duration::from_millis(100);
 
 impl Router {
     /// When [`Router::handle_timeout`] should be called next.
@@ -135,7 +133,6 @@ impl Router {
                         }
                         continue;
                     }
-                    let at = estimator_wake(&session.rtc, clock, at);
                     self.timers.schedule(id, at, &mut session.scheduled);
                     return;
                 }
@@ -152,19 +149,5 @@ impl Router {
     /// Closes session `id` once the current input is handled.
     pub(crate) fn close_soon(&mut self, id: SessionId) {
         self.closed.push(id);
-    }
-}
-
-/// When to wake a session that asked for a timeout at `at`. str0m's bandwidth estimator
-/// asks for one every 25 ms, but a session sending media runs it anyway with the timeouts
-/// of its packets (the pacer takes one per packet written): woken for the estimator alone,
-/// between frames, a session cost a pass of str0m's timeouts for nothing else. So the
-/// estimator's own timer wakes it [`ESTIMATOR_WAKE`] after `clock` at the soonest; a session
-/// sending nothing still has its estimate updated ten times a second.
-fn estimator_wake(rtc: &Rtc, clock: Instant, at: Instant) -> Instant {
-    if rtc.last_timeout_reason() == Reason::BweDelayControl {
-        at.max(clock + ESTIMATOR_WAKE)
-    } else {
-        at
     }
 }
