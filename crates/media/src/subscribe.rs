@@ -6,6 +6,7 @@
 use std::time::Instant;
 
 use moim_proto::signal::TrackKind;
+use str0m::Rtc;
 use str0m::change::SdpAnswer;
 use str0m::media::{Direction, MediaKind, Mid};
 use tracing::debug;
@@ -190,6 +191,7 @@ impl Router {
         let n = &mut session.negotiation;
         for mid in n.stopping.drain(..) {
             session.slots.remove(&mid);
+            forget_stream(&mut session.rtc, mid);
         }
         for (mid, track_id) in n.opening.drain(..) {
             match self.tracks.get_mut(&track_id) {
@@ -215,5 +217,16 @@ impl Router {
         self.pending.poll(session);
         self.pending.renegotiate(id);
         Ok(())
+    }
+}
+
+/// Forgets the send stream of the stopped m-line `mid`. str0m keeps it (an offerer never
+/// reuses a stopped m-line), and would go on sending reports for it and visiting it for
+/// every packet the connection sends, so a long meeting's comings and goings would make
+/// every packet dearer.
+fn forget_stream(rtc: &mut Rtc, mid: Mid) {
+    let mut api = rtc.direct_api();
+    if let Some(ssrc) = api.stream_tx_by_mid(mid, None).map(|s| s.ssrc()) {
+        api.remove_stream_tx(ssrc);
     }
 }

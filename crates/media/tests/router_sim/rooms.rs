@@ -1,6 +1,7 @@
 //! Rooms across workers and nodes: renegotiation when publishers leave, data channels,
 //! overloaded workers shedding load and turning newcomers away.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -46,6 +47,34 @@ fn publisher_leaving_renegotiates(workers: usize, unpublish_only: bool) {
         "the subscriber is offered no tracks"
     );
     assert_eq!(sim.stats().tracks, 0);
+}
+
+#[test]
+fn a_track_that_left_is_no_longer_reported_on() {
+    // A subscriber's connection keeps the m-lines of tracks that left (stopped), but the
+    // server forgets their streams: no sender reports for them, and nothing of them in
+    // the work each packet sent on the connection costs.
+    let mut sim = Sim::new();
+    let alice = sim.add_publisher(10001);
+    let bob = sim.add_subscriber(10002);
+    sim.run(Duration::from_secs(6));
+    let reported: HashSet<_> = sim.peers[bob].sender_reports.drain(..).collect();
+    assert_eq!(
+        reported.len(),
+        2,
+        "alice's sound and camera were reported on"
+    );
+    let id = sim.peers[alice].id;
+    sim.command(Command::RemoveParticipant { participant: id });
+    sim.run(Duration::from_millis(100));
+    assert_eq!(sim.last_offer_tracks, Some(0));
+    sim.peers[bob].sender_reports.clear();
+    sim.run(Duration::from_secs(12));
+    assert_eq!(
+        sim.peers[bob].sender_reports,
+        [],
+        "reports after the tracks left"
+    );
 }
 
 #[test]

@@ -53,6 +53,8 @@ pub struct Peer {
     pub downlink: Option<Downlink>,
     /// Videos the server paused for this peer's bandwidth, less those it resumed.
     pub paused: i32,
+    /// The m-lines a sender report arrived for, one entry per report.
+    pub sender_reports: Vec<Mid>,
     /// When the peer last asked for a keyframe after a gap.
     last_pli: Option<Instant>,
 }
@@ -134,6 +136,7 @@ impl Peer {
             offered_from: Vec::new(),
             downlink: None,
             paused: 0,
+            sender_reports: Vec::new(),
             last_pli: None,
         }
     }
@@ -254,6 +257,7 @@ impl Peer {
                         }
                     }
                 }
+                Output::Event(Event::SenderFeedback(f)) => self.sender_reports.push(f.mid),
                 Output::Event(Event::ChannelOpen(id, label)) => self.channels.push((id, label)),
                 Output::Event(Event::ChannelData(d)) => {
                     self.channel_messages
