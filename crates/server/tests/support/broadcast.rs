@@ -110,17 +110,28 @@ pub fn frames_fed(server: &Server) -> u64 {
         .unwrap_or_else(|| panic!("the ladder's frames in {metrics}"))
 }
 
+/// How long [`wait_for_segment`] waits for one segment: a source that comes back, or a
+/// transcoder that starts, on a busy machine can take longer than one held reload.
+const SEGMENT_WAIT: Duration = Duration::from_secs(30);
+
 /// Waits (blocking reloads, one segment at a time) until the playlist at `rung` holds
-/// segment `msn`.
+/// segment `msn`. Like a player, it asks again when a held reload ends with nothing new
+/// (503, after the server's hold limit), for up to [`SEGMENT_WAIT`] per segment.
 pub fn wait_for_segment(server: &Server, rung: &str, msn: u64) -> String {
     let (_, _, playlist) = get(server, &format!("{rung}index.m3u8"));
     let mut at = preload_hint(&playlist).0;
+    let mut since = Instant::now();
     loop {
         let (status, _, playlist) = get(server, &format!("{rung}index.m3u8?_HLS_msn={at}"));
+        if status == 503 && since.elapsed() < SEGMENT_WAIT {
+            std::thread::sleep(Duration::from_millis(100));
+            continue;
+        }
         assert_eq!(status, 200, "segment {at}: {playlist}");
         if at >= msn {
             return playlist;
         }
         at += 1;
+        since = Instant::now();
     }
 }
