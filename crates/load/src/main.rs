@@ -53,6 +53,9 @@ const SETTLE: Duration = Duration::from_secs(3);
 /// `--interleave-idle`).
 const JOIN_WAIT: Duration = Duration::from_secs(10);
 
+/// Longest wait at the end of a run for the participants to leave.
+const LEAVE_WAIT: Duration = Duration::from_secs(5);
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Scenario {
     /// One publisher (camera + microphone), N subscribers.
@@ -303,7 +306,11 @@ async fn run(args: Args, clips: Arc<Clips>) -> anyhow::Result<()> {
     let threads = Threads::start(args.threads.unwrap_or_else(threads::available))?;
     let metrics = Arc::new(AllMetrics::new(threads.len()));
 
+    // Every participant holds a clone of `alive` until it has left; the run ends when all
+    // are gone, so that their `leave` reaches the server instead of a dropped socket.
+    let (alive, mut all_left) = tokio::sync::mpsc::channel::<()>(1);
     let spawner = {
+        let alive = alive.clone();
         let metrics = metrics.clone();
         let (args, server) = (args.clone(), server.clone());
         let threads = threads.handles();
@@ -315,7 +322,7 @@ async fn run(args: Args, clips: Arc<Clips>) -> anyhow::Result<()> {
                 let leave_at = stop_at + Duration::from_secs(1);
                 let (joined, answered) = tokio::sync::oneshot::channel();
                 let thread = index % threads.len();
-                threads[thread].spawn(peer::run(
+                let peer = peer::run(
                     signaling,
                     args.local_ip,
                     role,
@@ -323,7 +330,12 @@ async fn run(args: Args, clips: Arc<Clips>) -> anyhow::Result<()> {
                     metrics.shard(thread),
                     leave_at,
                     joined,
-                ));
+                );
+                let alive = alive.clone();
+                threads[thread].spawn(async move {
+                    peer.await;
+                    drop(alive);
+                });
                 if args.interleave_idle {
                     // One join at a time, so that the server places them in this order.
                     let _ = tokio::time::timeout(JOIN_WAIT, answered).await;
@@ -334,6 +346,7 @@ async fn run(args: Args, clips: Arc<Clips>) -> anyhow::Result<()> {
         }
     };
     tokio::spawn(spawner);
+    drop(alive);
 
     let mut samples = Vec::new();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -472,6 +485,8 @@ async fn run(args: Args, clips: Arc<Clips>) -> anyhow::Result<()> {
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
     }
+    // A peer stuck in its signaling is not waited for long.
+    let _ = tokio::time::timeout(LEAVE_WAIT, all_left.recv()).await;
     server.finish().await;
     Ok(())
 }

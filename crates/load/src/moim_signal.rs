@@ -14,6 +14,9 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::signal::{ToMedia, ToSignaling};
 
+/// Longest wait for the server to close the connection after `leave`.
+const LEAVE_CLOSE: std::time::Duration = std::time::Duration::from_secs(2);
+
 pub type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// Where and as whom a participant joins a Moim room.
@@ -49,7 +52,7 @@ impl MoimSignal {
             tokio::select! {
                 message = from_media.recv() => match message {
                     Some(ToSignaling::Leave) => {
-                        let _ = link.send(json!({"type": "leave"})).await;
+                        link.leave().await;
                         return Ok(());
                     }
                     Some(message) => link.on_media_message(message).await?,
@@ -121,6 +124,23 @@ impl Link {
     async fn send(&mut self, message: Value) -> anyhow::Result<()> {
         self.ws.send(Message::text(message.to_string())).await?;
         Ok(())
+    }
+
+    /// Says `leave` and waits for the server to close the connection: a socket dropped
+    /// at once may be reset before the server has read the `leave`, and the server then
+    /// keeps the participant to resume.
+    async fn leave(&mut self) {
+        if self.send(json!({"type": "leave"})).await.is_err() {
+            return;
+        }
+        let closed = async {
+            while let Some(Ok(message)) = self.ws.next().await {
+                if let Message::Close(_) = message {
+                    break;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(LEAVE_CLOSE, closed).await;
     }
 
     async fn on_media_message(&mut self, message: ToSignaling) -> anyhow::Result<()> {
