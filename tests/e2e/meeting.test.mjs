@@ -122,13 +122,19 @@ describe('a meeting of three in the web app', () => {
     }
   });
 
-  test('the last one left sees a newcomer who joins later, and the newcomer sees them', async () => {
-    // Being alone empties the subscriber connection; it must still carry later arrivals.
+  test('the last one left sees and hears a newcomer on the m-lines of those who left', async () => {
+    // Being alone empties the subscriber connection; it must still carry later arrivals,
+    // and they take the m-lines the others' tracks left instead of growing the connection.
     await pages[1].getByRole('button', { name: 'Leave' }).click();
     await pages[0].locator(REMOTE_CAMERA_VIDEOS).waitFor({ state: 'detached', timeout: 5_000 });
+    const mLines = () =>
+      pages[0].evaluate(() => /** @type {any} */ (window).moimRoom.subscriberPc.getTransceivers().length);
+    const before = await mLines();
     const newcomer = await newPage(browser, 'meeting-newcomer');
     await joinWithApp(newcomer, server, room, 'Margaret');
     await waitForFramesDecodedRising(newcomer, REMOTE_CAMERA_VIDEOS, { count: 1 });
     await waitForFramesDecodedRising(pages[0], REMOTE_CAMERA_VIDEOS, { count: 1 });
+    await waitForAudioPacketsRising(pages[0], REMOTE_AUDIO, { count: 1 });
+    assert.equal(await mLines(), before, 'the newcomer took freed m-lines');
   });
 });

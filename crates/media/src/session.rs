@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use moim_proto::signal::TrackSource;
 use str0m::Rtc;
 use str0m::change::SdpPendingOffer;
-use str0m::media::Mid;
+use str0m::media::{MediaKind, Mid};
 
 use crate::bandwidth::Bandwidth;
 use crate::data::DataChannels;
@@ -73,12 +73,16 @@ pub struct Negotiation {
     pub pending: Option<SdpPendingOffer>,
     /// Tracks waiting for an m-line in the next offer.
     pub to_open: Vec<TrackId>,
-    /// m-lines waiting to be stopped in the next offer.
-    pub to_stop: Vec<Mid>,
-    /// m-lines added or stopped by the pending offer.
+    /// m-lines whose track left, waiting to be made inactive in the next offer.
+    pub to_free: Vec<Mid>,
+    /// m-lines the pending offer adds or gives a track again.
     pub opening: Vec<(Mid, TrackId)>,
-    /// m-lines the pending offer stops; their slots go once it is answered.
-    pub stopping: Vec<Mid>,
+    /// m-lines the pending offer makes inactive; their slots go once it is answered.
+    pub freeing: Vec<Mid>,
+    /// Inactive m-lines without a track: the next track of their kind takes one instead
+    /// of a new m-line, so a connection grows with the most tracks it carried at once,
+    /// not with every track that came and went.
+    pub free: Vec<(Mid, MediaKind)>,
     /// Whether the connection carries data channels (the participant may send data).
     pub data: bool,
     /// Whether what keeps the connection up before any track and when every track

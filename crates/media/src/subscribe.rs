@@ -15,6 +15,7 @@ use crate::data::offer_channels;
 use crate::error::MediaError;
 use crate::event::MediaEvent;
 use crate::ids::{ParticipantId, RoomId, SessionId, TrackId};
+use crate::packets::Forwarding;
 use crate::router::Router;
 use crate::session::{SessionRole, prepare_video_send};
 use crate::subscription::Slot;
@@ -67,8 +68,8 @@ impl Router {
         self.pending.renegotiate(id);
     }
 
-    /// The track on `mid` of session `id` is gone: a subscriber stops the m-line, a player
-    /// waits for another source.
+    /// The track on `mid` of session `id` is gone: a subscriber frees the m-line for the
+    /// next track of its kind, a player waits for another source.
     pub(crate) fn retract_slot(&mut self, id: SessionId, mid: Mid) {
         let Some(session) = self.sessions.get_mut(&id) else {
             return;
@@ -79,7 +80,7 @@ impl Router {
         slot.rebind(None);
         if session.role == SessionRole::Subscriber {
             slot.open = false;
-            session.negotiation.to_stop.push(mid);
+            session.negotiation.to_free.push(mid);
             self.pending.renegotiate(id);
         }
     }
@@ -91,9 +92,42 @@ impl Router {
         };
         let n = &mut session.negotiation;
         let changes =
-            !n.to_open.is_empty() || !n.to_stop.is_empty() || !n.anchored || n.restart_ice;
+            !n.to_open.is_empty() || !n.to_free.is_empty() || !n.anchored || n.restart_ice;
         if n.pending.is_some() || !changes {
             return;
+        }
+        // Each track takes a free m-line of its kind if there is one, else a new one.
+        let mut reused = Vec::new();
+        let mut added = Vec::new();
+        for track_id in n.to_open.drain(..) {
+            let Some(track) = self.tracks.get(&track_id) else {
+                continue;
+            };
+            if n.opening.iter().any(|(_, t)| *t == track_id)
+                || session.slots.values().any(|s| s.track == Some(track_id))
+                || reused.iter().any(|(_, t, _)| *t == track_id)
+                || added.iter().any(|(t, _)| *t == track_id)
+            {
+                continue;
+            }
+            let kind = match track.kind {
+                TrackKind::Audio => MediaKind::Audio,
+                TrackKind::Video => MediaKind::Video,
+            };
+            match n.free.iter().position(|(_, k)| *k == kind) {
+                Some(i) => reused.push((n.free.swap_remove(i).0, track_id, kind)),
+                None => added.push((track_id, kind)),
+            }
+        }
+        // In packet forwarding a freed m-line lost its send stream; it gets a new one (new
+        // SSRCs, which the offer announces), numbered on from the old one's packets.
+        if self.forwarding == Forwarding::Packets {
+            let mut direct = session.rtc.direct_api();
+            for (mid, _, kind) in &reused {
+                let ssrc = direct.new_ssrc();
+                let rtx = kind.is_video().then(|| direct.new_ssrc());
+                direct.declare_stream_tx(ssrc, rtx, *mid, None);
+            }
         }
         let mut api = session.rtc.sdp_api();
         if std::mem::take(&mut n.restart_ice) {
@@ -110,18 +144,14 @@ impl Router {
             }
             n.anchored = true;
         }
-        for track_id in n.to_open.drain(..) {
+        // The client binds a freed m-line to its next track by the offer's `tracks`.
+        for (mid, track_id, _) in reused {
+            api.set_direction(mid, Direction::SendOnly);
+            n.opening.push((mid, track_id));
+        }
+        for (track_id, kind) in added {
             let Some(track) = self.tracks.get(&track_id) else {
                 continue;
-            };
-            if n.opening.iter().any(|(_, t)| *t == track_id)
-                || session.slots.values().any(|s| s.track == Some(track_id))
-            {
-                continue;
-            }
-            let kind = match track.kind {
-                TrackKind::Audio => MediaKind::Audio,
-                TrackKind::Video => MediaKind::Video,
             };
             let mid = api.add_media(
                 kind,
@@ -132,9 +162,9 @@ impl Router {
             );
             n.opening.push((mid, track_id));
         }
-        for mid in n.to_stop.drain(..) {
-            api.stop_media(mid);
-            n.stopping.push(mid);
+        for mid in n.to_free.drain(..) {
+            api.set_direction(mid, Direction::Inactive);
+            n.freeing.push(mid);
         }
         let Some((offer, pending)) = api.apply() else {
             return;
@@ -144,7 +174,7 @@ impl Router {
         let open = session
             .slots
             .iter()
-            .filter(|(mid, _)| !n.stopping.contains(mid))
+            .filter(|(mid, _)| !n.freeing.contains(mid))
             .filter_map(|(mid, slot)| Some((*mid, slot.track?)));
         for (mid, track_id) in open.chain(n.opening.iter().copied()) {
             if let Some(track) = self.tracks.get(&track_id) {
@@ -189,28 +219,47 @@ impl Router {
             .accept_answer(pending, answer)
             .map_err(|e| MediaError::Negotiation(e.to_string()))?;
         let n = &mut session.negotiation;
-        for mid in n.stopping.drain(..) {
-            session.slots.remove(&mid);
-            forget_stream(&mut session.rtc, mid);
+        for mid in n.freeing.drain(..) {
+            if self.forwarding == Forwarding::Packets {
+                forget_stream(&mut session.rtc, mid);
+            }
+            if let Some(slot) = session.slots.get_mut(&mid) {
+                *slot = slot.handed_on(None);
+                let kind = if slot.is_video {
+                    MediaKind::Video
+                } else {
+                    MediaKind::Audio
+                };
+                n.free.push((mid, kind));
+            }
         }
         for (mid, track_id) in n.opening.drain(..) {
-            match self.tracks.get_mut(&track_id) {
+            let track = self.tracks.get_mut(&track_id);
+            let bound = track.as_ref().map(|_| track_id);
+            let slot = match session.slots.get(&mid) {
+                Some(freed) => freed.handed_on(bound),
+                None => {
+                    let video = session.rtc.media(mid).is_some_and(|m| m.kind().is_video());
+                    Slot::new(bound, video, bound.is_some())
+                }
+            };
+            let video = slot.is_video;
+            if video {
+                prepare_video_send(&mut session.rtc, mid);
+            }
+            let slot = session.slots.entry(mid).insert_entry(slot).into_mut();
+            match track {
                 Some(track) => {
-                    let video = track.kind == TrackKind::Video;
-                    let mut slot = Slot::new(Some(track_id), video, true);
                     if video {
                         // Joining an overloaded worker sheds as its last joiner would.
                         slot.shed = self.overload.layer_limit(id.0 as usize);
-                        prepare_video_send(&mut session.rtc, mid);
                     }
-                    session.slots.insert(mid, slot);
                     track.subscribers.push(Subscriber { session: id, mid });
                     self.layers_due = true;
                 }
                 None => {
                     debug!(session = %id, "track {track_id} left during negotiation");
-                    session.slots.insert(mid, Slot::new(None, false, false));
-                    n.to_stop.push(mid);
+                    n.to_free.push(mid);
                 }
             }
         }
@@ -220,10 +269,11 @@ impl Router {
     }
 }
 
-/// Forgets the send stream of the stopped m-line `mid`. str0m keeps it (an offerer never
-/// reuses a stopped m-line), and would go on sending reports for it and visiting it for
-/// every packet the connection sends, so a long meeting's comings and goings would make
-/// every packet dearer.
+/// Forgets the send stream of the freed m-line `mid`: str0m would otherwise go on sending
+/// reports for it and visiting it for every packet the connection sends while the m-line
+/// waits for its next track. Only in packet forwarding, where the server numbers the
+/// packets: in frame forwarding str0m does, and a new stream would start its numbers
+/// over, so the m-line keeps its stream.
 fn forget_stream(rtc: &mut Rtc, mid: Mid) {
     let mut api = rtc.direct_api();
     if let Some(ssrc) = api.stream_tx_by_mid(mid, None).map(|s| s.ssrc()) {

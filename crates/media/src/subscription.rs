@@ -99,6 +99,19 @@ impl Slot {
         }
     }
 
+    /// The slot of the same m-line for another track (or for none yet): a subscription
+    /// of its own, whose packets go on where this one's stopped (their times, and in
+    /// packet forwarding their numbers), so that a receiver that keeps one reordering
+    /// buffer per m-line sees no jump.
+    pub fn handed_on(&self, track: Option<TrackId>) -> Slot {
+        Slot {
+            offset: self.offset,
+            last_out: self.last_out,
+            numbering: self.numbering.clone(),
+            ..Slot::new(track, self.is_video, track.is_some())
+        }
+    }
+
     /// Binds another track (or none); forwarding resumes on its next keyframe.
     pub fn rebind(&mut self, track: Option<TrackId>) {
         self.track = track;

@@ -1,11 +1,10 @@
 //! Rooms across workers and nodes: renegotiation when publishers leave, data channels,
 //! overloaded workers shedding load and turning newcomers away.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use moim_media::{Command, MediaEvent};
+use moim_media::{Command, Forwarding, MediaEvent};
 
 use crate::sim::Sim;
 
@@ -50,31 +49,51 @@ fn publisher_leaving_renegotiates(workers: usize, unpublish_only: bool) {
 }
 
 #[test]
-fn a_track_that_left_is_no_longer_reported_on() {
-    // A subscriber's connection keeps the m-lines of tracks that left (stopped), but the
-    // server forgets their streams: no sender reports for them, and nothing of them in
-    // the work each packet sent on the connection costs.
-    let mut sim = Sim::new();
+fn a_track_that_comes_after_one_left_takes_its_m_line() {
+    takes_a_freed_m_line(Sim::new());
+}
+
+#[test]
+fn a_track_that_comes_after_one_left_takes_its_m_line_in_frame_forwarding() {
+    takes_a_freed_m_line(Sim::new().with_forwarding(Forwarding::Frames));
+}
+
+fn takes_a_freed_m_line(mut sim: Sim) {
+    // A subscriber's connection does not grow with a meeting's comings and goings: the
+    // m-line of a track that left carries the next track of its kind.
     let alice = sim.add_publisher(10001);
     let bob = sim.add_subscriber(10002);
-    sim.run(Duration::from_secs(6));
-    let reported: HashSet<_> = sim.peers[bob].sender_reports.drain(..).collect();
+    sim.run(Duration::from_secs(3));
     assert_eq!(
-        reported.len(),
-        2,
-        "alice's sound and camera were reported on"
+        sim.peers[bob].offered_m_lines, 3,
+        "data channels, alice's sound and camera"
     );
     let id = sim.peers[alice].id;
     sim.command(Command::RemoveParticipant { participant: id });
-    sim.run(Duration::from_millis(100));
+    sim.run(Duration::from_millis(500));
     assert_eq!(sim.last_offer_tracks, Some(0));
-    sim.peers[bob].sender_reports.clear();
-    sim.run(Duration::from_secs(12));
+    let carol = sim.add_publisher(10003);
+    sim.run(Duration::from_secs(1));
+    let carol_id = sim.peers[carol].id;
+    assert_eq!(sim.peers[bob].offered_from, [carol_id, carol_id]);
     assert_eq!(
-        sim.peers[bob].sender_reports,
-        [],
-        "reports after the tracks left"
+        sim.peers[bob].offered_m_lines, 3,
+        "carol's sound and camera took the m-lines alice's left"
     );
+    let (frames, sounds) = (sim.peers[bob].video_frames, sim.peers[bob].audio_frames);
+    sim.run(Duration::from_secs(2));
+    let b = &sim.peers[bob];
+    assert!(
+        b.video_frames > frames + 40,
+        "carol's camera: {} frames",
+        b.video_frames - frames
+    );
+    assert!(
+        b.audio_frames > sounds + 40,
+        "carol's sound: {} frames",
+        b.audio_frames - sounds
+    );
+    assert_eq!(b.gaps, 0, "the m-line's stream went on without a gap");
 }
 
 #[test]

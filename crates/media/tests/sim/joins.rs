@@ -159,6 +159,7 @@ impl Sim {
                 self.last_offer_tracks = Some(tracks.len());
                 let peer = self.peers.iter_mut().find(|p| p.id == participant).unwrap();
                 peer.offered_tracks = Some(tracks.len());
+                peer.offered_m_lines = sdp.matches("\nm=").count();
                 peer.offered_data |= sdp.contains("m=application");
                 peer.offered_from = tracks.iter().map(|(_, _, p)| *p).collect();
                 let offer = SdpOffer::from_sdp_string(&sdp).unwrap();

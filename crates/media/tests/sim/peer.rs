@@ -45,6 +45,8 @@ pub struct Peer {
     pub channel_messages: Vec<String>,
     /// Tracks in the last subscriber offer this peer answered.
     pub offered_tracks: Option<usize>,
+    /// The number of m-lines in the latest offer it was sent.
+    pub offered_m_lines: usize,
     /// Whether a subscriber offer to this peer carried data channels (`m=application`).
     pub offered_data: bool,
     /// The publishers of those tracks, one entry per track.
@@ -132,6 +134,7 @@ impl Peer {
             channels: Vec::new(),
             channel_messages: Vec::new(),
             offered_tracks: None,
+            offered_m_lines: 0,
             offered_data: false,
             offered_from: Vec::new(),
             downlink: None,
