@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use moim_proto::signal::TrackSource;
 use str0m::Rtc;
 use str0m::change::SdpPendingOffer;
-use str0m::media::{MediaKind, Mid};
+use str0m::media::Mid;
 
 use crate::bandwidth::Bandwidth;
 use crate::data::DataChannels;
@@ -79,10 +79,10 @@ pub struct Negotiation {
     pub opening: Vec<(Mid, TrackId)>,
     /// m-lines the pending offer makes inactive; their slots go once it is answered.
     pub freeing: Vec<Mid>,
-    /// Inactive m-lines without a track: the next track of their kind takes one instead
-    /// of a new m-line, so a connection grows with the most tracks it carried at once,
-    /// not with every track that came and went.
-    pub free: Vec<(Mid, MediaKind)>,
+    /// Inactive m-lines without a track (their slots say of which kind): the next track
+    /// of their kind takes one instead of a new m-line, so a connection grows with the
+    /// most tracks it carried at once, not with every track that came and went.
+    pub free: Vec<Mid>,
     /// Whether the connection carries data channels (the participant may send data).
     pub data: bool,
     /// Whether what keeps the connection up before any track and when every track

@@ -110,22 +110,21 @@ impl Router {
             {
                 continue;
             }
-            let kind = match track.kind {
-                TrackKind::Audio => MediaKind::Audio,
-                TrackKind::Video => MediaKind::Video,
-            };
-            match n.free.iter().position(|(_, k)| *k == kind) {
-                Some(i) => reused.push((n.free.swap_remove(i).0, track_id, kind)),
-                None => added.push((track_id, kind)),
+            let video = track.kind == TrackKind::Video;
+            let free_of_kind =
+                |mid: &Mid| session.slots.get(mid).is_some_and(|s| s.is_video == video);
+            match n.free.iter().position(free_of_kind) {
+                Some(i) => reused.push((n.free.swap_remove(i), track_id, video)),
+                None => added.push((track_id, video)),
             }
         }
         // In packet forwarding a freed m-line lost its send stream; it gets a new one (new
         // SSRCs, which the offer announces), numbered on from the old one's packets.
         if self.forwarding == Forwarding::Packets {
             let mut direct = session.rtc.direct_api();
-            for (mid, _, kind) in &reused {
+            for (mid, _, video) in &reused {
                 let ssrc = direct.new_ssrc();
-                let rtx = kind.is_video().then(|| direct.new_ssrc());
+                let rtx = video.then(|| direct.new_ssrc());
                 direct.declare_stream_tx(ssrc, rtx, *mid, None);
             }
         }
@@ -149,9 +148,14 @@ impl Router {
             api.set_direction(mid, Direction::SendOnly);
             n.opening.push((mid, track_id));
         }
-        for (track_id, kind) in added {
+        for (track_id, video) in added {
             let Some(track) = self.tracks.get(&track_id) else {
                 continue;
+            };
+            let kind = if video {
+                MediaKind::Video
+            } else {
+                MediaKind::Audio
             };
             let mid = api.add_media(
                 kind,
@@ -225,12 +229,7 @@ impl Router {
             }
             if let Some(slot) = session.slots.get_mut(&mid) {
                 *slot = slot.handed_on(None);
-                let kind = if slot.is_video {
-                    MediaKind::Video
-                } else {
-                    MediaKind::Audio
-                };
-                n.free.push((mid, kind));
+                n.free.push(mid);
             }
         }
         for (mid, track_id) in n.opening.drain(..) {
