@@ -94,17 +94,27 @@ mod tests {
             UdpSocket::bind((ip, 0)).await.unwrap(),
             ClientSocket::bind(ip).await.unwrap(),
         );
-        a.send_to(b"hello", b.local_addr().unwrap()).await.unwrap();
-        // Readable once the kernel has queued it (on a busy machine loopback delivery
-        // itself can come late), then left waiting there.
-        b.socket.readable().await.unwrap();
-        tokio::time::sleep(Duration::from_millis(30)).await;
         let mut buf = vec![0; RECV_BUFFER];
-        let arrival = b.recv(&mut buf).await.unwrap();
-        assert_eq!(&buf[..arrival.len], b"hello");
-        assert_eq!(arrival.source, a.local_addr().unwrap());
-        assert!(arrival.lag >= Duration::from_millis(25), "{arrival:?}");
-        assert!(arrival.lag < Duration::from_secs(5), "{arrival:?}");
+        // The first socket on a machine to ask for receive times has the kernel turn them
+        // on through deferred work: until it has run, a datagram is stamped only when read.
+        let mut arrivals = Vec::new();
+        for _ in 0..10 {
+            a.send_to(b"hello", b.local_addr().unwrap()).await.unwrap();
+            // Readable once the kernel has queued it (on a busy machine loopback delivery
+            // itself can come late), then left waiting there.
+            b.socket.readable().await.unwrap();
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            let arrival = b.recv(&mut buf).await.unwrap();
+            assert_eq!(&buf[..arrival.len], b"hello");
+            assert_eq!(arrival.source, a.local_addr().unwrap());
+            arrivals.push(arrival);
+            if arrival.lag >= Duration::from_millis(25) {
+                break;
+            }
+        }
+        let last = arrivals.last().unwrap();
+        assert!(last.lag >= Duration::from_millis(25), "{arrivals:?}");
+        assert!(last.lag < Duration::from_secs(5), "{arrivals:?}");
     }
 
     #[tokio::test]
