@@ -37,6 +37,12 @@ pub struct Bandwidth {
     pub estimate: Option<u64>,
     /// The estimate last allocated, and when.
     allocated: Option<(u64, Instant)>,
+    /// The estimate has fallen since the path began: str0m saw the path congested, and
+    /// what it estimates is what the path carries. Until then the estimate only climbs
+    /// from a guess, and says no more than that the path carries at least that much.
+    fell: bool,
+    /// The rate str0m's estimator was last started over from, in bits a second.
+    restarted_from: u64,
     probe: Probe,
 }
 
@@ -67,7 +73,11 @@ impl Router {
         if session.bandwidth.estimate.is_none() && bps == INITIAL_ESTIMATE.as_u64() {
             return;
         }
-        session.bandwidth.estimate = Some(bps);
+        // str0m reports the average of its estimates over the last seconds, in steps of
+        // a few percent: a fall shows first as a step down (from the guess, at first).
+        let bandwidth = &mut session.bandwidth;
+        bandwidth.fell |= bps < bandwidth.estimate.unwrap_or(INITIAL_ESTIMATE.as_u64());
+        bandwidth.estimate = Some(bps);
         let due = session.bandwidth.allocated.is_none_or(|(last, at)| {
             bps * 100 < last * FALL_PERCENT || now.saturating_duration_since(at) >= REALLOCATE_EVERY
         });
@@ -199,7 +209,20 @@ impl Router {
         // picture makes a layer cost more for a moment: only an estimate clearly below
         // what is sent is congestion, and takes layers away.
         let sent = audio + videos_sent;
-        let congested = estimate * 100 < sent * CONGESTED_PERCENT;
+        let mut congested = estimate * 100 < sent * CONGESTED_PERCENT;
+        if congested && !session.bandwidth.fell {
+            // An estimate still climbing from the guess is no congestion: the path has
+            // carried all that is sent. str0m starts over from that rate, as libwebrtc's
+            // rate control takes the measured throughput after its first seconds, so
+            // that its pacer does not hold the media back to the guess; on a path that
+            // does not carry it the estimate falls from there.
+            let restarted = &mut session.bandwidth.restarted_from;
+            if *restarted * 100 < sent * CONGESTED_PERCENT {
+                session.rtc.bwe().reset(Bitrate::bps(sent));
+                *restarted = sent;
+            }
+            congested = false;
+        }
         let budget = if congested {
             estimate
         } else {

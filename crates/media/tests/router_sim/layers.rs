@@ -110,3 +110,52 @@ fn slow_downlinks(mut sim: Sim) {
     sim.run(Duration::from_secs(1));
     assert!(sim.peers[bob].video_frames > frames + 20);
 }
+
+/// A subscriber behind a downlink of `bps` joins four cameras of `interframe_bytes` a
+/// frame at 30 frames a second.
+fn four_cameras_to_one(interframe_bytes: usize, bps: u64) -> (Sim, usize) {
+    let mut sim = Sim::new();
+    for port in 10001..10005 {
+        let camera = sim.add_publisher(port);
+        sim.peers[camera].interframe_bytes = interframe_bytes;
+    }
+    let subscriber = sim.add_subscriber(10010);
+    sim.limit_downlink(subscriber, Some(bps));
+    (sim, subscriber)
+}
+
+#[test]
+fn a_subscriber_whose_path_carries_every_video_keeps_them_all_from_its_first_estimate() {
+    // About 2 Mbit/s each: more in all than str0m's starting guess of what a path
+    // carries (1,000 kbit/s), and than its first probes (6 times the guess) reach.
+    let (mut sim, bob) = four_cameras_to_one(8000, 100_000_000);
+    for _ in 0..32 {
+        sim.run(Duration::from_millis(250));
+        assert_eq!(sim.peers[bob].paused, 0, "no video taken away");
+    }
+    let frames = sim.peers[bob].video_frames;
+    sim.run(Duration::from_secs(2));
+    let frames = sim.peers[bob].video_frames - frames;
+    assert!(
+        frames >= 4 * 55,
+        "every camera moves: {frames} frames in 2 s"
+    );
+    assert_eq!(sim.peers[bob].downlink.as_ref().unwrap().dropped, 0);
+}
+
+#[test]
+fn a_subscriber_that_joins_on_a_slow_path_has_videos_taken_away_and_keeps_the_sound() {
+    // About 360 kbit/s each, on a path of 1,000 kbit/s.
+    let (mut sim, bob) = four_cameras_to_one(1500, 1_000_000);
+    sim.run(Duration::from_secs(6));
+    let paused = sim.peers[bob].paused;
+    assert!(paused >= 2, "{paused} of 4 videos paused");
+    let dropped = |sim: &Sim| sim.peers[bob].downlink.as_ref().unwrap().dropped;
+    let (audio, lost) = (sim.peers[bob].audio_frames, dropped(&sim));
+    sim.run(Duration::from_secs(4));
+    let (audio, lost) = (sim.peers[bob].audio_frames - audio, dropped(&sim) - lost);
+    assert!(
+        audio >= 4 * 30 * 4 * 9 / 10 && lost <= 6,
+        "the sound goes on: {audio} frames in 4 s, {lost} datagrams dropped on the link"
+    );
+}
