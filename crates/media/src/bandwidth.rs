@@ -78,6 +78,7 @@ impl Router {
         let bandwidth = &mut session.bandwidth;
         bandwidth.fell |= bps < bandwidth.estimate.unwrap_or(INITIAL_ESTIMATE.as_u64());
         bandwidth.estimate = Some(bps);
+        tracing::debug!(session = %id, estimate_kbps = bps / 1000, fell = bandwidth.fell, "estimated");
         let due = session.bandwidth.allocated.is_none_or(|(last, at)| {
             bps * 100 < last * FALL_PERCENT || now.saturating_duration_since(at) >= REALLOCATE_EVERY
         });
@@ -219,6 +220,12 @@ impl Router {
             let restarted = &mut session.bandwidth.restarted_from;
             if *restarted * 100 < sent * CONGESTED_PERCENT {
                 session.rtc.bwe().reset(Bitrate::bps(sent));
+                tracing::debug!(
+                    session = %session.id,
+                    estimate_kbps = estimate / 1000,
+                    sent_kbps = sent / 1000,
+                    "an estimate still climbing from its guess starts over from what is sent"
+                );
                 *restarted = sent;
             }
             congested = false;
