@@ -29,6 +29,15 @@ const FALL_PERCENT: u64 = 90;
 const PROBE_EVERY: Duration = Duration::from_secs(3);
 /// How much the wanted bitrate is raised to probe, in bits a second.
 const PROBE_NUDGE: u64 = 2_000;
+/// str0m reports the average of its estimates over this long, the estimator's before a
+/// restart among them.
+const AVERAGED_OVER: Duration = Duration::from_secs(3);
+/// Loss (in percent) of what was sent over a second that shows the path did not carry it:
+/// a queue on the path overflows. (Loss that only comes and goes on a poor link stays well
+/// below; str0m's estimator backs off from 10 %, over seconds.)
+const OVERFLOW_LOSS_PERCENT: f32 = 25.0;
+/// str0m's statistics give the loss over this long.
+const LOSS_PERIOD: Duration = Duration::from_secs(1);
 
 /// A receiving session's estimate and when it was last shared out.
 #[derive(Debug, Clone, Copy, Default)]
@@ -41,9 +50,51 @@ pub struct Bandwidth {
     /// what it estimates is what the path carries. Until then the estimate only climbs
     /// from a guess, and says no more than that the path carries at least that much.
     fell: bool,
-    /// The rate str0m's estimator was last started over from, in bits a second.
-    restarted_from: u64,
+    /// The estimate the router last set itself, in place of str0m's.
+    set: Option<SetEstimate>,
+    /// Bits a second the last allocation sends, sound included, and of that the sound.
+    sending: u64,
+    sound: u64,
+    /// When the allocation last took a layer away, or a video.
+    lowered: Option<Instant>,
     probe: Probe,
+}
+
+/// An estimate the router set in place of str0m's. It stands until str0m's average holds
+/// none of the estimates from before it: a step down in a mix of the two would read as
+/// a fall, and one up as room.
+#[derive(Debug, Clone, Copy)]
+struct SetEstimate {
+    at: Instant,
+    /// Bits a second.
+    bps: u64,
+    from: SetFrom,
+}
+
+/// What the router set an estimate from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SetFrom {
+    /// What is sent, which the path has yet to show that it carries: str0m's estimator
+    /// started over from it.
+    Sent,
+    /// What the path delivered, when it lost much of what was sent.
+    Delivered,
+}
+
+impl SetEstimate {
+    /// str0m's average still holds estimates from before it.
+    fn recent(&self, now: Instant) -> bool {
+        now.saturating_duration_since(self.at) < AVERAGED_OVER
+    }
+}
+
+/// What becomes of a running video the allocation has no room for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Short {
+    /// It keeps its smallest layer a while first: the estimate may only dip.
+    Deferred,
+    /// It is paused at once: the path showed that it does not carry what is sent.
+    Paused,
 }
 
 /// Probing for more while videos want it. str0m probes when the wanted bitrate rises
@@ -73,6 +124,11 @@ impl Router {
         if session.bandwidth.estimate.is_none() && bps == INITIAL_ESTIMATE.as_u64() {
             return;
         }
+        // An estimate the router set stands while str0m's average still holds estimates
+        // from before it; the statistics tell meanwhile whether the path carries it.
+        if session.bandwidth.set.is_some_and(|set| set.recent(now)) {
+            return;
+        }
         // str0m reports the average of its estimates over the last seconds, in steps of
         // a few percent: a fall shows first as a step down (from the guess, at first).
         let bandwidth = &mut session.bandwidth;
@@ -85,6 +141,66 @@ impl Router {
         if due {
             self.allocate(now, id);
         }
+    }
+
+    /// str0m's statistics of session `id` show `loss`, the share of what it sent over the
+    /// last second that was lost. A path that loses much of what is sent does not carry
+    /// it, whatever the estimate says: str0m's average of its estimates follows seconds
+    /// later, and a queue that overflows keeps the delay high but no longer growing,
+    /// which is all the estimate's delay part sees. The estimate is set to a little less
+    /// than what the path delivered (half of what is sent at least), so that its queue
+    /// drains, and the videos that do not fit are paused at once.
+    pub(crate) fn lost_on_the_way(&mut self, now: Instant, id: SessionId, loss: f32) {
+        let Some(session) = self.sessions.get_mut(&id) else {
+            return;
+        };
+        let bandwidth = &mut session.bandwidth;
+        let Some(estimate) = bandwidth.estimate else {
+            return;
+        };
+        let loss = loss.clamp(0.0, 1.0);
+        if loss * 100.0 < OVERFLOW_LOSS_PERCENT {
+            return;
+        }
+        // With every video paused there is nothing to take away (str0m's probes for more
+        // are what a slow path loses then). Once is enough while the queue drains, and
+        // the loss of a second in which the allocation already sent less says nothing of
+        // what it sends now.
+        if bandwidth.sending <= bandwidth.sound {
+            return;
+        }
+        let set_lately = bandwidth
+            .set
+            .is_some_and(|set| set.from == SetFrom::Delivered && set.recent(now));
+        let lowered_lately = bandwidth
+            .lowered
+            .is_some_and(|at| now.saturating_duration_since(at) < LOSS_PERIOD);
+        if set_lately || lowered_lately {
+            return;
+        }
+        // A burst of loss can be a moment's (a link handing over, a probe overflowing a
+        // short queue): never less than half of what is sent, as libwebrtc's loss-based
+        // control takes off half the loss at a time.
+        let delivered = (bandwidth.sending as f64 * f64::from(1.0 - loss)) as u64;
+        let bps = (delivered * CONGESTED_PERCENT / 100).max(bandwidth.sending / 2);
+        if bps >= estimate {
+            return;
+        }
+        tracing::debug!(
+            session = %id,
+            sending_kbps = bandwidth.sending / 1000,
+            loss_percent = loss * 100.0,
+            estimate_kbps = bps / 1000,
+            "a path that loses much of what is sent is estimated at what it delivered"
+        );
+        bandwidth.set = Some(SetEstimate {
+            at: now,
+            bps,
+            from: SetFrom::Delivered,
+        });
+        bandwidth.estimate = Some(bps);
+        bandwidth.fell = true;
+        self.share(now, id, Short::Paused);
     }
 
     /// Session `id`'s path changed (its ICE restarted over another network): what was
@@ -133,6 +249,10 @@ impl Router {
 
     /// Shares session `id`'s estimate among its videos.
     pub(crate) fn allocate(&mut self, now: Instant, id: SessionId) {
+        self.share(now, id, Short::Deferred);
+    }
+
+    fn share(&mut self, now: Instant, id: SessionId, short: Short) {
         let speaking: HashSet<ParticipantId> = self
             .tracks
             .values()
@@ -217,8 +337,12 @@ impl Router {
             // rate control takes the measured throughput after its first seconds, so
             // that its pacer does not hold the media back to the guess; on a path that
             // does not carry it the estimate falls from there.
-            let restarted = &mut session.bandwidth.restarted_from;
-            if *restarted * 100 < sent * CONGESTED_PERCENT {
+            let restarted = session
+                .bandwidth
+                .set
+                .filter(|set| set.from == SetFrom::Sent)
+                .map_or(0, |set| set.bps);
+            if restarted * 100 < sent * CONGESTED_PERCENT {
                 session.rtc.bwe().reset(Bitrate::bps(sent));
                 tracing::debug!(
                     session = %session.id,
@@ -226,7 +350,12 @@ impl Router {
                     sent_kbps = sent / 1000,
                     "an estimate still climbing from its guess starts over from what is sent"
                 );
-                *restarted = sent;
+                session.bandwidth.set = Some(SetEstimate {
+                    at: now,
+                    bps: sent,
+                    from: SetFrom::Sent,
+                });
+                session.bandwidth.estimate = Some(sent);
             }
             congested = false;
         }
@@ -250,9 +379,9 @@ impl Router {
                 Some(i) => Cap::Layer(layers[*i].2),
                 None => Cap::Paused,
             };
-            // A dip defers the pause; a path that would not carry the video even alone
-            // does not.
-            let cap = if budget < demand.costs[0] {
+            // A dip defers the pause; a path that showed it does not carry what is
+            // sent, or would not carry the video even alone, does not.
+            let cap = if short == Short::Paused || budget < demand.costs[0] {
                 cap
             } else {
                 slot.defer_pause(cap, layers[0].2, now)
@@ -267,6 +396,9 @@ impl Router {
                 (Some(_), None) => true,
                 _ => false,
             };
+            if lowered {
+                session.bandwidth.lowered = Some(now);
+            }
             if let Some(paused) = slot.allot(cap, lowered, now) {
                 tracing::info!(
                     session = %session.id,
@@ -296,6 +428,8 @@ impl Router {
             Probe::Raised => (Probe::Waiting(now + PROBE_EVERY), desired),
         };
         session.bandwidth.probe = probe;
+        session.bandwidth.sending = sending;
+        session.bandwidth.sound = audio;
         session
             .rtc
             .bwe()

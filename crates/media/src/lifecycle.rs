@@ -112,7 +112,12 @@ impl Router {
             Event::EgressBitrateEstimate(BweKind::Twcc { estimate, .. }) => {
                 self.estimated(now, id, estimate.as_u64())
             }
-            Event::PeerStats(stats) => self.peer_stats(id, &stats),
+            Event::PeerStats(stats) => {
+                if let Some(loss) = stats.egress_loss_fraction {
+                    self.lost_on_the_way(now, id, loss);
+                }
+                self.peer_stats(id, &stats)
+            }
             Event::MediaIngressStats(stats) => self.ingress_stats(id, &stats),
             _ => {}
         }

@@ -69,6 +69,8 @@ pub struct Downlink {
     busy_until: Instant,
     queue: VecDeque<(Instant, Transmit)>,
     pub dropped: u64,
+    /// The longest a datagram waited on the link, since the test last cleared it.
+    pub longest_wait: Duration,
 }
 
 impl Downlink {
@@ -80,6 +82,7 @@ impl Downlink {
             busy_until: now,
             queue: VecDeque::new(),
             dropped: 0,
+            longest_wait: Duration::ZERO,
         }
     }
 
@@ -96,6 +99,7 @@ impl Downlink {
             return false;
         }
         let bits = (t.contents.len() as u64 + 28) * 8;
+        self.longest_wait = self.longest_wait.max(start.saturating_duration_since(now));
         self.busy_until = start + Duration::from_micros(bits * 1_000_000 / self.bps);
         self.queue.push_back((self.busy_until, t));
         true
