@@ -55,8 +55,6 @@ pub struct Bandwidth {
     /// Bits a second the last allocation sends, sound included, and of that the sound.
     sending: u64,
     sound: u64,
-    /// When the allocation last took a layer away, or a video.
-    lowered: Option<Instant>,
     probe: Probe,
 }
 
@@ -66,17 +64,15 @@ pub struct Bandwidth {
 #[derive(Debug, Clone, Copy)]
 struct SetEstimate {
     at: Instant,
-    /// Bits a second.
-    bps: u64,
     from: SetFrom,
 }
 
 /// What the router set an estimate from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum SetFrom {
-    /// What is sent, which the path has yet to show that it carries: str0m's estimator
-    /// started over from it.
-    Sent,
+    /// What is sent (bits a second), which the path has yet to show that it carries:
+    /// str0m's estimator started over from it.
+    Sent(u64),
     /// What the path delivered, when it lost much of what was sent.
     Delivered,
 }
@@ -172,9 +168,10 @@ impl Router {
         let set_lately = bandwidth
             .set
             .is_some_and(|set| set.from == SetFrom::Delivered && set.recent(now));
-        let lowered_lately = bandwidth
-            .lowered
-            .is_some_and(|at| now.saturating_duration_since(at) < LOSS_PERIOD);
+        let lowered_lately = session.slots.values().any(|slot| {
+            slot.lowered
+                .is_some_and(|at| now.saturating_duration_since(at) < LOSS_PERIOD)
+        });
         if set_lately || lowered_lately {
             return;
         }
@@ -195,7 +192,6 @@ impl Router {
         );
         bandwidth.set = Some(SetEstimate {
             at: now,
-            bps,
             from: SetFrom::Delivered,
         });
         bandwidth.estimate = Some(bps);
@@ -337,11 +333,13 @@ impl Router {
             // rate control takes the measured throughput after its first seconds, so
             // that its pacer does not hold the media back to the guess; on a path that
             // does not carry it the estimate falls from there.
-            let restarted = session
-                .bandwidth
-                .set
-                .filter(|set| set.from == SetFrom::Sent)
-                .map_or(0, |set| set.bps);
+            let restarted = match session.bandwidth.set {
+                Some(SetEstimate {
+                    from: SetFrom::Sent(bps),
+                    ..
+                }) => bps,
+                _ => 0,
+            };
             if restarted * 100 < sent * CONGESTED_PERCENT {
                 session.rtc.bwe().reset(Bitrate::bps(sent));
                 tracing::debug!(
@@ -352,8 +350,7 @@ impl Router {
                 );
                 session.bandwidth.set = Some(SetEstimate {
                     at: now,
-                    bps: sent,
-                    from: SetFrom::Sent,
+                    from: SetFrom::Sent(sent),
                 });
                 session.bandwidth.estimate = Some(sent);
             }
@@ -396,9 +393,6 @@ impl Router {
                 (Some(_), None) => true,
                 _ => false,
             };
-            if lowered {
-                session.bandwidth.lowered = Some(now);
-            }
             if let Some(paused) = slot.allot(cap, lowered, now) {
                 tracing::info!(
                     session = %session.id,
